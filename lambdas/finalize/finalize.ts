@@ -1,0 +1,166 @@
+/**
+ * Finalize: gather every part a run wrote into `results/<runId>/` (results, failed, rejected,
+ * summary), check conservation, and announce the run on the event bus.
+ */
+import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { RUN_COMPLETED_DETAIL_TYPE, RUN_COMPLETED_SOURCE, isValidRunId, runKeys, s3Uri, S3_PREFIXES, type RunConfig } from '../shared/contracts';
+import { logger } from '../shared/logger';
+import { estimateCostUsd, modelFamily } from '../shared/model-family';
+import type { ChunkStats, PrepareStats, RemainderStats } from '../shared/outcomes';
+import { runIdFromExecutionName } from '../shared/run-input';
+import { concatJsonl, listObjects, readJsonObject, writeJsonObject } from '../shared/s3-jsonl';
+
+export type RunStatus = 'Succeeded' | 'CompletedWithFailures' | 'Stopped' | 'Failed';
+
+/** `summary.json`: the contract of DESIGN.md plus where the files are. */
+export interface RunSummary {
+  readonly runId: string;
+  readonly route?: string;
+  readonly status: RunStatus;
+  readonly modelId?: string;
+  readonly records: { input: number; succeeded: number; failed: number; rejected: number };
+  /** Jobs by terminal status (`NotSubmitted`: no job could be created for a chunk). */
+  readonly jobs: Record<string, number>;
+  readonly rounds: number;
+  readonly onDemandRecords: number;
+  readonly tokens: { input: number; output: number };
+  /** Estimates from the price table in lambdas/shared/model-family.ts. */
+  readonly cost: { batchUsd: number; onDemandUsd: number; allOnDemandUsd: number };
+  readonly startedAt?: string;
+  readonly finishedAt: string;
+  readonly inputs: readonly string[];
+  readonly outputs: { results: string; failed: string; rejected: string };
+  /** Things a reader should know: output records with unknown or repeated ids, conservation breaches. */
+  readonly warnings: string[];
+  readonly error?: { readonly error: string; readonly cause: string };
+}
+
+export type FinalizeEvent =
+  | { readonly outcome: 'Finished'; readonly run: RunConfig; readonly executionName?: string }
+  | {
+      readonly outcome: 'Failed';
+      readonly executionName: string;
+      /** The state when the failure was caught: `run` if prepare got that far, `error` always. */
+      readonly state: { run?: RunConfig; runId?: string; error?: { Error?: string; Cause?: string } };
+    };
+
+export interface FinalizeDeps {
+  readonly s3: S3Client;
+  readonly events: EventBridgeClient;
+  readonly bucket: string;
+  readonly eventBusName: string;
+}
+
+function basename(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1);
+}
+
+const RESULT_PARTS = new Set(['succeeded.jsonl', 'remainder-succeeded.jsonl']);
+const FAILED_PARTS = new Set(['failed.jsonl', 'remainder-failed.jsonl', 'exhausted.jsonl']);
+
+/** Writes the run's outputs and summary, and puts `Batch Run Completed`. */
+export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Promise<RunSummary> {
+  const run = event.outcome === 'Finished' ? event.run : event.state.run;
+  const runId =
+    run?.runId ??
+    (event.outcome === 'Failed' && typeof event.state.runId === 'string' && isValidRunId(event.state.runId)
+      ? event.state.runId
+      : runIdFromExecutionName(event.executionName ?? 'unknown'));
+  const bucket = run?.bucket ?? deps.bucket;
+  logger.appendKeys({ runId });
+
+  const keys = (await listObjects(deps.s3, bucket, `${S3_PREFIXES.work}${runId}/`)).map((o) => o.key);
+  const chunkStats: ChunkStats[] = [];
+  const remainderStats: RemainderStats[] = [];
+  let rounds = 0;
+  for (const key of keys) {
+    const m = /\/r(\d+)\//.exec(key);
+    if (m) rounds = Math.max(rounds, Number(m[1]));
+    const name = basename(key);
+    if (name === 'stats.json') chunkStats.push((await readJsonObject<ChunkStats>(deps.s3, bucket, key))!);
+    if (name === 'remainder-stats.json') remainderStats.push((await readJsonObject<RemainderStats>(deps.s3, bucket, key))!);
+  }
+  const prepared = await readJsonObject<PrepareStats>(deps.s3, bucket, runKeys.runStats(runId));
+
+  const outputs = {
+    results: runKeys.results(runId, 'results.jsonl'),
+    failed: runKeys.results(runId, 'failed.jsonl'),
+    rejected: runKeys.results(runId, 'rejected.jsonl'),
+  };
+  const succeeded = await concatJsonl(deps.s3, bucket, keys.filter((k) => RESULT_PARTS.has(basename(k))), outputs.results);
+  const failed = await concatJsonl(deps.s3, bucket, keys.filter((k) => FAILED_PARTS.has(basename(k))), outputs.failed);
+  const rejected = await concatJsonl(deps.s3, bucket, keys.filter((k) => k === runKeys.workRejected(runId)), outputs.rejected);
+
+  const jobs: Record<string, number> = {};
+  const batchTokens = { input: 0, output: 0 };
+  let unknown = 0;
+  let duplicate = 0;
+  for (const s of chunkStats) {
+    jobs[s.jobStatus] = (jobs[s.jobStatus] ?? 0) + 1;
+    batchTokens.input += s.tokens.input;
+    batchTokens.output += s.tokens.output;
+    unknown += s.unknownOutputRecords;
+    duplicate += s.duplicateOutputRecords;
+  }
+  const onDemandTokens = { input: 0, output: 0 };
+  let onDemandRecords = 0;
+  for (const s of remainderStats) {
+    onDemandRecords += s.onDemandRecords;
+    onDemandTokens.input += s.tokens.input;
+    onDemandTokens.output += s.tokens.output;
+  }
+
+  const warnings: string[] = [];
+  if (unknown > 0) warnings.push(`${unknown} job output line(s) had a recordId not in their job's input, or no recordId; ignored`);
+  if (duplicate > 0) warnings.push(`${duplicate} job output line(s) repeated a recordId; counted once`);
+  const input = prepared?.inputLines ?? 0;
+  const failedRun = event.outcome === 'Failed';
+  if (!failedRun && input !== succeeded + failed + rejected) {
+    warnings.push(`conservation broken: ${input} input lines but ${succeeded} succeeded + ${failed} failed + ${rejected} rejected`);
+  }
+
+  const family = modelFamily(run?.modelId ?? '');
+  const batchCost = family ? estimateCostUsd(family, batchTokens, onDemandTokens) : { batchUsd: 0, onDemandUsd: 0 };
+  const allTokens = { input: batchTokens.input + onDemandTokens.input, output: batchTokens.output + onDemandTokens.output };
+  const allOnDemandUsd = family ? estimateCostUsd(family, { input: 0, output: 0 }, allTokens).onDemandUsd : 0;
+
+  const status: RunStatus = failedRun ? 'Failed' : failed + rejected === 0 && warnings.length === 0 ? 'Succeeded' : 'CompletedWithFailures';
+  const summary: RunSummary = {
+    runId,
+    ...(run ? { route: run.route, modelId: run.modelId, startedAt: run.startedAt } : {}),
+    status,
+    records: { input, succeeded, failed, rejected },
+    jobs,
+    rounds,
+    onDemandRecords,
+    tokens: allTokens,
+    cost: { ...batchCost, allOnDemandUsd },
+    finishedAt: new Date().toISOString(),
+    inputs: prepared?.inputs ?? [],
+    outputs: { results: s3Uri(bucket, outputs.results), failed: s3Uri(bucket, outputs.failed), rejected: s3Uri(bucket, outputs.rejected) },
+    warnings,
+    ...(event.outcome === 'Failed'
+      ? { error: { error: event.state.error?.Error ?? 'Unknown', cause: describeCause(event.state.error?.Cause) } }
+      : {}),
+  };
+  await writeJsonObject(deps.s3, bucket, runKeys.results(runId, 'summary.json'), summary, true);
+  await deps.events.send(
+    new PutEventsCommand({
+      Entries: [{ Source: RUN_COMPLETED_SOURCE, DetailType: RUN_COMPLETED_DETAIL_TYPE, Detail: JSON.stringify(summary), EventBusName: deps.eventBusName }],
+    }),
+  );
+  logger.info('run finished', { status, records: summary.records });
+  return summary;
+}
+
+/** A Lambda error's Cause is a JSON document; keep just its message. */
+function describeCause(cause: string | undefined): string {
+  if (!cause) return '';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: string };
+    return parsed.errorMessage ?? cause;
+  } catch {
+    return cause;
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * Job-state: Bedrock's `Batch Inference Job State Change` events complete the task token of
+ * the job's SubmitJob task when the job is terminal. Events are best effort and may repeat:
+ * unknown jobs are ignored, repeats are harmless, lost ones are caught by the sweeper.
+ */
+import type { SFNClient } from '@aws-sdk/client-sfn';
+import { isTerminalStatus } from '../shared/contracts';
+import { completeJobTask } from '../shared/job-completion';
+import type { JobRecords } from '../shared/job-records';
+import { logger } from '../shared/logger';
+
+/** The detail of Bedrock's event (reference facts §6). */
+export interface BatchJobStateDetail {
+  readonly batchJobArn: string;
+  readonly batchJobName: string;
+  readonly status: string;
+  readonly failureMessage?: string;
+}
+
+export interface BatchJobStateEvent {
+  readonly 'detail-type': string;
+  readonly source: string;
+  readonly detail: BatchJobStateDetail;
+}
+
+export type JobStateOutcome = 'completed' | 'already-closed' | 'not-terminal' | 'unknown-job';
+
+export async function handleJobStateEvent(deps: { sfn: SFNClient; jobs: JobRecords }, event: BatchJobStateEvent): Promise<JobStateOutcome> {
+  const { batchJobArn: jobArn, batchJobName: jobName, status, failureMessage } = event.detail;
+  const item = await deps.jobs.get(jobName);
+  if (!item) {
+    logger.info('event for a job this pipeline does not track', { jobArn, jobName, status });
+    return 'unknown-job';
+  }
+  if (!isTerminalStatus(status)) {
+    if (!item.tokenCompletedAt) await deps.jobs.setStatus(jobName, status, jobArn);
+    return 'not-terminal';
+  }
+  if (item.tokenCompletedAt) return 'already-closed';
+  const sent = await completeJobTask(deps.sfn, deps.jobs, item, { jobArn, status, ...(failureMessage ? { message: failureMessage } : {}) });
+  logger.info('job finished', { runId: item.runId, jobArn, status });
+  return sent ? 'completed' : 'already-closed';
+}

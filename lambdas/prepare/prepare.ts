@@ -1,0 +1,104 @@
+/**
+ * Prepare: resolve the run input, stream every input file through validation, write rejected
+ * lines with their reasons, and open round 1 with the valid records.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { PipelineEnvConfig } from '../shared/config';
+import { parseS3Uri, runKeys, type RoundState, type RunConfig } from '../shared/contracts';
+import { logger } from '../shared/logger';
+import { modelFamily } from '../shared/model-family';
+import type { PrepareStats } from '../shared/outcomes';
+import { fileStemOf, judgeLine, type Rejection } from '../shared/records';
+import { openRound, type RoundDeps } from '../shared/rounds';
+import { resolveRunConfig } from '../shared/run-input';
+import { JsonlWriter, listObjects, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
+
+/** The workflow's payload to Prepare. */
+export interface PrepareEvent {
+  readonly input: unknown;
+  readonly executionName: string;
+  readonly startTime: string;
+}
+
+export interface PrepareResult {
+  readonly run: RunConfig;
+  readonly round: RoundState;
+}
+
+/** Expands prefix inputs (ending in `/`) into the `.jsonl` objects under them. */
+export async function expandInputs(s3: S3Client, inputs: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const uri of inputs) {
+    if (!uri.endsWith('/')) {
+      out.push(uri);
+      continue;
+    }
+    const { bucket, key } = parseS3Uri(uri);
+    const objects = await listObjects(s3, bucket, key);
+    out.push(...objects.filter((o) => o.key.endsWith('.jsonl')).map((o) => `s3://${bucket}/${o.key}`));
+  }
+  return out;
+}
+
+/** Runs prepare for one execution. */
+export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipeline: PipelineEnvConfig }, event: PrepareEvent): Promise<PrepareResult> {
+  const { run, inputs } = resolveRunConfig(event.input, {
+    executionName: event.executionName,
+    startTime: event.startTime,
+    bucket: env.bucket,
+    pipeline: env.pipeline,
+  });
+  logger.appendKeys({ runId: run.runId });
+  const family = modelFamily(run.modelId)!;
+  const files = await expandInputs(deps.s3, inputs);
+
+  const pending = new JsonlWriter(deps.s3, run.bucket, runKeys.roundPending(run.runId, 1));
+  const rejected = new JsonlWriter(deps.s3, run.bucket, runKeys.workRejected(run.runId));
+  const seen = new Map<string, string>();
+  let inputLines = 0;
+  let blankLines = 0;
+
+  for (const file of files) {
+    const { bucket, key } = parseS3Uri(file);
+    const fileStem = fileStemOf(key);
+    let line = 0;
+    try {
+      for await (const raw of readObjectLines(deps.s3, bucket, key)) {
+        line += 1;
+        const verdict = judgeLine(raw, { file, fileStem, line, family });
+        if (verdict.kind === 'blank') {
+          blankLines += 1;
+          continue;
+        }
+        inputLines += 1;
+        if (verdict.kind === 'rejected') {
+          await rejected.write(verdict.rejection);
+          continue;
+        }
+        const { recordId, json } = verdict.record;
+        const first = seen.get(recordId);
+        if (first !== undefined) {
+          await rejected.write({ file, line, recordId, reason: `duplicate recordId (first seen at ${first})` } satisfies Rejection);
+          continue;
+        }
+        seen.set(recordId, `${fileStem}:${line}`);
+        await pending.write(json);
+      }
+    } catch (err) {
+      const e = err as Error;
+      if (e.name === 'NoSuchKey' || e.name === 'NoSuchBucket' || e.name === 'AccessDenied') {
+        throw Object.assign(new Error(`cannot read input ${file}: ${e.name}`), { name: 'InputUnreadable' });
+      }
+      throw err;
+    }
+  }
+
+  const valid = await pending.close();
+  const rejectedCount = await rejected.close();
+  const stats: PrepareStats = { inputFiles: files.length, inputLines, blankLines, valid, rejected: rejectedCount, inputs: files };
+  await writeJsonObject(deps.s3, run.bucket, runKeys.runStats(run.runId), stats);
+  logger.info('prepared run', { inputFiles: files.length, inputLines, valid, rejected: rejectedCount });
+
+  const round = await openRound(deps, run, 1, valid);
+  return { run, round };
+}

@@ -1,0 +1,95 @@
+/**
+ * ReconcileChunk: free the chunk's job slot, then join the job's output with the chunk's input
+ * and write the chunk's succeeded / failed / retry parts and counters.
+ */
+import { GetModelInvocationJobCommand, type BedrockClient } from '@aws-sdk/client-bedrock';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { jobNameFor, runKeys, type ChunkTask, type JobOutcome } from '../shared/contracts';
+import type { JobSlotLimiter } from '../shared/job-slots';
+import { logger } from '../shared/logger';
+import { modelFamily } from '../shared/model-family';
+import type { ChunkStats } from '../shared/outcomes';
+import { ChunkReconciler } from '../shared/reconcile';
+import { JsonlWriter, listObjects, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
+
+export interface ReconcileEvent extends ChunkTask {
+  /** Set when the job reached a terminal status. */
+  readonly job?: JobOutcome;
+  /** Set when no terminal status came: submit failed, or the wait timed out. */
+  readonly jobError?: { readonly Error?: string; readonly Cause?: string };
+}
+
+export interface ReconcileDeps {
+  readonly s3: S3Client;
+  readonly bedrock: BedrockClient;
+  readonly limiter: JobSlotLimiter;
+}
+
+/** The job's final word: Bedrock's own status when it can be read, else the task's outcome. */
+async function jobOutcome(bedrock: BedrockClient, event: ReconcileEvent): Promise<{ jobArn?: string; status: string; message?: string }> {
+  if (!event.job) {
+    const cause = event.jobError?.Cause;
+    return { status: 'NotSubmitted', message: `${event.jobError?.Error ?? 'no job outcome'}${cause ? `: ${cause.slice(0, 500)}` : ''}` };
+  }
+  try {
+    const job = await bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: event.job.jobArn }));
+    return { jobArn: event.job.jobArn, status: job.status ?? event.job.status, message: job.message ?? event.job.message };
+  } catch (err) {
+    logger.warn('could not read job, using event status', { jobArn: event.job.jobArn, error: (err as Error).name });
+    return { ...event.job };
+  }
+}
+
+/** Reconciles one chunk; idempotent (a retry rewrites the same parts). */
+export async function reconcileChunk(deps: ReconcileDeps, event: ReconcileEvent): Promise<ChunkStats> {
+  const { run, round, chunk } = event;
+  await deps.limiter.release(run.modelId, jobNameFor(run.runId, round, chunk));
+  const outcome = await jobOutcome(deps.bedrock, event);
+
+  const inputs = new Map<string, string>();
+  for await (const raw of readObjectLines(deps.s3, run.bucket, runKeys.chunkInput(run.runId, round, chunk))) {
+    if (raw.length === 0) continue;
+    const line = raw.toString('utf8');
+    inputs.set((JSON.parse(line) as { recordId: string }).recordId, line);
+  }
+  const records = inputs.size;
+  const reconciler = new ChunkReconciler(inputs, round, modelFamily(run.modelId)!);
+  const writers = {
+    succeeded: new JsonlWriter(deps.s3, run.bucket, runKeys.chunkPart(run.runId, round, chunk, 'succeeded'), { lazy: true }),
+    failed: new JsonlWriter(deps.s3, run.bucket, runKeys.chunkPart(run.runId, round, chunk, 'failed'), { lazy: true }),
+    retry: new JsonlWriter(deps.s3, run.bucket, runKeys.chunkPart(run.runId, round, chunk, 'retry'), { lazy: true }),
+  };
+  const write = async (v: ReturnType<ChunkReconciler['accept']>) => {
+    if (v.kind === 'succeeded' || v.kind === 'failed' || v.kind === 'retry') await writers[v.kind].write(v.record);
+  };
+
+  if (outcome.jobArn) {
+    const jobId = outcome.jobArn.slice(outcome.jobArn.lastIndexOf('/') + 1);
+    const prefix = `${runKeys.chunkOutputPrefix(run.runId, round, chunk)}${jobId}/`;
+    const outputs = (await listObjects(deps.s3, run.bucket, prefix)).filter((o) => o.key.endsWith('.out') && !o.key.endsWith('manifest.json.out'));
+    for (const { key } of outputs) {
+      for await (const raw of readObjectLines(deps.s3, run.bucket, key)) {
+        if (raw.length === 0) continue;
+        await write(reconciler.accept(raw.toString('utf8')));
+      }
+    }
+  }
+  for (const v of reconciler.missing(outcome.status, outcome.message)) await write(v);
+
+  const stats: ChunkStats = {
+    round,
+    chunk,
+    ...(outcome.jobArn ? { jobArn: outcome.jobArn } : {}),
+    jobStatus: outcome.status,
+    records,
+    succeeded: await writers.succeeded.close(),
+    failed: await writers.failed.close(),
+    retry: await writers.retry.close(),
+    tokens: reconciler.tokenUsage,
+    unknownOutputRecords: reconciler.unknownOutputRecords,
+    duplicateOutputRecords: reconciler.duplicateOutputRecords,
+  };
+  await writeJsonObject(deps.s3, run.bucket, runKeys.chunkStats(run.runId, round, chunk), stats);
+  logger.info('chunk reconciled', { runId: run.runId, jobArn: outcome.jobArn, ...stats, tokens: undefined });
+  return stats;
+}

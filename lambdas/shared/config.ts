@@ -1,0 +1,61 @@
+/**
+ * The handlers' configuration, read from the environment once per process. The CDK stack sets
+ * the same variables on every function (see docs/ARCHITECTURE.md); the local twin sets them
+ * from the synthesized template.
+ */
+import type { RouteSettings } from './contracts';
+
+/** A route as the handlers see it: its settings plus how it is triggered. */
+export interface RouteEnvConfig extends RouteSettings {
+  readonly trigger: 'immediate' | 'nightly';
+}
+
+/** The pipeline-wide settings passed to handlers in `PIPELINE_CONFIG`. */
+export interface PipelineEnvConfig {
+  readonly maxConcurrentJobs: number;
+  readonly jobTimeoutHours: number;
+  readonly routes: Readonly<Record<string, RouteEnvConfig>>;
+}
+
+/** Everything a handler needs to know about its deployment. */
+export interface HandlerConfig {
+  readonly bucket: string;
+  readonly table: string;
+  readonly bedrockRoleArn: string;
+  readonly eventBusName: string;
+  /** Only set for `start-run` (a function inside the workflow cannot know the workflow's ARN). */
+  readonly stateMachineArn: string | undefined;
+  readonly pipeline: PipelineEnvConfig;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (!value) throw new Error(`environment variable ${name} is not set`);
+  return value;
+}
+
+/** Reads and checks the handler configuration from `env`. */
+export function readHandlerConfig(env: NodeJS.ProcessEnv = process.env): HandlerConfig {
+  let pipeline: PipelineEnvConfig;
+  try {
+    pipeline = JSON.parse(required(env, 'PIPELINE_CONFIG')) as PipelineEnvConfig;
+  } catch (err) {
+    throw new Error(`PIPELINE_CONFIG is not valid JSON: ${(err as Error).message}`);
+  }
+  return {
+    bucket: required(env, 'BUCKET_NAME'),
+    table: required(env, 'TABLE_NAME'),
+    bedrockRoleArn: required(env, 'BEDROCK_ROLE_ARN'),
+    eventBusName: env.EVENT_BUS_NAME || 'default',
+    stateMachineArn: env.STATE_MACHINE_ARN || undefined,
+    pipeline,
+  };
+}
+
+let cached: HandlerConfig | undefined;
+
+/** The process's configuration, read on first use. */
+export function handlerConfig(): HandlerConfig {
+  cached ??= readHandlerConfig();
+  return cached;
+}

@@ -1,0 +1,176 @@
+/**
+ * The contracts shared by the state machine, the handlers and the local twin:
+ * the run configuration carried in the execution state, the S3 layout of a run,
+ * and the names given to Bedrock jobs. Everything here is plain data and pure functions.
+ */
+
+/** What to do with retryable records too few to fill a job of the model's minimum size. */
+export type SmallRemainderPolicy = 'on-demand' | 'hold' | 'fail';
+
+/** A route's settings, as configured in cdk.json context (see bin/config.ts). */
+export interface RouteSettings {
+  /** Model id, inference profile id or ARN the route's jobs run on. */
+  readonly modelId: string;
+  /** Largest number of records in one job. @default 50000 (Bedrock's default quota) */
+  readonly maxRecordsPerJob: number;
+  /** Smallest number of records Bedrock accepts in one job. @default 100 */
+  readonly minRecordsPerJob: number;
+  /** How many rounds a record may take part in before it is failed. @default 3 */
+  readonly maxAttempts: number;
+  /** Policy for retryable records below the minimum job size. @default 'on-demand' */
+  readonly smallRemainder: SmallRemainderPolicy;
+}
+
+/**
+ * The run's configuration as it travels in the execution state. Small and bounded:
+ * lists that grow with the data (chunks, record ids) live in S3, never here.
+ */
+export interface RunConfig extends RouteSettings {
+  readonly runId: string;
+  readonly route: string;
+  /** The bucket that holds the run's workspace and results. */
+  readonly bucket: string;
+  /** Shared cap on submitted + in-progress jobs for this model, across all runs. */
+  readonly maxConcurrentJobs: number;
+  /** Bedrock job timeout, 24..168 hours. */
+  readonly jobTimeoutHours: number;
+  readonly startedAt: string;
+}
+
+/** Where a run is in its rounds; carried in the execution state. */
+export interface RoundState {
+  /** 1-based round number; a record's attempts equal the round it finished in. */
+  readonly number: number;
+  readonly chunkCount: number;
+  /** The first chunk index not yet handed to the Map. */
+  readonly nextChunk: number;
+  /** `nextChunk < chunkCount`, precomputed for the workflow's Choice state. */
+  readonly hasMoreChunks: boolean;
+}
+
+/** The Map item every per-chunk task receives. */
+export interface ChunkTask {
+  readonly run: RunConfig;
+  readonly round: number;
+  readonly chunk: number;
+}
+
+/** What the job-state handler (or the sweeper) completes a SubmitJob task token with. */
+export interface JobOutcome {
+  readonly jobArn: string;
+  readonly status: string;
+  readonly message?: string;
+}
+
+/** Terminal Bedrock job statuses. */
+export const TERMINAL_JOB_STATUSES = ['Completed', 'PartiallyCompleted', 'Failed', 'Stopped', 'Expired'] as const;
+export type TerminalJobStatus = (typeof TERMINAL_JOB_STATUSES)[number];
+
+export function isTerminalStatus(status: string | undefined): status is TerminalJobStatus {
+  return (TERMINAL_JOB_STATUSES as readonly string[]).includes(status ?? '');
+}
+
+/** The EventBridge detail-type of the run-finished event. */
+export const RUN_COMPLETED_DETAIL_TYPE = 'Batch Run Completed';
+/** The EventBridge source of the run-finished event. */
+export const RUN_COMPLETED_SOURCE = 'bedrock-batch';
+
+const RUN_ID_PATTERN = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,38}[a-zA-Z0-9])?$/;
+
+/** True when `runId` can be embedded in Bedrock job names and client request tokens. */
+export function isValidRunId(runId: string): boolean {
+  return RUN_ID_PATTERN.test(runId) && !runId.includes('--');
+}
+
+/** Zero-padded round and chunk labels used in keys and job names. */
+export function roundLabel(round: number): string {
+  return `r${String(round).padStart(2, '0')}`;
+}
+export function chunkLabel(chunk: number): string {
+  return `c${String(chunk).padStart(5, '0')}`;
+}
+
+/**
+ * The Bedrock job name of a chunk: `bb-<runId>-r01-c00001`. Matches Bedrock's jobName pattern
+ * (alphanumerics and hyphens, at most 63 characters) for every valid run id.
+ */
+export function jobNameFor(runId: string, round: number, chunk: number): string {
+  return `bb-${runId}-${roundLabel(round)}-${chunkLabel(chunk)}`;
+}
+
+/**
+ * The idempotency token of a chunk's CreateModelInvocationJob: stable across retries of the
+ * same submit, so a retried call never creates a second billed job.
+ */
+export function clientRequestTokenFor(runId: string, round: number, chunk: number): string {
+  return `${runId}-${roundLabel(round)}-${chunkLabel(chunk)}`;
+}
+
+/** Parses a job name made by {@link jobNameFor}; undefined for any other name. */
+export function parseJobName(jobName: string): { runId: string; round: number; chunk: number } | undefined {
+  const m = /^bb-(.+)-r(\d{2,})-c(\d{5,})$/.exec(jobName);
+  if (!m) return undefined;
+  return { runId: m[1]!, round: Number(m[2]), chunk: Number(m[3]) };
+}
+
+/**
+ * The S3 layout of a run. Bedrock reads only `jobs-input/` and writes only `jobs-output/`
+ * (the service role is scoped to exactly these); the pipeline's own scratch data is in `work/`
+ * and what users read is in `results/`. None of them is under `inbox/`, so a run never
+ * triggers itself.
+ */
+export const S3_PREFIXES = {
+  inbox: 'inbox/',
+  jobsInput: 'jobs-input/',
+  jobsOutput: 'jobs-output/',
+  work: 'work/',
+  results: 'results/',
+  held: 'held/',
+} as const;
+
+export const runKeys = {
+  /** The chunk's job input file (what Bedrock reads). */
+  chunkInput: (runId: string, round: number, chunk: number) =>
+    `${S3_PREFIXES.jobsInput}${runId}/${roundLabel(round)}/${chunkLabel(chunk)}.jsonl`,
+  /** The prefix Bedrock writes the chunk's job output under (`<prefix><jobId>/...`). */
+  chunkOutputPrefix: (runId: string, round: number, chunk: number) =>
+    `${S3_PREFIXES.jobsOutput}${runId}/${roundLabel(round)}/${chunkLabel(chunk)}/`,
+  /** Reconciled parts of one chunk: `succeeded`, `failed` (final), `retry` (next round). */
+  chunkPart: (runId: string, round: number, chunk: number, part: 'succeeded' | 'failed' | 'retry') =>
+    `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/${chunkLabel(chunk)}/${part}.jsonl`,
+  /** Per-chunk counters written by reconcile. */
+  chunkStats: (runId: string, round: number, chunk: number) =>
+    `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/${chunkLabel(chunk)}/stats.json`,
+  /** Records failed or succeeded outside batch jobs in a round (small remainder). */
+  roundPart: (runId: string, round: number, part: 'succeeded' | 'failed') =>
+    `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/remainder-${part}.jsonl`,
+  /** Retryable records of the last allowed round, failed with their last error. */
+  exhausted: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/exhausted.jsonl`,
+  roundPrefix: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/`,
+  /** The records a round starts with (valid input for round 1, retries after): job input lines. */
+  roundPending: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/pending.jsonl`,
+  /** The round's records below the minimum job size, before the small-remainder policy. */
+  roundRemainder: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/remainder.jsonl`,
+  /** Counters of the small-remainder policy's work in a round. */
+  remainderStats: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/remainder-stats.json`,
+  workRejected: (runId: string) => `${S3_PREFIXES.work}${runId}/rejected.jsonl`,
+  runStats: (runId: string) => `${S3_PREFIXES.work}${runId}/run-stats.json`,
+  results: (runId: string, name: 'results.jsonl' | 'failed.jsonl' | 'rejected.jsonl' | 'summary.json') =>
+    `${S3_PREFIXES.results}${runId}/${name}`,
+  /**
+   * Where `hold` puts small remainders: picked up by the route's next sweep. Not under
+   * `inbox/`, so a held file never starts an immediate run of its own.
+   */
+  held: (route: string, runId: string, round: number) => `${S3_PREFIXES.held}${route}/${runId}-${roundLabel(round)}.jsonl`,
+};
+
+/** Parses `s3://bucket/key`; throws a clear error for anything else. */
+export function parseS3Uri(uri: string): { bucket: string; key: string } {
+  const m = /^s3:\/\/([^/]+)\/(.*)$/.exec(uri);
+  if (!m || !m[1]) throw new Error(`not an S3 URI (expected s3://bucket/key): ${uri}`);
+  return { bucket: m[1], key: m[2] ?? '' };
+}
+
+export function s3Uri(bucket: string, key: string): string {
+  return `s3://${bucket}/${key}`;
+}

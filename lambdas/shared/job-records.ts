@@ -1,0 +1,97 @@
+/**
+ * The job items of the table: one per chunk job, keyed by the Bedrock job name, written before
+ * the job is created so that a state-change event can always find its task token.
+ */
+import { GetCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+export interface JobItem {
+  readonly jobName: string;
+  readonly runId: string;
+  readonly round: number;
+  readonly chunk: number;
+  readonly modelId: string;
+  readonly taskToken: string;
+  readonly jobArn?: string;
+  /** `Submitting` until the job exists, then Bedrock's status as last seen. */
+  readonly status: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  /** Set once the task token has been completed. */
+  readonly tokenCompletedAt?: string;
+}
+
+/** Days a job item is kept after its last change (table TTL on `expiresAt`). */
+const RETENTION_DAYS = 30;
+
+const key = (jobName: string) => ({ pk: `JOB#${jobName}`, sk: 'JOB' });
+
+export class JobRecords {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  /** Stores (or replaces, for a retried submit) the item with a fresh task token. */
+  async putSubmitting(item: Omit<JobItem, 'status' | 'createdAt' | 'updatedAt'>, now = new Date()): Promise<void> {
+    await this.ddb.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { ...key(item.jobName), ...item, status: 'Submitting', createdAt: now.toISOString(), updatedAt: now.toISOString(), expiresAt: expiry(now) },
+      }),
+    );
+  }
+
+  async get(jobName: string): Promise<JobItem | undefined> {
+    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: key(jobName), ConsistentRead: true }));
+    return res.Item as JobItem | undefined;
+  }
+
+  /** Records the job ARN and Bedrock's status. */
+  async setStatus(jobName: string, status: string, jobArn?: string, now = new Date()): Promise<void> {
+    await this.ddb.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: key(jobName),
+        UpdateExpression: `SET #s = :s, updatedAt = :now, expiresAt = :exp${jobArn ? ', jobArn = :arn' : ''}`,
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':s': status, ':now': now.toISOString(), ':exp': expiry(now), ...(jobArn ? { ':arn': jobArn } : {}) },
+      }),
+    );
+  }
+
+  /** Marks the item's task token completed. */
+  async markTokenCompleted(jobName: string, now = new Date()): Promise<void> {
+    await this.ddb.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: key(jobName),
+        UpdateExpression: 'SET tokenCompletedAt = :now',
+        ExpressionAttributeValues: { ':now': now.toISOString() },
+      }),
+    );
+  }
+
+  /** Jobs whose task token is still open: what the sweeper polls. */
+  async openJobs(): Promise<JobItem[]> {
+    const out: JobItem[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const res = await this.ddb.send(
+        new ScanCommand({
+          TableName: this.table,
+          FilterExpression: 'begins_with(pk, :job) AND attribute_not_exists(tokenCompletedAt)',
+          ExpressionAttributeValues: { ':job': 'JOB#' },
+          ExclusiveStartKey: start,
+        }),
+      );
+      out.push(...((res.Items ?? []) as JobItem[]));
+      start = res.LastEvaluatedKey;
+    } while (start);
+    return out;
+  }
+}
+
+function expiry(now: Date): number {
+  return Math.floor(now.getTime() / 1000) + RETENTION_DAYS * 86400;
+}

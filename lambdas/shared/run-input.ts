@@ -1,0 +1,125 @@
+/**
+ * The execution input (what a user types in the Step Functions console, what start-run sends)
+ * and its resolution into a {@link RunConfig}. The schema is documented in the README.
+ */
+import { createHash } from 'node:crypto';
+import type { PipelineEnvConfig } from './config';
+import { isValidRunId, parseS3Uri, S3_PREFIXES, type RunConfig, type SmallRemainderPolicy } from './contracts';
+import { KNOWN_FAMILIES_HINT, modelFamily } from './model-family';
+
+/** The documented execution input. Only `inputs` is required. */
+export interface RunInput {
+  /** S3 URIs of `.jsonl` files, or of prefixes ending in `/` (every `.jsonl` under them). */
+  readonly inputs: string[];
+  /** Route whose settings apply. @default the route in the first input's `inbox/<route>/` path, else `default` */
+  readonly route?: string;
+  /** Overrides the route's model. */
+  readonly modelId?: string;
+  /** Run id (letters, digits, hyphens, at most 40). @default derived from the execution name */
+  readonly runId?: string;
+  readonly maxRecordsPerJob?: number;
+  readonly minRecordsPerJob?: number;
+  readonly maxAttempts?: number;
+  readonly maxConcurrentJobs?: number;
+  readonly smallRemainder?: SmallRemainderPolicy;
+  readonly jobTimeoutHours?: number;
+}
+
+/** Thrown for an execution input that cannot start a run; the run ends `Failed` with this message. */
+export class InvalidRunInput extends Error {
+  override readonly name = 'InvalidRunInput';
+}
+
+const SMALL_REMAINDER_POLICIES: readonly SmallRemainderPolicy[] = ['on-demand', 'hold', 'fail'];
+
+function int(value: unknown, name: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidRunInput(`${name} must be an integer in ${min}..${max}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** A run id from an execution name: the name itself when it fits, else a stable hash of it. */
+export function runIdFromExecutionName(executionName: string): string {
+  if (isValidRunId(executionName)) return executionName;
+  return `run-${createHash('sha256').update(executionName).digest('hex').slice(0, 20)}`;
+}
+
+function routeOfInput(uri: string): string | undefined {
+  try {
+    const { key } = parseS3Uri(uri);
+    const m = new RegExp(`^(?:${S3_PREFIXES.inbox}|${S3_PREFIXES.held})([^/]+)/`).exec(key);
+    return m?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Checks the execution input and merges it with the route's settings.
+ * @throws InvalidRunInput naming the field and the problem
+ */
+export function resolveRunConfig(
+  raw: unknown,
+  ctx: { executionName: string; startTime: string; bucket: string; pipeline: PipelineEnvConfig },
+): { run: RunConfig; inputs: string[] } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InvalidRunInput('execution input must be a JSON object');
+  const input = raw as Partial<RunInput> & Record<string, unknown>;
+  if (!Array.isArray(input.inputs) || input.inputs.length === 0) {
+    throw new InvalidRunInput('inputs must be a non-empty array of s3:// URIs');
+  }
+  for (const [i, uri] of input.inputs.entries()) {
+    if (typeof uri !== 'string' || !/^s3:\/\/[^/]+\/.+/.test(uri)) throw new InvalidRunInput(`inputs[${i}] is not an s3://bucket/key URI: ${JSON.stringify(uri)}`);
+  }
+  const inputs = input.inputs as string[];
+
+  const routes = ctx.pipeline.routes;
+  const routeNames = Object.keys(routes);
+  let route: string | undefined = input.route;
+  if (route !== undefined && typeof route !== 'string') throw new InvalidRunInput('route must be a string');
+  route ??= [routeOfInput(inputs[0]!)].find((r) => r !== undefined && r in routes) ?? ('default' in routes ? 'default' : routeNames.length === 1 ? routeNames[0] : undefined);
+  if (route === undefined || !(route in routes)) {
+    throw new InvalidRunInput(`route ${JSON.stringify(route ?? '')} is not configured (configured: ${routeNames.join(', ') || 'none'})`);
+  }
+  const settings = routes[route]!;
+
+  const modelId = input.modelId ?? settings.modelId;
+  if (typeof modelId !== 'string' || modelId.length === 0) throw new InvalidRunInput('modelId must be a non-empty string');
+  if (!modelFamily(modelId)) throw new InvalidRunInput(`modelId ${modelId} is of no known model family (known: ${KNOWN_FAMILIES_HINT})`);
+
+  if (input.runId !== undefined && (typeof input.runId !== 'string' || !isValidRunId(input.runId))) {
+    throw new InvalidRunInput('runId must be 1..40 letters, digits and single hyphens, starting and ending with a letter or digit');
+  }
+  const runId = input.runId ?? runIdFromExecutionName(ctx.executionName);
+
+  const smallRemainder = input.smallRemainder ?? settings.smallRemainder;
+  if (!SMALL_REMAINDER_POLICIES.includes(smallRemainder)) {
+    throw new InvalidRunInput(`smallRemainder must be one of ${SMALL_REMAINDER_POLICIES.join(', ')}, got ${JSON.stringify(smallRemainder)}`);
+  }
+  const maxRecordsPerJob = int(input.maxRecordsPerJob, 'maxRecordsPerJob', 1, 50000) ?? settings.maxRecordsPerJob;
+  const minRecordsPerJob = int(input.minRecordsPerJob, 'minRecordsPerJob', 1, 50000) ?? settings.minRecordsPerJob;
+  if (minRecordsPerJob > maxRecordsPerJob) {
+    throw new InvalidRunInput(`minRecordsPerJob (${minRecordsPerJob}) must not exceed maxRecordsPerJob (${maxRecordsPerJob})`);
+  }
+  const known = new Set(['inputs', 'route', 'modelId', 'runId', 'maxRecordsPerJob', 'minRecordsPerJob', 'maxAttempts', 'maxConcurrentJobs', 'smallRemainder', 'jobTimeoutHours']);
+  const unknown = Object.keys(input).filter((k) => !known.has(k));
+  if (unknown.length > 0) throw new InvalidRunInput(`unknown input field(s): ${unknown.join(', ')}`);
+
+  return {
+    inputs,
+    run: {
+      runId,
+      route,
+      modelId,
+      bucket: ctx.bucket,
+      maxRecordsPerJob,
+      minRecordsPerJob,
+      maxAttempts: int(input.maxAttempts, 'maxAttempts', 1, 10) ?? settings.maxAttempts,
+      smallRemainder,
+      maxConcurrentJobs: int(input.maxConcurrentJobs, 'maxConcurrentJobs', 1, 1000) ?? ctx.pipeline.maxConcurrentJobs,
+      jobTimeoutHours: int(input.jobTimeoutHours, 'jobTimeoutHours', 24, 168) ?? ctx.pipeline.jobTimeoutHours,
+      startedAt: ctx.startTime,
+    },
+  };
+}

@@ -1,0 +1,164 @@
+/**
+ * Streaming JSONL over S3: read an object line by line, write one through a multipart upload,
+ * list keys, and small JSON documents. Written once here and used by every handler.
+ */
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { PassThrough, type Readable } from 'node:stream';
+
+const NEWLINE = 0x0a;
+
+/**
+ * Splits a byte stream into lines (without the `\n`; a trailing `\r` is kept for the caller to
+ * judge). The last line is yielded even without a final newline. Works on Buffers so that
+ * invalid UTF-8 can be reported per line instead of being silently replaced.
+ */
+export async function* splitLines(stream: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<Buffer> {
+  let carry: Buffer | undefined;
+  for await (const piece of stream) {
+    const buf = typeof piece === 'string' ? Buffer.from(piece) : Buffer.isBuffer(piece) ? piece : Buffer.from(piece);
+    let start = 0;
+    let nl = buf.indexOf(NEWLINE, start);
+    if (nl === -1) {
+      carry = carry ? Buffer.concat([carry, buf]) : buf;
+      continue;
+    }
+    while (nl !== -1) {
+      const part = buf.subarray(start, nl);
+      yield carry ? Buffer.concat([carry, part]) : part;
+      carry = undefined;
+      start = nl + 1;
+      nl = buf.indexOf(NEWLINE, start);
+    }
+    if (start < buf.length) carry = Buffer.from(buf.subarray(start));
+  }
+  if (carry && carry.length > 0) yield carry;
+}
+
+/** The body of an S3 object as a Node stream. */
+export async function getObjectStream(s3: S3Client, bucket: string, key: string): Promise<Readable> {
+  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  if (!res.Body) throw new Error(`s3://${bucket}/${key} has no body`);
+  return res.Body as Readable;
+}
+
+/** The lines of an S3 object, as Buffers, streamed. */
+export async function* readObjectLines(s3: S3Client, bucket: string, key: string): AsyncGenerator<Buffer> {
+  yield* splitLines(await getObjectStream(s3, bucket, key));
+}
+
+/** Parsed JSON values of a JSONL object, skipping blank lines. For files this project wrote. */
+export async function* readJsonl<T>(s3: S3Client, bucket: string, key: string): AsyncGenerator<T> {
+  for await (const line of readObjectLines(s3, bucket, key)) {
+    if (line.length === 0) continue;
+    yield JSON.parse(line.toString('utf8')) as T;
+  }
+}
+
+/** Every key under `prefix`, in S3's (lexicographic) order, with sizes. */
+export async function listObjects(s3: S3Client, bucket: string, prefix: string): Promise<Array<{ key: string; size: number }>> {
+  const out: Array<{ key: string; size: number }> = [];
+  let token: string | undefined;
+  do {
+    const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of res.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0 });
+    token = res.IsTruncated ? res.NextContinuationToken : undefined;
+  } while (token);
+  return out;
+}
+
+/** Reads a small JSON document; undefined when it does not exist. */
+export async function readJsonObject<T>(s3: S3Client, bucket: string, key: string): Promise<T | undefined> {
+  try {
+    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return JSON.parse(await res.Body!.transformToString()) as T;
+  } catch (err) {
+    if ((err as Error).name === 'NoSuchKey') return undefined;
+    throw err;
+  }
+}
+
+/** Writes a small JSON document. */
+export async function writeJsonObject(s3: S3Client, bucket: string, key: string, value: unknown, pretty = false): Promise<void> {
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: JSON.stringify(value, null, pretty ? 2 : undefined) + (pretty ? '\n' : ''),
+      ContentType: 'application/json',
+    }),
+  );
+}
+
+/**
+ * Writes a JSONL object through a streamed multipart upload, honouring backpressure, so memory
+ * stays bounded whatever the size. With `lazy`, no object is created until the first line.
+ */
+export class JsonlWriter {
+  private body: PassThrough | undefined;
+  private upload: Promise<unknown> | undefined;
+  private failure: Error | undefined;
+  /** Lines written so far. */
+  lines = 0;
+  /** Bytes written so far, newlines included. */
+  bytes = 0;
+
+  constructor(
+    private readonly s3: S3Client,
+    readonly bucket: string,
+    readonly key: string,
+    opts: { lazy?: boolean } = {},
+  ) {
+    if (!opts.lazy) this.open();
+  }
+
+  private open(): PassThrough {
+    if (this.body) return this.body;
+    const body = new PassThrough({ highWaterMark: 1 << 20 });
+    this.body = body;
+    const upload = new Upload({
+      client: this.s3,
+      params: { Bucket: this.bucket, Key: this.key, Body: body, ContentType: 'application/x-ndjson' },
+      queueSize: 2,
+      partSize: 8 * 1024 * 1024,
+    });
+    this.upload = upload.done().catch((err: Error) => {
+      this.failure = err;
+      body.destroy();
+      throw err;
+    });
+    // Surface failures through close(); keep an unobserved rejection from crashing the process.
+    this.upload.catch(() => undefined);
+    return body;
+  }
+
+  /** Writes one line (a string without newline, or a value to serialize compactly). */
+  async write(line: string | object): Promise<void> {
+    if (this.failure) throw this.failure;
+    const text = (typeof line === 'string' ? line : JSON.stringify(line)) + '\n';
+    this.lines += 1;
+    this.bytes += Buffer.byteLength(text);
+    const body = this.open();
+    if (!body.write(text)) await new Promise<void>((resolve) => body.once('drain', resolve));
+  }
+
+  /** Finishes the upload; returns the number of lines written. */
+  async close(): Promise<number> {
+    if (!this.body) return 0;
+    this.body.end();
+    await this.upload;
+    return this.lines;
+  }
+}
+
+/** Copies every line of `sourceKeys` into one new object, streamed; returns the line count. */
+export async function concatJsonl(s3: S3Client, bucket: string, sourceKeys: readonly string[], targetKey: string): Promise<number> {
+  const writer = new JsonlWriter(s3, bucket, targetKey);
+  for (const key of sourceKeys) {
+    for await (const line of readObjectLines(s3, bucket, key)) {
+      if (line.length === 0) continue;
+      await writer.write(line.toString('utf8'));
+    }
+  }
+  return writer.close();
+}

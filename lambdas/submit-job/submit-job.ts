@@ -1,0 +1,56 @@
+/**
+ * SubmitJob: store the task token under the job name, then create the chunk's Bedrock job with
+ * a stable client request token. The task then waits until the job is terminal (job-state or
+ * sweeper completes the token).
+ */
+import { CreateModelInvocationJobCommand, GetModelInvocationJobCommand, type BedrockClient } from '@aws-sdk/client-bedrock';
+import type { SFNClient } from '@aws-sdk/client-sfn';
+import { clientRequestTokenFor, isTerminalStatus, jobNameFor, runKeys, s3Uri, type ChunkTask } from '../shared/contracts';
+import { completeJobTask } from '../shared/job-completion';
+import { JobRecords } from '../shared/job-records';
+import { logger } from '../shared/logger';
+
+export interface SubmitJobEvent extends ChunkTask {
+  readonly taskToken: string;
+}
+
+export interface SubmitDeps {
+  readonly bedrock: BedrockClient;
+  readonly sfn: SFNClient;
+  readonly jobs: JobRecords;
+  readonly bedrockRoleArn: string;
+}
+
+/** Creates the chunk's job (once, however often it is retried) and returns its ARN. */
+export async function submitChunkJob(deps: SubmitDeps, event: SubmitJobEvent): Promise<string> {
+  const { run, round, chunk } = event;
+  const jobName = jobNameFor(run.runId, round, chunk);
+  // The token must be findable before the job exists: its first event can arrive at once.
+  await deps.jobs.putSubmitting({ jobName, runId: run.runId, round, chunk, modelId: run.modelId, taskToken: event.taskToken });
+
+  const res = await deps.bedrock.send(
+    new CreateModelInvocationJobCommand({
+      jobName,
+      roleArn: deps.bedrockRoleArn,
+      modelId: run.modelId,
+      clientRequestToken: clientRequestTokenFor(run.runId, round, chunk),
+      inputDataConfig: { s3InputDataConfig: { s3Uri: s3Uri(run.bucket, runKeys.chunkInput(run.runId, round, chunk)), s3InputFormat: 'JSONL' } },
+      outputDataConfig: { s3OutputDataConfig: { s3Uri: s3Uri(run.bucket, runKeys.chunkOutputPrefix(run.runId, round, chunk)) } },
+      timeoutDurationInHours: run.jobTimeoutHours,
+    }),
+  );
+  const jobArn = res.jobArn!;
+  logger.info('job submitted', { runId: run.runId, jobArn, jobName });
+  await deps.jobs.setStatus(jobName, 'Submitted', jobArn);
+
+  // A retried submit gets the existing job back (same client request token); if that job is
+  // already over, no further event will come for the new task token: complete it here.
+  const job = await deps.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: jobArn }));
+  if (isTerminalStatus(job.status)) {
+    const item = await deps.jobs.get(jobName);
+    if (item && item.taskToken === event.taskToken) {
+      await completeJobTask(deps.sfn, deps.jobs, item, { jobArn, status: job.status!, ...(job.message ? { message: job.message } : {}) });
+    }
+  }
+  return jobArn;
+}
