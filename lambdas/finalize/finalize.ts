@@ -70,12 +70,14 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
   const bucket = run?.bucket ?? deps.bucket;
   logger.appendKeys({ runId });
 
-  const keys = (await listObjects(deps.s3, bucket, `${S3_PREFIXES.work}${runId}/`)).map((o) => o.key);
+  const workPrefix = `${S3_PREFIXES.work}${runId}/`;
+  const keys = (await listObjects(deps.s3, bucket, workPrefix)).map((o) => o.key);
   const chunkStats: ChunkStats[] = [];
   const remainderStats: RemainderStats[] = [];
   let rounds = 0;
   for (const key of keys) {
-    const m = /\/r(\d+)\//.exec(key);
+    // Matched after the run's prefix: a run id such as `r7` is not a round.
+    const m = /^r(\d+)\//.exec(key.slice(workPrefix.length));
     if (m) rounds = Math.max(rounds, Number(m[1]));
     const name = basename(key);
     if (name === 'stats.json') chunkStats.push((await readJsonObject<ChunkStats>(deps.s3, bucket, key))!);
@@ -145,11 +147,17 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
       : {}),
   };
   await writeJsonObject(deps.s3, bucket, runKeys.results(runId, 'summary.json'), summary, true);
-  await deps.events.send(
+  const put = await deps.events.send(
     new PutEventsCommand({
       Entries: [{ Source: RUN_COMPLETED_SOURCE, DetailType: RUN_COMPLETED_DETAIL_TYPE, Detail: JSON.stringify(summary), EventBusName: deps.eventBusName }],
     }),
   );
+  // PutEvents reports a rejected entry in its response, not as an error: make it one, so the
+  // workflow's retry tries again (finalize is idempotent).
+  if (put.FailedEntryCount) {
+    const entry = put.Entries?.[0];
+    throw new Error(`could not put the ${RUN_COMPLETED_DETAIL_TYPE} event: ${entry?.ErrorCode ?? 'unknown'} ${entry?.ErrorMessage ?? ''}`.trim());
+  }
   logger.info('run finished', { status, records: summary.records });
   return summary;
 }

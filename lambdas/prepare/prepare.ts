@@ -40,6 +40,18 @@ export async function expandInputs(s3: S3Client, inputs: readonly string[]): Pro
   return out;
 }
 
+/**
+ * A file stem not used by an earlier file of the run (`data`, then `data-2`, ...): default record
+ * ids are `<stem>-L<line>`, and two files named alike (`2025-01-01/data.jsonl`,
+ * `2025-01-02/data.jsonl`) must not give the same ids.
+ */
+function uniqueStem(stem: string, used: Set<string>): string {
+  let candidate = stem;
+  for (let n = 2; used.has(candidate); n++) candidate = `${stem}-${n}`;
+  used.add(candidate);
+  return candidate;
+}
+
 /** Runs prepare for one execution. */
 export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipeline: PipelineEnvConfig }, event: PrepareEvent): Promise<PrepareResult> {
   const { run, inputs } = resolveRunConfig(event.input, {
@@ -55,12 +67,13 @@ export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipelin
   const pending = new JsonlWriter(deps.s3, run.bucket, runKeys.roundPending(run.runId, 1));
   const rejected = new JsonlWriter(deps.s3, run.bucket, runKeys.workRejected(run.runId));
   const seen = new Map<string, string>();
+  const stems = new Set<string>();
   let inputLines = 0;
   let blankLines = 0;
 
   for (const file of files) {
     const { bucket, key } = parseS3Uri(file);
-    const fileStem = fileStemOf(key);
+    const fileStem = uniqueStem(fileStemOf(key), stems);
     let line = 0;
     try {
       for await (const raw of readObjectLines(deps.s3, bucket, key)) {

@@ -21,11 +21,22 @@ export interface AwsClients {
   readonly events: EventBridgeClient;
 }
 
-let cached: AwsClients | undefined;
+let cached: { key: string; clients: AwsClients } | undefined;
 
-/** The process's clients, created on first use. */
+/** What the clients were built from; a change (a new endpoint, region) builds them anew. */
+function environmentKey(): string {
+  return Object.keys(process.env)
+    .filter((k) => k.startsWith('AWS_ENDPOINT_URL') || k === 'AWS_REGION' || k.startsWith('AWS_REQUEST_CHECKSUM') || k.startsWith('AWS_RESPONSE_CHECKSUM'))
+    .sort()
+    .map((k) => `${k}=${process.env[k]}`)
+    .join('\n');
+}
+
+/** The process's clients, created on first use and kept while the environment they came from stands. */
 export function awsClients(): AwsClients {
-  cached ??= {
+  const key = environmentKey();
+  if (cached?.key === key) return cached.clients;
+  const clients: AwsClients = {
     s3: new S3Client({}),
     ddb: DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }),
     bedrock: new BedrockClient({ maxAttempts: 6 }),
@@ -33,5 +44,6 @@ export function awsClients(): AwsClients {
     sfn: new SFNClient({}),
     events: new EventBridgeClient({}),
   };
-  return cached;
+  cached = { key, clients };
+  return clients;
 }

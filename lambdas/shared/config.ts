@@ -36,9 +36,10 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
 
 /** Reads and checks the handler configuration from `env`. */
 export function readHandlerConfig(env: NodeJS.ProcessEnv = process.env): HandlerConfig {
+  const pipelineText = required(env, 'PIPELINE_CONFIG');
   let pipeline: PipelineEnvConfig;
   try {
-    pipeline = JSON.parse(required(env, 'PIPELINE_CONFIG')) as PipelineEnvConfig;
+    pipeline = JSON.parse(pipelineText) as PipelineEnvConfig;
   } catch (err) {
     throw new Error(`PIPELINE_CONFIG is not valid JSON: ${(err as Error).message}`);
   }
@@ -52,10 +53,12 @@ export function readHandlerConfig(env: NodeJS.ProcessEnv = process.env): Handler
   };
 }
 
-let cached: HandlerConfig | undefined;
+const CONFIG_VARIABLES = ['PIPELINE_CONFIG', 'BUCKET_NAME', 'TABLE_NAME', 'BEDROCK_ROLE_ARN', 'EVENT_BUS_NAME', 'STATE_MACHINE_ARN'] as const;
+let cached: { key: string; config: HandlerConfig } | undefined;
 
-/** The process's configuration, read on first use. */
+/** The process's configuration, read on first use and again only if its variables change. */
 export function handlerConfig(): HandlerConfig {
-  cached ??= readHandlerConfig();
-  return cached;
+  const key = CONFIG_VARIABLES.map((name) => process.env[name] ?? '').join('\u0000');
+  if (cached?.key !== key) cached = { key, config: readHandlerConfig() };
+  return cached.config;
 }

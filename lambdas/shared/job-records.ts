@@ -60,6 +60,36 @@ export class JobRecords {
     );
   }
 
+  /**
+   * Records the ARN of a job just created, and `Submitted` unless a state-change event got
+   * there first with a later status (events can beat the create call's response).
+   */
+  async setCreated(jobName: string, jobArn: string, now = new Date()): Promise<void> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: key(jobName),
+          UpdateExpression: 'SET jobArn = :arn, updatedAt = :now, #s = :submitted',
+          ConditionExpression: '#s = :submitting',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':arn': jobArn, ':now': now.toISOString(), ':submitted': 'Submitted', ':submitting': 'Submitting' },
+        }),
+      );
+    } catch (err) {
+      if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+      // An event recorded a later status first; keep it, and make sure the ARN is there.
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: key(jobName),
+          UpdateExpression: 'SET jobArn = :arn, updatedAt = :now',
+          ExpressionAttributeValues: { ':arn': jobArn, ':now': now.toISOString() },
+        }),
+      );
+    }
+  }
+
   /** Marks the item's task token completed. */
   async markTokenCompleted(jobName: string, now = new Date()): Promise<void> {
     await this.ddb.send(

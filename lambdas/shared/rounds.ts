@@ -76,8 +76,10 @@ export async function applySmallRemainder(deps: RoundDeps, run: RunConfig, round
   const fail = (recordId: string, code: string, message: string): Promise<void> =>
     failed.write({ recordId, error: { code, message }, attempts: round } satisfies FailedRecord);
 
-  const inFlight = new Set<Promise<void>>();
+  const inFlight = new Set<Promise<unknown>>();
+  const failures: unknown[] = [];
   for await (const raw of source) {
+    if (failures.length > 0) break;
     if (raw.length === 0) continue;
     records += 1;
     const line = raw.toString('utf8');
@@ -105,14 +107,23 @@ export async function applySmallRemainder(deps: RoundDeps, run: RunConfig, round
             await fail(record.recordId, outcome.code, outcome.message);
           }
         });
-        inFlight.add(task);
-        void task.finally(() => inFlight.delete(task));
+        // A settled-flag wrapper: a failing write must reach Promise.all below, not be unhandled.
+        const tracked: Promise<unknown> = task.then(
+          () => inFlight.delete(tracked),
+          (err: unknown) => {
+            inFlight.delete(tracked);
+            failures.push(err);
+          },
+        );
+        inFlight.add(tracked);
         if (inFlight.size >= ON_DEMAND_CONCURRENCY) await Promise.race(inFlight);
+        if (failures.length > 0) break;
         break;
       }
     }
   }
   await Promise.all(inFlight);
+  if (failures.length > 0) throw failures[0];
   const stats: RemainderStats = {
     round,
     policy: run.smallRemainder,

@@ -55,13 +55,13 @@ export async function* readJsonl<T>(s3: S3Client, bucket: string, key: string): 
   }
 }
 
-/** Every key under `prefix`, in S3's (lexicographic) order, with sizes. */
-export async function listObjects(s3: S3Client, bucket: string, prefix: string): Promise<Array<{ key: string; size: number }>> {
-  const out: Array<{ key: string; size: number }> = [];
+/** Every key under `prefix`, in S3's (lexicographic) order, with sizes and ETags. */
+export async function listObjects(s3: S3Client, bucket: string, prefix: string): Promise<Array<{ key: string; size: number; etag?: string }>> {
+  const out: Array<{ key: string; size: number; etag?: string }> = [];
   let token: string | undefined;
   do {
     const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    for (const o of res.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0 });
+    for (const o of res.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0, ...(o.ETag ? { etag: o.ETag } : {}) });
     token = res.IsTruncated ? res.NextContinuationToken : undefined;
   } while (token);
   return out;

@@ -46,6 +46,14 @@ function shortHash(text: string, length = 16): string {
   return createHash('sha256').update(text).digest('hex').slice(0, length);
 }
 
+/**
+ * The route as the start of a run id: at most `length` characters, no leading, trailing or
+ * doubled hyphen (route names may be `-a` or `a--b`; run ids may not).
+ */
+function runIdPrefix(route: string, length: number): string {
+  return route.replace(/-+/g, '-').replace(/^-/, '').slice(0, length).replace(/-$/, '') || 'run';
+}
+
 async function start(deps: StartDeps, name: string, input: RunInput, files: number): Promise<StartOutcome> {
   try {
     await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.stateMachineArn, name, input: JSON.stringify(input) }));
@@ -72,8 +80,13 @@ export async function startFromObject(deps: StartDeps, event: ObjectCreatedEvent
   if (settings.trigger !== 'immediate') return { ignored: `route ${route} runs on the nightly sweep` };
 
   const identity = `${bucket.name}/${key}#${object['version-id'] ?? object.etag ?? object.sequencer ?? ''}`;
-  const runId = `${route.slice(0, 18).replace(/-+$/, '')}-${shortHash(identity)}`;
+  const runId = `${runIdPrefix(route, 18)}-${shortHash(identity)}`;
   return start(deps, runId, { inputs: [`s3://${bucket.name}/${key}`], route, runId }, 1);
+}
+
+/** The sort key of a sweep mark: the object's ETag (its size only if S3 gave no ETag). */
+function markVersion(o: { size: number; etag?: string }): string {
+  return o.etag ?? `size:${o.size}`;
 }
 
 /**
@@ -89,7 +102,7 @@ export async function startSweep(deps: StartDeps, event: SweepEvent, now = new D
     ...(await listObjects(deps.s3, deps.bucket, `${S3_PREFIXES.held}${route}/`)),
   ].filter((o) => o.key.endsWith('.jsonl'));
 
-  const runId = `${route.slice(0, 12).replace(/-+$/, '')}-sweep-${now.toISOString().slice(0, 10).replace(/-/g, '')}-${shortHash(now.toISOString(), 6)}`;
+  const runId = `${runIdPrefix(route, 12)}-sweep-${now.toISOString().slice(0, 10).replace(/-/g, '')}-${shortHash(now.toISOString(), 6)}`;
   const taken: string[] = [];
   for (const o of objects) {
     if (taken.length >= MAX_FILES_PER_SWEEP) break;
@@ -97,7 +110,8 @@ export async function startSweep(deps: StartDeps, event: SweepEvent, now = new D
       await deps.ddb.send(
         new PutCommand({
           TableName: deps.table,
-          Item: { pk: `SWEPT#${deps.bucket}/${o.key}`, sk: String(o.size), runId, takenAt: now.toISOString() },
+          // The file's identity is its ETag: a file replaced under the same key is new work.
+          Item: { pk: `SWEPT#${deps.bucket}/${o.key}`, sk: markVersion(o), runId, takenAt: now.toISOString() },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
@@ -110,9 +124,9 @@ export async function startSweep(deps: StartDeps, event: SweepEvent, now = new D
   try {
     return await start(deps, runId, { inputs: taken.map((k) => `s3://${deps.bucket}/${k}`), route, runId }, taken.length);
   } catch (err) {
-    const sizes = new Map(objects.map((o) => [o.key, o.size]));
+    const versions = new Map(objects.map((o) => [o.key, markVersion(o)]));
     for (const key of taken) {
-      await deps.ddb.send(new DeleteCommand({ TableName: deps.table, Key: { pk: `SWEPT#${deps.bucket}/${key}`, sk: String(sizes.get(key)) } }));
+      await deps.ddb.send(new DeleteCommand({ TableName: deps.table, Key: { pk: `SWEPT#${deps.bucket}/${key}`, sk: versions.get(key)! } }));
     }
     throw err;
   }

@@ -41,7 +41,7 @@ export async function submitChunkJob(deps: SubmitDeps, event: SubmitJobEvent): P
   );
   const jobArn = res.jobArn!;
   logger.info('job submitted', { runId: run.runId, jobArn, jobName });
-  await deps.jobs.setStatus(jobName, 'Submitted', jobArn);
+  await deps.jobs.setCreated(jobName, jobArn);
 
   // A retried submit gets the existing job back (same client request token); if that job is
   // already over, no further event will come for the new task token: complete it here.

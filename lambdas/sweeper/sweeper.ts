@@ -1,7 +1,7 @@
 /**
  * Sweeper: events are best effort, so every few minutes the jobs whose task token is still open
- * are polled and the terminal ones completed; and each model's slot counter is brought back
- * down to its number of leases when a crash left it too high.
+ * are polled and the terminal ones completed; and job slots still held long after their job's
+ * outcome was delivered (the run died before ReconcileChunk freed them) are freed.
  */
 import { GetModelInvocationJobCommand, type BedrockClient } from '@aws-sdk/client-bedrock';
 import type { SFNClient } from '@aws-sdk/client-sfn';
@@ -18,19 +18,20 @@ export interface SweepDeps {
   readonly limiter: JobSlotLimiter;
 }
 
+/** How long after its outcome was delivered a job may still hold its slot (ReconcileChunk frees it within seconds). */
+export const SLOT_LEAK_GRACE_MS = 30 * 60 * 1000;
+
 export interface SweepReport {
   readonly polled: number;
   readonly completed: number;
   readonly recoveredSlots: number;
 }
 
-export async function sweepJobs(deps: SweepDeps): Promise<SweepReport> {
+export async function sweepJobs(deps: SweepDeps, now = new Date()): Promise<SweepReport> {
   const open = await deps.jobs.openJobs();
   let polled = 0;
   let completed = 0;
-  const models = new Set<string>();
   for (const item of open) {
-    models.add(item.modelId);
     if (!item.jobArn) continue;
     polled += 1;
     const job = await deps.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: item.jobArn }));
@@ -41,6 +42,12 @@ export async function sweepJobs(deps: SweepDeps): Promise<SweepReport> {
     }
   }
   let recoveredSlots = 0;
-  for (const modelId of models) recoveredSlots += await deps.limiter.recoverLeakedCount(modelId);
+  for (const modelId of await deps.limiter.models()) {
+    recoveredSlots += await deps.limiter.recoverLeaked(modelId, async (holder) => {
+      const job = await deps.jobs.get(holder);
+      return job?.tokenCompletedAt !== undefined && now.getTime() - Date.parse(job.tokenCompletedAt) > SLOT_LEAK_GRACE_MS;
+    });
+  }
+  if (recoveredSlots > 0) logger.warn('freed job slots whose runs never released them', { recoveredSlots });
   return { polled, completed, recoveredSlots };
 }

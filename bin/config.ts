@@ -1,0 +1,182 @@
+/**
+ * The pipeline's deployment configuration: the `bedrockBatch` object of cdk.json context,
+ * validated once (in bin/app.ts) into a typed {@link PipelineConfig} that is passed down to the
+ * constructs as props. Nothing else reads the raw context.
+ */
+import type { RouteSettings, SmallRemainderPolicy } from '../lambdas/shared/contracts';
+import { KNOWN_FAMILIES_HINT, modelFamily } from '../lambdas/shared/model-family';
+
+/** How a route's files are started: one run per dropped file, or one nightly sweep. */
+export type RouteTrigger = 'immediate' | 'nightly';
+
+/** A route: the model and job options for the files dropped under `inbox/<route>/`. */
+export type RouteConfig = RouteSettings & {
+  /** `immediate`: each dropped file starts a run; `nightly`: files wait for the nightly sweep. @default 'immediate' */
+  readonly trigger: RouteTrigger;
+};
+
+/** The validated pipeline configuration. */
+export interface PipelineConfig {
+  /**
+   * Cap on submitted + in-progress Bedrock jobs per model, shared by all runs (enforced in
+   * DynamoDB) and the Map's MaxConcurrency of one run. @default 10
+   */
+  readonly maxConcurrentJobs: number;
+  /** Bedrock job timeout (`timeoutDurationInHours`), 24..168. @default 72 */
+  readonly jobTimeoutHours: number;
+  /** Days before intermediate files (`jobs-input/`, `jobs-output/`, `work/`) expire. @default 14 */
+  readonly workRetentionDays: number;
+  /** EventBridge schedule expression of the nightly sweeps. @default 'cron(0 2 * * ? *)' */
+  readonly nightlySchedule: string;
+  /** Routes by name (the first path segment under `inbox/`); at least one. */
+  readonly routes: Record<string, RouteConfig>;
+}
+
+/** Pipeline-wide defaults applied by {@link loadPipelineConfig}. */
+export const PIPELINE_DEFAULTS = {
+  maxConcurrentJobs: 10,
+  jobTimeoutHours: 72,
+  workRetentionDays: 14,
+  nightlySchedule: 'cron(0 2 * * ? *)',
+} as const;
+
+/** Per-route defaults applied by {@link loadPipelineConfig}. */
+export const ROUTE_DEFAULTS = {
+  maxRecordsPerJob: 50000,
+  minRecordsPerJob: 100,
+  maxAttempts: 3,
+  smallRemainder: 'on-demand' as SmallRemainderPolicy,
+  trigger: 'immediate' as RouteTrigger,
+} as const;
+
+/** Bedrock's default (and our upper) limit of records per job. */
+export const MAX_RECORDS_PER_JOB_LIMIT = 50000;
+
+const SMALL_REMAINDER_POLICIES: readonly SmallRemainderPolicy[] = ['on-demand', 'hold', 'fail'];
+const TRIGGERS: readonly RouteTrigger[] = ['immediate', 'nightly'];
+const ROUTE_NAME = /^[a-z0-9-]+$/;
+const SCHEDULE_EXPRESSION = /^(cron|rate)\(.+\)$/;
+
+const TOP_LEVEL_KEYS = ['maxConcurrentJobs', 'jobTimeoutHours', 'workRetentionDays', 'nightlySchedule', 'routes'];
+const ROUTE_KEYS = ['modelId', 'maxRecordsPerJob', 'minRecordsPerJob', 'maxAttempts', 'smallRemainder', 'trigger'];
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Collects every problem so one synth reports them all. */
+class Problems {
+  readonly messages: string[] = [];
+
+  add(message: string): void {
+    this.messages.push(message);
+  }
+
+  unknownKeys(path: string, value: Record<string, unknown>, known: readonly string[]): void {
+    for (const key of Object.keys(value)) {
+      if (!known.includes(key)) this.add(`${path}.${key} is not a known setting (known: ${known.join(', ')})`);
+    }
+  }
+
+  integer(path: string, value: unknown, fallback: number, min: number, max: number): number {
+    const v = value ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      this.add(`${path} must be an integer ${min}..${max} (got ${JSON.stringify(value)})`);
+      return fallback;
+    }
+    return v;
+  }
+
+  oneOf<T extends string>(path: string, value: unknown, fallback: T, allowed: readonly T[]): T {
+    const v = value ?? fallback;
+    if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+      this.add(`${path} must be one of ${allowed.map((a) => `'${a}'`).join(', ')} (got ${JSON.stringify(value)})`);
+      return fallback;
+    }
+    return v as T;
+  }
+}
+
+function loadRoute(problems: Problems, name: string, raw: unknown): RouteConfig | undefined {
+  const path = `bedrockBatch.routes.${name}`;
+  if (!ROUTE_NAME.test(name)) {
+    problems.add(`${path}: route names must match [a-z0-9-]+ (they are the first path segment under inbox/)`);
+  }
+  if (!isPlainObject(raw)) {
+    problems.add(`${path} must be an object with at least a modelId`);
+    return undefined;
+  }
+  problems.unknownKeys(path, raw, ROUTE_KEYS);
+
+  let modelId = '';
+  if (typeof raw.modelId !== 'string' || raw.modelId.trim() === '') {
+    problems.add(`${path}.modelId is required: a Bedrock model id, inference profile id or ARN`);
+  } else if (!modelFamily(raw.modelId)) {
+    problems.add(`${path}.modelId '${raw.modelId}' is not a model family this pipeline knows (${KNOWN_FAMILIES_HINT})`);
+  } else {
+    modelId = raw.modelId;
+  }
+
+  const limit = MAX_RECORDS_PER_JOB_LIMIT;
+  const maxRecordsPerJob = problems.integer(`${path}.maxRecordsPerJob`, raw.maxRecordsPerJob, ROUTE_DEFAULTS.maxRecordsPerJob, 1, limit);
+  const minRecordsPerJob = problems.integer(`${path}.minRecordsPerJob`, raw.minRecordsPerJob, ROUTE_DEFAULTS.minRecordsPerJob, 1, limit);
+  if (minRecordsPerJob > maxRecordsPerJob) {
+    problems.add(`${path}.minRecordsPerJob (${minRecordsPerJob}) must not exceed maxRecordsPerJob (${maxRecordsPerJob})`);
+  }
+  const maxAttempts = problems.integer(`${path}.maxAttempts`, raw.maxAttempts, ROUTE_DEFAULTS.maxAttempts, 1, 10);
+  const smallRemainder = problems.oneOf(`${path}.smallRemainder`, raw.smallRemainder, ROUTE_DEFAULTS.smallRemainder, SMALL_REMAINDER_POLICIES);
+  const trigger = problems.oneOf(`${path}.trigger`, raw.trigger, ROUTE_DEFAULTS.trigger, TRIGGERS);
+  return { modelId, maxRecordsPerJob, minRecordsPerJob, maxAttempts, smallRemainder, trigger };
+}
+
+/**
+ * Validates the `bedrockBatch` context value and applies the defaults.
+ *
+ * @param raw the context value: an object, or its JSON text (as given by `cdk synth -c bedrockBatch='{...}'`)
+ * @throws Error listing every bad key, each by its full path (e.g.
+ *   `bedrockBatch.routes.default.maxAttempts must be an integer 1..10 (got 0)`)
+ */
+export function loadPipelineConfig(raw: unknown): PipelineConfig {
+  let value = raw;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value) as unknown;
+    } catch (err) {
+      throw new Error(`bedrockBatch context is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  if (!isPlainObject(value)) {
+    throw new Error('bedrockBatch must be an object (set it in cdk.json under context.bedrockBatch)');
+  }
+
+  const problems = new Problems();
+  problems.unknownKeys('bedrockBatch', value, TOP_LEVEL_KEYS);
+  const maxConcurrentJobs = problems.integer('bedrockBatch.maxConcurrentJobs', value.maxConcurrentJobs, PIPELINE_DEFAULTS.maxConcurrentJobs, 1, 1000);
+  const jobTimeoutHours = problems.integer('bedrockBatch.jobTimeoutHours', value.jobTimeoutHours, PIPELINE_DEFAULTS.jobTimeoutHours, 24, 168);
+  const workRetentionDays = problems.integer('bedrockBatch.workRetentionDays', value.workRetentionDays, PIPELINE_DEFAULTS.workRetentionDays, 1, 3650);
+
+  let nightlySchedule: string = PIPELINE_DEFAULTS.nightlySchedule;
+  if (value.nightlySchedule !== undefined) {
+    if (typeof value.nightlySchedule !== 'string' || !SCHEDULE_EXPRESSION.test(value.nightlySchedule.trim())) {
+      problems.add(`bedrockBatch.nightlySchedule must be an EventBridge schedule expression, cron(...) or rate(...) (got ${JSON.stringify(value.nightlySchedule)})`);
+    } else {
+      nightlySchedule = value.nightlySchedule.trim();
+    }
+  }
+
+  const routes: Record<string, RouteConfig> = {};
+  if (!isPlainObject(value.routes) || Object.keys(value.routes).length === 0) {
+    problems.add('bedrockBatch.routes must define at least one route, e.g. {"default": {"modelId": "anthropic.claude-3-haiku-20240307-v1:0"}}');
+  } else {
+    for (const [name, rawRoute] of Object.entries(value.routes)) {
+      const route = loadRoute(problems, name, rawRoute);
+      if (route) routes[name] = route;
+    }
+  }
+
+  if (problems.messages.length > 0) {
+    const list = problems.messages.map((m) => `  - ${m}`).join('\n');
+    throw new Error(`Invalid bedrockBatch configuration:\n${list}`);
+  }
+  return { maxConcurrentJobs, jobTimeoutHours, workRetentionDays, nightlySchedule, routes };
+}

@@ -1,0 +1,211 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { acknowledgeNag, nagResourceFinding } from './nag';
+
+/**
+ * The workflow's state names, as in docs/ARCHITECTURE.md ("The workflow, state by state").
+ * The local twin binds its task handlers by these names.
+ */
+export const WORKFLOW_STATES = {
+  prepare: 'Prepare',
+  hasMoreChunks: 'HasMoreChunks',
+  nextWindow: 'NextWindow',
+  processChunks: 'ProcessChunks',
+  acquireSlot: 'AcquireSlot',
+  submitJob: 'SubmitJob',
+  reconcileChunk: 'ReconcileChunk',
+  endRound: 'EndRound',
+  moreRounds: 'MoreRounds',
+  finalize: 'Finalize',
+  done: 'Done',
+  finalizeFailed: 'FinalizeFailed',
+  runFailed: 'RunFailed',
+} as const;
+
+/** The error AcquireSlot throws while the model's job cap is full. */
+export const SLOT_UNAVAILABLE_ERROR = 'SlotUnavailable';
+
+/** Bedrock CreateModelInvocationJob errors worth retrying the submit for. */
+export const SUBMIT_RETRYABLE_ERRORS = ['ThrottlingException', 'ServiceQuotaExceededException', 'InternalServerException'];
+
+/** The functions behind the workflow's tasks. */
+export interface WorkflowFunctions {
+  readonly prepare: lambda.IFunction;
+  readonly nextWindow: lambda.IFunction;
+  readonly acquireSlot: lambda.IFunction;
+  readonly submitJob: lambda.IFunction;
+  readonly reconcileChunk: lambda.IFunction;
+  readonly endRound: lambda.IFunction;
+  readonly finalize: lambda.IFunction;
+}
+
+/** Properties of {@link BatchWorkflow}. */
+export interface BatchWorkflowProps {
+  /** The functions behind the tasks. */
+  readonly functions: WorkflowFunctions;
+  /** MaxConcurrency of the chunk Map (one run never has more jobs in flight). */
+  readonly maxConcurrentJobs: number;
+  /** The Bedrock job timeout; SubmitJob waits this plus {@link jobWaitMarginHours}. */
+  readonly jobTimeoutHours: number;
+  /**
+   * Extra hours SubmitJob waits beyond the job timeout, for validation and queueing time
+   * before Bedrock's own clock starts and for a late event or sweep. @default 6
+   */
+  readonly jobWaitMarginHours?: number;
+  /** Timeout of every plain task (they are Lambda invocations of at most 15 minutes). @default Duration.seconds(900) */
+  readonly taskTimeout?: Duration;
+  /** How long execution logs are kept. @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+  /** Execution log level. @default sfn.LogLevel.ALL */
+  readonly logLevel?: sfn.LogLevel;
+  /**
+   * Log state inputs and outputs too. The state payload holds run settings and counters,
+   * never record text; off keeps logs small. @default false
+   */
+  readonly includeExecutionData?: boolean;
+  /** X-Ray tracing of executions. @default true */
+  readonly tracingEnabled?: boolean;
+}
+
+/**
+ * The run workflow of docs/ARCHITECTURE.md as a standard Step Functions state machine:
+ * Prepare -> windows of chunks through an inline Map (AcquireSlot -> SubmitJob, waiting for a
+ * task token -> ReconcileChunk) -> EndRound -> more rounds or Finalize. JSONPath only, inline
+ * Map, no JSONata, no variables: the local twin runs this exact definition.
+ */
+export class BatchWorkflow extends Construct {
+  /** The state machine. */
+  readonly stateMachine: sfn.StateMachine;
+  /** Where executions log. */
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: BatchWorkflowProps) {
+    super(scope, id);
+    const f = props.functions;
+    const S = WORKFLOW_STATES;
+    const taskTimeout = sfn.Timeout.duration(props.taskTimeout ?? Duration.seconds(900));
+
+    /** A plain task: the function's return value is the result. */
+    const invoke = (stateName: string, fn: lambda.IFunction, extra: Partial<tasks.LambdaInvokeJsonPathProps> = {}) =>
+      tasks.LambdaInvoke.jsonPath(this, stateName, { lambdaFunction: fn, payloadResponseOnly: true, taskTimeout, ...extra });
+
+    // --- top level -------------------------------------------------------------------------
+    const prepare = invoke(S.prepare, f.prepare, {
+      payload: sfn.TaskInput.fromObject({
+        input: sfn.JsonPath.entirePayload,
+        executionName: sfn.JsonPath.executionName,
+        startTime: sfn.JsonPath.executionStartTime,
+      }),
+    });
+    const hasMoreChunks = sfn.Choice.jsonPath(this, S.hasMoreChunks);
+    const nextWindow = invoke(S.nextWindow, f.nextWindow);
+    const endRound = invoke(S.endRound, f.endRound);
+    const moreRounds = sfn.Choice.jsonPath(this, S.moreRounds);
+    const finalize = invoke(S.finalize, f.finalize, {
+      payload: sfn.TaskInput.fromObject({ run: sfn.JsonPath.objectAt('$.run'), outcome: 'Finished' }),
+    });
+    const done = sfn.Succeed.jsonPath(this, S.done);
+    const finalizeFailed = invoke(S.finalizeFailed, f.finalize, {
+      payload: sfn.TaskInput.fromObject({ state: sfn.JsonPath.entirePayload, outcome: 'Failed' }),
+    });
+    const runFailed = sfn.Fail.jsonPath(this, S.runFailed, {
+      error: 'RunFailed',
+      cause: 'The run could not finish; FinalizeFailed wrote what it could under results/<runId>/ (see its input for the error).',
+    });
+
+    // --- one chunk, inside the Map ---------------------------------------------------------
+    const acquireSlot = invoke(S.acquireSlot, f.acquireSlot, { resultPath: sfn.JsonPath.DISCARD });
+    // No maxDelay / jitter: the local interpreter does not support them.
+    acquireSlot.addRetry({
+      errors: [SLOT_UNAVAILABLE_ERROR],
+      interval: Duration.seconds(15),
+      backoffRate: 1,
+      maxAttempts: 100000,
+    });
+
+    const jobWaitHours = props.jobTimeoutHours + (props.jobWaitMarginHours ?? 6);
+    const submitJob = tasks.LambdaInvoke.jsonPath(this, S.submitJob, {
+      lambdaFunction: f.submitJob,
+      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: sfn.TaskInput.fromObject({
+        run: sfn.JsonPath.objectAt('$.run'),
+        round: sfn.JsonPath.numberAt('$.round'),
+        chunk: sfn.JsonPath.numberAt('$.chunk'),
+        taskToken: sfn.JsonPath.taskToken,
+      }),
+      resultPath: '$.job',
+      taskTimeout: sfn.Timeout.duration(Duration.hours(jobWaitHours)),
+    });
+    submitJob.addRetry({ errors: SUBMIT_RETRYABLE_ERRORS, interval: Duration.seconds(20), backoffRate: 2, maxAttempts: 8 });
+
+    const reconcileChunk = invoke(S.reconcileChunk, f.reconcileChunk, { resultPath: sfn.JsonPath.DISCARD });
+    // Whatever ends the wait (job failure, timeout, exhausted retries), the chunk is reconciled:
+    // its records become succeeded, failed or retryable; none is lost with the job.
+    submitJob.addCatch(reconcileChunk, { errors: [sfn.Errors.ALL], resultPath: '$.jobError' });
+
+    const processChunks = sfn.Map.jsonPath(this, S.processChunks, {
+      itemsPath: '$.window.items',
+      itemSelector: {
+        run: sfn.JsonPath.objectAt('$.run'),
+        round: sfn.JsonPath.numberAt('$.round.number'),
+        chunk: sfn.JsonPath.numberAt('$$.Map.Item.Value.chunk'),
+      },
+      maxConcurrency: props.maxConcurrentJobs,
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    processChunks.itemProcessor(acquireSlot.next(submitJob).next(reconcileChunk));
+
+    // --- wiring ----------------------------------------------------------------------------
+    prepare.next(hasMoreChunks);
+    hasMoreChunks.when(sfn.Condition.booleanEquals('$.round.hasMoreChunks', true), nextWindow).otherwise(endRound);
+    nextWindow.next(processChunks);
+    processChunks.next(hasMoreChunks);
+    endRound.next(moreRounds);
+    moreRounds.when(sfn.Condition.booleanEquals('$.done', true), finalize).otherwise(hasMoreChunks);
+    finalize.next(done);
+    finalizeFailed.next(runFailed);
+    // Every top-level state that can fail (the Map fails when an iteration does) ends the run
+    // through FinalizeFailed, so a failed run still gets its summary.
+    for (const state of [prepare, nextWindow, processChunks, endRound, finalize]) {
+      state.addCatch(finalizeFailed, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+    }
+
+    // Under /aws/vendedlogs/ so CloudWatch Logs' resource policy does not grow per state machine.
+    // Destroyed with the stack: its name is fixed, and a retained group would block a re-deploy.
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      logGroupName: `/aws/vendedlogs/states/${Stack.of(this).stackName}-${id}`,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      definitionBody: sfn.DefinitionBody.fromChainable(prepare),
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      comment: 'bedrock-batch run: prepare, submit chunks under the global job cap, reconcile, resubmit, finalize',
+      logs: {
+        destination: this.logGroup,
+        level: props.logLevel ?? sfn.LogLevel.ALL,
+        includeExecutionData: props.includeExecutionData ?? false,
+      },
+      tracingEnabled: props.tracingEnabled ?? true,
+    });
+
+    const taskFunctions = [...new Set(Object.values(f))];
+    acknowledgeNag(
+      this.stateMachine.role,
+      'AwsSolutions-IAM5',
+      'CDK grants lambda:InvokeFunction on each task function and on its versions and aliases (<function ARN>:*); only the workflow\'s own functions are listed.',
+      taskFunctions.map((fn) => nagResourceFinding(this, `${fn.functionArn}:*`)),
+    );
+    acknowledgeNag(
+      this.stateMachine.role,
+      'AwsSolutions-IAM5',
+      'X-Ray PutTraceSegments/PutTelemetryRecords/GetSampling* and the CloudWatch Logs delivery actions (CreateLogDelivery, PutResourcePolicy, ...) support no resource-level permissions; AWS requires "*".',
+      ['Resource::*'],
+    );
+  }
+}

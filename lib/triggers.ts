@@ -1,0 +1,78 @@
+import { Duration } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import type { RouteConfig } from '../bin/config';
+import { S3_PREFIXES } from '../lambdas/shared/contracts';
+
+/** Properties of {@link PipelineTriggers}. */
+export interface PipelineTriggersProps {
+  /** The drop bucket (EventBridge notifications on). */
+  readonly bucket: s3.IBucket;
+  /** The function that turns a dropped object or a sweep into a run. */
+  readonly startRun: lambda.IFunction;
+  /** The function that polls tracked jobs and recovers slots. */
+  readonly sweeper: lambda.IFunction;
+  /** The routes; each with `trigger: 'nightly'` gets a nightly sweep rule. */
+  readonly routes: Readonly<Record<string, RouteConfig>>;
+  /** Schedule expression of the nightly sweeps, e.g. `cron(0 2 * * ? *)`. */
+  readonly nightlySchedule: string;
+  /** How often the sweeper runs. @default Duration.minutes(5) */
+  readonly sweepInterval?: Duration;
+}
+
+/** The input a nightly rule gives `start-run`: sweep the route's accumulated files. */
+export function nightlySweepInput(route: string): { sweep: { route: string } } {
+  return { sweep: { route } };
+}
+
+/**
+ * What starts work: an S3 Object Created under `inbox/` (start-run; EventBridge delivers at
+ * least once, start-run deduplicates), one nightly sweep rule per nightly route (start-run),
+ * and the periodic sweeper.
+ */
+export class PipelineTriggers extends Construct {
+  /** Object Created under `inbox/` of the drop bucket -> start-run. */
+  readonly objectCreatedRule: events.Rule;
+  /** Nightly sweep rules by route name (only routes with `trigger: 'nightly'`). */
+  readonly nightlyRules: Readonly<Record<string, events.Rule>>;
+  /** The periodic sweeper rule. */
+  readonly sweeperRule: events.Rule;
+
+  constructor(scope: Construct, id: string, props: PipelineTriggersProps) {
+    super(scope, id);
+    this.objectCreatedRule = new events.Rule(this, 'InboxObjectCreated', {
+      description: 'A file dropped under inbox/ starts a run',
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: {
+          bucket: { name: [props.bucket.bucketName] },
+          object: { key: events.Match.prefix(S3_PREFIXES.inbox) },
+        },
+      },
+      targets: [new targets.LambdaFunction(props.startRun)],
+    });
+
+    const nightlyRules: Record<string, events.Rule> = {};
+    for (const [route, settings] of Object.entries(props.routes)) {
+      if (settings.trigger !== 'nightly') continue;
+      nightlyRules[route] = new events.Rule(this, `NightlySweep-${route}`, {
+        description: `Nightly sweep of inbox/${route}/`,
+        schedule: events.Schedule.expression(props.nightlySchedule),
+        targets: [
+          new targets.LambdaFunction(props.startRun, { event: events.RuleTargetInput.fromObject(nightlySweepInput(route)) }),
+        ],
+      });
+    }
+    this.nightlyRules = nightlyRules;
+
+    this.sweeperRule = new events.Rule(this, 'Sweeper', {
+      description: 'Polls tracked Bedrock jobs whose state-change event was lost; recovers leaked slots',
+      schedule: events.Schedule.rate(props.sweepInterval ?? Duration.minutes(5)),
+      targets: [new targets.LambdaFunction(props.sweeper)],
+    });
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The command line: `bedrock-batch local run <file.jsonl>... --model <modelId> [options]`.
+ * Exit 0 when the run finished (records may have failed), 1 when the run itself failed,
+ * 2 for bad usage; 1 and 2 come with a one-line reason.
+ */
+import { access, stat } from 'node:fs/promises';
+import type { SmallRemainderPolicy } from '../lambdas/shared/contracts';
+import { KNOWN_FAMILIES_HINT, modelFamily } from '../lambdas/shared/model-family';
+import { parseFaultSpec, type FaultSpec } from './emulator';
+import { runLocal, type LocalRunOutcome, type LocalRunRequest } from './run-local';
+
+export const USAGE = `usage: bedrock-batch local run <file.jsonl>... --model <modelId> [--out <dir>]
+    [--max-records-per-job N] [--min-records-per-job N] [--max-concurrent-jobs N]
+    [--max-attempts N] [--small-remainder on-demand|hold|fail] [--one-run-per-file]
+    [--faults name=rate,...] [--seed N] [--step-delay-ms N] [--quiet]
+
+faults: record-error, record-throttle, job-fail, job-partial, job-expire,
+        create-throttle, drop-events, duplicate-events (rates 0..1)`;
+
+/** Bad usage: exit 2 with this message. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+interface ParsedArgs {
+  readonly request: LocalRunRequest;
+  readonly quiet: boolean;
+}
+
+const VALUE_OPTIONS = new Set([
+  '--model',
+  '--out',
+  '--max-records-per-job',
+  '--min-records-per-job',
+  '--max-concurrent-jobs',
+  '--max-attempts',
+  '--small-remainder',
+  '--faults',
+  '--seed',
+  '--step-delay-ms',
+]);
+const FLAG_OPTIONS = new Set(['--one-run-per-file', '--quiet']);
+
+function positiveInt(name: string, value: string, max = 1_000_000): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > max) throw new UsageError(`${name} must be an integer in 1..${max}, got '${value}'`);
+  return n;
+}
+
+/** Parses `local run ...` arguments; throws {@link UsageError} with a one-line reason. */
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  const [group, command, ...rest] = argv;
+  if (group !== 'local' || command !== 'run') throw new UsageError(`unknown command '${[group, command].filter(Boolean).join(' ')}' (expected 'local run')`);
+  const files: string[] = [];
+  const values = new Map<string, string>();
+  const flags = new Set<string>();
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!;
+    if (!arg.startsWith('--')) {
+      files.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    if (FLAG_OPTIONS.has(name)) {
+      if (eq !== -1) throw new UsageError(`${name} takes no value`);
+      flags.add(name);
+    } else if (VALUE_OPTIONS.has(name)) {
+      const value = eq === -1 ? rest[++i] : arg.slice(eq + 1);
+      if (value === undefined || value === '' || (eq === -1 && value.startsWith('--'))) throw new UsageError(`${name} needs a value`);
+      values.set(name, value);
+    } else {
+      throw new UsageError(`unknown option ${name}`);
+    }
+  }
+  if (files.length === 0) throw new UsageError('no input file given');
+  const modelId = values.get('--model');
+  if (!modelId) throw new UsageError('--model <modelId> is required');
+  if (!modelFamily(modelId)) throw new UsageError(`unknown model family for '${modelId}' (known: ${KNOWN_FAMILIES_HINT})`);
+
+  let faults: FaultSpec | undefined;
+  if (values.has('--faults')) {
+    try {
+      faults = parseFaultSpec(values.get('--faults')!);
+    } catch (err) {
+      throw new UsageError(`--faults: ${(err as Error).message}`);
+    }
+  }
+  const smallRemainder = values.get('--small-remainder');
+  if (smallRemainder !== undefined && !['on-demand', 'hold', 'fail'].includes(smallRemainder)) {
+    throw new UsageError(`--small-remainder must be on-demand, hold or fail, got '${smallRemainder}'`);
+  }
+  const num = (name: string, max?: number) => (values.has(name) ? positiveInt(name, values.get(name)!, max) : undefined);
+  const maxRecordsPerJob = num('--max-records-per-job', 50000);
+  const minRecordsPerJob = num('--min-records-per-job', 50000);
+  if (minRecordsPerJob !== undefined && minRecordsPerJob > (maxRecordsPerJob ?? 50000)) {
+    throw new UsageError(`--min-records-per-job (${minRecordsPerJob}) must not exceed --max-records-per-job (${maxRecordsPerJob ?? 50000})`);
+  }
+  const seedText = values.get('--seed');
+  if (seedText !== undefined && !/^\d+$/.test(seedText)) throw new UsageError(`--seed must be a non-negative integer, got '${seedText}'`);
+  const request: LocalRunRequest = {
+    files,
+    modelId,
+    ...(values.has('--out') ? { out: values.get('--out')! } : {}),
+    ...(maxRecordsPerJob !== undefined ? { maxRecordsPerJob } : {}),
+    ...(minRecordsPerJob !== undefined ? { minRecordsPerJob } : {}),
+    ...(values.has('--max-concurrent-jobs') ? { maxConcurrentJobs: num('--max-concurrent-jobs', 1000)! } : {}),
+    ...(values.has('--max-attempts') ? { maxAttempts: num('--max-attempts', 10)! } : {}),
+    ...(smallRemainder !== undefined ? { smallRemainder: smallRemainder as SmallRemainderPolicy } : {}),
+    ...(flags.has('--one-run-per-file') ? { oneRunPerFile: true } : {}),
+    ...(faults ? { faults } : {}),
+    ...(seedText !== undefined ? { seed: Number(seedText) } : {}),
+    ...(values.has('--step-delay-ms') ? { stepDelayMs: num('--step-delay-ms', 60000)! } : {}),
+  };
+  return { request, quiet: flags.has('--quiet') };
+}
+
+async function checkFiles(files: readonly string[]): Promise<void> {
+  for (const file of files) {
+    try {
+      await access(file);
+    } catch {
+      throw new UsageError(`file not found: ${file}`);
+    }
+    if (!(await stat(file)).isFile()) throw new UsageError(`not a file: ${file}`);
+  }
+}
+
+/** One line per run: what happened and where the outputs are. */
+export function describeOutcome(outcome: LocalRunOutcome): string[] {
+  const lines: string[] = [];
+  for (const run of outcome.runs) {
+    const s = run.summary;
+    if (run.error !== undefined) {
+      lines.push(`${run.runId}: Failed: ${run.error} (outputs in ${run.outDir})`);
+      continue;
+    }
+    if (!s) continue;
+    const jobs = Object.values(s.jobs).reduce((a, b) => a + b, 0);
+    lines.push(
+      `${run.runId}: ${s.status}: ${s.records.input} input, ${s.records.succeeded} succeeded, ${s.records.failed} failed, ${s.records.rejected} rejected; ` +
+        `${jobs} job(s) in ${s.rounds} round(s), ${s.onDemandRecords} on demand; est. $${s.cost.batchUsd + s.cost.onDemandUsd} ` +
+        `(on demand alone: $${s.cost.allOnDemandUsd}); outputs in ${run.outDir}`,
+    );
+    for (const w of s.warnings) lines.push(`${run.runId}: warning: ${w}`);
+  }
+  lines.push(`emulator: ${outcome.emulator.jobsCreated} job(s) created, at most ${outcome.emulator.maxConcurrentJobs} at once, ${outcome.emulator.duplicateCreates} duplicate create(s)`);
+  return lines;
+}
+
+/** Runs the CLI; returns the exit code. */
+export async function main(argv: readonly string[], io = { out: process.stdout, err: process.stderr }): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h') || argv.length === 0) {
+    (argv.length === 0 ? io.err : io.out).write(USAGE + '\n');
+    return argv.length === 0 ? 2 : 0;
+  }
+  let parsed: ParsedArgs;
+  try {
+    parsed = parseArgs(argv);
+    await checkFiles(parsed.request.files);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err.write(`bedrock-batch: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const started = Date.now();
+  try {
+    const outcome = await runLocal({
+      ...parsed.request,
+      ...(parsed.quiet ? {} : { progress: (line: string) => io.err.write(`  ${line} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`) }),
+    });
+    for (const line of describeOutcome(outcome)) io.out.write(line + '\n');
+    if (outcome.exitCode !== 0) {
+      const reason = outcome.runs.find((r) => r.error !== undefined)?.error ?? 'no run finished';
+      io.err.write(`bedrock-batch: run failed: ${reason}\n`);
+    }
+    return outcome.exitCode;
+  } catch (err) {
+    io.err.write(`bedrock-batch: run failed: ${(err as Error).message.split('\n')[0]}\n`);
+    return 1;
+  }
+}

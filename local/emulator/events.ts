@@ -1,0 +1,50 @@
+/**
+ * The EventBridge events Bedrock sends on every batch job state change (facts §6).
+ */
+import type { JobStatus } from './validation';
+
+/** detail-type of Bedrock's job state events, exactly as Bedrock sends it. */
+export const JOB_STATE_DETAIL_TYPE = 'Batch Inference Job State Change';
+/** source of Bedrock's job state events. */
+export const JOB_STATE_SOURCE = 'aws.bedrock';
+
+/** `detail` of a job state event. The keys are `batchJobArn` / `batchJobName`, not `jobArn` (facts §6). */
+export interface BedrockJobStateDetail {
+  version: string;
+  accountId: string;
+  batchJobName: string;
+  batchJobArn: string;
+  batchModelId: string;
+  status: JobStatus;
+  /** Empty unless the job failed (or expired, or partially completed). */
+  failureMessage: string;
+  /** Human-readable, not ISO: `Aug 28, 2024, 10:47:53 PM` (facts §6). */
+  creationTime: string;
+}
+
+/** A full EventBridge envelope of a Bedrock job state change. */
+export interface BedrockJobStateEvent {
+  version: string;
+  id: string;
+  'detail-type': typeof JOB_STATE_DETAIL_TYPE;
+  source: typeof JOB_STATE_SOURCE;
+  account: string;
+  /** ISO-8601, as EventBridge envelopes normally carry. */
+  time: string;
+  region: string;
+  resources: string[];
+  detail: BedrockJobStateDetail;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** Formats a time like Bedrock's `creationTime`: `Aug 28, 2024, 10:47:53 PM` (UTC). */
+export function formatCreationTime(date: Date): string {
+  const h24 = date.getUTCHours();
+  const h12 = h24 % 12 === 0 ? 12 : h24 % 12;
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return (
+    `${MONTHS[date.getUTCMonth()]} ${date.getUTCDate()}, ${date.getUTCFullYear()}, ` +
+    `${h12}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} ${h24 < 12 ? 'AM' : 'PM'}`
+  );
+}

@@ -1,0 +1,143 @@
+/**
+ * `bedrock-batch local run`: one or more runs of the pipeline on the local twin, from local
+ * JSONL files to the run's outputs in a local folder.
+ */
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { createWriteStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { loadPipelineConfig } from '../bin/config';
+import type { SmallRemainderPolicy } from '../lambdas/shared/contracts';
+import { runKeys } from '../lambdas/shared/contracts';
+import type { RunSummary } from '../lambdas/finalize/finalize';
+import type { EmulatorStats, FaultSpec } from './emulator';
+import { ensureDir, LocalTwin } from './twin';
+
+/** Bedrock's default minimum records per job (reference facts §7). */
+export const BEDROCK_DEFAULT_MIN_RECORDS = 100;
+
+export interface LocalRunRequest {
+  readonly files: readonly string[];
+  readonly modelId: string;
+  /** Output folder. @default ./bedrock-batch-out/<runId>/ (with several runs: <out>/<runId>/) */
+  readonly out?: string;
+  readonly maxRecordsPerJob?: number;
+  /** The emulated account's minimum records per job. @default min(100, maxRecordsPerJob) */
+  readonly minRecordsPerJob?: number;
+  readonly maxConcurrentJobs?: number;
+  readonly maxAttempts?: number;
+  readonly smallRemainder?: SmallRemainderPolicy;
+  /** One execution per file, all at once, through the inbox drop path. */
+  readonly oneRunPerFile?: boolean;
+  readonly faults?: FaultSpec;
+  readonly seed?: number;
+  readonly stepDelayMs?: number;
+  readonly progress?: (line: string) => void;
+}
+
+export interface LocalRunReport {
+  readonly runId: string;
+  readonly executionName: string;
+  readonly executionStatus: string;
+  readonly summary?: RunSummary;
+  readonly outDir: string;
+  /** Why the run failed, in one line. */
+  readonly error?: string;
+}
+
+export interface LocalRunOutcome {
+  readonly runs: LocalRunReport[];
+  readonly emulator: EmulatorStats;
+  /** 0 when every run finished (records may have failed), 1 when a run itself failed. */
+  readonly exitCode: 0 | 1;
+}
+
+/** Runs the files through the pipeline on a fresh twin and collects the outputs. */
+export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
+  const maxRecordsPerJob = req.maxRecordsPerJob ?? 50000;
+  const minRecordsPerJob = req.minRecordsPerJob ?? Math.min(BEDROCK_DEFAULT_MIN_RECORDS, maxRecordsPerJob);
+  const config = loadPipelineConfig({
+    ...(req.maxConcurrentJobs !== undefined ? { maxConcurrentJobs: req.maxConcurrentJobs } : {}),
+    routes: {
+      default: {
+        modelId: req.modelId,
+        maxRecordsPerJob,
+        minRecordsPerJob,
+        ...(req.maxAttempts !== undefined ? { maxAttempts: req.maxAttempts } : {}),
+        ...(req.smallRemainder !== undefined ? { smallRemainder: req.smallRemainder } : {}),
+      },
+    },
+  });
+  const twin = await LocalTwin.start({
+    config,
+    quotas: { minRecordsPerJob },
+    ...(req.faults ? { faults: req.faults } : {}),
+    ...(req.seed !== undefined ? { seed: req.seed } : {}),
+    ...(req.stepDelayMs !== undefined ? { stepDelayMs: req.stepDelayMs } : {}),
+    ...(req.progress ? { progress: req.progress } : {}),
+  });
+  try {
+    const keys = inboxKeys(req.files);
+    if (req.oneRunPerFile) {
+      for (const [i, file] of req.files.entries()) await twin.drop(file, 'default', keys[i]);
+    } else {
+      const inputs: string[] = [];
+      for (const [i, file] of req.files.entries()) inputs.push(await twin.upload(file, keys[i]!));
+      const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+      const runId = `local-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
+      twin.startExecution({ name: runId, input: JSON.stringify({ inputs, runId }) });
+    }
+    const executions = await twin.settle();
+    const emulator = twin.emulatorStats();
+
+    const runs: LocalRunReport[] = [];
+    for (const execution of executions) {
+      const runId = String((execution.input as { runId?: string }).runId ?? execution.name);
+      const outDir = resolve(req.out ? (executions.length > 1 ? join(req.out, runId) : req.out) : join('bedrock-batch-out', runId));
+      await ensureDir(outDir);
+      const summary = await download(twin, runKeys.results(runId, 'summary.json'), join(outDir, 'summary.json'))
+        .then(async (ok) => (ok ? (JSON.parse(await readText(join(outDir, 'summary.json'))) as RunSummary) : undefined));
+      for (const name of ['results.jsonl', 'failed.jsonl', 'rejected.jsonl'] as const) {
+        await download(twin, runKeys.results(runId, name), join(outDir, name));
+      }
+      await writeFile(join(outDir, 'emulator.json'), JSON.stringify(emulator, null, 2) + '\n');
+      const result = execution.result!;
+      const failed = result.status !== 'SUCCEEDED' || summary?.status === 'Failed';
+      runs.push({
+        runId,
+        executionName: execution.name,
+        executionStatus: result.status,
+        ...(summary ? { summary } : {}),
+        outDir,
+        ...(failed ? { error: summary?.error ? `${summary.error.error}: ${summary.error.cause}` : `${result.error ?? 'execution failed'}: ${result.cause ?? ''}` } : {}),
+      });
+    }
+    return { runs, emulator, exitCode: runs.some((r) => r.error !== undefined) || runs.length === 0 ? 1 : 0 };
+  } finally {
+    await twin.stop();
+  }
+}
+
+/** `inbox/default/<name>` for each file, numbered when two files share a name. */
+function inboxKeys(files: readonly string[]): string[] {
+  const names = files.map((f) => basename(f));
+  return names.map((name, i) => `inbox/default/${names.indexOf(name) === i ? name : `${i + 1}-${name}`}`);
+}
+
+async function download(twin: LocalTwin, key: string, path: string): Promise<boolean> {
+  try {
+    const res = await twin.s3.send(new GetObjectCommand({ Bucket: twin.bucket, Key: key }));
+    await pipeline(res.Body as Readable, createWriteStream(path));
+    return true;
+  } catch (err) {
+    if ((err as Error).name === 'NoSuchKey') return false;
+    throw err;
+  }
+}
+
+async function readText(path: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  return readFile(path, 'utf8');
+}

@@ -1,0 +1,138 @@
+/**
+ * The twin's default event bus: a `PutEvents` endpoint (awsJson1_1, `AWSEvents.PutEvents`) for
+ * the unmodified `@aws-sdk/client-eventbridge`, reached through `AWS_ENDPOINT_URL_EVENTBRIDGE`,
+ * and a router that delivers events to the template's rule targets whose pattern matches.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { matchesEventPattern } from './event-pattern';
+
+/** An event in EventBridge's envelope. */
+export interface BusEvent {
+  readonly version: string;
+  readonly id: string;
+  readonly 'detail-type': string;
+  readonly source: string;
+  readonly account: string;
+  readonly time: string;
+  readonly region: string;
+  readonly resources: readonly string[];
+  readonly detail: unknown;
+}
+
+/** A rule as the router sees it: a pattern and the function targets it invokes. */
+export interface BusRule {
+  readonly name: string;
+  readonly eventPattern: object;
+  readonly deliver: (event: BusEvent) => Promise<void>;
+}
+
+/** How many times a failed delivery is tried, like EventBridge's own retries (much shortened). */
+const DELIVERY_ATTEMPTS = 3;
+
+export class LocalEventBus {
+  private server?: Server;
+  private readonly rules: BusRule[] = [];
+  /** Every event put on the bus, in order. */
+  readonly events: BusEvent[] = [];
+  /** Deliveries that failed every attempt. */
+  readonly failedDeliveries: Array<{ rule: string; error: string }> = [];
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(private readonly account = '123456789012', private readonly region = 'us-east-1') {}
+
+  addRule(rule: BusRule): void {
+    this.rules.push(rule);
+  }
+
+  async start(): Promise<{ endpoint: string }> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Puts an event on the bus and routes it; resolves once it is routed (not delivered). */
+  publish(event: BusEvent): void {
+    this.events.push(event);
+    for (const rule of this.rules) {
+      if (!matchesEventPattern(rule.eventPattern, event)) continue;
+      const delivery = this.deliver(rule, event);
+      this.inFlight.add(delivery);
+      void delivery.finally(() => this.inFlight.delete(delivery));
+    }
+  }
+
+  /** Resolves when every delivery started so far has finished. */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async deliver(rule: BusRule, event: BusEvent): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await rule.deliver(event);
+        return;
+      } catch (err) {
+        if (attempt >= DELIVERY_ATTEMPTS) {
+          this.failedDeliveries.push({ rule: rule.name, error: `${(err as Error).name}: ${(err as Error).message}` });
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 20 * attempt));
+      }
+    }
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const target = String(req.headers['x-amz-target'] ?? '');
+    const reply = (status: number, body: unknown, errorType?: string) => {
+      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', ...(errorType ? { 'x-amzn-errortype': errorType } : {}) });
+      res.end(JSON.stringify(body));
+    };
+    if (target !== 'AWSEvents.PutEvents') {
+      reply(400, { __type: 'UnknownOperationException', message: `unsupported operation ${target}` }, 'UnknownOperationException');
+      return;
+    }
+    let body: { Entries?: Array<{ Source?: string; DetailType?: string; Detail?: string; Resources?: string[] }> };
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      reply(400, { __type: 'ValidationException', message: 'request body is not JSON' }, 'ValidationException');
+      return;
+    }
+    const entries = body.Entries ?? [];
+    const results = entries.map((entry) => {
+      let detail: unknown;
+      try {
+        detail = JSON.parse(entry.Detail ?? '{}');
+      } catch {
+        return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is not valid JSON' };
+      }
+      const id = randomUUID();
+      this.publish({
+        version: '0',
+        id,
+        'detail-type': entry.DetailType ?? '',
+        source: entry.Source ?? '',
+        account: this.account,
+        time: new Date().toISOString(),
+        region: this.region,
+        resources: entry.Resources ?? [],
+        detail,
+      });
+      return { EventId: id };
+    });
+    reply(200, { FailedEntryCount: results.filter((r) => 'ErrorCode' in r).length, Entries: results });
+  }
+}

@@ -1,0 +1,366 @@
+/**
+ * The local twin: the CloudFormation template synthesized from the CDK stack, run on this
+ * machine. Local S3 (s3rver), DynamoDB (dynalite), the Bedrock emulator, a task-token endpoint
+ * and an event bus start in-process on loopback; the synthesized state machine runs in
+ * aws-local-stepfunctions with every Task bound to the real handler code; the handlers reach
+ * the local services only through `AWS_ENDPOINT_URL_<SERVICE>`.
+ */
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import type { PipelineConfig } from '../bin/config';
+import type { RunSummary } from '../lambdas/finalize/finalize';
+import { BedrockEmulator, type EmulatorQuotas, type EmulatorStats, type FaultSpec } from './emulator';
+import { startLocalDynamo, createTablesFromTemplate } from './services/dynamodb';
+import { LocalEventBus, type BusEvent } from './services/event-bus';
+import { localS3ClientConfig, startLocalS3 } from './services/s3';
+import { runStateMachine, type ExecutionResult } from './services/step-functions';
+import { StepFunctionsError, TaskTokenService, type StartExecutionRequest } from './services/task-tokens';
+import { eventRules, fakeResolver, lambdaFunctions, LOCAL_ACCOUNT, LOCAL_REGION, stateMachineDefinition, type CfnTemplate } from './services/template';
+import { cachedPipelineTemplate } from './template-cache';
+
+/** How the twin's clock is sped up: a `rate(5 minutes)` schedule runs every 300 ms. */
+const SCHEDULE_SPEEDUP = 1000;
+/** Retry pauses of the workflow, in ms, instead of the definition's seconds. */
+const RETRY_INTERVAL_MS = 20;
+
+export interface TwinOptions {
+  /** The pipeline configuration the stack is synthesized with. */
+  readonly config: PipelineConfig;
+  readonly quotas?: Partial<EmulatorQuotas>;
+  readonly faults?: FaultSpec;
+  readonly seed?: number;
+  /** Duration of each emulated job status step. @default 20 */
+  readonly stepDelayMs?: number;
+  /** Called with one-line progress reports. */
+  readonly progress?: (line: string) => void;
+  /** The handlers' Powertools log level (the template says INFO). @default 'SILENT' */
+  readonly logLevel?: string;
+}
+
+/** One execution of the state machine in the twin. */
+export interface TwinExecution {
+  readonly name: string;
+  readonly arn: string;
+  readonly input: unknown;
+  readonly startDate: Date;
+  result?: ExecutionResult;
+  readonly done: Promise<ExecutionResult>;
+}
+
+type Handler = (event: unknown) => Promise<unknown>;
+
+/** The twin's running services and the executions started in it. */
+export class LocalTwin {
+  readonly executions = new Map<string, TwinExecution>();
+  private sweepTimers: NodeJS.Timeout[] = [];
+  private readonly progressByRun = new Map<string, { round: number; chunks: number; reconciled: number }>();
+
+  private constructor(
+    readonly bucket: string,
+    readonly s3: S3Client,
+    readonly emulator: BedrockEmulator,
+    readonly bus: LocalEventBus,
+    private readonly tokens: TaskTokenService,
+    private readonly definition: Record<string, unknown>,
+    private readonly stateMachineArn: string,
+    private readonly handlers: Map<string, Handler>,
+    private readonly stops: Array<() => Promise<void>>,
+    private readonly options: TwinOptions,
+  ) {}
+
+  /** Starts every local service and binds the template's functions, rules and workflow. */
+  static async start(options: TwinOptions): Promise<LocalTwin> {
+    const template = cachedPipelineTemplate(options.config) as CfnTemplate;
+    const resources = template.Resources ?? {};
+    const bucketId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::S3::Bucket' && !/log/i.test(id));
+    const tableId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::DynamoDB::Table');
+    if (!bucketId || !tableId) throw new Error('the synthesized template has no drop bucket or job table');
+    const bucket = 'bedrock-batch-local';
+    const table = 'bedrock-batch-jobs';
+    const resolve = fakeResolver(template, { names: { [bucketId]: bucket, [tableId]: table } });
+
+    const stops: Array<() => Promise<void>> = [];
+    const stopAll = async () => {
+      for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    };
+    try {
+      const dataDir = await mkdtemp(join(tmpdir(), 'bedrock-batch-s3-'));
+      stops.push(() => rm(dataDir, { recursive: true, force: true }));
+      const s3Server = await startLocalS3({ directory: dataDir, buckets: [bucket] });
+      stops.push(() => s3Server.stop());
+      const dynamo = await startLocalDynamo();
+      stops.push(() => dynamo.stop());
+      const ddb = new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+      await createTablesFromTemplate(template, ddb, (id) => (id === tableId ? table : id));
+      ddb.destroy();
+
+      const s3 = new S3Client(localS3ClientConfig(s3Server.endpoint));
+      const bus = new LocalEventBus(LOCAL_ACCOUNT, LOCAL_REGION);
+      const busEndpoint = await bus.start();
+      stops.push(() => bus.stop());
+      let twin: LocalTwin | undefined;
+      const tokens = new TaskTokenService({
+        onStartExecution: async (req) => {
+          if (!twin) throw new StepFunctionsError('StateMachineDoesNotExist', 'the twin is starting');
+          return twin.startExecution(req);
+        },
+      });
+      const tokenEndpoint = await tokens.start();
+      stops.push(() => tokens.stop());
+      const emulator = new BedrockEmulator({
+        s3,
+        region: LOCAL_REGION,
+        accountId: LOCAL_ACCOUNT,
+        ...(options.quotas ? { quotas: options.quotas } : {}),
+        ...(options.faults ? { faults: options.faults } : {}),
+        ...(options.seed !== undefined ? { seed: options.seed } : {}),
+        stepDelayMs: options.stepDelayMs ?? 20,
+        onEvent: (event) => bus.publish(event as unknown as BusEvent),
+      });
+      const bedrockEndpoint = await emulator.start();
+      stops.push(() => emulator.stop());
+
+      // What a deployed function has: its template environment, plus endpoints for the SDK.
+      const functions = lambdaFunctions(template, resolve);
+      const environment: Record<string, string> = {};
+      for (const fn of functions) Object.assign(environment, fn.environment);
+      Object.assign(process.env, environment, {
+        AWS_REGION: LOCAL_REGION,
+        AWS_ACCESS_KEY_ID: 'S3RVER',
+        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+        AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+        AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+        AWS_ENDPOINT_URL_S3: s3Server.endpoint,
+        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+        AWS_ENDPOINT_URL_BEDROCK: bedrockEndpoint.endpoint,
+        AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockEndpoint.endpoint,
+        AWS_ENDPOINT_URL_SFN: tokenEndpoint.endpoint,
+        AWS_ENDPOINT_URL_EVENTBRIDGE: busEndpoint.endpoint,
+        POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'SILENT',
+      });
+
+      const handlers = new Map<string, Handler>();
+      for (const fn of functions) handlers.set(fn.arn, loadHandler(fn.handlerName));
+
+      const machineId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::StepFunctions::StateMachine')!;
+      const stateMachineArn = resolve({ Ref: machineId });
+      const definition = stateMachineDefinition(template, resolve);
+
+      twin = new LocalTwin(bucket, s3, emulator, bus, tokens, definition, stateMachineArn, handlers, stops, options);
+      twin.bindRules(eventRules(template, resolve));
+      return twin;
+    } catch (err) {
+      await stopAll();
+      throw err;
+    }
+  }
+
+  /** Routes the template's event rules: patterns through the bus, rate schedules on a fast clock. */
+  private bindRules(rules: ReturnType<typeof eventRules>): void {
+    for (const rule of rules) {
+      if (rule.state !== 'ENABLED') continue;
+      for (const target of rule.targets) {
+        const handler = this.handlers.get(target.arn);
+        if (!handler) continue;
+        if (rule.eventPattern) {
+          this.bus.addRule({
+            name: rule.logicalId,
+            eventPattern: rule.eventPattern,
+            deliver: async (event) => void (await handler(target.input !== undefined ? JSON.parse(target.input) : event)),
+          });
+        }
+        const rate = rule.scheduleExpression ? parseRateMs(rule.scheduleExpression) : undefined;
+        if (rate !== undefined) {
+          // Nightly cron rules are not run by the clock: sweeps are started on request (sweep()).
+          const timer = setInterval(() => {
+            void handler(target.input !== undefined ? JSON.parse(target.input) : {}).catch(() => undefined);
+          }, Math.max(50, rate / SCHEDULE_SPEEDUP));
+          timer.unref();
+          this.sweepTimers.push(timer);
+        }
+      }
+    }
+  }
+
+  /** Starts an execution of the state machine, as `StartExecution` does. */
+  startExecution(req: Omit<StartExecutionRequest, 'stateMachineArn'>): { executionArn: string; startDate: Date } {
+    const name = req.name ?? `exec-${Date.now()}-${this.executions.size + 1}`;
+    if (this.executions.has(name)) throw new StepFunctionsError('ExecutionAlreadyExists', `Execution Already Exists: '${name}'`);
+    const arn = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:execution:${this.stateMachineArn.split(':').pop()}:${name}`;
+    const input = req.input ? JSON.parse(req.input) : {};
+    const startDate = new Date();
+    const execution: TwinExecution = {
+      name,
+      arn,
+      input,
+      startDate,
+      done: runStateMachine(this.definition, input, {
+        taskHandlers: this.taskHandlers(),
+        newToken: () => this.tokens.newToken(),
+        execution: { Id: arn, Name: name, StartTime: startDate.toISOString(), RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/local` },
+        retryIntervalMs: RETRY_INTERVAL_MS,
+      }).then((result) => {
+        execution.result = result;
+        return result;
+      }),
+    };
+    this.executions.set(name, execution);
+    return { executionArn: arn, startDate };
+  }
+
+  /** Uploads a local file to `inbox/<route>/` and announces it as S3 would (`Object Created`). */
+  async drop(file: string, route = 'default', key = `inbox/${route}/${basename(file)}`): Promise<string> {
+    const size = (await stat(file)).size;
+    const put = await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: createReadStream(file), ContentLength: size }));
+    this.bus.publish(objectCreatedEvent(this.bucket, key, size, put.ETag ?? ''));
+    return `s3://${this.bucket}/${key}`;
+  }
+
+  /** Uploads a local file without announcing it (for console-style starts). */
+  async upload(file: string, key: string): Promise<string> {
+    const size = (await stat(file)).size;
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: createReadStream(file), ContentLength: size }));
+    return `s3://${this.bucket}/${key}`;
+  }
+
+  /** Waits until every execution started so far (and any they start) has finished. */
+  async settle(): Promise<TwinExecution[]> {
+    for (;;) {
+      await this.bus.drain();
+      const pending = [...this.executions.values()].filter((e) => !e.result);
+      if (pending.length === 0) break;
+      await Promise.all(pending.map((e) => e.done));
+    }
+    return [...this.executions.values()];
+  }
+
+  /** The emulator's counters. */
+  emulatorStats(): EmulatorStats {
+    return this.emulator.stats();
+  }
+
+  /** Stops every service. */
+  async stop(): Promise<void> {
+    for (const t of this.sweepTimers) clearInterval(t);
+    for (const stop of this.stops.reverse()) await stop().catch(() => undefined);
+    this.s3.destroy();
+  }
+
+  /** Task state name -> local handler, playing each Task's resource as AWS would. */
+  private taskHandlers(): Record<string, (input: unknown) => Promise<unknown>> {
+    const out: Record<string, (input: unknown) => Promise<unknown>> = {};
+    for (const [name, state] of taskStates(this.definition)) {
+      const resource = String(state.Resource ?? '');
+      out[name] = async (input: unknown) => {
+        const params = (input ?? {}) as { FunctionName?: string; Payload?: unknown };
+        if (resource === 'arn:aws:states:::lambda:invoke') {
+          const payload = await this.invoke(name, String(params.FunctionName), params.Payload);
+          return { ExecutedVersion: '$LATEST', Payload: payload, StatusCode: 200 };
+        }
+        if (resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken') {
+          const token = (params.Payload as { taskToken?: string } | undefined)?.taskToken;
+          if (!token) throw new StepFunctionsError('States.Runtime', `${name}: the payload carries no taskToken`);
+          await this.invoke(name, String(params.FunctionName), params.Payload);
+          return this.tokens.wait(token);
+        }
+        return this.invoke(name, resource, input);
+      };
+    }
+    return out;
+  }
+
+  private async invoke(state: string, functionArn: string, payload: unknown): Promise<unknown> {
+    const handler = this.handlers.get(functionArn.replace(/:\$LATEST$/, ''));
+    if (!handler) throw new StepFunctionsError('Lambda.ResourceNotFoundException', `${state}: no local handler for ${functionArn}`);
+    // A Lambda invocation crosses a JSON boundary both ways.
+    const result = await handler(JSON.parse(JSON.stringify(payload ?? null)));
+    const out = result === undefined ? null : JSON.parse(JSON.stringify(result));
+    this.reportProgress(state, out);
+    return out;
+  }
+
+  private reportProgress(state: string, out: unknown): void {
+    const progress = this.options.progress;
+    if (!progress) return;
+    const o = out as { run?: { runId: string }; round?: { number: number; chunkCount: number }; done?: boolean } | null;
+    if ((state === 'Prepare' || state === 'EndRound') && o?.run && o.round) {
+      if (state === 'EndRound' && o.done) return;
+      this.progressByRun.set(o.run.runId, { round: o.round.number, chunks: o.round.chunkCount, reconciled: 0 });
+      progress(`${o.run.runId}: round ${o.round.number}, ${o.round.chunkCount} job(s) to run`);
+    } else if (state === 'ReconcileChunk') {
+      for (const [runId, p] of this.progressByRun) {
+        if (p.reconciled < p.chunks) {
+          p.reconciled += 1;
+          progress(`${runId}: round ${p.round}, ${p.reconciled}/${p.chunks} job(s) reconciled`);
+          break;
+        }
+      }
+    }
+  }
+}
+
+/** The handler function of `lambdas/<name>/handler.ts`, loaded once. */
+function loadHandler(name: string): Handler {
+  if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`bad handler name in template metadata: ${name}`);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require(join(__dirname, '..', 'lambdas', name, 'handler')) as { handler?: Handler };
+  if (typeof mod.handler !== 'function') throw new Error(`lambdas/${name}/handler has no exported handler`);
+  return mod.handler;
+}
+
+/** Every Task state of a definition, Map and Parallel branches included. */
+function taskStates(definition: Record<string, unknown>): Array<[string, Record<string, unknown>]> {
+  const out: Array<[string, Record<string, unknown>]> = [];
+  const walk = (states: Record<string, Record<string, unknown>> | undefined) => {
+    for (const [name, state] of Object.entries(states ?? {})) {
+      if (state.Type === 'Task') out.push([name, state]);
+      const processor = (state.ItemProcessor ?? state.Iterator) as { States?: Record<string, Record<string, unknown>> } | undefined;
+      walk(processor?.States);
+      for (const branch of (state.Branches as Array<{ States?: Record<string, Record<string, unknown>> }> | undefined) ?? []) walk(branch.States);
+    }
+  };
+  walk(definition.States as Record<string, Record<string, unknown>>);
+  return out;
+}
+
+/** `rate(5 minutes)` -> 300000; undefined for cron expressions. */
+export function parseRateMs(expression: string): number | undefined {
+  const m = /^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$/.exec(expression.trim());
+  if (!m) return undefined;
+  const unit = m[2]!.startsWith('minute') ? 60_000 : m[2]!.startsWith('hour') ? 3_600_000 : 86_400_000;
+  return Number(m[1]) * unit;
+}
+
+/** The EventBridge event S3 sends for a new object. */
+function objectCreatedEvent(bucket: string, key: string, size: number, etag: string): BusEvent {
+  return {
+    version: '0',
+    id: `local-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+    'detail-type': 'Object Created',
+    source: 'aws.s3',
+    account: LOCAL_ACCOUNT,
+    time: new Date().toISOString(),
+    region: LOCAL_REGION,
+    resources: [`arn:aws:s3:::${bucket}`],
+    detail: {
+      version: '0',
+      bucket: { name: bucket },
+      object: { key, size, etag: etag.replace(/"/g, ''), sequencer: Date.now().toString(16) },
+      'request-id': 'local',
+      requester: LOCAL_ACCOUNT,
+      reason: 'PutObject',
+    },
+  };
+}
+
+/** Where a run's outputs go locally. */
+export async function ensureDir(dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+export type { RunSummary };

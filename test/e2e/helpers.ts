@@ -1,0 +1,83 @@
+/**
+ * Helpers of the end-to-end tests: input files, reading a run's outputs, and the checks every
+ * run must pass (conservation, the concurrency cap).
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RunSummary } from '../../lambdas/finalize/finalize';
+import type { LocalRunReport } from '../../local/run-local';
+
+export const CLAUDE = 'anthropic.claude-3-haiku-20240307-v1:0';
+
+export function tempDir(prefix = 'bb-e2e-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A valid Anthropic Messages record. */
+export function claudeRecord(recordId: string, text = `Summarize item ${recordId}.`): string {
+  return JSON.stringify({
+    recordId,
+    modelInput: { anthropic_version: 'bedrock-2023-05-31', max_tokens: 64, messages: [{ role: 'user', content: [{ type: 'text', text }] }] },
+  });
+}
+
+/** Writes lines to `<dir>/<name>` with a final newline; returns the path. */
+export function writeLines(dir: string, name: string, lines: readonly string[]): string {
+  const path = join(dir, name);
+  writeFileSync(path, lines.join('\n') + '\n');
+  return path;
+}
+
+/** `count` valid records with ids `<prefix>-<n>`. */
+export function claudeLines(count: number, prefix = 'rec'): string[] {
+  return Array.from({ length: count }, (_, i) => claudeRecord(`${prefix}-${i}`));
+}
+
+export function readJsonl<T = Record<string, unknown>>(path: string): T[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as T);
+}
+
+export interface RunOutputs {
+  readonly summary: RunSummary;
+  readonly results: Array<{ recordId: string; modelOutput: unknown; usage?: { inputTokens: number; outputTokens: number } }>;
+  readonly failed: Array<{ recordId: string; error: { code: string; message: string }; attempts: number }>;
+  readonly rejected: Array<{ file: string; line: number; recordId?: string; reason: string }>;
+  readonly emulator: { jobsCreated: number; duplicateCreates: number; maxConcurrentJobs: number; eventsSent: number; [k: string]: unknown };
+}
+
+export function readOutputs(run: LocalRunReport): RunOutputs {
+  return {
+    summary: JSON.parse(readFileSync(join(run.outDir, 'summary.json'), 'utf8')) as RunSummary,
+    results: readJsonl(join(run.outDir, 'results.jsonl')),
+    failed: readJsonl(join(run.outDir, 'failed.jsonl')),
+    rejected: readJsonl(join(run.outDir, 'rejected.jsonl')),
+    emulator: JSON.parse(readFileSync(join(run.outDir, 'emulator.json'), 'utf8')),
+  };
+}
+
+/**
+ * The invariant of every run: input lines = succeeded + failed + rejected, each record in
+ * exactly one of them, once; the summary agrees with the files.
+ */
+export function expectConservation(out: RunOutputs, inputLines: number, expectedIds?: readonly string[]): void {
+  const { summary, results, failed, rejected } = out;
+  expect(results.length + failed.length + rejected.length).toBe(inputLines);
+  expect(summary.records).toEqual({ input: inputLines, succeeded: results.length, failed: failed.length, rejected: rejected.length });
+  const ids = [...results.map((r) => r.recordId), ...failed.map((r) => r.recordId)];
+  expect(new Set(ids).size).toBe(ids.length);
+  if (expectedIds) {
+    const rejectedIds = new Set(rejected.map((r) => r.recordId));
+    const accounted = new Set(ids);
+    for (const id of expectedIds) expect(accounted.has(id) || rejectedIds.has(id)).toBe(true);
+  }
+}
+
+/** No more jobs were ever in flight than the cap allows. */
+export function expectUnderCap(out: RunOutputs, cap: number): void {
+  expect(out.emulator.maxConcurrentJobs).toBeGreaterThan(0);
+  expect(out.emulator.maxConcurrentJobs).toBeLessThanOrEqual(cap);
+}

@@ -1,0 +1,134 @@
+import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
+import { mockClient } from 'aws-sdk-client-mock';
+import { expandInputs, prepareRun, type PrepareEvent } from '../../../lambdas/prepare/prepare';
+import { runKeys } from '../../../lambdas/shared/contracts';
+import type { PrepareStats } from '../../../lambdas/shared/outcomes';
+import { InvalidRunInput } from '../../../lambdas/shared/run-input';
+import { anthropicInput, anthropicLine, pipeline, route } from '../support/fixtures';
+import { startTestS3, type TestS3 } from '../support/local-s3';
+
+const runtimeMock = mockClient(BedrockRuntimeClient);
+let s3: TestS3;
+let deps: { s3: TestS3['client']; bedrockRuntime: BedrockRuntimeClient };
+
+const PIPELINE = pipeline({
+  default: route(),
+  small: route({ minRecordsPerJob: 2, maxRecordsPerJob: 3, smallRemainder: 'fail' }),
+});
+const env = () => ({ bucket: s3.bucket, pipeline: PIPELINE });
+const event = (input: unknown, executionName = 'exec'): PrepareEvent => ({ input, executionName, startTime: '2025-01-01T00:00:00.000Z' });
+
+beforeAll(async () => {
+  s3 = await startTestS3();
+  deps = { s3: s3.client, bedrockRuntime: new BedrockRuntimeClient({ region: 'us-east-1' }) };
+});
+afterAll(async () => {
+  runtimeMock.restore();
+  await s3.stop();
+});
+
+describe('prepareRun', () => {
+  it('validates every line of every file, writes pending, rejected and run-stats, and opens round 1', async () => {
+    const fileA = 'inbox/small/a.jsonl';
+    const fileB = 'inbox/small/b.jsonl';
+    await s3.put(
+      fileA,
+      Buffer.concat([
+        Buffer.from([0xef, 0xbb, 0xbf]),
+        Buffer.from(
+          [
+            anthropicLine('r1'), // 1
+            '', // 2 blank
+            'not json', // 3
+            anthropicLine(undefined, 'no id'), // 4 -> a-L4
+            JSON.stringify({ recordId: 'r5', modelInput: { messages: [] } }), // 5 invalid for anthropic
+            anthropicLine('r1'), // 6 duplicate within the file
+            anthropicLine('r7') + '\r', // 7 CRLF
+            '   ', // 8 blank
+          ].join('\n') + '\n',
+        ),
+      ]),
+    );
+    await s3.put(fileB, [anthropicLine('r7'), anthropicLine('r9'), '[1]', anthropicLine('r10')].join('\n')); // no final newline
+
+    const result = await prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/${fileA}`, `s3://${s3.bucket}/${fileB}`], runId: 'prep-1' }));
+    expect(result.run).toMatchObject({ runId: 'prep-1', route: 'small', bucket: s3.bucket, minRecordsPerJob: 2, maxRecordsPerJob: 3 });
+    // 5 valid records, jobs of 2..3: 3 + 2.
+    expect(result.round).toEqual({ number: 1, chunkCount: 2, nextChunk: 0, hasMoreChunks: true });
+
+    const pending = await s3.jsonl<{ recordId: string; modelInput: unknown }>(runKeys.roundPending('prep-1', 1));
+    expect(pending.map((p) => p.recordId)).toEqual(['r1', 'a-L4', 'r7', 'r9', 'r10']);
+    expect(pending[1]).toEqual({ recordId: 'a-L4', modelInput: anthropicInput('no id') });
+    // Each pending line is compact and holds only recordId + modelInput.
+    const pendingText = (await s3.text(runKeys.roundPending('prep-1', 1)))!;
+    expect(pendingText.split('\n')[0]).toBe(JSON.stringify({ recordId: 'r1', modelInput: anthropicInput() }));
+
+    const uriA = `s3://${s3.bucket}/${fileA}`;
+    const uriB = `s3://${s3.bucket}/${fileB}`;
+    expect(await s3.jsonl(runKeys.workRejected('prep-1'))).toEqual([
+      { file: uriA, line: 3, reason: expect.stringMatching(/^not valid JSON: /) },
+      { file: uriA, line: 5, recordId: 'r5', reason: expect.stringMatching(/^modelInput\.anthropic_version is required.*\(model family anthropic\)$/) },
+      { file: uriA, line: 6, recordId: 'r1', reason: 'duplicate recordId (first seen at a:1)' },
+      { file: uriB, line: 1, recordId: 'r7', reason: 'duplicate recordId (first seen at a:7)' },
+      { file: uriB, line: 3, reason: 'not a JSON object (got array)' },
+    ]);
+
+    const stats = await s3.json<PrepareStats>(runKeys.runStats('prep-1'));
+    expect(stats).toEqual({ inputFiles: 2, inputLines: 10, blankLines: 2, valid: 5, rejected: 5, inputs: [uriA, uriB] });
+    expect(stats!.inputLines).toBe(stats!.valid + stats!.rejected);
+
+    expect((await s3.jsonl<{ recordId: string }>(runKeys.chunkInput('prep-1', 1, 0))).map((r) => r.recordId)).toEqual(['r1', 'a-L4', 'r7']);
+    expect((await s3.jsonl<{ recordId: string }>(runKeys.chunkInput('prep-1', 1, 1))).map((r) => r.recordId)).toEqual(['r9', 'r10']);
+  });
+
+  it('expands prefix inputs to the .jsonl files under them', async () => {
+    await s3.put('inbox/default/dir/x.jsonl', anthropicLine('x1') + '\n');
+    await s3.put('inbox/default/dir/sub/y.jsonl', anthropicLine('y1') + '\n');
+    await s3.put('inbox/default/dir/notes.txt', 'ignore me');
+    expect(await expandInputs(s3.client, [`s3://${s3.bucket}/inbox/default/dir/`, `s3://${s3.bucket}/other.jsonl`])).toEqual([
+      `s3://${s3.bucket}/inbox/default/dir/sub/y.jsonl`,
+      `s3://${s3.bucket}/inbox/default/dir/x.jsonl`,
+      `s3://${s3.bucket}/other.jsonl`,
+    ]);
+
+    const result = await prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/inbox/default/dir/`], runId: 'prep-prefix', minRecordsPerJob: 1 }));
+    expect(result.run.route).toBe('default');
+    expect((await s3.jsonl<{ recordId: string }>(runKeys.roundPending('prep-prefix', 1))).map((r) => r.recordId)).toEqual(['y1', 'x1']);
+  });
+
+  it('gives records without recordId distinct ids in two files of the same name', async () => {
+    await s3.put('inbox/default/2025-01-01/data.jsonl', [anthropicLine(undefined, 'a'), anthropicLine(undefined, 'b')].join('\n'));
+    await s3.put('inbox/default/2025-01-02/data.jsonl', [anthropicLine(undefined, 'c'), anthropicLine(undefined, 'd')].join('\n'));
+    // A file whose own stem is what a renamed stem could be.
+    await s3.put('inbox/default/2025-01-03/data-2.jsonl', [anthropicLine(undefined, 'e'), anthropicLine(undefined, 'f')].join('\n'));
+    const dirs = ['2025-01-01', '2025-01-02', '2025-01-03'].map((d) => `s3://${s3.bucket}/inbox/default/${d}/`);
+    await prepareRun(deps, env(), event({ inputs: dirs, runId: 'prep-stems', minRecordsPerJob: 1 }));
+
+    const stats = await s3.json<PrepareStats>(runKeys.runStats('prep-stems'));
+    expect(stats).toMatchObject({ inputLines: 6, valid: 6, rejected: 0 });
+    const pending = await s3.jsonl<{ recordId: string }>(runKeys.roundPending('prep-stems', 1));
+    expect(new Set(pending.map((p) => p.recordId)).size).toBe(6);
+    // The first file keeps the plain `<stem>-L<line>` ids.
+    expect(pending.slice(0, 2).map((p) => p.recordId)).toEqual(['data-L1', 'data-L2']);
+  });
+
+  it('derives the run id from the execution name and writes an empty round for a file with no valid line', async () => {
+    await s3.put('inbox/default/bad.jsonl', 'oops\n\n[]\n');
+    const result = await prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/inbox/default/bad.jsonl`] }, 'exec-bad'));
+    expect(result.run.runId).toBe('exec-bad');
+    expect(result.round).toEqual({ number: 1, chunkCount: 0, nextChunk: 0, hasMoreChunks: false });
+    expect(await s3.json(runKeys.runStats('exec-bad'))).toMatchObject({ inputLines: 2, blankLines: 1, valid: 0, rejected: 2 });
+  });
+
+  it('fails with InputUnreadable naming the file when an input does not exist', async () => {
+    const uri = `s3://${s3.bucket}/inbox/default/missing.jsonl`;
+    const err = (await prepareRun(deps, env(), event({ inputs: [uri], runId: 'prep-missing' })).catch((e: unknown) => e)) as Error;
+    expect(err.name).toBe('InputUnreadable');
+    expect(err.message).toBe(`cannot read input ${uri}: NoSuchKey`);
+  });
+
+  it('fails with InvalidRunInput before reading anything', async () => {
+    await expect(prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/x.jsonl`], runId: 'bad_id' }))).rejects.toBeInstanceOf(InvalidRunInput);
+    expect(await s3.keys('work/bad_id/')).toEqual([]);
+  });
+});

@@ -1,0 +1,184 @@
+import { BedrockRuntimeClient, InvokeModelCommand, ThrottlingException, ValidationException, InternalServerException } from '@aws-sdk/client-bedrock-runtime';
+import { mockClient } from 'aws-sdk-client-mock';
+import { runKeys, type RunConfig } from '../../../lambdas/shared/contracts';
+import { openRound } from '../../../lambdas/shared/rounds';
+import { anthropicResponse, invokeResponse } from '../support/bedrock-runtime';
+import { anthropicInput, runConfig } from '../support/fixtures';
+import { startTestS3, type TestS3 } from '../support/local-s3';
+
+const runtimeMock = mockClient(BedrockRuntimeClient);
+let s3: TestS3;
+let deps: { s3: TestS3['client']; bedrockRuntime: BedrockRuntimeClient };
+let runSeq = 0;
+
+beforeAll(async () => {
+  s3 = await startTestS3();
+  deps = { s3: s3.client, bedrockRuntime: new BedrockRuntimeClient({ region: 'us-east-1' }) };
+});
+afterAll(async () => {
+  runtimeMock.restore();
+  await s3.stop();
+});
+beforeEach(() => runtimeMock.reset());
+
+/** A fresh run with `n` pending records (`id-0` ...) in round `round`. */
+async function runWithPending(n: number, overrides: Partial<RunConfig> = {}, round = 1): Promise<RunConfig> {
+  const run = runConfig({ runId: `rounds-${++runSeq}`, bucket: s3.bucket, ...overrides });
+  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ recordId: `id-${i}`, modelInput: anthropicInput(`t${i}`) }));
+  await s3.put(runKeys.roundPending(run.runId, round), lines.map((l) => l + '\n').join(''));
+  return run;
+}
+
+const ids = (rows: Array<{ recordId?: unknown }>) => rows.map((r) => r.recordId);
+
+describe('openRound', () => {
+  it('writes balanced chunk files in order and returns the round state', async () => {
+    const run = await runWithPending(7, { minRecordsPerJob: 1, maxRecordsPerJob: 5 });
+    await expect(openRound(deps, run, 1, 7)).resolves.toEqual({ number: 1, chunkCount: 2, nextChunk: 0, hasMoreChunks: true });
+    expect(await s3.keys(`jobs-input/${run.runId}/`)).toEqual([runKeys.chunkInput(run.runId, 1, 0), runKeys.chunkInput(run.runId, 1, 1)]);
+    expect(ids(await s3.jsonl(runKeys.chunkInput(run.runId, 1, 0)))).toEqual(['id-0', 'id-1', 'id-2', 'id-3']);
+    expect(ids(await s3.jsonl(runKeys.chunkInput(run.runId, 1, 1)))).toEqual(['id-4', 'id-5', 'id-6']);
+    // Chunk lines are exactly the pending lines (what Bedrock reads).
+    expect(await s3.text(runKeys.chunkInput(run.runId, 1, 1))).toBe(
+      [4, 5, 6].map((i) => JSON.stringify({ recordId: `id-${i}`, modelInput: anthropicInput(`t${i}`) }) + '\n').join(''),
+    );
+    expect(await s3.text(runKeys.roundRemainder(run.runId, 1))).toBeUndefined();
+    expect(await s3.text(runKeys.remainderStats(run.runId, 1))).toBeUndefined();
+    expect(runtimeMock.calls()).toHaveLength(0);
+  });
+
+  it('opens an empty round without chunks', async () => {
+    const run = await runWithPending(0);
+    await expect(openRound(deps, run, 1, 0)).resolves.toEqual({ number: 1, chunkCount: 0, nextChunk: 0, hasMoreChunks: false });
+    expect(await s3.keys(`jobs-input/${run.runId}/`)).toEqual([]);
+  });
+
+  it('fails loudly when the pending file has fewer records than counted', async () => {
+    const run = await runWithPending(3, { minRecordsPerJob: 1, maxRecordsPerJob: 5 });
+    await expect(openRound(deps, run, 1, 4)).rejects.toThrow(/ended early: 4 expected/);
+  });
+
+  describe("small remainder 'on-demand'", () => {
+    it('runs the records no job can take through InvokeModel and counts them', async () => {
+      // 7 records, jobs of exactly 5: one job, 2 left over.
+      const run = await runWithPending(7, { minRecordsPerJob: 5, maxRecordsPerJob: 5, smallRemainder: 'on-demand' });
+      runtimeMock.on(InvokeModelCommand).callsFake((input: { body: string }) => {
+        const text = (JSON.parse(input.body) as { messages: Array<{ content: string }> }).messages[0]!.content;
+        return invokeResponse(anthropicResponse(`re ${text}`, 3, 4));
+      });
+      await expect(openRound(deps, run, 1, 7)).resolves.toEqual({ number: 1, chunkCount: 1, nextChunk: 0, hasMoreChunks: true });
+
+      expect(ids(await s3.jsonl(runKeys.chunkInput(run.runId, 1, 0)))).toEqual(['id-0', 'id-1', 'id-2', 'id-3', 'id-4']);
+      expect(ids(await s3.jsonl(runKeys.roundRemainder(run.runId, 1)))).toEqual(['id-5', 'id-6']);
+      const calls = runtimeMock.commandCalls(InvokeModelCommand).map((c) => c.args[0].input);
+      expect(calls).toHaveLength(2);
+      for (const c of calls) expect(c).toMatchObject({ modelId: run.modelId, contentType: 'application/json', accept: 'application/json' });
+      expect(calls.map((c) => JSON.parse(c.body as string)).sort((a, b) => a.messages[0].content.localeCompare(b.messages[0].content))).toEqual([anthropicInput('t5'), anthropicInput('t6')]);
+
+      const succeeded = await s3.jsonl(runKeys.roundPart(run.runId, 1, 'succeeded'));
+      expect(succeeded.sort((a, b) => String(a.recordId).localeCompare(String(b.recordId)))).toEqual([
+        { recordId: 'id-5', modelOutput: anthropicResponse('re t5', 3, 4), usage: { inputTokens: 3, outputTokens: 4 }, onDemand: true },
+        { recordId: 'id-6', modelOutput: anthropicResponse('re t6', 3, 4), usage: { inputTokens: 3, outputTokens: 4 }, onDemand: true },
+      ]);
+      expect(await s3.text(runKeys.roundPart(run.runId, 1, 'failed'))).toBeUndefined();
+      expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toEqual({
+        round: 1,
+        policy: 'on-demand',
+        records: 2,
+        succeeded: 2,
+        failed: 0,
+        held: 0,
+        onDemandRecords: 2,
+        tokens: { input: 6, output: 8 },
+      });
+    });
+
+    it('fails a record on a client error at once, retries transient errors, and never drops one', async () => {
+      const run = await runWithPending(3, { minRecordsPerJob: 5, maxRecordsPerJob: 10, smallRemainder: 'on-demand' }, 2);
+      const bodyOf = (i: number) => JSON.stringify(anthropicInput(`t${i}`));
+      runtimeMock
+        .on(InvokeModelCommand, { body: bodyOf(0) })
+        .rejects(new ValidationException({ message: 'messages: bad', $metadata: { httpStatusCode: 400 } }))
+        .on(InvokeModelCommand, { body: bodyOf(1) })
+        .rejects(new ThrottlingException({ message: 'slow down', $metadata: { httpStatusCode: 429 } }))
+        .on(InvokeModelCommand, { body: bodyOf(2) })
+        .rejectsOnce(new InternalServerException({ message: 'oops', $metadata: { httpStatusCode: 500 } }))
+        .resolves(invokeResponse(anthropicResponse('ok', 1, 1)));
+
+      await expect(openRound(deps, run, 2, 3)).resolves.toEqual({ number: 2, chunkCount: 0, nextChunk: 0, hasMoreChunks: false });
+
+      const perRecord = (i: number) => runtimeMock.commandCalls(InvokeModelCommand).filter((c) => c.args[0].input.body === bodyOf(i)).length;
+      expect([perRecord(0), perRecord(1), perRecord(2)]).toEqual([1, 3, 2]);
+      const failed = await s3.jsonl(runKeys.roundPart(run.runId, 2, 'failed'));
+      expect(failed.sort((a, b) => String(a.recordId).localeCompare(String(b.recordId)))).toEqual([
+        { recordId: 'id-0', error: { code: 'ValidationException', message: 'on-demand InvokeModel failed: messages: bad' }, attempts: 2 },
+        { recordId: 'id-1', error: { code: 'ThrottlingException', message: 'on-demand InvokeModel failed: slow down' }, attempts: 2 },
+      ]);
+      expect(ids(await s3.jsonl(runKeys.roundPart(run.runId, 2, 'succeeded')))).toEqual(['id-2']);
+      expect(await s3.json(runKeys.remainderStats(run.runId, 2))).toMatchObject({ records: 3, succeeded: 1, failed: 2, held: 0, onDemandRecords: 3, tokens: { input: 1, output: 1 } });
+    });
+
+    it('keeps every record of a larger remainder with bounded concurrency', async () => {
+      const run = await runWithPending(40, { minRecordsPerJob: 50, maxRecordsPerJob: 100, smallRemainder: 'on-demand' });
+      let live = 0;
+      let peak = 0;
+      runtimeMock.on(InvokeModelCommand).callsFake(async () => {
+        live += 1;
+        peak = Math.max(peak, live);
+        await new Promise((r) => setTimeout(r, 2));
+        live -= 1;
+        return invokeResponse(anthropicResponse('ok', 1, 2));
+      });
+      await openRound(deps, run, 1, 40);
+      expect(peak).toBeGreaterThan(1);
+      expect(peak).toBeLessThanOrEqual(4);
+      const succeeded = await s3.jsonl(runKeys.roundPart(run.runId, 1, 'succeeded'));
+      expect(new Set(ids(succeeded)).size).toBe(40);
+      expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({ records: 40, succeeded: 40, onDemandRecords: 40, tokens: { input: 40, output: 80 } });
+    });
+  });
+
+  it("holds a small remainder under held/<route>/ for the next sweep ('hold')", async () => {
+    const run = await runWithPending(3, { route: 'tickets', minRecordsPerJob: 5, maxRecordsPerJob: 10, smallRemainder: 'hold' }, 2);
+    await expect(openRound(deps, run, 2, 3)).resolves.toMatchObject({ chunkCount: 0, hasMoreChunks: false });
+    const heldKey = `held/tickets/${run.runId}-r02.jsonl`;
+    expect(await s3.text(heldKey)).toBe(await s3.text(runKeys.roundPending(run.runId, 2)));
+    const failed = await s3.jsonl<{ recordId: string; error: { code: string; message: string }; attempts: number }>(runKeys.roundPart(run.runId, 2, 'failed'));
+    expect(ids(failed)).toEqual(['id-0', 'id-1', 'id-2']);
+    for (const f of failed) {
+      expect(f.error.code).toBe('HeldForNextSweep');
+      expect(f.error.message).toContain(`s3://${s3.bucket}/${heldKey}`);
+      expect(f.attempts).toBe(2);
+    }
+    expect(await s3.json(runKeys.remainderStats(run.runId, 2))).toEqual({
+      round: 2,
+      policy: 'hold',
+      records: 3,
+      succeeded: 0,
+      failed: 3,
+      held: 3,
+      onDemandRecords: 0,
+      tokens: { input: 0, output: 0 },
+    });
+    expect(runtimeMock.calls()).toHaveLength(0);
+  });
+
+  it("fails a small remainder with the reason ('fail')", async () => {
+    const run = await runWithPending(12, { minRecordsPerJob: 10, maxRecordsPerJob: 10, smallRemainder: 'fail' });
+    await expect(openRound(deps, run, 1, 12)).resolves.toMatchObject({ chunkCount: 1 });
+    const failed = await s3.jsonl(runKeys.roundPart(run.runId, 1, 'failed'));
+    expect(failed).toEqual(
+      ['id-10', 'id-11'].map((recordId) => ({
+        recordId,
+        error: {
+          code: 'BelowMinimumRecordsPerJob',
+          message: "left in a set of fewer records than the minimum of 10 per job, and the route's small-remainder policy is 'fail'",
+        },
+        attempts: 1,
+      })),
+    );
+    expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({ policy: 'fail', records: 2, failed: 2, succeeded: 0, held: 0, onDemandRecords: 0 });
+    expect(await s3.keys('held/')).not.toContain(`held/default/${run.runId}-r01.jsonl`);
+    expect(runtimeMock.calls()).toHaveLength(0);
+  });
+});

@@ -1,0 +1,146 @@
+import { InvalidRunInput, resolveRunConfig, runIdFromExecutionName } from '../../../lambdas/shared/run-input';
+import { isValidRunId } from '../../../lambdas/shared/contracts';
+import { ANTHROPIC_MODEL, TITAN_EMBED_MODEL, pipeline, route } from '../support/fixtures';
+
+const PIPELINE = pipeline(
+  {
+    default: route(),
+    embed: route({ modelId: TITAN_EMBED_MODEL, maxRecordsPerJob: 1000, minRecordsPerJob: 10, maxAttempts: 2, smallRemainder: 'hold', trigger: 'nightly' }),
+  },
+  { maxConcurrentJobs: 7, jobTimeoutHours: 48 },
+);
+const CTX = { executionName: 'exec-1', startTime: '2025-02-03T04:05:06.000Z', bucket: 'drop', pipeline: PIPELINE };
+
+function resolve(raw: unknown, ctx: Partial<typeof CTX> = {}) {
+  return resolveRunConfig(raw, { ...CTX, ...ctx });
+}
+
+function errorOf(raw: unknown, ctx: Partial<typeof CTX> = {}): InvalidRunInput {
+  try {
+    resolve(raw, ctx);
+  } catch (err) {
+    expect(err).toBeInstanceOf(InvalidRunInput);
+    expect((err as Error).name).toBe('InvalidRunInput');
+    return err as InvalidRunInput;
+  }
+  throw new Error('expected InvalidRunInput');
+}
+
+describe('resolveRunConfig', () => {
+  it('takes every default from the route and the pipeline', () => {
+    expect(resolve({ inputs: ['s3://drop/data/a.jsonl'] })).toEqual({
+      inputs: ['s3://drop/data/a.jsonl'],
+      run: {
+        runId: 'exec-1',
+        route: 'default',
+        modelId: ANTHROPIC_MODEL,
+        bucket: 'drop',
+        maxRecordsPerJob: 50000,
+        minRecordsPerJob: 100,
+        maxAttempts: 3,
+        smallRemainder: 'on-demand',
+        maxConcurrentJobs: 7,
+        jobTimeoutHours: 48,
+        startedAt: '2025-02-03T04:05:06.000Z',
+      },
+    });
+  });
+
+  it('takes the route from an inbox/<route>/ path', () => {
+    const { run } = resolve({ inputs: ['s3://drop/inbox/embed/2025/a.jsonl'] });
+    expect(run).toMatchObject({ route: 'embed', modelId: TITAN_EMBED_MODEL, maxRecordsPerJob: 1000, minRecordsPerJob: 10, maxAttempts: 2, smallRemainder: 'hold' });
+  });
+
+  it('takes the route from a held/<route>/ path', () => {
+    expect(resolve({ inputs: ['s3://drop/held/embed/run-r02.jsonl'] }).run.route).toBe('embed');
+  });
+
+  it('falls back to default when the path names no configured route', () => {
+    expect(resolve({ inputs: ['s3://drop/inbox/nope/a.jsonl'] }).run.route).toBe('default');
+  });
+
+  it('uses the only route when there is no default', () => {
+    const only = pipeline({ embed: PIPELINE.routes.embed! });
+    expect(resolve({ inputs: ['s3://drop/x.jsonl'] }, { pipeline: only }).run.route).toBe('embed');
+  });
+
+  it('prefers an explicit route over the path', () => {
+    expect(resolve({ inputs: ['s3://drop/inbox/embed/a.jsonl'], route: 'default' }).run.route).toBe('default');
+  });
+
+  it('applies every override', () => {
+    const { run } = resolve({
+      inputs: ['s3://drop/inbox/embed/a.jsonl', 's3://drop/more/'],
+      modelId: 'us.anthropic.claude-3-5-sonnet-20240620-v1:0',
+      runId: 'my-run-2',
+      maxRecordsPerJob: 500,
+      minRecordsPerJob: 50,
+      maxAttempts: 5,
+      maxConcurrentJobs: 3,
+      smallRemainder: 'fail',
+      jobTimeoutHours: 72,
+    });
+    expect(run).toEqual({
+      runId: 'my-run-2',
+      route: 'embed',
+      modelId: 'us.anthropic.claude-3-5-sonnet-20240620-v1:0',
+      bucket: 'drop',
+      maxRecordsPerJob: 500,
+      minRecordsPerJob: 50,
+      maxAttempts: 5,
+      smallRemainder: 'fail',
+      maxConcurrentJobs: 3,
+      jobTimeoutHours: 72,
+      startedAt: CTX.startTime,
+    });
+  });
+
+  it('derives a valid, stable run id from a long or odd execution name', () => {
+    const name = 'Console Execution: 2025/02/03 with spaces and a very long tail that goes on';
+    const a = resolve({ inputs: ['s3://drop/a.jsonl'] }, { executionName: name }).run.runId;
+    expect(isValidRunId(a)).toBe(true);
+    expect(a).toBe(runIdFromExecutionName(name));
+    expect(a).toMatch(/^run-[0-9a-f]{20}$/);
+    expect(runIdFromExecutionName(name + 'x')).not.toBe(a);
+    expect(runIdFromExecutionName('ok-name')).toBe('ok-name');
+  });
+
+  it.each([
+    ['a non-object', 'text', 'execution input must be a JSON object'],
+    ['null', null, 'execution input must be a JSON object'],
+    ['an array', [], 'execution input must be a JSON object'],
+    ['no inputs', {}, 'inputs must be a non-empty array of s3:// URIs'],
+    ['empty inputs', { inputs: [] }, 'inputs must be a non-empty array of s3:// URIs'],
+    ['string inputs', { inputs: 's3://drop/a.jsonl' }, 'inputs must be a non-empty array of s3:// URIs'],
+    ['a bad URI', { inputs: ['s3://drop/a.jsonl', 'https://x/y'] }, 'inputs[1] is not an s3://bucket/key URI: "https://x/y"'],
+    ['a bucket-only URI', { inputs: ['s3://drop/'] }, 'inputs[0] is not an s3://bucket/key URI: "s3://drop/"'],
+    ['a non-string input', { inputs: [5] }, 'inputs[0] is not an s3://bucket/key URI: 5'],
+    ['an unknown route', { inputs: ['s3://drop/a.jsonl'], route: 'nope' }, 'route "nope" is not configured (configured: default, embed)'],
+    ['a non-string route', { inputs: ['s3://drop/a.jsonl'], route: 3 }, 'route must be a string'],
+    ['an empty modelId', { inputs: ['s3://drop/a.jsonl'], modelId: '' }, 'modelId must be a non-empty string'],
+    ['an unknown family', { inputs: ['s3://drop/a.jsonl'], modelId: 'cohere.command-r-v1:0' }, /^modelId cohere\.command-r-v1:0 is of no known model family \(known: anthropic/],
+    ['a runId with an underscore', { inputs: ['s3://drop/a.jsonl'], runId: 'my_run' }, /^runId must be 1\.\.40 letters/],
+    ['a runId with a double hyphen', { inputs: ['s3://drop/a.jsonl'], runId: 'a--b' }, /^runId must be/],
+    ['a runId ending in a hyphen', { inputs: ['s3://drop/a.jsonl'], runId: 'ab-' }, /^runId must be/],
+    ['a 41-character runId', { inputs: ['s3://drop/a.jsonl'], runId: 'a'.repeat(41) }, /^runId must be/],
+    ['a numeric runId', { inputs: ['s3://drop/a.jsonl'], runId: 12 }, /^runId must be/],
+    ['min > max', { inputs: ['s3://drop/a.jsonl'], minRecordsPerJob: 200, maxRecordsPerJob: 150 }, 'minRecordsPerJob (200) must not exceed maxRecordsPerJob (150)'],
+    ['min > route max', { inputs: ['s3://drop/inbox/embed/a.jsonl'], minRecordsPerJob: 2000 }, 'minRecordsPerJob (2000) must not exceed maxRecordsPerJob (1000)'],
+    ['a fractional max', { inputs: ['s3://drop/a.jsonl'], maxRecordsPerJob: 1.5 }, 'maxRecordsPerJob must be an integer in 1..50000, got 1.5'],
+    ['a string max', { inputs: ['s3://drop/a.jsonl'], maxRecordsPerJob: '100' }, 'maxRecordsPerJob must be an integer in 1..50000, got "100"'],
+    ['maxAttempts 0', { inputs: ['s3://drop/a.jsonl'], maxAttempts: 0 }, 'maxAttempts must be an integer in 1..10, got 0'],
+    ['maxConcurrentJobs 1001', { inputs: ['s3://drop/a.jsonl'], maxConcurrentJobs: 1001 }, 'maxConcurrentJobs must be an integer in 1..1000, got 1001'],
+    ['jobTimeoutHours 12', { inputs: ['s3://drop/a.jsonl'], jobTimeoutHours: 12 }, 'jobTimeoutHours must be an integer in 24..168, got 12'],
+    ['an unknown field', { inputs: ['s3://drop/a.jsonl'], model: 'x', colour: 1 }, 'unknown input field(s): model, colour'],
+    ['a bad smallRemainder', { inputs: ['s3://drop/a.jsonl'], smallRemainder: 'drop' }, 'smallRemainder must be one of on-demand, hold, fail, got "drop"'],
+  ])('rejects %s', (_name, raw, message) => {
+    const err = errorOf(raw);
+    if (typeof message === 'string') expect(err.message).toBe(message);
+    else expect(err.message).toMatch(message);
+  });
+
+  it('reports an unconfigured route when no route can be chosen', () => {
+    const two = pipeline({ a: route(), b: route() });
+    expect(errorOf({ inputs: ['s3://drop/x.jsonl'] }, { pipeline: two }).message).toBe('route "" is not configured (configured: a, b)');
+  });
+});

@@ -1,0 +1,23 @@
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { handler } from '../../../lambdas/sweeper/handler';
+import { pipeline } from '../support/fixtures';
+import { HANDLER_ENV, setHandlerEnv } from '../support/handler-env';
+
+const ddbMock = mockClient(DynamoDBDocumentClient);
+let restore: () => void;
+beforeAll(() => {
+  restore = setHandlerEnv(pipeline());
+});
+afterAll(() => {
+  restore();
+  ddbMock.restore();
+});
+
+describe('sweeper handler', () => {
+  it('sweeps the configured table', async () => {
+    ddbMock.on(ScanCommand).resolves({ Items: [] });
+    await expect(handler()).resolves.toEqual({ polled: 0, completed: 0, recoveredSlots: 0 });
+    expect(ddbMock.commandCalls(ScanCommand)[0]!.args[0].input.TableName).toBe(HANDLER_ENV.TABLE_NAME);
+  });
+});

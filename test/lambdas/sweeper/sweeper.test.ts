@@ -1,0 +1,94 @@
+import { BedrockClient, GetModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
+import { SFNClient, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import { JobRecords } from '../../../lambdas/shared/job-records';
+import { JobSlotLimiter } from '../../../lambdas/shared/job-slots';
+import { SLOT_LEAK_GRACE_MS, sweepJobs } from '../../../lambdas/sweeper/sweeper';
+import { startTestDynamo, type TestDynamo } from '../support/local-dynamo';
+
+const bedrockMock = mockClient(BedrockClient);
+const sfnMock = mockClient(SFNClient);
+const arn = (id: string) => `arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/${id}`;
+
+describe('sweepJobs (dynalite table, mocked Bedrock and Step Functions)', () => {
+  let db: TestDynamo;
+  let jobs: JobRecords;
+  let limiter: JobSlotLimiter;
+  const deps = () => ({ bedrock: new BedrockClient({ region: 'us-east-1' }), sfn: new SFNClient({ region: 'us-east-1' }), jobs, limiter });
+
+  beforeEach(async () => {
+    db = await startTestDynamo();
+    jobs = new JobRecords(db.ddb, db.table);
+    limiter = new JobSlotLimiter(db.ddb, db.table);
+    bedrockMock.reset();
+    sfnMock.reset();
+  });
+  afterEach(async () => db.stop());
+  afterAll(() => {
+    bedrockMock.restore();
+    sfnMock.restore();
+  });
+
+  const track = async (name: string, modelId: string, jobArn?: string) => {
+    await jobs.putSubmitting({ jobName: name, runId: 'run', round: 1, chunk: 0, modelId, taskToken: `tok-${name}` });
+    if (jobArn) await jobs.setStatus(name, 'Submitted', jobArn);
+  };
+
+  it('completes terminal jobs whose event was missed and leaves the others open', async () => {
+    await track('a', 'm1', arn('a'));
+    await track('b', 'm1', arn('b'));
+    await track('c', 'm2', arn('c'));
+    await track('d', 'm2'); // still being submitted: no ARN, not polled
+    await track('e', 'm2', arn('e'));
+    bedrockMock
+      .on(GetModelInvocationJobCommand, { jobIdentifier: arn('a') })
+      .resolves({ status: 'Completed' })
+      .on(GetModelInvocationJobCommand, { jobIdentifier: arn('b') })
+      .resolves({ status: 'InProgress' })
+      .on(GetModelInvocationJobCommand, { jobIdentifier: arn('c') })
+      .resolves({ status: 'Failed', message: 'bad input' })
+      .on(GetModelInvocationJobCommand, { jobIdentifier: arn('e') })
+      .resolves({ status: 'Expired' });
+    sfnMock
+      .on(SendTaskSuccessCommand)
+      .resolves({})
+      .on(SendTaskSuccessCommand, { taskToken: 'tok-e' })
+      .rejects(Object.assign(new Error('closed'), { name: 'TaskTimedOut' }));
+
+    await expect(sweepJobs(deps())).resolves.toEqual({ polled: 4, completed: 2, recoveredSlots: 0 });
+    const sends = sfnMock.commandCalls(SendTaskSuccessCommand).map((c) => [c.args[0].input.taskToken, JSON.parse(c.args[0].input.output!)]);
+    expect(sends).toEqual(
+      expect.arrayContaining([
+        ['tok-a', { jobArn: arn('a'), status: 'Completed' }],
+        ['tok-c', { jobArn: arn('c'), status: 'Failed', message: 'bad input' }],
+        ['tok-e', { jobArn: arn('e'), status: 'Expired' }],
+      ]),
+    );
+    expect(sends).toHaveLength(3);
+    // Completed and already-closed tokens are marked; the next sweep polls only b.
+    expect((await jobs.openJobs()).map((j) => j.jobName).sort()).toEqual(['b', 'd']);
+    bedrockMock.resetHistory();
+    await sweepJobs(deps());
+    expect(bedrockMock.commandCalls(GetModelInvocationJobCommand).map((c) => c.args[0].input.jobIdentifier)).toEqual([arn('b')]);
+  });
+
+  it('frees slots held long after their job outcome was delivered, and only those', async () => {
+    await track('old', 'm1', arn('old'));
+    await track('recent', 'm1', arn('recent'));
+    await track('running', 'm1', arn('running'));
+    for (const h of ['old', 'recent', 'running']) await limiter.acquire('m1', h, 10);
+    const t0 = new Date('2026-01-01T00:00:00Z');
+    await jobs.markTokenCompleted('old', t0);
+    await jobs.markTokenCompleted('recent', new Date(t0.getTime() + SLOT_LEAK_GRACE_MS));
+    bedrockMock.on(GetModelInvocationJobCommand).resolves({ status: 'InProgress' });
+
+    const report = await sweepJobs(deps(), new Date(t0.getTime() + SLOT_LEAK_GRACE_MS + 1000));
+    expect(report.recoveredSlots).toBe(1);
+    expect(await limiter.holders('m1')).toEqual(['recent', 'running']);
+  });
+
+  it('reports nothing when nothing is tracked', async () => {
+    await expect(sweepJobs(deps())).resolves.toEqual({ polled: 0, completed: 0, recoveredSlots: 0 });
+    expect(bedrockMock.calls()).toHaveLength(0);
+  });
+});

@@ -1,0 +1,109 @@
+import { loadPipelineConfig, PIPELINE_DEFAULTS, ROUTE_DEFAULTS } from '../../bin/config';
+import { rawConfig } from './helpers';
+
+const cdkJson = require('../../cdk.json');
+
+function withRoute(route: Record<string, unknown>, name = 'default') {
+  return rawConfig({ [name]: { modelId: 'anthropic.claude-3-haiku-20240307-v1:0', ...route } });
+}
+
+describe('loadPipelineConfig', () => {
+  test('accepts the cdk.json context as is', () => {
+    const config = loadPipelineConfig(cdkJson.context.bedrockBatch);
+    expect(config.routes.default).toEqual({
+      modelId: 'anthropic.claude-3-haiku-20240307-v1:0',
+      maxRecordsPerJob: 50000,
+      minRecordsPerJob: 100,
+      maxAttempts: 3,
+      smallRemainder: 'on-demand',
+      trigger: 'immediate',
+    });
+    expect(config.maxConcurrentJobs).toBe(10);
+  });
+
+  test('applies every default', () => {
+    const config = loadPipelineConfig({ routes: { default: { modelId: 'amazon.nova-lite-v1:0' } } });
+    expect(config).toEqual({
+      maxConcurrentJobs: 10,
+      jobTimeoutHours: 72,
+      workRetentionDays: 14,
+      nightlySchedule: PIPELINE_DEFAULTS.nightlySchedule,
+      routes: { default: { modelId: 'amazon.nova-lite-v1:0', ...ROUTE_DEFAULTS } },
+    });
+    expect(ROUTE_DEFAULTS).toEqual({
+      maxRecordsPerJob: 50000,
+      minRecordsPerJob: 100,
+      maxAttempts: 3,
+      smallRemainder: 'on-demand',
+      trigger: 'immediate',
+    });
+  });
+
+  test('keeps explicit values', () => {
+    const config = loadPipelineConfig(
+      withRoute({ maxRecordsPerJob: 1000, minRecordsPerJob: 50, maxAttempts: 5, smallRemainder: 'hold', trigger: 'nightly' }),
+    );
+    expect(config).toMatchObject({ maxConcurrentJobs: 7, jobTimeoutHours: 48, workRetentionDays: 9, nightlySchedule: 'cron(0 3 * * ? *)' });
+    expect(config.routes.default).toMatchObject({ maxRecordsPerJob: 1000, minRecordsPerJob: 50, maxAttempts: 5, smallRemainder: 'hold', trigger: 'nightly' });
+  });
+
+  test('accepts the JSON text given by cdk -c', () => {
+    expect(loadPipelineConfig(JSON.stringify(rawConfig())).jobTimeoutHours).toBe(48);
+  });
+
+  test.each([
+    'anthropic.claude-3-haiku-20240307-v1:0',
+    'us.anthropic.claude-3-5-haiku-20241022-v1:0',
+    'global.anthropic.claude-sonnet-4-5-20250929-v1:0',
+    'arn:aws:bedrock:us-east-1::foundation-model/meta.llama3-1-8b-instruct-v1:0',
+    'arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-pro-v1:0',
+    'amazon.titan-embed-text-v2:0',
+    'mistral.mistral-large-2402-v1:0',
+  ])('accepts model id %s', (modelId) => {
+    expect(loadPipelineConfig(rawConfig({ r1: { modelId } })).routes.r1!.modelId).toBe(modelId);
+  });
+
+  // Each bad key gives a message naming it.
+  test.each<[string, unknown, string]>([
+    ['not an object', 42, 'bedrockBatch must be an object'],
+    ['bad JSON text', '{nope', 'bedrockBatch context is not valid JSON'],
+    ['no routes', { ...rawConfig(), routes: {} }, 'bedrockBatch.routes must define at least one route'],
+    ['routes not an object', { ...rawConfig(), routes: [] }, 'bedrockBatch.routes must define at least one route'],
+    ['maxConcurrentJobs 0', { ...rawConfig(), maxConcurrentJobs: 0 }, 'bedrockBatch.maxConcurrentJobs must be an integer 1..1000'],
+    ['maxConcurrentJobs fractional', { ...rawConfig(), maxConcurrentJobs: 2.5 }, 'bedrockBatch.maxConcurrentJobs must be an integer 1..1000'],
+    ['jobTimeoutHours 23', { ...rawConfig(), jobTimeoutHours: 23 }, 'bedrockBatch.jobTimeoutHours must be an integer 24..168'],
+    ['jobTimeoutHours 169', { ...rawConfig(), jobTimeoutHours: 169 }, 'bedrockBatch.jobTimeoutHours must be an integer 24..168'],
+    ['jobTimeoutHours string', { ...rawConfig(), jobTimeoutHours: '72' }, 'bedrockBatch.jobTimeoutHours must be an integer 24..168'],
+    ['workRetentionDays 0', { ...rawConfig(), workRetentionDays: 0 }, 'bedrockBatch.workRetentionDays must be an integer 1..3650'],
+    ['nightlySchedule', { ...rawConfig(), nightlySchedule: '0 2 * * *' }, 'bedrockBatch.nightlySchedule must be an EventBridge schedule expression'],
+    ['unknown top-level key', { ...rawConfig(), maxConcurrentJob: 3 }, 'bedrockBatch.maxConcurrentJob is not a known setting'],
+    ['route name', rawConfig({ Default_1: { modelId: 'anthropic.claude-3-haiku-20240307-v1:0' } }), 'bedrockBatch.routes.Default_1: route names must match [a-z0-9-]+'],
+    ['route not an object', rawConfig({ default: 'anthropic.claude' }), 'bedrockBatch.routes.default must be an object'],
+    ['modelId missing', rawConfig({ default: {} }), 'bedrockBatch.routes.default.modelId is required'],
+    ['modelId unknown family', rawConfig({ default: { modelId: 'cohere.command-r-v1:0' } }), "bedrockBatch.routes.default.modelId 'cohere.command-r-v1:0' is not a model family this pipeline knows"],
+    ['maxAttempts 0', withRoute({ maxAttempts: 0 }), 'bedrockBatch.routes.default.maxAttempts must be an integer 1..10'],
+    ['maxAttempts 11', withRoute({ maxAttempts: 11 }), 'bedrockBatch.routes.default.maxAttempts must be an integer 1..10'],
+    ['maxRecordsPerJob over 50000', withRoute({ maxRecordsPerJob: 50001 }), 'bedrockBatch.routes.default.maxRecordsPerJob must be an integer 1..50000'],
+    ['minRecordsPerJob 0', withRoute({ minRecordsPerJob: 0 }), 'bedrockBatch.routes.default.minRecordsPerJob must be an integer 1..50000'],
+    ['min above max', withRoute({ minRecordsPerJob: 500, maxRecordsPerJob: 400 }), 'bedrockBatch.routes.default.minRecordsPerJob (500) must not exceed maxRecordsPerJob (400)'],
+    ['min above default max', withRoute({ minRecordsPerJob: 50000, maxRecordsPerJob: 1000 }), 'must not exceed maxRecordsPerJob (1000)'],
+    ['smallRemainder', withRoute({ smallRemainder: 'drop' }), "bedrockBatch.routes.default.smallRemainder must be one of 'on-demand', 'hold', 'fail'"],
+    ['trigger', withRoute({ trigger: 'hourly' }), "bedrockBatch.routes.default.trigger must be one of 'immediate', 'nightly'"],
+    ['unknown route key', withRoute({ maxAttemps: 2 }), 'bedrockBatch.routes.default.maxAttemps is not a known setting'],
+  ])('rejects %s', (_name, raw, message) => {
+    expect(() => loadPipelineConfig(raw)).toThrow(message);
+  });
+
+  test('reports every problem at once', () => {
+    let error: Error | undefined;
+    try {
+      loadPipelineConfig({ ...withRoute({ maxAttempts: 0, trigger: 'x' }), jobTimeoutHours: 1 });
+    } catch (err) {
+      error = err as Error;
+    }
+    expect(error?.message).toContain('Invalid bedrockBatch configuration');
+    expect(error?.message).toContain('bedrockBatch.jobTimeoutHours');
+    expect(error?.message).toContain('bedrockBatch.routes.default.maxAttempts');
+    expect(error?.message).toContain('bedrockBatch.routes.default.trigger');
+  });
+});

@@ -1,0 +1,79 @@
+import { buildStack, config, functionIdOf } from './helpers';
+
+function rules(template: ReturnType<typeof buildStack>['template']): any[] {
+  return Object.values(template.findResources('AWS::Events::Rule'));
+}
+
+function targetFunction(rule: any): string {
+  expect(rule.Properties.Targets).toHaveLength(1);
+  return rule.Properties.Targets[0].Arn['Fn::GetAtt'][0];
+}
+
+describe('triggers', () => {
+  const { stack, template } = buildStack(
+    config({
+      now: { modelId: 'anthropic.claude-3-haiku-20240307-v1:0' },
+      'night-a': { modelId: 'amazon.nova-lite-v1:0', trigger: 'nightly' },
+      'night-b': { modelId: 'meta.llama3-1-8b-instruct-v1:0', trigger: 'nightly' },
+    }),
+  );
+  const bucketId = stack.resolve((stack.dropBucket.bucket.node.defaultChild as any).logicalId) as string;
+  const all = rules(template);
+
+  test('an Object Created under inbox/ of the drop bucket starts a run', () => {
+    const created = all.filter((r) => r.Properties.EventPattern?.source?.[0] === 'aws.s3');
+    expect(created).toHaveLength(1);
+    expect(created[0].Properties.EventPattern).toEqual({
+      source: ['aws.s3'],
+      'detail-type': ['Object Created'],
+      detail: { bucket: { name: [{ Ref: bucketId }] }, object: { key: [{ prefix: 'inbox/' }] } },
+    });
+    expect(created[0].Properties.State).toBe('ENABLED');
+    expect(targetFunction(created[0])).toBe(functionIdOf(template, 'start-run'));
+  });
+
+  test('one nightly sweep per nightly route, on the schedule, with the sweep input', () => {
+    const nightly = all.filter((r) => r.Properties.ScheduleExpression === 'cron(0 3 * * ? *)');
+    expect(nightly).toHaveLength(2);
+    const inputs = nightly.map((r) => {
+      expect(targetFunction(r)).toBe(functionIdOf(template, 'start-run'));
+      return JSON.parse(r.Properties.Targets[0].Input);
+    });
+    expect(inputs).toEqual(expect.arrayContaining([{ sweep: { route: 'night-a' } }, { sweep: { route: 'night-b' } }]));
+    expect(JSON.stringify(inputs)).not.toContain('"now"');
+  });
+
+  test('no nightly rule when no route is nightly', () => {
+    const { template: t } = buildStack();
+    expect(rules(t).filter((r) => r.Properties.ScheduleExpression?.startsWith('cron('))).toHaveLength(0);
+  });
+
+  test('the sweeper runs every 5 minutes', () => {
+    const sweeper = all.filter((r) => r.Properties.ScheduleExpression === 'rate(5 minutes)');
+    expect(sweeper).toHaveLength(1);
+    expect(targetFunction(sweeper[0])).toBe(functionIdOf(template, 'sweeper'));
+    expect(sweeper[0].Properties.Targets[0].Input).toBeUndefined();
+  });
+
+  test('Bedrock job state changes go to job-state, pattern exactly', () => {
+    const jobState = all.filter((r) => r.Properties.EventPattern?.source?.[0] === 'aws.bedrock');
+    expect(jobState).toHaveLength(1);
+    expect(jobState[0].Properties.EventPattern).toEqual({
+      source: ['aws.bedrock'],
+      'detail-type': ['Batch Inference Job State Change'],
+    });
+    expect(jobState[0].Properties.EventBusName).toBeUndefined(); // the default bus
+    expect(targetFunction(jobState[0])).toBe(functionIdOf(template, 'job-state'));
+  });
+
+  test('there are no other rules', () => {
+    expect(all).toHaveLength(1 + 2 + 1 + 1);
+  });
+
+  test('EventBridge may invoke exactly the rule targets', () => {
+    const permissions = Object.values(template.findResources('AWS::Lambda::Permission'));
+    expect(permissions.every((p: any) => p.Properties.Principal === 'events.amazonaws.com')).toBe(true);
+    const invoked = permissions.map((p: any) => p.Properties.FunctionName['Fn::GetAtt'][0]);
+    expect(new Set(invoked)).toEqual(new Set(['start-run', 'sweeper', 'job-state'].map((n) => functionIdOf(template, n))));
+  });
+});

@@ -1,0 +1,622 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  BedrockClient,
+  CreateModelInvocationJobCommand,
+  GetModelInvocationJobCommand,
+  ListModelInvocationJobsCommand,
+  type ListModelInvocationJobsCommandInput,
+  StopModelInvocationJobCommand,
+} from '@aws-sdk/client-bedrock';
+import { InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
+import { BedrockEmulator } from '../../../local/emulator/bedrock-emulator';
+import { BUCKET, CLAUDE, EmulatorHarness, LocalS3, ROLE_ARN, claudeRecord, claudeRecords, jobIdOf, sdkError } from './harness';
+
+const s3 = new LocalS3();
+let harnesses: EmulatorHarness[] = [];
+
+beforeAll(() => s3.start());
+afterAll(() => s3.stop());
+afterEach(async () => {
+  await Promise.all(harnesses.map((h) => h.stop()));
+  harnesses = [];
+});
+
+async function emulator(opts: ConstructorParameters<typeof EmulatorHarness>[1] = {}): Promise<EmulatorHarness> {
+  const h = new EmulatorHarness(s3, opts);
+  harnesses.push(h);
+  return h.start();
+}
+
+let inputSeq = 0;
+/** Writes records to a fresh input key and returns the key. */
+async function input(records: readonly unknown[]): Promise<string> {
+  const key = `in/${++inputSeq}/input.jsonl`;
+  await s3.putRecords(key, records);
+  return key;
+}
+const freshOutput = () => `out/${++inputSeq}/`;
+
+describe('CreateModelInvocationJob validation', () => {
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['jobName with an underscore', { jobName: 'job_1' }, 'jobName'],
+    ['jobName with a space', { jobName: 'job 1' }, 'jobName'],
+    ['jobName over 63 characters', { jobName: 'a'.repeat(64) }, 'jobName'],
+    ['roleArn that is not an IAM role', { roleArn: 'arn:aws:iam::123456789012:user/bob' }, 'roleArn'],
+    ['input S3 uri with an uppercase bucket', { inputDataConfig: { s3InputDataConfig: { s3Uri: 's3://Test-Bucket/in.jsonl' } } }, 'inputDataConfig.s3InputDataConfig.s3Uri'],
+    ['output S3 uri that is not s3://', { outputDataConfig: { s3OutputDataConfig: { s3Uri: 'https://test-bucket/out/' } } }, 'outputDataConfig.s3OutputDataConfig.s3Uri'],
+    ['timeout of 10 hours', { timeoutDurationInHours: 10 }, 'timeoutDurationInHours'],
+    ['timeout of 169 hours', { timeoutDurationInHours: 169 }, 'timeoutDurationInHours'],
+    ['clientRequestToken with an underscore', { clientRequestToken: 'run_1' }, 'clientRequestToken'],
+    ['empty modelId', { modelId: '' }, 'modelId'],
+  ];
+
+  it.each(cases)('rejects a %s with ValidationException (400)', async (_label, override, field) => {
+    const h = await emulator();
+    const err = await sdkError(() => h.create(override));
+    expect(err.name).toBe('ValidationException');
+    expect(err.$metadata?.httpStatusCode).toBe(400);
+    expect(err.message).toContain(`at '${field}'`);
+    expect(h.emulator.stats().jobsCreated).toBe(0);
+  });
+
+  it('accepts names and tokens the patterns allow', async () => {
+    const h = await emulator({ stepDelayMs: 10_000 });
+    await expect(h.create({ jobName: 'job.v2+x', clientRequestToken: 'a1-b2' })).resolves.toMatch(/:model-invocation-job\/[a-z0-9]{12}$/);
+    await expect(h.create({ jobName: 'Job--1', timeoutDurationInHours: 168 })).resolves.toBeDefined();
+    await expect(h.create({ modelId: 'us.anthropic.claude-3-5-haiku-20241022-v1:0', timeoutDurationInHours: 24 })).resolves.toBeDefined();
+  });
+
+  it('answers a missing required field with ValidationException', async () => {
+    const h = await emulator();
+    const res = await fetch(`${h.endpoint}/model-invocation-job`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jobName: 'x', modelId: CLAUDE }),
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('x-amzn-errortype')).toBe('ValidationException');
+    const body = (await res.json()) as { message: string };
+    expect(body.message).toMatch(/^3 validation errors detected: /);
+    expect(body.message).toContain("Value null at 'roleArn' failed to satisfy constraint: Member must not be null");
+  });
+});
+
+describe('job ARN, idempotency and quotas', () => {
+  it('returns the same jobArn for a repeated clientRequestToken and counts the duplicate', async () => {
+    const h = await emulator({ stepDelayMs: 10_000 });
+    const first = await h.create({ clientRequestToken: 'run1-r01-c00001' });
+    const second = await h.create({ clientRequestToken: 'run1-r01-c00001' });
+    const third = await h.create({ clientRequestToken: 'run1-r01-c00002' });
+    expect(first).toMatch(/^arn:aws:bedrock:us-east-1:123456789012:model-invocation-job\/[a-z0-9]{12}$/);
+    expect(second).toBe(first);
+    expect(third).not.toBe(first);
+    expect(h.emulator.stats()).toMatchObject({ jobsCreated: 2, duplicateCreates: 1 });
+  });
+
+  it('uses the configured region and account', async () => {
+    const h = await emulator({ stepDelayMs: 10_000, region: 'eu-west-1', accountId: '999988887777' });
+    expect(await h.create()).toMatch(/^arn:aws:bedrock:eu-west-1:999988887777:model-invocation-job\/[a-z0-9]{12}$/);
+  });
+
+  it('refuses a job over the per-model concurrent quota with ServiceQuotaExceededException (400)', async () => {
+    const h = await emulator({ stepDelayMs: 10_000, quotas: { maxConcurrentJobs: 2 } });
+    await h.create();
+    await h.create({ modelId: `us.${CLAUDE}` });
+    const err = await sdkError(() => h.create());
+    expect(err.name).toBe('ServiceQuotaExceededException');
+    expect(err.$metadata?.httpStatusCode).toBe(400);
+    // Another model has its own quota.
+    await h.create({ modelId: 'amazon.nova-lite-v1:0' });
+    expect(h.emulator.stats()).toMatchObject({
+      jobsCreated: 3,
+      quotaRejections: 1,
+      maxConcurrentJobs: 3,
+      maxConcurrentJobsByModel: { [CLAUDE]: 1, [`us.${CLAUDE}`]: 1, 'amazon.nova-lite-v1:0': 1 },
+    });
+  });
+
+  it('frees a quota slot when a job ends', async () => {
+    const h = await emulator({ quotas: { maxConcurrentJobs: 1 } });
+    const key = await input(claudeRecords(100));
+    await h.create({ inputKey: key, outputPrefix: freshOutput() });
+    await expect(h.create({ inputKey: key })).rejects.toMatchObject({ name: 'ServiceQuotaExceededException' });
+    await h.emulator.idle();
+    await expect(h.create({ inputKey: key, outputPrefix: freshOutput() })).resolves.toBeDefined();
+    await h.emulator.idle();
+    expect(h.emulator.stats().maxConcurrentJobs).toBe(1);
+  });
+
+  it('throttles creates with the create-throttle fault, without creating a job', async () => {
+    const h = await emulator({ faults: { 'create-throttle': 1 } });
+    const err = await sdkError(() => h.create());
+    expect(err.name).toBe('ThrottlingException');
+    expect(err.$metadata?.httpStatusCode).toBe(429);
+    expect(h.emulator.stats()).toMatchObject({ jobsCreated: 0, createThrottled: 1 });
+  });
+
+  it('lets SDK retries through a partial create-throttle fault', async () => {
+    const h = await emulator({ faults: { 'create-throttle': 0.5 }, stepDelayMs: 10_000 });
+    const client = new BedrockClient({
+      endpoint: h.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+      maxAttempts: 10,
+    });
+    const arns = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const res = await client.send(
+        new CreateModelInvocationJobCommand({
+          jobName: `retry-${i}`,
+          roleArn: ROLE_ARN,
+          modelId: CLAUDE,
+          clientRequestToken: `retry-token-${i}`,
+          inputDataConfig: { s3InputDataConfig: { s3Uri: `s3://${BUCKET}/in/x.jsonl` } },
+          outputDataConfig: { s3OutputDataConfig: { s3Uri: `s3://${BUCKET}/out/` } },
+        }),
+      );
+      arns.add(res.jobArn!);
+    }
+    client.destroy();
+    expect(arns.size).toBe(4);
+    expect(h.emulator.stats().jobsCreated).toBe(4);
+  }, 30_000);
+});
+
+describe('job lifecycle', () => {
+  it('runs a job to Completed with output files, manifest, counters and events', async () => {
+    const h = await emulator({ stepDelayMs: 25 });
+    const records: Record<string, unknown>[] = claudeRecords(150);
+    records[3] = { recordId: 'bad-input', modelInput: { max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] } };
+    records[4] = { modelInput: (claudeRecord(4).modelInput as Record<string, unknown>) };
+    const key = await input(records);
+    const out = freshOutput();
+    const arn = await h.create({ inputKey: key, outputPrefix: out, jobName: 'bb-run1-r01-c00001' });
+    const jobId = jobIdOf(arn);
+
+    const submitted = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
+    expect(submitted.status).toBe('Submitted');
+    expect(submitted.totalRecordCount).toBe(0);
+
+    await h.emulator.idle();
+    const job = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: jobId }));
+    expect(job).toMatchObject({
+      jobArn: arn,
+      jobName: 'bb-run1-r01-c00001',
+      modelId: CLAUDE,
+      roleArn: ROLE_ARN,
+      status: 'Completed',
+      totalRecordCount: 150,
+      processedRecordCount: 150,
+      successRecordCount: 149,
+      errorRecordCount: 1,
+      timeoutDurationInHours: 24,
+      modelInvocationType: 'InvokeModel',
+      inputDataConfig: { s3InputDataConfig: { s3Uri: `s3://${BUCKET}/${key}` } },
+    });
+    expect(job.submitTime).toBeInstanceOf(Date);
+    expect(job.endTime).toBeInstanceOf(Date);
+    expect(job.jobExpirationTime!.getTime() - job.submitTime!.getTime()).toBe(24 * 3_600_000);
+    expect(job.message).toBeUndefined();
+
+    expect(await s3.keys(out)).toEqual([`${out}${jobId}/input.jsonl.out`, `${out}${jobId}/manifest.json.out`]);
+    const lines = await s3.jsonLines(`${out}${jobId}/input.jsonl.out`);
+    expect(lines).toHaveLength(150);
+    const ids = lines.map((l) => l.recordId as string);
+    expect(ids).not.toEqual([...ids].sort());
+    const generated = ids.filter((id) => !id.startsWith('rec-') && id !== 'bad-input');
+    expect(generated).toHaveLength(1);
+    expect(generated[0]).toMatch(/^[A-Z0-9]{11}$/);
+
+    const bad = lines.find((l) => l.recordId === 'bad-input')!;
+    expect(Object.keys(bad)).toEqual(['recordId', 'modelInput', 'error']);
+    expect(bad.error).toEqual({ errorCode: 400, errorMessage: expect.stringContaining('anthropic_version') });
+
+    const good = lines.find((l) => l.recordId === 'rec-000010')!;
+    expect(Object.keys(good)).toEqual(['modelInput', 'modelOutput', 'recordId']);
+    expect(good.modelInput).toEqual(claudeRecord(10).modelInput);
+    expect(good.modelOutput).toMatchObject({
+      id: expect.stringMatching(/^msg_bdrk_/),
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-3-haiku-20240307',
+      content: [{ type: 'text', text: expect.any(String) }],
+      stop_reason: expect.stringMatching(/^(end_turn|max_tokens)$/),
+      stop_sequence: null,
+      usage: { input_tokens: expect.any(Number), output_tokens: expect.any(Number) },
+    });
+
+    const manifest = JSON.parse(await s3.text(`${out}${jobId}/manifest.json.out`)) as Record<string, number>;
+    const goodLines = lines.filter((l) => 'modelOutput' in l) as { modelOutput: { usage: { input_tokens: number; output_tokens: number } } }[];
+    expect(manifest).toEqual({
+      totalRecordCount: 150,
+      processedRecordCount: 150,
+      successRecordCount: 149,
+      errorRecordCount: 1,
+      inputTokenCount: goodLines.reduce((s, l) => s + l.modelOutput.usage.input_tokens, 0),
+      outputTokenCount: goodLines.reduce((s, l) => s + l.modelOutput.usage.output_tokens, 0),
+    });
+    expect(manifest.inputTokenCount).toBeGreaterThan(149);
+
+    expect(h.statuses(arn)).toEqual(['Submitted', 'Validating', 'Scheduled', 'InProgress', 'Completed']);
+    const event = h.events.at(-1)!;
+    expect(Object.keys(event).sort()).toEqual(['account', 'detail', 'detail-type', 'id', 'region', 'resources', 'source', 'time', 'version']);
+    expect(event).toMatchObject({
+      version: '0',
+      'detail-type': 'Batch Inference Job State Change',
+      source: 'aws.bedrock',
+      account: '123456789012',
+      region: 'us-east-1',
+      resources: [arn],
+    });
+    expect(new Date(event.time).toISOString()).toBe(event.time);
+    expect(Object.keys(event.detail).sort()).toEqual(
+      ['accountId', 'batchJobArn', 'batchJobName', 'batchModelId', 'creationTime', 'failureMessage', 'status', 'version'].sort(),
+    );
+    expect(event.detail).toMatchObject({
+      version: '0.0',
+      accountId: '123456789012',
+      batchJobName: 'bb-run1-r01-c00001',
+      batchJobArn: arn,
+      batchModelId: CLAUDE,
+      status: 'Completed',
+      failureMessage: '',
+    });
+    expect(event.detail.creationTime).toMatch(/^[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2}:\d{2} (AM|PM)$/);
+
+    expect(h.emulator.stats()).toMatchObject({
+      jobsCreated: 1,
+      recordsProcessed: 150,
+      eventsSent: 5,
+      jobsByStatus: { Completed: 1, Submitted: 0, InProgress: 0 },
+    });
+  });
+
+  it('reads every .jsonl file under a prefix and writes one .out per file', async () => {
+    const h = await emulator();
+    await s3.putRecords('in/prefix-job/a.jsonl', claudeRecords(60, 0));
+    await s3.putRecords('in/prefix-job/b.jsonl', claudeRecords(60, 60));
+    await s3.putLines('in/prefix-job/notes.txt', ['not input']);
+    const out = freshOutput();
+    const arn = await h.create({ inputKey: 'in/prefix-job/', outputPrefix: out.slice(0, -1) });
+    await h.emulator.idle();
+    const job = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
+    expect(job).toMatchObject({ status: 'Completed', totalRecordCount: 120, successRecordCount: 120 });
+    const jobId = jobIdOf(arn);
+    expect(await s3.keys(out)).toEqual([`${out}${jobId}/a.jsonl.out`, `${out}${jobId}/b.jsonl.out`, `${out}${jobId}/manifest.json.out`]);
+    expect(await s3.jsonLines(`${out}${jobId}/b.jsonl.out`)).toHaveLength(60);
+  });
+
+  it('fails a job with too few records at Validating, with a message and no output', async () => {
+    const h = await emulator();
+    const out = freshOutput();
+    const arn = await h.create({ inputKey: await input(claudeRecords(99)), outputPrefix: out });
+    await h.emulator.idle();
+    const job = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
+    expect(job.status).toBe('Failed');
+    expect(job.message).toMatch(/99 records.*minimum of 100/);
+    expect(job.totalRecordCount).toBe(0);
+    expect(h.statuses(arn)).toEqual(['Submitted', 'Validating', 'Failed']);
+    expect(h.events.at(-1)!.detail.failureMessage).toBe(job.message);
+    expect(await s3.keys(out)).toEqual([]);
+  });
+
+  it.each([
+    ['a line that is not a JSON object', [JSON.stringify(claudeRecord(0)), '[1,2]'], /Line 2 .* not a valid JSON object/],
+    ['a line that is not JSON', [JSON.stringify(claudeRecord(0)), '{"recordId": '], /Line 2 .* not a valid JSON object/],
+  ])('fails a job whose input has %s', async (_label, lines, message) => {
+    const h = await emulator({ quotas: { minRecordsPerJob: 1 } });
+    const key = `in/${++inputSeq}/bad.jsonl`;
+    await s3.putLines(key, lines);
+    const arn = await h.create({ inputKey: key });
+    await h.emulator.idle();
+    const job = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
+    expect(job.status).toBe('Failed');
+    expect(job.message).toMatch(message);
+  });
+
+  it.each([
+    ['records per job', { maxRecordsPerJob: 100 }, /more than 100 records.*per batch inference job/],
+    ['records per file', { maxRecordsPerFile: 100 }, /more than 100 records.*per input file/],
+    ['file size', { maxFileBytes: 1000 }, /bytes, over the quota of 1000 bytes per file/],
+    ['job size', { maxJobBytes: 1000 }, /bytes, over the quota of 1000 bytes per job/],
+  ])('fails a job over the %s quota', async (_label, quotas, message) => {
+    const h = await emulator({ quotas });
+    const arn = await h.create({ inputKey: await input(claudeRecords(101)) });
+    await h.emulator.idle();
+    const job = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
+    expect(job.status).toBe('Failed');
+    expect(job.message).toMatch(message);
+  });
+
+  it('fails a job whose input location is missing or whose model family is unknown', async () => {
+    const h = await emulator();
+    const missing = await h.create({ inputKey: 'in/does-not-exist/' });
+    const unknown = await h.create({ inputKey: await input(claudeRecords(100)), modelId: 'cohere.command-r-v1:0' });
+    await h.emulator.idle();
+    const a = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: missing }));
+    const b = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: unknown }));
+    expect(a).toMatchObject({ status: 'Failed', message: expect.stringContaining('No .jsonl input files') });
+    expect(b).toMatchObject({ status: 'Failed', message: expect.stringContaining('cohere.command-r-v1:0') });
+  });
+
+  it('processes a 20,000-record job quickly', async () => {
+    const h = await emulator({ stepDelayMs: 1 });
+    const out = freshOutput();
+    const arn = await h.create({ inputKey: await input(claudeRecords(20_000)), outputPrefix: out });
+    const started = Date.now();
+    await h.emulator.idle();
+    const elapsed = Date.now() - started;
+    const job = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
+    expect(job).toMatchObject({ status: 'Completed', successRecordCount: 20_000 });
+    expect(await s3.jsonLines(`${out}${jobIdOf(arn)}/input.jsonl.out`)).toHaveLength(20_000);
+    expect(elapsed).toBeLessThan(5_000);
+  });
+});
+
+describe('faults', () => {
+  it('writes record-error (400) and record-throttle (429) records, deterministically per seed', async () => {
+    const run = async () => {
+      const h = await emulator({ faults: { 'record-error': 0.2, 'record-throttle': 0.2 }, seed: 7 });
+      const out = freshOutput();
+      const arn = await h.create({ inputKey: await input(claudeRecords(200)), outputPrefix: out });
+      await h.emulator.idle();
+      const lines = await s3.jsonLines(`${out}${jobIdOf(arn)}/input.jsonl.out`);
+      const job = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
+      await h.stop();
+      return { arn, lines, job };
+    };
+    const first = await run();
+    const errors = first.lines.filter((l) => 'error' in l) as { recordId: string; modelInput: unknown; error: { errorCode: number; errorMessage: string } }[];
+    const by = (code: number) => errors.filter((e) => e.error.errorCode === code);
+    expect(by(400).length).toBeGreaterThan(15);
+    expect(by(429).length).toBeGreaterThan(10);
+    expect(by(400).length + by(429).length).toBe(errors.length);
+    for (const e of errors) {
+      expect(Object.keys(e)).toEqual(['recordId', 'modelInput', 'error']);
+      expect(typeof e.error.errorMessage).toBe('string');
+      expect(e.modelInput).toBeDefined();
+    }
+    expect(first.job).toMatchObject({ status: 'Completed', errorRecordCount: errors.length, successRecordCount: 200 - errors.length });
+
+    const second = await run();
+    expect(second.arn).toBe(first.arn);
+    const key = (ls: Record<string, unknown>[]) => ls.filter((l) => 'error' in l).map((l) => `${l.recordId as string}:${(l.error as { errorCode: number }).errorCode}`).sort();
+    expect(key(second.lines)).toEqual(key(first.lines));
+  });
+
+  it('fails a job with job-fail: Failed with a message and no output', async () => {
+    const h = await emulator({ faults: { 'job-fail': 1 } });
+    const out = freshOutput();
+    const arn = await h.create({ inputKey: await input(claudeRecords(100)), outputPrefix: out });
+    await h.emulator.idle();
+    const job = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
+    expect(job.status).toBe('Failed');
+    expect(job.message).toBeTruthy();
+    expect(h.statuses(arn)).toEqual(['Submitted', 'Validating', 'Scheduled', 'InProgress', 'Failed']);
+    expect(await s3.keys(out)).toEqual([]);
+  });
+
+  it('partially completes a job with job-partial: some records written, the rest absent', async () => {
+    const h = await emulator({ faults: { 'job-partial': 1 } });
+    const out = freshOutput();
+    const arn = await h.create({ inputKey: await input(claudeRecords(300)), outputPrefix: out });
+    await h.emulator.idle();
+    const job = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
+    expect(job.status).toBe('PartiallyCompleted');
+    const lines = await s3.jsonLines(`${out}${jobIdOf(arn)}/input.jsonl.out`);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.length).toBeLessThan(300);
+    expect(job).toMatchObject({ totalRecordCount: 300, processedRecordCount: lines.length });
+    const manifest = JSON.parse(await s3.text(`${out}${jobIdOf(arn)}/manifest.json.out`)) as Record<string, number>;
+    expect(manifest).toMatchObject({ totalRecordCount: 300, processedRecordCount: lines.length });
+    expect(h.statuses(arn).at(-1)).toBe('PartiallyCompleted');
+  });
+
+  it('expires a job with job-expire straight from Scheduled, without output', async () => {
+    const h = await emulator({ faults: { 'job-expire': 1 } });
+    const out = freshOutput();
+    const arn = await h.create({ inputKey: await input(claudeRecords(100)), outputPrefix: out });
+    await h.emulator.idle();
+    const job = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
+    expect(job.status).toBe('Expired');
+    expect(h.statuses(arn)).toEqual(['Submitted', 'Validating', 'Scheduled', 'Expired']);
+    expect(await s3.keys(out)).toEqual([]);
+  });
+
+  it('drops every event with drop-events=1', async () => {
+    const h = await emulator({ faults: { 'drop-events': 1 } });
+    await h.create({ inputKey: await input(claudeRecords(100)), outputPrefix: freshOutput() });
+    await h.emulator.idle();
+    expect(h.events).toEqual([]);
+    expect(h.emulator.stats()).toMatchObject({ eventsSent: 0, eventsDropped: 5 });
+  });
+
+  it('delivers every event twice with duplicate-events=1, same id, in order', async () => {
+    const h = await emulator({ faults: { 'duplicate-events': 1 } });
+    const arn = await h.create({ inputKey: await input(claudeRecords(100)), outputPrefix: freshOutput() });
+    await h.emulator.idle();
+    expect(h.statuses(arn)).toEqual(['Submitted', 'Submitted', 'Validating', 'Validating', 'Scheduled', 'Scheduled', 'InProgress', 'InProgress', 'Completed', 'Completed']);
+    expect(h.events[0]!.id).toBe(h.events[1]!.id);
+    expect(h.emulator.stats()).toMatchObject({ eventsSent: 10, eventsDuplicated: 5, eventsDropped: 0 });
+  });
+
+  it('counts onEvent errors without disturbing the job, and idle() waits for slow handlers', async () => {
+    let slowDone = 0;
+    const h = await emulator({
+      onEvent: async (e) => {
+        if (e.detail.status === 'Validating') throw new Error('handler failed');
+        await new Promise((r) => setTimeout(r, 30));
+        slowDone++;
+      },
+    });
+    const arn = await h.create({ inputKey: await input(claudeRecords(100)), outputPrefix: freshOutput() });
+    await h.emulator.idle();
+    expect(slowDone).toBe(4);
+    expect(h.emulator.stats()).toMatchObject({ eventErrors: 1, eventsSent: 5 });
+    const job = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
+    expect(job.status).toBe('Completed');
+  });
+});
+
+describe('Get, Stop and List', () => {
+  it('accepts a bare id or a full ARN, rejects names and unknown jobs', async () => {
+    const h = await emulator({ stepDelayMs: 10_000 });
+    const arn = await h.create();
+    await expect(h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }))).resolves.toMatchObject({ jobArn: arn });
+    await expect(h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: jobIdOf(arn) }))).resolves.toMatchObject({ jobArn: arn });
+    const byName = await sdkError(() => h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: 'test-job' })));
+    expect(byName.name).toBe('ValidationException');
+    const unknown = await sdkError(() => h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: 'abcdefabcdef' })));
+    expect(unknown.name).toBe('ResourceNotFoundException');
+    expect(unknown.$metadata?.httpStatusCode).toBe(404);
+  });
+
+  it('stops a job through Stopping to Stopped; stopping it again is a ValidationException', async () => {
+    const h = await emulator({ stepDelayMs: 30 });
+    const out = freshOutput();
+    const arn = await h.create({ inputKey: await input(claudeRecords(100)), outputPrefix: out });
+    const res = await h.bedrock.send(new StopModelInvocationJobCommand({ jobIdentifier: arn }));
+    expect(res.$metadata.httpStatusCode).toBe(200);
+    expect((await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }))).status).toBe('Stopping');
+    await h.bedrock.send(new StopModelInvocationJobCommand({ jobIdentifier: arn }));
+    await h.emulator.idle();
+    const job = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
+    expect(job.status).toBe('Stopped');
+    expect(job.endTime).toBeInstanceOf(Date);
+    expect(h.statuses(arn)).toEqual(['Submitted', 'Stopping', 'Stopped']);
+    const again = await sdkError(() => h.bedrock.send(new StopModelInvocationJobCommand({ jobIdentifier: arn })));
+    expect(again.name).toBe('ValidationException');
+    expect(await s3.keys(out)).toEqual([]);
+  });
+
+  it('stops a running job, keeping the output written so far', async () => {
+    const h = await emulator({ stepDelayMs: 1 });
+    const out = freshOutput();
+    const arn = await h.create({ inputKey: await input(claudeRecords(20_000)), outputPrefix: out });
+    for (;;) {
+      const job = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
+      if (job.status === 'InProgress') break;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await h.bedrock.send(new StopModelInvocationJobCommand({ jobIdentifier: arn }));
+    await h.emulator.idle();
+    const job = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
+    expect(job.status).toBe('Stopped');
+    expect(h.statuses(arn)).toEqual(['Submitted', 'Validating', 'Scheduled', 'InProgress', 'Stopping', 'Stopped']);
+    expect(job.processedRecordCount).toBeLessThanOrEqual(20_000);
+    const manifestKey = `${out}${jobIdOf(arn)}/manifest.json.out`;
+    const manifest = JSON.parse(await s3.text(manifestKey)) as Record<string, number>;
+    expect(manifest.processedRecordCount).toBe(job.processedRecordCount);
+  });
+
+  it('lists jobs with filters, sort order and pagination', async () => {
+    const h = await emulator({ stepDelayMs: 10_000 });
+    const a = await h.create({ jobName: 'alpha-1' });
+    await new Promise((r) => setTimeout(r, 5));
+    const b = await h.create({ jobName: 'alpha-2' });
+    await new Promise((r) => setTimeout(r, 5));
+    const c = await h.create({ jobName: 'beta-1' });
+    await h.bedrock.send(new StopModelInvocationJobCommand({ jobIdentifier: c }));
+    const list = async (input: ListModelInvocationJobsCommandInput) =>
+      h.bedrock.send(new ListModelInvocationJobsCommand(input));
+
+    expect((await list({})).invocationJobSummaries!.map((j) => j.jobArn)).toEqual([c, b, a]);
+    expect((await list({ sortOrder: 'Ascending' })).invocationJobSummaries!.map((j) => j.jobArn)).toEqual([a, b, c]);
+    expect((await list({ nameContains: 'alpha' })).invocationJobSummaries!.map((j) => j.jobName)).toEqual(['alpha-2', 'alpha-1']);
+    expect((await list({ statusEquals: 'Stopping' })).invocationJobSummaries!.map((j) => j.jobArn)).toEqual([c]);
+    expect((await list({ submitTimeAfter: new Date(Date.now() + 60_000) })).invocationJobSummaries).toEqual([]);
+    expect((await list({ submitTimeBefore: new Date(Date.now() + 60_000) })).invocationJobSummaries).toHaveLength(3);
+
+    const page1 = await list({ maxResults: 2, sortOrder: 'Ascending' });
+    expect(page1.invocationJobSummaries!.map((j) => j.jobArn)).toEqual([a, b]);
+    expect(page1.nextToken).toBeDefined();
+    const page2 = await list({ maxResults: 2, sortOrder: 'Ascending', nextToken: page1.nextToken });
+    expect(page2.invocationJobSummaries!.map((j) => j.jobArn)).toEqual([c]);
+    expect(page2.nextToken).toBeUndefined();
+
+    const summary = page1.invocationJobSummaries![0]!;
+    expect(summary).toMatchObject({ jobName: 'alpha-1', modelId: CLAUDE, status: 'Submitted', totalRecordCount: 0, submitTime: expect.any(Date) });
+
+    const bad = await sdkError(() => list({ maxResults: 0 }));
+    expect(bad.name).toBe('ValidationException');
+  });
+});
+
+describe('InvokeModel (bedrock-runtime)', () => {
+  const invoke = (h: EmulatorHarness, modelId: string, body: unknown) =>
+    h.runtime.send(new InvokeModelCommand({ modelId, body: JSON.stringify(body), contentType: 'application/json', accept: 'application/json' }));
+
+  it('answers with the family output shape and token usage', async () => {
+    const h = await emulator();
+    const res = await invoke(h, CLAUDE, claudeRecord(1).modelInput);
+    const body = JSON.parse(new TextDecoder().decode(res.body)) as Record<string, unknown>;
+    expect(body).toMatchObject({ type: 'message', role: 'assistant', usage: { input_tokens: expect.any(Number), output_tokens: expect.any(Number) } });
+    // Same input, same answer.
+    const again = JSON.parse(new TextDecoder().decode((await invoke(h, CLAUDE, claudeRecord(1).modelInput)).body)) as unknown;
+    expect(again).toEqual(body);
+
+    const embed = await invoke(h, 'amazon.titan-embed-text-v2:0', { inputText: 'hello world', dimensions: 256 });
+    const e = JSON.parse(new TextDecoder().decode(embed.body)) as { embedding: number[]; inputTextTokenCount: number; embeddingsByType: { float: number[] } };
+    expect(e.embedding).toHaveLength(256);
+    expect(e.embeddingsByType.float).toEqual(e.embedding);
+    expect(e.inputTextTokenCount).toBeGreaterThan(0);
+
+    const profile = await invoke(h, 'arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-lite-v1:0', {
+      messages: [{ role: 'user', content: [{ text: 'hi' }] }],
+    });
+    expect(JSON.parse(new TextDecoder().decode(profile.body))).toMatchObject({ output: { message: { role: 'assistant' } }, usage: { totalTokens: expect.any(Number) } });
+    expect(h.emulator.stats().invokeModelCalls).toBe(4);
+  });
+
+  it('rejects an invalid body with ValidationException', async () => {
+    const h = await emulator();
+    const err = await sdkError(() => invoke(h, CLAUDE, { messages: [] }));
+    expect(err.name).toBe('ValidationException');
+    expect(err.message).toContain('anthropic_version');
+  });
+
+  it('throttles with the record-throttle fault', async () => {
+    const h = await emulator({ faults: { 'record-throttle': 1 } });
+    const err = await sdkError(() => invoke(h, CLAUDE, claudeRecord(1).modelInput));
+    expect(err.name).toBe('ThrottlingException');
+    expect(err.$metadata?.httpStatusCode).toBe(429);
+  });
+});
+
+describe('emulator housekeeping', () => {
+  it('writes stats as JSON and resolves idle() at once when nothing runs', async () => {
+    const h = await emulator();
+    await h.emulator.idle();
+    const dir = await mkdtemp(join(tmpdir(), 'emulator-stats-'));
+    try {
+      const path = join(dir, 'nested', 'emulator.json');
+      await h.emulator.writeStats(path);
+      expect(JSON.parse(await readFile(path, 'utf8'))).toMatchObject({ jobsCreated: 0, maxConcurrentJobs: 0, jobsByStatus: {} });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stop() cancels timers of running jobs and closes the server', async () => {
+    const em = new BedrockEmulator({ s3: s3.client, stepDelayMs: 60_000 });
+    const { endpoint } = await em.start();
+    const client = new BedrockClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxAttempts: 1 });
+    await client.send(
+      new CreateModelInvocationJobCommand({
+        jobName: 'long',
+        roleArn: ROLE_ARN,
+        modelId: CLAUDE,
+        inputDataConfig: { s3InputDataConfig: { s3Uri: `s3://${BUCKET}/in/` } },
+        outputDataConfig: { s3OutputDataConfig: { s3Uri: `s3://${BUCKET}/out/` } },
+      }),
+    );
+    const started = Date.now();
+    await em.stop();
+    await em.idle();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await expect(client.send(new ListModelInvocationJobsCommand({}))).rejects.toThrow();
+    client.destroy();
+  });
+});

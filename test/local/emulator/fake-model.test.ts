@@ -1,0 +1,67 @@
+import { usageOf } from '../../../lambdas/shared/model-family';
+import { fakeModelOutput, type FakeModelRequest } from '../../../local/emulator/fake-model';
+
+const ok = (req: FakeModelRequest) => {
+  const result = fakeModelOutput(req);
+  if (!result.ok) throw new Error(result.message);
+  return result;
+};
+
+describe('fake model outputs (facts §9)', () => {
+  it('answers Claude with a Messages response whose usage matches usageOf', () => {
+    const r = ok({
+      modelId: 'us.anthropic.claude-3-5-haiku-20241022-v1:0',
+      family: 'anthropic',
+      modelInput: { anthropic_version: 'bedrock-2023-05-31', max_tokens: 5, messages: [{ role: 'user', content: 'x'.repeat(400) }] },
+    });
+    expect(r.body).toMatchObject({ type: 'message', role: 'assistant', model: 'claude-3-5-haiku-20241022', stop_reason: 'max_tokens' });
+    expect(usageOf('anthropic', r.body)).toEqual(r.usage);
+    expect(r.usage.output).toBe(5);
+    expect(r.usage.input).toBeGreaterThanOrEqual(100);
+  });
+
+  it('answers Nova, Llama, Mistral and Titan embeddings in their own shapes', () => {
+    const nova = ok({ modelId: 'amazon.nova-lite-v1:0', family: 'nova', modelInput: { messages: [{ role: 'user', content: [{ text: 'hi' }] }] } });
+    expect(nova.body).toMatchObject({ output: { message: { role: 'assistant', content: [{ text: expect.any(String) }] } }, stopReason: 'end_turn' });
+    expect(usageOf('nova', nova.body)).toEqual(nova.usage);
+
+    const llama = ok({ modelId: 'meta.llama3-1-8b-instruct-v1:0', family: 'llama', modelInput: { prompt: 'hello', max_gen_len: 512 } });
+    expect(Object.keys(llama.body).sort()).toEqual(['generation', 'generation_token_count', 'prompt_token_count', 'stop_reason']);
+    expect(usageOf('llama', llama.body)).toEqual(llama.usage);
+
+    const mistral = ok({ modelId: 'mistral.mistral-7b-instruct-v0:2', family: 'mistral', modelInput: { prompt: '<s>[INST] hi [/INST]' } });
+    expect(mistral.body).toEqual({ outputs: [{ text: expect.any(String), stop_reason: 'stop' }] });
+
+    const titan = ok({ modelId: 'amazon.titan-embed-text-v2:0', family: 'titan-embed', modelInput: { inputText: 'hello', embeddingTypes: ['float', 'binary'] } });
+    const body = titan.body as { embedding: number[]; embeddingsByType: { float: number[]; binary: number[] } };
+    expect(body.embedding).toHaveLength(1024);
+    expect(Math.hypot(...body.embedding)).toBeCloseTo(1, 3);
+    expect(body.embeddingsByType.binary.every((b) => b === 0 || b === 1)).toBe(true);
+    expect(usageOf('titan-embed', titan.body)).toEqual(titan.usage);
+  });
+
+  it('answers Converse jobs with a Converse response and refuses toolConfig', () => {
+    const converse = ok({
+      modelId: 'anthropic.claude-3-haiku-20240307-v1:0',
+      family: 'anthropic',
+      invocationType: 'Converse',
+      modelInput: { messages: [{ role: 'user', content: [{ text: 'hi' }] }], inferenceConfig: { maxTokens: 1024 } },
+    });
+    expect(converse.body).toMatchObject({ output: { message: { role: 'assistant' } }, usage: { totalTokens: expect.any(Number) } });
+    const tools = fakeModelOutput({
+      modelId: 'anthropic.claude-3-haiku-20240307-v1:0',
+      family: 'anthropic',
+      invocationType: 'Converse',
+      modelInput: { messages: [{ role: 'user', content: [{ text: 'hi' }] }], toolConfig: {} },
+    });
+    expect(tools).toMatchObject({ ok: false, errorCode: 400 });
+  });
+
+  it('is deterministic per seed and input, and rejects what the family never accepts', () => {
+    const req: FakeModelRequest = { modelId: 'meta.llama3-1-8b-instruct-v1:0', family: 'llama', modelInput: { prompt: 'same' } };
+    expect(fakeModelOutput(req)).toEqual(fakeModelOutput(req));
+    expect(fakeModelOutput({ ...req, seed: 2 })).not.toEqual(fakeModelOutput(req));
+    expect(fakeModelOutput({ ...req, modelInput: { prompt: 'x', modelId: 'meta.llama3' } })).toMatchObject({ ok: false, message: expect.stringContaining('modelId') });
+    expect(fakeModelOutput({ modelId: 'amazon.titan-embed-text-v2:0', family: 'titan-embed', modelInput: { inputText: 'a', dimensions: 100 } })).toMatchObject({ ok: false });
+  });
+});

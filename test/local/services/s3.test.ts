@@ -1,0 +1,120 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import {
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { localS3ClientConfig, localS3Environment, startLocalS3, type LocalS3 } from '../../../local/services/s3';
+
+const BUCKET = 'drop-bucket';
+
+describe('startLocalS3', () => {
+  let dir: string;
+  let s3: LocalS3;
+  let client: S3Client;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'local-s3-'));
+    s3 = await startLocalS3({ directory: dir, buckets: [BUCKET, 'other'] });
+    client = new S3Client(localS3ClientConfig(s3.endpoint));
+  });
+
+  afterAll(async () => {
+    client.destroy();
+    await s3.stop();
+    await s3.stop(); // idempotent
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('listens on 127.0.0.1 with a free port', () => {
+    expect(s3.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it('creates the configured buckets', async () => {
+    await client.send(new PutObjectCommand({ Bucket: 'other', Key: 'a/b.txt', Body: 'hello' }));
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: 'other' }));
+    expect(listed.Contents?.map((o) => o.Key)).toEqual(['a/b.txt']);
+  });
+
+  it('round-trips a streamed multipart upload byte-exact', async () => {
+    // 3 parts of 5 MiB + a tail, streamed (unknown length) so lib-storage uses multipart.
+    const total = 16 * 1024 * 1024 + 12345;
+    const data = randomBytes(total);
+    const body = new PassThrough();
+    const upload = new Upload({
+      client,
+      params: { Bucket: BUCKET, Key: 'big/stream.bin', Body: body },
+      partSize: 5 * 1024 * 1024,
+      queueSize: 2,
+    });
+    const done = upload.done();
+    Readable.from(chunks(data, 64 * 1024)).pipe(body);
+    await done;
+
+    const got = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'big/stream.bin' }));
+    const bytes = Buffer.from(await got.Body!.transformToByteArray());
+    expect(bytes.length).toBe(total);
+    expect(sha256(bytes)).toBe(sha256(data));
+  });
+
+  it('round-trips a streamed single PutObject byte-exact', async () => {
+    const data = Buffer.from('{"recordId":"1"}\n'.repeat(1000));
+    await client.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: 'inbox/default/small.jsonl',
+        Body: Readable.from(chunks(data, 1000)),
+        ContentLength: data.length,
+      }),
+    );
+    const got = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'inbox/default/small.jsonl' }));
+    expect(await got.Body!.transformToString()).toBe(data.toString());
+  });
+
+  it('documents the trap: SDK default checksums make s3rver store a streamed body corrupted', async () => {
+    // If this starts failing, s3rver or the SDK changed and WHEN_REQUIRED may no longer be needed.
+    const { requestChecksumCalculation: _a, responseChecksumValidation: _b, ...defaults } = localS3ClientConfig(s3.endpoint);
+    const defaultClient = new S3Client(defaults);
+    try {
+      const data = randomBytes(100_000);
+      await defaultClient.send(
+        new PutObjectCommand({ Bucket: BUCKET, Key: 'trap.bin', Body: Readable.from(chunks(data, 50_000)), ContentLength: data.length }),
+      );
+      const got = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'trap.bin' }));
+      const bytes = Buffer.from(await got.Body!.transformToByteArray());
+      expect(bytes.equals(data)).toBe(false);
+    } finally {
+      defaultClient.destroy();
+    }
+  });
+
+  it('serves a client configured only through the environment variables', async () => {
+    const env = localS3Environment(s3.endpoint);
+    const saved = { ...process.env };
+    Object.assign(process.env, env, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' });
+    const envClient = new S3Client({});
+    try {
+      const data = randomBytes(200_000);
+      await new Upload({ client: envClient, params: { Bucket: BUCKET, Key: 'env.bin', Body: Readable.from(chunks(data, 7000)) } }).done();
+      const got = await envClient.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'env.bin' }));
+      expect(sha256(Buffer.from(await got.Body!.transformToByteArray()))).toBe(sha256(data));
+    } finally {
+      envClient.destroy();
+      process.env = saved;
+    }
+  });
+});
+
+function* chunks(data: Buffer, size: number): Generator<Buffer> {
+  for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
+}
+
+function sha256(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
