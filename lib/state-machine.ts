@@ -106,11 +106,11 @@ export class BatchWorkflow extends Construct {
     const endRound = invoke(S.endRound, f.endRound);
     const moreRounds = sfn.Choice.jsonPath(this, S.moreRounds);
     const finalize = invoke(S.finalize, f.finalize, {
-      payload: sfn.TaskInput.fromObject({ run: sfn.JsonPath.objectAt('$.run'), outcome: 'Finished' }),
+      payload: sfn.TaskInput.fromObject({ run: sfn.JsonPath.objectAt('$.run'), outcome: 'Finished', executionName: sfn.JsonPath.executionName }),
     });
     const done = sfn.Succeed.jsonPath(this, S.done);
     const finalizeFailed = invoke(S.finalizeFailed, f.finalize, {
-      payload: sfn.TaskInput.fromObject({ state: sfn.JsonPath.entirePayload, outcome: 'Failed' }),
+      payload: sfn.TaskInput.fromObject({ state: sfn.JsonPath.entirePayload, outcome: 'Failed', executionName: sfn.JsonPath.executionName }),
     });
     const runFailed = sfn.Fail.jsonPath(this, S.runFailed, {
       error: 'RunFailed',

@@ -7,7 +7,7 @@ import { access, stat } from 'node:fs/promises';
 import type { SmallRemainderPolicy } from '../lambdas/shared/contracts';
 import { KNOWN_FAMILIES_HINT, modelFamily } from '../lambdas/shared/model-family';
 import { parseFaultSpec, type FaultSpec } from './emulator';
-import { runLocal, type LocalRunOutcome, type LocalRunRequest } from './run-local';
+import type { LocalRunOutcome, LocalRunRequest } from './run-local';
 
 export const USAGE = `usage: bedrock-batch local run <file.jsonl>... --model <modelId> [--out <dir>]
     [--max-records-per-job N] [--min-records-per-job N] [--max-concurrent-jobs N]
@@ -167,6 +167,10 @@ export async function main(argv: readonly string[], io = { out: process.stdout, 
   }
   const started = Date.now();
   try {
+    if (!parsed.quiet) io.err.write('  starting the local twin (synthesizing the stack, starting local services)...\n');
+    // Loaded only now: the CDK and SDK modules take seconds to load, usage errors should not wait.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { runLocal } = require('./run-local') as typeof import('./run-local');
     const outcome = await runLocal({
       ...parsed.request,
       ...(parsed.quiet ? {} : { progress: (line: string) => io.err.write(`  ${line} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`) }),

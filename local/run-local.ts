@@ -24,7 +24,10 @@ export interface LocalRunRequest {
   /** Output folder. @default ./bedrock-batch-out/<runId>/ (with several runs: <out>/<runId>/) */
   readonly out?: string;
   readonly maxRecordsPerJob?: number;
-  /** The emulated account's minimum records per job. @default min(100, maxRecordsPerJob) */
+  /**
+   * The emulated account's minimum records per job. @default Bedrock's 100, or half of
+   * `maxRecordsPerJob` when that is under 200, so that small demo jobs stay valid
+   */
   readonly minRecordsPerJob?: number;
   readonly maxConcurrentJobs?: number;
   readonly maxAttempts?: number;
@@ -57,7 +60,7 @@ export interface LocalRunOutcome {
 /** Runs the files through the pipeline on a fresh twin and collects the outputs. */
 export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
   const maxRecordsPerJob = req.maxRecordsPerJob ?? 50000;
-  const minRecordsPerJob = req.minRecordsPerJob ?? Math.min(BEDROCK_DEFAULT_MIN_RECORDS, maxRecordsPerJob);
+  const minRecordsPerJob = req.minRecordsPerJob ?? Math.min(BEDROCK_DEFAULT_MIN_RECORDS, Math.max(1, Math.floor(maxRecordsPerJob / 2)));
   const config = loadPipelineConfig({
     ...(req.maxConcurrentJobs !== undefined ? { maxConcurrentJobs: req.maxConcurrentJobs } : {}),
     routes: {

@@ -57,6 +57,8 @@ type Handler = (event: unknown) => Promise<unknown>;
 export class LocalTwin {
   readonly executions = new Map<string, TwinExecution>();
   private sweepTimers: NodeJS.Timeout[] = [];
+  /** Targets of cron schedules (the nightly sweeps), run on request by {@link sweep}. */
+  private readonly cronTargets: Array<{ input: unknown; handler: Handler }> = [];
   private readonly progressByRun = new Map<string, { round: number; chunks: number; reconciled: number }>();
 
   private constructor(
@@ -174,6 +176,9 @@ export class LocalTwin {
           });
         }
         const rate = rule.scheduleExpression ? parseRateMs(rule.scheduleExpression) : undefined;
+        if (rule.scheduleExpression && rate === undefined) {
+          this.cronTargets.push({ input: target.input !== undefined ? JSON.parse(target.input) : {}, handler });
+        }
         if (rate !== undefined) {
           // Nightly cron rules are not run by the clock: sweeps are started on request (sweep()).
           const timer = setInterval(() => {
@@ -225,6 +230,13 @@ export class LocalTwin {
     const size = (await stat(file)).size;
     await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: createReadStream(file), ContentLength: size }));
     return `s3://${this.bucket}/${key}`;
+  }
+
+  /** Fires the nightly schedule of `route` now, as its cron rule would. */
+  async sweep(route: string): Promise<unknown> {
+    const target = this.cronTargets.find((t) => (t.input as { sweep?: { route?: string } }).sweep?.route === route);
+    if (!target) throw new Error(`no nightly schedule for route ${route} in the template`);
+    return target.handler(target.input);
   }
 
   /** Waits until every execution started so far (and any they start) has finished. */

@@ -1,3 +1,3 @@
 // Keep handler logs out of test output and make the SDK quiet on Node 20.
 process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
-process.env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE = '1';
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';

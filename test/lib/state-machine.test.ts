@@ -142,10 +142,11 @@ describe('BatchWorkflow definition', () => {
   });
 
   test('Finalize and FinalizeFailed call finalize with the documented payloads', () => {
-    expect(top.Finalize.Parameters).toEqual({ 'run.$': '$.run', outcome: 'Finished' });
+    expect(top.Finalize.Parameters).toEqual({ 'run.$': '$.run', outcome: 'Finished', 'executionName.$': '$$.Execution.Name' });
     expect(top.Finalize.Next).toBe('Done');
     expect(top.Done).toEqual({ Type: 'Succeed' });
-    expect(top.FinalizeFailed.Parameters).toEqual({ 'state.$': '$', outcome: 'Failed' });
+    // The execution name gives a run that failed before Prepare resolved its config its run id.
+    expect(top.FinalizeFailed.Parameters).toEqual({ 'state.$': '$', outcome: 'Failed', 'executionName.$': '$$.Execution.Name' });
     expect(top.FinalizeFailed.Next).toBe('RunFailed');
     expect(top.FinalizeFailed.Catch).toBeUndefined();
     expect(top.RunFailed).toMatchObject({ Type: 'Fail', Error: 'RunFailed' });

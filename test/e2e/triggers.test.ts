@@ -1,0 +1,104 @@
+/**
+ * The ways a run starts, through the local twin: a file dropped into the inbox (the S3
+ * Object Created rule and start-run), a repeated delivery of that event, several runs at once
+ * sharing one cap, and a console input that cannot start a run.
+ */
+import { loadPipelineConfig } from '../../bin/config';
+import { LocalTwin } from '../../local/twin';
+import { runLocal } from '../../local/run-local';
+import { claudeLines, CLAUDE, expectConservation, expectUnderCap, readOutputs, tempDir, writeLines } from './helpers';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+
+describe('starting runs on the local twin', () => {
+  test('a dropped file starts one run; the same event delivered twice starts no second run', async () => {
+    const dir = tempDir();
+    const file = writeLines(dir, 'dropped.jsonl', claudeLines(120));
+    const config = loadPipelineConfig({ routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 60, minRecordsPerJob: 10 } } });
+    const twin = await LocalTwin.start({ config, quotas: { minRecordsPerJob: 10 } });
+    try {
+      await twin.drop(file);
+      await twin.drop(file); // same key, same bytes, same ETag: a repeated delivery
+      const executions = await twin.settle();
+      expect(executions).toHaveLength(1);
+      expect(executions[0]!.result?.status).toBe('SUCCEEDED');
+      const runId = (executions[0]!.input as { runId: string }).runId;
+      expect(runId).toMatch(/^default-[0-9a-f]{16}$/);
+      const res = await twin.s3.send(new GetObjectCommand({ Bucket: twin.bucket, Key: `results/${runId}/summary.json` }));
+      const summary = JSON.parse(await res.Body!.transformToString());
+      expect(summary).toMatchObject({ status: 'Succeeded', route: 'default', records: { input: 120, succeeded: 120, failed: 0, rejected: 0 }, jobs: { Completed: 2 } });
+      expect(summary.inputs).toEqual([`s3://${twin.bucket}/inbox/default/dropped.jsonl`]);
+      // The run announced itself on the bus.
+      const finished = twin.bus.events.filter((e) => e['detail-type'] === 'Batch Run Completed');
+      expect(finished).toHaveLength(1);
+      expect(finished[0]).toMatchObject({ source: 'bedrock-batch', detail: { runId, status: 'Succeeded' } });
+    } finally {
+      await twin.stop();
+    }
+  });
+
+  test('--one-run-per-file: three runs at once share one cap, each conserving its records', async () => {
+    const dir = tempDir();
+    const files = [1, 2, 3].map((n) => writeLines(dir, `part-${n}.jsonl`, claudeLines(100 * n, `p${n}`)));
+    const outcome = await runLocal({ files, modelId: CLAUDE, out: `${dir}/out`, maxRecordsPerJob: 50, maxConcurrentJobs: 2, oneRunPerFile: true });
+    expect(outcome.exitCode).toBe(0);
+    expect(outcome.runs).toHaveLength(3);
+    const byInput = new Map<number, ReturnType<typeof readOutputs>>();
+    for (const run of outcome.runs) {
+      const out = readOutputs(run);
+      byInput.set(out.summary.records.input, out);
+      expect(run.outDir).toBe(`${dir}/out/${run.runId}`);
+    }
+    for (const n of [1, 2, 3]) {
+      const out = byInput.get(100 * n)!;
+      expectConservation(out, 100 * n);
+      expect(out.summary.status).toBe('Succeeded');
+      // 2 jobs of 50 per 100 records; the emulator saw all runs' jobs and never more than 2 at once.
+      expect(Object.values(out.summary.jobs).reduce((a, b) => a + b, 0)).toBe(2 * n);
+      expectUnderCap(out, 2);
+      expect(out.emulator.jobsCreated).toBe(12);
+    }
+  });
+
+  test('an execution input that cannot start a run ends Failed with the reason in summary.json', async () => {
+    const config = loadPipelineConfig({ routes: { default: { modelId: CLAUDE } } });
+    const twin = await LocalTwin.start({ config });
+    try {
+      twin.startExecution({ name: 'bad-input', input: JSON.stringify({ inputs: ['not-a-uri'] }) });
+      const [execution] = await twin.settle();
+      expect(execution!.result?.status).toBe('FAILED');
+      expect(execution!.result?.error).toBe('RunFailed');
+      const res = await twin.s3.send(new GetObjectCommand({ Bucket: twin.bucket, Key: 'results/bad-input/summary.json' }));
+      const summary = JSON.parse(await res.Body!.transformToString());
+      expect(summary).toMatchObject({ runId: 'bad-input', status: 'Failed', error: { error: 'InvalidRunInput' } });
+      expect(summary.error.cause).toMatch(/inputs\[0\] is not an s3:\/\/bucket\/key URI/);
+    } finally {
+      await twin.stop();
+    }
+  });
+
+  test('a nightly route ignores drops and sweeps what accumulated into one run', async () => {
+    const dir = tempDir();
+    const config = loadPipelineConfig({ routes: { tickets: { modelId: CLAUDE, maxRecordsPerJob: 100, minRecordsPerJob: 10, trigger: 'nightly' } } });
+    const twin = await LocalTwin.start({ config, quotas: { minRecordsPerJob: 10 } });
+    try {
+      await twin.drop(writeLines(dir, 'a.jsonl', claudeLines(70, 'a')), 'tickets');
+      await twin.drop(writeLines(dir, 'b.jsonl', claudeLines(80, 'b')), 'tickets');
+      expect(await twin.settle()).toHaveLength(0);
+
+      await twin.sweep('tickets');
+      const executions = await twin.settle();
+      expect(executions).toHaveLength(1);
+      const runId = (executions[0]!.input as { runId: string }).runId;
+      const res = await twin.s3.send(new GetObjectCommand({ Bucket: twin.bucket, Key: `results/${runId}/summary.json` }));
+      const summary = JSON.parse(await res.Body!.transformToString());
+      // 150 records from two files merged into two full jobs of 75, not one job per file.
+      expect(summary).toMatchObject({ status: 'Succeeded', records: { input: 150, succeeded: 150 }, jobs: { Completed: 2 } });
+
+      // A second sweep finds nothing new.
+      await twin.sweep('tickets');
+      expect(await twin.settle()).toHaveLength(1);
+    } finally {
+      await twin.stop();
+    }
+  });
+});
