@@ -102,8 +102,9 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
       await ensureDir(outDir);
       const summary = await download(twin, runKeys.results(runId, 'summary.json'), join(outDir, 'summary.json'))
         .then(async (ok) => (ok ? (JSON.parse(await readText(join(outDir, 'summary.json'))) as RunSummary) : undefined));
-      for (const name of ['results.jsonl', 'failed.jsonl', 'rejected.jsonl'] as const) {
-        await download(twin, runKeys.results(runId, name), join(outDir, name));
+      const resultKeys = summary?.outputs.results.map((uri) => uri.slice(`s3://${twin.bucket}/`.length)) ?? [runKeys.results(runId, 'results.jsonl')];
+      for (const key of [...resultKeys, runKeys.results(runId, 'failed.jsonl'), runKeys.results(runId, 'rejected.jsonl')]) {
+        await download(twin, key, join(outDir, basename(key)));
       }
       await writeFile(join(outDir, 'emulator.json'), JSON.stringify(emulator, null, 2) + '\n');
       const result = execution.result!;

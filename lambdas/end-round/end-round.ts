@@ -46,6 +46,6 @@ export async function endRound(deps: RoundDeps, event: EndRoundEvent): Promise<E
   logger.info(lastAttempt ? 'attempts used up' : 'resubmitting retryable records', { runId: run.runId, round, records: count });
   if (lastAttempt || count === 0) return { run, round: event.round, done: true };
 
-  const next = await openRound(deps, run, round + 1, count);
+  const next = await openRound(deps, run, round + 1, count, writer.maxLineBytes);
   return { run, round: next, done: false };
 }

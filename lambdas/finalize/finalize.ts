@@ -9,7 +9,7 @@ import { logger } from '../shared/logger';
 import { estimateCostUsd, modelFamily } from '../shared/model-family';
 import type { ChunkStats, PrepareStats, RemainderStats } from '../shared/outcomes';
 import { runIdFromExecutionName } from '../shared/run-input';
-import { concatJsonl, listObjects, readJsonObject, writeJsonObject } from '../shared/s3-jsonl';
+import { concatJsonl, concatJsonlParts, listObjects, readJsonObject, writeJsonObject } from '../shared/s3-jsonl';
 
 export type RunStatus = 'Succeeded' | 'CompletedWithFailures' | 'Stopped' | 'Failed';
 
@@ -30,7 +30,8 @@ export interface RunSummary {
   readonly startedAt?: string;
   readonly finishedAt: string;
   readonly inputs: readonly string[];
-  readonly outputs: { results: string; failed: string; rejected: string };
+  /** S3 URIs of the outputs; `results` has one entry (`results.jsonl`) unless the results were split into parts. */
+  readonly outputs: { results: string[]; failed: string; rejected: string };
   /** Things a reader should know: output records with unknown or repeated ids, conservation breaches. */
   readonly warnings: string[];
   readonly error?: { readonly error: string; readonly cause: string };
@@ -45,8 +46,13 @@ export type FinalizeEvent =
       readonly state: { run?: RunConfig; runId?: string; error?: { Error?: string; Cause?: string } };
     };
 
+/** Results larger than this are split into `results-00001.jsonl`, ... parts of at most this size. */
+export const RESULTS_PART_MAX_BYTES = 512 * 1024 * 1024;
+
 export interface FinalizeDeps {
   readonly s3: S3Client;
+  /** @default RESULTS_PART_MAX_BYTES */
+  readonly resultsPartMaxBytes?: number;
   readonly events: EventBridgeClient;
   readonly bucket: string;
   readonly eventBusName: string;
@@ -71,7 +77,8 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
   logger.appendKeys({ runId });
 
   const workPrefix = `${S3_PREFIXES.work}${runId}/`;
-  const keys = (await listObjects(deps.s3, bucket, workPrefix)).map((o) => o.key);
+  const objects = await listObjects(deps.s3, bucket, workPrefix);
+  const keys = objects.map((o) => o.key);
   const chunkStats: ChunkStats[] = [];
   const remainderStats: RemainderStats[] = [];
   let rounds = 0;
@@ -86,11 +93,20 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
   const prepared = await readJsonObject<PrepareStats>(deps.s3, bucket, runKeys.runStats(runId));
 
   const outputs = {
-    results: runKeys.results(runId, 'results.jsonl'),
     failed: runKeys.results(runId, 'failed.jsonl'),
     rejected: runKeys.results(runId, 'rejected.jsonl'),
   };
-  const succeeded = await concatJsonl(deps.s3, bucket, keys.filter((k) => RESULT_PARTS.has(basename(k))), outputs.results);
+  const resultSources = objects.filter((o) => RESULT_PARTS.has(basename(o.key)));
+  const partMax = deps.resultsPartMaxBytes ?? RESULTS_PART_MAX_BYTES;
+  const split = resultSources.reduce((sum, o) => sum + o.size, 0) > partMax;
+  const results = await concatJsonlParts(
+    deps.s3,
+    bucket,
+    resultSources.map((o) => o.key),
+    (n) => (split ? runKeys.resultsPart(runId, n) : runKeys.results(runId, 'results.jsonl')),
+    split ? partMax : Number.POSITIVE_INFINITY,
+  );
+  const succeeded = results.lines;
   const failed = await concatJsonl(deps.s3, bucket, keys.filter((k) => FAILED_PARTS.has(basename(k))), outputs.failed);
   const rejected = await concatJsonl(deps.s3, bucket, keys.filter((k) => k === runKeys.workRejected(runId)), outputs.rejected);
 
@@ -140,7 +156,7 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
     cost: { ...batchCost, allOnDemandUsd },
     finishedAt: new Date().toISOString(),
     inputs: prepared?.inputs ?? [],
-    outputs: { results: s3Uri(bucket, outputs.results), failed: s3Uri(bucket, outputs.failed), rejected: s3Uri(bucket, outputs.rejected) },
+    outputs: { results: results.keys.map((k) => s3Uri(bucket, k)), failed: s3Uri(bucket, outputs.failed), rejected: s3Uri(bucket, outputs.rejected) },
     warnings,
     ...(event.outcome === 'Failed'
       ? { error: { error: event.state.error?.Error ?? 'Unknown', cause: describeCause(event.state.error?.Cause) } }

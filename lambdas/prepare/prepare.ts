@@ -8,6 +8,7 @@ import { parseS3Uri, runKeys, type RoundState, type RunConfig } from '../shared/
 import { logger } from '../shared/logger';
 import { modelFamily } from '../shared/model-family';
 import type { PrepareStats } from '../shared/outcomes';
+import { RecordIdIndex } from '../shared/record-id-index';
 import { fileStemOf, judgeLine, type Rejection } from '../shared/records';
 import { openRound, type RoundDeps } from '../shared/rounds';
 import { resolveRunConfig } from '../shared/run-input';
@@ -66,14 +67,22 @@ export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipelin
 
   const pending = new JsonlWriter(deps.s3, run.bucket, runKeys.roundPending(run.runId, 1));
   const rejected = new JsonlWriter(deps.s3, run.bucket, runKeys.workRejected(run.runId));
-  const seen = new Map<string, string>();
+  // Ids as compact hashes, each with the ordinal of the line it was first seen on (file base + line).
+  const seen = new RecordIdIndex();
+  const fileBases: Array<{ base: number; stem: string }> = [];
+  const firstSeenAt = (ordinal: number): string => {
+    const file = fileBases.findLast((f) => f.base < ordinal)!;
+    return `${file.stem}:${ordinal - file.base}`;
+  };
   const stems = new Set<string>();
   let inputLines = 0;
   let blankLines = 0;
+  let base = 0;
 
   for (const file of files) {
     const { bucket, key } = parseS3Uri(file);
     const fileStem = uniqueStem(fileStemOf(key), stems);
+    fileBases.push({ base, stem: fileStem });
     let line = 0;
     try {
       for await (const raw of readObjectLines(deps.s3, bucket, key)) {
@@ -89,12 +98,11 @@ export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipelin
           continue;
         }
         const { recordId, json } = verdict.record;
-        const first = seen.get(recordId);
+        const first = seen.firstSeen(recordId, base + line);
         if (first !== undefined) {
-          await rejected.write({ file, line, recordId, reason: `duplicate recordId (first seen at ${first})` } satisfies Rejection);
+          await rejected.write({ file, line, recordId, reason: `duplicate recordId (first seen at ${firstSeenAt(first)})` } satisfies Rejection);
           continue;
         }
-        seen.set(recordId, `${fileStem}:${line}`);
         await pending.write(json);
       }
     } catch (err) {
@@ -104,6 +112,7 @@ export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipelin
       }
       throw err;
     }
+    base += line;
   }
 
   const valid = await pending.close();
@@ -112,6 +121,6 @@ export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipelin
   await writeJsonObject(deps.s3, run.bucket, runKeys.runStats(run.runId), stats);
   logger.info('prepared run', { inputFiles: files.length, inputLines, valid, rejected: rejectedCount });
 
-  const round = await openRound(deps, run, 1, valid);
+  const round = await openRound(deps, run, 1, valid, pending.maxLineBytes);
   return { run, round };
 }

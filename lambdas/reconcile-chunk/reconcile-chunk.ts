@@ -9,7 +9,7 @@ import type { JobSlotLimiter } from '../shared/job-slots';
 import { logger } from '../shared/logger';
 import { modelFamily } from '../shared/model-family';
 import type { ChunkStats } from '../shared/outcomes';
-import { ChunkReconciler } from '../shared/reconcile';
+import { ChunkReconciler, leadingRecordId } from '../shared/reconcile';
 import { JsonlWriter, listObjects, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
 
 export interface ReconcileEvent extends ChunkTask {
@@ -46,21 +46,19 @@ export async function reconcileChunk(deps: ReconcileDeps, event: ReconcileEvent)
   await deps.limiter.release(run.modelId, jobNameFor(run.runId, round, chunk));
   const outcome = await jobOutcome(deps.bedrock, event);
 
-  const inputs = new Map<string, string>();
-  for await (const raw of readObjectLines(deps.s3, run.bucket, runKeys.chunkInput(run.runId, round, chunk))) {
-    if (raw.length === 0) continue;
-    const line = raw.toString('utf8');
-    inputs.set((JSON.parse(line) as { recordId: string }).recordId, line);
+  // Only the chunk's ids are held; its records are read again (pass 2) only if some are unsettled.
+  const inputKey = runKeys.chunkInput(run.runId, round, chunk);
+  const ids: string[] = [];
+  for await (const raw of readObjectLines(deps.s3, run.bucket, inputKey)) {
+    if (raw.length > 0) ids.push(leadingRecordId(raw.toString('utf8')));
   }
-  const records = inputs.size;
-  const reconciler = new ChunkReconciler(inputs, round, modelFamily(run.modelId)!);
+  const records = ids.length;
+  const reconciler = new ChunkReconciler(ids, round, modelFamily(run.modelId)!);
+  ids.length = 0;
   const writers = {
     succeeded: new JsonlWriter(deps.s3, run.bucket, runKeys.chunkPart(run.runId, round, chunk, 'succeeded'), { lazy: true }),
     failed: new JsonlWriter(deps.s3, run.bucket, runKeys.chunkPart(run.runId, round, chunk, 'failed'), { lazy: true }),
     retry: new JsonlWriter(deps.s3, run.bucket, runKeys.chunkPart(run.runId, round, chunk, 'retry'), { lazy: true }),
-  };
-  const write = async (v: ReturnType<ChunkReconciler['accept']>) => {
-    if (v.kind === 'succeeded' || v.kind === 'failed' || v.kind === 'retry') await writers[v.kind].write(v.record);
   };
 
   if (outcome.jobArn) {
@@ -70,11 +68,18 @@ export async function reconcileChunk(deps: ReconcileDeps, event: ReconcileEvent)
     for (const { key } of outputs) {
       for await (const raw of readObjectLines(deps.s3, run.bucket, key)) {
         if (raw.length === 0) continue;
-        await write(reconciler.accept(raw.toString('utf8')));
+        const verdict = reconciler.accept(raw.toString('utf8'));
+        if (verdict.kind === 'succeeded' || verdict.kind === 'failed') await writers[verdict.kind].write(verdict.record);
       }
     }
   }
-  for (const v of reconciler.missing(outcome.status, outcome.message)) await write(v);
+  if (reconciler.unsettledCount > 0) {
+    for await (const raw of readObjectLines(deps.s3, run.bucket, inputKey)) {
+      if (raw.length === 0) continue;
+      const retry = reconciler.retryFor(raw.toString('utf8'), outcome.status, outcome.message);
+      if (retry) await writers.retry.write(retry);
+    }
+  }
 
   const stats: ChunkStats = {
     round,

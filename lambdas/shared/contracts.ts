@@ -157,6 +157,8 @@ export const runKeys = {
   runStats: (runId: string) => `${S3_PREFIXES.work}${runId}/run-stats.json`,
   results: (runId: string, name: 'results.jsonl' | 'failed.jsonl' | 'rejected.jsonl' | 'summary.json') =>
     `${S3_PREFIXES.results}${runId}/${name}`,
+  /** Part `n` (1-based) of a run's results when they are split (`results-00001.jsonl`, ...). */
+  resultsPart: (runId: string, n: number) => `${S3_PREFIXES.results}${runId}/results-${String(n).padStart(5, '0')}.jsonl`,
   /**
    * Where `hold` puts small remainders: picked up by the route's next sweep. Not under
    * `inbox/`, so a held file never starts an immediate run of its own.

@@ -1,8 +1,14 @@
 /**
- * Reconciliation: join a job's output lines with the chunk's input records by `recordId`.
- * Every input record ends in exactly one of succeeded, failed (not retryable) or retry
- * (retryable, or missing from the output); output lines with unknown or repeated ids are counted,
- * never double-counted. Pure: the caller streams lines in and writes what comes out.
+ * Reconciliation: join a job's output lines with the chunk's input records by `recordId`,
+ * holding only the chunk's record ids in memory, never its records.
+ *
+ * Pass 1 streams the job's `.out` files through {@link ChunkReconciler.accept}: succeeded and
+ * not-retryable records are settled at once (the output line has all they need); retryable
+ * errors are remembered by id. Pass 2, only when something is unsettled, streams the chunk's
+ * input through {@link ChunkReconciler.retryFor}, which turns every unsettled record (retryable,
+ * or missing from the output) into a retry with its original `modelInput`. Every input record
+ * ends in exactly one of succeeded, failed or retry; output lines with unknown or repeated ids
+ * are counted, never double-counted. Pure: the caller streams lines in and writes what comes out.
  */
 import { usageOf, type ModelFamily } from './model-family';
 import type { FailedRecord, RecordError, RetryRecord, SucceededRecord } from './outcomes';
@@ -11,9 +17,13 @@ import { isRetryableRecordError, missingRecordError } from './retry-policy';
 export type ReconcileVerdict =
   | { readonly kind: 'succeeded'; readonly record: SucceededRecord }
   | { readonly kind: 'failed'; readonly record: FailedRecord }
-  | { readonly kind: 'retry'; readonly record: RetryRecord }
+  /** Retryable: the retry is written in pass 2, with the input's `modelInput`. */
+  | { readonly kind: 'deferred' }
   | { readonly kind: 'unknown' }
   | { readonly kind: 'duplicate' };
+
+/** Longest error message kept per deferred record (bounds memory on a chunk of 50,000 failures). */
+const MAX_KEPT_MESSAGE = 1000;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -31,28 +41,58 @@ function recordError(raw: unknown): RecordError & { retryable: boolean } {
   };
 }
 
+/**
+ * The `recordId` of a job input line as this project writes them (`{"recordId":"…",…}`),
+ * read without parsing the whole line; any other shape falls back to a full parse.
+ */
+export function leadingRecordId(line: string): string {
+  const prefix = '{"recordId":"';
+  if (line.startsWith(prefix)) {
+    for (let i = prefix.length; i < line.length; i++) {
+      const c = line.charCodeAt(i);
+      if (c === 0x5c /* \ */) {
+        i += 1;
+        continue;
+      }
+      if (c === 0x22 /* " */) return JSON.parse(line.slice(prefix.length - 1, i + 1)) as string;
+    }
+  }
+  const parsed = JSON.parse(line) as { recordId?: unknown };
+  if (typeof parsed.recordId !== 'string') throw new Error('job input line has no recordId');
+  return parsed.recordId;
+}
+
+/** A record's state in the join: not in the output yet, settled, or deferred with its retryable error. */
+type RecordState = 'pending' | 'settled' | RecordError;
+
 export class ChunkReconciler {
-  private readonly pending: Map<string, string>;
+  private readonly states = new Map<string, RecordState>();
+  private unsettled = 0;
   private readonly tokens = { input: 0, output: 0 };
   unknownOutputRecords = 0;
   duplicateOutputRecords = 0;
-  private readonly done = new Set<string>();
 
   /**
-   * @param inputs the chunk's records: recordId -> the input line (`{"recordId","modelInput"}`)
+   * @param recordIds the chunk's record ids (unique: prepare rejects duplicates)
    * @param round the round the records are in; a failed record's attempts
    */
   constructor(
-    inputs: Map<string, string>,
+    recordIds: Iterable<string>,
     private readonly round: number,
     private readonly family: ModelFamily,
   ) {
-    this.pending = inputs;
+    for (const id of recordIds) this.states.set(id, 'pending');
+    this.unsettled = this.states.size;
   }
 
   /** Token usage of the succeeded records so far. */
   get tokenUsage(): { input: number; output: number } {
     return { ...this.tokens };
+  }
+
+  /** Records not settled by the output (retryable or missing); pass 2 is needed when > 0. */
+  get unsettledCount(): number {
+    return this.unsettled;
   }
 
   /** Judges one line of a `.out` file. */
@@ -69,41 +109,48 @@ export class ChunkReconciler {
       return { kind: 'unknown' };
     }
     const recordId = out.recordId;
-    const input = this.pending.get(recordId);
-    if (input === undefined) {
-      if (this.done.has(recordId)) {
-        this.duplicateOutputRecords += 1;
-        return { kind: 'duplicate' };
-      }
+    const state = this.states.get(recordId);
+    if (state === undefined) {
       this.unknownOutputRecords += 1;
       return { kind: 'unknown' };
     }
-    this.pending.delete(recordId);
-    this.done.add(recordId);
+    if (state !== 'pending') {
+      this.duplicateOutputRecords += 1;
+      return { kind: 'duplicate' };
+    }
 
     if ('modelOutput' in out && !('error' in out && out.error)) {
+      this.settle(recordId);
       const usage = usageOf(this.family, out.modelOutput);
       this.tokens.input += usage.input;
       this.tokens.output += usage.output;
       return { kind: 'succeeded', record: { recordId, modelOutput: out.modelOutput, usage: { inputTokens: usage.input, outputTokens: usage.output } } };
     }
     const { retryable, ...error } = recordError(out.error);
-    if (retryable) return { kind: 'retry', record: retryRecord(input, error) };
+    if (retryable) {
+      this.states.set(recordId, { code: error.code, message: error.message.slice(0, MAX_KEPT_MESSAGE) });
+      return { kind: 'deferred' };
+    }
+    this.settle(recordId);
     return { kind: 'failed', record: { recordId, error, attempts: this.round } };
   }
 
-  /** The records the output never mentioned, as retries; call once, after the last line. */
-  *missing(jobStatus: string | undefined, detail?: string): Generator<ReconcileVerdict> {
-    const error = missingRecordError(jobStatus, detail);
-    for (const [recordId, input] of this.pending) {
-      this.done.add(recordId);
-      yield { kind: 'retry', record: retryRecord(input, error) };
-    }
-    this.pending.clear();
+  /**
+   * Pass 2: the retry for a chunk input line whose record is unsettled (retryable error, or
+   * missing from the output when the job ended `jobStatus`), or undefined when it is settled.
+   */
+  retryFor(inputLine: string, jobStatus: string | undefined, detail?: string): RetryRecord | undefined {
+    const recordId = leadingRecordId(inputLine);
+    const state = this.states.get(recordId);
+    if (state === undefined || state === 'settled') return undefined;
+    this.settle(recordId);
+    const lastError = state === 'pending' ? missingRecordError(jobStatus, detail) : state;
+    const parsed = JSON.parse(inputLine) as { modelInput: unknown };
+    return { recordId, modelInput: parsed.modelInput, lastError };
   }
-}
 
-function retryRecord(inputLine: string, lastError: RecordError): RetryRecord {
-  const parsed = JSON.parse(inputLine) as { recordId: string; modelInput: unknown };
-  return { recordId: parsed.recordId, modelInput: parsed.modelInput, lastError };
+  private settle(recordId: string): void {
+    this.states.set(recordId, 'settled');
+    this.unsettled -= 1;
+  }
 }

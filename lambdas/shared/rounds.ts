@@ -21,11 +21,27 @@ export interface RoundDeps {
 const ON_DEMAND_CONCURRENCY = 4;
 
 /**
- * Writes the round's chunk files from `runKeys.roundPending` (`count` records) and handles the
- * remainder. Returns the round state the workflow carries.
+ * Bedrock's input file and job size quotas (reference facts §7: 1 GB per file, 5 GB per job),
+ * in bytes, kept a little under the limit.
  */
-export async function openRound(deps: RoundDeps, run: RunConfig, round: number, count: number): Promise<RoundState> {
-  const plan = planChunks(count, run);
+export const MAX_JOB_INPUT_BYTES = 1_000_000_000 - 1_000_000;
+
+/**
+ * The records one job may take: the route's maximum, lowered so that a job of the longest
+ * records of the round still fits Bedrock's file size quota.
+ */
+export function jobRecordLimit(maxRecordsPerJob: number, maxRecordBytes: number): number {
+  if (maxRecordBytes <= 0) return maxRecordsPerJob;
+  return Math.max(1, Math.min(maxRecordsPerJob, Math.floor(MAX_JOB_INPUT_BYTES / maxRecordBytes)));
+}
+
+/**
+ * Writes the round's chunk files from `runKeys.roundPending` (`count` records, none longer than
+ * `maxRecordBytes`) and handles the remainder. Returns the round state the workflow carries.
+ */
+export async function openRound(deps: RoundDeps, run: RunConfig, round: number, count: number, maxRecordBytes = 0): Promise<RoundState> {
+  const maxRecordsPerJob = jobRecordLimit(run.maxRecordsPerJob, maxRecordBytes);
+  const plan = planChunks(count, { maxRecordsPerJob, minRecordsPerJob: Math.min(run.minRecordsPerJob, maxRecordsPerJob) });
   const lines = readObjectLines(deps.s3, run.bucket, runKeys.roundPending(run.runId, round));
   const next = async (): Promise<string | undefined> => {
     for (;;) {

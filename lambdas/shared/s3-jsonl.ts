@@ -102,6 +102,8 @@ export class JsonlWriter {
   lines = 0;
   /** Bytes written so far, newlines included. */
   bytes = 0;
+  /** The longest line written so far, in bytes with its newline. */
+  maxLineBytes = 0;
 
   constructor(
     private readonly s3: S3Client,
@@ -136,8 +138,10 @@ export class JsonlWriter {
   async write(line: string | object): Promise<void> {
     if (this.failure) throw this.failure;
     const text = (typeof line === 'string' ? line : JSON.stringify(line)) + '\n';
+    const size = Buffer.byteLength(text);
     this.lines += 1;
-    this.bytes += Buffer.byteLength(text);
+    this.bytes += size;
+    if (size > this.maxLineBytes) this.maxLineBytes = size;
     const body = this.open();
     if (!body.write(text)) await new Promise<void>((resolve) => body.once('drain', resolve));
   }
@@ -161,4 +165,35 @@ export async function concatJsonl(s3: S3Client, bucket: string, sourceKeys: read
     }
   }
   return writer.close();
+}
+
+/**
+ * Copies every line of `sourceKeys` into objects of at most `maxBytes` each (a line is never
+ * split; a single longer line gets an object of its own), named by `keyFor(1)`, `keyFor(2)`, ...
+ * Returns the line count and the keys written (at least one, possibly empty).
+ */
+export async function concatJsonlParts(
+  s3: S3Client,
+  bucket: string,
+  sourceKeys: readonly string[],
+  keyFor: (part: number) => string,
+  maxBytes: number,
+): Promise<{ lines: number; keys: string[] }> {
+  const keys = [keyFor(1)];
+  let writer = new JsonlWriter(s3, bucket, keys[0]!);
+  let lines = 0;
+  for (const key of sourceKeys) {
+    for await (const line of readObjectLines(s3, bucket, key)) {
+      if (line.length === 0) continue;
+      if (writer.lines > 0 && writer.bytes + line.length + 1 > maxBytes) {
+        await writer.close();
+        keys.push(keyFor(keys.length + 1));
+        writer = new JsonlWriter(s3, bucket, keys[keys.length - 1]!);
+      }
+      await writer.write(line.toString('utf8'));
+      lines += 1;
+    }
+  }
+  await writer.close();
+  return { lines, keys };
 }

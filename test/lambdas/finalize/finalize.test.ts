@@ -99,7 +99,7 @@ describe('finalizeRun (Finished)', () => {
       finishedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
       inputs: ['s3://bucket/inbox/default/a.jsonl'],
       outputs: {
-        results: `s3://${s3.bucket}/results/fin-1/results.jsonl`,
+        results: [`s3://${s3.bucket}/results/fin-1/results.jsonl`],
         failed: `s3://${s3.bucket}/results/fin-1/failed.jsonl`,
         rejected: `s3://${s3.bucket}/results/fin-1/rejected.jsonl`,
       },
@@ -143,6 +143,22 @@ describe('finalizeRun status and warnings', () => {
     expect(summary.warnings).toEqual(['conservation broken: 3 input lines but 2 succeeded + 0 failed + 0 rejected']);
   });
 
+  it('splits results larger than the part size into numbered parts of bounded size, no line split', async () => {
+    const run = runConfig({ runId: 'fin-parts', bucket: s3.bucket });
+    await prepared('fin-parts', 7);
+    const rows = ['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((id) => ok(id));
+    await s3.put(runKeys.chunkPart('fin-parts', 1, 0, 'succeeded'), jsonl(rows.slice(0, 4)));
+    await s3.put(runKeys.chunkPart('fin-parts', 1, 1, 'succeeded'), jsonl(rows.slice(4)));
+    const lineBytes = JSON.stringify(rows[0]).length + 1;
+    const summary = await finalizeRun({ ...deps(), resultsPartMaxBytes: lineBytes * 3 }, { outcome: 'Finished', run });
+    expect(summary.records.succeeded).toBe(7);
+    expect(summary.outputs.results).toEqual([1, 2, 3].map((n) => `s3://${s3.bucket}/results/fin-parts/results-0000${n}.jsonl`));
+    const parts = await Promise.all([1, 2, 3].map((n) => s3.jsonl<{ recordId: string }>(runKeys.resultsPart('fin-parts', n))));
+    expect(parts.map((p) => p.length)).toEqual([3, 3, 1]);
+    expect(parts.flat().map((r) => r.recordId).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
+    expect(await s3.text(runKeys.results('fin-parts', 'results.jsonl'))).toBeUndefined();
+  });
+
   it('counts rounds from the work layout even when the run id looks like a round label', async () => {
     const run = runConfig({ runId: 'r7', bucket: s3.bucket });
     await prepared('r7', 1);
@@ -169,7 +185,7 @@ describe('finalizeRun (Failed)', () => {
       finishedAt: expect.any(String),
       inputs: [],
       outputs: {
-        results: `s3://${s3.bucket}/results/${runId}/results.jsonl`,
+        results: [`s3://${s3.bucket}/results/${runId}/results.jsonl`],
         failed: `s3://${s3.bucket}/results/${runId}/failed.jsonl`,
         rejected: `s3://${s3.bucket}/results/${runId}/rejected.jsonl`,
       },

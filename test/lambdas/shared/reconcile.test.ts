@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { ChunkReconciler, type ReconcileVerdict } from '../../../lambdas/shared/reconcile';
+import { ChunkReconciler, leadingRecordId } from '../../../lambdas/shared/reconcile';
+import type { FailedRecord, RetryRecord, SucceededRecord } from '../../../lambdas/shared/outcomes';
 import { isRetryableRecordError, missingRecordError } from '../../../lambdas/shared/retry-policy';
 import { anthropicInput, anthropicOutputLine, errorOutputLine } from '../support/fixtures';
 
@@ -43,16 +44,39 @@ const scenario = fc
       .map((keys) => ({ ...s, duplicates: duplicates.length, lines: lines.map((l, i) => ({ l, k: keys[i]! })).sort((a, b) => a.k - b.k).map((x) => x.l) }));
   });
 
+type Placed =
+  | { kind: 'succeeded'; record: SucceededRecord }
+  | { kind: 'failed'; record: FailedRecord }
+  | { kind: 'retry'; record: RetryRecord }
+  | { kind: 'unknown' }
+  | { kind: 'duplicate' };
+
+/** Both passes, as reconcile-chunk runs them: output lines, then the chunk input for what is unsettled. */
+function reconcileAll(r: ChunkReconciler, outputLines: string[], inputLines: string[], status: string, detail?: string): Placed[] {
+  const placed: Placed[] = [];
+  for (const line of outputLines) {
+    const v = r.accept(line);
+    if (v.kind !== 'deferred') placed.push(v);
+  }
+  if (r.unsettledCount > 0) {
+    for (const line of inputLines) {
+      const retry = r.retryFor(line, status, detail);
+      if (retry) placed.push({ kind: 'retry', record: retry });
+    }
+  }
+  expect(r.unsettledCount).toBe(0);
+  return placed;
+}
+
 describe('ChunkReconciler (property)', () => {
   it('puts every input record in exactly one of succeeded / failed / retry, once', () => {
     fc.assert(
       fc.property(scenario, (s) => {
-        const inputs = new Map(s.records.map((r) => [r.recordId, inputLine(r.recordId)]));
-        const reconciler = new ChunkReconciler(inputs, s.round, 'anthropic');
-        const verdicts: ReconcileVerdict[] = s.lines.map((l) => reconciler.accept(l));
-        verdicts.push(...reconciler.missing('PartiallyCompleted', 'some records lost'));
+        const inputs = s.records.map((r) => inputLine(r.recordId));
+        const reconciler = new ChunkReconciler(s.records.map((r) => r.recordId), s.round, 'anthropic');
+        const verdicts = reconcileAll(reconciler, s.lines, inputs, 'PartiallyCompleted', 'some records lost');
 
-        const placed = new Map<string, ReconcileVerdict>();
+        const placed = new Map<string, Placed>();
         for (const v of verdicts) {
           if (v.kind === 'unknown' || v.kind === 'duplicate') continue;
           expect(placed.has(v.record.recordId)).toBe(false);
@@ -104,7 +128,7 @@ describe('ChunkReconciler (property)', () => {
 });
 
 describe('ChunkReconciler', () => {
-  const inputs = () => new Map([['a', inputLine('a')], ['b', inputLine('b')]]);
+  const inputs = () => ['a', 'b'];
 
   it('counts a repeated recordId once, whatever the repeat says', () => {
     const r = new ChunkReconciler(inputs(), 1, 'anthropic');
@@ -127,22 +151,37 @@ describe('ChunkReconciler', () => {
 
   it('accepts string error codes and `code`/`message` spellings', () => {
     const r = new ChunkReconciler(inputs(), 1, 'anthropic');
-    expect(r.accept(JSON.stringify({ recordId: 'a', error: { code: '503', message: 'busy' } }))).toMatchObject({
-      kind: 'retry',
-      record: { lastError: { code: '503', message: 'busy' } },
-    });
+    expect(r.accept(JSON.stringify({ recordId: 'a', error: { code: '503', message: 'busy' } }))).toEqual({ kind: 'deferred' });
+    expect(r.retryFor(inputLine('a'), 'Completed')).toEqual({ recordId: 'a', modelInput: anthropicInput('text of a'), lastError: { code: '503', message: 'busy' } });
+  });
+
+  it('keeps a retryable record deferred until pass 2, and counts a repeat of it as a duplicate', () => {
+    const r = new ChunkReconciler(inputs(), 1, 'anthropic');
+    expect(r.accept(errorOutputLine('a', 429))).toEqual({ kind: 'deferred' });
+    expect(r.accept(anthropicOutputLine('a'))).toEqual({ kind: 'duplicate' });
+    expect(r.unsettledCount).toBe(2);
+    expect(r.retryFor(inputLine('b'), 'Completed')?.lastError.code).toBe('MissingFromOutput');
+    expect(r.retryFor(inputLine('b'), 'Completed')).toBeUndefined();
+    expect(r.unsettledCount).toBe(1);
   });
 
   it('reports missing records with the job status and detail, and only once', () => {
     const r = new ChunkReconciler(inputs(), 1, 'anthropic');
     r.accept(anthropicOutputLine('a'));
-    const missing = [...r.missing('Expired', 'timed out')];
+    const missing = reconcileAll(r, [], [inputLine('a'), inputLine('b')], 'Expired', 'timed out');
     expect(missing).toEqual([
       { kind: 'retry', record: { recordId: 'b', modelInput: anthropicInput('text of b'), lastError: missingRecordError('Expired', 'timed out') } },
     ]);
-    expect([...r.missing('Expired')]).toEqual([]);
+    expect(r.retryFor(inputLine('b'), 'Expired')).toBeUndefined();
     // A late line for a record already reported missing is a duplicate, not a second verdict.
     expect(r.accept(anthropicOutputLine('b'))).toEqual({ kind: 'duplicate' });
+  });
+
+  it('reads the leading recordId of a job input line without a full parse, escapes included', () => {
+    expect(leadingRecordId(inputLine('plain'))).toBe('plain');
+    expect(leadingRecordId(inputLine('with "quotes" and \\ back'))).toBe('with "quotes" and \\ back');
+    expect(leadingRecordId(JSON.stringify({ modelInput: {}, recordId: 'late' }))).toBe('late');
+    expect(() => leadingRecordId('{"modelInput":{}}')).toThrow('no recordId');
   });
 });
 

@@ -1,7 +1,7 @@
 import { BedrockRuntimeClient, InvokeModelCommand, ThrottlingException, ValidationException, InternalServerException } from '@aws-sdk/client-bedrock-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
 import { runKeys, type RunConfig } from '../../../lambdas/shared/contracts';
-import { openRound } from '../../../lambdas/shared/rounds';
+import { jobRecordLimit, MAX_JOB_INPUT_BYTES, openRound } from '../../../lambdas/shared/rounds';
 import { anthropicResponse, invokeResponse } from '../support/bedrock-runtime';
 import { anthropicInput, runConfig } from '../support/fixtures';
 import { startTestS3, type TestS3 } from '../support/local-s3';
@@ -180,5 +180,17 @@ describe('openRound', () => {
     expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({ policy: 'fail', records: 2, failed: 2, succeeded: 0, held: 0, onDemandRecords: 0 });
     expect(await s3.keys('held/')).not.toContain(`held/default/${run.runId}-r01.jsonl`);
     expect(runtimeMock.calls()).toHaveLength(0);
+  });
+});
+
+describe('jobRecordLimit', () => {
+  it('keeps the route maximum for short records and lowers it so a job of the longest records fits the file quota', () => {
+    expect(jobRecordLimit(50000, 1200)).toBe(50000);
+    expect(jobRecordLimit(50000, 0)).toBe(50000);
+    const longest = 1024 * 1024 + 1;
+    const limit = jobRecordLimit(50000, longest);
+    expect(limit).toBeLessThan(1000);
+    expect(limit * longest).toBeLessThanOrEqual(MAX_JOB_INPUT_BYTES);
+    expect((limit + 1) * longest).toBeGreaterThan(MAX_JOB_INPUT_BYTES);
   });
 });

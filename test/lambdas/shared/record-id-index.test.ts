@@ -1,0 +1,33 @@
+import fc from 'fast-check';
+import { RecordIdIndex } from '../../../lambdas/shared/record-id-index';
+
+describe('RecordIdIndex', () => {
+  it('answers like a Map of first sightings for any sequence of ids (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('a', 'b', 'rec-1', 'rec-01', 'ü', '')), { maxLength: 400 }), (ids) => {
+        const index = new RecordIdIndex(16);
+        const reference = new Map<string, number>();
+        ids.forEach((id, ordinal) => {
+          const expected = reference.get(id);
+          expect(index.firstSeen(id, ordinal)).toBe(expected);
+          if (expected === undefined) reference.set(id, ordinal);
+        });
+        expect(index.size).toBe(reference.size);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('keeps 300,000 distinct ids apart through many resizes and finds every repeat', () => {
+    const index = new RecordIdIndex(16);
+    for (let i = 0; i < 300_000; i++) expect(index.firstSeen(`ticket-${i}`, i)).toBeUndefined();
+    expect(index.size).toBe(300_000);
+    for (const i of [0, 1, 99_999, 299_999]) expect(index.firstSeen(`ticket-${i}`, 1)).toBe(i);
+    expect(index.firstSeen('ticket-300000', 5)).toBeUndefined();
+  });
+
+  it('rejects ordinals it cannot store', () => {
+    expect(() => new RecordIdIndex().firstSeen('a', -1)).toThrow(RangeError);
+    expect(() => new RecordIdIndex().firstSeen('a', 0xffffffff)).toThrow(RangeError);
+  });
+});
