@@ -28,6 +28,11 @@ export interface PipelineConfig {
   readonly workRetentionDays: number;
   /** EventBridge schedule expression of the nightly sweeps. @default 'cron(0 2 * * ? *)' */
   readonly nightlySchedule: string;
+  /**
+   * History events one execution may use before the run continues in a successor execution
+   * (Step Functions' hard limit is 25,000). @default 20000
+   */
+  readonly historyEventBudget: number;
   /** Routes by name (the first path segment under `inbox/`); at least one. */
   readonly routes: Record<string, RouteConfig>;
 }
@@ -38,6 +43,7 @@ export const PIPELINE_DEFAULTS = {
   jobTimeoutHours: 72,
   workRetentionDays: 14,
   nightlySchedule: 'cron(0 2 * * ? *)',
+  historyEventBudget: 20000,
 } as const;
 
 /** Per-route defaults applied by {@link loadPipelineConfig}. */
@@ -57,7 +63,7 @@ const TRIGGERS: readonly RouteTrigger[] = ['immediate', 'nightly'];
 const ROUTE_NAME = /^[a-z0-9-]+$/;
 const SCHEDULE_EXPRESSION = /^(cron|rate)\(.+\)$/;
 
-const TOP_LEVEL_KEYS = ['maxConcurrentJobs', 'jobTimeoutHours', 'workRetentionDays', 'nightlySchedule', 'routes'];
+const TOP_LEVEL_KEYS = ['maxConcurrentJobs', 'jobTimeoutHours', 'workRetentionDays', 'nightlySchedule', 'historyEventBudget', 'routes'];
 const ROUTE_KEYS = ['modelId', 'maxRecordsPerJob', 'minRecordsPerJob', 'maxAttempts', 'smallRemainder', 'trigger'];
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -154,6 +160,7 @@ export function loadPipelineConfig(raw: unknown): PipelineConfig {
   const maxConcurrentJobs = problems.integer('bedrockBatch.maxConcurrentJobs', value.maxConcurrentJobs, PIPELINE_DEFAULTS.maxConcurrentJobs, 1, 1000);
   const jobTimeoutHours = problems.integer('bedrockBatch.jobTimeoutHours', value.jobTimeoutHours, PIPELINE_DEFAULTS.jobTimeoutHours, 24, 168);
   const workRetentionDays = problems.integer('bedrockBatch.workRetentionDays', value.workRetentionDays, PIPELINE_DEFAULTS.workRetentionDays, 1, 3650);
+  const historyEventBudget = problems.integer('bedrockBatch.historyEventBudget', value.historyEventBudget, PIPELINE_DEFAULTS.historyEventBudget, 100, 24000);
 
   let nightlySchedule: string = PIPELINE_DEFAULTS.nightlySchedule;
   if (value.nightlySchedule !== undefined) {
@@ -178,5 +185,5 @@ export function loadPipelineConfig(raw: unknown): PipelineConfig {
     const list = problems.messages.map((m) => `  - ${m}`).join('\n');
     throw new Error(`Invalid bedrockBatch configuration:\n${list}`);
   }
-  return { maxConcurrentJobs, jobTimeoutHours, workRetentionDays, nightlySchedule, routes };
+  return { maxConcurrentJobs, jobTimeoutHours, workRetentionDays, nightlySchedule, historyEventBudget, routes };
 }

@@ -1,4 +1,4 @@
-import { Aws } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Aws, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -57,8 +57,8 @@ const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   // Opening a round may apply the small-remainder policy (on-demand InvokeModel) when a file is
   // below the model's minimum job size.
   prepare: { description: 'Validates a run, rejects bad lines, writes round-1 chunks', s3: true, invokeModel: true },
-  // Pure: computes the next window from the state it is given.
-  'next-window': { description: 'Hands the next window of chunks to the Map' },
+  // Reads its execution's history length and may start the run's successor execution (connectWorkflow).
+  'next-window': { description: 'Hands the next window of chunks to the Map, or continues the run in a successor execution' },
   'acquire-slot': { description: 'Takes a slot of the model\'s global job cap', table: true },
   // Also completes its own task token when a retried submit finds the job already terminal
   // (connectWorkflow).
@@ -118,6 +118,7 @@ export class PipelineFunctions extends Construct {
     const pipelineConfig = JSON.stringify({
       maxConcurrentJobs: config.maxConcurrentJobs,
       jobTimeoutHours: config.jobTimeoutHours,
+      historyEventBudget: config.historyEventBudget,
       routes: config.routes,
     });
     // Leave room for the other variables: a too-large environment fails only at deploy time.
@@ -219,6 +220,27 @@ export class PipelineFunctions extends Construct {
     // submit-job runs inside the workflow: its function depends on its role's default policy and
     // the state machine depends on the function, so this grant lives in a separate policy that
     // nothing in the workflow depends on (else: a dependency cycle).
+    // next-window measures its execution's history and starts the successor execution before the
+    // 25,000-event limit; a separate policy for the same reason as below.
+    const executionsArn = Stack.of(this).formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${Arn.split(stateMachine.stateMachineArn, ArnFormat.COLON_RESOURCE_NAME).resourceName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    const continuation = new iam.Policy(this, 'NextWindowContinuation', {
+      roles: [this.byName['next-window'].role],
+      statements: [
+        new iam.PolicyStatement({ actions: ['states:GetExecutionHistory'], resources: [executionsArn] }),
+        new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [stateMachine.stateMachineArn] }),
+      ],
+    });
+    acknowledgeNag(
+      continuation,
+      'AwsSolutions-IAM5',
+      "GetExecutionHistory is granted on this state machine's executions (<state machine>:*): a function cannot name the execution it runs in before it exists.",
+      [nagResourceFinding(this, executionsArn)],
+    );
     new iam.Policy(this, 'SubmitJobTaskResponse', {
       roles: [this.byName['submit-job'].role],
       statements: [

@@ -20,6 +20,8 @@ export const WORKFLOW_STATES = {
   reconcileChunk: 'ReconcileChunk',
   endRound: 'EndRound',
   moreRounds: 'MoreRounds',
+  continued: 'Continued',
+  continuedInSuccessor: 'ContinuedInSuccessor',
   finalize: 'Finalize',
   done: 'Done',
   finalizeFailed: 'FinalizeFailed',
@@ -102,7 +104,19 @@ export class BatchWorkflow extends Construct {
       }),
     });
     const hasMoreChunks = sfn.Choice.jsonPath(this, S.hasMoreChunks);
-    const nextWindow = invoke(S.nextWindow, f.nextWindow);
+    // The execution's ARN lets NextWindow measure its history and start a successor before the
+    // 25,000-event limit (see lambdas/next-window).
+    const nextWindow = invoke(S.nextWindow, f.nextWindow, {
+      payload: sfn.TaskInput.fromObject({
+        run: sfn.JsonPath.objectAt('$.run'),
+        round: sfn.JsonPath.objectAt('$.round'),
+        executionArn: sfn.JsonPath.executionId,
+      }),
+    });
+    const continued = sfn.Choice.jsonPath(this, S.continued);
+    const continuedInSuccessor = sfn.Succeed.jsonPath(this, S.continuedInSuccessor, {
+      comment: 'The run goes on in a successor execution (named <runId>-r<round>-c<chunk>), which finalizes it.',
+    });
     const endRound = invoke(S.endRound, f.endRound);
     const moreRounds = sfn.Choice.jsonPath(this, S.moreRounds);
     const finalize = invoke(S.finalize, f.finalize, {
@@ -162,7 +176,8 @@ export class BatchWorkflow extends Construct {
     // --- wiring ----------------------------------------------------------------------------
     prepare.next(hasMoreChunks);
     hasMoreChunks.when(sfn.Condition.booleanEquals('$.round.hasMoreChunks', true), nextWindow).otherwise(endRound);
-    nextWindow.next(processChunks);
+    nextWindow.next(continued);
+    continued.when(sfn.Condition.booleanEquals('$.continued', true), continuedInSuccessor).otherwise(processChunks);
     processChunks.next(hasMoreChunks);
     endRound.next(moreRounds);
     moreRounds.when(sfn.Condition.booleanEquals('$.done', true), finalize).otherwise(hasMoreChunks);

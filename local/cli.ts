@@ -139,7 +139,7 @@ export function describeOutcome(outcome: LocalRunOutcome): string[] {
     const jobs = Object.values(s.jobs).reduce((a, b) => a + b, 0);
     lines.push(
       `${run.runId}: ${s.status}: ${s.records.input} input, ${s.records.succeeded} succeeded, ${s.records.failed} failed, ${s.records.rejected} rejected; ` +
-        `${jobs} job(s) in ${s.rounds} round(s), ${s.onDemandRecords} on demand; est. $${s.cost.batchUsd + s.cost.onDemandUsd} ` +
+        `${jobs} job(s) in ${s.rounds} round(s)${run.executions > 1 ? ` over ${run.executions} executions` : ''}, ${s.onDemandRecords} on demand; est. $${s.cost.batchUsd + s.cost.onDemandUsd} ` +
         `(on demand alone: $${s.cost.allOnDemandUsd}); outputs in ${run.outDir}`,
     );
     for (const w of s.warnings) lines.push(`${run.runId}: warning: ${w}`);

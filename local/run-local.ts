@@ -37,6 +37,8 @@ export interface LocalRunRequest {
   readonly faults?: FaultSpec;
   readonly seed?: number;
   readonly stepDelayMs?: number;
+  /** History events one execution may use before the run continues in a successor. @default 20000 */
+  readonly historyEventBudget?: number;
   readonly progress?: (line: string) => void;
 }
 
@@ -46,6 +48,8 @@ export interface LocalRunReport {
   readonly executionStatus: string;
   readonly summary?: RunSummary;
   readonly outDir: string;
+  /** Executions the run took: more than one when it continued in successors (history budget). */
+  readonly executions: number;
   /** Why the run failed, in one line. */
   readonly error?: string;
 }
@@ -63,6 +67,7 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
   const minRecordsPerJob = req.minRecordsPerJob ?? Math.min(BEDROCK_DEFAULT_MIN_RECORDS, Math.max(1, Math.floor(maxRecordsPerJob / 2)));
   const config = loadPipelineConfig({
     ...(req.maxConcurrentJobs !== undefined ? { maxConcurrentJobs: req.maxConcurrentJobs } : {}),
+    ...(req.historyEventBudget !== undefined ? { historyEventBudget: req.historyEventBudget } : {}),
     routes: {
       default: {
         modelId: req.modelId,
@@ -95,9 +100,15 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
     const executions = await twin.settle();
     const emulator = twin.emulatorStats();
 
+    const runIdOf = (input: unknown) => {
+      const i = input as { runId?: string; resume?: { run: { runId: string } } };
+      return i.resume?.run.runId ?? i.runId;
+    };
     const runs: LocalRunReport[] = [];
     for (const execution of executions) {
-      const runId = String((execution.input as { runId?: string }).runId ?? execution.name);
+      // An execution that handed its run to a successor (history budget) is not the run's end.
+      if ((execution.result?.output as { continued?: boolean } | undefined)?.continued === true) continue;
+      const runId = runIdOf(execution.input) ?? execution.name;
       const outDir = resolve(req.out ? (executions.length > 1 ? join(req.out, runId) : req.out) : join('bedrock-batch-out', runId));
       await ensureDir(outDir);
       const summary = await download(twin, runKeys.results(runId, 'summary.json'), join(outDir, 'summary.json'))
@@ -115,6 +126,7 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
         executionStatus: result.status,
         ...(summary ? { summary } : {}),
         outDir,
+        executions: executions.filter((e) => (runIdOf(e.input) ?? e.name) === runId).length,
         ...(failed ? { error: summary?.error ? `${summary.error.error}: ${summary.error.cause}` : `${result.error ?? 'execution failed'}: ${result.cause ?? ''}` } : {}),
       });
     }

@@ -44,6 +44,8 @@ export interface TwinOptions {
 /** One execution of the state machine in the twin. */
 export interface TwinExecution {
   readonly name: string;
+  /** History events so far (the local interpreter's event log, coarser than AWS's history). */
+  events: number;
   readonly arn: string;
   readonly input: unknown;
   readonly startDate: Date;
@@ -109,6 +111,12 @@ export class LocalTwin {
         onStartExecution: async (req) => {
           if (!twin) throw new StepFunctionsError('StateMachineDoesNotExist', 'the twin is starting');
           return twin.startExecution(req);
+        },
+        onGetExecutionHistory: async (req) => {
+          const execution = [...(twin?.executions.values() ?? [])].find((e) => e.arn === req.executionArn);
+          if (!execution) throw new StepFunctionsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${req.executionArn}'`);
+          // The newest event only (what next-window asks for): its id is the history length.
+          return { events: [{ id: execution.events, type: 'LocalEvent', timestamp: new Date() }] };
         },
       });
       const tokenEndpoint = await tokens.start();
@@ -200,6 +208,7 @@ export class LocalTwin {
     const startDate = new Date();
     const execution: TwinExecution = {
       name,
+      events: 0,
       arn,
       input,
       startDate,
@@ -208,6 +217,9 @@ export class LocalTwin {
         newToken: () => this.tokens.newToken(),
         execution: { Id: arn, Name: name, StartTime: startDate.toISOString(), RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/local` },
         retryIntervalMs: RETRY_INTERVAL_MS,
+        onEvent: () => {
+          execution.events += 1;
+        },
       }).then((result) => {
         execution.result = result;
         return result;

@@ -1,30 +1,102 @@
 /**
  * NextWindow: hands the Map the next bounded window of chunk indices, so the state payload
- * stays small however many chunks a round has.
+ * stays small however many chunks a round has; and keeps the execution under Step Functions'
+ * 25,000-event history limit: it reads how many events the execution has used, sizes the window
+ * to what is left of the budget, and when too little is left starts a successor execution that
+ * resumes the run at this point, and tells this one to end.
  */
+import { ExecutionAlreadyExists, GetExecutionHistoryCommand, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { RoundState, RunConfig } from '../shared/contracts';
+import { logger } from '../shared/logger';
 
 /** Chunks handed to one Map state at most. Bounds the payload and the Map's history. */
 export const WINDOW_SIZE = 100;
+/**
+ * History events one chunk may cost, with room to spare: on AWS a chunk's Map iteration with
+ * its three tasks (one waiting for a task token) takes about 18, and a few retries 3 each.
+ */
+export const EVENTS_PER_CHUNK = 30;
+/** Events kept back for the states after the last window (EndRound, Finalize, a successor start). */
+export const EVENTS_RESERVE = 300;
+/** A window smaller than this (while more chunks remain) is not worth it: continue instead. */
+export const MIN_WINDOW = 10;
 
 export interface WindowState {
   readonly run: RunConfig;
   readonly round: RoundState;
 }
 
-export interface WindowResult extends WindowState {
-  readonly window: { readonly items: ReadonlyArray<{ readonly chunk: number }> };
+export interface NextWindowEvent extends WindowState {
+  /** `$$.Execution.Id`: the running execution's ARN. */
+  readonly executionArn: string;
 }
 
-/** The next window of a round and the round advanced past it. */
-export function nextWindow(state: WindowState, windowSize = WINDOW_SIZE): WindowResult {
-  const { round } = state;
-  const end = Math.min(round.nextChunk + windowSize, round.chunkCount);
+export interface WindowResult extends WindowState {
+  readonly window: { readonly items: ReadonlyArray<{ readonly chunk: number }> };
+  /** True when a successor execution took over the run; this one ends. */
+  readonly continued: boolean;
+  readonly successor?: string;
+}
+
+/** The input a successor execution starts with: the run and round to resume at. */
+export interface ResumeInput {
+  readonly resume: WindowState;
+}
+
+export interface WindowDeps {
+  readonly sfn: SFNClient;
+  /** The history events one execution may use. */
+  readonly historyEventBudget: number;
+}
+
+/** The number of history events the execution has so far (the id of its latest event). */
+export async function historyLength(sfn: SFNClient, executionArn: string): Promise<number> {
+  const res = await sfn.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 1, includeExecutionData: false }));
+  return res.events?.[0]?.id ?? 0;
+}
+
+/** How many chunks the next window may hold with `used` of `budget` events spent. */
+export function windowSizeFor(used: number, budget: number): number {
+  return Math.max(0, Math.min(WINDOW_SIZE, Math.floor((budget - used - EVENTS_RESERVE) / EVENTS_PER_CHUNK)));
+}
+
+/** The state machine ARN of an execution ARN (`…:execution:<machine>:<name>`). */
+export function stateMachineArnOf(executionArn: string): string {
+  const parts = executionArn.split(':');
+  if (parts.length < 8 || parts[5] !== 'execution') throw new Error(`not an execution ARN: ${executionArn}`);
+  return [...parts.slice(0, 5), 'stateMachine', parts[6]].join(':');
+}
+
+/** The successor's execution name: unique per run position, so a retried start is a no-op. */
+export function successorName(state: WindowState): string {
+  return `${state.run.runId}-r${state.round.number}-c${state.round.nextChunk}`;
+}
+
+/** The next window of a round and the round advanced past it, or a hand-over to a successor. */
+export async function nextWindow(deps: WindowDeps, event: NextWindowEvent): Promise<WindowResult> {
+  const { run, round } = event;
+  const used = await historyLength(deps.sfn, event.executionArn);
+  const remaining = round.chunkCount - round.nextChunk;
+  const size = Math.min(windowSizeFor(used, deps.historyEventBudget), remaining);
+  if (size < Math.min(MIN_WINDOW, remaining)) {
+    const name = successorName(event);
+    const input: ResumeInput = { resume: { run, round } };
+    try {
+      await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: stateMachineArnOf(event.executionArn), name, input: JSON.stringify(input) }));
+    } catch (err) {
+      // A retried NextWindow: the successor was started by the first attempt.
+      if (!(err instanceof ExecutionAlreadyExists) && (err as Error).name !== 'ExecutionAlreadyExists') throw err;
+    }
+    logger.info('continuing the run in a successor execution', { runId: run.runId, historyEvents: used, successor: name });
+    return { run, round, window: { items: [] }, continued: true, successor: name };
+  }
+  const end = round.nextChunk + size;
   const items = [];
   for (let chunk = round.nextChunk; chunk < end; chunk++) items.push({ chunk });
   return {
-    run: state.run,
+    run,
     round: { ...round, nextChunk: end, hasMoreChunks: end < round.chunkCount },
     window: { items },
+    continued: false,
   };
 }

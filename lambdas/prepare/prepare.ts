@@ -8,6 +8,7 @@ import { parseS3Uri, runKeys, type RoundState, type RunConfig } from '../shared/
 import { logger } from '../shared/logger';
 import { modelFamily } from '../shared/model-family';
 import type { PrepareStats } from '../shared/outcomes';
+import type { ResumeInput } from '../next-window/next-window';
 import { RecordIdIndex } from '../shared/record-id-index';
 import { fileStemOf, judgeLine, type Rejection } from '../shared/records';
 import { openRound, type RoundDeps } from '../shared/rounds';
@@ -53,8 +54,17 @@ function uniqueStem(stem: string, used: Set<string>): string {
   return candidate;
 }
 
-/** Runs prepare for one execution. */
+/** True for the input of a successor execution (see next-window): the run is prepared already. */
+function isResume(input: unknown): input is ResumeInput {
+  return typeof input === 'object' && input !== null && 'resume' in input;
+}
+
+/** Runs prepare for one execution; a successor execution resumes where its predecessor stopped. */
 export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipeline: PipelineEnvConfig }, event: PrepareEvent): Promise<PrepareResult> {
+  if (isResume(event.input)) {
+    logger.info('resuming the run in a successor execution', { runId: event.input.resume.run.runId, executionName: event.executionName });
+    return { run: event.input.resume.run, round: event.input.resume.round };
+  }
   const { run, inputs } = resolveRunConfig(event.input, {
     executionName: event.executionName,
     startTime: event.startTime,

@@ -14,6 +14,8 @@ export interface RouteEnvConfig extends RouteSettings {
 export interface PipelineEnvConfig {
   readonly maxConcurrentJobs: number;
   readonly jobTimeoutHours: number;
+  /** History events one execution may use before the run continues in a successor. */
+  readonly historyEventBudget?: number;
   readonly routes: Readonly<Record<string, RouteEnvConfig>>;
 }
 

@@ -36,7 +36,7 @@ function recordError(raw: unknown): RecordError & { retryable: boolean } {
   const message = e.errorMessage ?? e.message;
   return {
     code: code === undefined ? 'Unknown' : String(code),
-    message: typeof message === 'string' ? message : JSON.stringify(raw),
+    message: typeof message === 'string' ? message : raw === undefined ? 'the output line has neither modelOutput nor error' : JSON.stringify(raw),
     retryable: isRetryableRecordError(code as number | string | undefined),
   };
 }

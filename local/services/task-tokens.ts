@@ -45,6 +45,20 @@ export interface TaskTokenServiceOptions {
    * @default undefined: `DescribeExecution` answers `UnknownOperationException`
    */
   readonly onDescribeExecution?: (input: DescribeExecutionRequest) => Promise<Record<string, unknown>>;
+  /**
+   * Plays `GetExecutionHistory`; returns the response members (`events`: `{id, type,
+   * timestamp}`, newest first when `reverseOrder`). Errors are returned as for
+   * {@link onStartExecution} (`ExecutionDoesNotExist`, ...).
+   * @default undefined: `GetExecutionHistory` answers `UnknownOperationException`
+   */
+  readonly onGetExecutionHistory?: (input: GetExecutionHistoryRequest) => Promise<Record<string, unknown>>;
+}
+
+/** Input of `GetExecutionHistory`, as the SDK sends it (the members the twin uses). */
+export interface GetExecutionHistoryRequest {
+  readonly executionArn: string;
+  readonly maxResults?: number;
+  readonly reverseOrder?: boolean;
 }
 
 /**
@@ -262,6 +276,16 @@ export class TaskTokenService {
           input: stringMember(body, 'input', MAX_OUTPUT_LENGTH),
         };
         return toWire(await this.options.onStartExecution(request));
+      }
+      case 'GetExecutionHistory': {
+        if (!this.options.onGetExecutionHistory) break;
+        return toWire(
+          await this.options.onGetExecutionHistory({
+            executionArn: stringMember(body, 'executionArn', 2048, true)!,
+            ...(typeof body.maxResults === 'number' ? { maxResults: body.maxResults } : {}),
+            ...(typeof body.reverseOrder === 'boolean' ? { reverseOrder: body.reverseOrder } : {}),
+          }),
+        );
       }
       case 'DescribeExecution': {
         if (!this.options.onDescribeExecution) break;

@@ -44,7 +44,7 @@ describe('bedrock-batch local run (CLI)', () => {
     expect(res.stdout).toMatch(/CompletedWithFailures: 121 input, 120 succeeded, 0 failed, 1 rejected; 3 job\(s\) in 1 round\(s\)/);
     for (const name of ['results.jsonl', 'failed.jsonl', 'rejected.jsonl', 'summary.json', 'emulator.json']) expect(existsSync(join(out, name))).toBe(true);
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
-    const outputs = readOutputs({ runId: summary.runId, executionName: summary.runId, executionStatus: 'SUCCEEDED', summary, outDir: out });
+    const outputs = readOutputs({ runId: summary.runId, executionName: summary.runId, executionStatus: 'SUCCEEDED', summary, outDir: out, executions: 1 });
     expectConservation(outputs, 121);
     expect(outputs.emulator.maxConcurrentJobs).toBeLessThanOrEqual(2);
   });

@@ -28,6 +28,7 @@ describe('loadPipelineConfig', () => {
       jobTimeoutHours: 72,
       workRetentionDays: 14,
       nightlySchedule: PIPELINE_DEFAULTS.nightlySchedule,
+      historyEventBudget: 20000,
       routes: { default: { modelId: 'amazon.nova-lite-v1:0', ...ROUTE_DEFAULTS } },
     });
     expect(ROUTE_DEFAULTS).toEqual({
@@ -75,6 +76,7 @@ describe('loadPipelineConfig', () => {
     ['jobTimeoutHours 169', { ...rawConfig(), jobTimeoutHours: 169 }, 'bedrockBatch.jobTimeoutHours must be an integer 24..168'],
     ['jobTimeoutHours string', { ...rawConfig(), jobTimeoutHours: '72' }, 'bedrockBatch.jobTimeoutHours must be an integer 24..168'],
     ['workRetentionDays 0', { ...rawConfig(), workRetentionDays: 0 }, 'bedrockBatch.workRetentionDays must be an integer 1..3650'],
+    ['historyEventBudget over the hard limit', { ...rawConfig(), historyEventBudget: 25000 }, 'bedrockBatch.historyEventBudget must be an integer 100..24000'],
     ['nightlySchedule', { ...rawConfig(), nightlySchedule: '0 2 * * *' }, 'bedrockBatch.nightlySchedule must be an EventBridge schedule expression'],
     ['unknown top-level key', { ...rawConfig(), maxConcurrentJob: 3 }, 'bedrockBatch.maxConcurrentJob is not a known setting'],
     ['route name', rawConfig({ Default_1: { modelId: 'anthropic.claude-3-haiku-20240307-v1:0' } }), 'bedrockBatch.routes.Default_1: route names must match [a-z0-9-]+'],

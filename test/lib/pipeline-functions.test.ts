@@ -71,6 +71,7 @@ describe('pipeline functions', () => {
     expect(JSON.parse(vars.PIPELINE_CONFIG)).toEqual({
       maxConcurrentJobs: cfg.maxConcurrentJobs,
       jobTimeoutHours: cfg.jobTimeoutHours,
+      historyEventBudget: cfg.historyEventBudget,
       routes: cfg.routes,
     });
   });
@@ -101,7 +102,7 @@ describe('pipeline functions', () => {
   test.each<[string, string[]]>([
     ['start-run', [...LOGS, ...S3_DATA, ...TABLE, 'states:StartExecution']],
     ['prepare', [...LOGS, ...S3_DATA, 'bedrock:InvokeModel']],
-    ['next-window', [...LOGS]],
+    ['next-window', [...LOGS, 'states:GetExecutionHistory', 'states:StartExecution']],
     ['acquire-slot', [...LOGS, ...TABLE]],
     ['submit-job', [...LOGS, ...TABLE, 'bedrock:CreateModelInvocationJob', 'bedrock:GetModelInvocationJob', 'iam:PassRole', ...TASK_RESPONSE]],
     ['reconcile-chunk', [...LOGS, ...S3_DATA, ...TABLE, 'bedrock:GetModelInvocationJob']],
@@ -139,8 +140,14 @@ describe('pipeline functions', () => {
       const s = statementsOfFunction(template, name).find((x) => actionsOf([x]).includes('states:SendTaskSuccess'));
       expect(s.Resource).toEqual({ Ref: sm.id });
     }
-    const start = statementsOfFunction(template, 'start-run').find((x) => actionsOf([x]).includes('states:StartExecution'));
-    expect(start.Resource).toEqual({ Ref: sm.id });
+    for (const name of ['start-run', 'next-window']) {
+      const start = statementsOfFunction(template, name).find((x) => actionsOf([x]).includes('states:StartExecution'));
+      expect(start.Resource).toEqual({ Ref: sm.id });
+    }
+    // next-window reads the history of this state machine's executions only.
+    const history = statementsOfFunction(template, 'next-window').find((x) => actionsOf([x]).includes('states:GetExecutionHistory'));
+    expect(JSON.stringify(history.Resource)).toMatch(/:execution:/);
+    expect(JSON.stringify(history.Resource)).toContain(sm.id);
   });
 
   test('jobs are created on the routes\' models only; on-demand invokes the same models', () => {

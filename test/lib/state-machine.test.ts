@@ -15,7 +15,7 @@ describe('BatchWorkflow definition', () => {
   test('has exactly the states of docs/ARCHITECTURE.md, at the right level', () => {
     expect(definition.StartAt).toBe('Prepare');
     expect(Object.keys(top).sort()).toEqual(
-      ['Prepare', 'HasMoreChunks', 'NextWindow', 'ProcessChunks', 'EndRound', 'MoreRounds', 'Finalize', 'Done', 'FinalizeFailed', 'RunFailed'].sort(),
+      ['Prepare', 'HasMoreChunks', 'NextWindow', 'Continued', 'ContinuedInSuccessor', 'ProcessChunks', 'EndRound', 'MoreRounds', 'Finalize', 'Done', 'FinalizeFailed', 'RunFailed'].sort(),
     );
     expect(Object.keys(inner).sort()).toEqual(['AcquireSlot', 'SubmitJob', 'ReconcileChunk'].sort());
     expect(top[S.processChunks].ItemProcessor.StartAt).toBe('AcquireSlot');
@@ -81,13 +81,19 @@ describe('BatchWorkflow definition', () => {
     });
   });
 
-  test('NextWindow and EndRound take the whole state and return the next one', () => {
-    for (const name of ['NextWindow', 'EndRound']) {
-      expect(top[name].Parameters).toBeUndefined();
-      expect(top[name].ResultPath).toBeUndefined();
-    }
-    expect(top.NextWindow.Next).toBe('ProcessChunks');
+  test('EndRound takes the whole state and returns the next one', () => {
+    expect(top.EndRound.Parameters).toBeUndefined();
+    expect(top.EndRound.ResultPath).toBeUndefined();
     expect(top.EndRound.Next).toBe('MoreRounds');
+  });
+
+  test('NextWindow gets the run, the round and its execution ARN; a hand-over to a successor ends the execution', () => {
+    expect(top.NextWindow.Parameters).toEqual({ 'run.$': '$.run', 'round.$': '$.round', 'executionArn.$': '$$.Execution.Id' });
+    expect(top.NextWindow.ResultPath).toBeUndefined();
+    expect(top.NextWindow.Next).toBe('Continued');
+    expect(top.Continued.Choices).toEqual([{ Variable: '$.continued', BooleanEquals: true, Next: 'ContinuedInSuccessor' }]);
+    expect(top.Continued.Default).toBe('ProcessChunks');
+    expect(top.ContinuedInSuccessor.Type).toBe('Succeed');
   });
 
   test('ProcessChunks maps the window under the cap and discards its result', () => {

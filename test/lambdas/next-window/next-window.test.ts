@@ -1,48 +1,93 @@
-import fc from 'fast-check';
-import { WINDOW_SIZE, nextWindow } from '../../../lambdas/next-window/next-window';
+import { ExecutionAlreadyExists, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import {
+  EVENTS_PER_CHUNK,
+  EVENTS_RESERVE,
+  nextWindow,
+  stateMachineArnOf,
+  successorName,
+  WINDOW_SIZE,
+  windowSizeFor,
+  type NextWindowEvent,
+} from '../../../lambdas/next-window/next-window';
 import { runConfig } from '../support/fixtures';
 
-const run = runConfig();
+const sfnMock = mockClient(SFNClient);
+const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:RunMachine:run-1';
+const deps = (historyEventBudget = 20000) => ({ sfn: new SFNClient({ region: 'us-east-1' }), historyEventBudget });
+const event = (chunkCount: number, nextChunk: number): NextWindowEvent => ({
+  run: runConfig({ runId: 'run-1' }),
+  round: { number: 2, chunkCount, nextChunk, hasMoreChunks: nextChunk < chunkCount },
+  executionArn: EXECUTION,
+});
+const historyAt = (events: number) => sfnMock.on(GetExecutionHistoryCommand).resolves({ events: [{ id: events, type: 'TaskStateEntered', timestamp: new Date() }] });
+
+beforeEach(() => sfnMock.reset());
+afterAll(() => sfnMock.restore());
 
 describe('nextWindow', () => {
-  it('hands out the next window and advances the round', () => {
-    const r = nextWindow({ run, round: { number: 2, chunkCount: 5, nextChunk: 1, hasMoreChunks: true } }, 3);
-    expect(r).toEqual({
-      run,
-      round: { number: 2, chunkCount: 5, nextChunk: 4, hasMoreChunks: true },
-      window: { items: [{ chunk: 1 }, { chunk: 2 }, { chunk: 3 }] },
-    });
-    expect(nextWindow(r, 3)).toEqual({
-      run,
-      round: { number: 2, chunkCount: 5, nextChunk: 5, hasMoreChunks: false },
-      window: { items: [{ chunk: 4 }] },
-    });
+  it('hands out full windows while the history budget allows, and advances the round', async () => {
+    historyAt(40);
+    const first = await nextWindow(deps(), event(250, 0));
+    expect(first.continued).toBe(false);
+    expect(first.window.items).toEqual(Array.from({ length: WINDOW_SIZE }, (_, chunk) => ({ chunk })));
+    expect(first.round).toEqual({ number: 2, chunkCount: 250, nextChunk: 100, hasMoreChunks: true });
+    const last = await nextWindow(deps(), event(250, 200));
+    expect(last.window.items.map((i) => i.chunk)).toEqual(Array.from({ length: 50 }, (_, i) => 200 + i));
+    expect(last.round.hasMoreChunks).toBe(false);
+    expect(sfnMock.commandCalls(GetExecutionHistoryCommand)[0]!.args[0].input).toEqual({ executionArn: EXECUTION, reverseOrder: true, maxResults: 1, includeExecutionData: false });
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 
-  it(`defaults to windows of ${WINDOW_SIZE}`, () => {
-    const r = nextWindow({ run, round: { number: 1, chunkCount: 250, nextChunk: 0, hasMoreChunks: true } });
-    expect(r.window.items).toHaveLength(WINDOW_SIZE);
-    expect(r.round).toMatchObject({ nextChunk: WINDOW_SIZE, hasMoreChunks: true });
+  it('shrinks the window to the budget left', async () => {
+    const used = 20000 - EVENTS_RESERVE - 25 * EVENTS_PER_CHUNK;
+    historyAt(used);
+    const result = await nextWindow(deps(), event(500, 0));
+    expect(result.window.items).toHaveLength(25);
+    expect(windowSizeFor(used, 20000)).toBe(25);
   });
 
-  it('gives an empty window for a finished round', () => {
-    expect(nextWindow({ run, round: { number: 1, chunkCount: 2, nextChunk: 2, hasMoreChunks: false } }).window.items).toEqual([]);
+  it('continues the run in a successor execution when too little budget is left', async () => {
+    historyAt(19900);
+    sfnMock.on(StartExecutionCommand).resolves({ executionArn: 'x', startDate: new Date() });
+    const e = event(500, 300);
+    const result = await nextWindow(deps(), e);
+    expect(result).toMatchObject({ continued: true, successor: 'run-1-r2-c300', window: { items: [] }, round: e.round });
+    const start = sfnMock.commandCalls(StartExecutionCommand)[0]!.args[0].input;
+    expect(start.stateMachineArn).toBe('arn:aws:states:us-east-1:123456789012:stateMachine:RunMachine');
+    expect(start.name).toBe('run-1-r2-c300');
+    expect(JSON.parse(start.input!)).toEqual({ resume: { run: e.run, round: e.round } });
   });
 
-  it('visits every chunk exactly once, in order, in bounded windows', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 1, max: 150 }), (chunkCount, size) => {
-        let state = { run, round: { number: 1, chunkCount, nextChunk: 0, hasMoreChunks: chunkCount > 0 } };
-        const seen: number[] = [];
-        while (state.round.hasMoreChunks) {
-          const r = nextWindow(state, size);
-          expect(r.window.items.length).toBeGreaterThan(0);
-          expect(r.window.items.length).toBeLessThanOrEqual(size);
-          seen.push(...r.window.items.map((i) => i.chunk));
-          state = r;
-        }
-        expect(seen).toEqual(Array.from({ length: chunkCount }, (_, i) => i));
-      }),
-    );
+  it('still finishes a small last window in this execution', async () => {
+    historyAt(19900 - 4 * EVENTS_PER_CHUNK - EVENTS_RESERVE);
+    const result = await nextWindow(deps(), event(103, 100));
+    expect(result.continued).toBe(false);
+    expect(result.window.items.map((i) => i.chunk)).toEqual([100, 101, 102]);
+  });
+
+  it('treats a successor that already exists (a retried NextWindow) as started', async () => {
+    historyAt(24000);
+    sfnMock.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'exists', $metadata: {} }));
+    await expect(nextWindow(deps(), event(50, 0))).resolves.toMatchObject({ continued: true });
+  });
+
+  it('propagates other errors', async () => {
+    sfnMock.on(GetExecutionHistoryCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
+    await expect(nextWindow(deps(), event(5, 0))).rejects.toThrow('denied');
+  });
+});
+
+describe('naming', () => {
+  it('derives the state machine ARN from an execution ARN', () => {
+    expect(stateMachineArnOf(EXECUTION)).toBe('arn:aws:states:us-east-1:123456789012:stateMachine:RunMachine');
+    expect(() => stateMachineArnOf('arn:aws:states:us-east-1:1:stateMachine:X')).toThrow('not an execution ARN');
+  });
+
+  it('names a successor by run position, within the 80 characters of an execution name', () => {
+    const long = event(10, 7);
+    const name = successorName({ ...long, run: runConfig({ runId: 'a'.repeat(40) }), round: { ...long.round, number: 10, nextChunk: 99999 } });
+    expect(name.length).toBeLessThanOrEqual(80);
+    expect(name).toMatch(/^[a-zA-Z0-9-_]+$/);
   });
 });

@@ -5,6 +5,7 @@
 import { BedrockClient, GetModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler as endRound } from '../../../lambdas/end-round/handler';
 import { handler as finalize } from '../../../lambdas/finalize/handler';
@@ -19,6 +20,7 @@ import { startTestS3, type TestS3 } from '../support/local-s3';
 const bedrockMock = mockClient(BedrockClient);
 const ddbMock = mockClient(DynamoDBDocumentClient);
 const eventsMock = mockClient(EventBridgeClient);
+const sfnMock = mockClient(SFNClient);
 let s3: TestS3;
 let restore: () => void;
 
@@ -28,7 +30,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   restore();
-  for (const m of [bedrockMock, ddbMock, eventsMock]) m.restore();
+  for (const m of [bedrockMock, ddbMock, eventsMock, sfnMock]) m.restore();
   await s3.stop();
 });
 
@@ -39,7 +41,9 @@ describe('workflow handlers over AWS_ENDPOINT_URL_S3', () => {
     expect(prepared.run).toMatchObject({ runId: 'handler-run', bucket: 'bucket', maxConcurrentJobs: 20, jobTimeoutHours: 24 });
     expect(prepared.round).toEqual({ number: 1, chunkCount: 2, nextChunk: 0, hasMoreChunks: true });
 
-    const window = await nextWindow(prepared);
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: [{ id: 12, type: 'TaskStateExited', timestamp: new Date() }] });
+    const window = await nextWindow({ ...prepared, executionArn: 'arn:aws:states:us-east-1:123456789012:execution:Run:handler-run' });
+    expect(window.continued).toBe(false);
     expect(window.window.items).toEqual([{ chunk: 0 }, { chunk: 1 }]);
 
     ddbMock.on(UpdateCommand).resolves({});
