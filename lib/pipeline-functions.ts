@@ -22,6 +22,7 @@ export const PIPELINE_FUNCTION_NAMES = [
   'finalize',
   'job-state',
   'sweeper',
+  'stop-run',
 ] as const;
 
 /** One of {@link PIPELINE_FUNCTION_NAMES}. */
@@ -80,6 +81,14 @@ const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   'job-state': { description: 'Completes the task token of a job that reached a terminal status', table: true },
   // Completes task tokens (connectWorkflow).
   sweeper: { description: 'Polls tracked jobs whose events were lost; recovers leaked slots', table: true, bedrockJobs: ['Get'] },
+  // Stops a stopped run's open jobs, frees its slots, fails its unfinished records, finalizes it.
+  'stop-run': {
+    description: 'Winds up a run whose execution a user stopped',
+    s3: true,
+    table: true,
+    bedrockJobs: ['Stop'],
+    putEvents: true,
+  },
 };
 
 /** Lambda's limit on the total size of a function's environment variables. */

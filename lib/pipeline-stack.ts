@@ -5,6 +5,7 @@ import { BedrockServiceRole } from './bedrock-service-role';
 import { PipelineDashboard } from './dashboard';
 import { DropBucket } from './drop-bucket';
 import { JobStateRule } from './job-state-rule';
+import { RunStoppedRule } from './run-stopped-rule';
 import { JobTable } from './job-table';
 import { PipelineFunctions } from './pipeline-functions';
 import { BatchWorkflow } from './state-machine';
@@ -79,6 +80,7 @@ export class BedrockBatchStack extends Stack {
       nightlySchedule: config.nightlySchedule,
     });
     new JobStateRule(this, 'JobStateRule', { handler: fn('job-state') });
+    new RunStoppedRule(this, 'RunStoppedRule', { stateMachine: this.workflow.stateMachine, handler: fn('stop-run') });
     new PipelineDashboard(this, 'Monitoring', {
       stateMachine: this.workflow.stateMachine,
       functions: Object.fromEntries(Object.entries(this.functions.byName).map(([name, f]) => [name, f.function])),

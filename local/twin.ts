@@ -51,6 +51,8 @@ export interface TwinExecution {
   readonly startDate: Date;
   result?: ExecutionResult;
   readonly done: Promise<ExecutionResult>;
+  /** Stops the execution, as StopExecution does. */
+  readonly abort: AbortController;
 }
 
 type Handler = (event: unknown) => Promise<unknown>;
@@ -206,13 +208,16 @@ export class LocalTwin {
     const arn = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:execution:${this.stateMachineArn.split(':').pop()}:${name}`;
     const input = req.input ? JSON.parse(req.input) : {};
     const startDate = new Date();
+    const abort = new AbortController();
     const execution: TwinExecution = {
       name,
       events: 0,
       arn,
       input,
       startDate,
+      abort,
       done: runStateMachine(this.definition, input, {
+        abortSignal: abort.signal,
         taskHandlers: this.taskHandlers(),
         newToken: () => this.tokens.newToken(),
         execution: { Id: arn, Name: name, StartTime: startDate.toISOString(), RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/local` },
@@ -222,11 +227,43 @@ export class LocalTwin {
         },
       }).then((result) => {
         execution.result = result;
+        // Step Functions announces a stopped execution on the default bus (the stop-run rule's source).
+        if (result.status === 'ABORTED') this.bus.publish(this.executionStatusEvent(execution, 'ABORTED', req.input ?? '{}'));
         return result;
       }),
     };
     this.executions.set(name, execution);
     return { executionArn: arn, startDate };
+  }
+
+  /** Stops a running execution, as `StopExecution` (or the console's Stop button) does. */
+  stopExecution(name: string): void {
+    const execution = this.executions.get(name);
+    if (!execution) throw new StepFunctionsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${name}'`);
+    execution.abort.abort();
+  }
+
+  private executionStatusEvent(execution: TwinExecution, status: string, input: string): BusEvent {
+    return {
+      version: '0',
+      id: `local-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+      'detail-type': 'Step Functions Execution Status Change',
+      source: 'aws.states',
+      account: LOCAL_ACCOUNT,
+      time: new Date().toISOString(),
+      region: LOCAL_REGION,
+      resources: [execution.arn],
+      detail: {
+        executionArn: execution.arn,
+        stateMachineArn: this.stateMachineArn,
+        name: execution.name,
+        status,
+        startDate: execution.startDate.getTime(),
+        stopDate: Date.now(),
+        input,
+        output: null,
+      },
+    };
   }
 
   /** Uploads a local file to `inbox/<route>/` and announces it as S3 would (`Object Created`). */

@@ -44,6 +44,13 @@ export type FinalizeEvent =
       readonly executionName: string;
       /** The state when the failure was caught: `run` if prepare got that far, `error` always. */
       readonly state: { run?: RunConfig; runId?: string; error?: { Error?: string; Cause?: string } };
+    }
+  | {
+      /** A user stopped the execution; stop-run stopped its jobs and failed what was unfinished. */
+      readonly outcome: 'Stopped';
+      readonly runId: string;
+      readonly run?: RunConfig;
+      readonly executionName: string;
     };
 
 /** Results larger than this are split into `results-00001.jsonl`, ... parts of at most this size. */
@@ -63,16 +70,18 @@ function basename(key: string): string {
 }
 
 const RESULT_PARTS = new Set(['succeeded.jsonl', 'remainder-succeeded.jsonl']);
-const FAILED_PARTS = new Set(['failed.jsonl', 'remainder-failed.jsonl', 'exhausted.jsonl']);
+const FAILED_PARTS = new Set(['failed.jsonl', 'remainder-failed.jsonl', 'exhausted.jsonl', 'stopped.jsonl']);
 
 /** Writes the run's outputs and summary, and puts `Batch Run Completed`. */
 export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Promise<RunSummary> {
-  const run = event.outcome === 'Finished' ? event.run : event.state.run;
+  const run = event.outcome === 'Failed' ? event.state.run : event.run;
   const runId =
     run?.runId ??
-    (event.outcome === 'Failed' && typeof event.state.runId === 'string' && isValidRunId(event.state.runId)
-      ? event.state.runId
-      : runIdFromExecutionName(event.executionName ?? 'unknown'));
+    (event.outcome === 'Stopped'
+      ? event.runId
+      : event.outcome === 'Failed' && typeof event.state.runId === 'string' && isValidRunId(event.state.runId)
+        ? event.state.runId
+        : runIdFromExecutionName(event.executionName ?? 'unknown'));
   const bucket = run?.bucket ?? deps.bucket;
   logger.appendKeys({ runId });
 
@@ -143,7 +152,13 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
   const allTokens = { input: batchTokens.input + onDemandTokens.input, output: batchTokens.output + onDemandTokens.output };
   const allOnDemandUsd = family ? estimateCostUsd(family, { input: 0, output: 0 }, allTokens).onDemandUsd : 0;
 
-  const status: RunStatus = failedRun ? 'Failed' : failed + rejected === 0 && warnings.length === 0 ? 'Succeeded' : 'CompletedWithFailures';
+  const status: RunStatus = failedRun
+    ? 'Failed'
+    : event.outcome === 'Stopped'
+      ? 'Stopped'
+      : failed + rejected === 0 && warnings.length === 0
+        ? 'Succeeded'
+        : 'CompletedWithFailures';
   const summary: RunSummary = {
     runId,
     ...(run ? { route: run.route, modelId: run.modelId, startedAt: run.startedAt } : {}),

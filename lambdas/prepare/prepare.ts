@@ -72,6 +72,7 @@ export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipelin
     pipeline: env.pipeline,
   });
   logger.appendKeys({ runId: run.runId });
+  await writeJsonObject(deps.s3, run.bucket, runKeys.runConfig(run.runId), run);
   const family = modelFamily(run.modelId)!;
   const files = await expandInputs(deps.s3, inputs);
 

@@ -95,7 +95,7 @@ export function chunkLabel(chunk: number): string {
  * (alphanumerics and hyphens, at most 63 characters) for every valid run id.
  */
 export function jobNameFor(runId: string, round: number, chunk: number): string {
-  return `bb-${runId}-${roundLabel(round)}-${chunkLabel(chunk)}`;
+  return `${jobNamePrefixFor(runId)}${roundLabel(round).slice(1)}-${chunkLabel(chunk)}`;
 }
 
 /**
@@ -104,6 +104,11 @@ export function jobNameFor(runId: string, round: number, chunk: number): string 
  */
 export function clientRequestTokenFor(runId: string, round: number, chunk: number): string {
   return `${runId}-${roundLabel(round)}-${chunkLabel(chunk)}`;
+}
+
+/** The prefix every job name of a run starts with (`bb-<runId>-r`). */
+export function jobNamePrefixFor(runId: string): string {
+  return `bb-${runId}-r`;
 }
 
 /** Parses a job name made by {@link jobNameFor}; undefined for any other name. */
@@ -154,6 +159,10 @@ export const runKeys = {
   /** Counters of the small-remainder policy's work in a round. */
   remainderStats: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/remainder-stats.json`,
   workRejected: (runId: string) => `${S3_PREFIXES.work}${runId}/rejected.jsonl`,
+  /** The run's resolved configuration, written by prepare (read when a stopped run is wound up). */
+  runConfig: (runId: string) => `${S3_PREFIXES.work}${runId}/run.json`,
+  /** Records a stopped run never finished, failed with `RunStopped`. */
+  stopped: (runId: string) => `${S3_PREFIXES.work}${runId}/stopped.jsonl`,
   runStats: (runId: string) => `${S3_PREFIXES.work}${runId}/run-stats.json`,
   results: (runId: string, name: 'results.jsonl' | 'failed.jsonl' | 'rejected.jsonl' | 'summary.json') =>
     `${S3_PREFIXES.results}${runId}/${name}`,

@@ -102,16 +102,16 @@ export class JobRecords {
     );
   }
 
-  /** Jobs whose task token is still open: what the sweeper polls. */
-  async openJobs(): Promise<JobItem[]> {
+  /** Jobs whose task token is still open (of one run, when given): what the sweeper polls. */
+  async openJobs(runId?: string): Promise<JobItem[]> {
     const out: JobItem[] = [];
     let start: Record<string, unknown> | undefined;
     do {
       const res = await this.ddb.send(
         new ScanCommand({
           TableName: this.table,
-          FilterExpression: 'begins_with(pk, :job) AND attribute_not_exists(tokenCompletedAt)',
-          ExpressionAttributeValues: { ':job': 'JOB#' },
+          FilterExpression: `begins_with(pk, :job) AND attribute_not_exists(tokenCompletedAt)${runId ? ' AND runId = :run' : ''}`,
+          ExpressionAttributeValues: { ':job': 'JOB#', ...(runId ? { ':run': runId } : {}) },
           ExclusiveStartKey: start,
         }),
       );

@@ -110,6 +110,7 @@ describe('pipeline functions', () => {
     ['finalize', [...LOGS, ...S3_DATA, 'events:PutEvents']],
     ['job-state', [...LOGS, ...TABLE, ...TASK_RESPONSE]],
     ['sweeper', [...LOGS, ...TABLE, 'bedrock:GetModelInvocationJob', ...TASK_RESPONSE]],
+    ['stop-run', [...LOGS, ...S3_DATA, ...TABLE, 'bedrock:StopModelInvocationJob', 'events:PutEvents']],
   ])('%s may do exactly what it needs', (name, expected) => {
     expect(actionsOf(statementsOfFunction(template, name))).toEqual([...expected].sort());
   });
@@ -125,11 +126,11 @@ describe('pipeline functions', () => {
     }
   });
 
-  test('no function may list or stop jobs, or use a wildcard action', () => {
+  test('no function may list jobs, only stop-run may stop them, none uses a wildcard action', () => {
     for (const name of PIPELINE_FUNCTION_NAMES) {
       const actions = actionsOf(statementsOfFunction(template, name));
       expect(actions).not.toContain('bedrock:ListModelInvocationJobs');
-      expect(actions).not.toContain('bedrock:StopModelInvocationJob');
+      if (name !== 'stop-run') expect(actions).not.toContain('bedrock:StopModelInvocationJob');
       expect(actions.filter((a) => a.includes('*'))).toEqual([]);
     }
   });

@@ -45,6 +45,6 @@ describe('BedrockBatchStack', () => {
   test('deploys no custom resources or helper functions of its own', () => {
     const types = new Set(Object.values(json.Resources as Record<string, any>).map((r) => r.Type as string));
     expect([...types].filter((t) => t.startsWith('Custom::') || t === 'AWS::CloudFormation::CustomResource')).toEqual([]);
-    template.resourceCountIs('AWS::Lambda::Function', 10);
+    template.resourceCountIs('AWS::Lambda::Function', 11);
   });
 });

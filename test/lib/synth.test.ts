@@ -23,7 +23,7 @@ describe('synthesizePipelineTemplate', () => {
 
     const resources = Object.values(template.Resources) as any[];
     const handlers = resources.filter((r) => r.Type === 'AWS::Lambda::Function').map((r) => r.Metadata['bedrock-batch:handler']);
-    expect(handlers).toHaveLength(10);
+    expect(handlers).toHaveLength(11);
     const sm = resources.find((r) => r.Type === 'AWS::StepFunctions::StateMachine');
     const definition = JSON.parse(resolveFake(sm.Properties.DefinitionString) as string);
     expect(Object.keys(allStates(definition))).toContain('SubmitJob');

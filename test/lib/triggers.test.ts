@@ -67,13 +67,26 @@ describe('triggers', () => {
   });
 
   test('there are no other rules', () => {
-    expect(all).toHaveLength(1 + 2 + 1 + 1);
+    // inbox, two nightly sweeps, the sweeper, job-state, stopped executions.
+    expect(all).toHaveLength(1 + 2 + 1 + 1 + 1);
+  });
+
+  test('stopped executions of the workflow, and only those, go to stop-run', () => {
+    const sm = Object.keys(template.findResources('AWS::StepFunctions::StateMachine'))[0]!;
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: { status: ['ABORTED'], stateMachineArn: [{ Ref: sm }] },
+      },
+      Targets: [{ Arn: { 'Fn::GetAtt': [functionIdOf(template, 'stop-run'), 'Arn'] } }],
+    });
   });
 
   test('EventBridge may invoke exactly the rule targets', () => {
     const permissions = Object.values(template.findResources('AWS::Lambda::Permission'));
     expect(permissions.every((p: any) => p.Properties.Principal === 'events.amazonaws.com')).toBe(true);
     const invoked = permissions.map((p: any) => p.Properties.FunctionName['Fn::GetAtt'][0]);
-    expect(new Set(invoked)).toEqual(new Set(['start-run', 'sweeper', 'job-state'].map((n) => functionIdOf(template, n))));
+    expect(new Set(invoked)).toEqual(new Set(['start-run', 'sweeper', 'job-state', 'stop-run'].map((n) => functionIdOf(template, n))));
   });
 });

@@ -1,0 +1,122 @@
+/**
+ * Stop-run: when a user stops (aborts) a run's execution, nothing in the workflow runs again,
+ * so this handler, fed by the `Step Functions Execution Status Change` rule, winds the run up:
+ * it stops the run's Bedrock jobs still open (you are only charged for tokens already
+ * processed), frees their job slots, fails every record the run had not finished with
+ * `RunStopped`, and finalizes the run as `Stopped` so that every record is still accounted for.
+ */
+import { StopModelInvocationJobCommand, type BedrockClient } from '@aws-sdk/client-bedrock';
+import { isValidRunId, jobNamePrefixFor, runKeys, S3_PREFIXES, type RunConfig } from '../shared/contracts';
+import type { JobRecords } from '../shared/job-records';
+import type { JobSlotLimiter } from '../shared/job-slots';
+import { logger } from '../shared/logger';
+import type { FailedRecord, RetryRecord } from '../shared/outcomes';
+import { leadingRecordId } from '../shared/reconcile';
+import { runIdFromExecutionName } from '../shared/run-input';
+import { JsonlWriter, listObjects, readJsonl, readJsonObject, readObjectLines } from '../shared/s3-jsonl';
+import { finalizeRun, type FinalizeDeps, type RunSummary } from '../finalize/finalize';
+
+/** EventBridge's `Step Functions Execution Status Change` event (the fields used). */
+export interface ExecutionStatusChangeEvent {
+  readonly 'detail-type': string;
+  readonly detail: {
+    readonly executionArn: string;
+    readonly name: string;
+    readonly status: string;
+    /** The execution input as JSON text (may be absent or null). */
+    readonly input?: string | null;
+  };
+}
+
+export interface StopRunDeps extends FinalizeDeps {
+  readonly bedrock: BedrockClient;
+  readonly jobs: JobRecords;
+  readonly limiter: JobSlotLimiter;
+}
+
+/** Bedrock errors meaning the job is over already: nothing to stop. */
+const ALREADY_OVER = new Set(['ValidationException', 'ConflictException', 'ResourceNotFoundException']);
+
+/** The run an execution belongs to, from its input (a successor's `resume`, or `runId`) or its name. */
+export function runIdOfExecution(name: string, inputText: string | null | undefined): string {
+  try {
+    const input = JSON.parse(inputText ?? '{}') as { runId?: unknown; resume?: { run?: { runId?: unknown } } };
+    const candidate = input.resume?.run?.runId ?? input.runId;
+    if (typeof candidate === 'string' && isValidRunId(candidate)) return candidate;
+  } catch {
+    // Not JSON: the run id comes from the name, as prepare derives it.
+  }
+  return runIdFromExecutionName(name);
+}
+
+/** Stops the run's open jobs and frees every slot the run holds; returns how many jobs were stopped. */
+async function stopJobs(deps: StopRunDeps, runId: string, modelId: string | undefined): Promise<number> {
+  let stopped = 0;
+  for (const item of await deps.jobs.openJobs(runId)) {
+    if (item.jobArn) {
+      try {
+        await deps.bedrock.send(new StopModelInvocationJobCommand({ jobIdentifier: item.jobArn }));
+        stopped += 1;
+      } catch (err) {
+        if (!ALREADY_OVER.has((err as Error).name)) throw err;
+      }
+    }
+    await deps.jobs.markTokenCompleted(item.jobName);
+    await deps.limiter.release(item.modelId, item.jobName);
+  }
+  // Slots taken by chunks that had not created their job yet.
+  if (modelId) {
+    const prefix = jobNamePrefixFor(runId);
+    for (const holder of await deps.limiter.holders(modelId)) if (holder.startsWith(prefix)) await deps.limiter.release(modelId, holder);
+  }
+  return stopped;
+}
+
+/**
+ * Writes `work/<runId>/stopped.jsonl`: the records of the run's last round that no step
+ * settled. A chunk that was reconciled has settled all but its retries; a chunk that was not
+ * has settled nothing; a remainder without its stats was not handled.
+ */
+async function failUnfinished(deps: StopRunDeps, run: RunConfig): Promise<number> {
+  const work = (await listObjects(deps.s3, run.bucket, `${S3_PREFIXES.work}${run.runId}/`)).map((o) => o.key);
+  const has = new Set(work);
+  const rounds = work.flatMap((k) => (/\/r(\d+)\/pending\.jsonl$/.exec(k) ? [Number(/\/r(\d+)\//.exec(k)![1])] : []));
+  const writer = new JsonlWriter(deps.s3, run.bucket, runKeys.stopped(run.runId));
+  if (rounds.length === 0 || has.has(runKeys.exhausted(run.runId, Math.max(...rounds)))) return writer.close();
+  const round = Math.max(...rounds);
+  const fail = (recordId: string) =>
+    writer.write({
+      recordId,
+      error: { code: 'RunStopped', message: 'the run was stopped before this record finished' },
+      attempts: round,
+    } satisfies FailedRecord);
+
+  const chunkInputs = await listObjects(deps.s3, run.bucket, runKeys.chunkInput(run.runId, round, 0).replace(/c\d+\.jsonl$/, ''));
+  for (const { key } of chunkInputs) {
+    const chunk = Number(/c(\d+)\.jsonl$/.exec(key)?.[1]);
+    if (has.has(runKeys.chunkStats(run.runId, round, chunk))) {
+      if (!has.has(runKeys.chunkPart(run.runId, round, chunk, 'retry'))) continue;
+      for await (const r of readJsonl<RetryRecord>(deps.s3, run.bucket, runKeys.chunkPart(run.runId, round, chunk, 'retry'))) await fail(r.recordId);
+    } else {
+      for await (const raw of readObjectLines(deps.s3, run.bucket, key)) if (raw.length > 0) await fail(leadingRecordId(raw.toString('utf8')));
+    }
+  }
+  if (has.has(runKeys.roundRemainder(run.runId, round)) && !has.has(runKeys.remainderStats(run.runId, round))) {
+    for await (const raw of readObjectLines(deps.s3, run.bucket, runKeys.roundRemainder(run.runId, round))) {
+      if (raw.length > 0) await fail(leadingRecordId(raw.toString('utf8')));
+    }
+  }
+  return writer.close();
+}
+
+/** Winds up a run whose execution was stopped; ignores every other status. */
+export async function windUpStoppedRun(deps: StopRunDeps, event: ExecutionStatusChangeEvent): Promise<RunSummary | { ignored: string }> {
+  if (event.detail.status !== 'ABORTED') return { ignored: `execution status ${event.detail.status}` };
+  const runId = runIdOfExecution(event.detail.name, event.detail.input);
+  logger.appendKeys({ runId });
+  const run = await readJsonObject<RunConfig>(deps.s3, deps.bucket, runKeys.runConfig(runId));
+  const stoppedJobs = await stopJobs(deps, runId, run?.modelId);
+  const unfinished = run ? await failUnfinished(deps, run) : 0;
+  logger.info('run stopped by a user', { stoppedJobs, unfinishedRecords: unfinished });
+  return finalizeRun(deps, { outcome: 'Stopped', runId, ...(run ? { run } : {}), executionName: event.detail.name });
+}

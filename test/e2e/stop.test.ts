@@ -1,0 +1,58 @@
+/**
+ * A user stops a run's execution midway: the stop-run rule stops the run's Bedrock jobs, frees
+ * its job slots, fails every unfinished record with RunStopped, and finalizes the run as
+ * Stopped, so every record is still accounted for.
+ */
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { loadPipelineConfig } from '../../bin/config';
+import { LocalTwin } from '../../local/twin';
+import { claudeLines, CLAUDE, tempDir, writeLines } from './helpers';
+
+async function readResult<T>(twin: LocalTwin, key: string): Promise<T> {
+  const res = await twin.s3.send(new GetObjectCommand({ Bucket: twin.bucket, Key: key }));
+  return (await res.Body!.transformToString()) as unknown as T;
+}
+
+const jsonl = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { recordId: string; error?: { code: string } });
+
+test('stopping an execution stops its jobs, frees its slots and ends the run Stopped with every record accounted for', async () => {
+  const dir = tempDir();
+  const file = writeLines(dir, 'long.jsonl', claudeLines(300));
+  const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 50, minRecordsPerJob: 10 } } });
+  const twin = await LocalTwin.start({ config, quotas: { minRecordsPerJob: 10 }, stepDelayMs: 150 });
+  try {
+    const input = await twin.upload(file, 'inbox/default/long.jsonl');
+    twin.startExecution({ name: 'stop-me', input: JSON.stringify({ inputs: [input], runId: 'stop-me' }) });
+    // Let the first jobs finish and be reconciled, then stop while later ones are in flight.
+    for (let i = 0; i < 200 && (twin.emulatorStats().jobsByStatus.Completed ?? 0) < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 400));
+    twin.stopExecution('stop-me');
+    const [execution] = await twin.settle();
+    expect(execution!.result?.status).toBe('ABORTED');
+
+    const summary = JSON.parse(await readResult<string>(twin, 'results/stop-me/summary.json'));
+    expect(summary.status).toBe('Stopped');
+    const results = jsonl(await readResult<string>(twin, 'results/stop-me/results.jsonl'));
+    const failed = jsonl(await readResult<string>(twin, 'results/stop-me/failed.jsonl'));
+    // Conservation: every input record is in exactly one output, once.
+    expect(summary.records).toEqual({ input: 300, succeeded: results.length, failed: failed.length, rejected: 0 });
+    const ids = [...results, ...failed].map((r) => r.recordId);
+    expect(new Set(ids).size).toBe(300);
+    expect(results.length).toBeGreaterThanOrEqual(100);
+    expect(failed.length).toBeGreaterThan(0);
+    for (const f of failed) expect(f.error?.code).toBe('RunStopped');
+
+    // No job of the run is left running, and the model's cap holds no slot of the run.
+    await twin.emulator.idle();
+    const stats = twin.emulatorStats();
+    expect(stats.maxConcurrentJobs).toBeLessThanOrEqual(2);
+    for (const status of ['Submitted', 'Validating', 'Scheduled', 'InProgress', 'Stopping']) expect(stats.jobsByStatus[status] ?? 0).toBe(0);
+    const ddb = new DynamoDBClient({});
+    const cap = await ddb.send(new GetItemCommand({ TableName: 'bedrock-batch-jobs', Key: { pk: { S: `CAP#${CLAUDE}` }, sk: { S: 'CAP' } } }));
+    expect(cap.Item?.holders?.SS ?? []).toEqual([]);
+    ddb.destroy();
+  } finally {
+    await twin.stop();
+  }
+});

@@ -1,0 +1,107 @@
+import { BedrockClient, StopModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { mockClient } from 'aws-sdk-client-mock';
+import { runKeys } from '../../../lambdas/shared/contracts';
+import { JobRecords } from '../../../lambdas/shared/job-records';
+import { JobSlotLimiter } from '../../../lambdas/shared/job-slots';
+import { runIdOfExecution, windUpStoppedRun, type ExecutionStatusChangeEvent } from '../../../lambdas/stop-run/stop-run';
+import { runConfig } from '../support/fixtures';
+import { startTestDynamo, type TestDynamo } from '../support/local-dynamo';
+import { startTestS3, type TestS3 } from '../support/local-s3';
+
+const bedrockMock = mockClient(BedrockClient);
+const eventsMock = mockClient(EventBridgeClient);
+const arn = (id: string) => `arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/${id}`;
+const line = (recordId: string) => JSON.stringify({ recordId, modelInput: { anthropic_version: 'bedrock-2023-05-31', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] } });
+const jsonl = (rows: unknown[]) => rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r)) + '\n').join('');
+
+describe('runIdOfExecution', () => {
+  it('reads the run id from the input, a successor resume, or the execution name', () => {
+    expect(runIdOfExecution('exec', JSON.stringify({ inputs: [], runId: 'my-run' }))).toBe('my-run');
+    expect(runIdOfExecution('my-run-r2-c100', JSON.stringify({ resume: { run: { runId: 'my-run' } } }))).toBe('my-run');
+    expect(runIdOfExecution('console-start', JSON.stringify({ inputs: [] }))).toBe('console-start');
+    expect(runIdOfExecution('console-start', null)).toBe('console-start');
+    expect(runIdOfExecution('bad_name!', 'not json')).toMatch(/^run-[0-9a-f]{20}$/);
+    expect(runIdOfExecution('x', JSON.stringify({ runId: 'not valid!' }))).toBe('x');
+  });
+});
+
+describe('windUpStoppedRun', () => {
+  let s3: TestS3;
+  let db: TestDynamo;
+  beforeAll(async () => {
+    s3 = await startTestS3();
+    db = await startTestDynamo();
+  });
+  afterAll(async () => {
+    await s3.stop();
+    await db.stop();
+    bedrockMock.restore();
+    eventsMock.restore();
+  });
+  beforeEach(() => {
+    bedrockMock.reset();
+    eventsMock.reset();
+    eventsMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
+  });
+  const deps = () => ({
+    s3: s3.client,
+    events: new EventBridgeClient({ region: 'us-east-1' }),
+    bedrock: new BedrockClient({ region: 'us-east-1' }),
+    jobs: new JobRecords(db.ddb, db.table),
+    limiter: new JobSlotLimiter(db.ddb, db.table),
+    bucket: s3.bucket,
+    eventBusName: 'default',
+  });
+  const aborted = (name: string, input: unknown): ExecutionStatusChangeEvent => ({
+    'detail-type': 'Step Functions Execution Status Change',
+    detail: { executionArn: `arn:aws:states:us-east-1:123456789012:execution:M:${name}`, name, status: 'ABORTED', input: JSON.stringify(input) },
+  });
+
+  it('ignores every status but ABORTED', async () => {
+    const e = aborted('x', {});
+    await expect(windUpStoppedRun(deps(), { ...e, detail: { ...e.detail, status: 'SUCCEEDED' } })).resolves.toEqual({ ignored: 'execution status SUCCEEDED' });
+  });
+
+  it('stops open jobs, frees the run\'s slots and fails exactly the records no step settled', async () => {
+    const run = runConfig({ runId: 'stopped-1', bucket: s3.bucket });
+    const jobs = new JobRecords(db.ddb, db.table);
+    const limiter = new JobSlotLimiter(db.ddb, db.table);
+    await s3.put(runKeys.runConfig('stopped-1'), JSON.stringify(run));
+    await s3.put(runKeys.runStats('stopped-1'), JSON.stringify({ inputFiles: 1, inputLines: 6, blankLines: 0, valid: 6, rejected: 0, inputs: [] }));
+    await s3.put(runKeys.roundPending('stopped-1', 1), jsonl(['a', 'b', 'c', 'd', 'e', 'f'].map(line)));
+    // Chunk 0 reconciled: a and b succeeded, c is a retry the run will never resubmit.
+    await s3.put(runKeys.chunkInput('stopped-1', 1, 0), jsonl(['a', 'b', 'c'].map(line)));
+    await s3.put(runKeys.chunkPart('stopped-1', 1, 0, 'succeeded'), jsonl([{ recordId: 'a', modelOutput: {} }, { recordId: 'b', modelOutput: {} }]));
+    await s3.put(runKeys.chunkPart('stopped-1', 1, 0, 'retry'), jsonl([{ recordId: 'c', modelInput: {}, lastError: { code: '429', message: 't' } }]));
+    await s3.put(runKeys.chunkStats('stopped-1', 1, 0), JSON.stringify({ round: 1, chunk: 0, jobStatus: 'Completed', records: 3, succeeded: 2, failed: 0, retry: 1, tokens: { input: 0, output: 0 }, unknownOutputRecords: 0, duplicateOutputRecords: 0 }));
+    // Chunk 1 in flight: its job is open and holds a slot.
+    await s3.put(runKeys.chunkInput('stopped-1', 1, 1), jsonl(['d', 'e', 'f'].map(line)));
+    await jobs.putSubmitting({ jobName: 'bb-stopped-1-r01-c00001', runId: 'stopped-1', round: 1, chunk: 1, modelId: run.modelId, taskToken: 't1' });
+    await jobs.setCreated('bb-stopped-1-r01-c00001', arn('inflight0001'));
+    await limiter.acquire(run.modelId, 'bb-stopped-1-r01-c00001', 5);
+    // Another run's slot stays.
+    await limiter.acquire(run.modelId, 'bb-other-r01-c00000', 5);
+    bedrockMock.on(StopModelInvocationJobCommand).resolves({});
+
+    const summary = await windUpStoppedRun(deps(), aborted('stopped-1', { inputs: [], runId: 'stopped-1' }));
+
+    expect(bedrockMock.commandCalls(StopModelInvocationJobCommand).map((c) => c.args[0].input.jobIdentifier)).toEqual([arn('inflight0001')]);
+    expect(await limiter.holders(run.modelId)).toEqual(['bb-other-r01-c00000']);
+    expect(await jobs.openJobs('stopped-1')).toEqual([]);
+    expect(summary).toMatchObject({ runId: 'stopped-1', status: 'Stopped', records: { input: 6, succeeded: 2, failed: 4, rejected: 0 }, warnings: [] });
+    const failed = (await s3.jsonl<{ recordId: string; error: { code: string }; attempts: number }>(runKeys.results('stopped-1', 'failed.jsonl')));
+    expect(failed.map((f) => f.recordId).sort()).toEqual(['c', 'd', 'e', 'f']);
+    for (const f of failed) expect(f).toMatchObject({ error: { code: 'RunStopped' }, attempts: 1 });
+  });
+
+  it('treats a job that is over already as nothing to stop', async () => {
+    const jobs = new JobRecords(db.ddb, db.table);
+    await jobs.putSubmitting({ jobName: 'bb-stopped-2-r01-c00000', runId: 'stopped-2', round: 1, chunk: 0, modelId: 'm', taskToken: 't' });
+    await jobs.setCreated('bb-stopped-2-r01-c00000', arn('done00000000'));
+    bedrockMock.on(StopModelInvocationJobCommand).rejects(Object.assign(new Error('terminal'), { name: 'ValidationException' }));
+    const summary = await windUpStoppedRun(deps(), aborted('stopped-2', { inputs: [], runId: 'stopped-2' }));
+    expect(summary).toMatchObject({ runId: 'stopped-2', status: 'Stopped' });
+    expect(await jobs.openJobs('stopped-2')).toEqual([]);
+  });
+});
