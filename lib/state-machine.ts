@@ -4,6 +4,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { SLOT_WAIT_ATTEMPTS } from '../lambdas/shared/contracts';
 import { acknowledgeNag, nagResourceFinding } from './nag';
 
 /**
@@ -133,12 +134,14 @@ export class BatchWorkflow extends Construct {
 
     // --- one chunk, inside the Map ---------------------------------------------------------
     const acquireSlot = invoke(S.acquireSlot, f.acquireSlot, { resultPath: sfn.JsonPath.DISCARD });
-    // No maxDelay / jitter: the local interpreter does not support them.
+    // Waits for a slot with backoff, a bounded number of times: every try costs 3 history events.
     acquireSlot.addRetry({
       errors: [SLOT_UNAVAILABLE_ERROR],
-      interval: Duration.seconds(15),
-      backoffRate: 1,
-      maxAttempts: 100000,
+      interval: Duration.seconds(10),
+      backoffRate: 2,
+      maxDelay: Duration.minutes(5),
+      jitterStrategy: sfn.JitterType.FULL,
+      maxAttempts: SLOT_WAIT_ATTEMPTS,
     });
 
     const jobWaitHours = props.jobTimeoutHours + (props.jobWaitMarginHours ?? 6);
@@ -160,6 +163,8 @@ export class BatchWorkflow extends Construct {
     // Whatever ends the wait (job failure, timeout, exhausted retries), the chunk is reconciled:
     // its records become succeeded, failed or retryable; none is lost with the job.
     submitJob.addCatch(reconcileChunk, { errors: [sfn.Errors.ALL], resultPath: '$.jobError' });
+    // A chunk that never got a slot gives up its turn: its records are retried next round.
+    acquireSlot.addCatch(reconcileChunk, { errors: [SLOT_UNAVAILABLE_ERROR], resultPath: '$.jobError' });
 
     const processChunks = sfn.Map.jsonPath(this, S.processChunks, {
       itemsPath: '$.window.items',

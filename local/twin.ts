@@ -26,6 +26,11 @@ import { cachedPipelineTemplate } from './template-cache';
 const SCHEDULE_SPEEDUP = 1000;
 /** Retry pauses of the workflow, in ms, instead of the definition's seconds. */
 const RETRY_INTERVAL_MS = 20;
+/**
+ * AcquireSlot's pause in ms: its tries are bounded (SLOT_WAIT_ATTEMPTS), so the twin's wait for
+ * a slot must be long enough, in all, to outlast a few emulated jobs (40 x 250 ms = 10 s).
+ */
+const SLOT_RETRY_INTERVAL_MS = 250;
 
 export interface TwinOptions {
   /** The pipeline configuration the stack is synthesized with. */
@@ -222,6 +227,7 @@ export class LocalTwin {
         newToken: () => this.tokens.newToken(),
         execution: { Id: arn, Name: name, StartTime: startDate.toISOString(), RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/local` },
         retryIntervalMs: RETRY_INTERVAL_MS,
+        retryIntervalOverrides: { AcquireSlot: SLOT_RETRY_INTERVAL_MS },
         onEvent: () => {
           execution.events += 1;
         },

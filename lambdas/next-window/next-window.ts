@@ -6,7 +6,7 @@
  * resumes the run at this point, and tells this one to end.
  */
 import { ExecutionAlreadyExists, GetExecutionHistoryCommand, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import type { RoundState, RunConfig } from '../shared/contracts';
+import { SLOT_WAIT_ATTEMPTS, type RoundState, type RunConfig } from '../shared/contracts';
 import { logger } from '../shared/logger';
 
 /** Chunks handed to one Map state at most. Bounds the payload and the Map's history. */
@@ -20,6 +20,11 @@ export const EVENTS_PER_CHUNK = 30;
 export const EVENTS_RESERVE = 300;
 /** A window smaller than this (while more chunks remain) is not worth it: continue instead. */
 export const MIN_WINDOW = 10;
+/**
+ * An execution with no more history than this has just started (Prepare, or a successor's
+ * resume): it always takes a window, so a run makes progress whatever the budget.
+ */
+export const FRESH_EXECUTION_EVENTS = 100;
 
 export interface WindowState {
   readonly run: RunConfig;
@@ -55,9 +60,17 @@ export async function historyLength(sfn: SFNClient, executionArn: string): Promi
   return res.events?.[0]?.id ?? 0;
 }
 
+/**
+ * Events a window may spend waiting for job slots beyond {@link EVENTS_PER_CHUNK}: at most
+ * `maxConcurrentJobs` chunks wait at once, each for at most SLOT_WAIT_ATTEMPTS tries of 3 events.
+ */
+export function slotWaitReserve(maxConcurrentJobs: number): number {
+  return maxConcurrentJobs * SLOT_WAIT_ATTEMPTS * 3;
+}
+
 /** How many chunks the next window may hold with `used` of `budget` events spent. */
-export function windowSizeFor(used: number, budget: number): number {
-  return Math.max(0, Math.min(WINDOW_SIZE, Math.floor((budget - used - EVENTS_RESERVE) / EVENTS_PER_CHUNK)));
+export function windowSizeFor(used: number, budget: number, reserve = EVENTS_RESERVE): number {
+  return Math.max(0, Math.min(WINDOW_SIZE, Math.floor((budget - used - reserve) / EVENTS_PER_CHUNK)));
 }
 
 /** The state machine ARN of an execution ARN (`…:execution:<machine>:<name>`). */
@@ -77,8 +90,11 @@ export async function nextWindow(deps: WindowDeps, event: NextWindowEvent): Prom
   const { run, round } = event;
   const used = await historyLength(deps.sfn, event.executionArn);
   const remaining = round.chunkCount - round.nextChunk;
-  const size = Math.min(windowSizeFor(used, deps.historyEventBudget), remaining);
-  if (size < Math.min(MIN_WINDOW, remaining)) {
+  const reserve = EVENTS_RESERVE + slotWaitReserve(run.maxConcurrentJobs);
+  const wanted = Math.min(MIN_WINDOW, remaining);
+  let size = Math.min(windowSizeFor(used, deps.historyEventBudget, reserve), remaining);
+  if (size < wanted && used <= FRESH_EXECUTION_EVENTS) size = wanted;
+  if (size < wanted) {
     const name = successorName(event);
     const input: ResumeInput = { resume: { run, round } };
     try {

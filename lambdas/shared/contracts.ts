@@ -62,6 +62,13 @@ export interface JobOutcome {
   readonly message?: string;
 }
 
+/**
+ * How many times AcquireSlot is tried while the model's cap is full (10 s doubling to at most
+ * 5 minutes apart: about 3 hours) before the chunk gives up its turn and its records go to the
+ * next round. Bounded so that waiting cannot eat the execution's history (3 events a try).
+ */
+export const SLOT_WAIT_ATTEMPTS = 40;
+
 /** Terminal Bedrock job statuses. */
 export const TERMINAL_JOB_STATUSES = ['Completed', 'PartiallyCompleted', 'Failed', 'Stopped', 'Expired'] as const;
 export type TerminalJobStatus = (typeof TERMINAL_JOB_STATUSES)[number];

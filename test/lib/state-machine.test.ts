@@ -1,3 +1,4 @@
+import { SLOT_WAIT_ATTEMPTS } from '../../lambdas/shared/contracts';
 import { SLOT_UNAVAILABLE_ERROR, SUBMIT_RETRYABLE_ERRORS, WORKFLOW_STATES } from '../../lib/state-machine';
 import { allStates, buildStack, FAKE, functionIdOf, onlyResource, workflowDefinition } from './helpers';
 
@@ -107,11 +108,19 @@ describe('BatchWorkflow definition', () => {
     });
   });
 
-  test('AcquireSlot retries SlotUnavailable every 15 s, without maxDelay or jitter, and discards its result', () => {
+  test('AcquireSlot waits for a slot with capped, jittered backoff a bounded number of times, then gives the chunk up to the next round', () => {
     expect(inner.AcquireSlot.ResultPath).toBeNull();
     expect(inner.AcquireSlot.Next).toBe('SubmitJob');
     const retry = (inner.AcquireSlot.Retry as any[]).find((r) => r.ErrorEquals.includes(SLOT_UNAVAILABLE_ERROR));
-    expect(retry).toEqual({ ErrorEquals: ['SlotUnavailable'], IntervalSeconds: 15, BackoffRate: 1, MaxAttempts: 100000 });
+    expect(retry).toEqual({
+      ErrorEquals: ['SlotUnavailable'],
+      IntervalSeconds: 10,
+      BackoffRate: 2,
+      MaxDelaySeconds: 300,
+      JitterStrategy: 'FULL',
+      MaxAttempts: SLOT_WAIT_ATTEMPTS,
+    });
+    expect(inner.AcquireSlot.Catch).toEqual([{ ErrorEquals: ['SlotUnavailable'], ResultPath: '$.jobError', Next: 'ReconcileChunk' }]);
   });
 
   test('SubmitJob waits for a task token and puts the job outcome in $.job', () => {
@@ -143,7 +152,6 @@ describe('BatchWorkflow definition', () => {
     for (const name of ['Prepare', 'NextWindow', 'ProcessChunks', 'EndRound', 'Finalize']) {
       expect(top[name].Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'FinalizeFailed' }]);
     }
-    expect(inner.AcquireSlot.Catch).toBeUndefined();
     expect(inner.ReconcileChunk.Catch).toBeUndefined();
   });
 
@@ -158,11 +166,6 @@ describe('BatchWorkflow definition', () => {
     expect(top.RunFailed).toMatchObject({ Type: 'Fail', Error: 'RunFailed' });
   });
 
-  test('no Retry uses MaxDelaySeconds or JitterStrategy (unsupported by the local interpreter)', () => {
-    const text = JSON.stringify(definition);
-    expect(text).not.toContain('MaxDelaySeconds');
-    expect(text).not.toContain('JitterStrategy');
-  });
 });
 
 describe('BatchWorkflow resource', () => {

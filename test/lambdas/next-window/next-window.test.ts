@@ -4,6 +4,7 @@ import {
   EVENTS_PER_CHUNK,
   EVENTS_RESERVE,
   nextWindow,
+  slotWaitReserve,
   stateMachineArnOf,
   successorName,
   WINDOW_SIZE,
@@ -13,10 +14,13 @@ import {
 import { runConfig } from '../support/fixtures';
 
 const sfnMock = mockClient(SFNClient);
+const CAP = 4;
+/** What a window keeps back: the fixed reserve plus what CAP chunks may spend waiting for slots. */
+const RESERVE = EVENTS_RESERVE + slotWaitReserve(CAP);
 const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:RunMachine:run-1';
 const deps = (historyEventBudget = 20000) => ({ sfn: new SFNClient({ region: 'us-east-1' }), historyEventBudget });
 const event = (chunkCount: number, nextChunk: number): NextWindowEvent => ({
-  run: runConfig({ runId: 'run-1' }),
+  run: runConfig({ runId: 'run-1', maxConcurrentJobs: CAP }),
   round: { number: 2, chunkCount, nextChunk, hasMoreChunks: nextChunk < chunkCount },
   executionArn: EXECUTION,
 });
@@ -40,11 +44,13 @@ describe('nextWindow', () => {
   });
 
   it('shrinks the window to the budget left', async () => {
-    const used = 20000 - EVENTS_RESERVE - 25 * EVENTS_PER_CHUNK;
+    const used = 20000 - RESERVE - 25 * EVENTS_PER_CHUNK;
     historyAt(used);
     const result = await nextWindow(deps(), event(500, 0));
     expect(result.window.items).toHaveLength(25);
-    expect(windowSizeFor(used, 20000)).toBe(25);
+    expect(windowSizeFor(used, 20000, RESERVE)).toBe(25);
+    // Waiting for slots is bounded: SLOT_WAIT_ATTEMPTS tries of 3 events for each of CAP chunks.
+    expect(slotWaitReserve(CAP)).toBe(CAP * 40 * 3);
   });
 
   it('continues the run in a successor execution when too little budget is left', async () => {
@@ -60,7 +66,7 @@ describe('nextWindow', () => {
   });
 
   it('still finishes a small last window in this execution', async () => {
-    historyAt(19900 - 4 * EVENTS_PER_CHUNK - EVENTS_RESERVE);
+    historyAt(20000 - 4 * EVENTS_PER_CHUNK - RESERVE);
     const result = await nextWindow(deps(), event(103, 100));
     expect(result.continued).toBe(false);
     expect(result.window.items.map((i) => i.chunk)).toEqual([100, 101, 102]);
@@ -89,5 +95,15 @@ describe('naming', () => {
     const name = successorName({ ...long, run: runConfig({ runId: 'a'.repeat(40) }), round: { ...long.round, number: 10, nextChunk: 99999 } });
     expect(name.length).toBeLessThanOrEqual(80);
     expect(name).toMatch(/^[a-zA-Z0-9-_]+$/);
+  });
+});
+
+describe('progress under any budget', () => {
+  it('a fresh execution always takes a window, so a too-small budget cannot chain successors forever', async () => {
+    historyAt(12);
+    const result = await nextWindow(deps(300), event(500, 40));
+    expect(result.continued).toBe(false);
+    expect(result.window.items.map((i) => i.chunk)).toEqual(Array.from({ length: 10 }, (_, i) => 40 + i));
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 });
