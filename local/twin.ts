@@ -7,6 +7,7 @@
  */
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -250,26 +251,16 @@ export class LocalTwin {
   }
 
   private executionStatusEvent(execution: TwinExecution, status: string, input: string): BusEvent {
-    return {
-      version: '0',
-      id: `local-${Date.now()}-${Math.random().toString(36).slice(2)}`,
-      'detail-type': 'Step Functions Execution Status Change',
-      source: 'aws.states',
-      account: LOCAL_ACCOUNT,
-      time: new Date().toISOString(),
-      region: LOCAL_REGION,
-      resources: [execution.arn],
-      detail: {
-        executionArn: execution.arn,
-        stateMachineArn: this.stateMachineArn,
-        name: execution.name,
-        status,
-        startDate: execution.startDate.getTime(),
-        stopDate: Date.now(),
-        input,
-        output: null,
-      },
-    };
+    return busEvent('aws.states', 'Step Functions Execution Status Change', [execution.arn], {
+      executionArn: execution.arn,
+      stateMachineArn: this.stateMachineArn,
+      name: execution.name,
+      status,
+      startDate: execution.startDate.getTime(),
+      stopDate: Date.now(),
+      input,
+      output: null,
+    });
   }
 
   /** Uploads a local file to `inbox/<route>/` and announces it as S3 would (`Object Created`). */
@@ -402,26 +393,31 @@ export function parseRateMs(expression: string): number | undefined {
   return Number(m[1]) * unit;
 }
 
-/** The EventBridge event S3 sends for a new object. */
-function objectCreatedEvent(bucket: string, key: string, size: number, etag: string): BusEvent {
+/** An event in EventBridge's envelope, as an AWS service puts it on the default bus. */
+function busEvent(source: string, detailType: string, resources: string[], detail: unknown): BusEvent {
   return {
     version: '0',
-    id: `local-${Date.now()}-${Math.random().toString(36).slice(2)}`,
-    'detail-type': 'Object Created',
-    source: 'aws.s3',
+    id: randomUUID(),
+    'detail-type': detailType,
+    source,
     account: LOCAL_ACCOUNT,
     time: new Date().toISOString(),
     region: LOCAL_REGION,
-    resources: [`arn:aws:s3:::${bucket}`],
-    detail: {
-      version: '0',
-      bucket: { name: bucket },
-      object: { key, size, etag: etag.replace(/"/g, ''), sequencer: Date.now().toString(16) },
-      'request-id': 'local',
-      requester: LOCAL_ACCOUNT,
-      reason: 'PutObject',
-    },
+    resources,
+    detail,
   };
+}
+
+/** The EventBridge event S3 sends for a new object. */
+function objectCreatedEvent(bucket: string, key: string, size: number, etag: string): BusEvent {
+  return busEvent('aws.s3', 'Object Created', [`arn:aws:s3:::${bucket}`], {
+    version: '0',
+    bucket: { name: bucket },
+    object: { key, size, etag: etag.replace(/"/g, ''), sequencer: Date.now().toString(16) },
+    'request-id': 'local',
+    requester: LOCAL_ACCOUNT,
+    reason: 'PutObject',
+  });
 }
 
 /** Where a run's outputs go locally. */

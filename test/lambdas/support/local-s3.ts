@@ -4,17 +4,9 @@
  */
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-interface S3rverInstance {
-  run(): Promise<{ port: number }>;
-  close(): Promise<void>;
-  httpServer?: Server;
-}
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const S3rver = require('s3rver') as new (opts: Record<string, unknown>) => S3rverInstance;
+import { localS3ClientConfig, startLocalS3 } from '../../../local/services/s3';
 
 export interface TestS3 {
   /** `http://127.0.0.1:<port>`, for `AWS_ENDPOINT_URL_S3`. */
@@ -33,23 +25,8 @@ export interface TestS3 {
 
 export async function startTestS3(bucket = 'bucket'): Promise<TestS3> {
   const directory = mkdtempSync(join(tmpdir(), 'lambdas-s3-'));
-  const srv = new S3rver({
-    port: 0,
-    address: '127.0.0.1',
-    silent: true,
-    directory,
-    vhostBuckets: false,
-    configureBuckets: [{ name: bucket, configs: [] }],
-  });
-  const { port } = await srv.run();
-  const client = new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const server = await startLocalS3({ directory, buckets: [bucket] });
+  const client = new S3Client(localS3ClientConfig(server.endpoint));
 
   const text = async (key: string): Promise<string | undefined> => {
     try {
@@ -61,7 +38,7 @@ export async function startTestS3(bucket = 'bucket'): Promise<TestS3> {
     }
   };
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: server.endpoint,
     client,
     bucket,
     async put(key, body) {
@@ -92,8 +69,7 @@ export async function startTestS3(bucket = 'bucket'): Promise<TestS3> {
     },
     async stop() {
       client.destroy();
-      srv.httpServer?.closeAllConnections();
-      await srv.close();
+      await server.stop();
       rmSync(directory, { recursive: true, force: true });
     },
   };

@@ -3,30 +3,13 @@
  * clients pointed at it, and helpers to write inputs and read outputs.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BedrockClient, CreateModelInvocationJobCommand, type CreateModelInvocationJobCommandInput } from '@aws-sdk/client-bedrock';
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { BedrockEmulator, type BedrockJobStateEvent, type EmulatorOptions } from '../../../local/emulator/bedrock-emulator';
-
-interface S3rverInstance {
-  run(): Promise<AddressInfo>;
-  close(): Promise<void>;
-  httpServer?: Server;
-}
-type S3rverConstructor = new (options: {
-  port: number;
-  address: string;
-  silent: boolean;
-  directory: string;
-  configureBuckets: { name: string; configs: never[] }[];
-}) => S3rverInstance;
-// s3rver ships no type declarations.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const S3rver = require('s3rver') as S3rverConstructor;
+import { localS3ClientConfig, startLocalS3, type LocalS3 as LocalS3Server } from '../../../local/services/s3';
 
 export const BUCKET = 'test-bucket';
 export const ROLE_ARN = 'arn:aws:iam::123456789012:role/BedrockBatchRole';
@@ -34,34 +17,19 @@ export const CLAUDE = 'anthropic.claude-3-haiku-20240307-v1:0';
 
 /** A running s3rver with a client for it. */
 export class LocalS3 {
-  private server?: S3rverInstance;
+  private server?: LocalS3Server;
   private dir = '';
   client!: S3Client;
 
   async start(): Promise<void> {
     this.dir = mkdtempSync(join(tmpdir(), 'bedrock-emulator-test-'));
-    this.server = new S3rver({
-      port: 0,
-      address: '127.0.0.1',
-      silent: true,
-      directory: this.dir,
-      configureBuckets: [{ name: BUCKET, configs: [] }],
-    });
-    const { port } = await this.server.run();
-    this.client = new S3Client({
-      endpoint: `http://127.0.0.1:${port}`,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    this.server = await startLocalS3({ directory: this.dir, buckets: [BUCKET] });
+    this.client = new S3Client(localS3ClientConfig(this.server.endpoint));
   }
 
   async stop(): Promise<void> {
     this.client?.destroy();
-    this.server?.httpServer?.closeAllConnections();
-    await this.server?.close();
+    await this.server?.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
 
