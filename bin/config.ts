@@ -19,12 +19,16 @@ export type RouteConfig = RouteSettings & {
 export interface PipelineConfig {
   /**
    * Cap on submitted + in-progress Bedrock jobs per model, shared by all runs (enforced in
-   * DynamoDB) and the Map's MaxConcurrency of one run. @default 10
+   * DynamoDB) and the Map's MaxConcurrency of one run; 1..40 (an inline Map runs at most 40
+   * iterations at once). @default 10
    */
   readonly maxConcurrentJobs: number;
   /** Bedrock job timeout (`timeoutDurationInHours`), 24..168. @default 72 */
   readonly jobTimeoutHours: number;
-  /** Days before intermediate files (`jobs-input/`, `jobs-output/`, `work/`) expire. @default 14 */
+  /**
+   * Days before intermediate files (`jobs-input/`, `jobs-output/`, `work/`) expire; at least the
+   * longest possible run ({@link longestRunHours}). @default 14
+   */
   readonly workRetentionDays: number;
   /** EventBridge schedule expression of the nightly sweeps. @default 'cron(0 2 * * ? *)' */
   readonly nightlySchedule: string;
@@ -58,6 +62,30 @@ export const ROUTE_DEFAULTS = {
 /** Bedrock's default (and our upper) limit of records per job. */
 export const MAX_RECORDS_PER_JOB_LIMIT = 50000;
 
+/**
+ * Upper limit of `maxConcurrentJobs`: it is also the chunk Map's MaxConcurrency, and an inline
+ * Map runs at most 40 iterations at once on AWS (a higher value would not be honoured).
+ */
+export const MAX_CONCURRENT_JOBS_LIMIT = 40;
+
+/** Why {@link MAX_CONCURRENT_JOBS_LIMIT}, for the validation message. */
+const MAX_CONCURRENT_JOBS_WHY =
+  `it is also the MaxConcurrency of the workflow's inline Map, and Step Functions runs at most ${MAX_CONCURRENT_JOBS_LIMIT} inline Map iterations at once ` +
+  "(Bedrock's own default quota is 20 concurrent batch jobs per model: raise that quota before going above 20)";
+
+/** Hours a run may take beyond its rounds' job timeouts (validation, queueing, slot waits, finalizing). */
+export const RUN_MARGIN_HOURS = 24;
+
+/**
+ * The longest a run can take, in hours: each of its rounds (at most the highest `maxAttempts`
+ * of the routes) may wait a full job timeout, plus {@link RUN_MARGIN_HOURS}. Intermediate files
+ * (`jobs-input/`, `jobs-output/`, `work/`) must outlive it: `workRetentionDays` is checked against it.
+ */
+export function longestRunHours(jobTimeoutHours: number, routes: Readonly<Record<string, Pick<RouteConfig, 'maxAttempts'>>>): number {
+  const maxAttempts = Math.max(1, ...Object.values(routes).map((r) => r.maxAttempts));
+  return jobTimeoutHours * maxAttempts + RUN_MARGIN_HOURS;
+}
+
 const SMALL_REMAINDER_POLICIES: readonly SmallRemainderPolicy[] = ['on-demand', 'hold', 'fail'];
 const TRIGGERS: readonly RouteTrigger[] = ['immediate', 'nightly'];
 const ROUTE_NAME = /^[a-z0-9-]+$/;
@@ -84,10 +112,15 @@ class Problems {
     }
   }
 
-  integer(path: string, value: unknown, fallback: number, min: number, max: number): number {
+  /** Paths whose value was rejected (their fallback was used instead). */
+  readonly invalid = new Set<string>();
+
+  /** @param why appended to the message, e.g. where the upper limit comes from */
+  integer(path: string, value: unknown, fallback: number, min: number, max: number, why?: string): number {
     const v = value ?? fallback;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      this.add(`${path} must be an integer ${min}..${max} (got ${JSON.stringify(value)})`);
+      this.add(`${path} must be an integer ${min}..${max} (got ${JSON.stringify(value)})${why ? `: ${why}` : ''}`);
+      this.invalid.add(path);
       return fallback;
     }
     return v;
@@ -97,6 +130,7 @@ class Problems {
     const v = value ?? fallback;
     if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
       this.add(`${path} must be one of ${allowed.map((a) => `'${a}'`).join(', ')} (got ${JSON.stringify(value)})`);
+      this.invalid.add(path);
       return fallback;
     }
     return v as T;
@@ -157,7 +191,14 @@ export function loadPipelineConfig(raw: unknown): PipelineConfig {
 
   const problems = new Problems();
   problems.unknownKeys('bedrockBatch', value, TOP_LEVEL_KEYS);
-  const maxConcurrentJobs = problems.integer('bedrockBatch.maxConcurrentJobs', value.maxConcurrentJobs, PIPELINE_DEFAULTS.maxConcurrentJobs, 1, 1000);
+  const maxConcurrentJobs = problems.integer(
+    'bedrockBatch.maxConcurrentJobs',
+    value.maxConcurrentJobs,
+    PIPELINE_DEFAULTS.maxConcurrentJobs,
+    1,
+    MAX_CONCURRENT_JOBS_LIMIT,
+    MAX_CONCURRENT_JOBS_WHY,
+  );
   const jobTimeoutHours = problems.integer('bedrockBatch.jobTimeoutHours', value.jobTimeoutHours, PIPELINE_DEFAULTS.jobTimeoutHours, 24, 168);
   const workRetentionDays = problems.integer('bedrockBatch.workRetentionDays', value.workRetentionDays, PIPELINE_DEFAULTS.workRetentionDays, 1, 3650);
   const historyEventBudget = problems.integer('bedrockBatch.historyEventBudget', value.historyEventBudget, PIPELINE_DEFAULTS.historyEventBudget, 100, 24000);
@@ -178,6 +219,20 @@ export function loadPipelineConfig(raw: unknown): PipelineConfig {
     for (const [name, rawRoute] of Object.entries(value.routes)) {
       const route = loadRoute(problems, name, rawRoute);
       if (route) routes[name] = route;
+    }
+  }
+
+  // Checked only when every value it depends on is valid (a fallback would give a wrong figure).
+  const dependsOn = ['bedrockBatch.jobTimeoutHours', 'bedrockBatch.workRetentionDays', ...Object.keys(routes).map((r) => `bedrockBatch.routes.${r}.maxAttempts`)];
+  if (Object.keys(routes).length > 0 && !dependsOn.some((p) => problems.invalid.has(p))) {
+    const longest = longestRunHours(jobTimeoutHours, routes);
+    if (workRetentionDays * 24 < longest) {
+      const [slowest, slowestRoute] = Object.entries(routes).reduce((a, b) => (b[1].maxAttempts > a[1].maxAttempts ? b : a));
+      problems.add(
+        `bedrockBatch.workRetentionDays (${workRetentionDays} days) is shorter than the longest possible run ` +
+          `(jobTimeoutHours ${jobTimeoutHours} × maxAttempts ${slowestRoute.maxAttempts} of route ${slowest} + ${RUN_MARGIN_HOURS} h = ${longest} h): ` +
+          `intermediate files must outlive the run that reads them; set it to at least ${Math.ceil(longest / 24)}`,
+      );
     }
   }
 

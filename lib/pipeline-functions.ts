@@ -69,11 +69,12 @@ const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
     bedrockJobs: ['Create', 'Get'],
     passServiceRole: true,
   },
+  // Stops a job whose wait ended without its outcome, before freeing its slot.
   'reconcile-chunk': {
     description: 'Joins a job\'s output with its input; frees the slot',
     s3: true,
     table: true,
-    bedrockJobs: ['Get'],
+    bedrockJobs: ['Get', 'Stop'],
   },
   'end-round': { description: 'Re-chunks retryable records or applies the small-remainder policy', s3: true, invokeModel: true },
   finalize: { description: 'Writes results and the summary; puts Batch Run Completed', s3: true, putEvents: true },

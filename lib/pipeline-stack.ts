@@ -31,7 +31,7 @@ export class BedrockBatchStack extends Stack {
   readonly jobTable: JobTable;
   /** The role Bedrock assumes for the batch jobs. */
   readonly bedrockServiceRole: BedrockServiceRole;
-  /** The ten functions, by name. */
+  /** The eleven functions, by name. */
   readonly functions: PipelineFunctions;
   /** The run state machine. */
   readonly workflow: BatchWorkflow;

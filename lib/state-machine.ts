@@ -35,6 +35,17 @@ export const SLOT_UNAVAILABLE_ERROR = 'SlotUnavailable';
 /** Bedrock CreateModelInvocationJob errors worth retrying the submit for. */
 export const SUBMIT_RETRYABLE_ERRORS = ['ThrottlingException', 'ServiceQuotaExceededException', 'InternalServerException'];
 
+/** The error Prepare throws for an execution input that can never start a run: not retried. */
+export const INVALID_RUN_INPUT_ERROR = 'InvalidRunInput';
+
+/**
+ * The last retrier of every plain task: a transient failure the function's SDK retries did not
+ * absorb (a DynamoDB or S3 throttle, a network error) is tried again instead of failing the run.
+ * `States.TaskFailed` matches every task error except `States.Timeout`; only the first retrier
+ * whose errors match applies, so the specific retriers before it keep their own settings.
+ */
+export const TRANSIENT_TASK_RETRY = { errors: ['States.TaskFailed'], interval: Duration.seconds(5), backoffRate: 2, maxAttempts: 3 } as const;
+
 /** The functions behind the workflow's tasks. */
 export interface WorkflowFunctions {
   readonly prepare: lambda.IFunction;
@@ -177,6 +188,16 @@ export class BatchWorkflow extends Construct {
       resultPath: sfn.JsonPath.DISCARD,
     });
     processChunks.itemProcessor(acquireSlot.next(submitJob).next(reconcileChunk));
+
+    // --- retries of the plain tasks ---------------------------------------------------------
+    // After the specific retriers (CDK's Lambda service errors, AcquireSlot's SlotUnavailable),
+    // which must come first: the first retrier that matches an error is the only one applied.
+    // A bad execution input fails the same way every time: MaxAttempts 0 = never retried.
+    prepare.addRetry({ errors: [INVALID_RUN_INPUT_ERROR], maxAttempts: 0 });
+    // Not SubmitJob: its Catch turns any failure into a reconciled chunk.
+    for (const task of [prepare, nextWindow, acquireSlot, reconcileChunk, endRound, finalize, finalizeFailed]) {
+      task.addRetry({ ...TRANSIENT_TASK_RETRY, errors: [...TRANSIENT_TASK_RETRY.errors] });
+    }
 
     // --- wiring ----------------------------------------------------------------------------
     prepare.next(hasMoreChunks);

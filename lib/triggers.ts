@@ -15,7 +15,10 @@ export interface PipelineTriggersProps {
   readonly startRun: lambda.IFunction;
   /** The function that polls tracked jobs and recovers slots. */
   readonly sweeper: lambda.IFunction;
-  /** The routes; each with `trigger: 'nightly'` gets a nightly sweep rule. */
+  /**
+   * The routes; each with `trigger: 'nightly'` or `smallRemainder: 'hold'` gets a nightly sweep
+   * rule (see {@link needsNightlySweep}).
+   */
   readonly routes: Readonly<Record<string, RouteConfig>>;
   /** Schedule expression of the nightly sweeps, e.g. `cron(0 2 * * ? *)`. */
   readonly nightlySchedule: string;
@@ -29,14 +32,24 @@ export function nightlySweepInput(route: string): { sweep: { route: string } } {
 }
 
 /**
+ * Whether a route gets a nightly sweep: a nightly route for its `inbox/<route>/` files, and any
+ * route with the `hold` small-remainder policy for what that policy writes to `held/<route>/`
+ * (an immediate route too: nothing else ever picks a held file up). Start-run decides what an
+ * immediate route's sweep takes: only `held/<route>/`.
+ */
+export function needsNightlySweep(settings: Pick<RouteConfig, 'trigger' | 'smallRemainder'>): boolean {
+  return settings.trigger === 'nightly' || settings.smallRemainder === 'hold';
+}
+
+/**
  * What starts work: an S3 Object Created under `inbox/` (start-run; EventBridge delivers at
- * least once, start-run deduplicates), one nightly sweep rule per nightly route (start-run),
- * and the periodic sweeper.
+ * least once, start-run deduplicates), one nightly sweep rule per nightly or holding route
+ * (start-run), and the periodic sweeper.
  */
 export class PipelineTriggers extends Construct {
   /** Object Created under `inbox/` of the drop bucket -> start-run. */
   readonly objectCreatedRule: events.Rule;
-  /** Nightly sweep rules by route name (only routes with `trigger: 'nightly'`). */
+  /** Nightly sweep rules by route name (routes with `trigger: 'nightly'` or `smallRemainder: 'hold'`). */
   readonly nightlyRules: Readonly<Record<string, events.Rule>>;
   /** The periodic sweeper rule. */
   readonly sweeperRule: events.Rule;
@@ -58,9 +71,10 @@ export class PipelineTriggers extends Construct {
 
     const nightlyRules: Record<string, events.Rule> = {};
     for (const [route, settings] of Object.entries(props.routes)) {
-      if (settings.trigger !== 'nightly') continue;
+      if (!needsNightlySweep(settings)) continue;
+      const swept = settings.trigger === 'nightly' ? `${S3_PREFIXES.inbox}${route}/ and ${S3_PREFIXES.held}${route}/` : `${S3_PREFIXES.held}${route}/`;
       nightlyRules[route] = new events.Rule(this, `NightlySweep-${route}`, {
-        description: `Nightly sweep of inbox/${route}/`,
+        description: `Nightly sweep of ${swept}`,
         schedule: events.Schedule.expression(props.nightlySchedule),
         targets: [
           new targets.LambdaFunction(props.startRun, { event: events.RuleTargetInput.fromObject(nightlySweepInput(route)) }),

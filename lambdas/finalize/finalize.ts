@@ -29,7 +29,9 @@ export interface RunSummary {
   readonly cost: { batchUsd: number; onDemandUsd: number; allOnDemandUsd: number };
   readonly startedAt?: string;
   readonly finishedAt: string;
+  /** The input files (the first {@link MAX_LISTED_INPUTS}; `inputFiles` counts them all). */
   readonly inputs: readonly string[];
+  readonly inputFiles: number;
   /** S3 URIs of the outputs; `results` has one entry (`results.jsonl`) unless the results were split into parts. */
   readonly outputs: { results: string[]; failed: string; rejected: string };
   /** Things a reader should know: output records with unknown or repeated ids, conservation breaches. */
@@ -43,7 +45,7 @@ export type FinalizeEvent =
       readonly outcome: 'Failed';
       readonly executionName: string;
       /** The state when the failure was caught: `run` if prepare got that far, `error` always. */
-      readonly state: { run?: RunConfig; runId?: string; error?: { Error?: string; Cause?: string } };
+      readonly state: { run?: RunConfig; runId?: string; resume?: { run?: RunConfig }; error?: { Error?: string; Cause?: string } };
     }
   | {
       /** A user stopped the execution; stop-run stopped its jobs and failed what was unfinished. */
@@ -52,6 +54,12 @@ export type FinalizeEvent =
       readonly run?: RunConfig;
       readonly executionName: string;
     };
+
+/**
+ * Input files listed in the summary at most: the summary is the workflow's output and the
+ * event's detail, both capped at 256 KB, and a sweep or a prefix can take thousands of files.
+ */
+export const MAX_LISTED_INPUTS = 100;
 
 /** Results larger than this are split into `results-00001.jsonl`, ... parts of at most this size. */
 export const RESULTS_PART_MAX_BYTES = 512 * 1024 * 1024;
@@ -74,7 +82,8 @@ const FAILED_PARTS = new Set(['failed.jsonl', 'remainder-failed.jsonl', 'exhaust
 
 /** Writes the run's outputs and summary, and puts `Batch Run Completed`. */
 export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Promise<RunSummary> {
-  const run = event.outcome === 'Failed' ? event.state.run : event.run;
+  // A successor execution that failed in its Prepare has its run under `resume`.
+  const run = event.outcome === 'Failed' ? (event.state.run ?? event.state.resume?.run) : event.run;
   const runId =
     run?.runId ??
     (event.outcome === 'Stopped'
@@ -170,7 +179,8 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
     tokens: allTokens,
     cost: { ...batchCost, allOnDemandUsd },
     finishedAt: new Date().toISOString(),
-    inputs: prepared?.inputs ?? [],
+    inputs: (prepared?.inputs ?? []).slice(0, MAX_LISTED_INPUTS),
+    inputFiles: prepared?.inputFiles ?? 0,
     outputs: { results: results.keys.map((k) => s3Uri(bucket, k)), failed: s3Uri(bucket, outputs.failed), rejected: s3Uri(bucket, outputs.rejected) },
     warnings,
     ...(event.outcome === 'Failed'

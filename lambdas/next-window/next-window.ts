@@ -12,10 +12,11 @@ import { logger } from '../shared/logger';
 /** Chunks handed to one Map state at most. Bounds the payload and the Map's history. */
 export const WINDOW_SIZE = 100;
 /**
- * History events one chunk may cost, with room to spare: on AWS a chunk's Map iteration with
- * its three tasks (one waiting for a task token) takes about 18, and a few retries 3 each.
+ * History events one chunk may cost at worst: on AWS a chunk's Map iteration with its three
+ * tasks (one waiting for a task token) takes about 18, a few retries 3 each (30 in all), and
+ * waiting for a job slot up to SLOT_WAIT_ATTEMPTS tries of 3 events each.
  */
-export const EVENTS_PER_CHUNK = 30;
+export const EVENTS_PER_CHUNK = 30 + SLOT_WAIT_ATTEMPTS * 3;
 /** Events kept back for the states after the last window (EndRound, Finalize, a successor start). */
 export const EVENTS_RESERVE = 300;
 /** A window smaller than this (while more chunks remain) is not worth it: continue instead. */
@@ -60,17 +61,9 @@ export async function historyLength(sfn: SFNClient, executionArn: string): Promi
   return res.events?.[0]?.id ?? 0;
 }
 
-/**
- * Events a window may spend waiting for job slots beyond {@link EVENTS_PER_CHUNK}: at most
- * `maxConcurrentJobs` chunks wait at once, each for at most SLOT_WAIT_ATTEMPTS tries of 3 events.
- */
-export function slotWaitReserve(maxConcurrentJobs: number): number {
-  return maxConcurrentJobs * SLOT_WAIT_ATTEMPTS * 3;
-}
-
 /** How many chunks the next window may hold with `used` of `budget` events spent. */
-export function windowSizeFor(used: number, budget: number, reserve = EVENTS_RESERVE): number {
-  return Math.max(0, Math.min(WINDOW_SIZE, Math.floor((budget - used - reserve) / EVENTS_PER_CHUNK)));
+export function windowSizeFor(used: number, budget: number): number {
+  return Math.max(0, Math.min(WINDOW_SIZE, Math.floor((budget - used - EVENTS_RESERVE) / EVENTS_PER_CHUNK)));
 }
 
 /** The state machine ARN of an execution ARN (`…:execution:<machine>:<name>`). */
@@ -90,9 +83,8 @@ export async function nextWindow(deps: WindowDeps, event: NextWindowEvent): Prom
   const { run, round } = event;
   const used = await historyLength(deps.sfn, event.executionArn);
   const remaining = round.chunkCount - round.nextChunk;
-  const reserve = EVENTS_RESERVE + slotWaitReserve(run.maxConcurrentJobs);
   const wanted = Math.min(MIN_WINDOW, remaining);
-  let size = Math.min(windowSizeFor(used, deps.historyEventBudget, reserve), remaining);
+  let size = Math.min(windowSizeFor(used, deps.historyEventBudget), remaining);
   if (size < wanted && used <= FRESH_EXECUTION_EVENTS) size = wanted;
   if (size < wanted) {
     const name = successorName(event);

@@ -2,9 +2,10 @@
  * ReconcileChunk: free the chunk's job slot, then join the job's output with the chunk's input
  * and write the chunk's succeeded / failed / retry parts and counters.
  */
-import { GetModelInvocationJobCommand, type BedrockClient } from '@aws-sdk/client-bedrock';
+import { GetModelInvocationJobCommand, StopModelInvocationJobCommand, type BedrockClient } from '@aws-sdk/client-bedrock';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { jobNameFor, runKeys, type ChunkTask, type JobOutcome } from '../shared/contracts';
+import { isTerminalStatus, jobNameFor, runKeys, type ChunkTask, type JobOutcome } from '../shared/contracts';
+import type { JobRecords } from '../shared/job-records';
 import type { JobSlotLimiter } from '../shared/job-slots';
 import { logger } from '../shared/logger';
 import { modelFamily } from '../shared/model-family';
@@ -23,28 +24,57 @@ export interface ReconcileDeps {
   readonly s3: S3Client;
   readonly bedrock: BedrockClient;
   readonly limiter: JobSlotLimiter;
+  readonly jobs: JobRecords;
 }
 
-/** The job's final word: Bedrock's own status when it can be read, else the task's outcome. */
-async function jobOutcome(bedrock: BedrockClient, event: ReconcileEvent): Promise<{ jobArn?: string; status: string; message?: string }> {
-  if (!event.job) {
-    const cause = event.jobError?.Cause;
-    return { status: 'NotSubmitted', message: `${event.jobError?.Error ?? 'no job outcome'}${cause ? `: ${cause.slice(0, 500)}` : ''}` };
-  }
+/** Bedrock errors meaning a job is over already: nothing to stop. */
+const ALREADY_OVER = new Set(['ValidationException', 'ConflictException', 'ResourceNotFoundException']);
+
+type Outcome = { jobArn?: string; status: string; message?: string };
+
+/** The job's status and message from Bedrock, or undefined when it cannot be read. */
+async function readJob(deps: ReconcileDeps, jobArn: string): Promise<{ status?: string; message?: string } | undefined> {
   try {
-    const job = await bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: event.job.jobArn }));
-    return { jobArn: event.job.jobArn, status: job.status ?? event.job.status, message: job.message ?? event.job.message };
+    const job = await deps.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: jobArn }));
+    return { ...(job.status ? { status: job.status } : {}), ...(job.message ? { message: job.message } : {}) };
   } catch (err) {
-    logger.warn('could not read job, using event status', { jobArn: event.job.jobArn, error: (err as Error).name });
-    return { ...event.job };
+    logger.warn('could not read job', { jobArn, error: (err as Error).name });
+    return undefined;
   }
+}
+
+/**
+ * The job's final word: Bedrock's own status when it can be read, else the task's outcome.
+ * Without an outcome (the submit failed, or the wait timed out) a job that exists is still
+ * read: a finished job is reconciled as usual, one still running is stopped first, so that
+ * its output is not lost and it does not run on outside the cap once its slot is freed.
+ */
+async function jobOutcome(deps: ReconcileDeps, event: ReconcileEvent, jobName: string): Promise<Outcome> {
+  if (event.job) {
+    const job = await readJob(deps, event.job.jobArn);
+    return { jobArn: event.job.jobArn, status: job?.status ?? event.job.status, ...((job?.message ?? event.job.message) ? { message: job?.message ?? event.job.message } : {}) };
+  }
+  const cause = event.jobError?.Cause;
+  const why = `${event.jobError?.Error ?? 'no job outcome'}${cause ? `: ${cause.slice(0, 500)}` : ''}`;
+  const jobArn = (await deps.jobs.get(jobName))?.jobArn;
+  if (!jobArn) return { status: 'NotSubmitted', message: why };
+  const job = await readJob(deps, jobArn);
+  if (isTerminalStatus(job?.status)) return { jobArn, status: job!.status!, ...(job?.message ? { message: job.message } : {}) };
+  try {
+    await deps.bedrock.send(new StopModelInvocationJobCommand({ jobIdentifier: jobArn }));
+  } catch (err) {
+    if (!ALREADY_OVER.has((err as Error).name)) throw err;
+  }
+  logger.warn('stopped a job whose wait ended without its outcome', { jobArn, reason: why });
+  return { jobArn, status: 'Stopped', message: `the wait for the job ended (${why}); the job was stopped` };
 }
 
 /** Reconciles one chunk; idempotent (a retry rewrites the same parts). */
 export async function reconcileChunk(deps: ReconcileDeps, event: ReconcileEvent): Promise<ChunkStats> {
   const { run, round, chunk } = event;
-  await deps.limiter.release(run.modelId, jobNameFor(run.runId, round, chunk));
-  const outcome = await jobOutcome(deps.bedrock, event);
+  const jobName = jobNameFor(run.runId, round, chunk);
+  const outcome = await jobOutcome(deps, event, jobName);
+  await deps.limiter.release(run.modelId, jobName);
 
   // Only the chunk's ids are held; its records are read again (pass 2) only if some are unsettled.
   const inputKey = runKeys.chunkInput(run.runId, round, chunk);

@@ -7,13 +7,18 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { baseModelId } from './model-family';
 
 /** Thrown when the model's cap is reached; the workflow retries AcquireSlot after a pause. */
 export class SlotUnavailable extends Error {
   override readonly name = 'SlotUnavailable';
 }
 
-const capKey = (modelId: string) => ({ pk: `CAP#${modelId}`, sk: 'CAP' });
+/**
+ * One cap per base model: Bedrock's quota is per model, so a bare id, a system inference
+ * profile and an ARN of the same model share it.
+ */
+const capKey = (modelId: string) => ({ pk: `CAP#${baseModelId(modelId)}`, sk: 'CAP' });
 
 function isConditionFailure(err: unknown): boolean {
   return err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException';

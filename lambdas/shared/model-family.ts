@@ -72,6 +72,11 @@ export function modelInputProblem(family: ModelFamily, modelInput: Record<string
   }
 }
 
+/** False for families whose response body carries no token counts (Mistral text completion). */
+export function familyReportsUsage(family: ModelFamily): boolean {
+  return family !== 'mistral';
+}
+
 /** Token usage reported in a model output body, per family; zeros where the family reports none. */
 export function usageOf(family: ModelFamily, modelOutput: unknown): { input: number; output: number } {
   if (!isObject(modelOutput)) return { input: 0, output: 0 };

@@ -10,7 +10,7 @@
  * ends in exactly one of succeeded, failed or retry; output lines with unknown or repeated ids
  * are counted, never double-counted. Pure: the caller streams lines in and writes what comes out.
  */
-import { usageOf, type ModelFamily } from './model-family';
+import { familyReportsUsage, usageOf, type ModelFamily } from './model-family';
 import type { FailedRecord, RecordError, RetryRecord, SucceededRecord } from './outcomes';
 import { isRetryableRecordError, missingRecordError } from './retry-policy';
 
@@ -124,7 +124,10 @@ export class ChunkReconciler {
       const usage = usageOf(this.family, out.modelOutput);
       this.tokens.input += usage.input;
       this.tokens.output += usage.output;
-      return { kind: 'succeeded', record: { recordId, modelOutput: out.modelOutput, usage: { inputTokens: usage.input, outputTokens: usage.output } } };
+      const record: SucceededRecord = familyReportsUsage(this.family)
+        ? { recordId, modelOutput: out.modelOutput, usage: { inputTokens: usage.input, outputTokens: usage.output } }
+        : { recordId, modelOutput: out.modelOutput };
+      return { kind: 'succeeded', record };
     }
     const { retryable, ...error } = recordError(out.error);
     if (retryable) {

@@ -1,7 +1,8 @@
 /**
- * RecordIdIndex: which record ids a run has seen, and where first, in about 16 bytes per id
- * whatever the id's length: a run of 2,000,000 records needs ~64 MB instead of the ~200 MB a
- * `Map<string, string>` takes. Ids are kept as 96-bit hashes (three independent 32-bit
+ * RecordIdIndex: which record ids a run has seen, and where first, in 16 bytes per table slot
+ * whatever the id's length; the table is kept at most half full, so 32 to 64 bytes per id: a
+ * run of 2,000,000 records needs at most ~128 MB (usually ~64 MB) instead of the ~200 MB and
+ * more a `Map<string, string>` takes. Ids are kept as 96-bit hashes (three independent 32-bit
  * lanes) in an open-addressing table; two different ids collide with a probability of about
  * n² / 2⁹⁷ (below 10⁻¹⁶ for 2,000,000 ids), so a collision is not a practical concern.
  */

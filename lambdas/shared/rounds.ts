@@ -7,7 +7,7 @@ import { InvokeModelCommand, type BedrockRuntimeClient } from '@aws-sdk/client-b
 import type { S3Client } from '@aws-sdk/client-s3';
 import { planChunks } from './chunk-plan';
 import { runKeys, s3Uri, type RoundState, type RunConfig } from './contracts';
-import { modelFamily, usageOf } from './model-family';
+import { familyReportsUsage, modelFamily, usageOf } from './model-family';
 import type { FailedRecord, RemainderStats, SucceededRecord } from './outcomes';
 import { isRetryableRecordError } from './retry-policy';
 import { JsonlWriter, readObjectLines, writeJsonObject } from './s3-jsonl';
@@ -176,7 +176,9 @@ async function invokeOnDemand(
       );
       const modelOutput = JSON.parse(Buffer.from(res.body ?? new Uint8Array()).toString('utf8')) as unknown;
       const usage = usageOf(family, modelOutput);
-      return { recordId: record.recordId, modelOutput, usage: { inputTokens: usage.input, outputTokens: usage.output }, onDemand: true };
+      return familyReportsUsage(family)
+        ? { recordId: record.recordId, modelOutput, usage: { inputTokens: usage.input, outputTokens: usage.output }, onDemand: true }
+        : { recordId: record.recordId, modelOutput, onDemand: true };
     } catch (err) {
       const e = err as Error & { $metadata?: { httpStatusCode?: number } };
       const status = e.$metadata?.httpStatusCode;

@@ -87,6 +87,16 @@ export function resolveRunConfig(
   const modelId = input.modelId ?? settings.modelId;
   if (typeof modelId !== 'string' || modelId.length === 0) throw new InvalidRunInput('modelId must be a non-empty string');
   if (!modelFamily(modelId)) throw new InvalidRunInput(`modelId ${modelId} is of no known model family (known: ${KNOWN_FAMILIES_HINT})`);
+  // The functions may create jobs and invoke models only for the configured routes' models (IAM).
+  const configuredModels = new Set(Object.values(routes).map((r) => r.modelId));
+  if (!configuredModels.has(modelId)) {
+    throw new InvalidRunInput(`modelId ${modelId} is not the model of a configured route, so the pipeline may not use it (configured: ${[...configuredModels].join(', ')})`);
+  }
+  for (const [i, uri] of inputs.entries()) {
+    if (parseS3Uri(uri).bucket !== ctx.bucket) {
+      throw new InvalidRunInput(`inputs[${i}] is not in the pipeline's bucket ${ctx.bucket} (the pipeline may read only its own bucket): ${uri}`);
+    }
+  }
 
   if (input.runId !== undefined && (typeof input.runId !== 'string' || !isValidRunId(input.runId))) {
     throw new InvalidRunInput('runId must be 1..40 letters, digits and single hyphens, starting and ending with a letter or digit');
@@ -117,7 +127,8 @@ export function resolveRunConfig(
       minRecordsPerJob,
       maxAttempts: int(input.maxAttempts, 'maxAttempts', 1, 10) ?? settings.maxAttempts,
       smallRemainder,
-      maxConcurrentJobs: int(input.maxConcurrentJobs, 'maxConcurrentJobs', 1, 1000) ?? ctx.pipeline.maxConcurrentJobs,
+      // A run may share the cap less, never more: the cap item is shared by every run of the model.
+      maxConcurrentJobs: int(input.maxConcurrentJobs, 'maxConcurrentJobs', 1, ctx.pipeline.maxConcurrentJobs) ?? ctx.pipeline.maxConcurrentJobs,
       jobTimeoutHours: int(input.jobTimeoutHours, 'jobTimeoutHours', 24, 168) ?? ctx.pipeline.jobTimeoutHours,
       startedAt: ctx.startTime,
     },

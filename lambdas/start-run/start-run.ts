@@ -1,6 +1,7 @@
 /**
  * Start-run: turns an S3 `Object Created` event under `inbox/<route>/` into a run, and a
- * nightly `{"sweep": {"route"}}` into one run over the route's accumulated files. EventBridge
+ * nightly `{"sweep": {"route"}}` into one run over the route's accumulated files (a nightly
+ * route's inbox and held files, an immediate route's held files). EventBridge
  * delivers at least once: the execution name is derived from the object's identity, and Step
  * Functions refuses a second execution of the same name, so a repeat starts nothing.
  */
@@ -8,7 +9,7 @@ import { ExecutionAlreadyExists, StartExecutionCommand, type SFNClient } from '@
 import { DeleteCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import type { PipelineEnvConfig } from '../shared/config';
+import type { PipelineEnvConfig, RouteEnvConfig } from '../shared/config';
 import { S3_PREFIXES } from '../shared/contracts';
 import { logger } from '../shared/logger';
 import type { RunInput } from '../shared/run-input';
@@ -90,21 +91,31 @@ function markVersion(o: { size: number; etag?: string }): string {
 }
 
 /**
- * Starts one run over the route's files not taken by an earlier sweep (`inbox/<route>/` and
- * `held/<route>/`). Each file is marked in the table before the run starts; the marks are
- * removed again if the run cannot be started.
+ * The prefixes a route's sweep takes files from: a nightly route's `inbox/<route>/` (its drops
+ * wait for the sweep) and `held/<route>/`; an immediate route's `held/<route>/` only (each of
+ * its inbox files already ran when it was dropped: sweeping them would run them twice).
+ */
+export function sweepPrefixes(route: string, trigger: RouteEnvConfig['trigger']): string[] {
+  const held = `${S3_PREFIXES.held}${route}/`;
+  return trigger === 'nightly' ? [`${S3_PREFIXES.inbox}${route}/`, held] : [held];
+}
+
+/**
+ * Starts one run over the route's files not taken by an earlier sweep (see {@link sweepPrefixes}).
+ * Each file is marked in the table before the run starts; the marks are removed again if the
+ * run cannot be started.
  */
 export async function startSweep(deps: StartDeps, event: SweepEvent, now = new Date()): Promise<StartOutcome> {
   const route = event.sweep.route;
-  if (!deps.pipeline.routes[route]) return { ignored: `route ${route} is not configured` };
-  const objects = [
-    ...(await listObjects(deps.s3, deps.bucket, `${S3_PREFIXES.inbox}${route}/`)),
-    ...(await listObjects(deps.s3, deps.bucket, `${S3_PREFIXES.held}${route}/`)),
-  ].filter((o) => o.key.endsWith('.jsonl'));
+  const settings = deps.pipeline.routes[route];
+  if (!settings) return { ignored: `route ${route} is not configured` };
+  const objects: Array<{ key: string; size: number; etag?: string }> = [];
+  for (const prefix of sweepPrefixes(route, settings.trigger)) objects.push(...(await listObjects(deps.s3, deps.bucket, prefix)));
+  const files = objects.filter((o) => o.key.endsWith('.jsonl'));
 
   const runId = `${runIdPrefix(route, 12)}-sweep-${now.toISOString().slice(0, 10).replace(/-/g, '')}-${shortHash(now.toISOString(), 6)}`;
   const taken: string[] = [];
-  for (const o of objects) {
+  for (const o of files) {
     if (taken.length >= MAX_FILES_PER_SWEEP) break;
     try {
       await deps.ddb.send(
@@ -124,7 +135,7 @@ export async function startSweep(deps: StartDeps, event: SweepEvent, now = new D
   try {
     return await start(deps, runId, { inputs: taken.map((k) => `s3://${deps.bucket}/${k}`), route, runId }, taken.length);
   } catch (err) {
-    const versions = new Map(objects.map((o) => [o.key, markVersion(o)]));
+    const versions = new Map(files.map((o) => [o.key, markVersion(o)]));
     for (const key of taken) {
       await deps.ddb.send(new DeleteCommand({ TableName: deps.table, Key: { pk: `SWEPT#${deps.bucket}/${key}`, sk: versions.get(key)! } }));
     }

@@ -6,7 +6,7 @@
  * `RunStopped`, and finalizes the run as `Stopped` so that every record is still accounted for.
  */
 import { StopModelInvocationJobCommand, type BedrockClient } from '@aws-sdk/client-bedrock';
-import { isValidRunId, jobNamePrefixFor, runKeys, S3_PREFIXES, type RunConfig } from '../shared/contracts';
+import { isValidRunId, parseJobName, runKeys, S3_PREFIXES, type RunConfig } from '../shared/contracts';
 import type { JobRecords } from '../shared/job-records';
 import type { JobSlotLimiter } from '../shared/job-slots';
 import { logger } from '../shared/logger';
@@ -66,8 +66,9 @@ async function stopJobs(deps: StopRunDeps, runId: string, modelId: string | unde
   }
   // Slots taken by chunks that had not created their job yet.
   if (modelId) {
-    const prefix = jobNamePrefixFor(runId);
-    for (const holder of await deps.limiter.holders(modelId)) if (holder.startsWith(prefix)) await deps.limiter.release(modelId, holder);
+    for (const holder of await deps.limiter.holders(modelId)) {
+      if (parseJobName(holder)?.runId === runId) await deps.limiter.release(modelId, holder);
+    }
   }
   return stopped;
 }

@@ -16,7 +16,10 @@ export interface BedrockJobStateDetail {
   batchJobArn: string;
   batchModelId: string;
   status: JobStatus;
-  /** Empty unless the job failed (or expired, or partially completed). */
+  /**
+   * The job's message when the status is `Failed` or `Expired`; empty for every other status,
+   * `PartiallyCompleted` included (its message, e.g. the timeout's, is only in GetModelInvocationJob).
+   */
   failureMessage: string;
   /** Human-readable, not ISO: `Aug 28, 2024, 10:47:53 PM` (facts §6). */
   creationTime: string;

@@ -11,6 +11,12 @@
  *   (incl. `null` = discard), `OutputPath`, intrinsic functions, Retry on a custom error name
  *   with `retryIntervalOverrides`, Catch with `ResultPath`, `States.TaskFailed`, `States.ALL`,
  *   Task `TimeoutSeconds` (fails with `States.Timeout`).
+ * - Retry, as on AWS: only the first retrier whose `ErrorEquals` matches applies (an exhausted
+ *   one does not fall through to a later one); `MaxAttempts: 0` never retries;
+ *   `MaxDelaySeconds` and `JitterStrategy: "FULL"` are honoured (the workflow's AcquireSlot
+ *   retrier uses both). The twin overrides every retry interval anyway (`retryIntervalMs`,
+ *   `retryIntervalOverrides`): an overridden wait is still capped by `MaxDelaySeconds` but not
+ *   jittered, so neither changes how the twin runs.
  * - differs from AWS:
  *   - a Task without `TimeoutSeconds` times out after 60 s (AWS: never);
  *   - `ResultPath: "$"` (state or catcher) writes a key named `$` instead of replacing the

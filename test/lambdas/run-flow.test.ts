@@ -16,6 +16,7 @@ import { finalizeRun } from '../../lambdas/finalize/finalize';
 import { prepareRun } from '../../lambdas/prepare/prepare';
 import { reconcileChunk } from '../../lambdas/reconcile-chunk/reconcile-chunk';
 import { runKeys, type RoundState, type RunConfig } from '../../lambdas/shared/contracts';
+import { JobRecords } from '../../lambdas/shared/job-records';
 import { JobSlotLimiter } from '../../lambdas/shared/job-slots';
 import { anthropicResponse, invokeResponse } from './support/bedrock-runtime';
 import { anthropicInput, anthropicOutputLine, errorOutputLine, pipeline, route } from './support/fixtures';
@@ -83,6 +84,7 @@ describe('a run through prepare, reconcile-chunk, end-round and finalize', () =>
           bedrockRuntime: new BedrockRuntimeClient({ region: 'us-east-1' }),
           bedrock: new BedrockClient({ region: 'us-east-1' }),
           limiter: new JobSlotLimiter(DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })), 'jobs'),
+          jobs: new JobRecords(DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })), 'jobs'),
         };
         const env = { bucket: s3.bucket, pipeline: pipeline({ flow: route({ minRecordsPerJob: 2, maxRecordsPerJob: 4, maxAttempts: 3, smallRemainder: 'on-demand' }) }) };
         const prepared = await prepareRun(clients, env, { input: { inputs: [`s3://${s3.bucket}/inbox/flow/${runId}.jsonl`], runId }, executionName: runId, startTime: new Date().toISOString() });

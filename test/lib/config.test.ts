@@ -1,4 +1,4 @@
-import { loadPipelineConfig, PIPELINE_DEFAULTS, ROUTE_DEFAULTS } from '../../bin/config';
+import { loadPipelineConfig, longestRunHours, MAX_CONCURRENT_JOBS_LIMIT, PIPELINE_DEFAULTS, ROUTE_DEFAULTS } from '../../bin/config';
 import { rawConfig } from './helpers';
 
 const cdkJson = require('../../cdk.json');
@@ -42,10 +42,10 @@ describe('loadPipelineConfig', () => {
 
   test('keeps explicit values', () => {
     const config = loadPipelineConfig(
-      withRoute({ maxRecordsPerJob: 1000, minRecordsPerJob: 50, maxAttempts: 5, smallRemainder: 'hold', trigger: 'nightly' }),
+      withRoute({ maxRecordsPerJob: 1000, minRecordsPerJob: 50, maxAttempts: 4, smallRemainder: 'hold', trigger: 'nightly' }),
     );
     expect(config).toMatchObject({ maxConcurrentJobs: 7, jobTimeoutHours: 48, workRetentionDays: 9, nightlySchedule: 'cron(0 3 * * ? *)' });
-    expect(config.routes.default).toMatchObject({ maxRecordsPerJob: 1000, minRecordsPerJob: 50, maxAttempts: 5, smallRemainder: 'hold', trigger: 'nightly' });
+    expect(config.routes.default).toMatchObject({ maxRecordsPerJob: 1000, minRecordsPerJob: 50, maxAttempts: 4, smallRemainder: 'hold', trigger: 'nightly' });
   });
 
   test('accepts the JSON text given by cdk -c', () => {
@@ -70,8 +70,10 @@ describe('loadPipelineConfig', () => {
     ['bad JSON text', '{nope', 'bedrockBatch context is not valid JSON'],
     ['no routes', { ...rawConfig(), routes: {} }, 'bedrockBatch.routes must define at least one route'],
     ['routes not an object', { ...rawConfig(), routes: [] }, 'bedrockBatch.routes must define at least one route'],
-    ['maxConcurrentJobs 0', { ...rawConfig(), maxConcurrentJobs: 0 }, 'bedrockBatch.maxConcurrentJobs must be an integer 1..1000'],
-    ['maxConcurrentJobs fractional', { ...rawConfig(), maxConcurrentJobs: 2.5 }, 'bedrockBatch.maxConcurrentJobs must be an integer 1..1000'],
+    ['maxConcurrentJobs 0', { ...rawConfig(), maxConcurrentJobs: 0 }, 'bedrockBatch.maxConcurrentJobs must be an integer 1..40'],
+    ['maxConcurrentJobs fractional', { ...rawConfig(), maxConcurrentJobs: 2.5 }, 'bedrockBatch.maxConcurrentJobs must be an integer 1..40'],
+    ['maxConcurrentJobs over the inline Map limit', { ...rawConfig(), maxConcurrentJobs: 41 }, 'bedrockBatch.maxConcurrentJobs must be an integer 1..40 (got 41)'],
+    ['maxConcurrentJobs 1000', { ...rawConfig(), maxConcurrentJobs: 1000 }, 'bedrockBatch.maxConcurrentJobs must be an integer 1..40 (got 1000)'],
     ['jobTimeoutHours 23', { ...rawConfig(), jobTimeoutHours: 23 }, 'bedrockBatch.jobTimeoutHours must be an integer 24..168'],
     ['jobTimeoutHours 169', { ...rawConfig(), jobTimeoutHours: 169 }, 'bedrockBatch.jobTimeoutHours must be an integer 24..168'],
     ['jobTimeoutHours string', { ...rawConfig(), jobTimeoutHours: '72' }, 'bedrockBatch.jobTimeoutHours must be an integer 24..168'],
@@ -94,6 +96,57 @@ describe('loadPipelineConfig', () => {
     ['unknown route key', withRoute({ maxAttemps: 2 }), 'bedrockBatch.routes.default.maxAttemps is not a known setting'],
   ])('rejects %s', (_name, raw, message) => {
     expect(() => loadPipelineConfig(raw)).toThrow(message);
+  });
+
+  test('maxConcurrentJobs goes up to the inline Map limit of 40, and the message says why', () => {
+    expect(MAX_CONCURRENT_JOBS_LIMIT).toBe(40);
+    expect(loadPipelineConfig({ ...rawConfig(), maxConcurrentJobs: 40 }).maxConcurrentJobs).toBe(40);
+    expect(loadPipelineConfig({ ...rawConfig(), maxConcurrentJobs: 1 }).maxConcurrentJobs).toBe(1);
+    expect(() => loadPipelineConfig({ ...rawConfig(), maxConcurrentJobs: 100 })).toThrow(/inline Map iterations at once.*Bedrock's own default quota is 20/);
+  });
+
+  describe('workRetentionDays against the longest possible run (jobTimeoutHours × highest maxAttempts + 24 h)', () => {
+    const multi = (retention: number, timeout: number, attempts: number[]) => ({
+      ...rawConfig(Object.fromEntries(attempts.map((a, i) => [`r${i}`, { modelId: 'amazon.nova-lite-v1:0', maxAttempts: a }]))),
+      workRetentionDays: retention,
+      jobTimeoutHours: timeout,
+    });
+
+    test('longestRunHours', () => {
+      expect(longestRunHours(72, { a: { maxAttempts: 3 } })).toBe(240);
+      expect(longestRunHours(48, { a: { maxAttempts: 2 }, b: { maxAttempts: 5 } })).toBe(264);
+    });
+
+    test('accepts exactly the longest run, and the defaults', () => {
+      // 48 h × 4 + 24 h = 216 h = 9 days.
+      expect(loadPipelineConfig(multi(9, 48, [1, 4])).workRetentionDays).toBe(9);
+      expect(() => loadPipelineConfig({ routes: { default: { modelId: 'amazon.nova-lite-v1:0' } } })).not.toThrow();
+    });
+
+    test('rejects a retention shorter than the longest run, naming the route with the most attempts', () => {
+      // 48 h × 5 + 24 h = 264 h = 11 days.
+      expect(() => loadPipelineConfig(multi(10, 48, [2, 5, 3]))).toThrow(
+        'bedrockBatch.workRetentionDays (10 days) is shorter than the longest possible run (jobTimeoutHours 48 × maxAttempts 5 of route r1 + 24 h = 264 h): ' +
+          'intermediate files must outlive the run that reads them; set it to at least 11',
+      );
+      // 72 h default timeout × 3 default attempts + 24 h = 240 h = 10 days.
+      expect(() => loadPipelineConfig({ workRetentionDays: 9, routes: { default: { modelId: 'amazon.nova-lite-v1:0' } } })).toThrow(
+        'bedrockBatch.workRetentionDays (9 days) is shorter than the longest possible run (jobTimeoutHours 72 × maxAttempts 3 of route default + 24 h = 240 h)',
+      );
+    });
+
+    test('is not checked with a value that was itself rejected', () => {
+      for (const raw of [multi(1, 200, [3]), multi(0, 48, [3]), multi(2, 48, [11])]) {
+        let message = '';
+        try {
+          loadPipelineConfig(raw);
+        } catch (err) {
+          message = (err as Error).message;
+        }
+        expect(message).toContain('must be an integer');
+        expect(message).not.toContain('longest possible run');
+      }
+    });
   });
 
   test('reports every problem at once', () => {

@@ -1,3 +1,4 @@
+import { needsNightlySweep } from '../../lib/triggers';
 import { buildStack, config, functionIdOf } from './helpers';
 
 function rules(template: ReturnType<typeof buildStack>['template']): any[] {
@@ -41,6 +42,33 @@ describe('triggers', () => {
     });
     expect(inputs).toEqual(expect.arrayContaining([{ sweep: { route: 'night-a' } }, { sweep: { route: 'night-b' } }]));
     expect(JSON.stringify(inputs)).not.toContain('"now"');
+  });
+
+  test('a holding immediate route gets a nightly sweep of its held files; an immediate on-demand or fail route gets none', () => {
+    const { template: t } = buildStack(
+      config({
+        holding: { modelId: 'anthropic.claude-3-haiku-20240307-v1:0', smallRemainder: 'hold' },
+        'on-demand': { modelId: 'anthropic.claude-3-haiku-20240307-v1:0', smallRemainder: 'on-demand' },
+        failing: { modelId: 'anthropic.claude-3-haiku-20240307-v1:0', smallRemainder: 'fail' },
+        'night-hold': { modelId: 'amazon.nova-lite-v1:0', trigger: 'nightly', smallRemainder: 'hold' },
+      }),
+    );
+    const nightly = rules(t).filter((r) => r.Properties.ScheduleExpression === 'cron(0 3 * * ? *)');
+    const byRoute = Object.fromEntries(nightly.map((r) => [JSON.parse(r.Properties.Targets[0].Input).sweep.route, r]));
+    expect(Object.keys(byRoute).sort()).toEqual(['holding', 'night-hold']);
+    expect(targetFunction(byRoute.holding)).toBe(functionIdOf(t, 'start-run'));
+    expect(byRoute.holding.Properties.Description).toBe('Nightly sweep of held/holding/');
+    expect(byRoute['night-hold'].Properties.Description).toBe('Nightly sweep of inbox/night-hold/ and held/night-hold/');
+  });
+
+  test.each([
+    ['immediate', 'on-demand', false],
+    ['immediate', 'fail', false],
+    ['immediate', 'hold', true],
+    ['nightly', 'on-demand', true],
+    ['nightly', 'hold', true],
+  ] as const)('a %s route with smallRemainder %s needs a nightly sweep: %s', (trigger, smallRemainder, expected) => {
+    expect(needsNightlySweep({ trigger, smallRemainder })).toBe(expected);
   });
 
   test('no nightly rule when no route is nightly', () => {

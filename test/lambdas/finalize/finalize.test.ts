@@ -98,6 +98,7 @@ describe('finalizeRun (Finished)', () => {
       cost: { batchUsd: 0.1875, onDemandUsd: 0.025, allOnDemandUsd: 0.4 },
       finishedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
       inputs: ['s3://bucket/inbox/default/a.jsonl'],
+      inputFiles: 1,
       outputs: {
         results: [`s3://${s3.bucket}/results/fin-1/results.jsonl`],
         failed: `s3://${s3.bucket}/results/fin-1/failed.jsonl`,
@@ -159,6 +160,15 @@ describe('finalizeRun status and warnings', () => {
     expect(await s3.text(runKeys.results('fin-parts', 'results.jsonl'))).toBeUndefined();
   });
 
+  it('lists at most 100 input files in the summary and counts them all', async () => {
+    const run = runConfig({ runId: 'fin-many', bucket: s3.bucket });
+    const inputs = Array.from({ length: 150 }, (_, i) => `s3://bucket/inbox/default/f${i}.jsonl`);
+    await prepared('fin-many', 0, inputs);
+    const summary = await finalizeRun(deps(), { outcome: 'Finished', run });
+    expect(summary.inputFiles).toBe(150);
+    expect(summary.inputs).toEqual(inputs.slice(0, 100));
+  });
+
   it('counts rounds from the work layout even when the run id looks like a round label', async () => {
     const run = runConfig({ runId: 'r7', bucket: s3.bucket });
     await prepared('r7', 1);
@@ -184,6 +194,7 @@ describe('finalizeRun (Failed)', () => {
       cost: { batchUsd: 0, onDemandUsd: 0, allOnDemandUsd: 0 },
       finishedAt: expect.any(String),
       inputs: [],
+      inputFiles: 0,
       outputs: {
         results: [`s3://${s3.bucket}/results/${runId}/results.jsonl`],
         failed: `s3://${s3.bucket}/results/${runId}/failed.jsonl`,

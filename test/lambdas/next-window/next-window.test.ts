@@ -4,7 +4,6 @@ import {
   EVENTS_PER_CHUNK,
   EVENTS_RESERVE,
   nextWindow,
-  slotWaitReserve,
   stateMachineArnOf,
   successorName,
   WINDOW_SIZE,
@@ -15,8 +14,7 @@ import { runConfig } from '../support/fixtures';
 
 const sfnMock = mockClient(SFNClient);
 const CAP = 4;
-/** What a window keeps back: the fixed reserve plus what CAP chunks may spend waiting for slots. */
-const RESERVE = EVENTS_RESERVE + slotWaitReserve(CAP);
+const RESERVE = EVENTS_RESERVE;
 const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:RunMachine:run-1';
 const deps = (historyEventBudget = 20000) => ({ sfn: new SFNClient({ region: 'us-east-1' }), historyEventBudget });
 const event = (chunkCount: number, nextChunk: number): NextWindowEvent => ({
@@ -48,9 +46,9 @@ describe('nextWindow', () => {
     historyAt(used);
     const result = await nextWindow(deps(), event(500, 0));
     expect(result.window.items).toHaveLength(25);
-    expect(windowSizeFor(used, 20000, RESERVE)).toBe(25);
-    // Waiting for slots is bounded: SLOT_WAIT_ATTEMPTS tries of 3 events for each of CAP chunks.
-    expect(slotWaitReserve(CAP)).toBe(CAP * 40 * 3);
+    expect(windowSizeFor(used, 20000)).toBe(25);
+    // Every chunk of a window may wait for a slot its full SLOT_WAIT_ATTEMPTS tries, 3 events each.
+    expect(EVENTS_PER_CHUNK).toBe(30 + 40 * 3);
   });
 
   it('continues the run in a successor execution when too little budget is left', async () => {

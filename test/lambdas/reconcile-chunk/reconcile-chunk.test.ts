@@ -1,9 +1,10 @@
-import { BedrockClient, GetModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
+import { BedrockClient, GetModelInvocationJobCommand, StopModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { reconcileChunk, type ReconcileEvent } from '../../../lambdas/reconcile-chunk/reconcile-chunk';
 import { runKeys, type RunConfig } from '../../../lambdas/shared/contracts';
+import { JobRecords } from '../../../lambdas/shared/job-records';
 import { JobSlotLimiter } from '../../../lambdas/shared/job-slots';
 import { anthropicInput, anthropicOutputLine, errorOutputLine, runConfig } from '../support/fixtures';
 import { startTestS3, type TestS3 } from '../support/local-s3';
@@ -26,14 +27,16 @@ afterAll(async () => {
 beforeEach(() => {
   bedrockMock.reset();
   ddbMock.reset();
-  ddbMock.on(UpdateCommand).resolves({});
+  ddbMock.on(UpdateCommand).resolves({}).on(GetCommand).resolves({});
 });
 
 function deps() {
+  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
   return {
     s3: s3.client,
     bedrock: new BedrockClient({ region: 'us-east-1' }),
-    limiter: new JobSlotLimiter(DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })), 'jobs'),
+    limiter: new JobSlotLimiter(ddb, 'jobs'),
+    jobs: new JobRecords(ddb, 'jobs'),
   };
 }
 
@@ -93,7 +96,7 @@ describe('reconcileChunk', () => {
     for (const r of retry) expect(r.modelInput).toEqual(anthropicInput(`in ${r.recordId}`));
     expect(retry[2]!.lastError.message).toBe('the job ended PartiallyCompleted and did not return this record: some records failed');
 
-    // The slot is freed first, under the chunk's job name.
+    // The slot is freed, under the chunk's job name.
     const release = ddbMock.commandCalls(UpdateCommand)[0]!.args[0].input;
     expect(release.Key).toEqual({ pk: `CAP#${run.modelId}`, sk: 'CAP' });
     expect(release).toMatchObject({ UpdateExpression: 'DELETE holders :holderSet', ExpressionAttributeValues: { ':holder': 'bb-rc-1-r02-c00004' } });
@@ -114,6 +117,33 @@ describe('reconcileChunk', () => {
     ]);
     expect(await s3.text(runKeys.chunkPart('rc-2', 1, 0, 'succeeded'))).toBeUndefined();
     expect(await s3.text(runKeys.chunkPart('rc-2', 1, 0, 'failed'))).toBeUndefined();
+    expect(ddbMock.commandCalls(UpdateCommand)).toHaveLength(1);
+  });
+
+  it('reads a job whose wait timed out: a finished job is reconciled as usual', async () => {
+    const run = await chunkWith('rc-6', ['a', 'b']);
+    ddbMock.on(GetCommand).resolves({ Item: { jobName: 'bb-rc-6-r01-c00000', jobArn: JOB_ARN } });
+    bedrockMock.on(GetModelInvocationJobCommand).resolves({ status: 'Completed' });
+    await s3.put(`${runKeys.chunkOutputPrefix('rc-6', 1, 0)}${JOB_ID}/c00000.jsonl.out`, [anthropicOutputLine('a'), anthropicOutputLine('b')].join('\n'));
+    const stats = await reconcileChunk(deps(), { run, round: 1, chunk: 0, jobError: { Error: 'States.Timeout', Cause: 'wait timed out' } });
+    expect(stats).toMatchObject({ jobArn: JOB_ARN, jobStatus: 'Completed', succeeded: 2, retry: 0 });
+    expect(bedrockMock.commandCalls(StopModelInvocationJobCommand)).toHaveLength(0);
+  });
+
+  it('stops a job still running when its wait timed out, keeps what it returned, retries the rest', async () => {
+    const run = await chunkWith('rc-7', ['a', 'b']);
+    ddbMock.on(GetCommand).resolves({ Item: { jobName: 'bb-rc-7-r01-c00000', jobArn: JOB_ARN } });
+    bedrockMock.on(GetModelInvocationJobCommand).resolves({ status: 'InProgress' }).on(StopModelInvocationJobCommand).resolves({});
+    await s3.put(`${runKeys.chunkOutputPrefix('rc-7', 1, 0)}${JOB_ID}/c00000.jsonl.out`, anthropicOutputLine('a'));
+    const stats = await reconcileChunk(deps(), { run, round: 1, chunk: 0, jobError: { Error: 'States.Timeout', Cause: 'wait timed out' } });
+    expect(bedrockMock.commandCalls(StopModelInvocationJobCommand)[0]!.args[0].input).toEqual({ jobIdentifier: JOB_ARN });
+    expect(stats).toMatchObject({ jobArn: JOB_ARN, jobStatus: 'Stopped', succeeded: 1, retry: 1 });
+    const [r] = await s3.jsonl<{ recordId: string; lastError: { message: string } }>(runKeys.chunkPart('rc-7', 1, 0, 'retry'));
+    expect(r).toMatchObject({ recordId: 'b' });
+    expect(r!.lastError.message).toMatch(/the wait for the job ended \(States.Timeout: wait timed out\); the job was stopped/);
+    // The slot is freed only after the job was stopped.
+    const order = [...bedrockMock.calls(), ...ddbMock.calls()].map((c) => c.args[0].constructor.name);
+    expect(order).toContain('StopModelInvocationJobCommand');
     expect(ddbMock.commandCalls(UpdateCommand)).toHaveLength(1);
   });
 

@@ -99,3 +99,21 @@ describe('JobSlotLimiter (dynalite)', () => {
     expect(await limiter.recoverLeaked(model, async () => false)).toBe(0);
   });
 });
+
+describe('JobSlotLimiter (one cap per base model)', () => {
+  let db: TestDynamo;
+  beforeAll(async () => {
+    db = await startTestDynamo();
+  });
+  afterAll(async () => db.stop());
+
+  it('shares one cap between a bare model id, its inference profile and its ARN', async () => {
+    const limiter = new JobSlotLimiter(db.ddb, db.table);
+    await limiter.acquire('anthropic.claude-3-haiku-20240307-v1:0', 'job-a', 2);
+    await limiter.acquire('us.anthropic.claude-3-haiku-20240307-v1:0', 'job-b', 2);
+    await expect(
+      limiter.acquire('arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0', 'job-c', 2),
+    ).rejects.toBeInstanceOf(SlotUnavailable);
+    expect(await limiter.holders('global.anthropic.claude-3-haiku-20240307-v1:0')).toEqual(['job-a', 'job-b']);
+  });
+});

@@ -177,6 +177,12 @@ describe('ChunkReconciler', () => {
     expect(r.accept(anthropicOutputLine('b'))).toEqual({ kind: 'duplicate' });
   });
 
+  it('gives no usage for a family whose responses carry no token counts (Mistral)', () => {
+    const r = new ChunkReconciler(['m'], 1, 'mistral');
+    const v = r.accept(JSON.stringify({ recordId: 'm', modelOutput: { outputs: [{ text: 'hi', stop_reason: 'stop' }] } }));
+    expect(v).toEqual({ kind: 'succeeded', record: { recordId: 'm', modelOutput: { outputs: [{ text: 'hi', stop_reason: 'stop' }] } } });
+  });
+
   it('reads the leading recordId of a job input line without a full parse, escapes included', () => {
     expect(leadingRecordId(inputLine('plain'))).toBe('plain');
     expect(leadingRecordId(inputLine('with "quotes" and \\ back'))).toBe('with "quotes" and \\ back');

@@ -71,7 +71,7 @@ describe('resolveRunConfig', () => {
   it('applies every override', () => {
     const { run } = resolve({
       inputs: ['s3://drop/inbox/embed/a.jsonl', 's3://drop/more/'],
-      modelId: 'us.anthropic.claude-3-5-sonnet-20240620-v1:0',
+      modelId: ANTHROPIC_MODEL,
       runId: 'my-run-2',
       maxRecordsPerJob: 500,
       minRecordsPerJob: 50,
@@ -83,7 +83,7 @@ describe('resolveRunConfig', () => {
     expect(run).toEqual({
       runId: 'my-run-2',
       route: 'embed',
-      modelId: 'us.anthropic.claude-3-5-sonnet-20240620-v1:0',
+      modelId: ANTHROPIC_MODEL,
       bucket: 'drop',
       maxRecordsPerJob: 500,
       minRecordsPerJob: 50,
@@ -129,7 +129,16 @@ describe('resolveRunConfig', () => {
     ['a fractional max', { inputs: ['s3://drop/a.jsonl'], maxRecordsPerJob: 1.5 }, 'maxRecordsPerJob must be an integer in 1..50000, got 1.5'],
     ['a string max', { inputs: ['s3://drop/a.jsonl'], maxRecordsPerJob: '100' }, 'maxRecordsPerJob must be an integer in 1..50000, got "100"'],
     ['maxAttempts 0', { inputs: ['s3://drop/a.jsonl'], maxAttempts: 0 }, 'maxAttempts must be an integer in 1..10, got 0'],
-    ['maxConcurrentJobs 1001', { inputs: ['s3://drop/a.jsonl'], maxConcurrentJobs: 1001 }, 'maxConcurrentJobs must be an integer in 1..1000, got 1001'],
+    // A run may share the model's cap less than configured, never more (the cap is shared).
+    ['maxConcurrentJobs above the pipeline cap', { inputs: ['s3://drop/a.jsonl'], maxConcurrentJobs: 8 }, 'maxConcurrentJobs must be an integer in 1..7, got 8'],
+    // IAM lets the functions use only the routes' models.
+    [
+      'a model no route uses',
+      { inputs: ['s3://drop/a.jsonl'], modelId: 'us.anthropic.claude-3-5-sonnet-20240620-v1:0' },
+      /^modelId us\.anthropic\.claude-3-5-sonnet-20240620-v1:0 is not the model of a configured route, so the pipeline may not use it \(configured: /,
+    ],
+    // The functions may read only the drop bucket.
+    ['an input in another bucket', { inputs: ['s3://drop/a.jsonl', 's3://elsewhere/b.jsonl'] }, "inputs[1] is not in the pipeline's bucket drop (the pipeline may read only its own bucket): s3://elsewhere/b.jsonl"],
     ['jobTimeoutHours 12', { inputs: ['s3://drop/a.jsonl'], jobTimeoutHours: 12 }, 'jobTimeoutHours must be an integer in 24..168, got 12'],
     ['an unknown field', { inputs: ['s3://drop/a.jsonl'], model: 'x', colour: 1 }, 'unknown input field(s): model, colour'],
     ['a bad smallRemainder', { inputs: ['s3://drop/a.jsonl'], smallRemainder: 'drop' }, 'smallRemainder must be one of on-demand, hold, fail, got "drop"'],

@@ -5,7 +5,7 @@ import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { isValidRunId } from '../../../lambdas/shared/contracts';
-import { MAX_FILES_PER_SWEEP, startFromObject, startSweep, type ObjectCreatedEvent, type StartDeps } from '../../../lambdas/start-run/start-run';
+import { MAX_FILES_PER_SWEEP, startFromObject, startSweep, sweepPrefixes, type ObjectCreatedEvent, type StartDeps } from '../../../lambdas/start-run/start-run';
 import { pipeline, route } from '../support/fixtures';
 
 const SM = 'arn:aws:states:us-east-1:123456789012:stateMachine:bedrock-batch';
@@ -21,6 +21,7 @@ const PIPELINE = pipeline({
   default: route(),
   tickets: route(),
   nightly: route({ trigger: 'nightly' }),
+  holding: route({ smallRemainder: 'hold' }),
 });
 
 function deps(overrides: Partial<StartDeps> = {}): StartDeps {
@@ -155,6 +156,34 @@ describe('startSweep', () => {
     expect(starts()).toEqual([
       { stateMachineArn: SM, name: runId, input: JSON.stringify({ inputs: ['s3://drop/inbox/nightly/a.jsonl', 's3://drop/held/nightly/run-r02.jsonl'], route: 'nightly', runId }) },
     ]);
+  });
+
+  it('on an immediate route takes only held/<route>/: its inbox files already ran when they were dropped', async () => {
+    listing('inbox/holding/', [{ Key: 'inbox/holding/ran-already.jsonl', Size: 10, ETag: '"ei"' }]);
+    listing('held/holding/', [{ Key: 'held/holding/holding-0123456789abcdef-r01.jsonl', Size: 5, ETag: '"eh"' }]);
+
+    const out = await startSweep(deps(), { sweep: { route: 'holding' } }, NOW);
+    expect(out).toEqual({ started: expect.stringMatching(/^holding-sweep-20250304-[0-9a-f]{6}$/), runId: expect.any(String), files: 1 });
+    const runId = (out as { runId: string }).runId;
+
+    const listed = s3Mock.commandCalls(ListObjectsV2Command).map((c) => c.args[0].input.Prefix);
+    expect(listed).toEqual(['held/holding/']);
+    expect(puts().map((p) => p.Item!.pk)).toEqual(['SWEPT#drop/held/holding/holding-0123456789abcdef-r01.jsonl']);
+    expect(starts()).toEqual([
+      { stateMachineArn: SM, name: runId, input: JSON.stringify({ inputs: ['s3://drop/held/holding/holding-0123456789abcdef-r01.jsonl'], route: 'holding', runId }) },
+    ]);
+  });
+
+  it('on an immediate route with nothing held starts nothing, whatever is in its inbox', async () => {
+    listing('inbox/holding/', [{ Key: 'inbox/holding/ran-already.jsonl', Size: 10, ETag: '"ei"' }]);
+    await expect(startSweep(deps(), { sweep: { route: 'holding' } }, NOW)).resolves.toEqual({ ignored: 'no new files for route holding' });
+    expect(puts()).toHaveLength(0);
+    expect(starts()).toHaveLength(0);
+  });
+
+  it('sweeps inbox/ and held/ of a nightly route, held/ only of an immediate one', () => {
+    expect(sweepPrefixes('r', 'nightly')).toEqual(['inbox/r/', 'held/r/']);
+    expect(sweepPrefixes('r', 'immediate')).toEqual(['held/r/']);
   });
 
   it('skips files an earlier sweep already took', async () => {
