@@ -57,7 +57,9 @@ describe('bedrock-batch local run (CLI)', () => {
     expect(res.stderr).toBe('');
     const runId = /^(local-[\w-]+): Succeeded/m.exec(res.stdout)?.[1];
     expect(runId).toBeDefined();
-    const summary = JSON.parse(readFileSync(join(dir, 'bedrock-batch-out', runId!, 'summary.json'), 'utf8'));
+    const outDir = join(dir, 'bedrock-batch-out', runId!);
+    const summary = JSON.parse(readFileSync(join(outDir, 'summary.json'), 'utf8'));
+    expectConservation(readOutputs({ runId: runId!, executionName: runId!, executionStatus: 'SUCCEEDED', summary, outDir, executions: 1 }), 10);
     // 10 records are fewer than Bedrock's minimum of 100 per job: the default policy runs them on demand.
     expect(summary).toMatchObject({ status: 'Succeeded', records: { input: 10, succeeded: 10, failed: 0, rejected: 0 }, onDemandRecords: 10, jobs: {} });
   });

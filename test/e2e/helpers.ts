@@ -2,6 +2,7 @@
  * Helpers of the end-to-end tests: input files, reading a run's outputs, and the checks every
  * run must pass (conservation, the concurrency cap).
  */
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,7 +64,7 @@ export function readOutputs(run: LocalRunReport): RunOutputs {
  * The invariant of every run: input lines = succeeded + failed + rejected, each record in
  * exactly one of them, once; the summary agrees with the files.
  */
-export function expectConservation(out: RunOutputs, inputLines: number, expectedIds?: readonly string[]): void {
+export function expectConservation(out: Omit<RunOutputs, 'emulator'>, inputLines: number, expectedIds?: readonly string[]): void {
   const { summary, results, failed, rejected } = out;
   expect(results.length + failed.length + rejected.length).toBe(inputLines);
   expect(summary.records).toEqual({ input: inputLines, succeeded: results.length, failed: failed.length, rejected: rejected.length });
@@ -80,4 +81,23 @@ export function expectConservation(out: RunOutputs, inputLines: number, expected
 export function expectUnderCap(out: RunOutputs, cap: number): void {
   expect(out.emulator.maxConcurrentJobs).toBeGreaterThan(0);
   expect(out.emulator.maxConcurrentJobs).toBeLessThanOrEqual(cap);
+}
+
+/** A run's outputs as the twin's S3 holds them under `results/<runId>/`. */
+export async function readOutputsFromS3(
+  s3: { send: (command: GetObjectCommand) => Promise<{ Body?: { transformToString(): Promise<string> } }> },
+  bucket: string,
+  runId: string,
+): Promise<Omit<RunOutputs, 'emulator'>> {
+  const text = async (name: string) => {
+    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `results/${runId}/${name}` }));
+    return res.Body!.transformToString();
+  };
+  const lines = <T>(t: string) => t.split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as T);
+  return {
+    summary: JSON.parse(await text('summary.json')) as RunSummary,
+    results: lines(await text('results.jsonl')),
+    failed: lines(await text('failed.jsonl')),
+    rejected: lines(await text('rejected.jsonl')),
+  };
 }

@@ -6,7 +6,7 @@
 import { loadPipelineConfig } from '../../bin/config';
 import { LocalTwin } from '../../local/twin';
 import { runLocal } from '../../local/run-local';
-import { claudeLines, CLAUDE, expectConservation, expectUnderCap, readOutputs, tempDir, writeLines } from './helpers';
+import { claudeLines, CLAUDE, expectConservation, expectUnderCap, readOutputs, readOutputsFromS3, tempDir, writeLines } from './helpers';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 
 describe('starting runs on the local twin', () => {
@@ -23,8 +23,9 @@ describe('starting runs on the local twin', () => {
       expect(executions[0]!.result?.status).toBe('SUCCEEDED');
       const runId = (executions[0]!.input as { runId: string }).runId;
       expect(runId).toMatch(/^default-[0-9a-f]{16}$/);
-      const res = await twin.s3.send(new GetObjectCommand({ Bucket: twin.bucket, Key: `results/${runId}/summary.json` }));
-      const summary = JSON.parse(await res.Body!.transformToString());
+      const out = await readOutputsFromS3(twin.s3, twin.bucket, runId);
+      expectConservation(out, 120, claudeLines(120).map((l) => JSON.parse(l).recordId));
+      const summary = out.summary;
       expect(summary).toMatchObject({ status: 'Succeeded', route: 'default', records: { input: 120, succeeded: 120, failed: 0, rejected: 0 }, jobs: { Completed: 2 } });
       expect(summary.inputs).toEqual([`s3://${twin.bucket}/inbox/default/dropped.jsonl`]);
       // The run announced itself on the bus.
@@ -89,8 +90,9 @@ describe('starting runs on the local twin', () => {
       const executions = await twin.settle();
       expect(executions).toHaveLength(1);
       const runId = (executions[0]!.input as { runId: string }).runId;
-      const res = await twin.s3.send(new GetObjectCommand({ Bucket: twin.bucket, Key: `results/${runId}/summary.json` }));
-      const summary = JSON.parse(await res.Body!.transformToString());
+      const out = await readOutputsFromS3(twin.s3, twin.bucket, runId);
+      expectConservation(out, 150, [...claudeLines(70, 'a'), ...claudeLines(80, 'b')].map((l) => JSON.parse(l).recordId));
+      const summary = out.summary;
       // 150 records from two files merged into two full jobs of 75, not one job per file.
       expect(summary).toMatchObject({ status: 'Succeeded', records: { input: 150, succeeded: 150 }, jobs: { Completed: 2 } });
 
