@@ -114,7 +114,7 @@ function constructId(name: string): string {
 }
 
 /**
- * The ten functions of docs/ARCHITECTURE.md, built by {@link BatchFunction}, with the shared
+ * The eleven functions of docs/ARCHITECTURE.md, built by {@link BatchFunction}, with the shared
  * environment and least-privilege grants. {@link connectWorkflow} adds what needs the state
  * machine, which itself needs the workflow functions first.
  */

@@ -1,6 +1,7 @@
 /**
- * ReconcileChunk: free the chunk's job slot, then join the job's output with the chunk's input
- * and write the chunk's succeeded / failed / retry parts and counters.
+ * ReconcileChunk: settle the chunk's job (stopping one whose wait ended without an outcome),
+ * free its job slot, then join the job's output with the chunk's input and write the chunk's
+ * succeeded / failed / retry parts and counters.
  */
 import { GetModelInvocationJobCommand, StopModelInvocationJobCommand, type BedrockClient } from '@aws-sdk/client-bedrock';
 import type { S3Client } from '@aws-sdk/client-s3';

@@ -107,6 +107,10 @@ export function resolveRunConfig(
   if (!SMALL_REMAINDER_POLICIES.includes(smallRemainder)) {
     throw new InvalidRunInput(`smallRemainder must be one of ${SMALL_REMAINDER_POLICIES.join(', ')}, got ${JSON.stringify(smallRemainder)}`);
   }
+  // Held records are picked up by the route's nightly sweep, which only some routes have.
+  if (smallRemainder === 'hold' && settings.smallRemainder !== 'hold' && settings.trigger !== 'nightly') {
+    throw new InvalidRunInput(`smallRemainder 'hold' needs a nightly sweep of route ${route}, which it does not have: configure the route with smallRemainder 'hold' or trigger 'nightly'`);
+  }
   const maxRecordsPerJob = int(input.maxRecordsPerJob, 'maxRecordsPerJob', 1, 50000) ?? settings.maxRecordsPerJob;
   const minRecordsPerJob = int(input.minRecordsPerJob, 'minRecordsPerJob', 1, 50000) ?? settings.minRecordsPerJob;
   if (minRecordsPerJob > maxRecordsPerJob) {
@@ -129,7 +133,8 @@ export function resolveRunConfig(
       smallRemainder,
       // A run may share the cap less, never more: the cap item is shared by every run of the model.
       maxConcurrentJobs: int(input.maxConcurrentJobs, 'maxConcurrentJobs', 1, ctx.pipeline.maxConcurrentJobs) ?? ctx.pipeline.maxConcurrentJobs,
-      jobTimeoutHours: int(input.jobTimeoutHours, 'jobTimeoutHours', 24, 168) ?? ctx.pipeline.jobTimeoutHours,
+      // The workflow waits for a job the stack's timeout plus a margin: a run may only shorten it.
+      jobTimeoutHours: int(input.jobTimeoutHours, 'jobTimeoutHours', 24, ctx.pipeline.jobTimeoutHours) ?? ctx.pipeline.jobTimeoutHours,
       startedAt: ctx.startTime,
     },
   };

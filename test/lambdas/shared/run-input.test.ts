@@ -78,7 +78,7 @@ describe('resolveRunConfig', () => {
       maxAttempts: 5,
       maxConcurrentJobs: 3,
       smallRemainder: 'fail',
-      jobTimeoutHours: 72,
+      jobTimeoutHours: 24,
     });
     expect(run).toEqual({
       runId: 'my-run-2',
@@ -90,7 +90,7 @@ describe('resolveRunConfig', () => {
       maxAttempts: 5,
       smallRemainder: 'fail',
       maxConcurrentJobs: 3,
-      jobTimeoutHours: 72,
+      jobTimeoutHours: 24,
       startedAt: CTX.startTime,
     });
   });
@@ -139,7 +139,11 @@ describe('resolveRunConfig', () => {
     ],
     // The functions may read only the drop bucket.
     ['an input in another bucket', { inputs: ['s3://drop/a.jsonl', 's3://elsewhere/b.jsonl'] }, "inputs[1] is not in the pipeline's bucket drop (the pipeline may read only its own bucket): s3://elsewhere/b.jsonl"],
-    ['jobTimeoutHours 12', { inputs: ['s3://drop/a.jsonl'], jobTimeoutHours: 12 }, 'jobTimeoutHours must be an integer in 24..168, got 12'],
+    ['jobTimeoutHours 12', { inputs: ['s3://drop/a.jsonl'], jobTimeoutHours: 12 }, 'jobTimeoutHours must be an integer in 24..48, got 12'],
+    // The workflow waits the stack's timeout plus a margin: a run may shorten it, not lengthen it.
+    ['jobTimeoutHours above the stack', { inputs: ['s3://drop/a.jsonl'], jobTimeoutHours: 72 }, 'jobTimeoutHours must be an integer in 24..48, got 72'],
+    // hold needs a sweep: the default route is immediate and not configured to hold.
+    ['hold on a route without a sweep', { inputs: ['s3://drop/a.jsonl'], smallRemainder: 'hold' }, /^smallRemainder 'hold' needs a nightly sweep of route default/],
     ['an unknown field', { inputs: ['s3://drop/a.jsonl'], model: 'x', colour: 1 }, 'unknown input field(s): model, colour'],
     ['a bad smallRemainder', { inputs: ['s3://drop/a.jsonl'], smallRemainder: 'drop' }, 'smallRemainder must be one of on-demand, hold, fail, got "drop"'],
   ])('rejects %s', (_name, raw, message) => {
