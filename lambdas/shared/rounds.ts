@@ -43,11 +43,12 @@ export async function openRound(deps: RoundDeps, run: RunConfig, round: number, 
   const maxRecordsPerJob = jobRecordLimit(run.maxRecordsPerJob, maxRecordBytes);
   const plan = planChunks(count, { maxRecordsPerJob, minRecordsPerJob: Math.min(run.minRecordsPerJob, maxRecordsPerJob) });
   const lines = readObjectLines(deps.s3, run.bucket, runKeys.roundPending(run.runId, round));
-  const next = async (): Promise<string | undefined> => {
+  // Lines are copied as raw bytes: they were validated and serialized when written.
+  const next = async (): Promise<Buffer | undefined> => {
     for (;;) {
       const r = await lines.next();
       if (r.done) return undefined;
-      if (r.value.length > 0) return r.value.toString('utf8');
+      if (r.value.length > 0) return r.value;
     }
   };
 

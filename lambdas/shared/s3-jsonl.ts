@@ -7,6 +7,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { PassThrough, type Readable } from 'node:stream';
 
 const NEWLINE = 0x0a;
+const NEWLINE_BYTES = Buffer.from([NEWLINE]);
 
 /**
  * Splits a byte stream into lines (without the `\n`; a trailing `\r` is kept for the caller to
@@ -134,16 +135,26 @@ export class JsonlWriter {
     return body;
   }
 
-  /** Writes one line (a string without newline, or a value to serialize compactly). */
-  async write(line: string | object): Promise<void> {
+  /**
+   * Writes one line: a string or the raw bytes of a line (without newline), or a value to
+   * serialize compactly. Raw bytes are copied as they are, without decoding and encoding again.
+   */
+  async write(line: string | Buffer | object): Promise<void> {
     if (this.failure) throw this.failure;
-    const text = (typeof line === 'string' ? line : JSON.stringify(line)) + '\n';
-    const size = Buffer.byteLength(text);
+    let chunk: string | Buffer;
+    let size: number;
+    if (Buffer.isBuffer(line)) {
+      chunk = Buffer.concat([line, NEWLINE_BYTES]);
+      size = chunk.length;
+    } else {
+      chunk = (typeof line === 'string' ? line : JSON.stringify(line)) + '\n';
+      size = Buffer.byteLength(chunk);
+    }
     this.lines += 1;
     this.bytes += size;
     if (size > this.maxLineBytes) this.maxLineBytes = size;
     const body = this.open();
-    if (!body.write(text)) await new Promise<void>((resolve) => body.once('drain', resolve));
+    if (!body.write(chunk)) await new Promise<void>((resolve) => body.once('drain', resolve));
   }
 
   /** Finishes the upload; returns the number of lines written. */
@@ -161,7 +172,7 @@ export async function concatJsonl(s3: S3Client, bucket: string, sourceKeys: read
   for (const key of sourceKeys) {
     for await (const line of readObjectLines(s3, bucket, key)) {
       if (line.length === 0) continue;
-      await writer.write(line.toString('utf8'));
+      await writer.write(line);
     }
   }
   return writer.close();
@@ -190,7 +201,7 @@ export async function concatJsonlParts(
         keys.push(keyFor(keys.length + 1));
         writer = new JsonlWriter(s3, bucket, keys[keys.length - 1]!);
       }
-      await writer.write(line.toString('utf8'));
+      await writer.write(line);
       lines += 1;
     }
   }
