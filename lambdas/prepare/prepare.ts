@@ -11,7 +11,7 @@ import type { PrepareStats } from '../shared/outcomes';
 import type { ResumeInput } from '../next-window/next-window';
 import { RecordIdIndex } from '../shared/record-id-index';
 import { fileStemOf, judgeLine, type Rejection } from '../shared/records';
-import { openRound, type RoundDeps } from '../shared/rounds';
+import { RoundChunkWriter, type RoundDeps } from '../shared/rounds';
 import { resolveRunConfig } from '../shared/run-input';
 import { JsonlWriter, listObjects, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
 
@@ -76,7 +76,8 @@ export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipelin
   const family = modelFamily(run.modelId)!;
   const files = await expandInputs(deps.s3, inputs);
 
-  const pending = new JsonlWriter(deps.s3, run.bucket, runKeys.roundPending(run.runId, 1));
+  // Valid records go straight into round 1's chunk files: one pass over the input.
+  const chunks = new RoundChunkWriter(deps, run, 1);
   const rejected = new JsonlWriter(deps.s3, run.bucket, runKeys.workRejected(run.runId));
   // Ids as compact hashes, each with the ordinal of the line it was first seen on (file base + line).
   const seen = new RecordIdIndex();
@@ -88,6 +89,7 @@ export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipelin
   const stems = new Set<string>();
   let inputLines = 0;
   let blankLines = 0;
+  let valid = 0;
   let base = 0;
 
   for (const file of files) {
@@ -114,7 +116,8 @@ export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipelin
           await rejected.write({ file, line, recordId, reason: `duplicate recordId (first seen at ${firstSeenAt(first)})` } satisfies Rejection);
           continue;
         }
-        await pending.write(json);
+        valid += 1;
+        await chunks.add(json);
       }
     } catch (err) {
       const e = err as Error;
@@ -126,12 +129,11 @@ export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipelin
     base += line;
   }
 
-  const valid = await pending.close();
   const rejectedCount = await rejected.close();
   const stats: PrepareStats = { inputFiles: files.length, inputLines, blankLines, valid, rejected: rejectedCount, inputs: files };
   await writeJsonObject(deps.s3, run.bucket, runKeys.runStats(run.runId), stats);
   logger.info('prepared run', { inputFiles: files.length, inputLines, valid, rejected: rejectedCount });
 
-  const round = await openRound(deps, run, 1, valid, pending.maxLineBytes);
+  const round = await chunks.finish();
   return { run, round };
 }

@@ -161,6 +161,10 @@ export const runKeys = {
   roundPrefix: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/`,
   /** The records a round starts with (valid input for round 1, retries after): job input lines. */
   roundPending: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/pending.jsonl`,
+  /** The round's chunk count (`{"chunkCount"}`): chunk files at or above it are not part of the round. */
+  roundPlan: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/plan.json`,
+  /** A rebalanced tail chunk, written here first and then copied over the chunk file. */
+  roundTail: (runId: string, round: number, n: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/tail-${n}.jsonl`,
   /** The round's records below the minimum job size, before the small-remainder policy. */
   roundRemainder: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/remainder.jsonl`,
   /** Counters of the small-remainder policy's work in a round. */

@@ -2,6 +2,7 @@
  * The record contract: one input line -> a valid record or a rejection with a specific reason.
  * Pure; the caller tracks duplicates across the run.
  */
+import { isUtf8 } from 'node:buffer';
 import { modelInputProblem, type ModelFamily } from './model-family';
 
 /** A valid input record, serialized compactly as Bedrock reads it. */
@@ -40,7 +41,6 @@ export interface LineContext {
   readonly maxLineBytes?: number;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /** A file name reduced to characters safe in a record id: `inbox/x/my file.jsonl` -> `my-file`. */
@@ -73,12 +73,8 @@ export function judgeLine(raw: Buffer, ctx: LineContext): LineVerdict {
   const maxBytes = ctx.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   if (bytes.length > maxBytes) return reject(`line is ${bytes.length} bytes, over the limit of ${maxBytes}`);
 
-  let text: string;
-  try {
-    text = utf8.decode(bytes);
-  } catch {
-    return reject('line is not valid UTF-8');
-  }
+  if (!isUtf8(bytes)) return reject('line is not valid UTF-8');
+  const text = bytes.toString('utf8');
   if (text.trim() === '') return { kind: 'blank' };
 
   let parsed: unknown;
@@ -105,5 +101,20 @@ export function judgeLine(raw: Buffer, ctx: LineContext): LineVerdict {
   const problem = modelInputProblem(ctx.family, parsed.modelInput);
   if (problem) return reject(`${problem} (model family ${ctx.family})`, recordId);
 
-  return { kind: 'record', record: { recordId, json: JSON.stringify({ recordId, modelInput: parsed.modelInput }) } };
+  return { kind: 'record', record: { recordId, json: canonicalLine(text, parsed, recordId) ?? JSON.stringify({ recordId, modelInput: parsed.modelInput }) } };
+}
+
+/**
+ * The line itself when it already is a job input line: `{"recordId":<id>,"modelInput":…}`
+ * with no other key and no repeated one. Passing it through saves re-serializing (and never
+ * grows a line); anything else is rebuilt compactly by the caller.
+ */
+function canonicalLine(text: string, parsed: Record<string, unknown>, recordId: string): string | undefined {
+  if (parsed.recordId !== recordId || Object.keys(parsed).length !== 2 || !('modelInput' in parsed)) return undefined;
+  const line = text.trim();
+  const prefix = `{"recordId":${JSON.stringify(recordId)},"modelInput":`;
+  if (!line.startsWith(prefix) || !line.endsWith('}')) return undefined;
+  // A key can only appear unescaped outside strings: a second one means a repeated key.
+  if (line.indexOf('"modelInput":', prefix.length) !== -1 || line.indexOf('"recordId":', prefix.length) !== -1) return undefined;
+  return line;
 }

@@ -4,7 +4,7 @@
  * (round 1) and end-round (retries).
  */
 import { InvokeModelCommand, type BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { planChunks } from './chunk-plan';
 import { runKeys, s3Uri, type RoundState, type RunConfig } from './contracts';
 import { familyReportsUsage, modelFamily, usageOf } from './model-family';
@@ -72,7 +72,127 @@ export async function openRound(deps: RoundDeps, run: RunConfig, round: number, 
     await lines.return(undefined);
   }
 
+  await writeJsonObject(deps.s3, run.bucket, runKeys.roundPlan(run.runId, round), { chunkCount: plan.sizes.length });
   return { number: round, chunkCount: plan.sizes.length, nextChunk: 0, hasMoreChunks: plan.sizes.length > 0 };
+}
+
+/** What one chunk file of a {@link RoundChunkWriter} holds. */
+interface WrittenChunk {
+  records: number;
+  bytes: number;
+  /** Cut by Bedrock's file size quota rather than the record count: not rebalanced. */
+  cutByBytes: boolean;
+}
+
+/**
+ * Writes a round's chunk files in one pass, as records arrive (prepare's round 1): a chunk is
+ * cut at the route's maximum records or Bedrock's file size quota, so nothing waits for the
+ * total count. At the end only the tail is balanced: when the last chunk is under the minimum,
+ * or under half of the one before it, the last two are re-split by {@link planChunks} (through
+ * temporary files copied over them), so there is never a full chunk followed by a sliver, and
+ * what no valid job can take goes to the small-remainder policy. A chunk file left past the
+ * final count is not part of the round (`plan.json` says how many are).
+ */
+export class RoundChunkWriter {
+  private readonly chunks: WrittenChunk[] = [];
+  private current: JsonlWriter | undefined;
+
+  constructor(
+    private readonly deps: RoundDeps,
+    private readonly run: RunConfig,
+    private readonly round: number,
+  ) {}
+
+  /** Adds one valid record line. */
+  async add(line: string | Buffer): Promise<void> {
+    const bytes = (typeof line === 'string' ? Buffer.byteLength(line) : line.length) + 1;
+    let chunk = this.chunks[this.chunks.length - 1];
+    if (!chunk || chunk.records >= this.run.maxRecordsPerJob || chunk.bytes + bytes > MAX_JOB_INPUT_BYTES) {
+      if (chunk && chunk.records < this.run.maxRecordsPerJob) chunk.cutByBytes = true;
+      // The finished chunk's upload completes while the next one fills (one at a time).
+      if (this.current) await this.closeInBackground(this.current);
+      this.current = new JsonlWriter(this.deps.s3, this.run.bucket, runKeys.chunkInput(this.run.runId, this.round, this.chunks.length));
+      chunk = { records: 0, bytes: 0, cutByBytes: false };
+      this.chunks.push(chunk);
+    }
+    await this.current!.write(line);
+    chunk.records += 1;
+    chunk.bytes += bytes;
+  }
+
+  private closing: Promise<unknown> | undefined;
+
+  private async closeInBackground(writer: JsonlWriter): Promise<void> {
+    await this.closing;
+    const closing = writer.close();
+    closing.catch(() => undefined); // awaited by the next chunk or by finish()
+    this.closing = closing;
+  }
+
+  /** Closes the last chunk, balances the tail, applies the small-remainder policy; returns the round. */
+  async finish(): Promise<RoundState> {
+    await this.closing;
+    await this.current?.close();
+    const { run, round } = this;
+    const limits = { maxRecordsPerJob: run.maxRecordsPerJob, minRecordsPerJob: Math.min(run.minRecordsPerJob, run.maxRecordsPerJob) };
+    let chunkCount = this.chunks.length;
+    const last = this.chunks[chunkCount - 1];
+    const before = this.chunks[chunkCount - 2];
+    if (last) {
+      const underMinimum = last.records < limits.minRecordsPerJob;
+      const sliver = underMinimum || (before !== undefined && last.records * 2 < before.records);
+      // Under the minimum, the last three are re-split (310 records at 100..150 fit three jobs,
+      // not two and a remainder); a sliver, the last two. Chunks cut by size are not re-split.
+      let from = chunkCount - 1;
+      while (from > Math.max(0, chunkCount - (underMinimum ? 3 : 2)) && !this.chunks[from - 1]!.cutByBytes && !last.cutByBytes) from -= 1;
+      if (sliver && (from < chunkCount - 1 || underMinimum)) {
+        const count = this.chunks.slice(from).reduce((n, c) => n + c.records, 0);
+        const plan = from === chunkCount - 1 ? { sizes: [], remainder: count } : planChunks(count, limits);
+        chunkCount = from + (await this.rewriteTail(from, plan.sizes, plan.remainder));
+      }
+    }
+    await writeJsonObject(this.deps.s3, run.bucket, runKeys.roundPlan(run.runId, round), { chunkCount });
+    return { number: round, chunkCount, nextChunk: 0, hasMoreChunks: chunkCount > 0 };
+  }
+
+  /**
+   * Re-splits chunk files `from`.. into chunks of `sizes` and a remainder of `remainder` records:
+   * written to temporary files first (a chunk is never read and overwritten at once), then
+   * copied over the chunk files. Returns how many chunks the tail now has.
+   */
+  private async rewriteTail(from: number, sizes: readonly number[], remainder: number): Promise<number> {
+    const { deps, run, round } = this;
+    const targets = [
+      ...sizes.map((size, n) => ({ key: runKeys.roundTail(run.runId, round, n), size })),
+      { key: runKeys.roundRemainder(run.runId, round), size: remainder },
+    ];
+    let target = 0;
+    let writer = new JsonlWriter(deps.s3, run.bucket, targets[0]!.key);
+    for (let chunk = from; chunk < this.chunks.length; chunk++) {
+      for await (const line of readObjectLines(deps.s3, run.bucket, runKeys.chunkInput(run.runId, round, chunk))) {
+        if (line.length === 0) continue;
+        while (writer.lines >= targets[target]!.size && target < targets.length - 1) {
+          await writer.close();
+          target += 1;
+          writer = new JsonlWriter(deps.s3, run.bucket, targets[target]!.key);
+        }
+        await writer.write(line);
+      }
+    }
+    await writer.close();
+    for (const [n] of sizes.entries()) {
+      await deps.s3.send(
+        new CopyObjectCommand({
+          Bucket: run.bucket,
+          Key: runKeys.chunkInput(run.runId, round, from + n),
+          // URL-encoded, path separators kept (as S3 expects CopySource).
+          CopySource: `${run.bucket}/${runKeys.roundTail(run.runId, round, n).split('/').map(encodeURIComponent).join('/')}`,
+        }),
+      );
+    }
+    if (remainder > 0) await applySmallRemainder(deps, run, round);
+    return sizes.length;
+  }
 }
 
 /**

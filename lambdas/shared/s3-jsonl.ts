@@ -8,6 +8,8 @@ import { PassThrough, type Readable } from 'node:stream';
 
 const NEWLINE = 0x0a;
 const NEWLINE_BYTES = Buffer.from([NEWLINE]);
+/** How many bytes of lines a JsonlWriter gathers before handing them to the upload stream. */
+const WRITE_BATCH_BYTES = 64 * 1024;
 
 /**
  * Splits a byte stream into lines (without the `\n`; a trailing `\r` is kept for the caller to
@@ -138,27 +140,47 @@ export class JsonlWriter {
   /**
    * Writes one line: a string or the raw bytes of a line (without newline), or a value to
    * serialize compactly. Raw bytes are copied as they are, without decoding and encoding again.
+   * Lines are gathered and handed to the upload stream {@link WRITE_BATCH_BYTES} at a time.
    */
   async write(line: string | Buffer | object): Promise<void> {
     if (this.failure) throw this.failure;
-    let chunk: string | Buffer;
     let size: number;
     if (Buffer.isBuffer(line)) {
-      chunk = Buffer.concat([line, NEWLINE_BYTES]);
-      size = chunk.length;
+      this.batch.push(line, NEWLINE_BYTES);
+      this.batchHasBytes = true;
+      size = line.length + 1;
     } else {
-      chunk = (typeof line === 'string' ? line : JSON.stringify(line)) + '\n';
-      size = Buffer.byteLength(chunk);
+      const text = (typeof line === 'string' ? line : JSON.stringify(line)) + '\n';
+      this.batch.push(text);
+      size = Buffer.byteLength(text);
     }
     this.lines += 1;
     this.bytes += size;
+    this.batchBytes += size;
     if (size > this.maxLineBytes) this.maxLineBytes = size;
+    if (this.batchBytes >= WRITE_BATCH_BYTES) await this.flush();
+  }
+
+  private batch: Array<string | Buffer> = [];
+  private batchBytes = 0;
+  private batchHasBytes = false;
+
+  private async flush(): Promise<void> {
+    if (this.batch.length === 0) return;
+    const data = this.batchHasBytes
+      ? Buffer.concat(this.batch.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)))
+      : (this.batch as string[]).join('');
+    this.batch = [];
+    this.batchBytes = 0;
+    this.batchHasBytes = false;
     const body = this.open();
-    if (!body.write(chunk)) await new Promise<void>((resolve) => body.once('drain', resolve));
+    if (!body.write(data)) await new Promise<void>((resolve) => body.once('drain', resolve));
   }
 
   /** Finishes the upload; returns the number of lines written. */
   async close(): Promise<number> {
+    await this.flush();
+    if (this.failure) throw this.failure;
     if (!this.body) return 0;
     this.body.end();
     await this.upload;

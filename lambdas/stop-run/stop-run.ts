@@ -81,7 +81,7 @@ async function stopJobs(deps: StopRunDeps, runId: string, modelId: string | unde
 async function failUnfinished(deps: StopRunDeps, run: RunConfig): Promise<number> {
   const work = (await listObjects(deps.s3, run.bucket, `${S3_PREFIXES.work}${run.runId}/`)).map((o) => o.key);
   const has = new Set(work);
-  const rounds = work.flatMap((k) => (/\/r(\d+)\/pending\.jsonl$/.exec(k) ? [Number(/\/r(\d+)\//.exec(k)![1])] : []));
+  const rounds = work.flatMap((k) => (/\/r(\d+)\/plan\.json$/.exec(k) ? [Number(/\/r(\d+)\/plan\.json$/.exec(k)![1])] : []));
   const writer = new JsonlWriter(deps.s3, run.bucket, runKeys.stopped(run.runId));
   if (rounds.length === 0 || has.has(runKeys.exhausted(run.runId, Math.max(...rounds)))) return writer.close();
   const round = Math.max(...rounds);
@@ -92,9 +92,10 @@ async function failUnfinished(deps: StopRunDeps, run: RunConfig): Promise<number
       attempts: round,
     } satisfies FailedRecord);
 
-  const chunkInputs = await listObjects(deps.s3, run.bucket, runKeys.chunkInput(run.runId, round, 0).replace(/c\d+\.jsonl$/, ''));
-  for (const { key } of chunkInputs) {
-    const chunk = Number(/c(\d+)\.jsonl$/.exec(key)?.[1]);
+  // Only the round's planned chunks: a chunk file past the count was re-split into others.
+  const plan = await readJsonObject<{ chunkCount: number }>(deps.s3, run.bucket, runKeys.roundPlan(run.runId, round));
+  for (let chunk = 0; chunk < (plan?.chunkCount ?? 0); chunk++) {
+    const key = runKeys.chunkInput(run.runId, round, chunk);
     if (has.has(runKeys.chunkStats(run.runId, round, chunk))) {
       if (!has.has(runKeys.chunkPart(run.runId, round, chunk, 'retry'))) continue;
       for await (const r of readJsonl<RetryRecord>(deps.s3, run.bucket, runKeys.chunkPart(run.runId, round, chunk, 'retry'))) await fail(r.recordId);

@@ -105,12 +105,12 @@ async function streamIds(path: string, onRecord?: (r: Record<string, unknown>) =
 }
 
 describe('records at scale on the local twin', () => {
-  test('three files crossing the per-job limit are chunked together into one balanced plan', async () => {
+  test('three files crossing the per-job limit are chunked together, in one pass, with no sliver at the end', async () => {
     const dir = tempDir();
     const sizes = [700, 900, 650];
     const files = sizes.map((n, i) => writeLines(dir, `part-${i + 1}.jsonl`, claudeLines(n, `f${i + 1}`)));
     const total = sizes.reduce((a, b) => a + b, 0);
-    // The defaults of runLocal: minimum 100 per job.
+    // The defaults of runLocal: minimum 100 per job. The same number of jobs as the balanced plan.
     expect(planChunks(total, { maxRecordsPerJob: 500, minRecordsPerJob: 100 })).toEqual({ sizes: [450, 450, 450, 450, 450], remainder: 0 });
 
     const { outcome, twin, release } = await runLocalKeepingTwin({ files, modelId: CLAUDE, out: `${dir}/out`, maxRecordsPerJob: 500, maxConcurrentJobs: 3 });
@@ -124,7 +124,7 @@ describe('records at scale on the local twin', () => {
       expect(new Set(out.results.map((r) => r.recordId))).toEqual(new Set(expectedIds));
       expect(out.summary.status).toBe('Succeeded');
       expect(out.summary.inputs).toHaveLength(3);
-      // Per-file chunking would give 2 + 2 + 2 jobs; chunked together it is 5 jobs of 450.
+      // Per-file chunking would give 2 + 2 + 2 jobs; chunked together it is 5 jobs.
       expect(out.summary.jobs).toEqual({ Completed: 5 });
       expect(out.emulator.jobsCreated).toBe(5);
       expect(out.emulator.recordsProcessed).toBe(total);
@@ -132,9 +132,10 @@ describe('records at scale on the local twin', () => {
       expect(out.summary.rounds).toBe(1);
       expectUnderCap(out, 3);
 
-      // The job input files: 450 records each, and jobs that take records of two files.
+      // The job input files, cut at 500 as records arrive (the last, 250, is half the one before:
+      // no sliver to re-split), and jobs that take records of two files.
       const chunkFiles = await Promise.all([0, 1, 2, 3, 4].map(async (c) => nonEmptyLines(await s3Text(twin, runKeys.chunkInput(run.runId, 1, c)))));
-      expect(chunkFiles.map((c) => c.length)).toEqual([450, 450, 450, 450, 450]);
+      expect(chunkFiles.map((c) => c.length)).toEqual([500, 500, 500, 500, 250]);
       const filesOf = (lines: string[]) => new Set(lines.map((l) => (JSON.parse(l) as { recordId: string }).recordId.split('-')[0]));
       expect(filesOf(chunkFiles[1]!)).toEqual(new Set(['f1', 'f2']));
       expect(filesOf(chunkFiles[3]!)).toEqual(new Set(['f2', 'f3']));

@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 describe('prepareRun', () => {
-  it('validates every line of every file, writes pending, rejected and run-stats, and opens round 1', async () => {
+  it('validates every line of every file, writes round 1\'s chunks, rejected and run-stats in one pass', async () => {
     const fileA = 'inbox/small/a.jsonl';
     const fileB = 'inbox/small/b.jsonl';
     await s3.put(
@@ -56,12 +56,14 @@ describe('prepareRun', () => {
     // 5 valid records, jobs of 2..3: 3 + 2.
     expect(result.round).toEqual({ number: 1, chunkCount: 2, nextChunk: 0, hasMoreChunks: true });
 
-    const pending = await s3.jsonl<{ recordId: string; modelInput: unknown }>(runKeys.roundPending('prep-1', 1));
-    expect(pending.map((p) => p.recordId)).toEqual(['r1', 'a-L4', 'r7', 'r9', 'r10']);
-    expect(pending[1]).toEqual({ recordId: 'a-L4', modelInput: anthropicInput('no id') });
-    // Each pending line is compact and holds only recordId + modelInput.
-    const pendingText = (await s3.text(runKeys.roundPending('prep-1', 1)))!;
-    expect(pendingText.split('\n')[0]).toBe(JSON.stringify({ recordId: 'r1', modelInput: anthropicInput() }));
+    const chunk0 = await s3.jsonl<{ recordId: string; modelInput: unknown }>(runKeys.chunkInput('prep-1', 1, 0));
+    const chunk1 = await s3.jsonl<{ recordId: string; modelInput: unknown }>(runKeys.chunkInput('prep-1', 1, 1));
+    expect([...chunk0, ...chunk1].map((p) => p.recordId)).toEqual(['r1', 'a-L4', 'r7', 'r9', 'r10']);
+    expect(chunk0[1]).toEqual({ recordId: 'a-L4', modelInput: anthropicInput('no id') });
+    expect(await s3.json(runKeys.roundPlan('prep-1', 1))).toEqual({ chunkCount: 2 });
+    // Each chunk line is compact and holds only recordId + modelInput.
+    const chunkText = (await s3.text(runKeys.chunkInput('prep-1', 1, 0)))!;
+    expect(chunkText.split('\n')[0]).toBe(JSON.stringify({ recordId: 'r1', modelInput: anthropicInput() }));
 
     const uriA = `s3://${s3.bucket}/${fileA}`;
     const uriB = `s3://${s3.bucket}/${fileB}`;
@@ -93,7 +95,7 @@ describe('prepareRun', () => {
 
     const result = await prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/inbox/default/dir/`], runId: 'prep-prefix', minRecordsPerJob: 1 }));
     expect(result.run.route).toBe('default');
-    expect((await s3.jsonl<{ recordId: string }>(runKeys.roundPending('prep-prefix', 1))).map((r) => r.recordId)).toEqual(['y1', 'x1']);
+    expect((await s3.jsonl<{ recordId: string }>(runKeys.chunkInput('prep-prefix', 1, 0))).map((r) => r.recordId)).toEqual(['y1', 'x1']);
   });
 
   it('gives records without recordId distinct ids in two files of the same name', async () => {
@@ -106,7 +108,10 @@ describe('prepareRun', () => {
 
     const stats = await s3.json<PrepareStats>(runKeys.runStats('prep-stems'));
     expect(stats).toMatchObject({ inputLines: 6, valid: 6, rejected: 0 });
-    const pending = await s3.jsonl<{ recordId: string }>(runKeys.roundPending('prep-stems', 1));
+    const pending = [
+      ...(await s3.jsonl<{ recordId: string }>(runKeys.chunkInput('prep-stems', 1, 0))),
+      ...(await s3.jsonl<{ recordId: string }>(runKeys.chunkInput('prep-stems', 1, 1))),
+    ];
     expect(new Set(pending.map((p) => p.recordId)).size).toBe(6);
     // The first file keeps the plain `<stem>-L<line>` ids.
     expect(pending.slice(0, 2).map((p) => p.recordId)).toEqual(['data-L1', 'data-L2']);

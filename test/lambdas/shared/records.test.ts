@@ -54,6 +54,19 @@ describe('judgeLine', () => {
     else expect(r.reason).toMatch(reason);
   });
 
+  it('passes a line that already is a job input line through unchanged, and rebuilds any other', () => {
+    const canonical = `{"recordId":"c1","modelInput":{"anthropic_version":"bedrock-2023-05-31","max_tokens":5,"messages":[{"role":"user","content":"a  b"}]}}`;
+    expect(judge(canonical)).toEqual({ kind: 'record', record: { recordId: 'c1', json: canonical } });
+    // A repeated key: the parser keeps the last value, so the line is rebuilt from what was parsed.
+    const repeated = canonical.slice(0, -1) + ',"modelInput":' + JSON.stringify(anthropicInput('second')) + '}';
+    expect(judge(repeated)).toEqual({ kind: 'record', record: { recordId: 'c1', json: JSON.stringify({ recordId: 'c1', modelInput: anthropicInput('second') }) } });
+    const later = canonical.slice(0, -1) + ',"recordId":"c2"}';
+    expect(judge(later)).toMatchObject({ kind: 'record', record: { recordId: 'c2', json: JSON.stringify({ recordId: 'c2', modelInput: JSON.parse(canonical).modelInput }) } });
+    // Other key order or spacing: rebuilt compactly.
+    const spaced = JSON.stringify({ modelInput: anthropicInput(), recordId: 'c3' }, null, 1).replace(/\n/g, ' ');
+    expect(judge(spaced)).toEqual({ kind: 'record', record: { recordId: 'c3', json: JSON.stringify({ recordId: 'c3', modelInput: anthropicInput() }) } });
+  });
+
   it('accepts a recordId of exactly the maximum length', () => {
     const id = 'x'.repeat(MAX_RECORD_ID_LENGTH);
     expect(judge(JSON.stringify({ recordId: id, modelInput: anthropicInput() }))).toMatchObject({ kind: 'record', record: { recordId: id } });

@@ -69,7 +69,9 @@ describe('windUpStoppedRun', () => {
     const limiter = new JobSlotLimiter(db.ddb, db.table);
     await s3.put(runKeys.runConfig('stopped-1'), JSON.stringify(run));
     await s3.put(runKeys.runStats('stopped-1'), JSON.stringify({ inputFiles: 1, inputLines: 6, blankLines: 0, valid: 6, rejected: 0, inputs: [] }));
-    await s3.put(runKeys.roundPending('stopped-1', 1), jsonl(['a', 'b', 'c', 'd', 'e', 'f'].map(line)));
+    await s3.put(runKeys.roundPlan('stopped-1', 1), JSON.stringify({ chunkCount: 2 }));
+    // A chunk file past the plan's count (a re-split tail) is not part of the round.
+    await s3.put(runKeys.chunkInput('stopped-1', 1, 2), jsonl(['x'].map(line)));
     // Chunk 0 reconciled: a and b succeeded, c is a retry the run will never resubmit.
     await s3.put(runKeys.chunkInput('stopped-1', 1, 0), jsonl(['a', 'b', 'c'].map(line)));
     await s3.put(runKeys.chunkPart('stopped-1', 1, 0, 'succeeded'), jsonl([{ recordId: 'a', modelOutput: {} }, { recordId: 'b', modelOutput: {} }]));

@@ -1,0 +1,91 @@
+import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
+import fc from 'fast-check';
+import { runKeys } from '../../../lambdas/shared/contracts';
+import type { FailedRecord } from '../../../lambdas/shared/outcomes';
+import { planChunks } from '../../../lambdas/shared/chunk-plan';
+import { RoundChunkWriter } from '../../../lambdas/shared/rounds';
+import { anthropicInput, runConfig } from '../support/fixtures';
+import { startTestS3, type TestS3 } from '../support/local-s3';
+
+let s3: TestS3;
+beforeAll(async () => {
+  s3 = await startTestS3();
+});
+afterAll(async () => s3.stop());
+
+const line = (id: string) => JSON.stringify({ recordId: id, modelInput: anthropicInput(id) });
+let runNo = 0;
+
+/** Writes `count` records through a RoundChunkWriter; returns the chunk sizes and the records that went to the remainder policy. */
+async function writeRound(count: number, maxRecordsPerJob: number, minRecordsPerJob: number) {
+  const runId = `rcw-${++runNo}`;
+  const run = runConfig({ runId, bucket: s3.bucket, maxRecordsPerJob, minRecordsPerJob, smallRemainder: 'fail' });
+  const writer = new RoundChunkWriter({ s3: s3.client, bedrockRuntime: new BedrockRuntimeClient({ region: 'us-east-1' }) }, run, 1);
+  for (let i = 0; i < count; i++) await writer.add(line(`r${i}`));
+  const round = await writer.finish();
+  const chunks: string[][] = [];
+  for (let c = 0; c < round.chunkCount; c++) chunks.push((await s3.jsonl<{ recordId: string }>(runKeys.chunkInput(runId, 1, c))).map((r) => r.recordId));
+  const remainder = (await s3.jsonl<FailedRecord>(runKeys.roundPart(runId, 1, 'failed'))).map((r) => r.recordId);
+  expect(await s3.json(runKeys.roundPlan(runId, 1))).toEqual({ chunkCount: round.chunkCount });
+  return { round, chunks, remainder };
+}
+
+describe('RoundChunkWriter', () => {
+  it('cuts full chunks as records arrive and keeps a last chunk that is not a sliver', async () => {
+    const { chunks, remainder } = await writeRound(25, 10, 3);
+    expect(chunks.map((c) => c.length)).toEqual([10, 10, 5]);
+    expect(remainder).toEqual([]);
+  });
+
+  it('re-splits a full chunk followed by a sliver into two balanced chunks', async () => {
+    const { chunks, remainder } = await writeRound(23, 10, 2);
+    expect(chunks.map((c) => c.length)).toEqual([10, 7, 6]);
+    expect(chunks.flat()).toEqual(Array.from({ length: 23 }, (_, i) => `r${i}`));
+    expect(remainder).toEqual([]);
+  });
+
+  it('sends a whole round under the minimum to the small-remainder policy, with no chunk', async () => {
+    const { round, chunks, remainder } = await writeRound(4, 10, 5);
+    expect(round).toEqual({ number: 1, chunkCount: 0, nextChunk: 0, hasMoreChunks: false });
+    expect(chunks).toEqual([]);
+    expect(remainder).toEqual(['r0', 'r1', 'r2', 'r3']);
+  });
+
+  it('makes full jobs and the smallest remainder when no split fits', async () => {
+    // 160 records, jobs of 100..150: one job of 150 and 10 left over.
+    const { chunks, remainder } = await writeRound(160, 150, 100);
+    expect(chunks.map((c) => c.length)).toEqual([150]);
+    expect(remainder).toHaveLength(10);
+  });
+
+  it('re-splits the last three when the last is under the minimum and three jobs fit', async () => {
+    // 310 records at 100..150: 150 + 150 + 10 as they arrive; three jobs of 103-104, no remainder.
+    const { chunks, remainder } = await writeRound(310, 150, 100);
+    expect(chunks.map((c) => c.length)).toEqual([104, 103, 103]);
+    expect(remainder).toEqual([]);
+  });
+
+  it('puts every record in exactly one chunk or the remainder, every chunk within the limits (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 12 }).chain((max) => fc.tuple(fc.integer({ min: 0, max: 60 }), fc.constant(max), fc.integer({ min: 1, max }))),
+        async ([count, max, min]) => {
+          const { chunks, remainder } = await writeRound(count, max, min);
+          const all = [...chunks.flat(), ...remainder].sort();
+          expect(all).toEqual(Array.from({ length: count }, (_, i) => `r${i}`).sort());
+          for (const c of chunks) {
+            expect(c.length).toBeGreaterThanOrEqual(min);
+            expect(c.length).toBeLessThanOrEqual(max);
+          }
+          expect(remainder.length).toBeLessThan(min);
+          // No sliver: the last chunk is at least half the one before it.
+          const [prev, last] = chunks.slice(-2);
+          if (prev && last) expect(last.length * 2).toBeGreaterThanOrEqual(prev.length);
+          // A remainder only where no plan of these records fits (up to three chunks re-split).
+          if (remainder.length > 0 && chunks.length <= 2) expect(planChunks(count, { maxRecordsPerJob: max, minRecordsPerJob: min }).remainder).toBeGreaterThan(0);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});
