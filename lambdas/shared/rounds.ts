@@ -97,17 +97,19 @@ export class RoundChunkWriter {
   private readonly chunks: WrittenChunk[] = [];
   private current: JsonlWriter | undefined;
 
+  /** @param maxFileBytes the size quota of one job input file (Bedrock's, by default) */
   constructor(
     private readonly deps: RoundDeps,
     private readonly run: RunConfig,
     private readonly round: number,
+    private readonly maxFileBytes = MAX_JOB_INPUT_BYTES,
   ) {}
 
   /** Adds one valid record line. */
   async add(line: string | Buffer): Promise<void> {
     const bytes = (typeof line === 'string' ? Buffer.byteLength(line) : line.length) + 1;
     let chunk = this.chunks[this.chunks.length - 1];
-    if (!chunk || chunk.records >= this.run.maxRecordsPerJob || chunk.bytes + bytes > MAX_JOB_INPUT_BYTES) {
+    if (!chunk || chunk.records >= this.run.maxRecordsPerJob || chunk.bytes + bytes > this.maxFileBytes) {
       if (chunk && chunk.records < this.run.maxRecordsPerJob) chunk.cutByBytes = true;
       // The finished chunk's upload completes while the next one fills (one at a time).
       if (this.current) await this.closeInBackground(this.current);
@@ -145,6 +147,9 @@ export class RoundChunkWriter {
       // not two and a remainder); a sliver, the last two. Chunks cut by size are not re-split.
       let from = chunkCount - 1;
       while (from > Math.max(0, chunkCount - (underMinimum ? 3 : 2)) && !this.chunks[from - 1]!.cutByBytes && !last.cutByBytes) from -= 1;
+      // A re-split by count keeps every chunk within the file quota if the whole tail fits one.
+      const tailBytes = (start: number) => this.chunks.slice(start).reduce((n, c) => n + c.bytes, 0);
+      while (from < chunkCount - 1 && tailBytes(from) > this.maxFileBytes) from += 1;
       if (sliver && (from < chunkCount - 1 || underMinimum)) {
         const count = this.chunks.slice(from).reduce((n, c) => n + c.records, 0);
         const plan = from === chunkCount - 1 ? { sizes: [], remainder: count } : planChunks(count, limits);

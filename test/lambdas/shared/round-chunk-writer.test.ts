@@ -17,10 +17,10 @@ const line = (id: string) => JSON.stringify({ recordId: id, modelInput: anthropi
 let runNo = 0;
 
 /** Writes `count` records through a RoundChunkWriter; returns the chunk sizes and the records that went to the remainder policy. */
-async function writeRound(count: number, maxRecordsPerJob: number, minRecordsPerJob: number) {
+async function writeRound(count: number, maxRecordsPerJob: number, minRecordsPerJob: number, maxFileBytes?: number) {
   const runId = `rcw-${++runNo}`;
   const run = runConfig({ runId, bucket: s3.bucket, maxRecordsPerJob, minRecordsPerJob, smallRemainder: 'fail' });
-  const writer = new RoundChunkWriter({ s3: s3.client, bedrockRuntime: new BedrockRuntimeClient({ region: 'us-east-1' }) }, run, 1);
+  const writer = new RoundChunkWriter({ s3: s3.client, bedrockRuntime: new BedrockRuntimeClient({ region: 'us-east-1' }) }, run, 1, maxFileBytes);
   for (let i = 0; i < count; i++) await writer.add(line(`r${i}`));
   const round = await writer.finish();
   const chunks: string[][] = [];
@@ -63,6 +63,23 @@ describe('RoundChunkWriter', () => {
     const { chunks, remainder } = await writeRound(310, 150, 100);
     expect(chunks.map((c) => c.length)).toEqual([104, 103, 103]);
     expect(remainder).toEqual([]);
+  });
+
+  it('cuts a chunk at the file size quota, and never re-splits a tail that could outgrow it', async () => {
+    const bytes = Buffer.byteLength(line('r0')) + 1;
+    // Files of at most 3 lines: cut by size before the 10-record maximum; the sliver of 1 is
+    // moved to the remainder, not merged into chunks that would outgrow the quota.
+    const bySize = await writeRound(7, 10, 2, bytes * 3 + 1);
+    expect(bySize.chunks.map((c) => c.length)).toEqual([3, 3]);
+    expect(bySize.remainder).toEqual(['r6']);
+    // Cut by count (5): the last three (11 records) would not fit one file, the last two (6) do.
+    const tail = await writeRound(11, 5, 2, bytes * 6 + 10);
+    expect(tail.chunks.map((c) => c.length)).toEqual([5, 3, 3]);
+    expect(tail.remainder).toEqual([]);
+    // Not even the last two fit: only the sliver moves.
+    const tight = await writeRound(11, 5, 2, bytes * 5);
+    expect(tight.chunks.map((c) => c.length)).toEqual([5, 5]);
+    expect(tight.remainder).toEqual(['r10']);
   });
 
   it('puts every record in exactly one chunk or the remainder, every chunk within the limits (property)', async () => {
