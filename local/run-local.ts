@@ -4,7 +4,7 @@
  */
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { createWriteStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -112,7 +112,7 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
       const outDir = resolve(req.out ? (executions.length > 1 ? join(req.out, runId) : req.out) : join('bedrock-batch-out', runId));
       await ensureDir(outDir);
       const summary = await download(twin, runKeys.results(runId, 'summary.json'), join(outDir, 'summary.json'))
-        .then(async (ok) => (ok ? (JSON.parse(await readText(join(outDir, 'summary.json'))) as RunSummary) : undefined));
+        .then(async (ok) => (ok ? (JSON.parse(await readFile(join(outDir, 'summary.json'), 'utf8')) as RunSummary) : undefined));
       const resultKeys = summary?.outputs.results.map((uri) => uri.slice(`s3://${twin.bucket}/`.length)) ?? [runKeys.results(runId, 'results.jsonl')];
       for (const key of [...resultKeys, runKeys.results(runId, 'failed.jsonl'), runKeys.results(runId, 'rejected.jsonl')]) {
         await download(twin, key, join(outDir, basename(key)));
@@ -153,7 +153,3 @@ async function download(twin: LocalTwin, key: string, path: string): Promise<boo
   }
 }
 
-async function readText(path: string): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
-  return readFile(path, 'utf8');
-}

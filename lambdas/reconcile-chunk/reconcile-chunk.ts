@@ -3,9 +3,10 @@
  * free its job slot, then join the job's output with the chunk's input and write the chunk's
  * succeeded / failed / retry parts and counters.
  */
-import { GetModelInvocationJobCommand, StopModelInvocationJobCommand, type BedrockClient } from '@aws-sdk/client-bedrock';
+import { GetModelInvocationJobCommand, type BedrockClient } from '@aws-sdk/client-bedrock';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { isTerminalStatus, jobNameFor, runKeys, type ChunkTask, type JobOutcome } from '../shared/contracts';
+import { stopJob } from '../shared/job-completion';
 import type { JobRecords } from '../shared/job-records';
 import type { JobSlotLimiter } from '../shared/job-slots';
 import { logger } from '../shared/logger';
@@ -27,9 +28,6 @@ export interface ReconcileDeps {
   readonly limiter: JobSlotLimiter;
   readonly jobs: JobRecords;
 }
-
-/** Bedrock errors meaning a job is over already: nothing to stop. */
-const ALREADY_OVER = new Set(['ValidationException', 'ConflictException', 'ResourceNotFoundException']);
 
 type Outcome = { jobArn?: string; status: string; message?: string };
 
@@ -61,11 +59,7 @@ async function jobOutcome(deps: ReconcileDeps, event: ReconcileEvent, jobName: s
   if (!jobArn) return { status: 'NotSubmitted', message: why };
   const job = await readJob(deps, jobArn);
   if (isTerminalStatus(job?.status)) return { jobArn, status: job!.status!, ...(job?.message ? { message: job.message } : {}) };
-  try {
-    await deps.bedrock.send(new StopModelInvocationJobCommand({ jobIdentifier: jobArn }));
-  } catch (err) {
-    if (!ALREADY_OVER.has((err as Error).name)) throw err;
-  }
+  await stopJob(deps.bedrock, jobArn);
   logger.warn('stopped a job whose wait ended without its outcome', { jobArn, reason: why });
   return { jobArn, status: 'Stopped', message: `the wait for the job ended (${why}); the job was stopped` };
 }

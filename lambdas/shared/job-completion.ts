@@ -3,6 +3,7 @@
  * (events), the sweeper (polling) and submit-job itself (a job that finished before its item
  * was updated); any of them may come first, so completion is idempotent.
  */
+import { StopModelInvocationJobCommand, type BedrockClient } from '@aws-sdk/client-bedrock';
 import { SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { JobOutcome } from './contracts';
 import type { JobItem, JobRecords } from './job-records';
@@ -24,4 +25,18 @@ export async function completeJobTask(sfn: SFNClient, jobs: JobRecords, item: Jo
   await jobs.setStatus(item.jobName, outcome.status, outcome.jobArn);
   await jobs.markTokenCompleted(item.jobName);
   return sent;
+}
+
+/** Bedrock errors a stop answers for a job that is over already. */
+const JOB_ALREADY_OVER = new Set(['ValidationException', 'ConflictException', 'ResourceNotFoundException']);
+
+/** Stops a Bedrock job; returns false when it was over already (nothing to stop). */
+export async function stopJob(bedrock: BedrockClient, jobArn: string): Promise<boolean> {
+  try {
+    await bedrock.send(new StopModelInvocationJobCommand({ jobIdentifier: jobArn }));
+    return true;
+  } catch (err) {
+    if (JOB_ALREADY_OVER.has((err as Error).name)) return false;
+    throw err;
+  }
 }

@@ -190,14 +190,7 @@ export class JsonlWriter {
 
 /** Copies every line of `sourceKeys` into one new object, streamed; returns the line count. */
 export async function concatJsonl(s3: S3Client, bucket: string, sourceKeys: readonly string[], targetKey: string): Promise<number> {
-  const writer = new JsonlWriter(s3, bucket, targetKey);
-  for (const key of sourceKeys) {
-    for await (const line of readObjectLines(s3, bucket, key)) {
-      if (line.length === 0) continue;
-      await writer.write(line);
-    }
-  }
-  return writer.close();
+  return (await concatJsonlParts(s3, bucket, sourceKeys, () => targetKey, Number.POSITIVE_INFINITY)).lines;
 }
 
 /**

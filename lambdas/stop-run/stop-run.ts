@@ -5,8 +5,9 @@
  * processed), frees their job slots, fails every record the run had not finished with
  * `RunStopped`, and finalizes the run as `Stopped` so that every record is still accounted for.
  */
-import { StopModelInvocationJobCommand, type BedrockClient } from '@aws-sdk/client-bedrock';
+import type { BedrockClient } from '@aws-sdk/client-bedrock';
 import { isValidRunId, parseJobName, runKeys, S3_PREFIXES, type RunConfig } from '../shared/contracts';
+import { stopJob } from '../shared/job-completion';
 import type { JobRecords } from '../shared/job-records';
 import type { JobSlotLimiter } from '../shared/job-slots';
 import { logger } from '../shared/logger';
@@ -34,9 +35,6 @@ export interface StopRunDeps extends FinalizeDeps {
   readonly limiter: JobSlotLimiter;
 }
 
-/** Bedrock errors meaning the job is over already: nothing to stop. */
-const ALREADY_OVER = new Set(['ValidationException', 'ConflictException', 'ResourceNotFoundException']);
-
 /** The run an execution belongs to, from its input (a successor's `resume`, or `runId`) or its name. */
 export function runIdOfExecution(name: string, inputText: string | null | undefined): string {
   try {
@@ -53,14 +51,7 @@ export function runIdOfExecution(name: string, inputText: string | null | undefi
 async function stopJobs(deps: StopRunDeps, runId: string, modelId: string | undefined): Promise<number> {
   let stopped = 0;
   for (const item of await deps.jobs.openJobs(runId)) {
-    if (item.jobArn) {
-      try {
-        await deps.bedrock.send(new StopModelInvocationJobCommand({ jobIdentifier: item.jobArn }));
-        stopped += 1;
-      } catch (err) {
-        if (!ALREADY_OVER.has((err as Error).name)) throw err;
-      }
-    }
+    if (item.jobArn && (await stopJob(deps.bedrock, item.jobArn))) stopped += 1;
     await deps.jobs.markTokenCompleted(item.jobName);
     await deps.limiter.release(item.modelId, item.jobName);
   }
