@@ -198,7 +198,7 @@ export class LocalTwin {
         if (rate !== undefined) {
           // Nightly cron rules are not run by the clock: sweeps are started on request (sweep()).
           const timer = setInterval(() => {
-            void handler(target.input !== undefined ? JSON.parse(target.input) : {}).catch(() => undefined);
+            void this.track(handler(target.input !== undefined ? JSON.parse(target.input) : {})).catch(() => undefined);
           }, Math.max(50, rate / SCHEDULE_SPEEDUP));
           timer.unref();
           this.sweepTimers.push(timer);
@@ -304,6 +304,10 @@ export class LocalTwin {
   /** Stops every service. */
   async stop(): Promise<void> {
     for (const t of this.sweepTimers) clearInterval(t);
+    // A handler still running (an aborted execution's task, a sweep) must not outlive the
+    // services it calls: let every invocation finish before they close.
+    await this.bus.drain();
+    await Promise.allSettled([...this.inFlight]);
     for (const stop of this.stops.reverse()) await stop().catch(() => undefined);
     this.s3.destroy();
   }
@@ -331,11 +335,23 @@ export class LocalTwin {
     return out;
   }
 
+  /** Handler invocations under way, awaited by {@link stop}. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  private track<T>(invocation: Promise<T>): Promise<T> {
+    this.inFlight.add(invocation);
+    invocation.then(
+      () => this.inFlight.delete(invocation),
+      () => this.inFlight.delete(invocation),
+    );
+    return invocation;
+  }
+
   private async invoke(state: string, functionArn: string, payload: unknown): Promise<unknown> {
     const handler = this.handlers.get(functionArn.replace(/:\$LATEST$/, ''));
     if (!handler) throw new StepFunctionsError('Lambda.ResourceNotFoundException', `${state}: no local handler for ${functionArn}`);
     // A Lambda invocation crosses a JSON boundary both ways.
-    const result = await handler(JSON.parse(JSON.stringify(payload ?? null)));
+    const result = await this.track(handler(JSON.parse(JSON.stringify(payload ?? null))));
     const out = result === undefined ? null : JSON.parse(JSON.stringify(result));
     this.reportProgress(state, out);
     return out;
