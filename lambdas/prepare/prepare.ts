@@ -2,7 +2,7 @@
  * Prepare: resolve the run input, stream every input file through validation, write rejected
  * lines with their reasons, and open round 1 with the valid records.
  */
-import type { S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { PipelineEnvConfig } from '../shared/config';
 import { parseS3Uri, runKeys, type RoundState, type RunConfig } from '../shared/contracts';
 import { logger } from '../shared/logger';
@@ -10,10 +10,10 @@ import { modelFamily } from '../shared/model-family';
 import type { PrepareStats } from '../shared/outcomes';
 import type { ResumeInput } from '../next-window/next-window';
 import { RecordIdIndex } from '../shared/record-id-index';
-import { fileStemOf, judgeLine, type Rejection } from '../shared/records';
+import { fileStemOf, judgeLine } from '../shared/records';
 import { RoundChunkWriter, type RoundDeps } from '../shared/rounds';
 import { resolveRunConfig } from '../shared/run-input';
-import { JsonlWriter, listObjects, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
+import { JsonlWriter, listObjects, readObjectLineBatches, writeJsonObject } from '../shared/s3-jsonl';
 
 /** The workflow's payload to Prepare. */
 export interface PrepareEvent {
@@ -27,19 +27,52 @@ export interface PrepareResult {
   readonly round: RoundState;
 }
 
-/** Expands prefix inputs (ending in `/`) into the `.jsonl` objects under them. */
-export async function expandInputs(s3: S3Client, inputs: readonly string[]): Promise<string[]> {
-  const out: string[] = [];
+/** One input file of a run, with its size when known. */
+export interface InputFile {
+  readonly uri: string;
+  /** Size in bytes; undefined when it could not be read (the read itself then reports why). */
+  readonly bytes: number | undefined;
+}
+
+/**
+ * Expands prefix inputs (ending in `/`) into the `.jsonl` objects under them, with the sizes
+ * the listing gives; a single-file input's size comes from HeadObject.
+ */
+export async function expandInputs(s3: S3Client, inputs: readonly string[]): Promise<InputFile[]> {
+  const out: InputFile[] = [];
   for (const uri of inputs) {
+    const { bucket, key } = parseS3Uri(uri);
     if (!uri.endsWith('/')) {
-      out.push(uri);
+      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+      out.push({ uri, bytes: head?.ContentLength });
       continue;
     }
-    const { bucket, key } = parseS3Uri(uri);
     const objects = await listObjects(s3, bucket, key);
-    out.push(...objects.filter((o) => o.key.endsWith('.jsonl')).map((o) => `s3://${bucket}/${o.key}`));
+    out.push(...objects.filter((o) => o.key.endsWith('.jsonl')).map((o) => ({ uri: `s3://${bucket}/${o.key}`, bytes: o.size })));
   }
   return out;
+}
+
+/**
+ * Estimates the valid records still to come from the input bytes not yet read, at the rate of
+ * valid records per byte read so far; undefined while nothing is known.
+ */
+export class RecordsToCome {
+  private readBytes = 0;
+  private valid = 0;
+
+  constructor(private readonly totalBytes: number | undefined) {}
+
+  /** Counts one input line of `bytes` (without its newline) as read, and whether it was valid. */
+  read(bytes: number, valid: boolean): void {
+    this.readBytes += bytes + 1;
+    if (valid) this.valid += 1;
+  }
+
+  estimate(): number | undefined {
+    if (this.totalBytes === undefined || this.readBytes === 0) return undefined;
+    return (Math.max(0, this.totalBytes - this.readBytes) * this.valid) / this.readBytes;
+  }
 }
 
 /**
@@ -76,8 +109,11 @@ export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipelin
   const family = modelFamily(run.modelId)!;
   const files = await expandInputs(deps.s3, inputs);
 
-  // Valid records go straight into round 1's chunk files: one pass over the input.
-  const chunks = new RoundChunkWriter(deps, run, 1);
+  // Valid records go straight into round 1's chunk files: one pass over the input, with the
+  // chunks balanced on the estimate of what is still to come.
+  const sizes = files.map((f) => f.bytes);
+  const toCome = new RecordsToCome(sizes.includes(undefined) ? undefined : sizes.reduce((a, b) => a! + b!, 0));
+  const chunks = new RoundChunkWriter(deps, run, 1, { recordsToCome: () => toCome.estimate() });
   const rejected = new JsonlWriter(deps.s3, run.bucket, runKeys.workRejected(run.runId));
   // Ids as compact hashes, each with the ordinal of the line it was first seen on (file base + line).
   const seen = new RecordIdIndex();
@@ -92,32 +128,34 @@ export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipelin
   let valid = 0;
   let base = 0;
 
-  for (const file of files) {
+  for (const { uri: file } of files) {
     const { bucket, key } = parseS3Uri(file);
     const fileStem = uniqueStem(fileStemOf(key), stems);
     fileBases.push({ base, stem: fileStem });
     let line = 0;
     try {
-      for await (const raw of readObjectLines(deps.s3, bucket, key)) {
-        line += 1;
-        const verdict = judgeLine(raw, { file, fileStem, line, family });
-        if (verdict.kind === 'blank') {
-          blankLines += 1;
-          continue;
+      for await (const batch of readObjectLineBatches(deps.s3, bucket, key)) {
+        for (const raw of batch) {
+          line += 1;
+          let verdict = judgeLine(raw, { file, fileStem, line, family });
+          if (verdict.kind === 'record') {
+            const { recordId } = verdict.record;
+            const first = seen.firstSeen(recordId, base + line);
+            if (first !== undefined) verdict = { kind: 'rejected', rejection: { file, line, recordId, reason: `duplicate recordId (first seen at ${firstSeenAt(first)})` } };
+          }
+          toCome.read(raw.length, verdict.kind === 'record');
+          if (verdict.kind === 'blank') {
+            blankLines += 1;
+            continue;
+          }
+          inputLines += 1;
+          if (verdict.kind === 'rejected') {
+            await rejected.write(verdict.rejection);
+          } else {
+            valid += 1;
+            await chunks.add(verdict.record.json);
+          }
         }
-        inputLines += 1;
-        if (verdict.kind === 'rejected') {
-          await rejected.write(verdict.rejection);
-          continue;
-        }
-        const { recordId, json } = verdict.record;
-        const first = seen.firstSeen(recordId, base + line);
-        if (first !== undefined) {
-          await rejected.write({ file, line, recordId, reason: `duplicate recordId (first seen at ${firstSeenAt(first)})` } satisfies Rejection);
-          continue;
-        }
-        valid += 1;
-        await chunks.add(json);
       }
     } catch (err) {
       const e = err as Error;
@@ -130,10 +168,9 @@ export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipelin
   }
 
   const rejectedCount = await rejected.close();
-  const stats: PrepareStats = { inputFiles: files.length, inputLines, blankLines, valid, rejected: rejectedCount, inputs: files };
+  const stats: PrepareStats = { inputFiles: files.length, inputLines, blankLines, valid, rejected: rejectedCount, inputs: files.map((f) => f.uri) };
   await writeJsonObject(deps.s3, run.bucket, runKeys.runStats(run.runId), stats);
-  logger.info('prepared run', { inputFiles: files.length, inputLines, valid, rejected: rejectedCount });
-
   const round = await chunks.finish();
+  logger.info('prepared run', { inputFiles: files.length, inputLines, valid, rejected: rejectedCount, chunks: round.chunkCount, tailRewrites: chunks.tailRewrites });
   return { run, round };
 }

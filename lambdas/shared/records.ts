@@ -8,8 +8,11 @@ import { modelInputProblem, type ModelFamily } from './model-family';
 /** A valid input record, serialized compactly as Bedrock reads it. */
 export interface ValidRecord {
   readonly recordId: string;
-  /** `{"recordId":…,"modelInput":…}`: exactly the job input line. */
-  readonly json: string;
+  /**
+   * `{"recordId":…,"modelInput":…}`: exactly the job input line, as UTF-8 bytes (the input's
+   * own bytes when the line already is one, so that they are copied, not encoded again).
+   */
+  readonly json: Buffer;
 }
 
 /** A rejected input line, as written to `rejected.jsonl`. */
@@ -74,26 +77,33 @@ export function judgeLine(raw: Buffer, ctx: LineContext): LineVerdict {
   if (bytes.length > maxBytes) return reject(`line is ${bytes.length} bytes, over the limit of ${maxBytes}`);
 
   if (!isUtf8(bytes)) return reject('line is not valid UTF-8');
-  const text = bytes.toString('utf8');
-  if (text.trim() === '') return { kind: 'blank' };
+  const start = leadingSpace(bytes);
+  if (start === bytes.length) return { kind: 'blank' };
 
+  // Parsed from a Latin-1 view of the bytes (one character per byte), which V8 decodes and
+  // parses faster than UTF-8. For valid UTF-8 it changes nothing JSON can tell: every byte of a
+  // multi-byte sequence is >= 0x80, so it parses (or fails) exactly where the UTF-8 text would,
+  // into the same structure; only non-ASCII characters inside strings differ. So the checks below
+  // look at structure and types, the recordId is decoded properly, a rejection's message comes
+  // from parsing the UTF-8 text, and a line that must be rebuilt is parsed again as UTF-8.
+  const text = bytes.toString('latin1');
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
-  } catch (err) {
-    return reject(`not valid JSON: ${(err as Error).message}`);
+  } catch {
+    return reject(`not valid JSON: ${jsonError(bytes)}`);
   }
   if (!isPlainObject(parsed)) return reject(`not a JSON object (got ${Array.isArray(parsed) ? 'array' : parsed === null ? 'null' : typeof parsed})`);
 
   let recordId: string;
-  if (parsed.recordId === undefined) {
+  const rawId = parsed.recordId;
+  if (rawId === undefined) {
     recordId = defaultRecordId(ctx.fileStem, ctx.line);
-  } else if (typeof parsed.recordId !== 'string' || parsed.recordId.length === 0) {
+  } else if (typeof rawId !== 'string' || rawId.length === 0) {
     return reject('recordId must be a non-empty string');
-  } else if (parsed.recordId.length > MAX_RECORD_ID_LENGTH) {
-    return reject(`recordId is ${parsed.recordId.length} characters, over the limit of ${MAX_RECORD_ID_LENGTH}`);
   } else {
-    recordId = parsed.recordId;
+    recordId = fromLatin1View(rawId);
+    if (recordId.length > MAX_RECORD_ID_LENGTH) return reject(`recordId is ${recordId.length} characters, over the limit of ${MAX_RECORD_ID_LENGTH}`);
   }
 
   if (parsed.modelInput === undefined) return reject('modelInput is missing', recordId);
@@ -101,20 +111,58 @@ export function judgeLine(raw: Buffer, ctx: LineContext): LineVerdict {
   const problem = modelInputProblem(ctx.family, parsed.modelInput);
   if (problem) return reject(`${problem} (model family ${ctx.family})`, recordId);
 
-  return { kind: 'record', record: { recordId, json: canonicalLine(text, parsed, recordId) ?? JSON.stringify({ recordId, modelInput: parsed.modelInput }) } };
+  const json = canonicalLine(bytes, text, start, parsed) ?? rebuiltLine(bytes, recordId);
+  return { kind: 'record', record: { recordId, json } };
+}
+
+/** Why the UTF-8 text of `bytes` is not JSON, as JSON.parse says it (positions in characters). */
+function jsonError(bytes: Buffer): string {
+  try {
+    JSON.parse(bytes.toString('utf8'));
+    return 'unparsable';
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** A string parsed from a Latin-1 view of UTF-8 bytes, decoded as the UTF-8 it was. */
+function fromLatin1View(value: string): string {
+  return /[\u0080-\u00ff]/.test(value) ? Buffer.from(value, 'latin1').toString('utf8') : value;
+}
+
+/** `{"recordId":…,"modelInput":…}` rebuilt compactly from the line's UTF-8 text. */
+function rebuiltLine(bytes: Buffer, recordId: string): Buffer {
+  const { modelInput } = JSON.parse(bytes.toString('utf8')) as { modelInput: unknown };
+  return Buffer.from(JSON.stringify({ recordId, modelInput }));
+}
+
+/** JSON's whitespace: space, tab, CR, LF. */
+function isJsonSpace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x09 || byte === 0x0d || byte === 0x0a;
+}
+
+/** The number of whitespace bytes a line starts with (its length when it is all whitespace). */
+function leadingSpace(bytes: Buffer): number {
+  let i = 0;
+  while (i < bytes.length && isJsonSpace(bytes[i]!)) i++;
+  return i;
 }
 
 /**
  * The line itself when it already is a job input line: `{"recordId":<id>,"modelInput":…}`
- * with no other key and no repeated one. Passing it through saves re-serializing (and never
- * grows a line); anything else is rebuilt compactly by the caller.
+ * with no other key and no repeated one. Passing its bytes through saves re-serializing and
+ * re-encoding (and never grows a line); anything else is rebuilt compactly by the caller.
+ * `text` and `parsed` are the Latin-1 view of `bytes` (so an offset in one is an offset in the
+ * other), `start` is where the JSON starts after leading whitespace.
  */
-function canonicalLine(text: string, parsed: Record<string, unknown>, recordId: string): string | undefined {
-  if (parsed.recordId !== recordId || Object.keys(parsed).length !== 2 || !('modelInput' in parsed)) return undefined;
-  const line = text.trim();
-  const prefix = `{"recordId":${JSON.stringify(recordId)},"modelInput":`;
-  if (!line.startsWith(prefix) || !line.endsWith('}')) return undefined;
+function canonicalLine(bytes: Buffer, text: string, start: number, parsed: Record<string, unknown>): Buffer | undefined {
+  if (typeof parsed.recordId !== 'string' || Object.keys(parsed).length !== 2 || !('modelInput' in parsed)) return undefined;
+  let end = bytes.length;
+  while (isJsonSpace(bytes[end - 1]!)) end--;
+  const prefix = `{"recordId":${JSON.stringify(parsed.recordId)},"modelInput":`;
+  if (!text.startsWith(prefix, start) || bytes[end - 1] !== 0x7d /* } */) return undefined;
   // A key can only appear unescaped outside strings: a second one means a repeated key.
-  if (line.indexOf('"modelInput":', prefix.length) !== -1 || line.indexOf('"recordId":', prefix.length) !== -1) return undefined;
-  return line;
+  const rest = start + prefix.length;
+  if (text.indexOf('"modelInput":', rest) !== -1 || text.indexOf('"recordId":', rest) !== -1) return undefined;
+  return start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
 }

@@ -76,6 +76,14 @@ export async function openRound(deps: RoundDeps, run: RunConfig, round: number, 
   return { number: round, chunkCount: plan.sizes.length, nextChunk: 0, hasMoreChunks: plan.sizes.length > 0 };
 }
 
+/**
+ * How much lower than estimated the records still to come are taken when a
+ * {@link RoundChunkWriter} counts the jobs it needs: a round whose count lands within this
+ * fraction above a multiple of the maximum gets one job fewer, at the price of re-splitting the
+ * tail when the count really was above it.
+ */
+export const ESTIMATE_SLACK = 0.02;
+
 /** What one chunk file of a {@link RoundChunkWriter} holds. */
 interface WrittenChunk {
   records: number;
@@ -84,33 +92,54 @@ interface WrittenChunk {
   cutByBytes: boolean;
 }
 
+export interface RoundChunkWriterOptions {
+  /** The size quota of one job input file (Bedrock's, by default). */
+  readonly maxFileBytes?: number;
+  /**
+   * An estimate of how many more records will be added after the one being added (prepare
+   * derives it from the input bytes still unread), or undefined when unknown. With it, chunks
+   * are balanced over the whole round as they are cut; without it, chunks are filled to the
+   * maximum and only the tail is balanced.
+   */
+  readonly recordsToCome?: () => number | undefined;
+}
+
 /**
- * Writes a round's chunk files in one pass, as records arrive (prepare's round 1): a chunk is
- * cut at the route's maximum records or Bedrock's file size quota, so nothing waits for the
- * total count. At the end only the tail is balanced: when the last chunk is under the minimum,
- * or under half of the one before it, the last two are re-split by {@link planChunks} (through
- * temporary files copied over them), so there is never a full chunk followed by a sliver, and
- * what no valid job can take goes to the small-remainder policy. A chunk file left past the
- * final count is not part of the round (`plan.json` says how many are).
+ * Writes a round's chunk files in one pass, as records arrive (prepare's round 1), without
+ * waiting for the total count. A chunk is cut when it reaches its share of the records it holds
+ * plus the estimated records still to come, balanced over as few jobs as the maximum allows
+ * (asked afresh before every record, so the estimate only has to be good near the cut), the
+ * route's maximum records, or Bedrock's file size quota. A good estimate gives the chunks of
+ * {@link planChunks} over the whole round in one pass. When the estimate was wrong (or missing) the tail is fixed at the
+ * end: when the last chunk is under the minimum, or under half of the one before it, the last
+ * two are re-split by {@link planChunks} (through temporary files copied over them), so there is
+ * never a full chunk followed by a sliver, and what no valid job can take goes to the
+ * small-remainder policy. A chunk file left past the final count is not part of the round
+ * (`plan.json` says how many are).
  */
 export class RoundChunkWriter {
   private readonly chunks: WrittenChunk[] = [];
   private current: JsonlWriter | undefined;
+  private readonly maxFileBytes: number;
+  private readonly limits: { maxRecordsPerJob: number; minRecordsPerJob: number };
+  /** Tail re-splits made by {@link finish}: 0 when the estimate balanced the round. */
+  tailRewrites = 0;
 
-  /** @param maxFileBytes the size quota of one job input file (Bedrock's, by default) */
   constructor(
     private readonly deps: RoundDeps,
     private readonly run: RunConfig,
     private readonly round: number,
-    private readonly maxFileBytes = MAX_JOB_INPUT_BYTES,
-  ) {}
+    private readonly opts: RoundChunkWriterOptions = {},
+  ) {
+    this.maxFileBytes = opts.maxFileBytes ?? MAX_JOB_INPUT_BYTES;
+    this.limits = { maxRecordsPerJob: run.maxRecordsPerJob, minRecordsPerJob: Math.min(run.minRecordsPerJob, run.maxRecordsPerJob) };
+  }
 
   /** Adds one valid record line. */
   async add(line: string | Buffer): Promise<void> {
     const bytes = (typeof line === 'string' ? Buffer.byteLength(line) : line.length) + 1;
     let chunk = this.chunks[this.chunks.length - 1];
-    if (!chunk || chunk.records >= this.run.maxRecordsPerJob || chunk.bytes + bytes > this.maxFileBytes) {
-      if (chunk && chunk.records < this.run.maxRecordsPerJob) chunk.cutByBytes = true;
+    if (!chunk || this.cutBefore(chunk, bytes)) {
       // The finished chunk's upload completes while the next one fills (one at a time).
       if (this.current) await this.closeInBackground(this.current);
       this.current = new JsonlWriter(this.deps.s3, this.run.bucket, runKeys.chunkInput(this.run.runId, this.round, this.chunks.length));
@@ -120,6 +149,34 @@ export class RoundChunkWriter {
     await this.current!.write(line);
     chunk.records += 1;
     chunk.bytes += bytes;
+  }
+
+  /** True when `chunk` is complete and a record of `bytes` must start the next one. */
+  private cutBefore(chunk: WrittenChunk, bytes: number): boolean {
+    if (chunk.bytes + bytes > this.maxFileBytes) {
+      if (chunk.records < this.limits.maxRecordsPerJob) chunk.cutByBytes = true;
+      return true;
+    }
+    return chunk.records >= this.limits.maxRecordsPerJob || chunk.records >= this.targetFor(chunk.records);
+  }
+
+  /**
+   * The size a chunk holding `records` should be cut at, asked before every record: the records
+   * it holds, the one being added and the estimated records to come, spread over as few jobs as
+   * the maximum allows. The estimate is taken {@link ESTIMATE_SLACK} low when counting jobs, so
+   * that a slight overestimate (longer lines later in a file, as with growing ids) does not cost
+   * an extra job; the maximum when one job takes the rest (the end is near: fill up rather than
+   * cut early on an estimate), when the balanced size would be under the minimum, or when
+   * nothing is known.
+   */
+  private targetFor(records: number): number {
+    const { maxRecordsPerJob: max, minRecordsPerJob: min } = this.limits;
+    const toCome = this.opts.recordsToCome?.();
+    if (toCome === undefined || !Number.isFinite(toCome) || toCome < 0) return max;
+    const jobs = Math.ceil((records + 1 + toCome * (1 - ESTIMATE_SLACK)) / max);
+    if (jobs <= 1) return max;
+    const size = Math.ceil((records + 1 + toCome) / jobs);
+    return size >= min ? Math.min(max, size) : max;
   }
 
   private closing: Promise<unknown> | undefined;
@@ -135,8 +192,7 @@ export class RoundChunkWriter {
   async finish(): Promise<RoundState> {
     await this.closing;
     await this.current?.close();
-    const { run, round } = this;
-    const limits = { maxRecordsPerJob: run.maxRecordsPerJob, minRecordsPerJob: Math.min(run.minRecordsPerJob, run.maxRecordsPerJob) };
+    const { run, round, limits } = this;
     let chunkCount = this.chunks.length;
     const last = this.chunks[chunkCount - 1];
     const before = this.chunks[chunkCount - 2];
@@ -154,6 +210,7 @@ export class RoundChunkWriter {
         const count = this.chunks.slice(from).reduce((n, c) => n + c.records, 0);
         const plan = from === chunkCount - 1 ? { sizes: [], remainder: count } : planChunks(count, limits);
         chunkCount = from + (await this.rewriteTail(from, plan.sizes, plan.remainder));
+        this.tailRewrites += 1;
       }
     }
     await writeJsonObject(this.deps.s3, run.bucket, runKeys.roundPlan(run.runId, round), { chunkCount });

@@ -13,10 +13,12 @@ const WRITE_BATCH_BYTES = 64 * 1024;
 
 /**
  * Splits a byte stream into lines (without the `\n`; a trailing `\r` is kept for the caller to
- * judge). The last line is yielded even without a final newline. Works on Buffers so that
- * invalid UTF-8 can be reported per line instead of being silently replaced.
+ * judge), yielded in batches: the lines that end in one piece of the stream, so that a caller
+ * handling many short lines pays for one await per piece, not per line. The last line is yielded
+ * even without a final newline. Works on Buffers so that invalid UTF-8 can be reported per line
+ * instead of being silently replaced.
  */
-export async function* splitLines(stream: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<Buffer> {
+export async function* splitLineBatches(stream: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<Buffer[]> {
   let carry: Buffer | undefined;
   for await (const piece of stream) {
     const buf = typeof piece === 'string' ? Buffer.from(piece) : Buffer.isBuffer(piece) ? piece : Buffer.from(piece);
@@ -26,16 +28,23 @@ export async function* splitLines(stream: AsyncIterable<Buffer | Uint8Array | st
       carry = carry ? Buffer.concat([carry, buf]) : buf;
       continue;
     }
+    const lines: Buffer[] = [];
     while (nl !== -1) {
       const part = buf.subarray(start, nl);
-      yield carry ? Buffer.concat([carry, part]) : part;
+      lines.push(carry ? Buffer.concat([carry, part]) : part);
       carry = undefined;
       start = nl + 1;
       nl = buf.indexOf(NEWLINE, start);
     }
     if (start < buf.length) carry = Buffer.from(buf.subarray(start));
+    yield lines;
   }
-  if (carry && carry.length > 0) yield carry;
+  if (carry && carry.length > 0) yield [carry];
+}
+
+/** {@link splitLineBatches}, a line at a time. */
+export async function* splitLines(stream: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<Buffer> {
+  for await (const batch of splitLineBatches(stream)) yield* batch;
 }
 
 /** The body of an S3 object as a Node stream. */
@@ -48,6 +57,11 @@ export async function getObjectStream(s3: S3Client, bucket: string, key: string)
 /** The lines of an S3 object, as Buffers, streamed. */
 export async function* readObjectLines(s3: S3Client, bucket: string, key: string): AsyncGenerator<Buffer> {
   yield* splitLines(await getObjectStream(s3, bucket, key));
+}
+
+/** The lines of an S3 object, as Buffers, streamed in batches (see {@link splitLineBatches}). */
+export async function* readObjectLineBatches(s3: S3Client, bucket: string, key: string): AsyncGenerator<Buffer[]> {
+  yield* splitLineBatches(await getObjectStream(s3, bucket, key));
 }
 
 /** Parsed JSON values of a JSONL object, skipping blank lines. For files this project wrote. */

@@ -132,10 +132,11 @@ describe('records at scale on the local twin', () => {
       expect(out.summary.rounds).toBe(1);
       expectUnderCap(out, 3);
 
-      // The job input files, cut at 500 as records arrive (the last, 250, is half the one before:
-      // no sliver to re-split), and jobs that take records of two files.
+      // The job input files, cut as records arrive at about the balanced plan's 450 (prepare
+      // estimates the records to come from the files' sizes), and jobs that take records of two
+      // files.
       const chunkFiles = await Promise.all([0, 1, 2, 3, 4].map(async (c) => nonEmptyLines(await s3Text(twin, runKeys.chunkInput(run.runId, 1, c)))));
-      expect(chunkFiles.map((c) => c.length)).toEqual([500, 500, 500, 500, 250]);
+      for (const c of chunkFiles) expect(Math.abs(c.length - 450)).toBeLessThanOrEqual(5);
       const filesOf = (lines: string[]) => new Set(lines.map((l) => (JSON.parse(l) as { recordId: string }).recordId.split('-')[0]));
       expect(filesOf(chunkFiles[1]!)).toEqual(new Set(['f1', 'f2']));
       expect(filesOf(chunkFiles[3]!)).toEqual(new Set(['f2', 'f3']));

@@ -1,6 +1,6 @@
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
-import { expandInputs, prepareRun, type PrepareEvent } from '../../../lambdas/prepare/prepare';
+import { expandInputs, prepareRun, RecordsToCome, type PrepareEvent } from '../../../lambdas/prepare/prepare';
 import { runKeys } from '../../../lambdas/shared/contracts';
 import type { PrepareStats } from '../../../lambdas/shared/outcomes';
 import { InvalidRunInput } from '../../../lambdas/shared/run-input';
@@ -83,19 +83,51 @@ describe('prepareRun', () => {
     expect((await s3.jsonl<{ recordId: string }>(runKeys.chunkInput('prep-1', 1, 1))).map((r) => r.recordId)).toEqual(['r9', 'r10']);
   });
 
-  it('expands prefix inputs to the .jsonl files under them', async () => {
+  it('expands prefix inputs to the .jsonl files under them, with their sizes', async () => {
     await s3.put('inbox/default/dir/x.jsonl', anthropicLine('x1') + '\n');
     await s3.put('inbox/default/dir/sub/y.jsonl', anthropicLine('y1') + '\n');
     await s3.put('inbox/default/dir/notes.txt', 'ignore me');
-    expect(await expandInputs(s3.client, [`s3://${s3.bucket}/inbox/default/dir/`, `s3://${s3.bucket}/other.jsonl`])).toEqual([
-      `s3://${s3.bucket}/inbox/default/dir/sub/y.jsonl`,
-      `s3://${s3.bucket}/inbox/default/dir/x.jsonl`,
-      `s3://${s3.bucket}/other.jsonl`,
+    await s3.put('single.jsonl', 'abc\n');
+    const bytes = Buffer.byteLength(anthropicLine('x1')) + 1;
+    expect(await expandInputs(s3.client, [`s3://${s3.bucket}/inbox/default/dir/`, `s3://${s3.bucket}/single.jsonl`, `s3://${s3.bucket}/other.jsonl`])).toEqual([
+      { uri: `s3://${s3.bucket}/inbox/default/dir/sub/y.jsonl`, bytes },
+      { uri: `s3://${s3.bucket}/inbox/default/dir/x.jsonl`, bytes },
+      { uri: `s3://${s3.bucket}/single.jsonl`, bytes: 4 },
+      // Missing: no size; reading it reports the error.
+      { uri: `s3://${s3.bucket}/other.jsonl`, bytes: undefined },
     ]);
 
     const result = await prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/inbox/default/dir/`], runId: 'prep-prefix', minRecordsPerJob: 1 }));
     expect(result.run.route).toBe('default');
     expect((await s3.jsonl<{ recordId: string }>(runKeys.chunkInput('prep-prefix', 1, 0))).map((r) => r.recordId)).toEqual(['y1', 'x1']);
+  });
+
+  it('balances round 1 over every file from their sizes, in one pass', async () => {
+    // 2 files, 23 valid records of varied length and 3 rejected lines, jobs of at most 10:
+    // three jobs of about 23 / 3 (the estimate from line sizes is not exact), not 10 + 10 + 3
+    // re-split afterwards.
+    const lines = (from: number, n: number) => Array.from({ length: n }, (_, i) => anthropicLine(`b${from + i}`, 'x'.repeat(((from + i) * 37) % 200)));
+    await s3.put('inbox/default/bal/1.jsonl', [...lines(0, 12), 'not json', '{}'].join('\n') + '\n');
+    await s3.put('inbox/default/bal/2.jsonl', [...lines(12, 11), '[]'].join('\n') + '\n');
+    const result = await prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/inbox/default/bal/`], runId: 'prep-bal', maxRecordsPerJob: 10, minRecordsPerJob: 2 }));
+    expect(result.round.chunkCount).toBe(3);
+    const chunks = await Promise.all([0, 1, 2].map((c) => s3.jsonl<{ recordId: string }>(runKeys.chunkInput('prep-bal', 1, c))));
+    const sizes = chunks.map((c) => c.length);
+    expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(2);
+    expect(chunks.flat().map((r) => r.recordId)).toEqual(Array.from({ length: 23 }, (_, i) => `b${i}`));
+    expect(await s3.keys('work/prep-bal/r01/tail-')).toEqual([]);
+  });
+
+  it('estimates the records to come from the bytes not yet read', () => {
+    const unknown = new RecordsToCome(undefined);
+    unknown.read(99, true);
+    expect(unknown.estimate()).toBeUndefined();
+    const toCome = new RecordsToCome(1000);
+    expect(toCome.estimate()).toBeUndefined();
+    toCome.read(99, true); // 100 bytes with the newline
+    toCome.read(99, false);
+    // 1 valid record per 200 bytes, 800 bytes to go.
+    expect(toCome.estimate()).toBe(4);
   });
 
   it('gives records without recordId distinct ids in two files of the same name', async () => {

@@ -1,10 +1,19 @@
-import { DEFAULT_MAX_LINE_BYTES, MAX_RECORD_ID_LENGTH, defaultRecordId, fileStemOf, judgeLine, type LineContext } from '../../../lambdas/shared/records';
+import { DEFAULT_MAX_LINE_BYTES, MAX_RECORD_ID_LENGTH, defaultRecordId, fileStemOf, judgeLine as judgeBytes, type LineContext } from '../../../lambdas/shared/records';
+import fc from 'fast-check';
 import { anthropicInput } from '../support/fixtures';
 
 const FILE = 's3://bucket/inbox/default/my tickets.jsonl';
 
 function ctx(line: number, overrides: Partial<LineContext> = {}): LineContext {
   return { file: FILE, fileStem: 'my-tickets', line, family: 'anthropic', ...overrides };
+}
+
+/** judgeLine with the job input line decoded, to compare with strings. */
+function judgeLine(raw: Buffer, context: LineContext) {
+  const v = judgeBytes(raw, context);
+  if (v.kind !== 'record') return v;
+  expect(Buffer.isBuffer(v.record.json)).toBe(true);
+  return { ...v, record: { ...v.record, json: v.record.json.toString('utf8') } };
 }
 
 function judge(text: string | Buffer, line = 7, overrides: Partial<LineContext> = {}) {
@@ -154,4 +163,42 @@ describe('fileStemOf / defaultRecordId', () => {
   ])('%s -> %s', (uri, stem) => expect(fileStemOf(uri)).toBe(stem));
 
   it('joins stem and line', () => expect(defaultRecordId('a', 3)).toBe('a-L3'));
+
+  it('reads ids, inputs and errors exactly as the UTF-8 text says, whatever the characters (property)', () => {
+    const text = fc.string({ unit: 'binary', maxLength: 12 });
+    const line = fc.record(
+      {
+        recordId: fc.oneof(text, fc.constantFrom('é', 'r-😀', '東京-1', 'x'.repeat(MAX_RECORD_ID_LENGTH) + 'é')),
+        modelInput: fc.record({
+          anthropic_version: text,
+          max_tokens: fc.integer(),
+          messages: fc.array(fc.record({ role: text, content: text }), { minLength: 1, maxLength: 2 }),
+        }),
+        extra: fc.dictionary(text, text, { maxKeys: 2 }),
+      },
+      { requiredKeys: ['modelInput'] },
+    );
+    fc.assert(
+      fc.property(line, fc.boolean(), fc.boolean(), ({ extra, ...record }, withExtra, breakIt) => {
+        let textLine = JSON.stringify(withExtra ? { ...record, extra } : record);
+        if (breakIt) textLine = textLine.slice(0, -1);
+        const v = judge(textLine, 3);
+        const id = record.recordId ?? 'my-tickets-L3';
+        if (breakIt) {
+          let message = '';
+          try {
+            JSON.parse(textLine);
+          } catch (err) {
+            message = (err as Error).message;
+          }
+          expect(v).toEqual({ kind: 'rejected', rejection: { file: FILE, line: 3, reason: `not valid JSON: ${message}` } });
+        } else if (id.length === 0 || id.length > MAX_RECORD_ID_LENGTH) {
+          expect(v.kind).toBe('rejected');
+        } else {
+          expect(v).toEqual({ kind: 'record', record: { recordId: id, json: JSON.stringify({ recordId: id, modelInput: record.modelInput }) } });
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
