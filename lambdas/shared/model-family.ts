@@ -77,10 +77,14 @@ export function familyReportsUsage(family: ModelFamily): boolean {
   return family !== 'mistral';
 }
 
+/** A token count, or 0 when the value is not one. */
+function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
 /** Token usage reported in a model output body, per family; zeros where the family reports none. */
 export function usageOf(family: ModelFamily, modelOutput: unknown): { input: number; output: number } {
   if (!isObject(modelOutput)) return { input: 0, output: 0 };
-  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
   switch (family) {
     case 'anthropic': {
       const u = isObject(modelOutput.usage) ? modelOutput.usage : {};

@@ -61,6 +61,11 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** A rejection of the line `ctx` names (a function of its own: judgeLine makes no closure per line). */
+function rejected(ctx: LineContext, reason: string, recordId?: string): LineVerdict {
+  return { kind: 'rejected', rejection: { file: ctx.file, line: ctx.line, ...(recordId !== undefined ? { recordId } : {}), reason } };
+}
+
 /**
  * Judges one raw input line. Handles a UTF-8 BOM (on line 1), CRLF endings and blank lines;
  * every other problem becomes a rejection naming the line and the reason.
@@ -69,14 +74,10 @@ export function judgeLine(raw: Buffer, ctx: LineContext): LineVerdict {
   let bytes = raw;
   if (ctx.line === 1 && bytes.subarray(0, 3).equals(UTF8_BOM)) bytes = bytes.subarray(3);
   if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1);
-  const reject = (reason: string, recordId?: string): LineVerdict => ({
-    kind: 'rejected',
-    rejection: { file: ctx.file, line: ctx.line, ...(recordId !== undefined ? { recordId } : {}), reason },
-  });
   const maxBytes = ctx.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
-  if (bytes.length > maxBytes) return reject(`line is ${bytes.length} bytes, over the limit of ${maxBytes}`);
+  if (bytes.length > maxBytes) return rejected(ctx, `line is ${bytes.length} bytes, over the limit of ${maxBytes}`);
 
-  if (!isUtf8(bytes)) return reject('line is not valid UTF-8');
+  if (!isUtf8(bytes)) return rejected(ctx, 'line is not valid UTF-8');
   const start = leadingSpace(bytes);
   if (start === bytes.length) return { kind: 'blank' };
 
@@ -91,25 +92,25 @@ export function judgeLine(raw: Buffer, ctx: LineContext): LineVerdict {
   try {
     parsed = JSON.parse(text);
   } catch {
-    return reject(`not valid JSON: ${jsonError(bytes)}`);
+    return rejected(ctx, `not valid JSON: ${jsonError(bytes)}`);
   }
-  if (!isPlainObject(parsed)) return reject(`not a JSON object (got ${Array.isArray(parsed) ? 'array' : parsed === null ? 'null' : typeof parsed})`);
+  if (!isPlainObject(parsed)) return rejected(ctx, `not a JSON object (got ${Array.isArray(parsed) ? 'array' : parsed === null ? 'null' : typeof parsed})`);
 
   let recordId: string;
   const rawId = parsed.recordId;
   if (rawId === undefined) {
     recordId = defaultRecordId(ctx.fileStem, ctx.line);
   } else if (typeof rawId !== 'string' || rawId.length === 0) {
-    return reject('recordId must be a non-empty string');
+    return rejected(ctx, 'recordId must be a non-empty string');
   } else {
     recordId = fromLatin1View(rawId);
-    if (recordId.length > MAX_RECORD_ID_LENGTH) return reject(`recordId is ${recordId.length} characters, over the limit of ${MAX_RECORD_ID_LENGTH}`);
+    if (recordId.length > MAX_RECORD_ID_LENGTH) return rejected(ctx, `recordId is ${recordId.length} characters, over the limit of ${MAX_RECORD_ID_LENGTH}`);
   }
 
-  if (parsed.modelInput === undefined) return reject('modelInput is missing', recordId);
-  if (!isPlainObject(parsed.modelInput)) return reject('modelInput must be a JSON object', recordId);
+  if (parsed.modelInput === undefined) return rejected(ctx, 'modelInput is missing', recordId);
+  if (!isPlainObject(parsed.modelInput)) return rejected(ctx, 'modelInput must be a JSON object', recordId);
   const problem = modelInputProblem(ctx.family, parsed.modelInput);
-  if (problem) return reject(`${problem} (model family ${ctx.family})`, recordId);
+  if (problem) return rejected(ctx, `${problem} (model family ${ctx.family})`, recordId);
 
   const json = canonicalLine(bytes, text, start, parsed) ?? rebuiltLine(bytes, recordId);
   return { kind: 'record', record: { recordId, json } };
