@@ -109,24 +109,29 @@ export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipelin
   const family = modelFamily(run.modelId)!;
   const files = await expandInputs(deps.s3, inputs);
 
+  let inputLines = 0;
+  let blankLines = 0;
+  let valid = 0;
+  let base = 0;
+
   // Valid records go straight into round 1's chunk files: one pass over the input, with the
   // chunks balanced on the estimate of what is still to come.
   const sizes = files.map((f) => f.bytes);
   const toCome = new RecordsToCome(sizes.includes(undefined) ? undefined : sizes.reduce((a, b) => a! + b!, 0));
   const chunks = new RoundChunkWriter(deps, run, 1, { recordsToCome: () => toCome.estimate() });
   const rejected = new JsonlWriter(deps.s3, run.bucket, runKeys.workRejected(run.runId));
-  // Ids as compact hashes, each with the ordinal of the line it was first seen on (file base + line).
-  const seen = new RecordIdIndex();
+  // Ids as compact hashes, each with the ordinal of the line it was first seen on (file base +
+  // line), in a table sized for the estimated count.
+  const seen = new RecordIdIndex(undefined, () => {
+    const toComeNow = toCome.estimate();
+    return toComeNow === undefined ? undefined : valid + toComeNow;
+  });
   const fileBases: Array<{ base: number; stem: string }> = [];
   const firstSeenAt = (ordinal: number): string => {
     const file = fileBases.findLast((f) => f.base < ordinal)!;
     return `${file.stem}:${ordinal - file.base}`;
   };
   const stems = new Set<string>();
-  let inputLines = 0;
-  let blankLines = 0;
-  let valid = 0;
-  let base = 0;
 
   for (const { uri: file } of files) {
     const { bucket, key } = parseS3Uri(file);

@@ -2,7 +2,8 @@
  * RecordIdIndex: which record ids a run has seen, and where first, in 16 bytes per table slot
  * whatever the id's length; the table is kept at most half full, so 32 to 64 bytes per id: a
  * run of 2,000,000 records needs at most ~128 MB (usually ~64 MB) instead of the ~200 MB and
- * more a `Map<string, string>` takes. Ids are kept as 96-bit hashes (three independent 32-bit
+ * more a `Map<string, string>` takes. Given the expected number of ids, it grows to its final
+ * size at once. Ids are kept as 96-bit hashes (three independent 32-bit
  * lanes) in an open-addressing table; two different ids collide with a probability of about
  * n² / 2⁹⁷ (below 10⁻¹⁶ for 2,000,000 ids), so a collision is not a practical concern.
  */
@@ -35,7 +36,17 @@ export class RecordIdIndex {
   private values: Uint32Array;
   private count = 0;
 
-  constructor(initialCapacity = 1 << 14) {
+  /**
+   * @param initialCapacity table slots to start with
+   * @param expectedIds asked when the table must grow: how many ids the index will likely hold
+   *   in all (prepare estimates it from the input's size). The table then grows to fit them at
+   *   once instead of doubling again and again, each doubling briefly holding the old and the
+   *   new table.
+   */
+  constructor(
+    initialCapacity = 1 << 14,
+    private readonly expectedIds: () => number | undefined = () => undefined,
+  ) {
     this.capacity = 1 << Math.ceil(Math.log2(Math.max(16, initialCapacity)));
     this.keys = new Uint32Array(this.capacity * 3);
     this.values = new Uint32Array(this.capacity).fill(EMPTY);
@@ -81,7 +92,11 @@ export class RecordIdIndex {
     const oldKeys = this.keys;
     const oldValues = this.values;
     const oldCapacity = this.capacity;
-    this.capacity *= 2;
+    // At most half full: room for twice the expected ids. One step grows the table at most
+    // 128 times (from the first 16,384 slots to 2,097,152, 32 MiB), so a wild estimate made
+    // early cannot reserve much more than doubling would have.
+    const expected = Math.min(this.expectedIds() ?? 0, oldCapacity * 64);
+    while (this.capacity < expected * 2 || this.capacity === oldCapacity) this.capacity *= 2;
     this.keys = new Uint32Array(this.capacity * 3);
     this.values = new Uint32Array(this.capacity).fill(EMPTY);
     for (let i = 0; i < oldCapacity; i++) {

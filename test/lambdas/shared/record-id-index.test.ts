@@ -26,6 +26,22 @@ describe('RecordIdIndex', () => {
     expect(index.firstSeen('ticket-300000', 5)).toBeUndefined();
   });
 
+  it('grows to the expected size at once, never more than 128 times in one step', () => {
+    const grown = (expected: number | undefined, ids: number) => {
+      const index = new RecordIdIndex(16, () => expected);
+      for (let i = 0; i < ids; i++) index.firstSeen(`id-${i}`, i);
+      for (let i = 0; i < ids; i++) expect(index.firstSeen(`id-${i}`, 0)).toBe(i);
+      return (index as unknown as { capacity: number }).capacity;
+    };
+    // 9 ids in 16 slots: full past half, grows once to fit 300 at most half full.
+    expect(grown(300, 9)).toBe(1024);
+    expect(grown(undefined, 9)).toBe(32);
+    // An estimate of 10 million is capped: 16 slots grow to 2,048 at most.
+    expect(grown(10_000_000, 9)).toBe(2048);
+    // An estimate that was too low: doubling as before.
+    expect(grown(10, 40)).toBe(128);
+  });
+
   it('rejects ordinals it cannot store', () => {
     expect(() => new RecordIdIndex().firstSeen('a', -1)).toThrow(RangeError);
     expect(() => new RecordIdIndex().firstSeen('a', 0xffffffff)).toThrow(RangeError);
