@@ -6,8 +6,8 @@
 import { runKeys, type RoundState, type RunConfig } from '../shared/contracts';
 import { logger } from '../shared/logger';
 import type { FailedRecord, RetryRecord } from '../shared/outcomes';
-import { openRound, type RoundDeps } from '../shared/rounds';
-import { JsonlWriter, listObjects, readJsonl } from '../shared/s3-jsonl';
+import { RecordsToCome, RoundChunkWriter, type RoundDeps } from '../shared/rounds';
+import { JsonlWriter, listObjects, readObjectLines } from '../shared/s3-jsonl';
 
 export interface EndRoundEvent {
   readonly run: RunConfig;
@@ -20,10 +20,19 @@ export interface EndRoundResult {
   readonly done: boolean;
 }
 
-/** The keys of the round's `retry.jsonl` parts. */
-async function retryParts(deps: RoundDeps, run: RunConfig, round: number): Promise<string[]> {
+/** The round's `retry.jsonl` parts, with their sizes. */
+async function retryParts(deps: RoundDeps, run: RunConfig, round: number): Promise<Array<{ key: string; size: number }>> {
   const objects = await listObjects(deps.s3, run.bucket, runKeys.roundPrefix(run.runId, round));
-  return objects.map((o) => o.key).filter((k) => k.endsWith('/retry.jsonl'));
+  return objects.filter((o) => o.key.endsWith('/retry.jsonl'));
+}
+
+/** Every retry record of the parts, with the size of its line. */
+async function* retryRecords(deps: RoundDeps, run: RunConfig, parts: ReadonlyArray<{ key: string }>): AsyncGenerator<{ record: RetryRecord; bytes: number }> {
+  for (const { key } of parts) {
+    for await (const raw of readObjectLines(deps.s3, run.bucket, key)) {
+      if (raw.length > 0) yield { record: JSON.parse(raw.toString('utf8')) as RetryRecord, bytes: raw.length };
+    }
+  }
 }
 
 export async function endRound(deps: RoundDeps, event: EndRoundEvent): Promise<EndRoundResult> {
@@ -32,20 +41,26 @@ export async function endRound(deps: RoundDeps, event: EndRoundEvent): Promise<E
   const parts = await retryParts(deps, run, round);
   if (parts.length === 0) return { run, round: event.round, done: true };
 
-  const lastAttempt = round >= run.maxAttempts;
-  const writer = lastAttempt
-    ? new JsonlWriter(deps.s3, run.bucket, runKeys.exhausted(run.runId, round))
-    : new JsonlWriter(deps.s3, run.bucket, runKeys.roundPending(run.runId, round + 1));
-  for (const key of parts) {
-    for await (const r of readJsonl<RetryRecord>(deps.s3, run.bucket, key)) {
-      if (lastAttempt) await writer.write({ recordId: r.recordId, error: r.lastError, attempts: round } satisfies FailedRecord);
-      else await writer.write({ recordId: r.recordId, modelInput: r.modelInput });
+  if (round >= run.maxAttempts) {
+    const exhausted = new JsonlWriter(deps.s3, run.bucket, runKeys.exhausted(run.runId, round));
+    for await (const { record: r } of retryRecords(deps, run, parts)) {
+      await exhausted.write({ recordId: r.recordId, error: r.lastError, attempts: round } satisfies FailedRecord);
     }
+    logger.info('attempts used up', { runId: run.runId, round, records: await exhausted.close() });
+    return { run, round: event.round, done: true };
   }
-  const count = await writer.close();
-  logger.info(lastAttempt ? 'attempts used up' : 'resubmitting retryable records', { runId: run.runId, round, records: count });
-  if (lastAttempt || count === 0) return { run, round: event.round, done: true };
 
-  const next = await openRound(deps, run, round + 1, count, writer.maxLineBytes);
-  return { run, round: next, done: false };
+  // The next round's job input lines (no lastError), written straight into its chunk files,
+  // balanced on the estimate the parts' sizes give.
+  const toCome = new RecordsToCome(parts.reduce((n, p) => n + p.size, 0));
+  const chunks = new RoundChunkWriter(deps, run, round + 1, { recordsToCome: () => toCome.estimate() });
+  let count = 0;
+  for await (const { record: r, bytes } of retryRecords(deps, run, parts)) {
+    toCome.read(bytes, true);
+    count += 1;
+    await chunks.add(JSON.stringify({ recordId: r.recordId, modelInput: r.modelInput }));
+  }
+  logger.info('resubmitting retryable records', { runId: run.runId, round, records: count });
+  if (count === 0) return { run, round: event.round, done: true };
+  return { run, round: await chunks.finish(), done: false };
 }

@@ -11,7 +11,7 @@ import type { PrepareStats } from '../shared/outcomes';
 import type { ResumeInput } from '../next-window/next-window';
 import { RecordIdIndex } from '../shared/record-id-index';
 import { fileStemOf, judgeLine } from '../shared/records';
-import { RoundChunkWriter, type RoundDeps } from '../shared/rounds';
+import { RecordsToCome, RoundChunkWriter, type RoundDeps } from '../shared/rounds';
 import { resolveRunConfig } from '../shared/run-input';
 import { JsonlWriter, listObjects, readObjectLineBatches, writeJsonObject } from '../shared/s3-jsonl';
 
@@ -51,28 +51,6 @@ export async function expandInputs(s3: S3Client, inputs: readonly string[]): Pro
     out.push(...objects.filter((o) => o.key.endsWith('.jsonl')).map((o) => ({ uri: `s3://${bucket}/${o.key}`, bytes: o.size })));
   }
   return out;
-}
-
-/**
- * Estimates the valid records still to come from the input bytes not yet read, at the rate of
- * valid records per byte read so far; undefined while nothing is known.
- */
-export class RecordsToCome {
-  private readBytes = 0;
-  private valid = 0;
-
-  constructor(private readonly totalBytes: number | undefined) {}
-
-  /** Counts one input line of `bytes` (without its newline) as read, and whether it was valid. */
-  read(bytes: number, valid: boolean): void {
-    this.readBytes += bytes + 1;
-    if (valid) this.valid += 1;
-  }
-
-  estimate(): number | undefined {
-    if (this.totalBytes === undefined || this.readBytes === 0) return undefined;
-    return (Math.max(0, this.totalBytes - this.readBytes) * this.valid) / this.readBytes;
-  }
 }
 
 /**

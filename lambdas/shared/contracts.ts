@@ -159,8 +159,6 @@ export const runKeys = {
   /** Retryable records of the last allowed round, failed with their last error. */
   exhausted: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/exhausted.jsonl`,
   roundPrefix: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/`,
-  /** The records a round starts with (valid input for round 1, retries after): job input lines. */
-  roundPending: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/pending.jsonl`,
   /** The round's chunk count (`{"chunkCount"}`): chunk files at or above it are not part of the round. */
   roundPlan: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/plan.json`,
   /** A rebalanced tail chunk, written here first and then copied over the chunk file. */

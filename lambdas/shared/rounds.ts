@@ -1,7 +1,8 @@
 /**
- * Opening a round: split the round's pending records into job input files by the chunk plan,
- * and apply the route's small-remainder policy to what no job can take. Used by prepare
- * (round 1) and end-round (retries).
+ * Opening a round: write the round's records into job input files as they arrive
+ * ({@link RoundChunkWriter}, balanced on an estimate of the records still to come, within the
+ * route's limits and Bedrock's file quota), and apply the route's small-remainder policy to
+ * what no job can take. Used by prepare (round 1) and end-round (retries).
  */
 import { InvokeModelCommand, type BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { CopyObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -27,53 +28,26 @@ const ON_DEMAND_CONCURRENCY = 4;
 export const MAX_JOB_INPUT_BYTES = 1_000_000_000 - 1_000_000;
 
 /**
- * The records one job may take: the route's maximum, lowered so that a job of the longest
- * records of the round still fits Bedrock's file size quota.
+ * Estimates the records still to come from the source bytes not yet read, at the rate of
+ * records per byte read so far; undefined while nothing is known (or the size is not).
  */
-export function jobRecordLimit(maxRecordsPerJob: number, maxRecordBytes: number): number {
-  if (maxRecordBytes <= 0) return maxRecordsPerJob;
-  return Math.max(1, Math.min(maxRecordsPerJob, Math.floor(MAX_JOB_INPUT_BYTES / maxRecordBytes)));
-}
+export class RecordsToCome {
+  private readBytes = 0;
+  private records = 0;
 
-/**
- * Writes the round's chunk files from `runKeys.roundPending` (`count` records, none longer than
- * `maxRecordBytes`) and handles the remainder. Returns the round state the workflow carries.
- */
-export async function openRound(deps: RoundDeps, run: RunConfig, round: number, count: number, maxRecordBytes = 0): Promise<RoundState> {
-  const maxRecordsPerJob = jobRecordLimit(run.maxRecordsPerJob, maxRecordBytes);
-  const plan = planChunks(count, { maxRecordsPerJob, minRecordsPerJob: Math.min(run.minRecordsPerJob, maxRecordsPerJob) });
-  const lines = readObjectLines(deps.s3, run.bucket, runKeys.roundPending(run.runId, round));
-  // Lines are copied as raw bytes: they were validated and serialized when written.
-  const next = async (): Promise<Buffer | undefined> => {
-    for (;;) {
-      const r = await lines.next();
-      if (r.done) return undefined;
-      if (r.value.length > 0) return r.value;
-    }
-  };
+  /** @param totalBytes the size of every source together, when known */
+  constructor(private readonly totalBytes: number | undefined) {}
 
-  for (const [chunk, size] of plan.sizes.entries()) {
-    const writer = new JsonlWriter(deps.s3, run.bucket, runKeys.chunkInput(run.runId, round, chunk));
-    for (let i = 0; i < size; i++) {
-      const line = await next();
-      if (line === undefined) throw new Error(`pending records of round ${round} ended early: ${count} expected`);
-      await writer.write(line);
-    }
-    await writer.close();
+  /** Counts one source line of `bytes` (without its newline) as read, and whether it became a record. */
+  read(bytes: number, record: boolean): void {
+    this.readBytes += bytes + 1;
+    if (record) this.records += 1;
   }
 
-  if (plan.remainder > 0) {
-    const writer = new JsonlWriter(deps.s3, run.bucket, runKeys.roundRemainder(run.runId, round));
-    for (let line = await next(); line !== undefined; line = await next()) await writer.write(line);
-    const written = await writer.close();
-    if (written !== plan.remainder) throw new Error(`round ${round}: remainder has ${written} records, ${plan.remainder} expected`);
-    await applySmallRemainder(deps, run, round);
-  } else {
-    await lines.return(undefined);
+  estimate(): number | undefined {
+    if (this.totalBytes === undefined || this.readBytes === 0) return undefined;
+    return (Math.max(0, this.totalBytes - this.readBytes) * this.records) / this.readBytes;
   }
-
-  await writeJsonObject(deps.s3, run.bucket, runKeys.roundPlan(run.runId, round), { chunkCount: plan.sizes.length });
-  return { number: round, chunkCount: plan.sizes.length, nextChunk: 0, hasMoreChunks: plan.sizes.length > 0 };
 }
 
 /**

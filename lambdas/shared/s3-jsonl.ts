@@ -119,8 +119,6 @@ export class JsonlWriter {
   lines = 0;
   /** Bytes written so far, newlines included. */
   bytes = 0;
-  /** The longest line written so far, in bytes with its newline. */
-  maxLineBytes = 0;
 
   constructor(
     private readonly s3: S3Client,
@@ -171,7 +169,6 @@ export class JsonlWriter {
     this.lines += 1;
     this.bytes += size;
     this.batchBytes += size;
-    if (size > this.maxLineBytes) this.maxLineBytes = size;
     if (this.batchBytes >= WRITE_BATCH_BYTES) await this.flush();
   }
 

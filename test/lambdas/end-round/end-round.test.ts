@@ -42,10 +42,10 @@ describe('endRound', () => {
 
     const r1 = await endRound(deps, { run, round: finished(1, 4) });
     expect(r1).toEqual({ run, round: { number: 2, chunkCount: 2, nextChunk: 0, hasMoreChunks: true }, done: false });
-    // The next round's pending lines are job input lines again: no lastError.
-    expect(await s3.jsonl(runKeys.roundPending('er-1', 2))).toEqual(['a', 'b', 'c'].map((id) => ({ recordId: id, modelInput: anthropicInput(`in ${id}`) })));
-    expect((await s3.jsonl<{ recordId: string }>(runKeys.chunkInput('er-1', 2, 0))).map((r) => r.recordId)).toEqual(['a', 'b']);
-    expect((await s3.jsonl<{ recordId: string }>(runKeys.chunkInput('er-1', 2, 1))).map((r) => r.recordId)).toEqual(['c']);
+    // The next round's chunk lines are job input lines again (no lastError), written in one pass.
+    expect(await s3.jsonl(runKeys.chunkInput('er-1', 2, 0))).toEqual(['a', 'b'].map((id) => ({ recordId: id, modelInput: anthropicInput(`in ${id}`) })));
+    expect(await s3.jsonl(runKeys.chunkInput('er-1', 2, 1))).toEqual([{ recordId: 'c', modelInput: anthropicInput('in c') }]);
+    expect(await s3.keys('work/er-1/r02/')).toEqual([runKeys.roundPlan('er-1', 2)]);
 
     // Round 2 (the last allowed) leaves b and c retryable again.
     await retryPart(run, 2, 0, ['b'], '429');

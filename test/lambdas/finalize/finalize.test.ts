@@ -50,7 +50,7 @@ describe('finalizeRun (Finished)', () => {
     run = runConfig({ runId: 'fin-1', route: 'tickets', bucket: s3.bucket, maxAttempts: 2 });
     await prepared('fin-1', 10);
     await s3.put(runKeys.workRejected('fin-1'), jsonl([{ file: 'f', line: 3, reason: 'not valid JSON' }, { file: 'f', line: 9, recordId: 'r9', reason: 'duplicate' }]));
-    await s3.put(runKeys.roundPending('fin-1', 1), jsonl([{ recordId: 'ignored' }]));
+    await s3.put(runKeys.roundTail('fin-1', 1, 0), jsonl([{ recordId: 'ignored' }]));
     await s3.put(runKeys.chunkInput('fin-1', 1, 0), jsonl([{ recordId: 'ignored' }]));
     await s3.put(runKeys.chunkPart('fin-1', 1, 0, 'succeeded'), jsonl([ok('a'), ok('b'), ok('c')]));
     await s3.put(runKeys.chunkPart('fin-1', 1, 0, 'failed'), jsonl([bad('d', 1)]));

@@ -1,6 +1,6 @@
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
-import { expandInputs, prepareRun, RecordsToCome, type PrepareEvent } from '../../../lambdas/prepare/prepare';
+import { expandInputs, prepareRun, type PrepareEvent } from '../../../lambdas/prepare/prepare';
 import { runKeys } from '../../../lambdas/shared/contracts';
 import type { PrepareStats } from '../../../lambdas/shared/outcomes';
 import { InvalidRunInput } from '../../../lambdas/shared/run-input';
@@ -116,18 +116,6 @@ describe('prepareRun', () => {
     expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(2);
     expect(chunks.flat().map((r) => r.recordId)).toEqual(Array.from({ length: 23 }, (_, i) => `b${i}`));
     expect(await s3.keys('work/prep-bal/r01/tail-')).toEqual([]);
-  });
-
-  it('estimates the records to come from the bytes not yet read', () => {
-    const unknown = new RecordsToCome(undefined);
-    unknown.read(99, true);
-    expect(unknown.estimate()).toBeUndefined();
-    const toCome = new RecordsToCome(1000);
-    expect(toCome.estimate()).toBeUndefined();
-    toCome.read(99, true); // 100 bytes with the newline
-    toCome.read(99, false);
-    // 1 valid record per 200 bytes, 800 bytes to go.
-    expect(toCome.estimate()).toBe(4);
   });
 
   it('gives records without recordId distinct ids in two files of the same name', async () => {

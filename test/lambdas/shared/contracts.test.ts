@@ -87,7 +87,7 @@ describe('S3 layout', () => {
     expect(runKeys.chunkOutputPrefix('run', 2, 3)).toBe('jobs-output/run/r02/c00003/');
     expect(runKeys.chunkPart('run', 1, 0, 'retry')).toBe('work/run/r01/c00000/retry.jsonl');
     expect(runKeys.chunkStats('run', 1, 0)).toBe('work/run/r01/c00000/stats.json');
-    expect(runKeys.roundPending('run', 1)).toBe('work/run/r01/pending.jsonl');
+    expect(runKeys.roundTail('run', 1, 0)).toBe('work/run/r01/tail-0.jsonl');
     expect(runKeys.roundRemainder('run', 1)).toBe('work/run/r01/remainder.jsonl');
     expect(runKeys.roundPart('run', 1, 'failed')).toBe('work/run/r01/remainder-failed.jsonl');
     expect(runKeys.remainderStats('run', 1)).toBe('work/run/r01/remainder-stats.json');

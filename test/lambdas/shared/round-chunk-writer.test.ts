@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { runKeys } from '../../../lambdas/shared/contracts';
 import type { FailedRecord } from '../../../lambdas/shared/outcomes';
 import { planChunks } from '../../../lambdas/shared/chunk-plan';
-import { ESTIMATE_SLACK, RoundChunkWriter } from '../../../lambdas/shared/rounds';
+import { ESTIMATE_SLACK, RecordsToCome, RoundChunkWriter } from '../../../lambdas/shared/rounds';
 import { anthropicInput, runConfig } from '../support/fixtures';
 import { startTestS3, type TestS3 } from '../support/local-s3';
 
@@ -187,5 +187,19 @@ describe('RoundChunkWriter', () => {
       ),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('RecordsToCome', () => {
+  it('estimates the records to come from the bytes not yet read', () => {
+    const unknown = new RecordsToCome(undefined);
+    unknown.read(99, true);
+    expect(unknown.estimate()).toBeUndefined();
+    const toCome = new RecordsToCome(1000);
+    expect(toCome.estimate()).toBeUndefined();
+    toCome.read(99, true); // 100 bytes with the newline
+    toCome.read(99, false);
+    // 1 valid record per 200 bytes, 800 bytes to go.
+    expect(toCome.estimate()).toBe(4);
   });
 });

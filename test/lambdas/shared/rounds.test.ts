@@ -1,7 +1,7 @@
 import { BedrockRuntimeClient, InvokeModelCommand, ThrottlingException, ValidationException, InternalServerException } from '@aws-sdk/client-bedrock-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
 import { runKeys, type RunConfig } from '../../../lambdas/shared/contracts';
-import { jobRecordLimit, MAX_JOB_INPUT_BYTES, openRound } from '../../../lambdas/shared/rounds';
+import { RoundChunkWriter } from '../../../lambdas/shared/rounds';
 import { anthropicResponse, invokeResponse } from '../support/bedrock-runtime';
 import { anthropicInput, runConfig } from '../support/fixtures';
 import { startTestS3, type TestS3 } from '../support/local-s3';
@@ -21,24 +21,34 @@ afterAll(async () => {
 });
 beforeEach(() => runtimeMock.reset());
 
-/** A fresh run with `n` pending records (`id-0` ...) in round `round`. */
-async function runWithPending(n: number, overrides: Partial<RunConfig> = {}, round = 1): Promise<RunConfig> {
-  const run = runConfig({ runId: `rounds-${++runSeq}`, bucket: s3.bucket, ...overrides });
-  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ recordId: `id-${i}`, modelInput: anthropicInput(`t${i}`) }));
-  await s3.put(runKeys.roundPending(run.runId, round), lines.map((l) => l + '\n').join(''));
-  return run;
+/** The job input lines of `n` records (`id-0` ...). */
+const recordLines = (n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ recordId: `id-${i}`, modelInput: anthropicInput(`t${i}`) }));
+
+/** A fresh run. */
+const newRun = (overrides: Partial<RunConfig> = {}): RunConfig => runConfig({ runId: `rounds-${++runSeq}`, bucket: s3.bucket, ...overrides });
+
+/** Opens round `round` of `run` with `n` records, as end-round does (the count to come is known exactly). */
+async function openRound(run: RunConfig, round: number, n: number) {
+  const lines = recordLines(n);
+  let added = 0;
+  const writer = new RoundChunkWriter(deps, run, round, { recordsToCome: () => n - added });
+  for (const line of lines) {
+    added += 1;
+    await writer.add(line);
+  }
+  return writer.finish();
 }
 
 const ids = (rows: Array<{ recordId?: unknown }>) => rows.map((r) => r.recordId);
 
-describe('openRound', () => {
+describe('opening a round (RoundChunkWriter with an exact count, as end-round)', () => {
   it('writes balanced chunk files in order and returns the round state', async () => {
-    const run = await runWithPending(7, { minRecordsPerJob: 1, maxRecordsPerJob: 5 });
-    await expect(openRound(deps, run, 1, 7)).resolves.toEqual({ number: 1, chunkCount: 2, nextChunk: 0, hasMoreChunks: true });
+    const run = newRun({ minRecordsPerJob: 1, maxRecordsPerJob: 5 });
+    await expect(openRound(run, 1, 7)).resolves.toEqual({ number: 1, chunkCount: 2, nextChunk: 0, hasMoreChunks: true });
     expect(await s3.keys(`jobs-input/${run.runId}/`)).toEqual([runKeys.chunkInput(run.runId, 1, 0), runKeys.chunkInput(run.runId, 1, 1)]);
     expect(ids(await s3.jsonl(runKeys.chunkInput(run.runId, 1, 0)))).toEqual(['id-0', 'id-1', 'id-2', 'id-3']);
     expect(ids(await s3.jsonl(runKeys.chunkInput(run.runId, 1, 1)))).toEqual(['id-4', 'id-5', 'id-6']);
-    // Chunk lines are exactly the pending lines (what Bedrock reads).
+    // Chunk lines are exactly the lines added (what Bedrock reads).
     expect(await s3.text(runKeys.chunkInput(run.runId, 1, 1))).toBe(
       [4, 5, 6].map((i) => JSON.stringify({ recordId: `id-${i}`, modelInput: anthropicInput(`t${i}`) }) + '\n').join(''),
     );
@@ -48,25 +58,20 @@ describe('openRound', () => {
   });
 
   it('opens an empty round without chunks', async () => {
-    const run = await runWithPending(0);
-    await expect(openRound(deps, run, 1, 0)).resolves.toEqual({ number: 1, chunkCount: 0, nextChunk: 0, hasMoreChunks: false });
+    const run = newRun();
+    await expect(openRound(run, 1, 0)).resolves.toEqual({ number: 1, chunkCount: 0, nextChunk: 0, hasMoreChunks: false });
     expect(await s3.keys(`jobs-input/${run.runId}/`)).toEqual([]);
-  });
-
-  it('fails loudly when the pending file has fewer records than counted', async () => {
-    const run = await runWithPending(3, { minRecordsPerJob: 1, maxRecordsPerJob: 5 });
-    await expect(openRound(deps, run, 1, 4)).rejects.toThrow(/ended early: 4 expected/);
   });
 
   describe("small remainder 'on-demand'", () => {
     it('runs the records no job can take through InvokeModel and counts them', async () => {
       // 7 records, jobs of exactly 5: one job, 2 left over.
-      const run = await runWithPending(7, { minRecordsPerJob: 5, maxRecordsPerJob: 5, smallRemainder: 'on-demand' });
+      const run = newRun({ minRecordsPerJob: 5, maxRecordsPerJob: 5, smallRemainder: 'on-demand' });
       runtimeMock.on(InvokeModelCommand).callsFake((input: { body: string }) => {
         const text = (JSON.parse(input.body) as { messages: Array<{ content: string }> }).messages[0]!.content;
         return invokeResponse(anthropicResponse(`re ${text}`, 3, 4));
       });
-      await expect(openRound(deps, run, 1, 7)).resolves.toEqual({ number: 1, chunkCount: 1, nextChunk: 0, hasMoreChunks: true });
+      await expect(openRound(run, 1, 7)).resolves.toEqual({ number: 1, chunkCount: 1, nextChunk: 0, hasMoreChunks: true });
 
       expect(ids(await s3.jsonl(runKeys.chunkInput(run.runId, 1, 0)))).toEqual(['id-0', 'id-1', 'id-2', 'id-3', 'id-4']);
       expect(ids(await s3.jsonl(runKeys.roundRemainder(run.runId, 1)))).toEqual(['id-5', 'id-6']);
@@ -94,7 +99,7 @@ describe('openRound', () => {
     });
 
     it('fails a record on a client error at once, retries transient errors, and never drops one', async () => {
-      const run = await runWithPending(3, { minRecordsPerJob: 5, maxRecordsPerJob: 10, smallRemainder: 'on-demand' }, 2);
+      const run = newRun({ minRecordsPerJob: 5, maxRecordsPerJob: 10, smallRemainder: 'on-demand' });
       const bodyOf = (i: number) => JSON.stringify(anthropicInput(`t${i}`));
       runtimeMock
         .on(InvokeModelCommand, { body: bodyOf(0) })
@@ -105,7 +110,7 @@ describe('openRound', () => {
         .rejectsOnce(new InternalServerException({ message: 'oops', $metadata: { httpStatusCode: 500 } }))
         .resolves(invokeResponse(anthropicResponse('ok', 1, 1)));
 
-      await expect(openRound(deps, run, 2, 3)).resolves.toEqual({ number: 2, chunkCount: 0, nextChunk: 0, hasMoreChunks: false });
+      await expect(openRound(run, 2, 3)).resolves.toEqual({ number: 2, chunkCount: 0, nextChunk: 0, hasMoreChunks: false });
 
       const perRecord = (i: number) => runtimeMock.commandCalls(InvokeModelCommand).filter((c) => c.args[0].input.body === bodyOf(i)).length;
       expect([perRecord(0), perRecord(1), perRecord(2)]).toEqual([1, 3, 2]);
@@ -119,7 +124,7 @@ describe('openRound', () => {
     });
 
     it('keeps every record of a larger remainder with bounded concurrency', async () => {
-      const run = await runWithPending(40, { minRecordsPerJob: 50, maxRecordsPerJob: 100, smallRemainder: 'on-demand' });
+      const run = newRun({ minRecordsPerJob: 50, maxRecordsPerJob: 100, smallRemainder: 'on-demand' });
       let live = 0;
       let peak = 0;
       runtimeMock.on(InvokeModelCommand).callsFake(async () => {
@@ -129,7 +134,7 @@ describe('openRound', () => {
         live -= 1;
         return invokeResponse(anthropicResponse('ok', 1, 2));
       });
-      await openRound(deps, run, 1, 40);
+      await openRound(run, 1, 40);
       expect(peak).toBeGreaterThan(1);
       expect(peak).toBeLessThanOrEqual(4);
       const succeeded = await s3.jsonl(runKeys.roundPart(run.runId, 1, 'succeeded'));
@@ -139,10 +144,10 @@ describe('openRound', () => {
   });
 
   it("holds a small remainder under held/<route>/ for the next sweep ('hold')", async () => {
-    const run = await runWithPending(3, { route: 'tickets', minRecordsPerJob: 5, maxRecordsPerJob: 10, smallRemainder: 'hold' }, 2);
-    await expect(openRound(deps, run, 2, 3)).resolves.toMatchObject({ chunkCount: 0, hasMoreChunks: false });
+    const run = newRun({ route: 'tickets', minRecordsPerJob: 5, maxRecordsPerJob: 10, smallRemainder: 'hold' });
+    await expect(openRound(run, 2, 3)).resolves.toMatchObject({ chunkCount: 0, hasMoreChunks: false });
     const heldKey = `held/tickets/${run.runId}-r02.jsonl`;
-    expect(await s3.text(heldKey)).toBe(await s3.text(runKeys.roundPending(run.runId, 2)));
+    expect(await s3.text(heldKey)).toBe(recordLines(3).map((l) => l + '\n').join(''));
     const failed = await s3.jsonl<{ recordId: string; error: { code: string; message: string }; attempts: number }>(runKeys.roundPart(run.runId, 2, 'failed'));
     expect(ids(failed)).toEqual(['id-0', 'id-1', 'id-2']);
     for (const f of failed) {
@@ -164,8 +169,8 @@ describe('openRound', () => {
   });
 
   it("fails a small remainder with the reason ('fail')", async () => {
-    const run = await runWithPending(12, { minRecordsPerJob: 10, maxRecordsPerJob: 10, smallRemainder: 'fail' });
-    await expect(openRound(deps, run, 1, 12)).resolves.toMatchObject({ chunkCount: 1 });
+    const run = newRun({ minRecordsPerJob: 10, maxRecordsPerJob: 10, smallRemainder: 'fail' });
+    await expect(openRound(run, 1, 12)).resolves.toMatchObject({ chunkCount: 1 });
     const failed = await s3.jsonl(runKeys.roundPart(run.runId, 1, 'failed'));
     expect(failed).toEqual(
       ['id-10', 'id-11'].map((recordId) => ({
@@ -180,17 +185,5 @@ describe('openRound', () => {
     expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({ policy: 'fail', records: 2, failed: 2, succeeded: 0, held: 0, onDemandRecords: 0 });
     expect(await s3.keys('held/')).not.toContain(`held/default/${run.runId}-r01.jsonl`);
     expect(runtimeMock.calls()).toHaveLength(0);
-  });
-});
-
-describe('jobRecordLimit', () => {
-  it('keeps the route maximum for short records and lowers it so a job of the longest records fits the file quota', () => {
-    expect(jobRecordLimit(50000, 1200)).toBe(50000);
-    expect(jobRecordLimit(50000, 0)).toBe(50000);
-    const longest = 1024 * 1024 + 1;
-    const limit = jobRecordLimit(50000, longest);
-    expect(limit).toBeLessThan(1000);
-    expect(limit * longest).toBeLessThanOrEqual(MAX_JOB_INPUT_BYTES);
-    expect((limit + 1) * longest).toBeGreaterThan(MAX_JOB_INPUT_BYTES);
   });
 });
