@@ -1,14 +1,19 @@
 /**
  * RecordIdIndex: which record ids a run has seen, and where first, in 16 bytes per table slot
- * whatever the id's length; the table is kept at most half full, so 32 to 64 bytes per id: a
- * run of 2,000,000 records needs at most ~128 MB (usually ~64 MB) instead of the ~200 MB and
- * more a `Map<string, string>` takes. Given the expected number of ids, it grows to its final
- * size at once. Ids are kept as 96-bit hashes (three independent 32-bit
- * lanes) in an open-addressing table; two different ids collide with a probability of about
- * n² / 2⁹⁷ (below 10⁻¹⁶ for 2,000,000 ids), so a collision is not a practical concern.
+ * whatever the id's length. Ids are kept as 96-bit hashes (three independent 32-bit lanes) in an
+ * open-addressing table with linear probing, at most {@link MAX_LOAD} full. Given the expected
+ * number of ids, the table grows to fit them at once, at {@link RESERVE_LOAD}: about 27 bytes per
+ * id (a run of 2,000,000 records needs ~53 MB, where a `Map<string, string>` takes ~200 MB and
+ * more); without an estimate it doubles, 23 to 46 bytes per id. Two different ids collide with a
+ * probability of about n² / 2⁹⁷ (below 10⁻¹⁶ for 2,000,000 ids), so a collision is not a
+ * practical concern.
  */
 
 const EMPTY = 0xffffffff;
+/** The table grows before it is fuller than this. */
+const MAX_LOAD = 0.7;
+/** How full a table grown to the expected number of ids is (room for 1/0.6 − 1/0.7 ≈ 24 % more). */
+const RESERVE_LOAD = 0.6;
 
 /** Three 32-bit hashes of a string (FNV-1a and two multiplicative mixes over UTF-16 units). */
 function hash96(text: string): [number, number, number] {
@@ -47,7 +52,7 @@ export class RecordIdIndex {
     initialCapacity = 1 << 14,
     private readonly expectedIds: () => number | undefined = () => undefined,
   ) {
-    this.capacity = 1 << Math.ceil(Math.log2(Math.max(16, initialCapacity)));
+    this.capacity = Math.max(16, Math.ceil(initialCapacity));
     this.keys = new Uint32Array(this.capacity * 3);
     this.values = new Uint32Array(this.capacity).fill(EMPTY);
   }
@@ -64,7 +69,7 @@ export class RecordIdIndex {
    */
   firstSeen(id: string, ordinal: number): number | undefined {
     if (ordinal < 0 || ordinal >= EMPTY) throw new RangeError(`ordinal out of range: ${ordinal}`);
-    if ((this.count + 1) * 2 > this.capacity) this.grow();
+    if (this.count + 1 > this.capacity * MAX_LOAD) this.grow();
     const [h0, h1, h2] = hash96(id);
     const slot = this.find(h0, h1, h2);
     const existing = this.values[slot]!;
@@ -79,12 +84,13 @@ export class RecordIdIndex {
 
   /** The slot holding the hash, or the empty slot where it belongs (linear probing). */
   private find(h0: number, h1: number, h2: number): number {
-    const mask = this.capacity - 1;
-    let slot = (h0 ^ Math.imul(h1, 0x9e3779b1)) & mask;
+    const capacity = this.capacity;
+    // The top 24 bits of a mixed lane scaled to the table (any size; exact in a double).
+    let slot = Math.floor((((h0 ^ Math.imul(h1, 0x9e3779b1)) >>> 8) * capacity) / 16777216);
     for (;;) {
       if (this.values[slot] === EMPTY) return slot;
       if (this.keys[slot * 3] === h0 && this.keys[slot * 3 + 1] === h1 && this.keys[slot * 3 + 2] === h2) return slot;
-      slot = (slot + 1) & mask;
+      slot = slot + 1 === capacity ? 0 : slot + 1;
     }
   }
 
@@ -92,11 +98,11 @@ export class RecordIdIndex {
     const oldKeys = this.keys;
     const oldValues = this.values;
     const oldCapacity = this.capacity;
-    // At most half full: room for twice the expected ids. One step grows the table at most
+    // Doubled, or sized for the expected ids at RESERVE_LOAD; one step grows the table at most
     // 128 times (from the first 16,384 slots to 2,097,152, 32 MiB), so a wild estimate made
     // early cannot reserve much more than doubling would have.
-    const expected = Math.min(this.expectedIds() ?? 0, oldCapacity * 64);
-    while (this.capacity < expected * 2 || this.capacity === oldCapacity) this.capacity *= 2;
+    const expected = Math.min(this.expectedIds() ?? 0, oldCapacity * 128 * RESERVE_LOAD);
+    this.capacity = Math.max(oldCapacity * 2, Math.ceil(expected / RESERVE_LOAD));
     this.keys = new Uint32Array(this.capacity * 3);
     this.values = new Uint32Array(this.capacity).fill(EMPTY);
     for (let i = 0; i < oldCapacity; i++) {

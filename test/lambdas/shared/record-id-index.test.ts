@@ -31,15 +31,16 @@ describe('RecordIdIndex', () => {
       const index = new RecordIdIndex(16, () => expected);
       for (let i = 0; i < ids; i++) index.firstSeen(`id-${i}`, i);
       for (let i = 0; i < ids; i++) expect(index.firstSeen(`id-${i}`, 0)).toBe(i);
+      expect(index.size).toBe(ids);
       return (index as unknown as { capacity: number }).capacity;
     };
-    // 9 ids in 16 slots: full past half, grows once to fit 300 at most half full.
-    expect(grown(300, 9)).toBe(1024);
-    expect(grown(undefined, 9)).toBe(32);
+    // 12 ids in 16 slots: fuller than 0.7, grows once to fit 300 at 0.6.
+    expect(grown(300, 12)).toBe(500);
+    expect(grown(undefined, 12)).toBe(32);
     // An estimate of 10 million is capped: 16 slots grow to 2,048 at most.
-    expect(grown(10_000_000, 9)).toBe(2048);
+    expect(grown(10_000_000, 12)).toBe(2048);
     // An estimate that was too low: doubling as before.
-    expect(grown(10, 40)).toBe(128);
+    expect(grown(10, 40)).toBe(64);
   });
 
   it('rejects ordinals it cannot store', () => {
