@@ -13,7 +13,7 @@ import { logger } from '../shared/logger';
 import { modelFamily } from '../shared/model-family';
 import type { ChunkStats } from '../shared/outcomes';
 import { ChunkReconciler, leadingRecordId } from '../shared/reconcile';
-import { JsonlWriter, listObjects, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
+import { JsonlWriter, listObjects, readObjectLineBatches, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
 
 export interface ReconcileEvent extends ChunkTask {
   /** Set when the job reached a terminal status. */
@@ -74,8 +74,8 @@ export async function reconcileChunk(deps: ReconcileDeps, event: ReconcileEvent)
   // Only the chunk's ids are held; its records are read again (pass 2) only if some are unsettled.
   const inputKey = runKeys.chunkInput(run.runId, round, chunk);
   const ids: string[] = [];
-  for await (const raw of readObjectLines(deps.s3, run.bucket, inputKey)) {
-    if (raw.length > 0) ids.push(leadingRecordId(raw.toString('utf8')));
+  for await (const batch of readObjectLineBatches(deps.s3, run.bucket, inputKey)) {
+    for (const raw of batch) if (raw.length > 0) ids.push(leadingRecordId(raw.toString('utf8')));
   }
   const records = ids.length;
   const reconciler = new ChunkReconciler(ids, round, modelFamily(run.modelId)!);
@@ -91,10 +91,12 @@ export async function reconcileChunk(deps: ReconcileDeps, event: ReconcileEvent)
     const prefix = `${runKeys.chunkOutputPrefix(run.runId, round, chunk)}${jobId}/`;
     const outputs = (await listObjects(deps.s3, run.bucket, prefix)).filter((o) => o.key.endsWith('.out') && !o.key.endsWith('manifest.json.out'));
     for (const { key } of outputs) {
-      for await (const raw of readObjectLines(deps.s3, run.bucket, key)) {
-        if (raw.length === 0) continue;
-        const verdict = reconciler.accept(raw.toString('utf8'));
-        if (verdict.kind === 'succeeded' || verdict.kind === 'failed') await writers[verdict.kind].write(verdict.record);
+      for await (const batch of readObjectLineBatches(deps.s3, run.bucket, key)) {
+        for (const raw of batch) {
+          if (raw.length === 0) continue;
+          const verdict = reconciler.accept(raw.toString('utf8'));
+          if (verdict.kind === 'succeeded' || verdict.kind === 'failed') await writers[verdict.kind].write(verdict.record);
+        }
       }
     }
   }
