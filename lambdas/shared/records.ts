@@ -162,8 +162,9 @@ function canonicalLine(bytes: Buffer, text: string, start: number, parsed: Recor
   while (isJsonSpace(bytes[end - 1]!)) end--;
   const prefix = `{"recordId":${JSON.stringify(parsed.recordId)},"modelInput":`;
   if (!text.startsWith(prefix, start) || bytes[end - 1] !== 0x7d /* } */) return undefined;
-  // A key can only appear unescaped outside strings: a second one means a repeated key.
-  const rest = start + prefix.length;
-  if (text.indexOf('"modelInput":', rest) !== -1 || text.indexOf('"recordId":', rest) !== -1) return undefined;
+  // A key can only appear unescaped outside strings: a second one means a repeated key, and the
+  // parsed (last) modelInput may not be the one Bedrock would read. A repeated recordId needs no
+  // search: a different first value fails the prefix, an equal one changes nothing.
+  if (text.indexOf('"modelInput":', start + prefix.length) !== -1) return undefined;
   return start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
 }

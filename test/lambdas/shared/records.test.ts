@@ -71,6 +71,9 @@ describe('judgeLine', () => {
     expect(judge(repeated)).toEqual({ kind: 'record', record: { recordId: 'c1', json: JSON.stringify({ recordId: 'c1', modelInput: anthropicInput('second') }) } });
     const later = canonical.slice(0, -1) + ',"recordId":"c2"}';
     expect(judge(later)).toMatchObject({ kind: 'record', record: { recordId: 'c2', json: JSON.stringify({ recordId: 'c2', modelInput: JSON.parse(canonical).modelInput }) } });
+    // The same recordId twice: whichever Bedrock reads, it is the same id; passed through.
+    const same = canonical.slice(0, -1) + ',"recordId":"c1"}';
+    expect(judge(same)).toEqual({ kind: 'record', record: { recordId: 'c1', json: same } });
     // Other key order or spacing: rebuilt compactly.
     const spaced = JSON.stringify({ modelInput: anthropicInput(), recordId: 'c3' }, null, 1).replace(/\n/g, ' ');
     expect(judge(spaced)).toEqual({ kind: 'record', record: { recordId: 'c3', json: JSON.stringify({ recordId: 'c3', modelInput: anthropicInput() }) } });
