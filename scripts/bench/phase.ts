@@ -14,7 +14,7 @@ import type { JobSlotLimiter } from '../../lambdas/shared/job-slots';
 import type { PrepareStats } from '../../lambdas/shared/outcomes';
 import { prepareRun } from '../../lambdas/prepare/prepare';
 import { reconcileChunk } from '../../lambdas/reconcile-chunk/reconcile-chunk';
-import { readJsonObject } from '../../lambdas/shared/s3-jsonl';
+import { listObjects, readJsonObject } from '../../lambdas/shared/s3-jsonl';
 import { benchJobArn } from './job-output';
 import type { MemoryPeaks, PhaseMeasurement, PhaseOutcome, PhaseRequest } from './phases';
 
@@ -61,7 +61,9 @@ async function runRequest(request: PhaseRequest, clock: PhaseClock): Promise<Pha
       // The counters prepare left for finalize: the benchmark checks them against the input.
       const stats = await readJsonObject<PrepareStats>(clients.s3, run.bucket, runKeys.runStats(run.runId));
       if (!stats) throw new Error('prepare wrote no run-stats.json');
-      return { phase: 'prepare', run, chunkCount: round.chunkCount, stats };
+      // A re-split tail (the estimate of the records to come was wrong) leaves tail-N.jsonl files.
+      const tailFiles = (await listObjects(clients.s3, run.bucket, runKeys.roundTail(run.runId, 1, 0).replace(/0\.jsonl$/, ''))).length;
+      return { phase: 'prepare', run, chunkCount: round.chunkCount, stats, tailFiles };
     }
     case 'reconcile': {
       const totals = { records: 0, succeeded: 0, failed: 0, retry: 0, unknownOutputRecords: 0, duplicateOutputRecords: 0 };

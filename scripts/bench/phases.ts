@@ -66,7 +66,14 @@ export interface MemoryPeaks {
 /** What each phase reports besides its measurement. */
 export type PhaseOutcome =
   | { readonly phase: 'raw-copy'; readonly bytes: number }
-  | { readonly phase: 'prepare'; readonly run: RunConfig; readonly chunkCount: number; readonly stats: PrepareStats }
+  | {
+      readonly phase: 'prepare';
+      readonly run: RunConfig;
+      readonly chunkCount: number;
+      readonly stats: PrepareStats;
+      /** `tail-N.jsonl` files left by a re-split tail: 0 when the chunks were balanced in one pass. */
+      readonly tailFiles: number;
+    }
   | {
       readonly phase: 'reconcile';
       readonly records: number;

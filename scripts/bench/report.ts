@@ -50,7 +50,7 @@ export interface SizeResult {
   readonly inputBytes: number;
   readonly records: number;
   readonly rawCopy: PhaseFigures;
-  readonly prepare: PhaseFigures & { readonly ratioToRawCopy: number; readonly validRecords: number; readonly rejected: number; readonly chunks: number };
+  readonly prepare: PhaseFigures & { readonly ratioToRawCopy: number; readonly validRecords: number; readonly rejected: number; readonly chunks: number; readonly tailFiles: number };
   readonly reconcile: PhaseFigures & {
     readonly ratioToRawCopy: number;
     /** Size of the job output (`.out`) files reconcile read, MiB. */
@@ -146,6 +146,7 @@ export function sizeResult(m: SizeMeasurements): { result: SizeResult; problems:
       validRecords: last(m.prepare).stats.valid,
       rejected: last(m.prepare).stats.rejected,
       chunks: last(m.prepare).chunkCount,
+      tailFiles: last(m.prepare).tailFiles,
     },
     reconcile: {
       ...reconcile,

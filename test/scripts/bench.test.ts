@@ -67,7 +67,7 @@ describe('npm run bench', () => {
     expect(size.inputBytes / size.records).toBeGreaterThan(800);
     expect(size.inputBytes / size.records).toBeLessThan(1300);
     expect(size.rawCopy).toEqual(phaseShape);
-    expect(size.prepare).toEqual({ ...phaseShape, ratioToRawCopy: expect.any(Number), validRecords: size.records, rejected: 0, chunks: 1 });
+    expect(size.prepare).toEqual({ ...phaseShape, ratioToRawCopy: expect.any(Number), validRecords: size.records, rejected: 0, chunks: 1, tailFiles: 0 });
     expect(size.reconcile).toEqual({
       ...phaseShape,
       ratioToRawCopy: expect.any(Number),
