@@ -8,6 +8,9 @@ import { PassThrough, type Readable } from 'node:stream';
 
 const NEWLINE = 0x0a;
 const NEWLINE_BYTES = Buffer.from([NEWLINE]);
+/** The multipart upload settings of every JsonlWriter: part size (S3's minimum is 5 MiB) and parts in flight. */
+export const UPLOAD_PART_BYTES = 5 * 1024 * 1024;
+export const UPLOAD_QUEUE_SIZE = 2;
 /** How many bytes of lines a JsonlWriter gathers before handing them to the upload stream. */
 const WRITE_BATCH_BYTES = 64 * 1024;
 
@@ -136,8 +139,8 @@ export class JsonlWriter {
     const upload = new Upload({
       client: this.s3,
       params: { Bucket: this.bucket, Key: this.key, Body: body, ContentType: 'application/x-ndjson' },
-      queueSize: 2,
-      partSize: 8 * 1024 * 1024,
+      queueSize: UPLOAD_QUEUE_SIZE,
+      partSize: UPLOAD_PART_BYTES,
     });
     this.upload = upload.done().catch((err: Error) => {
       this.failure = err;

@@ -14,7 +14,7 @@ import type { JobSlotLimiter } from '../../lambdas/shared/job-slots';
 import type { PrepareStats } from '../../lambdas/shared/outcomes';
 import { prepareRun } from '../../lambdas/prepare/prepare';
 import { reconcileChunk } from '../../lambdas/reconcile-chunk/reconcile-chunk';
-import { listObjects, readJsonObject } from '../../lambdas/shared/s3-jsonl';
+import { listObjects, readJsonObject, UPLOAD_PART_BYTES, UPLOAD_QUEUE_SIZE } from '../../lambdas/shared/s3-jsonl';
 import { benchJobArn } from './job-output';
 import type { MemoryPeaks, PhaseMeasurement, PhaseOutcome, PhaseRequest } from './phases';
 
@@ -36,13 +36,13 @@ async function runRequest(request: PhaseRequest, clock: PhaseClock): Promise<Pha
   switch (request.phase) {
     case 'raw-copy': {
       // The baseline: the same bytes through the same client and the same multipart settings as
-      // the pipeline's JsonlWriter (8 MiB parts, 2 in flight), with no parsing at all.
+      // the pipeline's JsonlWriter, with no parsing at all.
       const res = await clients.s3.send(new GetObjectCommand({ Bucket: request.bucket, Key: request.sourceKey }));
       await new Upload({
         client: clients.s3,
         params: { Bucket: request.bucket, Key: request.targetKey, Body: res.Body as Readable, ContentType: 'application/x-ndjson' },
-        partSize: 8 * MiB,
-        queueSize: 2,
+        partSize: UPLOAD_PART_BYTES,
+        queueSize: UPLOAD_QUEUE_SIZE,
       }).done();
       clock.stop();
       return { phase: 'raw-copy', bytes: res.ContentLength ?? 0 };
