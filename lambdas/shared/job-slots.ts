@@ -3,7 +3,9 @@
  * (Bedrock's quota is per model per account). One item per model holds the set of holders (job
  * names); taking and freeing a slot are each a single conditional update of that set, so the
  * cap can never be exceeded, a retried acquire or release changes nothing, and no crash can
- * leave a count without a holder. A holder whose run died is found and freed by the sweeper.
+ * leave a count without a holder. The same updates keep when each holder took its slot (an
+ * attribute `acquired:<holder>`, epoch milliseconds), so that the sweeper can tell a holder whose
+ * run died before its job item was written from one that is about to write it.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -20,6 +22,16 @@ export class SlotUnavailable extends Error {
  */
 const capKey = (modelId: string) => ({ pk: `CAP#${baseModelId(modelId)}`, sk: 'CAP' });
 
+/** The cap item's attribute holding when `holder` took its slot. */
+const ACQUIRED_PREFIX = 'acquired:';
+const acquiredAttribute = (holder: string) => `${ACQUIRED_PREFIX}${holder}`;
+
+/** A holder of a model's slots, with when it took the slot (unknown for slots taken before this was recorded). */
+export interface SlotHolder {
+  readonly holder: string;
+  readonly acquiredAt: Date | undefined;
+}
+
 function isConditionFailure(err: unknown): boolean {
   return err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException';
 }
@@ -34,15 +46,16 @@ export class JobSlotLimiter {
    * Takes a slot for `holder` (a job name) or throws {@link SlotUnavailable}. Idempotent: a
    * holder that already has a slot keeps it and takes nothing more.
    */
-  async acquire(modelId: string, holder: string, limit: number): Promise<void> {
+  async acquire(modelId: string, holder: string, limit: number, now = new Date()): Promise<void> {
     try {
       await this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: capKey(modelId),
-          UpdateExpression: 'ADD holders :holderSet',
+          UpdateExpression: 'ADD holders :holderSet SET #acquired = :now',
           ConditionExpression: 'attribute_not_exists(holders) OR size(holders) < :limit OR contains(holders, :holder)',
-          ExpressionAttributeValues: { ':holderSet': new Set([holder]), ':holder': holder, ':limit': limit },
+          ExpressionAttributeNames: { '#acquired': acquiredAttribute(holder) },
+          ExpressionAttributeValues: { ':holderSet': new Set([holder]), ':holder': holder, ':limit': limit, ':now': now.getTime() },
         }),
       );
     } catch (err) {
@@ -58,8 +71,9 @@ export class JobSlotLimiter {
         new UpdateCommand({
           TableName: this.table,
           Key: capKey(modelId),
-          UpdateExpression: 'DELETE holders :holderSet',
+          UpdateExpression: 'DELETE holders :holderSet REMOVE #acquired',
           ConditionExpression: 'contains(holders, :holder)',
+          ExpressionAttributeNames: { '#acquired': acquiredAttribute(holder) },
           ExpressionAttributeValues: { ':holderSet': new Set([holder]), ':holder': holder },
         }),
       );
@@ -72,9 +86,18 @@ export class JobSlotLimiter {
 
   /** The holders of a model's slots. */
   async holders(modelId: string): Promise<string[]> {
+    return (await this.slotHolders(modelId)).map((h) => h.holder);
+  }
+
+  /** The holders of a model's slots, with when each took its slot. */
+  async slotHolders(modelId: string): Promise<SlotHolder[]> {
     const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: capKey(modelId), ConsistentRead: true }));
-    const holders = res.Item?.holders as Set<string> | undefined;
-    return holders ? [...holders].sort() : [];
+    const item = res.Item ?? {};
+    const holders = item.holders as Set<string> | undefined;
+    return [...(holders ?? [])].sort().map((holder) => {
+      const at = item[acquiredAttribute(holder)] as number | undefined;
+      return { holder, acquiredAt: typeof at === 'number' ? new Date(at) : undefined };
+    });
   }
 
   /** The models that have a slot item. */
@@ -97,10 +120,10 @@ export class JobSlotLimiter {
   }
 
   /** Frees every slot whose holder `isLeaked` says is gone; returns how many were freed. */
-  async recoverLeaked(modelId: string, isLeaked: (holder: string) => Promise<boolean>): Promise<number> {
+  async recoverLeaked(modelId: string, isLeaked: (holder: SlotHolder) => Promise<boolean>): Promise<number> {
     let freed = 0;
-    for (const holder of await this.holders(modelId)) {
-      if ((await isLeaked(holder)) && (await this.release(modelId, holder))) freed += 1;
+    for (const holder of await this.slotHolders(modelId)) {
+      if ((await isLeaked(holder)) && (await this.release(modelId, holder.holder))) freed += 1;
     }
     return freed;
   }

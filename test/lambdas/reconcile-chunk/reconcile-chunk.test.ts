@@ -99,7 +99,7 @@ describe('reconcileChunk', () => {
     // The slot is freed, under the chunk's job name.
     const release = ddbMock.commandCalls(UpdateCommand)[0]!.args[0].input;
     expect(release.Key).toEqual({ pk: `CAP#${run.modelId}`, sk: 'CAP' });
-    expect(release).toMatchObject({ UpdateExpression: 'DELETE holders :holderSet', ExpressionAttributeValues: { ':holder': 'bb-rc-1-r02-c00004' } });
+    expect(release).toMatchObject({ UpdateExpression: 'DELETE holders :holderSet REMOVE #acquired', ExpressionAttributeValues: { ':holder': 'bb-rc-1-r02-c00004' } });
     expect(bedrockMock.commandCalls(GetModelInvocationJobCommand)[0]!.args[0].input).toEqual({ jobIdentifier: JOB_ARN });
   });
 

@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { JobSlotLimiter, SlotUnavailable } from '../../../lambdas/shared/job-slots';
 import { startTestDynamo, type TestDynamo } from '../support/local-dynamo';
@@ -15,15 +15,16 @@ describe('JobSlotLimiter (mocked DynamoDB)', () => {
 
   it('acquires with one conditional update of the holder set', async () => {
     ddbMock.on(UpdateCommand).resolves({});
-    await limiter.acquire(MODEL, 'job-a', 5);
+    await limiter.acquire(MODEL, 'job-a', 5, new Date(1_700_000_000_000));
     const calls = ddbMock.commandCalls(UpdateCommand).map((c) => c.args[0].input);
     expect(calls).toEqual([
       {
         TableName: 'jobs',
         Key: { pk: `CAP#${MODEL}`, sk: 'CAP' },
-        UpdateExpression: 'ADD holders :holderSet',
+        UpdateExpression: 'ADD holders :holderSet SET #acquired = :now',
         ConditionExpression: 'attribute_not_exists(holders) OR size(holders) < :limit OR contains(holders, :holder)',
-        ExpressionAttributeValues: { ':holderSet': new Set(['job-a']), ':holder': 'job-a', ':limit': 5 },
+        ExpressionAttributeNames: { '#acquired': 'acquired:job-a' },
+        ExpressionAttributeValues: { ':holderSet': new Set(['job-a']), ':holder': 'job-a', ':limit': 5, ':now': 1_700_000_000_000 },
       },
     ]);
   });
@@ -46,8 +47,9 @@ describe('JobSlotLimiter (mocked DynamoDB)', () => {
     await expect(limiter.release(MODEL, 'job-a')).resolves.toBe(true);
     await expect(limiter.release(MODEL, 'job-a')).resolves.toBe(false);
     expect(ddbMock.commandCalls(UpdateCommand)[0]!.args[0].input).toMatchObject({
-      UpdateExpression: 'DELETE holders :holderSet',
+      UpdateExpression: 'DELETE holders :holderSet REMOVE #acquired',
       ConditionExpression: 'contains(holders, :holder)',
+      ExpressionAttributeNames: { '#acquired': 'acquired:job-a' },
     });
   });
 });
@@ -93,10 +95,26 @@ describe('JobSlotLimiter (dynalite)', () => {
   it('frees exactly the holders judged leaked', async () => {
     const model = 'm-leak';
     for (const h of ['live-1', 'dead-1', 'dead-2']) await limiter.acquire(model, h, 5);
-    const freed = await limiter.recoverLeaked(model, async (h) => h.startsWith('dead'));
+    const freed = await limiter.recoverLeaked(model, async (h) => h.holder.startsWith('dead'));
     expect(freed).toBe(2);
     expect(await limiter.holders(model)).toEqual(['live-1']);
     expect(await limiter.recoverLeaked(model, async () => false)).toBe(0);
+  });
+
+  it('keeps when each holder took its slot, and forgets it with the slot', async () => {
+    const model = 'm-times';
+    await limiter.acquire(model, 'h-1', 5, new Date('2026-01-01T00:00:00Z'));
+    await limiter.acquire(model, 'h-2', 5, new Date('2026-01-01T00:05:00Z'));
+    expect(await limiter.slotHolders(model)).toEqual([
+      { holder: 'h-1', acquiredAt: new Date('2026-01-01T00:00:00Z') },
+      { holder: 'h-2', acquiredAt: new Date('2026-01-01T00:05:00Z') },
+    ]);
+    await limiter.release(model, 'h-1');
+    const item = await db.ddb.send(new GetCommand({ TableName: db.table, Key: { pk: `CAP#${model}`, sk: 'CAP' } }));
+    expect(Object.keys(item.Item!).filter((k) => k.startsWith('acquired:'))).toEqual(['acquired:h-2']);
+    // A slot taken before acquire times were kept reads as unknown.
+    await db.ddb.send(new UpdateCommand({ TableName: db.table, Key: { pk: `CAP#${model}`, sk: 'CAP' }, UpdateExpression: 'ADD holders :s', ExpressionAttributeValues: { ':s': new Set(['h-old']) } }));
+    expect(await limiter.slotHolders(model)).toContainEqual({ holder: 'h-old', acquiredAt: undefined });
   });
 });
 

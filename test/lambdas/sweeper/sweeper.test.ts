@@ -1,9 +1,10 @@
 import { BedrockClient, GetModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
 import { SFNClient, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { JobRecords } from '../../../lambdas/shared/job-records';
 import { JobSlotLimiter } from '../../../lambdas/shared/job-slots';
-import { SLOT_LEAK_GRACE_MS, sweepJobs } from '../../../lambdas/sweeper/sweeper';
+import { SLOT_LEAK_GRACE_MS, SUBMIT_STALL_MS, sweepJobs } from '../../../lambdas/sweeper/sweeper';
 import { startTestDynamo, type TestDynamo } from '../support/local-dynamo';
 
 const bedrockMock = mockClient(BedrockClient);
@@ -85,6 +86,28 @@ describe('sweepJobs (dynalite table, mocked Bedrock and Step Functions)', () => 
     const report = await sweepJobs(deps(), new Date(t0.getTime() + SLOT_LEAK_GRACE_MS + 1000));
     expect(report.recoveredSlots).toBe(1);
     expect(await limiter.holders('m1')).toEqual(['recent', 'running']);
+  });
+
+  it('frees slots whose run died before or while submitting, and keeps those about to submit', async () => {
+    const t0 = new Date('2026-01-01T00:00:00Z');
+    const at = (ms: number) => new Date(t0.getTime() + ms);
+    const now = at(SUBMIT_STALL_MS + 60_000);
+    // No job item: taken long ago (leaked) or just now (SubmitJob has yet to write it).
+    await limiter.acquire('m1', 'no-item-old', 10, at(0));
+    await limiter.acquire('m1', 'no-item-new', 10, at(SUBMIT_STALL_MS + 30_000));
+    // Still Submitting: last attempt long ago (leaked), or recent (a throttled create being retried).
+    await jobs.putSubmitting({ jobName: 'stalled', runId: 'run', round: 1, chunk: 1, modelId: 'm1', taskToken: 't1' }, at(0));
+    await jobs.putSubmitting({ jobName: 'retrying', runId: 'run', round: 1, chunk: 2, modelId: 'm1', taskToken: 't2' }, at(SUBMIT_STALL_MS - 60_000));
+    for (const h of ['stalled', 'retrying']) await limiter.acquire('m1', h, 10, at(0));
+    // A slot taken before acquire times were kept, with no job item: leaked.
+    await db.ddb.send(
+      new UpdateCommand({ TableName: db.table, Key: { pk: 'CAP#m1', sk: 'CAP' }, UpdateExpression: 'ADD holders :s', ExpressionAttributeValues: { ':s': new Set(['legacy']) } }),
+    );
+
+    const report = await sweepJobs(deps(), now);
+    expect(report.recoveredSlots).toBe(3);
+    expect(await limiter.holders('m1')).toEqual(['no-item-new', 'retrying']);
+    expect(bedrockMock.calls()).toHaveLength(0);
   });
 
   it('reports nothing when nothing is tracked', async () => {
