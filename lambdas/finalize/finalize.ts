@@ -152,7 +152,9 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
   if (duplicate > 0) warnings.push(`${duplicate} job output line(s) repeated a recordId; counted once`);
   const input = prepared?.inputLines ?? 0;
   const failedRun = event.outcome === 'Failed';
-  if (!failedRun && input !== succeeded + failed + rejected) {
+  if (!failedRun && !prepared) {
+    warnings.push('prepare did not finish: the number of input lines, and so whether every record is accounted for, is not known');
+  } else if (!failedRun && input !== succeeded + failed + rejected) {
     warnings.push(`conservation broken: ${input} input lines but ${succeeded} succeeded + ${failed} failed + ${rejected} rejected`);
   }
 

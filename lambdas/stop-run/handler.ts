@@ -5,8 +5,11 @@ import { JobSlotLimiter } from '../shared/job-slots';
 import type { RunSummary } from '../finalize/finalize';
 import { windUpStoppedRun, type ExecutionStatusChangeEvent } from './stop-run';
 
+/** What stop-run keeps of its own time limit for the rest of its work after waiting for prepare. */
+const AFTER_WAIT_MS = 5 * 60 * 1000;
+
 /** Target of the rule on the workflow's `Step Functions Execution Status Change` (ABORTED) events. */
-export const handler = async (event: ExecutionStatusChangeEvent): Promise<RunSummary | { ignored: string }> => {
+export const handler = async (event: ExecutionStatusChangeEvent, context?: { getRemainingTimeInMillis?: () => number }): Promise<RunSummary | { ignored: string }> => {
   const clients = awsClients();
   const config = handlerConfig();
   return windUpStoppedRun(
@@ -18,6 +21,8 @@ export const handler = async (event: ExecutionStatusChangeEvent): Promise<RunSum
       limiter: new JobSlotLimiter(clients.ddb, config.table),
       bucket: config.bucket,
       eventBusName: config.eventBusName,
+      // A prepare still running ends within its own 15 minutes; wait what this invocation can spare.
+      prepareWaitMs: Math.max(0, (context?.getRemainingTimeInMillis?.() ?? 15 * 60 * 1000) - AFTER_WAIT_MS),
     },
     event,
   );

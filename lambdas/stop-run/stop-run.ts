@@ -33,6 +33,35 @@ export interface StopRunDeps extends FinalizeDeps {
   readonly bedrock: BedrockClient;
   readonly jobs: JobRecords;
   readonly limiter: JobSlotLimiter;
+  /**
+   * How long to wait, at most, for a prepare that was still running when the execution was
+   * stopped (Lambda runs an invocation to its end whatever happens to the execution); 0 to not
+   * wait. The handler gives what its own time limit leaves.
+   */
+  readonly prepareWaitMs?: number;
+  /** Pauses between two looks for round 1's plan (a test's clock). */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+/** How often stop-run looks whether a running prepare has finished round 1. */
+export const PREPARE_POLL_MS = 2000;
+
+/**
+ * Waits until round 1's `plan.json` exists, written last by prepare once the round's chunk files
+ * and `run-stats.json` are final, or `waitMs` has passed. Returns whether prepare had finished.
+ */
+async function waitForPrepare(deps: StopRunDeps, run: RunConfig): Promise<boolean> {
+  const planKey = runKeys.roundPlan(run.runId, 1);
+  const waitMs = deps.prepareWaitMs ?? 0;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  if (await readJsonObject(deps.s3, run.bucket, planKey)) return true;
+  logger.info('the run was stopped while prepare was running; waiting for it to finish', { waitMs });
+  for (let waited = 0; waited < waitMs; waited += PREPARE_POLL_MS) {
+    await sleep(PREPARE_POLL_MS);
+    if (await readJsonObject(deps.s3, run.bucket, planKey)) return true;
+  }
+  logger.warn('prepare did not finish in time: its records are not accounted for', { waitMs });
+  return false;
 }
 
 /** The run an execution belongs to, from its input (a successor's `resume`, or `runId`) or its name. */
@@ -108,6 +137,9 @@ export async function windUpStoppedRun(deps: StopRunDeps, event: ExecutionStatus
   const runId = runIdOfExecution(event.detail.name, event.detail.input);
   logger.appendKeys({ runId });
   const run = await readJsonObject<RunConfig>(deps.s3, deps.bucket, runKeys.runConfig(runId));
+  // Prepare writes run.json first: a run with one has started preparing, and its round 1 must be
+  // complete before the unfinished records can be told (a successor execution has it already).
+  if (run) await waitForPrepare(deps, run);
   const stoppedJobs = await stopJobs(deps, runId, run?.modelId);
   const unfinished = run ? await failUnfinished(deps, run) : 0;
   logger.info('run stopped by a user', { stoppedJobs, unfinishedRecords: unfinished });

@@ -3,7 +3,7 @@
  * its job slots, fails every unfinished record with RunStopped, and finalizes the run as
  * Stopped, so every record is still accounted for.
  */
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { loadPipelineConfig } from '../../bin/config';
 import { LocalTwin } from '../../local/twin';
@@ -56,3 +56,41 @@ test('stopping an execution stops its jobs, frees its slots and ends the run Sto
     await twin.stop();
   }
 });
+
+/** True when the object exists in the twin's bucket. */
+async function exists(twin: LocalTwin, key: string): Promise<boolean> {
+  try {
+    await twin.s3.send(new HeadObjectCommand({ Bucket: twin.bucket, Key: key }));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('stopping an execution while prepare runs: stop-run waits for prepare, then fails every record RunStopped', async () => {
+  const dir = tempDir();
+  const records = 60_000;
+  const file = writeLines(dir, 'big.jsonl', claudeLines(records));
+  const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 50_000, minRecordsPerJob: 10 } } });
+  const twin = await LocalTwin.start({ config, quotas: { minRecordsPerJob: 10 } });
+  try {
+    const input = await twin.upload(file, 'inbox/default/big.jsonl');
+    twin.startExecution({ name: 'stop-early', input: JSON.stringify({ inputs: [input], runId: 'stop-early' }) });
+    // Stop as soon as prepare has started (run.json is its first write) and before it is done.
+    for (let i = 0; i < 1000 && !(await exists(twin, 'work/stop-early/run.json')); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await exists(twin, 'work/stop-early/r01/plan.json')).toBe(false);
+    twin.stopExecution('stop-early');
+    const [execution] = await twin.settle();
+    expect(execution!.result?.status).toBe('ABORTED');
+
+    const summary = JSON.parse(await readResult<string>(twin, 'results/stop-early/summary.json'));
+    expect(summary).toMatchObject({ status: 'Stopped', records: { input: records, succeeded: 0, failed: records, rejected: 0 }, warnings: [] });
+    const failed = jsonl(await readResult<string>(twin, 'results/stop-early/failed.jsonl'));
+    // Conservation: every input record in failed.jsonl exactly once, as RunStopped.
+    expect(new Set(failed.map((f) => f.recordId)).size).toBe(records);
+    expect(failed.every((f) => f.error?.code === 'RunStopped')).toBe(true);
+    expect(twin.emulatorStats().jobsCreated).toBe(0);
+  } finally {
+    await twin.stop();
+  }
+}, 120_000);

@@ -4,7 +4,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { runKeys } from '../../../lambdas/shared/contracts';
 import { JobRecords } from '../../../lambdas/shared/job-records';
 import { JobSlotLimiter } from '../../../lambdas/shared/job-slots';
-import { runIdOfExecution, windUpStoppedRun, type ExecutionStatusChangeEvent } from '../../../lambdas/stop-run/stop-run';
+import { PREPARE_POLL_MS, runIdOfExecution, windUpStoppedRun, type ExecutionStatusChangeEvent } from '../../../lambdas/stop-run/stop-run';
 import { runConfig } from '../support/fixtures';
 import { startTestDynamo, type TestDynamo } from '../support/local-dynamo';
 import { startTestS3, type TestS3 } from '../support/local-s3';
@@ -105,5 +105,39 @@ describe('windUpStoppedRun', () => {
     const summary = await windUpStoppedRun(deps(), aborted('stopped-2', { inputs: [], runId: 'stopped-2' }));
     expect(summary).toMatchObject({ runId: 'stopped-2', status: 'Stopped' });
     expect(await jobs.openJobs('stopped-2')).toEqual([]);
+  });
+
+  it('waits for a prepare still running, then fails every record of round 1', async () => {
+    const run = runConfig({ runId: 'stopped-3', bucket: s3.bucket });
+    await s3.put(runKeys.runConfig('stopped-3'), JSON.stringify(run));
+    // Prepare finishes while stop-run waits: its last write is plan.json.
+    const waits: number[] = [];
+    const sleep = async (ms: number) => {
+      waits.push(ms);
+      if (waits.length === 3) {
+        await s3.put(runKeys.chunkInput('stopped-3', 1, 0), jsonl(['a', 'b'].map(line)));
+        await s3.put(runKeys.workRejected('stopped-3'), jsonl([{ file: 'f', line: 3, reason: 'not valid JSON' }]));
+        await s3.put(runKeys.runStats('stopped-3'), JSON.stringify({ inputFiles: 1, inputLines: 3, blankLines: 0, valid: 2, rejected: 1, inputs: [] }));
+        await s3.put(runKeys.roundPlan('stopped-3', 1), JSON.stringify({ chunkCount: 1 }));
+      }
+    };
+    const summary = await windUpStoppedRun({ ...deps(), prepareWaitMs: 60_000, sleep }, aborted('stopped-3', { inputs: [], runId: 'stopped-3' }));
+    expect(waits).toEqual([PREPARE_POLL_MS, PREPARE_POLL_MS, PREPARE_POLL_MS]);
+    expect(summary).toMatchObject({ runId: 'stopped-3', status: 'Stopped', records: { input: 3, succeeded: 0, failed: 2, rejected: 1 }, warnings: [] });
+    const failed = await s3.jsonl<{ recordId: string; error: { code: string } }>(runKeys.results('stopped-3', 'failed.jsonl'));
+    expect(failed.map((f) => [f.recordId, f.error.code])).toEqual([
+      ['a', 'RunStopped'],
+      ['b', 'RunStopped'],
+    ]);
+  });
+
+  it('gives up waiting for a prepare that never finishes, and says conservation is not known', async () => {
+    const run = runConfig({ runId: 'stopped-4', bucket: s3.bucket });
+    await s3.put(runKeys.runConfig('stopped-4'), JSON.stringify(run));
+    const waits: number[] = [];
+    const summary = await windUpStoppedRun({ ...deps(), prepareWaitMs: 5 * PREPARE_POLL_MS, sleep: async (ms) => void waits.push(ms) }, aborted('stopped-4', { inputs: [], runId: 'stopped-4' }));
+    expect(waits).toHaveLength(5);
+    expect(summary).toMatchObject({ runId: 'stopped-4', status: 'Stopped' });
+    expect((summary as { warnings: string[] }).warnings.length).toBeGreaterThan(0);
   });
 });
