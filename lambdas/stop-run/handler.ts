@@ -5,7 +5,7 @@ import { JobSlotLimiter } from '../shared/job-slots';
 import type { RunSummary } from '../finalize/finalize';
 import { windUpStoppedRun, type ExecutionStatusChangeEvent } from './stop-run';
 
-/** What stop-run keeps of its own time limit for the rest of its work after waiting for prepare. */
+/** What stop-run keeps of its own time limit for the rest of its work after waiting for prepare or end-round. */
 const AFTER_WAIT_MS = 5 * 60 * 1000;
 
 /** Target of the rule on the workflow's `Step Functions Execution Status Change` (ABORTED) events. */
@@ -21,8 +21,9 @@ export const handler = async (event: ExecutionStatusChangeEvent, context?: { get
       limiter: new JobSlotLimiter(clients.ddb, config.table),
       bucket: config.bucket,
       eventBusName: config.eventBusName,
-      // A prepare still running ends within its own 15 minutes; wait what this invocation can spare.
-      prepareWaitMs: Math.max(0, (context?.getRemainingTimeInMillis?.() ?? 15 * 60 * 1000) - AFTER_WAIT_MS),
+      // A prepare or end-round still running ends within its own 15 minutes; wait what this
+      // invocation can spare.
+      waitMs: Math.max(0, (context?.getRemainingTimeInMillis?.() ?? 15 * 60 * 1000) - AFTER_WAIT_MS),
     },
     event,
   );

@@ -34,34 +34,13 @@ export interface StopRunDeps extends FinalizeDeps {
   readonly jobs: JobRecords;
   readonly limiter: JobSlotLimiter;
   /**
-   * How long to wait, at most, for a prepare that was still running when the execution was
-   * stopped (Lambda runs an invocation to its end whatever happens to the execution); 0 to not
-   * wait. The handler gives what its own time limit leaves.
+   * How long to wait, at most, for a prepare or an end-round that was still running when the
+   * execution was stopped (Lambda runs an invocation to its end whatever happens to the
+   * execution); 0 to not wait. The handler gives what its own time limit leaves.
    */
-  readonly prepareWaitMs?: number;
-  /** Pauses between two looks for round 1's plan (a test's clock). */
+  readonly waitMs?: number;
+  /** Pauses between two looks (a test's clock). */
   readonly sleep?: (ms: number) => Promise<void>;
-}
-
-/** How often stop-run looks whether a running prepare has finished round 1. */
-export const PREPARE_POLL_MS = 2000;
-
-/**
- * Waits until round 1's `plan.json` exists, written last by prepare once the round's chunk files
- * and `run-stats.json` are final, or `waitMs` has passed. Returns whether prepare had finished.
- */
-async function waitForPrepare(deps: StopRunDeps, run: RunConfig): Promise<boolean> {
-  const planKey = runKeys.roundPlan(run.runId, 1);
-  const waitMs = deps.prepareWaitMs ?? 0;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  if (await readJsonObject(deps.s3, run.bucket, planKey)) return true;
-  logger.info('the run was stopped while prepare was running; waiting for it to finish', { waitMs });
-  for (let waited = 0; waited < waitMs; waited += PREPARE_POLL_MS) {
-    await sleep(PREPARE_POLL_MS);
-    if (await readJsonObject(deps.s3, run.bucket, planKey)) return true;
-  }
-  logger.warn('prepare did not finish in time: its records are not accounted for', { waitMs });
-  return false;
 }
 
 /** The run an execution belongs to, from its input (a successor's `resume`, or `runId`) or its name. */
@@ -74,6 +53,55 @@ export function runIdOfExecution(name: string, inputText: string | null | undefi
     // Not JSON: the run id comes from the name, as prepare derives it.
   }
   return runIdFromExecutionName(name);
+}
+
+/** How often stop-run looks whether a running prepare or end-round has finished. */
+export const POLL_MS = 2000;
+
+/**
+ * Waits until `done()` or `deps.waitMs` has passed; returns whether it was done. `what` names the
+ * step waited for in the logs.
+ */
+async function waitFor(deps: StopRunDeps, what: string, done: () => Promise<boolean>): Promise<boolean> {
+  const waitMs = deps.waitMs ?? 0;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  if (await done()) return true;
+  logger.info(`the run was stopped while ${what} was running; waiting for it to finish`, { waitMs });
+  for (let waited = 0; waited < waitMs; waited += POLL_MS) {
+    await sleep(POLL_MS);
+    if (await done()) return true;
+  }
+  logger.warn(`${what} did not finish in time`, { waitMs });
+  return false;
+}
+
+/** The keys under the run's work prefix, and the run's last round with a `plan.json` (0: none). */
+async function workFiles(deps: StopRunDeps, run: RunConfig): Promise<{ keys: Set<string>; lastRound: number }> {
+  const keys = (await listObjects(deps.s3, run.bucket, `${S3_PREFIXES.work}${run.runId}/`)).map((o) => o.key);
+  const rounds = keys.flatMap((k) => {
+    const m = /\/r(\d+)\/plan\.json$/.exec(k);
+    return m ? [Number(m[1])] : [];
+  });
+  return { keys: new Set(keys), lastRound: rounds.length > 0 ? Math.max(...rounds) : 0 };
+}
+
+/**
+ * Lets a prepare or end-round that outlived the stop finish, so that the round stop-run fails
+ * is complete: prepare writes `run.json` first and round 1's `plan.json` last; end-round runs
+ * once every chunk of the round has its `stats.json` and some left retries, and ends by writing
+ * the next round's `plan.json` or the round's `exhausted.jsonl`.
+ */
+async function waitForRunningSteps(deps: StopRunDeps, run: RunConfig): Promise<void> {
+  const exists = async (key: string) => (await listObjects(deps.s3, run.bucket, key)).some((o) => o.key === key);
+  await waitFor(deps, 'prepare', () => exists(runKeys.roundPlan(run.runId, 1)));
+  const { keys, lastRound: round } = await workFiles(deps, run);
+  if (round === 0 || keys.has(runKeys.exhausted(run.runId, round))) return;
+  const plan = await readJsonObject<{ chunkCount: number }>(deps.s3, run.bucket, runKeys.roundPlan(run.runId, round));
+  const chunks = Array.from({ length: plan?.chunkCount ?? 0 }, (_, chunk) => chunk);
+  const reconciled = chunks.every((chunk) => keys.has(runKeys.chunkStats(run.runId, round, chunk)));
+  const retries = chunks.some((chunk) => keys.has(runKeys.chunkPart(run.runId, round, chunk, 'retry')));
+  if (!reconciled || !retries) return;
+  await waitFor(deps, 'end-round', async () => (await exists(runKeys.roundPlan(run.runId, round + 1))) || exists(runKeys.exhausted(run.runId, round)));
 }
 
 /** Stops the run's open jobs and frees every slot the run holds; returns how many jobs were stopped. */
@@ -99,12 +127,9 @@ async function stopJobs(deps: StopRunDeps, runId: string, modelId: string | unde
  * has settled nothing; a remainder without its stats was not handled.
  */
 async function failUnfinished(deps: StopRunDeps, run: RunConfig): Promise<number> {
-  const work = (await listObjects(deps.s3, run.bucket, `${S3_PREFIXES.work}${run.runId}/`)).map((o) => o.key);
-  const has = new Set(work);
-  const rounds = work.flatMap((k) => (/\/r(\d+)\/plan\.json$/.exec(k) ? [Number(/\/r(\d+)\/plan\.json$/.exec(k)![1])] : []));
+  const { keys: has, lastRound: round } = await workFiles(deps, run);
   const writer = new JsonlWriter(deps.s3, run.bucket, runKeys.stopped(run.runId));
-  if (rounds.length === 0 || has.has(runKeys.exhausted(run.runId, Math.max(...rounds)))) return writer.close();
-  const round = Math.max(...rounds);
+  if (round === 0 || has.has(runKeys.exhausted(run.runId, round))) return writer.close();
   const fail = (recordId: string) =>
     writer.write({
       recordId,
@@ -137,9 +162,8 @@ export async function windUpStoppedRun(deps: StopRunDeps, event: ExecutionStatus
   const runId = runIdOfExecution(event.detail.name, event.detail.input);
   logger.appendKeys({ runId });
   const run = await readJsonObject<RunConfig>(deps.s3, deps.bucket, runKeys.runConfig(runId));
-  // Prepare writes run.json first: a run with one has started preparing, and its round 1 must be
-  // complete before the unfinished records can be told (a successor execution has it already).
-  if (run) await waitForPrepare(deps, run);
+  // A run with run.json has started preparing; the round to fail must be complete first.
+  if (run) await waitForRunningSteps(deps, run);
   const stoppedJobs = await stopJobs(deps, runId, run?.modelId);
   const unfinished = run ? await failUnfinished(deps, run) : 0;
   logger.info('run stopped by a user', { stoppedJobs, unfinishedRecords: unfinished });

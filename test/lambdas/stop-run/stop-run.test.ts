@@ -4,7 +4,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { runKeys } from '../../../lambdas/shared/contracts';
 import { JobRecords } from '../../../lambdas/shared/job-records';
 import { JobSlotLimiter } from '../../../lambdas/shared/job-slots';
-import { PREPARE_POLL_MS, runIdOfExecution, windUpStoppedRun, type ExecutionStatusChangeEvent } from '../../../lambdas/stop-run/stop-run';
+import { POLL_MS, runIdOfExecution, windUpStoppedRun, type ExecutionStatusChangeEvent } from '../../../lambdas/stop-run/stop-run';
 import { runConfig } from '../support/fixtures';
 import { startTestDynamo, type TestDynamo } from '../support/local-dynamo';
 import { startTestS3, type TestS3 } from '../support/local-s3';
@@ -121,8 +121,8 @@ describe('windUpStoppedRun', () => {
         await s3.put(runKeys.roundPlan('stopped-3', 1), JSON.stringify({ chunkCount: 1 }));
       }
     };
-    const summary = await windUpStoppedRun({ ...deps(), prepareWaitMs: 60_000, sleep }, aborted('stopped-3', { inputs: [], runId: 'stopped-3' }));
-    expect(waits).toEqual([PREPARE_POLL_MS, PREPARE_POLL_MS, PREPARE_POLL_MS]);
+    const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep }, aborted('stopped-3', { inputs: [], runId: 'stopped-3' }));
+    expect(waits).toEqual([POLL_MS, POLL_MS, POLL_MS]);
     expect(summary).toMatchObject({ runId: 'stopped-3', status: 'Stopped', records: { input: 3, succeeded: 0, failed: 2, rejected: 1 }, warnings: [] });
     const failed = await s3.jsonl<{ recordId: string; error: { code: string } }>(runKeys.results('stopped-3', 'failed.jsonl'));
     expect(failed.map((f) => [f.recordId, f.error.code])).toEqual([
@@ -135,9 +135,53 @@ describe('windUpStoppedRun', () => {
     const run = runConfig({ runId: 'stopped-4', bucket: s3.bucket });
     await s3.put(runKeys.runConfig('stopped-4'), JSON.stringify(run));
     const waits: number[] = [];
-    const summary = await windUpStoppedRun({ ...deps(), prepareWaitMs: 5 * PREPARE_POLL_MS, sleep: async (ms) => void waits.push(ms) }, aborted('stopped-4', { inputs: [], runId: 'stopped-4' }));
+    const summary = await windUpStoppedRun({ ...deps(), waitMs: 5 * POLL_MS, sleep: async (ms) => void waits.push(ms) }, aborted('stopped-4', { inputs: [], runId: 'stopped-4' }));
     expect(waits).toHaveLength(5);
     expect(summary).toMatchObject({ runId: 'stopped-4', status: 'Stopped' });
     expect((summary as { warnings: string[] }).warnings.length).toBeGreaterThan(0);
+  });
+
+  it('waits for an end-round still running, then fails the records of the round it opened', async () => {
+    const run = runConfig({ runId: 'stopped-5', bucket: s3.bucket, maxAttempts: 3 });
+    await s3.put(runKeys.runConfig('stopped-5'), JSON.stringify(run));
+    await s3.put(runKeys.runStats('stopped-5'), JSON.stringify({ inputFiles: 1, inputLines: 3, blankLines: 0, valid: 3, rejected: 0, inputs: [] }));
+    await s3.put(runKeys.roundPlan('stopped-5', 1), JSON.stringify({ chunkCount: 1 }));
+    await s3.put(runKeys.chunkInput('stopped-5', 1, 0), jsonl(['a', 'b', 'c'].map(line)));
+    await s3.put(runKeys.chunkPart('stopped-5', 1, 0, 'succeeded'), jsonl([{ recordId: 'a', modelOutput: {} }]));
+    await s3.put(runKeys.chunkPart('stopped-5', 1, 0, 'retry'), jsonl(['b', 'c'].map((id) => ({ recordId: id, modelInput: {}, lastError: { code: '429', message: 't' } }))));
+    await s3.put(runKeys.chunkStats('stopped-5', 1, 0), JSON.stringify({ round: 1, chunk: 0, jobStatus: 'Completed', records: 3, succeeded: 1, failed: 0, retry: 2, tokens: { input: 0, output: 0 }, unknownOutputRecords: 0, duplicateOutputRecords: 0 }));
+    // End-round opens round 2 while stop-run waits.
+    let looks = 0;
+    const sleep = async () => {
+      looks += 1;
+      if (looks === 2) {
+        await s3.put(runKeys.chunkInput('stopped-5', 2, 0), jsonl(['b', 'c'].map(line)));
+        await s3.put(runKeys.roundPlan('stopped-5', 2), JSON.stringify({ chunkCount: 1 }));
+      }
+    };
+    const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep }, aborted('stopped-5', { inputs: [], runId: 'stopped-5' }));
+    expect(looks).toBe(2);
+    // b and c once each, failed in round 2: not twice (round 1's retries and round 2's chunk).
+    expect(summary).toMatchObject({ status: 'Stopped', records: { input: 3, succeeded: 1, failed: 2, rejected: 0 }, warnings: [] });
+    const failed = await s3.jsonl<{ recordId: string; attempts: number }>(runKeys.results('stopped-5', 'failed.jsonl'));
+    expect(failed.map((f) => [f.recordId, f.attempts])).toEqual([
+      ['b', 2],
+      ['c', 2],
+    ]);
+  });
+
+  it('does not wait when the last round is still in its jobs (no end-round can be running)', async () => {
+    const run = runConfig({ runId: 'stopped-6', bucket: s3.bucket });
+    await s3.put(runKeys.runConfig('stopped-6'), JSON.stringify(run));
+    await s3.put(runKeys.runStats('stopped-6'), JSON.stringify({ inputFiles: 1, inputLines: 2, blankLines: 0, valid: 2, rejected: 0, inputs: [] }));
+    await s3.put(runKeys.roundPlan('stopped-6', 1), JSON.stringify({ chunkCount: 2 }));
+    await s3.put(runKeys.chunkInput('stopped-6', 1, 0), jsonl(['a'].map(line)));
+    await s3.put(runKeys.chunkInput('stopped-6', 1, 1), jsonl(['b'].map(line)));
+    await s3.put(runKeys.chunkPart('stopped-6', 1, 0, 'retry'), jsonl([{ recordId: 'a', modelInput: {}, lastError: { code: '429', message: 't' } }]));
+    await s3.put(runKeys.chunkStats('stopped-6', 1, 0), JSON.stringify({ round: 1, chunk: 0, jobStatus: 'Completed', records: 1, succeeded: 0, failed: 0, retry: 1, tokens: { input: 0, output: 0 }, unknownOutputRecords: 0, duplicateOutputRecords: 0 }));
+    let looks = 0;
+    const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep: async () => void (looks += 1) }, aborted('stopped-6', { inputs: [], runId: 'stopped-6' }));
+    expect(looks).toBe(0);
+    expect(summary).toMatchObject({ status: 'Stopped', records: { input: 2, succeeded: 0, failed: 2, rejected: 0 }, warnings: [] });
   });
 });
