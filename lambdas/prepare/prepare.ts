@@ -94,8 +94,8 @@ export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipelin
 
   // Valid records go straight into round 1's chunk files: one pass over the input, with the
   // chunks balanced on the estimate of what is still to come.
-  const sizes = files.map((f) => f.bytes);
-  const toCome = new RecordsToCome(sizes.includes(undefined) ? undefined : sizes.reduce((a, b) => a! + b!, 0));
+  const totalBytes = files.every((f) => f.bytes !== undefined) ? files.reduce((n, f) => n + f.bytes!, 0) : undefined;
+  const toCome = new RecordsToCome(totalBytes);
   const chunks = new RoundChunkWriter(deps, run, 1, { recordsToCome: () => toCome.estimate() });
   const rejected = new JsonlWriter(deps.s3, run.bucket, runKeys.workRejected(run.runId));
   // Ids as compact hashes, each with the ordinal of the line it was first seen on (file base +

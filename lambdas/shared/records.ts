@@ -103,7 +103,7 @@ export function judgeLine(raw: Buffer, ctx: LineContext): LineVerdict {
   } else if (typeof rawId !== 'string' || rawId.length === 0) {
     return rejected(ctx, 'recordId must be a non-empty string');
   } else {
-    recordId = fromLatin1View(rawId);
+    recordId = utf8RecordId(bytes, rawId);
     if (recordId.length > MAX_RECORD_ID_LENGTH) return rejected(ctx, `recordId is ${recordId.length} characters, over the limit of ${MAX_RECORD_ID_LENGTH}`);
   }
 
@@ -126,9 +126,13 @@ function jsonError(bytes: Buffer): string {
   }
 }
 
-/** A string parsed from a Latin-1 view of UTF-8 bytes, decoded as the UTF-8 it was. */
-function fromLatin1View(value: string): string {
-  return /[\u0080-\u00ff]/.test(value) ? Buffer.from(value, 'latin1').toString('utf8') : value;
+/**
+ * The recordId as the UTF-8 text says it, given the one parsed from the Latin-1 view: the same
+ * when it is ASCII; else parsed again from the UTF-8 text (a non-ASCII character may have come
+ * from raw UTF-8 bytes or from a `\u` escape, and only the UTF-8 parse reads both right).
+ */
+function utf8RecordId(bytes: Buffer, latin1Id: string): string {
+  return /[^\u0000-\u007f]/.test(latin1Id) ? (JSON.parse(bytes.toString('utf8')) as { recordId: string }).recordId : latin1Id;
 }
 
 /** `{"recordId":…,"modelInput":…}` rebuilt compactly from the line's UTF-8 text. */

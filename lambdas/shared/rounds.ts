@@ -52,9 +52,9 @@ export class RecordsToCome {
 
 /**
  * How much lower than estimated the records still to come are taken when a
- * {@link RoundChunkWriter} counts the jobs it needs: a round whose count lands within this
- * fraction above a multiple of the maximum gets one job fewer, at the price of re-splitting the
- * tail when the count really was above it.
+ * {@link RoundChunkWriter} counts the jobs it needs: a round estimated within this fraction
+ * above a multiple of the maximum gets one job fewer. When the count really was above it, the
+ * later cuts (on fresher estimates) or, at worst, the tail re-split make up for it.
  */
 export const ESTIMATE_SLACK = 0.02;
 
@@ -70,8 +70,9 @@ export interface RoundChunkWriterOptions {
   /** The size quota of one job input file (Bedrock's, by default). */
   readonly maxFileBytes?: number;
   /**
-   * An estimate of how many more records will be added after the one being added (prepare
-   * derives it from the input bytes still unread), or undefined when unknown. With it, chunks
+   * An estimate of how many more records will be added after the one being added (prepare and
+   * end-round derive it from the source bytes still unread, see {@link RecordsToCome}), or
+   * undefined when unknown. With it, chunks
    * are balanced over the whole round as they are cut; without it, chunks are filled to the
    * maximum and only the tail is balanced.
    */
@@ -79,17 +80,17 @@ export interface RoundChunkWriterOptions {
 }
 
 /**
- * Writes a round's chunk files in one pass, as records arrive (prepare's round 1), without
- * waiting for the total count. A chunk is cut when it reaches its share of the records it holds
- * plus the estimated records still to come, balanced over as few jobs as the maximum allows
- * (asked afresh before every record, so the estimate only has to be good near the cut), the
- * route's maximum records, or Bedrock's file size quota. A good estimate gives the chunks of
- * {@link planChunks} over the whole round in one pass. When the estimate was wrong (or missing) the tail is fixed at the
- * end: when the last chunk is under the minimum, or under half of the one before it, the last
- * two are re-split by {@link planChunks} (through temporary files copied over them), so there is
- * never a full chunk followed by a sliver, and what no valid job can take goes to the
- * small-remainder policy. A chunk file left past the final count is not part of the round
- * (`plan.json` says how many are).
+ * Writes a round's chunk files in one pass, as records arrive (prepare for round 1, end-round
+ * for retry rounds), without waiting for the total count. A chunk is cut when it reaches its
+ * share of the records it holds plus the estimated records still to come, balanced over as few
+ * jobs as the maximum allows (asked afresh before every record, so the estimate only has to be
+ * good near the cut), the route's maximum records, or Bedrock's file size quota. A good
+ * estimate gives the chunks of {@link planChunks} over the whole round in one pass. When the
+ * estimate was wrong (or missing) the tail is fixed at the end: when the last chunk is under the
+ * minimum, or under half of the one before it, the last two (or three) are re-split by
+ * {@link planChunks} (through temporary files copied over them), so there is never a full chunk
+ * followed by a sliver, and what no valid job can take goes to the small-remainder policy. A
+ * chunk file left past the final count is not part of the round (`plan.json` says how many are).
  */
 export class RoundChunkWriter {
   private readonly chunks: WrittenChunk[] = [];

@@ -167,6 +167,20 @@ describe('fileStemOf / defaultRecordId', () => {
 
   it('joins stem and line', () => expect(defaultRecordId('a', 3)).toBe('a-L3'));
 
+  it('reads a recordId with escaped non-ASCII characters as JSON says', () => {
+    const input = JSON.stringify(anthropicInput());
+    for (const [source, id] of [
+      ['caf\\u00e9', 'café'],
+      ['\\u6771\\u4eac-1', '東京-1'],
+      ['caf\\u00e9-東京', 'café-東京'],
+      ['r-\\ud83d\\ude00', 'r-😀'],
+    ] as const) {
+      const v = judge(`{"recordId":"${source}","modelInput":${input}}`);
+      expect(v).toEqual({ kind: 'record', record: { recordId: id, json: JSON.stringify({ recordId: id, modelInput: anthropicInput() }) } });
+      expect(rejection(`{"recordId":"${source}","modelInput":{}}`)).toMatchObject({ recordId: id });
+    }
+  });
+
   it('reads ids, inputs and errors exactly as the UTF-8 text says, whatever the characters (property)', () => {
     const text = fc.string({ unit: 'binary', maxLength: 12 });
     const line = fc.record(
@@ -182,8 +196,10 @@ describe('fileStemOf / defaultRecordId', () => {
       { requiredKeys: ['modelInput'] },
     );
     fc.assert(
-      fc.property(line, fc.boolean(), fc.boolean(), ({ extra, ...record }, withExtra, breakIt) => {
+      fc.property(line, fc.boolean(), fc.boolean(), fc.boolean(), ({ extra, ...record }, withExtra, escapeIt, breakIt) => {
         let textLine = JSON.stringify(withExtra ? { ...record, extra } : record);
+        // Written by an encoder that escapes every non-ASCII character (like Python's json.dumps).
+        if (escapeIt) textLine = textLine.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
         if (breakIt) textLine = textLine.slice(0, -1);
         const v = judge(textLine, 3);
         const id = record.recordId ?? 'my-tickets-L3';
@@ -198,7 +214,12 @@ describe('fileStemOf / defaultRecordId', () => {
         } else if (id.length === 0 || id.length > MAX_RECORD_ID_LENGTH) {
           expect(v.kind).toBe('rejected');
         } else {
-          expect(v).toEqual({ kind: 'record', record: { recordId: id, json: JSON.stringify({ recordId: id, modelInput: record.modelInput }) } });
+          const expected = { recordId: id, modelInput: record.modelInput };
+          expect(v).toMatchObject({ kind: 'record', record: { recordId: id } });
+          const json = (v as { record: { json: string } }).record.json;
+          expect(JSON.parse(json)).toEqual(expected);
+          // Passed through as written: compact, escaped as the input escaped it.
+          if (!escapeIt) expect(json).toBe(JSON.stringify(expected));
         }
       }),
       { numRuns: 500 },
