@@ -3,17 +3,10 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../../lambdas/acquire-slot/handler';
 import { runConfig, pipeline } from '../support/fixtures';
-import { setHandlerEnv } from '../support/handler-env';
+import { useHandlerEnv } from '../support/handler-env';
 
 const ddbMock = mockClient(DynamoDBDocumentClient);
-let restore: () => void;
-beforeAll(() => {
-  restore = setHandlerEnv(pipeline());
-});
-afterAll(() => {
-  restore();
-  ddbMock.restore();
-});
+useHandlerEnv(pipeline(), [ddbMock]);
 beforeEach(() => ddbMock.reset());
 
 describe('acquire-slot handler', () => {

@@ -3,19 +3,11 @@ import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../../lambdas/job-state/handler';
 import { pipeline } from '../support/fixtures';
-import { HANDLER_ENV, setHandlerEnv } from '../support/handler-env';
+import { HANDLER_ENV, useHandlerEnv } from '../support/handler-env';
 
 const ddbMock = mockClient(DynamoDBDocumentClient);
 const sfnMock = mockClient(SFNClient);
-let restore: () => void;
-beforeAll(() => {
-  restore = setHandlerEnv(pipeline());
-});
-afterAll(() => {
-  restore();
-  ddbMock.restore();
-  sfnMock.restore();
-});
+useHandlerEnv(pipeline(), [ddbMock, sfnMock]);
 
 describe('job-state handler', () => {
   it("completes the job's token from an EventBridge event, reading the configured table", async () => {

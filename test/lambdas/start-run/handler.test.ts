@@ -4,20 +4,13 @@ import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../../lambdas/start-run/handler';
 import { pipeline, route } from '../support/fixtures';
-import { HANDLER_ENV, setHandlerEnv } from '../support/handler-env';
+import { HANDLER_ENV, setHandlerEnv, useHandlerEnv } from '../support/handler-env';
 
 const sfnMock = mockClient(SFNClient);
 const s3Mock = mockClient(S3Client);
 const ddbMock = mockClient(DynamoDBDocumentClient);
 const PIPELINE = pipeline({ tickets: route(), nightly: route({ trigger: 'nightly' }) });
-let restore: () => void;
-beforeAll(() => {
-  restore = setHandlerEnv(PIPELINE);
-});
-afterAll(() => {
-  restore();
-  for (const m of [sfnMock, s3Mock, ddbMock]) m.restore();
-});
+useHandlerEnv(PIPELINE, [sfnMock, s3Mock, ddbMock]);
 beforeEach(() => {
   for (const m of [sfnMock, s3Mock, ddbMock]) m.reset();
   sfnMock.on(StartExecutionCommand).resolves({});

@@ -3,19 +3,11 @@ import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../../lambdas/submit-job/handler';
 import { pipeline, runConfig } from '../support/fixtures';
-import { HANDLER_ENV, setHandlerEnv } from '../support/handler-env';
+import { HANDLER_ENV, useHandlerEnv } from '../support/handler-env';
 
 const ddbMock = mockClient(DynamoDBDocumentClient);
 const bedrockMock = mockClient(BedrockClient);
-let restore: () => void;
-beforeAll(() => {
-  restore = setHandlerEnv(pipeline());
-});
-afterAll(() => {
-  restore();
-  ddbMock.restore();
-  bedrockMock.restore();
-});
+useHandlerEnv(pipeline(), [ddbMock, bedrockMock]);
 
 describe('submit-job handler', () => {
   it('submits with the configured role and table and returns the job ARN', async () => {

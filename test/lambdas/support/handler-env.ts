@@ -34,3 +34,18 @@ export function setHandlerEnv(pipeline: PipelineEnvConfig, extra: Record<string,
   apply(vars);
   return () => apply(before);
 }
+
+/**
+ * For a handler test file: sets the handler environment before its tests and, after them,
+ * restores it and the given client mocks.
+ */
+export function useHandlerEnv(pipeline: PipelineEnvConfig, mocks: ReadonlyArray<{ restore(): void }> = []): void {
+  let restore: (() => void) | undefined;
+  beforeAll(() => {
+    restore = setHandlerEnv(pipeline);
+  });
+  afterAll(() => {
+    restore?.();
+    for (const mock of mocks) mock.restore();
+  });
+}

@@ -2,17 +2,10 @@ import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../../lambdas/sweeper/handler';
 import { pipeline } from '../support/fixtures';
-import { HANDLER_ENV, setHandlerEnv } from '../support/handler-env';
+import { HANDLER_ENV, useHandlerEnv } from '../support/handler-env';
 
 const ddbMock = mockClient(DynamoDBDocumentClient);
-let restore: () => void;
-beforeAll(() => {
-  restore = setHandlerEnv(pipeline());
-});
-afterAll(() => {
-  restore();
-  ddbMock.restore();
-});
+useHandlerEnv(pipeline(), [ddbMock]);
 
 describe('sweeper handler', () => {
   it('sweeps the configured table', async () => {
