@@ -25,7 +25,7 @@ const ON_DEMAND_CONCURRENCY = 4;
  * Bedrock's input file and job size quotas (reference facts §7: 1 GB per file, 5 GB per job),
  * in bytes, kept a little under the limit.
  */
-export const MAX_JOB_INPUT_BYTES = 1_000_000_000 - 1_000_000;
+const MAX_JOB_INPUT_BYTES = 1_000_000_000 - 1_000_000;
 
 /**
  * Estimates the records still to come from the source bytes not yet read, at the rate of
