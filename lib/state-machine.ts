@@ -112,6 +112,8 @@ export class BatchWorkflow extends Construct {
       payload: sfn.TaskInput.fromObject({
         input: sfn.JsonPath.entirePayload,
         executionName: sfn.JsonPath.executionName,
+        // The run claim records the execution that owns the run (lambdas/shared/run-claims.ts).
+        executionArn: sfn.JsonPath.executionId,
         startTime: sfn.JsonPath.executionStartTime,
       }),
     });
@@ -132,11 +134,21 @@ export class BatchWorkflow extends Construct {
     const endRound = invoke(S.endRound, f.endRound);
     const moreRounds = sfn.Choice.jsonPath(this, S.moreRounds);
     const finalize = invoke(S.finalize, f.finalize, {
-      payload: sfn.TaskInput.fromObject({ run: sfn.JsonPath.objectAt('$.run'), outcome: 'Finished', executionName: sfn.JsonPath.executionName }),
+      payload: sfn.TaskInput.fromObject({
+        run: sfn.JsonPath.objectAt('$.run'),
+        outcome: 'Finished',
+        executionName: sfn.JsonPath.executionName,
+        executionArn: sfn.JsonPath.executionId,
+      }),
     });
     const done = sfn.Succeed.jsonPath(this, S.done);
     const finalizeFailed = invoke(S.finalizeFailed, f.finalize, {
-      payload: sfn.TaskInput.fromObject({ state: sfn.JsonPath.entirePayload, outcome: 'Failed', executionName: sfn.JsonPath.executionName }),
+      payload: sfn.TaskInput.fromObject({
+        state: sfn.JsonPath.entirePayload,
+        outcome: 'Failed',
+        executionName: sfn.JsonPath.executionName,
+        executionArn: sfn.JsonPath.executionId,
+      }),
     });
     const runFailed = sfn.Fail.jsonPath(this, S.runFailed, {
       error: 'RunFailed',

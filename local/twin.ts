@@ -120,6 +120,18 @@ export class LocalTwin {
           if (!twin) throw new StepFunctionsError('StateMachineDoesNotExist', 'the twin is starting');
           return twin.startExecution(req);
         },
+        onDescribeExecution: async (req) => {
+          const execution = [...(twin?.executions.values() ?? [])].find((e) => e.arn === req.executionArn);
+          if (!execution) throw new StepFunctionsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${req.executionArn}'`);
+          return {
+            executionArn: execution.arn,
+            stateMachineArn: twin!.stateMachineArn,
+            name: execution.name,
+            status: execution.result?.status ?? 'RUNNING',
+            startDate: execution.startDate,
+            input: JSON.stringify(execution.input),
+          };
+        },
         onGetExecutionHistory: async (req) => {
           const execution = [...(twin?.executions.values() ?? [])].find((e) => e.arn === req.executionArn);
           if (!execution) throw new StepFunctionsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${req.executionArn}'`);

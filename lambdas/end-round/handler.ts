@@ -1,5 +1,12 @@
 import { awsClients } from '../shared/clients';
+import { handlerConfig } from '../shared/config';
+import { roundLabel } from '../shared/contracts';
+import { RunClaims, withRunStep } from '../shared/run-claims';
 import { endRound, type EndRoundEvent, type EndRoundResult } from './end-round';
 
-/** Workflow task `EndRound`. */
-export const handler = async (event: EndRoundEvent): Promise<EndRoundResult> => endRound(awsClients(), event);
+/** Workflow task `EndRound`, a step of the run (refused once the run is stopped; stop-run waits for it). */
+export const handler = async (event: EndRoundEvent): Promise<EndRoundResult> => {
+  const clients = awsClients();
+  const claims = new RunClaims(clients.ddb, handlerConfig().table);
+  return withRunStep(claims, event.run.runId, `end-round:${roundLabel(event.round.number)}`, () => endRound(clients, event));
+};

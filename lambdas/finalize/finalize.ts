@@ -8,6 +8,7 @@ import { RUN_COMPLETED_DETAIL_TYPE, RUN_COMPLETED_SOURCE, isValidRunId, runKeys,
 import { logger } from '../shared/logger';
 import { estimateCostUsd, modelFamily } from '../shared/model-family';
 import type { ChunkStats, PrepareStats, RemainderStats } from '../shared/outcomes';
+import { executionNameOf, RunIdInUse, type RunClaims } from '../shared/run-claims';
 import { runIdFromExecutionName } from '../shared/run-input';
 import { concatJsonl, concatJsonlParts, listObjects, readJsonObject, writeJsonObject } from '../shared/s3-jsonl';
 
@@ -40,10 +41,12 @@ export interface RunSummary {
 }
 
 export type FinalizeEvent =
-  | { readonly outcome: 'Finished'; readonly run: RunConfig; readonly executionName?: string }
+  | { readonly outcome: 'Finished'; readonly run: RunConfig; readonly executionName?: string; readonly executionArn: string }
   | {
       readonly outcome: 'Failed';
       readonly executionName: string;
+      /** `$$.Execution.Id`: only the execution that owns the run (its claim) may write its results. */
+      readonly executionArn: string;
       /** The state when the failure was caught: `run` if prepare got that far, `error` always. */
       readonly state: { run?: RunConfig; runId?: string; resume?: { run?: RunConfig }; error?: { Error?: string; Cause?: string } };
     }
@@ -71,6 +74,8 @@ export interface FinalizeDeps {
   readonly events: EventBridgeClient;
   readonly bucket: string;
   readonly eventBusName: string;
+  /** The run claims: `Finished` and `Failed` write a run's results only for the execution that owns it. */
+  readonly claims: RunClaims;
 }
 
 function basename(key: string): string {
@@ -93,6 +98,13 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
         : runIdFromExecutionName(event.executionName ?? 'unknown'));
   const bucket = run?.bucket ?? deps.bucket;
   logger.appendKeys({ runId });
+  if (event.outcome === 'Finished' && !(await deps.claims.isOwner(runId, event.executionArn))) {
+    throw new Error(`run ${runId} is not owned by execution ${executionNameOf(event.executionArn)}: it may not finalize it`);
+  }
+  if (event.outcome === 'Failed') {
+    const owner = await ownerForFailure(deps.claims, runId, event.executionArn);
+    if (owner !== event.executionArn) return unownedFailure(runId, owner, event);
+  }
 
   const workPrefix = `${S3_PREFIXES.work}${runId}/`;
   const objects = await listObjects(deps.s3, bucket, workPrefix);
@@ -214,4 +226,47 @@ function describeCause(cause: string | undefined): string {
   } catch {
     return cause;
   }
+}
+
+/**
+ * The owner of a run whose execution failed. A run that no execution has claimed yet (its
+ * Prepare failed before claiming, e.g. on an invalid input) is claimed now for the failing
+ * execution, so its failure can be written under its id without ever overwriting another run's.
+ */
+async function ownerForFailure(claims: RunClaims, runId: string, executionArn: string): Promise<string> {
+  const claim = await claims.get(runId);
+  if (claim) return claim.owner;
+  try {
+    await claims.claim(runId, executionArn);
+    return executionArn;
+  } catch (err) {
+    if (err instanceof RunIdInUse) return (await claims.get(runId))?.owner ?? 'unknown';
+    throw err;
+  }
+}
+
+/**
+ * The summary of a failed execution that does not own the run id it named (a reused `runId`, a
+ * forged `resume`): returned as the execution's output only. Nothing of the other run is read,
+ * written or announced.
+ */
+function unownedFailure(runId: string, owner: string, event: Extract<FinalizeEvent, { outcome: 'Failed' }>): RunSummary {
+  const warning = `run ${runId} is owned by execution ${executionNameOf(owner)}: this execution (${event.executionName}) wrote nothing of it`;
+  logger.warn('failed execution does not own its run; nothing written', { owner, executionName: event.executionName });
+  return {
+    runId,
+    status: 'Failed',
+    records: { input: 0, succeeded: 0, failed: 0, rejected: 0 },
+    jobs: {},
+    rounds: 0,
+    onDemandRecords: 0,
+    tokens: { input: 0, output: 0 },
+    cost: { batchUsd: 0, onDemandUsd: 0, allOnDemandUsd: 0 },
+    finishedAt: new Date().toISOString(),
+    inputs: [],
+    inputFiles: 0,
+    outputs: { results: [], failed: '', rejected: '' },
+    warnings: [warning],
+    error: { error: event.state.error?.Error ?? 'Unknown', cause: describeCause(event.state.error?.Cause) },
+  };
 }

@@ -5,9 +5,11 @@
  * to what is left of the budget, and when too little is left starts a successor execution that
  * resumes the run at this point, and tells this one to end.
  */
-import { ExecutionAlreadyExists, GetExecutionHistoryCommand, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, ExecutionAlreadyExists, GetExecutionHistoryCommand, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { isDeepStrictEqual } from 'node:util';
 import { SLOT_WAIT_ATTEMPTS, type RoundState, type RunConfig } from '../shared/contracts';
 import { logger } from '../shared/logger';
+import { executionNameOf, type RunClaims } from '../shared/run-claims';
 
 /** Chunks handed to one Map state at most. Bounds the payload and the Map's history. */
 export const WINDOW_SIZE = 100;
@@ -53,6 +55,8 @@ export interface WindowDeps {
   readonly sfn: SFNClient;
   /** The history events one execution may use. */
   readonly historyEventBudget: number;
+  /** The run's claim, handed over to the successor before it starts. */
+  readonly claims: RunClaims;
 }
 
 /** The number of history events the execution has so far (the id of its latest event). */
@@ -73,6 +77,13 @@ export function stateMachineArnOf(executionArn: string): string {
   return [...parts.slice(0, 5), 'stateMachine', parts[6]].join(':');
 }
 
+/** The ARN of execution `name` of the state machine `stateMachineArn`. */
+export function executionArnOf(stateMachineArn: string, name: string): string {
+  const parts = stateMachineArn.split(':');
+  if (parts.length !== 7 || parts[5] !== 'stateMachine') throw new Error(`not a state machine ARN: ${stateMachineArn}`);
+  return [...parts.slice(0, 5), 'execution', parts[6], name].join(':');
+}
+
 /** The successor's execution name: unique per run position, so a retried start is a no-op. */
 export function successorName(state: WindowState): string {
   return `${state.run.runId}-r${state.round.number}-c${state.round.nextChunk}`;
@@ -88,13 +99,7 @@ export async function nextWindow(deps: WindowDeps, event: NextWindowEvent): Prom
   if (size < wanted && used <= FRESH_EXECUTION_EVENTS) size = wanted;
   if (size < wanted) {
     const name = successorName(event);
-    const input: ResumeInput = { resume: { run, round } };
-    try {
-      await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: stateMachineArnOf(event.executionArn), name, input: JSON.stringify(input) }));
-    } catch (err) {
-      // A retried NextWindow: the successor was started by the first attempt.
-      if (!(err instanceof ExecutionAlreadyExists) && (err as Error).name !== 'ExecutionAlreadyExists') throw err;
-    }
+    await startSuccessor(deps, event, name);
     logger.info('continuing the run in a successor execution', { runId: run.runId, historyEvents: used, successor: name });
     return { run, round, window: { items: [] }, continued: true, successor: name };
   }
@@ -107,4 +112,41 @@ export async function nextWindow(deps: WindowDeps, event: NextWindowEvent): Prom
     window: { items },
     continued: false,
   };
+}
+
+/**
+ * Hands the run over to the successor `name` and starts it. The claim names the successor first,
+ * so its Prepare believes its `resume`; the successor is started only then. An execution of that
+ * name that exists already is this hand-over's own (a retried NextWindow) only if its input is
+ * the one this hand-over sends: anything else is refused and the run stays with this execution,
+ * rather than ending `ContinuedInSuccessor` with no successor to go on.
+ */
+async function startSuccessor(deps: WindowDeps, event: NextWindowEvent, name: string): Promise<void> {
+  const { run, round } = event;
+  const stateMachineArn = stateMachineArnOf(event.executionArn);
+  const successorArn = executionArnOf(stateMachineArn, name);
+  const input: ResumeInput = { resume: { run, round } };
+  await deps.claims.handOver(run.runId, event.executionArn, successorArn, round);
+  try {
+    await deps.sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
+  } catch (err) {
+    if (!(err instanceof ExecutionAlreadyExists) && (err as Error).name !== 'ExecutionAlreadyExists') {
+      await deps.claims.takeBack(run.runId, event.executionArn, successorArn);
+      throw err;
+    }
+    const existing = await deps.sfn.send(new DescribeExecutionCommand({ executionArn: successorArn }));
+    let existingInput: unknown;
+    try {
+      existingInput = JSON.parse(existing.input ?? 'null');
+    } catch {
+      existingInput = undefined;
+    }
+    if (!isDeepStrictEqual(existingInput, input)) {
+      await deps.claims.takeBack(run.runId, event.executionArn, successorArn);
+      throw Object.assign(
+        new Error(`cannot continue run ${run.runId}: an execution named ${executionNameOf(successorArn)} exists already and was not started by this run's hand-over`),
+        { name: 'SuccessorNameTaken' },
+      );
+    }
+  }
 }

@@ -1,9 +1,11 @@
 import { awsClients } from '../shared/clients';
 import { handlerConfig } from '../shared/config';
+import { RunClaims } from '../shared/run-claims';
 import { prepareRun, type PrepareEvent, type PrepareResult } from './prepare';
 
 /** Workflow task `Prepare`. */
 export const handler = async (event: PrepareEvent): Promise<PrepareResult> => {
   const config = handlerConfig();
-  return prepareRun(awsClients(), { bucket: config.bucket, pipeline: config.pipeline }, event);
+  const clients = awsClients();
+  return prepareRun(clients, { bucket: config.bucket, pipeline: config.pipeline, claims: new RunClaims(clients.ddb, config.table) }, event);
 };

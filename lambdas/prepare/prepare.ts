@@ -4,7 +4,7 @@
  */
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { PipelineEnvConfig } from '../shared/config';
-import { parseS3Uri, runKeys, type RoundState, type RunConfig } from '../shared/contracts';
+import { isValidRunId, parseS3Uri, runKeys, type RoundState, type RunConfig } from '../shared/contracts';
 import { logger } from '../shared/logger';
 import { modelFamily } from '../shared/model-family';
 import type { PrepareStats } from '../shared/outcomes';
@@ -12,14 +12,24 @@ import type { ResumeInput } from '../next-window/next-window';
 import { RecordIdIndex } from '../shared/record-id-index';
 import { fileStemOf, judgeLine } from '../shared/records';
 import { RecordsToCome, RoundChunkWriter, type RoundDeps } from '../shared/rounds';
-import { resolveRunConfig } from '../shared/run-input';
-import { JsonlWriter, listObjects, readObjectLineBatches, writeJsonObject } from '../shared/s3-jsonl';
+import { executionNameOf, withRunStep, type RunClaims } from '../shared/run-claims';
+import { InvalidRunInput, resolveRunConfig } from '../shared/run-input';
+import { JsonlWriter, listObjects, readJsonObject, readObjectLineBatches, writeJsonObject } from '../shared/s3-jsonl';
 
 /** The workflow's payload to Prepare. */
 export interface PrepareEvent {
   readonly input: unknown;
   readonly executionName: string;
+  /** `$$.Execution.Id`: the ARN the run's claim records. */
+  readonly executionArn: string;
   readonly startTime: string;
+}
+
+/** What prepare needs besides its clients. */
+export interface PrepareEnv {
+  readonly bucket: string;
+  readonly pipeline: PipelineEnvConfig;
+  readonly claims: RunClaims;
 }
 
 export interface PrepareResult {
@@ -66,22 +76,49 @@ function uniqueStem(stem: string, used: Set<string>): string {
 }
 
 /** True for the input of a successor execution (see next-window): the run is prepared already. */
-function isResume(input: unknown): input is ResumeInput {
-  return typeof input === 'object' && input !== null && 'resume' in input;
+function isResume(input: unknown): input is { resume: unknown } {
+  return typeof input === 'object' && input !== null && Object.prototype.hasOwnProperty.call(input, 'resume');
+}
+
+/**
+ * A successor execution's start. Its `resume` input is not believed: the run must have been
+ * handed over to this very execution (the claim names it), and the run's configuration and round
+ * come from the run's own files and claim, so a forged `resume` can neither name another run nor
+ * change a run's model, limits or position.
+ */
+async function resumeRun(deps: RoundDeps, env: PrepareEnv, event: PrepareEvent): Promise<PrepareResult> {
+  const resume = (event.input as { resume: unknown }).resume as Partial<ResumeInput['resume']> | null;
+  const runId = (resume?.run as { runId?: unknown } | undefined)?.runId;
+  if (typeof runId !== 'string' || !isValidRunId(runId)) throw new InvalidRunInput('resume.run.runId must be a valid run id');
+  const claim = await env.claims.get(runId);
+  if (!claim || claim.owner !== event.executionArn || !claim.round) {
+    throw new InvalidRunInput(
+      `resume is accepted only from the pipeline's own hand-over: run ${runId} was not handed over to execution ${event.executionName}` +
+        (claim ? ` (it is owned by ${executionNameOf(claim.owner)})` : ' (no such run)'),
+    );
+  }
+  const run = await readJsonObject<RunConfig>(deps.s3, env.bucket, runKeys.runConfig(runId));
+  if (!run) throw new InvalidRunInput(`run ${runId} has no run.json: it cannot be resumed`);
+  logger.info('resuming the run in a successor execution', { runId, executionName: event.executionName });
+  return { run, round: claim.round };
 }
 
 /** Runs prepare for one execution; a successor execution resumes where its predecessor stopped. */
-export async function prepareRun(deps: RoundDeps, env: { bucket: string; pipeline: PipelineEnvConfig }, event: PrepareEvent): Promise<PrepareResult> {
-  if (isResume(event.input)) {
-    logger.info('resuming the run in a successor execution', { runId: event.input.resume.run.runId, executionName: event.executionName });
-    return { run: event.input.resume.run, round: event.input.resume.round };
-  }
+export async function prepareRun(deps: RoundDeps, env: PrepareEnv, event: PrepareEvent): Promise<PrepareResult> {
+  if (isResume(event.input)) return resumeRun(deps, env, event);
   const { run, inputs } = resolveRunConfig(event.input, {
     executionName: event.executionName,
     startTime: event.startTime,
     bucket: env.bucket,
     pipeline: env.pipeline,
   });
+  // The run owns its id before it writes anything under it; a retried Prepare claims again.
+  await env.claims.claim(run.runId, event.executionArn);
+  return withRunStep(env.claims, run.runId, 'prepare', () => prepareClaimedRun(deps, run, inputs));
+}
+
+/** Prepare's work for a run this execution owns. */
+async function prepareClaimedRun(deps: RoundDeps, run: RunConfig, inputs: string[]): Promise<PrepareResult> {
   logger.appendKeys({ runId: run.runId });
   await writeJsonObject(deps.s3, run.bucket, runKeys.runConfig(run.runId), run);
   const family = modelFamily(run.modelId)!;

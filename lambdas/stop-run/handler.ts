@@ -2,6 +2,7 @@ import { awsClients } from '../shared/clients';
 import { handlerConfig } from '../shared/config';
 import { JobRecords } from '../shared/job-records';
 import { JobSlotLimiter } from '../shared/job-slots';
+import { RunClaims } from '../shared/run-claims';
 import type { RunSummary } from '../finalize/finalize';
 import { windUpStoppedRun, type ExecutionStatusChangeEvent } from './stop-run';
 
@@ -19,6 +20,7 @@ export const handler = async (event: ExecutionStatusChangeEvent, context?: { get
       bedrock: clients.bedrock,
       jobs: new JobRecords(clients.ddb, config.table),
       limiter: new JobSlotLimiter(clients.ddb, config.table),
+      claims: new RunClaims(clients.ddb, config.table),
       bucket: config.bucket,
       eventBusName: config.eventBusName,
       // A prepare or end-round still running ends within its own 15 minutes; wait what this

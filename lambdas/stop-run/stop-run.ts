@@ -13,6 +13,7 @@ import type { JobSlotLimiter } from '../shared/job-slots';
 import { logger } from '../shared/logger';
 import type { FailedRecord, RetryRecord } from '../shared/outcomes';
 import { leadingRecordId } from '../shared/reconcile';
+import { executionNameOf, type RunClaims } from '../shared/run-claims';
 import { runIdFromExecutionName } from '../shared/run-input';
 import { JsonlWriter, listObjects, readJsonl, readJsonObject, readObjectLines } from '../shared/s3-jsonl';
 import { finalizeRun, type FinalizeDeps, type RunSummary } from '../finalize/finalize';
@@ -33,6 +34,8 @@ export interface StopRunDeps extends FinalizeDeps {
   readonly bedrock: BedrockClient;
   readonly jobs: JobRecords;
   readonly limiter: JobSlotLimiter;
+  /** The run claims: only the execution that owns a run may wind it up; the claim is the run's stop mark. */
+  readonly claims: RunClaims;
   /**
    * How long to wait, at most, for a prepare or an end-round that was still running when the
    * execution was stopped (Lambda runs an invocation to its end whatever happens to the
@@ -161,6 +164,17 @@ export async function windUpStoppedRun(deps: StopRunDeps, event: ExecutionStatus
   if (event.detail.status !== 'ABORTED') return { ignored: `execution status ${event.detail.status}` };
   const runId = runIdOfExecution(event.detail.name, event.detail.input);
   logger.appendKeys({ runId });
+  // The stop mark: from here no step of the run may create a job or reconcile a chunk. Only the
+  // execution that owns the run may stop it (a reused runId's or a forged resume's execution
+  // touches nothing of the run it named).
+  const { owned, owner } = await deps.claims.requestStop(runId, event.detail.executionArn);
+  if (!owned) {
+    logger.warn('stopped execution does not own its run; nothing done', { owner, executionName: event.detail.name });
+    return { ignored: `run ${runId} is owned by execution ${executionNameOf(owner)}, not by the stopped execution ${event.detail.name}` };
+  }
+  // Steps that were running when the mark was set (a submit creating its job, a reconcile
+  // writing its parts) finish first, so what is failed below is what they left.
+  await waitFor(deps, 'a running step', async () => ((await deps.claims.get(runId))?.steps ?? []).length === 0);
   const run = await readJsonObject<RunConfig>(deps.s3, deps.bucket, runKeys.runConfig(runId));
   // A run with run.json has started preparing; the round to fail must be complete first.
   if (run) await waitForRunningSteps(deps, run);

@@ -8,6 +8,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
 import { awsClients } from '../../lambdas/shared/clients';
+import type { RunClaims } from '../../lambdas/shared/run-claims';
 import { runKeys } from '../../lambdas/shared/contracts';
 import type { JobRecords } from '../../lambdas/shared/job-records';
 import type { JobSlotLimiter } from '../../lambdas/shared/job-slots';
@@ -25,6 +26,9 @@ const freeSlots = { release: async () => true } as unknown as JobSlotLimiter;
 
 /** The job table reconcile would read a job from when no outcome is given; here it always is, so it is never read. */
 const noJobTable = { get: async () => undefined } as unknown as JobRecords;
+
+/** The run claim prepare takes: the bench's runs are alone, so every claim and step is granted (two table writes a run on AWS). */
+const grantedClaims = { claim: async () => undefined, enterStep: async () => undefined, leaveStep: async () => undefined } as unknown as RunClaims;
 
 /** Stops the phase's clock; what runs after it (reading counters back) is not measured. */
 interface PhaseClock {
@@ -50,10 +54,11 @@ async function runRequest(request: PhaseRequest, clock: PhaseClock): Promise<Pha
     case 'prepare': {
       const { run, round } = await prepareRun(
         { s3: clients.s3, bedrockRuntime: clients.bedrockRuntime },
-        { bucket: request.bucket, pipeline: request.pipeline },
+        { bucket: request.bucket, pipeline: request.pipeline, claims: grantedClaims },
         {
           input: { inputs: [request.inputUri], runId: request.runId, maxRecordsPerJob: request.maxRecordsPerJob, minRecordsPerJob: request.minRecordsPerJob },
           executionName: request.runId,
+          executionArn: `arn:aws:states:us-east-1:123456789012:execution:Bench:${request.runId}`,
           startTime: new Date().toISOString(),
         },
       );

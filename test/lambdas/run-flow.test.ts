@@ -17,6 +17,7 @@ import { prepareRun } from '../../lambdas/prepare/prepare';
 import { reconcileChunk } from '../../lambdas/reconcile-chunk/reconcile-chunk';
 import { runKeys, type RoundState, type RunConfig } from '../../lambdas/shared/contracts';
 import { JobRecords } from '../../lambdas/shared/job-records';
+import { RunClaims } from '../../lambdas/shared/run-claims';
 import { JobSlotLimiter } from '../../lambdas/shared/job-slots';
 import { anthropicResponse, invokeResponse } from './support/bedrock-runtime';
 import { anthropicInput, anthropicOutputLine, errorOutputLine, pipeline, route } from './support/fixtures';
@@ -86,8 +87,8 @@ describe('a run through prepare, reconcile-chunk, end-round and finalize', () =>
           limiter: new JobSlotLimiter(DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })), 'jobs'),
           jobs: new JobRecords(DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })), 'jobs'),
         };
-        const env = { bucket: s3.bucket, pipeline: pipeline({ flow: route({ minRecordsPerJob: 2, maxRecordsPerJob: 4, maxAttempts: 3, smallRemainder: 'on-demand' }) }) };
-        const prepared = await prepareRun(clients, env, { input: { inputs: [`s3://${s3.bucket}/inbox/flow/${runId}.jsonl`], runId }, executionName: runId, startTime: new Date().toISOString() });
+        const env = { bucket: s3.bucket, claims: new RunClaims(DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })), 'jobs'), pipeline: pipeline({ flow: route({ minRecordsPerJob: 2, maxRecordsPerJob: 4, maxAttempts: 3, smallRemainder: 'on-demand' }) }) };
+        const prepared = await prepareRun(clients, env, { input: { inputs: [`s3://${s3.bucket}/inbox/flow/${runId}.jsonl`], runId }, executionName: runId, executionArn: `arn:aws:states:us-east-1:123456789012:execution:Workflow:${runId}`, startTime: new Date().toISOString() });
         const run = prepared.run;
         let round: RoundState = prepared.round;
         let jobs = 0;
@@ -102,7 +103,10 @@ describe('a run through prepare, reconcile-chunk, end-round and finalize', () =>
           if (ended.done) break;
           round = ended.round;
         }
-        const summary = await finalizeRun({ s3: s3.client, events: new EventBridgeClient({ region: 'us-east-1' }), bucket: s3.bucket, eventBusName: 'default' }, { outcome: 'Finished', run });
+        const summary = await finalizeRun(
+          { s3: s3.client, events: new EventBridgeClient({ region: 'us-east-1' }), bucket: s3.bucket, eventBusName: 'default', claims: { isOwner: async () => true } as unknown as RunClaims },
+          { outcome: 'Finished', run, executionArn: `arn:aws:states:us-east-1:123456789012:execution:Workflow:${runId}` },
+        );
 
         const results = await s3.jsonl<{ recordId: string }>(runKeys.results(runId, 'results.jsonl'));
         const failed = await s3.jsonl<{ recordId: string; error: { code: string }; attempts: number }>(runKeys.results(runId, 'failed.jsonl'));

@@ -68,10 +68,11 @@ describe('BatchWorkflow definition', () => {
     for (const [state, handler] of Object.entries(expected)) expect(states[state].Resource).toBe(fn(handler));
   });
 
-  test('Prepare gets the input with the execution name and start time; its result is the state', () => {
+  test('Prepare gets the input with the execution name, ARN (for the run claim) and start time; its result is the state', () => {
     expect(top.Prepare.Parameters).toEqual({
       'input.$': '$',
       'executionName.$': '$$.Execution.Name',
+      'executionArn.$': '$$.Execution.Id',
       'startTime.$': '$$.Execution.StartTime',
     });
     expect(top.Prepare.ResultPath).toBeUndefined();
@@ -193,11 +194,11 @@ describe('BatchWorkflow definition', () => {
   });
 
   test('Finalize and FinalizeFailed call finalize with the documented payloads', () => {
-    expect(top.Finalize.Parameters).toEqual({ 'run.$': '$.run', outcome: 'Finished', 'executionName.$': '$$.Execution.Name' });
+    expect(top.Finalize.Parameters).toEqual({ 'run.$': '$.run', outcome: 'Finished', 'executionName.$': '$$.Execution.Name', 'executionArn.$': '$$.Execution.Id' });
     expect(top.Finalize.Next).toBe('Done');
     expect(top.Done).toEqual({ Type: 'Succeed' });
     // The execution name gives a run that failed before Prepare resolved its config its run id.
-    expect(top.FinalizeFailed.Parameters).toEqual({ 'state.$': '$', outcome: 'Failed', 'executionName.$': '$$.Execution.Name' });
+    expect(top.FinalizeFailed.Parameters).toEqual({ 'state.$': '$', outcome: 'Failed', 'executionName.$': '$$.Execution.Name', 'executionArn.$': '$$.Execution.Id' });
     expect(top.FinalizeFailed.Next).toBe('RunFailed');
     expect(top.FinalizeFailed.Catch).toBeUndefined();
     expect(top.RunFailed).toMatchObject({ Type: 'Fail', Error: 'RunFailed' });

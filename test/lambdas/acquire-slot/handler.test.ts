@@ -25,4 +25,11 @@ describe('acquire-slot handler', () => {
     ddbMock.on(UpdateCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
     await expect(handler({ run: runConfig(), round: 1, chunk: 0 })).rejects.toMatchObject({ name: 'SlotUnavailable' });
   });
+  it("never takes a slot above the pipeline's cap, whatever the run's state says (a forged resume)", async () => {
+    ddbMock.on(UpdateCommand).resolves({});
+    await handler({ run: runConfig({ runId: 'run-9', maxConcurrentJobs: 1000 }), round: 1, chunk: 0 });
+    await handler({ run: runConfig({ runId: 'run-9', maxConcurrentJobs: Number.NaN }), round: 1, chunk: 1 });
+    const limits = ddbMock.commandCalls(UpdateCommand).map((c) => c.args[0].input.ExpressionAttributeValues?.[':limit']);
+    expect(limits).toEqual([pipeline().maxConcurrentJobs, pipeline().maxConcurrentJobs]);
+  });
 });

@@ -1,29 +1,43 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
-import { finalizeRun, type FinalizeDeps, type RunSummary } from '../../../lambdas/finalize/finalize';
+import { finalizeRun, type FinalizeDeps, type FinalizeEvent, type RunSummary } from '../../../lambdas/finalize/finalize';
 import { runKeys, type RunConfig } from '../../../lambdas/shared/contracts';
 import type { ChunkStats, PrepareStats, RemainderStats } from '../../../lambdas/shared/outcomes';
 import { runIdFromExecutionName } from '../../../lambdas/shared/run-input';
 import { ANTHROPIC_MODEL, runConfig } from '../support/fixtures';
 import { startTestS3, type TestS3 } from '../support/local-s3';
+import { startTestDynamo, type TestDynamo } from '../support/local-dynamo';
+import { RunClaims } from '../../../lambdas/shared/run-claims';
 
 const eventsMock = mockClient(EventBridgeClient);
 let s3: TestS3;
+let dynamo: TestDynamo;
+let claims: RunClaims;
+const arnOf = (executionName: string) => `arn:aws:states:us-east-1:123456789012:execution:Workflow:${executionName}`;
 
 beforeAll(async () => {
   s3 = await startTestS3();
+  dynamo = await startTestDynamo();
+  claims = new RunClaims(dynamo.ddb, dynamo.table);
 });
 afterAll(async () => {
   eventsMock.restore();
   await s3.stop();
+  await dynamo.stop();
 });
+
+/** The Finalize event of the execution that owns `run` (claimed here, as its Prepare would). */
+async function finished(run: RunConfig): Promise<FinalizeEvent> {
+  await claims.claim(run.runId, arnOf(run.runId));
+  return { outcome: 'Finished', run, executionArn: arnOf(run.runId) };
+}
 beforeEach(() => {
   eventsMock.reset();
   eventsMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e1' }] });
 });
 
 function deps(): FinalizeDeps {
-  return { s3: s3.client, events: new EventBridgeClient({ region: 'us-east-1' }), bucket: s3.bucket, eventBusName: 'runs-bus' };
+  return { s3: s3.client, events: new EventBridgeClient({ region: 'us-east-1' }), bucket: s3.bucket, eventBusName: 'runs-bus', claims };
 }
 
 const jsonl = (rows: unknown[]) => rows.map((r) => JSON.stringify(r) + '\n').join('');
@@ -67,7 +81,7 @@ describe('finalizeRun (Finished)', () => {
     await s3.put(runKeys.chunkPart('fin-10', 1, 0, 'succeeded'), jsonl([ok('other')]));
 
     eventsMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e1' }] });
-    summary = await finalizeRun(deps(), { outcome: 'Finished', run });
+    summary = await finalizeRun(deps(), await finished(run));
     entries = putEntries();
   });
 
@@ -129,7 +143,7 @@ describe('finalizeRun status and warnings', () => {
     await prepared('fin-ok', 2);
     await s3.put(runKeys.chunkPart('fin-ok', 1, 0, 'succeeded'), jsonl([ok('a'), ok('b')]));
     await s3.put(runKeys.chunkStats('fin-ok', 1, 0), JSON.stringify(chunkStats(1, 0, {})));
-    const summary = await finalizeRun(deps(), { outcome: 'Finished', run });
+    const summary = await finalizeRun(deps(), await finished(run));
     expect(summary).toMatchObject({ status: 'Succeeded', records: { input: 2, succeeded: 2, failed: 0, rejected: 0 }, jobs: { Completed: 1 }, rounds: 1, warnings: [] });
     expect(await s3.text(runKeys.results('fin-ok', 'failed.jsonl'))).toBe('');
     expect(await s3.text(runKeys.results('fin-ok', 'rejected.jsonl'))).toBe('');
@@ -139,7 +153,7 @@ describe('finalizeRun status and warnings', () => {
     const run = runConfig({ runId: 'fin-lost', bucket: s3.bucket });
     await prepared('fin-lost', 3);
     await s3.put(runKeys.chunkPart('fin-lost', 1, 0, 'succeeded'), jsonl([ok('a'), ok('b')]));
-    const summary = await finalizeRun(deps(), { outcome: 'Finished', run });
+    const summary = await finalizeRun(deps(), await finished(run));
     expect(summary.status).toBe('CompletedWithFailures');
     expect(summary.warnings).toEqual(['conservation broken: 3 input lines but 2 succeeded + 0 failed + 0 rejected']);
   });
@@ -151,7 +165,7 @@ describe('finalizeRun status and warnings', () => {
     await s3.put(runKeys.chunkPart('fin-parts', 1, 0, 'succeeded'), jsonl(rows.slice(0, 4)));
     await s3.put(runKeys.chunkPart('fin-parts', 1, 1, 'succeeded'), jsonl(rows.slice(4)));
     const lineBytes = JSON.stringify(rows[0]).length + 1;
-    const summary = await finalizeRun({ ...deps(), resultsPartMaxBytes: lineBytes * 3 }, { outcome: 'Finished', run });
+    const summary = await finalizeRun({ ...deps(), resultsPartMaxBytes: lineBytes * 3 }, await finished(run));
     expect(summary.records.succeeded).toBe(7);
     expect(summary.outputs.results).toEqual([1, 2, 3].map((n) => `s3://${s3.bucket}/results/fin-parts/results-0000${n}.jsonl`));
     const parts = await Promise.all([1, 2, 3].map((n) => s3.jsonl<{ recordId: string }>(runKeys.resultsPart('fin-parts', n))));
@@ -164,7 +178,7 @@ describe('finalizeRun status and warnings', () => {
     const run = runConfig({ runId: 'fin-many', bucket: s3.bucket });
     const inputs = Array.from({ length: 150 }, (_, i) => `s3://bucket/inbox/default/f${i}.jsonl`);
     await prepared('fin-many', 0, inputs);
-    const summary = await finalizeRun(deps(), { outcome: 'Finished', run });
+    const summary = await finalizeRun(deps(), await finished(run));
     expect(summary.inputFiles).toBe(150);
     expect(summary.inputs).toEqual(inputs.slice(0, 100));
   });
@@ -173,7 +187,7 @@ describe('finalizeRun status and warnings', () => {
     const run = runConfig({ runId: 'r7', bucket: s3.bucket });
     await prepared('r7', 1);
     await s3.put(runKeys.chunkPart('r7', 1, 0, 'succeeded'), jsonl([ok('a')]));
-    expect((await finalizeRun(deps(), { outcome: 'Finished', run })).rounds).toBe(1);
+    expect((await finalizeRun(deps(), await finished(run))).rounds).toBe(1);
   });
 });
 
@@ -181,7 +195,7 @@ describe('finalizeRun (Failed)', () => {
   it('summarizes a run that failed before prepare produced a run config', async () => {
     const executionName = 'Console run: 2025/01/01 with an odd name';
     const cause = JSON.stringify({ errorType: 'InvalidRunInput', errorMessage: 'inputs must be a non-empty array of s3:// URIs', trace: [] });
-    const summary = await finalizeRun(deps(), { outcome: 'Failed', executionName, state: { error: { Error: 'InvalidRunInput', Cause: cause } } });
+    const summary = await finalizeRun(deps(), { outcome: 'Failed', executionName, executionArn: arnOf(executionName), state: { error: { Error: 'InvalidRunInput', Cause: cause } } });
     const runId = runIdFromExecutionName(executionName);
     expect(summary).toEqual({
       runId,
@@ -209,10 +223,10 @@ describe('finalizeRun (Failed)', () => {
   });
 
   it("uses the input's run id when it is valid, and keeps a cause that is not JSON", async () => {
-    const summary = await finalizeRun(deps(), { outcome: 'Failed', executionName: 'exec', state: { runId: 'given-id', error: { Error: 'States.Timeout', Cause: 'plain text' } } });
+    const summary = await finalizeRun(deps(), { outcome: 'Failed', executionName: 'exec', executionArn: arnOf('exec'), state: { runId: 'given-id', error: { Error: 'States.Timeout', Cause: 'plain text' } } });
     expect(summary.runId).toBe('given-id');
     expect(summary.error).toEqual({ error: 'States.Timeout', cause: 'plain text' });
-    const unnamed = await finalizeRun(deps(), { outcome: 'Failed', executionName: 'exec-2', state: { runId: 'bad id!' } });
+    const unnamed = await finalizeRun(deps(), { outcome: 'Failed', executionName: 'exec-2', executionArn: arnOf('exec-2'), state: { runId: 'bad id!' } });
     expect(unnamed.runId).toBe('exec-2');
     expect(unnamed.error).toEqual({ error: 'Unknown', cause: '' });
   });
@@ -221,7 +235,36 @@ describe('finalizeRun (Failed)', () => {
     const run = runConfig({ runId: 'fin-mid', bucket: s3.bucket });
     await prepared('fin-mid', 4);
     await s3.put(runKeys.chunkPart('fin-mid', 1, 0, 'succeeded'), jsonl([ok('a')]));
-    const summary = await finalizeRun(deps(), { outcome: 'Failed', executionName: 'fin-mid', state: { run, error: { Error: 'Lambda.Unknown', Cause: '{"errorMessage":"boom"}' } } });
+    const summary = await finalizeRun(deps(), { outcome: 'Failed', executionName: 'fin-mid', executionArn: arnOf('fin-mid'), state: { run, error: { Error: 'Lambda.Unknown', Cause: '{"errorMessage":"boom"}' } } });
     expect(summary).toMatchObject({ runId: 'fin-mid', status: 'Failed', modelId: run.modelId, route: 'default', records: { input: 4, succeeded: 1, failed: 0, rejected: 0 }, warnings: [], error: { error: 'Lambda.Unknown', cause: 'boom' } });
+  });
+  it("writes and announces nothing of a run another execution owns (a reused runId, a forged resume)", async () => {
+    const run = runConfig({ runId: 'fin-owned', bucket: s3.bucket });
+    await prepared('fin-owned', 1);
+    await s3.put(runKeys.chunkPart('fin-owned', 1, 0, 'succeeded'), jsonl([ok('a')]));
+    const owners = await finalizeRun(deps(), await finished(run));
+    eventsMock.resetHistory();
+
+    const summary = await finalizeRun(deps(), {
+      outcome: 'Failed',
+      executionName: 'intruder',
+      executionArn: arnOf('intruder'),
+      state: { runId: 'fin-owned', error: { Error: 'InvalidRunInput', Cause: 'runId fin-owned is already used by execution fin-owned' } },
+    });
+    expect(summary).toMatchObject({ runId: 'fin-owned', status: 'Failed', warnings: ['run fin-owned is owned by execution fin-owned: this execution (intruder) wrote nothing of it'] });
+    expect(await s3.json(runKeys.results('fin-owned', 'summary.json'))).toEqual(owners);
+    expect(putEntries()).toEqual([]);
+    // The same through a forged resume's run.
+    await finalizeRun(deps(), { outcome: 'Failed', executionName: 'intruder-2', executionArn: arnOf('intruder-2'), state: { resume: { run }, error: { Error: 'InvalidRunInput' } } });
+    expect(await s3.json(runKeys.results('fin-owned', 'summary.json'))).toEqual(owners);
+    expect(putEntries()).toEqual([]);
+    // A Finished from an execution that does not own the run is refused outright.
+    await expect(finalizeRun(deps(), { outcome: 'Finished', run, executionArn: arnOf('intruder') })).rejects.toThrow('run fin-owned is not owned by execution intruder: it may not finalize it');
+  });
+
+  it('claims an unclaimed run id for the failed execution, so a later run cannot take its id', async () => {
+    await finalizeRun(deps(), { outcome: 'Failed', executionName: 'early-fail', executionArn: arnOf('early-fail'), state: { runId: 'never-prepared', error: { Error: 'InvalidRunInput' } } });
+    expect(await claims.get('never-prepared')).toMatchObject({ owner: arnOf('early-fail') });
+    expect(await s3.json(runKeys.results('never-prepared', 'summary.json'))).toMatchObject({ status: 'Failed' });
   });
 });

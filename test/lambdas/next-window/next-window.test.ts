@@ -1,4 +1,5 @@
-import { ExecutionAlreadyExists, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, ExecutionAlreadyExists, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   EVENTS_PER_CHUNK,
@@ -10,13 +11,18 @@ import {
   windowSizeFor,
   type NextWindowEvent,
 } from '../../../lambdas/next-window/next-window';
+import { RunClaims } from '../../../lambdas/shared/run-claims';
 import { runConfig } from '../support/fixtures';
+import { startTestDynamo, type TestDynamo } from '../support/local-dynamo';
 
 const sfnMock = mockClient(SFNClient);
 const CAP = 4;
 const RESERVE = EVENTS_RESERVE;
 const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:RunMachine:run-1';
-const deps = (historyEventBudget = 20000) => ({ sfn: new SFNClient({ region: 'us-east-1' }), historyEventBudget });
+let dynamo: TestDynamo;
+let claims: RunClaims;
+const SUCCESSOR_ARN = (name: string) => `arn:aws:states:us-east-1:123456789012:execution:RunMachine:${name}`;
+const deps = (historyEventBudget = 20000) => ({ sfn: new SFNClient({ region: 'us-east-1' }), historyEventBudget, claims });
 const event = (chunkCount: number, nextChunk: number): NextWindowEvent => ({
   run: runConfig({ runId: 'run-1', maxConcurrentJobs: CAP }),
   round: { number: 2, chunkCount, nextChunk, hasMoreChunks: nextChunk < chunkCount },
@@ -24,8 +30,20 @@ const event = (chunkCount: number, nextChunk: number): NextWindowEvent => ({
 });
 const historyAt = (events: number) => sfnMock.on(GetExecutionHistoryCommand).resolves({ events: [{ id: events, type: 'TaskStateEntered', timestamp: new Date() }] });
 
-beforeEach(() => sfnMock.reset());
-afterAll(() => sfnMock.restore());
+beforeAll(async () => {
+  dynamo = await startTestDynamo();
+  claims = new RunClaims(dynamo.ddb, dynamo.table);
+});
+beforeEach(async () => {
+  sfnMock.reset();
+  // A fresh claim of run-1 by the running execution for every test.
+  await dynamo.ddb.send(new DeleteCommand({ TableName: dynamo.table, Key: { pk: 'RUN#run-1', sk: 'RUN' } }));
+  await claims.claim('run-1', EXECUTION);
+});
+afterAll(async () => {
+  sfnMock.restore();
+  await dynamo.stop();
+});
 
 describe('nextWindow', () => {
   it('hands out full windows while the history budget allows, and advances the round', async () => {
@@ -61,6 +79,33 @@ describe('nextWindow', () => {
     expect(start.stateMachineArn).toBe('arn:aws:states:us-east-1:123456789012:stateMachine:RunMachine');
     expect(start.name).toBe('run-1-r2-c300');
     expect(JSON.parse(start.input!)).toEqual({ resume: { run: e.run, round: e.round } });
+    // The claim names the successor, with the round it resumes at, before it starts.
+    expect(await claims.get('run-1')).toMatchObject({ owner: SUCCESSOR_ARN('run-1-r2-c300'), handedOverBy: EXECUTION, round: e.round });
+  });
+
+  it('does not hand over a run this execution does not own', async () => {
+    historyAt(19900);
+    await claims.handOver('run-1', EXECUTION, SUCCESSOR_ARN('someone-else'), event(500, 0).round);
+    await expect(nextWindow(deps(), event(500, 300))).rejects.toThrow('run run-1 is not owned by execution run-1: it cannot hand the run over');
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it('refuses a successor name taken by an execution it did not start, and keeps the run', async () => {
+    historyAt(24000);
+    sfnMock.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'exists', $metadata: {} }));
+    sfnMock.on(DescribeExecutionCommand).resolves({ input: JSON.stringify({ resume: { run: runConfig({ runId: 'run-1', maxConcurrentJobs: 1000 }), round: event(50, 0).round } }) });
+    const err = (await nextWindow(deps(), event(50, 0)).catch((e: unknown) => e)) as Error;
+    expect(err.name).toBe('SuccessorNameTaken');
+    expect(err.message).toBe('cannot continue run run-1: an execution named run-1-r2-c0 exists already and was not started by this run\'s hand-over');
+    expect(sfnMock.commandCalls(DescribeExecutionCommand)[0]!.args[0].input).toEqual({ executionArn: SUCCESSOR_ARN('run-1-r2-c0') });
+    expect(await claims.get('run-1')).toMatchObject({ owner: EXECUTION });
+  });
+
+  it('gives the run back when the successor cannot be started', async () => {
+    historyAt(24000);
+    sfnMock.on(StartExecutionCommand).rejects(Object.assign(new Error('slow down'), { name: 'ThrottlingException' }));
+    await expect(nextWindow(deps(), event(50, 0))).rejects.toThrow('slow down');
+    expect(await claims.get('run-1')).toMatchObject({ owner: EXECUTION });
   });
 
   it('still finishes a small last window in this execution', async () => {
@@ -73,7 +118,12 @@ describe('nextWindow', () => {
   it('treats a successor that already exists (a retried NextWindow) as started', async () => {
     historyAt(24000);
     sfnMock.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'exists', $metadata: {} }));
-    await expect(nextWindow(deps(), event(50, 0))).resolves.toMatchObject({ continued: true });
+    const e = event(50, 0);
+    sfnMock.on(DescribeExecutionCommand).resolves({ input: JSON.stringify({ resume: { run: e.run, round: e.round } }) });
+    await expect(nextWindow(deps(), e)).resolves.toMatchObject({ continued: true });
+    // The first attempt had handed over already; the retry's hand-over is the same.
+    await expect(nextWindow(deps(), e)).resolves.toMatchObject({ continued: true });
+    expect(await claims.get('run-1')).toMatchObject({ owner: SUCCESSOR_ARN('run-1-r2-c0') });
   });
 
   it('propagates other errors', async () => {

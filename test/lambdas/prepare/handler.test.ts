@@ -4,7 +4,7 @@
  */
 import { BedrockClient, GetModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler as endRound } from '../../../lambdas/end-round/handler';
@@ -22,6 +22,7 @@ const ddbMock = mockClient(DynamoDBDocumentClient);
 const eventsMock = mockClient(EventBridgeClient);
 const sfnMock = mockClient(SFNClient);
 let s3: TestS3;
+const HANDLER_ARN = 'arn:aws:states:us-east-1:123456789012:execution:Run:handler-run';
 let restore: () => void;
 
 beforeAll(async () => {
@@ -37,7 +38,7 @@ afterAll(async () => {
 describe('workflow handlers over AWS_ENDPOINT_URL_S3', () => {
   it('prepare -> next-window -> reconcile-chunk -> end-round -> finalize', async () => {
     await s3.put('inbox/default/h.jsonl', [anthropicLine('a'), anthropicLine('b'), anthropicLine('c'), 'junk'].join('\n'));
-    const prepared = await prepare({ input: { inputs: ['s3://bucket/inbox/default/h.jsonl'] }, executionName: 'handler-run', startTime: '2025-01-01T00:00:00.000Z' });
+    const prepared = await prepare({ input: { inputs: ['s3://bucket/inbox/default/h.jsonl'] }, executionName: 'handler-run', executionArn: HANDLER_ARN, startTime: '2025-01-01T00:00:00.000Z' });
     expect(prepared.run).toMatchObject({ runId: 'handler-run', bucket: 'bucket', maxConcurrentJobs: 20, jobTimeoutHours: 24 });
     expect(prepared.round).toEqual({ number: 1, chunkCount: 2, nextChunk: 0, hasMoreChunks: true });
 
@@ -60,7 +61,9 @@ describe('workflow handlers over AWS_ENDPOINT_URL_S3', () => {
     expect(ended.done).toBe(true);
 
     eventsMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
-    const summary = await finalize({ outcome: 'Finished', run: prepared.run });
+    // The claim Prepare made (an UpdateCommand here) names this execution.
+    ddbMock.on(GetCommand, { Key: { pk: 'RUN#handler-run', sk: 'RUN' } }).resolves({ Item: { runId: 'handler-run', owner: HANDLER_ARN } });
+    const summary = await finalize({ outcome: 'Finished', run: prepared.run, executionArn: HANDLER_ARN });
     expect(summary).toMatchObject({ runId: 'handler-run', status: 'CompletedWithFailures', records: { input: 4, succeeded: 3, failed: 0, rejected: 1 } });
     expect(eventsMock.commandCalls(PutEventsCommand)[0]!.args[0].input.Entries![0]!.EventBusName).toBe(HANDLER_ENV.EVENT_BUS_NAME);
     expect(await s3.json(runKeys.results('handler-run', 'summary.json'))).toEqual(summary);
@@ -68,7 +71,9 @@ describe('workflow handlers over AWS_ENDPOINT_URL_S3', () => {
 
   it('finalizes a failed run into the configured bucket', async () => {
     eventsMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
-    const summary = await finalize({ outcome: 'Failed', executionName: 'failed-run', state: { error: { Error: 'InvalidRunInput', Cause: 'bad' } } });
+    // No claim yet (Prepare failed before claiming): finalize claims the id for this execution.
+    ddbMock.on(GetCommand).resolves({});
+    const summary = await finalize({ outcome: 'Failed', executionName: 'failed-run', executionArn: 'arn:aws:states:us-east-1:123456789012:execution:Run:failed-run', state: { error: { Error: 'InvalidRunInput', Cause: 'bad' } } });
     expect(summary.status).toBe('Failed');
     expect(await s3.json(runKeys.results('failed-run', 'summary.json'))).toMatchObject({ runId: 'failed-run', status: 'Failed' });
   });

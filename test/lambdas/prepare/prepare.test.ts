@@ -6,6 +6,8 @@ import type { PrepareStats } from '../../../lambdas/shared/outcomes';
 import { InvalidRunInput } from '../../../lambdas/shared/run-input';
 import { anthropicInput, anthropicLine, pipeline, route } from '../support/fixtures';
 import { startTestS3, type TestS3 } from '../support/local-s3';
+import { startTestDynamo, type TestDynamo } from '../support/local-dynamo';
+import { RunClaims } from '../../../lambdas/shared/run-claims';
 
 const runtimeMock = mockClient(BedrockRuntimeClient);
 let s3: TestS3;
@@ -15,16 +17,20 @@ const PIPELINE = pipeline({
   default: route(),
   small: route({ minRecordsPerJob: 2, maxRecordsPerJob: 3, smallRemainder: 'fail' }),
 });
-const env = () => ({ bucket: s3.bucket, pipeline: PIPELINE });
-const event = (input: unknown, executionName = 'exec'): PrepareEvent => ({ input, executionName, startTime: '2025-01-01T00:00:00.000Z' });
+let dynamo: TestDynamo;
+const env = () => ({ bucket: s3.bucket, pipeline: PIPELINE, claims: new RunClaims(dynamo.ddb, dynamo.table) });
+const arnOf = (executionName: string) => `arn:aws:states:us-east-1:123456789012:execution:Workflow:${executionName}`;
+const event = (input: unknown, executionName = 'exec'): PrepareEvent => ({ input, executionName, executionArn: arnOf(executionName), startTime: '2025-01-01T00:00:00.000Z' });
 
 beforeAll(async () => {
   s3 = await startTestS3();
+  dynamo = await startTestDynamo();
   deps = { s3: s3.client, bedrockRuntime: new BedrockRuntimeClient({ region: 'us-east-1' }) };
 });
 afterAll(async () => {
   runtimeMock.restore();
   await s3.stop();
+  await dynamo.stop();
 });
 
 describe('prepareRun', () => {
@@ -155,5 +161,37 @@ describe('prepareRun', () => {
   it('fails with InvalidRunInput before reading anything', async () => {
     await expect(prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/x.jsonl`], runId: 'bad_id' }))).rejects.toBeInstanceOf(InvalidRunInput);
     expect(await s3.keys('work/bad_id/')).toEqual([]);
+  });
+  it('refuses a runId another execution owns, and touches none of that run\'s files', async () => {
+    await s3.put('inbox/default/own-a.jsonl', [anthropicLine('a1'), anthropicLine('a2')].join('\n'));
+    await s3.put('inbox/default/own-b.jsonl', [anthropicLine('b1')].join('\n'));
+    const first = await prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/inbox/default/own-a.jsonl`], runId: 'owned' }, 'exec-a'));
+    const before = await Promise.all([s3.json(runKeys.runConfig('owned')), s3.jsonl(runKeys.chunkInput('owned', 1, 0)), s3.json(runKeys.runStats('owned'))]);
+
+    const err = (await prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/inbox/default/own-b.jsonl`], runId: 'owned', maxAttempts: 1 }, 'exec-b')).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(InvalidRunInput);
+    expect(err.message).toBe('runId owned is already used by execution exec-a; choose another runId (a run owns its id)');
+    expect(await Promise.all([s3.json(runKeys.runConfig('owned')), s3.jsonl(runKeys.chunkInput('owned', 1, 0)), s3.json(runKeys.runStats('owned'))])).toEqual(before);
+
+    // The owner's own retry is no second run: it prepares again.
+    await expect(prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/inbox/default/own-a.jsonl`], runId: 'owned' }, 'exec-a'))).resolves.toEqual(first);
+  });
+
+  it('believes a resume only from the execution the run was handed over to, with the run and round of its own files', async () => {
+    await s3.put('inbox/default/res.jsonl', [anthropicLine('x1'), anthropicLine('x2')].join('\n'));
+    const { run } = await prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/inbox/default/res.jsonl`], runId: 'res-run' }, 'res-exec'));
+    const forged = { resume: { run: { ...run, maxConcurrentJobs: 1000, modelId: 'anthropic.claude-opus-4-v1:0' }, round: { number: 1, chunkCount: 1, nextChunk: 0, hasMoreChunks: true } } };
+
+    // Nobody handed the run over: a resume from any execution is refused.
+    const err = (await prepareRun(deps, env(), event(forged, 'res-run-r1-c0')).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(InvalidRunInput);
+    expect(err.message).toBe("resume is accepted only from the pipeline's own hand-over: run res-run was not handed over to execution res-run-r1-c0 (it is owned by res-exec)");
+    await expect(prepareRun(deps, env(), event({ resume: { run: { runId: 'no-such-run' } } }, 'x'))).rejects.toThrow('run no-such-run was not handed over to execution x (no such run)');
+    await expect(prepareRun(deps, env(), event({ resume: null }, 'x'))).rejects.toThrow('resume.run.runId must be a valid run id');
+
+    // Handed over: the successor resumes with run.json and the claim's round, whatever its input says.
+    const round = { number: 1, chunkCount: 1, nextChunk: 1, hasMoreChunks: false };
+    await env().claims.handOver('res-run', arnOf('res-exec'), arnOf('res-run-r1-c0'), round);
+    await expect(prepareRun(deps, env(), event(forged, 'res-run-r1-c0'))).resolves.toEqual({ run, round });
   });
 });

@@ -5,6 +5,7 @@ import { runKeys } from '../../../lambdas/shared/contracts';
 import { JobRecords } from '../../../lambdas/shared/job-records';
 import { JobSlotLimiter } from '../../../lambdas/shared/job-slots';
 import { POLL_MS, runIdOfExecution, windUpStoppedRun, type ExecutionStatusChangeEvent } from '../../../lambdas/stop-run/stop-run';
+import { RunClaims, RunStopping } from '../../../lambdas/shared/run-claims';
 import { runConfig } from '../support/fixtures';
 import { startTestDynamo, type TestDynamo } from '../support/local-dynamo';
 import { startTestS3, type TestS3 } from '../support/local-s3';
@@ -50,9 +51,11 @@ describe('windUpStoppedRun', () => {
     bedrock: new BedrockClient({ region: 'us-east-1' }),
     jobs: new JobRecords(db.ddb, db.table),
     limiter: new JobSlotLimiter(db.ddb, db.table),
+    claims: new RunClaims(db.ddb, db.table),
     bucket: s3.bucket,
     eventBusName: 'default',
   });
+  const executionArn = (name: string) => `arn:aws:states:us-east-1:123456789012:execution:M:${name}`;
   const aborted = (name: string, input: unknown): ExecutionStatusChangeEvent => ({
     'detail-type': 'Step Functions Execution Status Change',
     detail: { executionArn: `arn:aws:states:us-east-1:123456789012:execution:M:${name}`, name, status: 'ABORTED', input: JSON.stringify(input) },
@@ -183,5 +186,52 @@ describe('windUpStoppedRun', () => {
     const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep: async () => void (looks += 1) }, aborted('stopped-6', { inputs: [], runId: 'stopped-6' }));
     expect(looks).toBe(0);
     expect(summary).toMatchObject({ status: 'Stopped', records: { input: 2, succeeded: 0, failed: 2, rejected: 0 }, warnings: [] });
+  });
+  it("touches nothing of a run another execution owns (a reused runId's execution was stopped)", async () => {
+    const run = runConfig({ runId: 'owned-run', bucket: s3.bucket });
+    const claims = new RunClaims(db.ddb, db.table);
+    const jobs = new JobRecords(db.ddb, db.table);
+    const limiter = new JobSlotLimiter(db.ddb, db.table);
+    await claims.claim('owned-run', executionArn('owner'));
+    await s3.put(runKeys.runConfig('owned-run'), JSON.stringify(run));
+    await jobs.putSubmitting({ jobName: 'bb-owned-run-r01-c00000', runId: 'owned-run', round: 1, chunk: 0, modelId: run.modelId, taskToken: 't' });
+    await jobs.setCreated('bb-owned-run-r01-c00000', arn('owned000000a'));
+    await limiter.acquire(run.modelId, 'bb-owned-run-r01-c00000', 5);
+
+    const outcome = await windUpStoppedRun(deps(), aborted('intruder', { inputs: ['s3://b/k.jsonl'], runId: 'owned-run' }));
+    expect(outcome).toEqual({ ignored: 'run owned-run is owned by execution owner, not by the stopped execution intruder' });
+    expect(bedrockMock.commandCalls(StopModelInvocationJobCommand)).toHaveLength(0);
+    expect(await limiter.holders(run.modelId)).toContain('bb-owned-run-r01-c00000');
+    expect((await jobs.openJobs('owned-run')).map((j) => j.jobName)).toEqual(['bb-owned-run-r01-c00000']);
+    expect(await claims.get('owned-run')).not.toHaveProperty('stopRequestedAt');
+    expect(await s3.keys(runKeys.results('owned-run', 'summary.json'))).toEqual([]);
+    expect(eventsMock.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+
+  it('sets the stop mark first, then waits for steps in flight, so a reconcile that was running is not also failed', async () => {
+    const run = runConfig({ runId: 'stopped-7', bucket: s3.bucket });
+    const claims = new RunClaims(db.ddb, db.table);
+    await claims.claim('stopped-7', executionArn('stopped-7'));
+    await s3.put(runKeys.runConfig('stopped-7'), JSON.stringify(run));
+    await s3.put(runKeys.runStats('stopped-7'), JSON.stringify({ inputFiles: 1, inputLines: 2, blankLines: 0, valid: 2, rejected: 0, inputs: [] }));
+    await s3.put(runKeys.roundPlan('stopped-7', 1), JSON.stringify({ chunkCount: 2 }));
+    await s3.put(runKeys.chunkInput('stopped-7', 1, 0), jsonl(['a'].map(line)));
+    await s3.put(runKeys.chunkInput('stopped-7', 1, 1), jsonl(['b'].map(line)));
+    // Chunk 0's reconcile is running when the stop comes; it finishes while stop-run waits.
+    await claims.enterStep('stopped-7', 'reconcile:r01-c00000');
+    let looks = 0;
+    const sleep = async () => {
+      looks += 1;
+      // The mark is set before the first look: no new step may start now.
+      await expect(claims.enterStep('stopped-7', 'submit:r01-c00001')).rejects.toBeInstanceOf(RunStopping);
+      await s3.put(runKeys.chunkPart('stopped-7', 1, 0, 'succeeded'), jsonl([{ recordId: 'a', modelOutput: {} }]));
+      await s3.put(runKeys.chunkStats('stopped-7', 1, 0), JSON.stringify({ round: 1, chunk: 0, jobStatus: 'Completed', records: 1, succeeded: 1, failed: 0, retry: 0, tokens: { input: 0, output: 0 }, unknownOutputRecords: 0, duplicateOutputRecords: 0 }));
+      await claims.leaveStep('stopped-7', 'reconcile:r01-c00000');
+    };
+    const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep }, aborted('stopped-7', { inputs: [], runId: 'stopped-7' }));
+    expect(looks).toBe(1);
+    expect(summary).toMatchObject({ status: 'Stopped', records: { input: 2, succeeded: 1, failed: 1, rejected: 0 }, warnings: [] });
+    const failed = await s3.jsonl<{ recordId: string }>(runKeys.results('stopped-7', 'failed.jsonl'));
+    expect(failed.map((f) => f.recordId)).toEqual(['b']);
   });
 });
