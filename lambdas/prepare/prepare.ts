@@ -75,6 +75,12 @@ function uniqueStem(stem: string, used: Set<string>): string {
   return candidate;
 }
 
+/** An ETag as an If-Match header value: quoted (S3's events give it bare). */
+function quotedETag(etag: string | undefined): string | undefined {
+  if (etag === undefined) return undefined;
+  return etag.startsWith('"') || etag.startsWith('W/') ? etag : `"${etag}"`;
+}
+
 /** True for the input of a successor execution (see next-window): the run is prepared already. */
 function isResume(input: unknown): input is { resume: unknown } {
   return typeof input === 'object' && input !== null && Object.prototype.hasOwnProperty.call(input, 'resume');
@@ -106,7 +112,7 @@ async function resumeRun(deps: RoundDeps, env: PrepareEnv, event: PrepareEvent):
 /** Runs prepare for one execution; a successor execution resumes where its predecessor stopped. */
 export async function prepareRun(deps: RoundDeps, env: PrepareEnv, event: PrepareEvent): Promise<PrepareResult> {
   if (isResume(event.input)) return resumeRun(deps, env, event);
-  const { run, inputs } = resolveRunConfig(event.input, {
+  const { run, inputs, inputETags } = resolveRunConfig(event.input, {
     executionName: event.executionName,
     startTime: event.startTime,
     bucket: env.bucket,
@@ -114,11 +120,11 @@ export async function prepareRun(deps: RoundDeps, env: PrepareEnv, event: Prepar
   });
   // The run owns its id before it writes anything under it; a retried Prepare claims again.
   await env.claims.claim(run.runId, event.executionArn);
-  return withRunStep(env.claims, run.runId, 'prepare', () => prepareClaimedRun(deps, run, inputs));
+  return withRunStep(env.claims, run.runId, 'prepare', () => prepareClaimedRun(deps, run, inputs, inputETags ?? {}));
 }
 
 /** Prepare's work for a run this execution owns. */
-async function prepareClaimedRun(deps: RoundDeps, run: RunConfig, inputs: string[]): Promise<PrepareResult> {
+async function prepareClaimedRun(deps: RoundDeps, run: RunConfig, inputs: string[], inputETags: Readonly<Record<string, string>>): Promise<PrepareResult> {
   logger.appendKeys({ runId: run.runId });
   await writeJsonObject(deps.s3, run.bucket, runKeys.runConfig(run.runId), run);
   const family = modelFamily(run.modelId)!;
@@ -154,7 +160,7 @@ async function prepareClaimedRun(deps: RoundDeps, run: RunConfig, inputs: string
     fileBases.push({ base, stem: fileStem });
     let line = 0;
     try {
-      for await (const batch of readObjectLineBatches(deps.s3, bucket, key)) {
+      for await (const batch of readObjectLineBatches(deps.s3, bucket, key, quotedETag(inputETags[file]))) {
         for (const raw of batch) {
           line += 1;
           let verdict = judgeLine(raw, { file, fileStem, line, family });
@@ -179,6 +185,10 @@ async function prepareClaimedRun(deps: RoundDeps, run: RunConfig, inputs: string
       }
     } catch (err) {
       const e = err as Error;
+      if (e.name === 'PreconditionFailed') {
+        // Not retried: the file was replaced after its event; the new content has its own run.
+        throw new InvalidRunInput(`input ${file} changed after the run was started (it no longer has ETag ${inputETags[file]}): its new content runs in the run its own upload started`);
+      }
       if (e.name === 'NoSuchKey' || e.name === 'NoSuchBucket' || e.name === 'AccessDenied') {
         throw Object.assign(new Error(`cannot read input ${file}: ${e.name}`), { name: 'InputUnreadable' });
       }

@@ -23,7 +23,17 @@ export interface RunInput {
   readonly maxConcurrentJobs?: number;
   readonly smallRemainder?: SmallRemainderPolicy;
   readonly jobTimeoutHours?: number;
+  /**
+   * The ETag each named input file must still have (`{"s3://bucket/key": "etag"}`); a file
+   * replaced since is refused rather than read. Start-run sets it for a dropped file, so a file
+   * overwritten between its event and Prepare is not run with the new content under the old
+   * event's run (the new content's own event starts its own run).
+   */
+  readonly inputETags?: Record<string, string>;
 }
+
+/** Prefixes of the pipeline's own data: never an input (a run must not read another run's work or results). */
+export const RESERVED_INPUT_PREFIXES = [S3_PREFIXES.jobsInput, S3_PREFIXES.jobsOutput, S3_PREFIXES.work, S3_PREFIXES.results] as const;
 
 /** Thrown for an execution input that cannot start a run; the run ends `Failed` with this message. */
 export class InvalidRunInput extends Error {
@@ -63,7 +73,7 @@ function routeOfInput(uri: string): string | undefined {
 export function resolveRunConfig(
   raw: unknown,
   ctx: { executionName: string; startTime: string; bucket: string; pipeline: PipelineEnvConfig },
-): { run: RunConfig; inputs: string[] } {
+): { run: RunConfig; inputs: string[]; inputETags?: Readonly<Record<string, string>> } {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InvalidRunInput('execution input must be a JSON object');
   const input = raw as Partial<RunInput> & Record<string, unknown>;
   if (!Array.isArray(input.inputs) || input.inputs.length === 0) {
@@ -71,15 +81,26 @@ export function resolveRunConfig(
   }
   for (const [i, uri] of input.inputs.entries()) {
     if (typeof uri !== 'string' || !/^s3:\/\/[^/]+\/.+/.test(uri)) throw new InvalidRunInput(`inputs[${i}] is not an s3://bucket/key URI: ${JSON.stringify(uri)}`);
+    // S3 keys may hold control characters; an input URI the pipeline accepts may not.
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(uri)) throw new InvalidRunInput(`inputs[${i}] contains a control character (newline, tab, ...): ${JSON.stringify(uri)}`);
+    const { key } = parseS3Uri(uri);
+    const reserved = RESERVED_INPUT_PREFIXES.find((prefix) => key.startsWith(prefix));
+    if (reserved) {
+      throw new InvalidRunInput(`inputs[${i}] is under ${reserved}, the pipeline's own data (${RESERVED_INPUT_PREFIXES.join(', ')} may not be inputs): ${uri}`);
+    }
   }
   const inputs = input.inputs as string[];
+  const inputETags = checkInputETags(input.inputETags, inputs);
 
   const routes = ctx.pipeline.routes;
   const routeNames = Object.keys(routes);
   let route: string | undefined = input.route;
   if (route !== undefined && typeof route !== 'string') throw new InvalidRunInput('route must be a string');
-  route ??= [routeOfInput(inputs[0]!)].find((r) => r !== undefined && r in routes) ?? ('default' in routes ? 'default' : routeNames.length === 1 ? routeNames[0] : undefined);
-  if (route === undefined || !(route in routes)) {
+  // Own properties only: `constructor` or `__proto__` is no route.
+  const isRoute = (name: string | undefined): name is string => name !== undefined && Object.prototype.hasOwnProperty.call(routes, name);
+  route ??= [routeOfInput(inputs[0]!)].find(isRoute) ?? (isRoute('default') ? 'default' : routeNames.length === 1 ? routeNames[0] : undefined);
+  if (!isRoute(route)) {
     throw new InvalidRunInput(`route ${JSON.stringify(route ?? '')} is not configured (configured: ${routeNames.join(', ') || 'none'})`);
   }
   const settings = routes[route]!;
@@ -116,12 +137,13 @@ export function resolveRunConfig(
   if (minRecordsPerJob > maxRecordsPerJob) {
     throw new InvalidRunInput(`minRecordsPerJob (${minRecordsPerJob}) must not exceed maxRecordsPerJob (${maxRecordsPerJob})`);
   }
-  const known = new Set(['inputs', 'route', 'modelId', 'runId', 'maxRecordsPerJob', 'minRecordsPerJob', 'maxAttempts', 'maxConcurrentJobs', 'smallRemainder', 'jobTimeoutHours']);
+  const known = new Set(['inputs', 'route', 'modelId', 'runId', 'maxRecordsPerJob', 'minRecordsPerJob', 'maxAttempts', 'maxConcurrentJobs', 'smallRemainder', 'jobTimeoutHours', 'inputETags']);
   const unknown = Object.keys(input).filter((k) => !known.has(k));
   if (unknown.length > 0) throw new InvalidRunInput(`unknown input field(s): ${unknown.join(', ')}`);
 
   return {
     inputs,
+    ...(inputETags ? { inputETags } : {}),
     run: {
       runId,
       route,
@@ -129,7 +151,9 @@ export function resolveRunConfig(
       bucket: ctx.bucket,
       maxRecordsPerJob,
       minRecordsPerJob,
-      maxAttempts: int(input.maxAttempts, 'maxAttempts', 1, 10) ?? settings.maxAttempts,
+      // The stack keeps work/ long enough for the routes' attempts (bin/config.ts): a run may
+      // take fewer attempts than its route, never more, or its files could expire under it.
+      maxAttempts: int(input.maxAttempts, 'maxAttempts', 1, settings.maxAttempts) ?? settings.maxAttempts,
       smallRemainder,
       // A run may share the cap less, never more: the cap item is shared by every run of the model.
       maxConcurrentJobs: int(input.maxConcurrentJobs, 'maxConcurrentJobs', 1, ctx.pipeline.maxConcurrentJobs) ?? ctx.pipeline.maxConcurrentJobs,
@@ -138,4 +162,17 @@ export function resolveRunConfig(
       startedAt: ctx.startTime,
     },
   };
+}
+
+/** Checks `inputETags`: an object whose keys are input files of the run and whose values are ETags. */
+function checkInputETags(raw: unknown, inputs: readonly string[]): Readonly<Record<string, string>> | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InvalidRunInput('inputETags must be an object of input URI -> ETag');
+  const out: Record<string, string> = {};
+  for (const [uri, etag] of Object.entries(raw)) {
+    if (!inputs.includes(uri) || uri.endsWith('/')) throw new InvalidRunInput(`inputETags names ${JSON.stringify(uri)}, which is not an input file of the run`);
+    if (typeof etag !== 'string' || etag.length === 0 || etag.length > 200) throw new InvalidRunInput(`inputETags[${JSON.stringify(uri)}] must be a non-empty ETag string`);
+    out[uri] = etag;
+  }
+  return out;
 }

@@ -51,8 +51,8 @@ export async function* splitLines(stream: AsyncIterable<Buffer | Uint8Array | st
 }
 
 /** The body of an S3 object as a Node stream. */
-export async function getObjectStream(s3: S3Client, bucket: string, key: string): Promise<Readable> {
-  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+export async function getObjectStream(s3: S3Client, bucket: string, key: string, ifMatch?: string): Promise<Readable> {
+  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(ifMatch !== undefined ? { IfMatch: ifMatch } : {}) }));
   if (!res.Body) throw new Error(`s3://${bucket}/${key} has no body`);
   return res.Body as Readable;
 }
@@ -62,9 +62,12 @@ export async function* readObjectLines(s3: S3Client, bucket: string, key: string
   yield* splitLines(await getObjectStream(s3, bucket, key));
 }
 
-/** The lines of an S3 object, as Buffers, streamed in batches (see {@link splitLineBatches}). */
-export async function* readObjectLineBatches(s3: S3Client, bucket: string, key: string): AsyncGenerator<Buffer[]> {
-  yield* splitLineBatches(await getObjectStream(s3, bucket, key));
+/**
+ * The lines of an S3 object, as Buffers, streamed in batches (see {@link splitLineBatches}).
+ * With `ifMatch`, S3 refuses (`PreconditionFailed`) an object whose ETag is another.
+ */
+export async function* readObjectLineBatches(s3: S3Client, bucket: string, key: string, ifMatch?: string): AsyncGenerator<Buffer[]> {
+  yield* splitLineBatches(await getObjectStream(s3, bucket, key, ifMatch));
 }
 
 /** Parsed JSON values of a JSONL object, skipping blank lines. For files this project wrote. */

@@ -76,13 +76,16 @@ export async function startFromObject(deps: StartDeps, event: ObjectCreatedEvent
   const m = new RegExp(`^${S3_PREFIXES.inbox}([^/]+)/.+\\.jsonl$`).exec(key);
   if (!m) return { ignored: `not a .jsonl file under ${S3_PREFIXES.inbox}<route>/: ${key}` };
   const route = m[1]!;
-  const settings = deps.pipeline.routes[route];
+  // Own properties only: `inbox/constructor/` names no route.
+  const settings = Object.prototype.hasOwnProperty.call(deps.pipeline.routes, route) ? deps.pipeline.routes[route] : undefined;
   if (!settings) return { ignored: `route ${route} is not configured` };
   if (settings.trigger !== 'immediate') return { ignored: `route ${route} runs on the nightly sweep` };
 
   const identity = `${bucket.name}/${key}#${object['version-id'] ?? object.etag ?? object.sequencer ?? ''}`;
   const runId = `${runIdPrefix(route, 18)}-${shortHash(identity)}`;
-  return start(deps, runId, { inputs: [`s3://${bucket.name}/${key}`], route, runId }, 1);
+  const uri = `s3://${bucket.name}/${key}`;
+  // The run reads the file only while it is still the object of this event (see RunInput.inputETags).
+  return start(deps, runId, { inputs: [uri], route, runId, ...(object.etag ? { inputETags: { [uri]: object.etag } } : {}) }, 1);
 }
 
 /** The sort key of a sweep mark: the object's ETag (its size only if S3 gave no ETag). */

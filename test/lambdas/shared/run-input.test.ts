@@ -75,7 +75,7 @@ describe('resolveRunConfig', () => {
       runId: 'my-run-2',
       maxRecordsPerJob: 500,
       minRecordsPerJob: 50,
-      maxAttempts: 5,
+      maxAttempts: 1,
       maxConcurrentJobs: 3,
       smallRemainder: 'fail',
       jobTimeoutHours: 24,
@@ -87,7 +87,7 @@ describe('resolveRunConfig', () => {
       bucket: 'drop',
       maxRecordsPerJob: 500,
       minRecordsPerJob: 50,
-      maxAttempts: 5,
+      maxAttempts: 1,
       smallRemainder: 'fail',
       maxConcurrentJobs: 3,
       jobTimeoutHours: 24,
@@ -128,7 +128,23 @@ describe('resolveRunConfig', () => {
     ['min > route max', { inputs: ['s3://drop/inbox/embed/a.jsonl'], minRecordsPerJob: 2000 }, 'minRecordsPerJob (2000) must not exceed maxRecordsPerJob (1000)'],
     ['a fractional max', { inputs: ['s3://drop/a.jsonl'], maxRecordsPerJob: 1.5 }, 'maxRecordsPerJob must be an integer in 1..50000, got 1.5'],
     ['a string max', { inputs: ['s3://drop/a.jsonl'], maxRecordsPerJob: '100' }, 'maxRecordsPerJob must be an integer in 1..50000, got "100"'],
-    ['maxAttempts 0', { inputs: ['s3://drop/a.jsonl'], maxAttempts: 0 }, 'maxAttempts must be an integer in 1..10, got 0'],
+    ['maxAttempts 0', { inputs: ['s3://drop/a.jsonl'], maxAttempts: 0 }, 'maxAttempts must be an integer in 1..3, got 0'],
+    // work/ is kept for the routes' attempts: a run may take fewer, never more.
+    ['maxAttempts above the route', { inputs: ['s3://drop/inbox/embed/a.jsonl'], maxAttempts: 3 }, 'maxAttempts must be an integer in 1..2, got 3'],
+    // Own properties only: an object's inherited keys are no routes.
+    ['route constructor', { inputs: ['s3://drop/a.jsonl'], route: 'constructor' }, 'route "constructor" is not configured (configured: default, embed)'],
+    ['route __proto__', { inputs: ['s3://drop/a.jsonl'], route: '__proto__' }, 'route "__proto__" is not configured (configured: default, embed)'],
+    ['a newline in an input', { inputs: ['s3://drop/a.jsonl\nb'] }, 'inputs[0] contains a control character (newline, tab, ...): "s3://drop/a.jsonl\\nb"'],
+    ['a tab in an input', { inputs: ['s3://drop/a\t.jsonl'] }, 'inputs[0] contains a control character (newline, tab, ...): "s3://drop/a\\t.jsonl"'],
+    ...(['jobs-input/', 'jobs-output/', 'work/', 'results/'] as const).map((prefix): [string, unknown, string] => [
+      `an input under ${prefix}`,
+      { inputs: ['s3://drop/a.jsonl', `s3://drop/${prefix}other-run/x.jsonl`] },
+      `inputs[1] is under ${prefix}, the pipeline's own data (jobs-input/, jobs-output/, work/, results/ may not be inputs): s3://drop/${prefix}other-run/x.jsonl`,
+    ]),
+    ['inputETags not an object', { inputs: ['s3://drop/a.jsonl'], inputETags: 'x' }, 'inputETags must be an object of input URI -> ETag'],
+    ['inputETags of another file', { inputs: ['s3://drop/a.jsonl'], inputETags: { 's3://drop/b.jsonl': 'e' } }, 'inputETags names "s3://drop/b.jsonl", which is not an input file of the run'],
+    ['inputETags of a prefix', { inputs: ['s3://drop/p/'], inputETags: { 's3://drop/p/': 'e' } }, 'inputETags names "s3://drop/p/", which is not an input file of the run'],
+    ['an empty ETag', { inputs: ['s3://drop/a.jsonl'], inputETags: { 's3://drop/a.jsonl': '' } }, 'inputETags["s3://drop/a.jsonl"] must be a non-empty ETag string'],
     // A run may share the model's cap less than configured, never more (the cap is shared).
     ['maxConcurrentJobs above the pipeline cap', { inputs: ['s3://drop/a.jsonl'], maxConcurrentJobs: 8 }, 'maxConcurrentJobs must be an integer in 1..7, got 8'],
     // IAM lets the functions use only the routes' models.
@@ -150,6 +166,15 @@ describe('resolveRunConfig', () => {
     const err = errorOf(raw);
     if (typeof message === 'string') expect(err.message).toBe(message);
     else expect(err.message).toMatch(message);
+  });
+
+  it('passes the ETags the input files must still have', () => {
+    expect(resolve({ inputs: ['s3://drop/a.jsonl', 's3://drop/b/'], inputETags: { 's3://drop/a.jsonl': 'abc123' } }).inputETags).toEqual({ 's3://drop/a.jsonl': 'abc123' });
+    expect(resolve({ inputs: ['s3://drop/a.jsonl'] })).not.toHaveProperty('inputETags');
+  });
+
+  it('does not take a route from an inbox path naming an inherited property', () => {
+    expect(resolve({ inputs: ['s3://drop/inbox/constructor/a.jsonl'] }).run.route).toBe('default');
   });
 
   it('reports an unconfigured route when no route can be chosen', () => {

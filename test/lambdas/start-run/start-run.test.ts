@@ -63,7 +63,24 @@ describe('startFromObject', () => {
     expect(out.started).toBe(out.runId);
     expect(out.runId).toMatch(/^tickets-[0-9a-f]{16}$/);
     expect(isValidRunId(out.runId)).toBe(true);
-    expect(starts()).toEqual([{ stateMachineArn: SM, name: out.runId, input: JSON.stringify({ inputs: ['s3://drop/inbox/tickets/2025/a.jsonl'], route: 'tickets', runId: out.runId }) }]);
+    // The run reads the file only while it still has the dropped object's ETag.
+    expect(starts()).toEqual([
+      {
+        stateMachineArn: SM,
+        name: out.runId,
+        input: JSON.stringify({ inputs: ['s3://drop/inbox/tickets/2025/a.jsonl'], route: 'tickets', runId: out.runId, inputETags: { 's3://drop/inbox/tickets/2025/a.jsonl': 'e1' } }),
+      },
+    ]);
+  });
+
+  it('names no ETag when the event has none', async () => {
+    await startFromObject(deps(), created('inbox/tickets/b.jsonl', {}));
+    expect(JSON.parse(starts()[0]!.input!)).not.toHaveProperty('inputETags');
+  });
+
+  it('ignores a route name that is an inherited property (constructor)', async () => {
+    await expect(startFromObject(deps(), created('inbox/constructor/a.jsonl'))).resolves.toEqual({ ignored: 'route constructor is not configured' });
+    expect(starts()).toEqual([]);
   });
 
   it('derives the same execution name for the same bucket, key and ETag, and a new one when any changes', async () => {
