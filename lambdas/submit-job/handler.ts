@@ -11,7 +11,7 @@ export const handler = async (event: SubmitJobEvent): Promise<{ jobArn: string }
   const clients = awsClients();
   const config = handlerConfig();
   const jobArn = await submitChunkJob(
-    { bedrock: clients.bedrock, sfn: clients.sfn, jobs: new JobRecords(clients.ddb, config.table), bedrockRoleArn: config.bedrockRoleArn },
+    { bedrock: clients.bedrock, sfn: clients.sfn, jobs: new JobRecords(clients.ddb, config.table), bedrockRoleArn: config.bedrockRoleArn, stackName: config.stackName },
     event,
   );
   return { jobArn };
