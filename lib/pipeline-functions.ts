@@ -51,6 +51,13 @@ interface S3Access {
   readonly write?: readonly Prefix[];
   /** Prefixes listed, or `'run-inputs'`: the whole bucket (an input prefix may be anywhere). */
   readonly list?: readonly Prefix[] | 'run-inputs';
+  /**
+   * Reads keys that may not exist (finalize's `run-stats.json`, stop-run's `run.json` and
+   * `plan.json`) and must see `NoSuchKey` for a missing one. S3 answers 404 rather than 403 only
+   * to a caller allowed `s3:ListBucket`, and that check carries no `s3:prefix`: the listing
+   * condition is then `StringLikeIfExists` (a listing without a prefix is allowed too).
+   */
+  readonly readsMissingKeys?: boolean;
 }
 
 /**
@@ -146,7 +153,7 @@ const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   // Reads the run's claim to check it owns the run.
   finalize: {
     description: 'Writes results and the summary; puts Batch Run Completed',
-    s3: { read: ['work'], list: ['work'], write: ['results'] },
+    s3: { read: ['work'], list: ['work'], write: ['results'], readsMissingKeys: true },
     table: { items: { run: ['GetItem'] } },
     putEvents: true,
   },
@@ -166,7 +173,7 @@ const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   // claim.
   'stop-run': {
     description: 'Winds up a run whose execution a user stopped',
-    s3: { read: ['work', 'jobsInput'], list: ['work'], write: ['work', 'results'] },
+    s3: { read: ['work', 'jobsInput'], list: ['work'], write: ['work', 'results'], readsMissingKeys: true },
     table: { items: { job: ['UpdateItem'], cap: ['GetItem', 'UpdateItem'], run: ['GetItem', 'UpdateItem'] }, scan: true },
     bedrockJobs: ['Stop'],
     putEvents: true,
@@ -217,7 +224,7 @@ function grantBucketAccess(role: iam.IRole, bucket: s3.IBucket, access: S3Access
       new iam.PolicyStatement({
         actions: ['s3:ListBucket'],
         resources: [bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': access.list.map(prefixPattern) } },
+        conditions: { [access.readsMissingKeys ? 'StringLikeIfExists' : 'StringLike']: { 's3:prefix': access.list.map(prefixPattern) } },
       }),
     );
   }

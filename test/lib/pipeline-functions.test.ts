@@ -188,6 +188,11 @@ describe('pipeline functions', () => {
   const read = (...keys: string[]) => keys.map((k) => `Allow s3:GetObject bucket/${k}`);
   const write = (...keys: string[]) => keys.flatMap((k) => [`Allow s3:AbortMultipartUpload bucket/${k}`, `Allow s3:PutObject bucket/${k}`]);
   const list = (...prefixes: string[]) => [`Allow s3:ListBucket bucket ${JSON.stringify({ StringLike: { 's3:prefix': [...prefixes].sort() } })}`];
+  // For a function that reads keys that may be missing: S3 answers NoSuchKey (404) rather than
+  // AccessDenied only to a caller allowed to list the bucket, checked without an s3:prefix.
+  const listAndProbe = (...prefixes: string[]) => [
+    `Allow s3:ListBucket bucket ${JSON.stringify({ StringLikeIfExists: { 's3:prefix': [...prefixes].sort() } })}`,
+  ];
   const items = (pk: string, ...actions: string[]) =>
     actions.map((a) => `Allow dynamodb:${a} table ${JSON.stringify({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [pk] } })}`);
 
@@ -216,14 +221,14 @@ describe('pipeline functions', () => {
       [...read('jobs-input/*', 'jobs-output/*'), ...list('jobs-output/*'), ...write('work/*'), ...items('JOB#*', 'GetItem'), ...items('CAP#*', 'UpdateItem')],
     ],
     ['end-round', [...read('work/*', 'jobs-input/*'), ...list('work/*'), ...write('work/*', 'jobs-input/*', 'held/*')]],
-    ['finalize', [...read('work/*'), ...list('work/*'), ...write('results/*'), ...items('RUN#*', 'GetItem')]],
+    ['finalize', [...read('work/*'), ...listAndProbe('work/*'), ...write('results/*'), ...items('RUN#*', 'GetItem')]],
     ['job-state', items('JOB#*', 'GetItem', 'UpdateItem')],
     ['sweeper', ['Allow dynamodb:Scan table', ...items('JOB#*', 'GetItem', 'UpdateItem'), ...items('CAP#*', 'GetItem', 'UpdateItem')]],
     [
       'stop-run',
       [
         ...read('work/*', 'jobs-input/*'),
-        ...list('work/*'),
+        ...listAndProbe('work/*'),
         ...write('work/*', 'results/*'),
         'Allow dynamodb:Scan table',
         ...items('JOB#*', 'UpdateItem'),
