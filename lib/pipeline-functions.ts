@@ -54,8 +54,9 @@ interface S3Access {
   /**
    * Reads keys that may not exist (finalize's `run-stats.json`, stop-run's `run.json` and
    * `plan.json`) and must see `NoSuchKey` for a missing one. S3 answers 404 rather than 403 only
-   * to a caller allowed `s3:ListBucket`, and that check carries no `s3:prefix`: the listing
-   * condition is then `StringLikeIfExists` (a listing without a prefix is allowed too).
+   * to a caller allowed `s3:ListBucket`, and a GetObject carries no `s3:prefix` for a `StringLike`
+   * to match: the listing condition is then `StringLikeIfExists` (a listing without a prefix is
+   * allowed too; key names only).
    */
   readonly readsMissingKeys?: boolean;
 }
