@@ -2,10 +2,12 @@ import { Arn, ArnFormat, Aws, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { PipelineConfig } from '../bin/config';
 import { BatchFunction } from './batch-function';
+import { S3_PREFIXES } from '../lambdas/shared/contracts';
 import type { DropBucket } from './drop-bucket';
 import { modelInvocationJobArnPattern, modelResourceArnsOf } from './model-arns';
 import { acknowledgeNag, nagResourceFinding } from './nag';
@@ -34,13 +36,53 @@ export type PipelineFunctionName = (typeof PIPELINE_FUNCTION_NAMES)[number];
  */
 type JobAction = 'Create' | 'Get' | 'Stop';
 
+/** A prefix of the drop bucket, by its name in `S3_PREFIXES` (lambdas/shared/contracts.ts). */
+type Prefix = keyof typeof S3_PREFIXES;
+
+/**
+ * What a function may do in the drop bucket, by prefix. `read` is GetObject (also what HeadObject
+ * and the source of a CopyObject need); `write` is PutObject and AbortMultipartUpload (a streamed
+ * upload's parts and the abort of a failed one; also the destination of a CopyObject); `list` is
+ * ListBucket limited by `s3:prefix`. No function may delete.
+ */
+interface S3Access {
+  /** Prefixes read, or `'run-inputs'`: any object but {@link NOT_RUN_INPUTS} (prepare's inputs). */
+  readonly read?: readonly Prefix[] | 'run-inputs';
+  readonly write?: readonly Prefix[];
+  /** Prefixes listed, or `'run-inputs'`: the whole bucket (an input prefix may be anywhere). */
+  readonly list?: readonly Prefix[] | 'run-inputs';
+  /**
+   * Reads keys that may not exist (finalize's `run-stats.json`, stop-run's `run.json` and
+   * `plan.json`) and must see `NoSuchKey` for a missing one. S3 answers 404 rather than 403 only
+   * to a caller allowed `s3:ListBucket`, and a GetObject carries no `s3:prefix` for a `StringLike`
+   * to match: the listing condition is then `StringLikeIfExists` (a listing without a prefix is
+   * allowed too; key names only).
+   */
+  readonly readsMissingKeys?: boolean;
+}
+
+/**
+ * The items of the job table, by the leading part of their partition key (docs/ARCHITECTURE.md,
+ * "DynamoDB"): jobs (`lambdas/shared/job-records.ts`), job caps (`job-slots.ts`), sweep marks
+ * (start-run) and run claims.
+ */
+const ITEM_KEYS = { job: 'JOB#', cap: 'CAP#', swept: 'SWEPT#', run: 'RUN#' } as const;
+type ItemKind = keyof typeof ITEM_KEYS;
+type ItemAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem';
+
+/** What a function may do in the job table. */
+interface TableAccess {
+  /** Single-item actions by item kind, limited with `dynamodb:LeadingKeys` to that kind's keys. */
+  readonly items: Partial<Record<ItemKind, readonly ItemAction[]>>;
+  /** `dynamodb:Scan` of the table (no key condition can limit a Scan). */
+  readonly scan?: boolean;
+}
+
 /** What each function may do besides writing its logs. The one place to read the pipeline's IAM. */
 interface FunctionAccess {
   readonly description: string;
-  /** List the drop bucket, read and write its objects. */
-  readonly s3?: boolean;
-  /** Read and write the job table. */
-  readonly table?: boolean;
+  readonly s3?: S3Access;
+  readonly table?: TableAccess;
   readonly bedrockJobs?: readonly JobAction[];
   /** `bedrock:InvokeModel` on the routes' models (on-demand small remainders). */
   readonly invokeModel?: boolean;
@@ -50,47 +92,173 @@ interface FunctionAccess {
   readonly putEvents?: boolean;
 }
 
-// Matches what the handlers call (lambdas/<name>/ and the shared code they use); a handler
-// that starts calling something new needs its line here, and test/lib says so.
+/**
+ * The pipeline's prefixes a run input may never be under and that prepare never reads: its
+ * GetObject on the whole bucket comes with an explicit Deny of these, so the run-input check's
+ * refusal is enforced by IAM as well. (`jobs-input/` and `work/` are refused as inputs too, but
+ * prepare reads its own chunk and tail files there.)
+ */
+const NOT_RUN_INPUTS: readonly Prefix[] = ['jobsOutput', 'results'];
+
+// Matches what the handlers call (lambdas/<name>/ and the shared code they use; the table in
+// docs/ARCHITECTURE.md, "Functions", says which call needs which grant); a handler that starts
+// calling something new needs its line here, and test/lib says so.
 const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
-  // Lists inbox/ and held/ for sweeps; sweep marks in the table; starts executions (connectWorkflow).
-  'start-run': { description: 'Starts (deduplicated) runs for dropped files and nightly sweeps', s3: true, table: true },
+  // Lists a route's inbox/ and held/ for sweeps (never reads them); marks swept files and unmarks
+  // them when the start fails; starts executions (connectWorkflow).
+  'start-run': {
+    description: 'Starts (deduplicated) runs for dropped files and nightly sweeps',
+    s3: { list: ['inbox', 'held'] },
+    table: { items: { swept: ['PutItem', 'DeleteItem'] } },
+  },
+  // Reads the run's inputs (HeadObject, listing of prefix inputs); writes run.json, rejections,
+  // stats, round 1's chunks, its plan and tail files (copied over chunks), held remainders.
   // Opening a round may apply the small-remainder policy (on-demand InvokeModel) when a file is
-  // below the model's minimum job size.
-  prepare: { description: 'Validates a run, rejects bad lines, writes round-1 chunks', s3: true, invokeModel: true },
-  // Reads its execution's history length and may start the run's successor execution (connectWorkflow).
-  'next-window': { description: 'Hands the next window of chunks to the Map, or continues the run in a successor execution' },
-  'acquire-slot': { description: 'Takes a slot of the model\'s global job cap', table: true },
+  // below the model's minimum job size. Claims the run id (a conditional update), lists itself as
+  // a running step of the run, and reads the claim to resume a successor (lambdas/shared/run-claims.ts).
+  prepare: {
+    description: 'Validates a run, rejects bad lines, writes round-1 chunks',
+    s3: { read: 'run-inputs', list: 'run-inputs', write: ['jobsInput', 'work', 'held'] },
+    table: { items: { run: ['GetItem', 'UpdateItem'] } },
+    invokeModel: true,
+  },
+  // Reads its execution's history length and may start the run's successor execution
+  // (connectWorkflow, which also grants DescribeExecution to check an existing successor); hands
+  // the run claim over to the successor, and takes it back when the start fails.
+  'next-window': {
+    description: 'Hands the next window of chunks to the Map, or continues the run in a successor execution',
+    table: { items: { run: ['UpdateItem'] } },
+  },
+  'acquire-slot': { description: 'Takes a slot of the model\'s global job cap', table: { items: { cap: ['UpdateItem'] } } },
   // Also completes its own task token when a retried submit finds the job already terminal
   // (connectWorkflow).
   'submit-job': {
     description: 'Stores the task token and creates the chunk\'s Bedrock batch job',
-    table: true,
+    // run: the stop mark, checked as it lists itself as a running step of the run.
+    table: { items: { job: ['PutItem', 'UpdateItem', 'GetItem'], run: ['GetItem', 'UpdateItem'] } },
     bedrockJobs: ['Create', 'Get'],
     passServiceRole: true,
   },
-  // Stops a job whose wait ended without its outcome, before freeing its slot.
+  // Reads the chunk's input and its job's output; writes the chunk's parts and stats. Reads the
+  // job item and stops a job whose wait ended without its outcome, before freeing its slot.
   'reconcile-chunk': {
     description: 'Joins a job\'s output with its input; frees the slot',
-    s3: true,
-    table: true,
+    s3: { read: ['jobsInput', 'jobsOutput'], list: ['jobsOutput'], write: ['work'] },
+    table: { items: { job: ['GetItem'], cap: ['UpdateItem'], run: ['GetItem', 'UpdateItem'] } },
     bedrockJobs: ['Get', 'Stop'],
   },
-  'end-round': { description: 'Re-chunks retryable records or applies the small-remainder policy', s3: true, invokeModel: true },
-  finalize: { description: 'Writes results and the summary; puts Batch Run Completed', s3: true, putEvents: true },
+  // Lists and reads the round's retry parts; writes the next round's chunks (re-reading them for
+  // a tail re-split), exhausted records, remainders and held files.
+  'end-round': {
+    description: 'Re-chunks retryable records or applies the small-remainder policy',
+    s3: { read: ['work', 'jobsInput'], list: ['work'], write: ['work', 'jobsInput', 'held'] },
+    // run: the stop mark, checked as it lists itself as a running step of the run.
+    table: { items: { run: ['GetItem', 'UpdateItem'] } },
+    invokeModel: true,
+  },
+  // Reads the run's claim to check it owns the run; FinalizeFailed of an execution that never
+  // claimed its run id claims it (a conditional update).
+  finalize: {
+    description: 'Writes results and the summary; puts Batch Run Completed',
+    s3: { read: ['work'], list: ['work'], write: ['results'], readsMissingKeys: true },
+    table: { items: { run: ['GetItem', 'UpdateItem'] } },
+    putEvents: true,
+  },
   // Completes task tokens (connectWorkflow).
-  'job-state': { description: 'Completes the task token of a job that reached a terminal status', table: true },
-  // Completes task tokens (connectWorkflow).
-  sweeper: { description: 'Polls tracked jobs whose events were lost; recovers leaked slots', table: true, bedrockJobs: ['Get'] },
-  // Stops a stopped run's open jobs, frees its slots, fails its unfinished records, finalizes it.
+  'job-state': {
+    description: 'Completes the task token of a job that reached a terminal status',
+    table: { items: { job: ['GetItem', 'UpdateItem'] } },
+  },
+  // Scans for open jobs and capped models; completes task tokens (connectWorkflow).
+  sweeper: {
+    description: 'Polls tracked jobs whose events were lost; recovers leaked slots',
+    table: { items: { job: ['GetItem', 'UpdateItem'], cap: ['GetItem', 'UpdateItem'] }, scan: true },
+    bedrockJobs: ['Get'],
+  },
+  // Stops a stopped run's open jobs (found by a Scan), frees its slots, fails its unfinished
+  // records (reading its work files and chunk inputs), finalizes it; reads and winds up the run
+  // claim.
   'stop-run': {
     description: 'Winds up a run whose execution a user stopped',
-    s3: true,
-    table: true,
+    s3: { read: ['work', 'jobsInput'], list: ['work'], write: ['work', 'results'], readsMissingKeys: true },
+    table: { items: { job: ['UpdateItem'], cap: ['GetItem', 'UpdateItem'], run: ['GetItem', 'UpdateItem'] }, scan: true },
     bedrockJobs: ['Stop'],
     putEvents: true,
   },
 };
+
+/**
+ * The tag keys every batch job is created with (lambdas/submit-job/submit-job.ts): the run, the
+ * route and the stack that created it. Bedrock's tag keys allow `[a-zA-Z0-9\s._:/=+@-]`.
+ */
+const JOB_TAG_KEYS = ['bedrock-batch:run', 'bedrock-batch:route', 'bedrock-batch:stack'] as const;
+
+/** The key pattern of a prefix's objects: `work/*`. */
+function prefixPattern(prefix: Prefix): string {
+  return `${S3_PREFIXES[prefix]}*`;
+}
+
+/**
+ * Grants a function its {@link S3Access} to the drop bucket. Returns the object ARNs it allowed
+ * (every one ends in a wildcard: keys are made of run ids, rounds and chunks) and the reason to
+ * acknowledge them with.
+ */
+function grantBucketAccess(role: iam.IRole, bucket: s3.IBucket, access: S3Access): { allowed: string[]; reason: string } {
+  const allowed: string[] = [];
+  const allow = (actions: string[], resources: string[]) => {
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources }));
+    allowed.push(...resources);
+  };
+  if (access.read === 'run-inputs') {
+    allow(['s3:GetObject'], [bucket.arnForObjects('*')]);
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        actions: ['s3:GetObject'],
+        resources: NOT_RUN_INPUTS.map((p) => bucket.arnForObjects(prefixPattern(p))),
+      }),
+    );
+  } else if (access.read?.length) {
+    allow(['s3:GetObject'], access.read.map((p) => bucket.arnForObjects(prefixPattern(p))));
+  }
+  if (access.write?.length) {
+    allow(['s3:PutObject', 's3:AbortMultipartUpload'], access.write.map((p) => bucket.arnForObjects(prefixPattern(p))));
+  }
+  if (access.list === 'run-inputs') {
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }));
+  } else if (access.list?.length) {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { [access.readsMissingKeys ? 'StringLikeIfExists' : 'StringLike']: { 's3:prefix': access.list.map(prefixPattern) } },
+      }),
+    );
+  }
+  const reason =
+    access.read === 'run-inputs'
+      ? "A run's input files may be anywhere in the drop bucket but the pipeline's own output prefixes (jobs-output/, results/: read explicitly denied); written run files are keyed by run id, round and chunk (docs/ARCHITECTURE.md, \"Data layout\"), only known at run time; no delete."
+      : 'Run files are keyed by run id, round and chunk (docs/ARCHITECTURE.md, "Data layout"), only known at run time; access is to the prefixes this function uses, without delete.';
+  return { allowed, reason };
+}
+
+/**
+ * Grants a function its {@link TableAccess}: one statement per item kind, limited to that kind's
+ * partition keys. `ForAllValues` holds for a request without keys too, which is why no such
+ * statement may hold an action that takes none (Scan): a Scan gets a statement of its own.
+ */
+function grantTableAccess(role: iam.IRole, table: dynamodb.ITable, access: TableAccess): void {
+  for (const [kind, actions] of Object.entries(access.items) as Array<[ItemKind, readonly ItemAction[]]>) {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: actions.map((a) => `dynamodb:${a}`),
+        resources: [table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${ITEM_KEYS[kind]}*`] } },
+      }),
+    );
+  }
+  if (access.scan) role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['dynamodb:Scan'], resources: [table.tableArn] }));
+}
 
 /** Lambda's limit on the total size of a function's environment variables. */
 const LAMBDA_ENV_LIMIT_BYTES = 4096;
@@ -143,6 +311,8 @@ export class PipelineFunctions extends Construct {
       BEDROCK_ROLE_ARN: props.bedrockServiceRole.roleArn,
       PIPELINE_CONFIG: pipelineConfig,
       EVENT_BUS_NAME: 'default',
+      // The value of the bedrock-batch:stack tag of the jobs submit-job creates.
+      STACK_NAME: Stack.of(this).stackName,
     };
 
     const env = { partition: Aws.PARTITION, region: Aws.REGION, account: Aws.ACCOUNT_ID };
@@ -166,13 +336,10 @@ export class PipelineFunctions extends Construct {
       const ack = (reason: string, findings: string[]) => acknowledgeNag(fn.role, 'AwsSolutions-IAM5', reason, findings);
 
       if (access.s3) {
-        props.dropBucket.grantPipelineData(fn.role);
-        ack(
-          'Run files are keyed by run id, round and chunk (docs/ARCHITECTURE.md, "Data layout"), only known at run time; access is to objects of the drop bucket only, without delete.',
-          [nagResourceFinding(this, props.dropBucket.bucket.arnForObjects('*'))],
-        );
+        const { allowed, reason } = grantBucketAccess(fn.role, props.dropBucket.bucket, access.s3);
+        ack(reason, allowed.map((arn) => nagResourceFinding(this, arn)));
       }
-      if (access.table) props.table.grantReadWriteData(fn.role);
+      if (access.table) grantTableAccess(fn.role, props.table, access.table);
 
       const jobActions = access.bedrockJobs ?? [];
       const perJob = jobActions.filter((a) => a === 'Get' || a === 'Stop');
@@ -184,6 +351,15 @@ export class PipelineFunctions extends Construct {
       if (jobActions.includes('Create')) {
         fn.role.addToPrincipalPolicy(
           new iam.PolicyStatement({ actions: ['bedrock:CreateModelInvocationJob'], resources: [jobArns, ...modelArns] }),
+        );
+        // Jobs are created with tags (JOB_TAG_KEYS). Bedrock's guide to batch permissions lists
+        // bedrock:TagResource among the caller's actions; granted for these keys only.
+        fn.role.addToPrincipalPolicy(
+          new iam.PolicyStatement({
+            actions: ['bedrock:TagResource'],
+            resources: [jobArns],
+            conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [...JOB_TAG_KEYS] } },
+          }),
         );
       }
       if (jobActions.length > 0) {
@@ -241,14 +417,14 @@ export class PipelineFunctions extends Construct {
     const continuation = new iam.Policy(this, 'NextWindowContinuation', {
       roles: [this.byName['next-window'].role],
       statements: [
-        new iam.PolicyStatement({ actions: ['states:GetExecutionHistory'], resources: [executionsArn] }),
+        new iam.PolicyStatement({ actions: ['states:GetExecutionHistory', 'states:DescribeExecution'], resources: [executionsArn] }),
         new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [stateMachine.stateMachineArn] }),
       ],
     });
     acknowledgeNag(
       continuation,
       'AwsSolutions-IAM5',
-      "GetExecutionHistory is granted on this state machine's executions (<state machine>:*): a function cannot name the execution it runs in before it exists.",
+      "GetExecutionHistory and DescribeExecution are granted on this state machine's executions (<state machine>:*): a function cannot name the execution it runs in, or the successor it starts, before it exists.",
       [nagResourceFinding(this, executionsArn)],
     );
     new iam.Policy(this, 'SubmitJobTaskResponse', {

@@ -27,6 +27,8 @@ export interface HandlerConfig {
   readonly eventBusName: string;
   /** Only set for `start-run` (a function inside the workflow cannot know the workflow's ARN). */
   readonly stateMachineArn: string | undefined;
+  /** The CloudFormation stack (`STACK_NAME`): the `bedrock-batch:stack` tag of the jobs created. */
+  readonly stackName: string | undefined;
   readonly pipeline: PipelineEnvConfig;
 }
 
@@ -51,11 +53,12 @@ export function readHandlerConfig(env: NodeJS.ProcessEnv = process.env): Handler
     bedrockRoleArn: required(env, 'BEDROCK_ROLE_ARN'),
     eventBusName: env.EVENT_BUS_NAME || 'default',
     stateMachineArn: env.STATE_MACHINE_ARN || undefined,
+    stackName: env.STACK_NAME || undefined,
     pipeline,
   };
 }
 
-const CONFIG_VARIABLES = ['PIPELINE_CONFIG', 'BUCKET_NAME', 'TABLE_NAME', 'BEDROCK_ROLE_ARN', 'EVENT_BUS_NAME', 'STATE_MACHINE_ARN'] as const;
+const CONFIG_VARIABLES = ['PIPELINE_CONFIG', 'BUCKET_NAME', 'TABLE_NAME', 'BEDROCK_ROLE_ARN', 'EVENT_BUS_NAME', 'STATE_MACHINE_ARN', 'STACK_NAME'] as const;
 let cached: { key: string; config: HandlerConfig } | undefined;
 
 /** The process's configuration, read on first use and again only if its variables change. */

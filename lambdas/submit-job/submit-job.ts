@@ -19,6 +19,8 @@ export interface SubmitDeps {
   readonly sfn: SFNClient;
   readonly jobs: JobRecords;
   readonly bedrockRoleArn: string;
+  /** The stack's name, for the job's `bedrock-batch:stack` tag (left out when unknown). */
+  readonly stackName?: string;
 }
 
 /** Creates the chunk's job (once, however often it is retried) and returns its ARN. */
@@ -37,6 +39,13 @@ export async function submitChunkJob(deps: SubmitDeps, event: SubmitJobEvent): P
       inputDataConfig: { s3InputDataConfig: { s3Uri: s3Uri(run.bucket, runKeys.chunkInput(run.runId, round, chunk)), s3InputFormat: 'JSONL' } },
       outputDataConfig: { s3OutputDataConfig: { s3Uri: s3Uri(run.bucket, runKeys.chunkOutputPrefix(run.runId, round, chunk)) } },
       timeoutDurationInHours: run.jobTimeoutHours,
+      // Tagged at creation with what the job belongs to (cost allocation, and operators telling
+      // jobs apart); the role may add these keys only (lib/pipeline-functions.ts).
+      tags: [
+        { key: 'bedrock-batch:run', value: run.runId },
+        { key: 'bedrock-batch:route', value: run.route },
+        ...(deps.stackName ? [{ key: 'bedrock-batch:stack', value: deps.stackName }] : []),
+      ],
     }),
   );
   const jobArn = res.jobArn!;

@@ -284,6 +284,9 @@ export class BedrockEmulator {
         res.end('');
         return;
       }
+      if (first === 'listTagsForResource' && segments.length === 1 && method === 'POST') {
+        return sendJson(res, 200, this.listTags(parseJsonBody(body)));
+      }
       if (first === 'model' && second !== undefined && third === 'invoke' && fourth === undefined && method === 'POST') {
         return this.invokeModel(second, body, res);
       }
@@ -398,6 +401,18 @@ export class BedrockEmulator {
       throw new BedrockApiError('ResourceNotFoundException', `The batch inference job ${identifier} could not be found.`);
     }
     return job;
+  }
+
+  /**
+   * ListTagsForResource for a job: the tags it was created with (kept as sent; Get does not
+   * return them). Other resource types are not emulated.
+   */
+  private listTags(body: unknown): { tags: { key: string; value: string }[] } {
+    const arn = typeof body === 'object' && body !== null ? (body as { resourceARN?: unknown }).resourceARN : undefined;
+    if (typeof arn !== 'string' || arn.length === 0) throw new BedrockApiError('ValidationException', 'resourceARN is required');
+    const job = /:model-invocation-job\/[a-z0-9]{12}$/.test(arn) ? this.jobs.get(arn.slice(-12)) : undefined;
+    if (!job || job.jobArn !== arn) throw new BedrockApiError('ResourceNotFoundException', `The resource ${arn} could not be found.`);
+    return { tags: (job.request.tags ?? []).map((t) => ({ key: t.key, value: t.value })) };
   }
 
   private describe(job: Job): Record<string, unknown> {

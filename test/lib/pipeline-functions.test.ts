@@ -57,11 +57,13 @@ describe('pipeline functions', () => {
         'POWERTOOLS_SERVICE_NAME',
         'POWERTOOLS_LOG_LEVEL',
         'NODE_OPTIONS',
+        'STACK_NAME',
         ...(name === 'start-run' ? ['STATE_MACHINE_ARN'] : []),
       ].sort(),
     );
     expect(vars).toMatchObject({
       EVENT_BUS_NAME: 'default',
+      STACK_NAME: 'TestStack',
       POWERTOOLS_SERVICE_NAME: 'bedrock-batch',
       POWERTOOLS_LOG_LEVEL: 'INFO',
       NODE_OPTIONS: '--enable-source-maps',
@@ -81,38 +83,195 @@ describe('pipeline functions', () => {
     expect(functions[functionIdOf(template, 'start-run')]!.Properties.Environment.Variables.STATE_MACHINE_ARN).toEqual({ Ref: sm.id });
   });
 
-  const S3_DATA = ['s3:AbortMultipartUpload', 's3:GetObject', 's3:ListBucket', 's3:PutObject'];
-  const TABLE = [
-    'dynamodb:BatchGetItem',
-    'dynamodb:BatchWriteItem',
-    'dynamodb:ConditionCheckItem',
-    'dynamodb:DeleteItem',
-    'dynamodb:DescribeTable',
-    'dynamodb:GetItem',
-    'dynamodb:GetRecords',
-    'dynamodb:GetShardIterator',
-    'dynamodb:PutItem',
-    'dynamodb:Query',
-    'dynamodb:Scan',
-    'dynamodb:UpdateItem',
-  ];
   const LOGS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
   const TASK_RESPONSE = ['states:SendTaskFailure', 'states:SendTaskHeartbeat', 'states:SendTaskSuccess'];
 
   test.each<[string, string[]]>([
-    ['start-run', [...LOGS, ...S3_DATA, ...TABLE, 'states:StartExecution']],
-    ['prepare', [...LOGS, ...S3_DATA, 'bedrock:InvokeModel']],
-    ['next-window', [...LOGS, 'states:GetExecutionHistory', 'states:StartExecution']],
-    ['acquire-slot', [...LOGS, ...TABLE]],
-    ['submit-job', [...LOGS, ...TABLE, 'bedrock:CreateModelInvocationJob', 'bedrock:GetModelInvocationJob', 'iam:PassRole', ...TASK_RESPONSE]],
-    ['reconcile-chunk', [...LOGS, ...S3_DATA, ...TABLE, 'bedrock:GetModelInvocationJob', 'bedrock:StopModelInvocationJob']],
-    ['end-round', [...LOGS, ...S3_DATA, 'bedrock:InvokeModel']],
-    ['finalize', [...LOGS, ...S3_DATA, 'events:PutEvents']],
-    ['job-state', [...LOGS, ...TABLE, ...TASK_RESPONSE]],
-    ['sweeper', [...LOGS, ...TABLE, 'bedrock:GetModelInvocationJob', ...TASK_RESPONSE]],
-    ['stop-run', [...LOGS, ...S3_DATA, ...TABLE, 'bedrock:StopModelInvocationJob', 'events:PutEvents']],
-  ])('%s may do exactly what it needs', (name, expected) => {
+    ['start-run', [...LOGS, 's3:ListBucket', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'states:StartExecution']],
+    ['prepare', [...LOGS, 's3:AbortMultipartUpload', 's3:GetObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'bedrock:InvokeModel']],
+    ['next-window', [...LOGS, 'dynamodb:UpdateItem', 'states:DescribeExecution', 'states:GetExecutionHistory', 'states:StartExecution']],
+    ['acquire-slot', [...LOGS, 'dynamodb:UpdateItem']],
+    [
+      'submit-job',
+      [
+        ...LOGS,
+        'dynamodb:GetItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:UpdateItem',
+        'bedrock:CreateModelInvocationJob',
+        'bedrock:GetModelInvocationJob',
+        'bedrock:TagResource',
+        'iam:PassRole',
+        ...TASK_RESPONSE,
+      ],
+    ],
+    [
+      'reconcile-chunk',
+      [
+        ...LOGS,
+        's3:AbortMultipartUpload',
+        's3:GetObject',
+        's3:ListBucket',
+        's3:PutObject',
+        'dynamodb:GetItem',
+        'dynamodb:GetItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:UpdateItem',
+        'bedrock:GetModelInvocationJob',
+        'bedrock:StopModelInvocationJob',
+      ],
+    ],
+    ['end-round', [...LOGS, 's3:AbortMultipartUpload', 's3:GetObject', 's3:ListBucket', 's3:PutObject', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'bedrock:InvokeModel']],
+    ['finalize', [...LOGS, 's3:AbortMultipartUpload', 's3:GetObject', 's3:ListBucket', 's3:PutObject', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'events:PutEvents']],
+    ['job-state', [...LOGS, 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...TASK_RESPONSE]],
+    [
+      'sweeper',
+      [...LOGS, 'dynamodb:GetItem', 'dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:UpdateItem', 'dynamodb:UpdateItem', 'bedrock:GetModelInvocationJob', ...TASK_RESPONSE],
+    ],
+    [
+      'stop-run',
+      [
+        ...LOGS,
+        's3:AbortMultipartUpload',
+        's3:GetObject',
+        's3:ListBucket',
+        's3:PutObject',
+        'dynamodb:GetItem',
+        'dynamodb:GetItem',
+        'dynamodb:Scan',
+        'dynamodb:UpdateItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:UpdateItem',
+        'bedrock:StopModelInvocationJob',
+        'events:PutEvents',
+      ],
+    ],
+  ])('%s may do exactly what it needs (each action once per statement)', (name, expected) => {
     expect(actionsOf(statementsOfFunction(template, name))).toEqual([...expected].sort());
+  });
+
+  /**
+   * Every S3 and DynamoDB grant of a function as `Effect action resource [condition]`, one line
+   * per action and resource: the drop bucket is `bucket`, its objects `bucket/<key pattern>`,
+   * the job table `table`.
+   */
+  function dataGrants(name: string): string[] {
+    const flat = (value: unknown): string => {
+      if (typeof value === 'string') return value;
+      const o = value as Record<string, any>;
+      if (o['Fn::GetAtt']) {
+        const id = String(o['Fn::GetAtt'][0]);
+        if (id.startsWith('DropBucket')) return 'bucket';
+        if (id.startsWith('JobTable')) return 'table';
+        return `<${id}>`;
+      }
+      if (o['Fn::Join']) return (o['Fn::Join'][1] as unknown[]).map(flat).join(o['Fn::Join'][0]);
+      if (o.Ref) return `<${o.Ref}>`;
+      throw new Error(`unexpected resource ${JSON.stringify(value)}`);
+    };
+    const sortedCondition = (c: Record<string, Record<string, string | string[]>> | undefined): string => {
+      if (!c) return '';
+      const sorted = Object.fromEntries(
+        Object.entries(c).map(([op, keys]) => [op, Object.fromEntries(Object.entries(keys).map(([k, v]) => [k, Array.isArray(v) ? [...v].sort() : v]))]),
+      );
+      return ` ${JSON.stringify(sorted)}`;
+    };
+    const out: string[] = [];
+    for (const s of statementsOfFunction(template, name)) {
+      const actions: string[] = Array.isArray(s.Action) ? s.Action : [s.Action];
+      const resources: unknown[] = Array.isArray(s.Resource) ? s.Resource : [s.Resource];
+      for (const a of actions.filter((x) => x.startsWith('s3:') || x.startsWith('dynamodb:'))) {
+        for (const r of resources) out.push(`${s.Effect} ${a} ${flat(r)}${sortedCondition(s.Condition)}`);
+      }
+    }
+    return out.sort();
+  }
+
+  const read = (...keys: string[]) => keys.map((k) => `Allow s3:GetObject bucket/${k}`);
+  const write = (...keys: string[]) => keys.flatMap((k) => [`Allow s3:AbortMultipartUpload bucket/${k}`, `Allow s3:PutObject bucket/${k}`]);
+  const list = (...prefixes: string[]) => [`Allow s3:ListBucket bucket ${JSON.stringify({ StringLike: { 's3:prefix': [...prefixes].sort() } })}`];
+  // For a function that reads keys that may be missing: S3 answers NoSuchKey (404) rather than
+  // AccessDenied only to a caller allowed to list the bucket, checked without an s3:prefix.
+  const listAndProbe = (...prefixes: string[]) => [
+    `Allow s3:ListBucket bucket ${JSON.stringify({ StringLikeIfExists: { 's3:prefix': [...prefixes].sort() } })}`,
+  ];
+  const items = (pk: string, ...actions: string[]) =>
+    actions.map((a) => `Allow dynamodb:${a} table ${JSON.stringify({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [pk] } })}`);
+
+  // What each handler touches (docs/ARCHITECTURE.md, "Functions": the "may (IAM)" column, and
+  // "Data layout"), written out independently of lib/pipeline-functions.ts.
+  test.each<[string, string[]]>([
+    // Lists a route's inbox/ and held/ files for a sweep, marks them (SWEPT#), unmarks them when the start fails.
+    ['start-run', [...list('inbox/*', 'held/*'), ...items('SWEPT#*', 'PutItem', 'DeleteItem')]],
+    [
+      'prepare',
+      [
+        // Inputs may be anywhere but the pipeline's own output prefixes (explicitly denied).
+        'Allow s3:GetObject bucket/*',
+        'Deny s3:GetObject bucket/jobs-output/*',
+        'Deny s3:GetObject bucket/results/*',
+        'Allow s3:ListBucket bucket',
+        ...write('jobs-input/*', 'work/*', 'held/*'),
+        // Claims the run id, lists itself as a running step, reads the claim to resume a successor.
+        ...items('RUN#*', 'GetItem', 'UpdateItem'),
+      ],
+    ],
+    ['next-window', items('RUN#*', 'UpdateItem')],
+    ['acquire-slot', items('CAP#*', 'UpdateItem')],
+    // RUN#: the stop mark, checked as a submit lists itself as a running step of the run.
+    ['submit-job', [...items('JOB#*', 'PutItem', 'UpdateItem', 'GetItem'), ...items('RUN#*', 'GetItem', 'UpdateItem')]],
+    [
+      'reconcile-chunk',
+      [
+        ...read('jobs-input/*', 'jobs-output/*'),
+        ...list('jobs-output/*'),
+        ...write('work/*'),
+        ...items('JOB#*', 'GetItem'),
+        ...items('CAP#*', 'UpdateItem'),
+        ...items('RUN#*', 'GetItem', 'UpdateItem'),
+      ],
+    ],
+    ['end-round', [...read('work/*', 'jobs-input/*'), ...list('work/*'), ...write('work/*', 'jobs-input/*', 'held/*'), ...items('RUN#*', 'GetItem', 'UpdateItem')]],
+    // RUN#: checks it owns the run; FinalizeFailed claims an unclaimed id.
+    ['finalize', [...read('work/*'), ...listAndProbe('work/*'), ...write('results/*'), ...items('RUN#*', 'GetItem', 'UpdateItem')]],
+    ['job-state', items('JOB#*', 'GetItem', 'UpdateItem')],
+    ['sweeper', ['Allow dynamodb:Scan table', ...items('JOB#*', 'GetItem', 'UpdateItem'), ...items('CAP#*', 'GetItem', 'UpdateItem')]],
+    [
+      'stop-run',
+      [
+        ...read('work/*', 'jobs-input/*'),
+        ...listAndProbe('work/*'),
+        ...write('work/*', 'results/*'),
+        'Allow dynamodb:Scan table',
+        ...items('JOB#*', 'UpdateItem'),
+        ...items('CAP#*', 'GetItem', 'UpdateItem'),
+        ...items('RUN#*', 'GetItem', 'UpdateItem'),
+      ],
+    ],
+  ])('%s reads, writes and lists only the prefixes and items it uses', (name, expected) => {
+    expect(dataGrants(name)).toEqual([...expected].sort());
+  });
+
+  test('a LeadingKeys statement holds only single-item actions (ForAllValues is vacuously true for a request without keys, such as a Scan)', () => {
+    for (const name of PIPELINE_FUNCTION_NAMES) {
+      for (const s of statementsOfFunction(template, name)) {
+        if (!JSON.stringify(s.Condition ?? {}).includes('dynamodb:LeadingKeys')) continue;
+        for (const a of actionsOf([s])) expect(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']).toContain(a);
+      }
+    }
+  });
+
+  test('jobs are created with their tags: submit-job may tag jobs with the pipeline\'s tag keys only', () => {
+    const tag = statementsOfFunction(template, 'submit-job').find((x) => x.Action === 'bedrock:TagResource');
+    expect(JSON.stringify(tag.Resource)).toMatch(/:model-invocation-job\/\*"\]\]\}$/);
+    expect(tag.Condition).toEqual({
+      'ForAllValues:StringEquals': { 'aws:TagKeys': ['bedrock-batch:run', 'bedrock-batch:route', 'bedrock-batch:stack'] },
+    });
+    for (const name of PIPELINE_FUNCTION_NAMES.filter((n) => n !== 'submit-job')) {
+      expect(actionsOf(statementsOfFunction(template, name))).not.toContain('bedrock:TagResource');
+    }
   });
 
   test('S3 access is to the drop bucket only, never delete', () => {
@@ -145,8 +304,9 @@ describe('pipeline functions', () => {
       const start = statementsOfFunction(template, name).find((x) => actionsOf([x]).includes('states:StartExecution'));
       expect(start.Resource).toEqual({ Ref: sm.id });
     }
-    // next-window reads the history of this state machine's executions only.
+    // next-window reads the history (and describes a successor) of this state machine's executions only.
     const history = statementsOfFunction(template, 'next-window').find((x) => actionsOf([x]).includes('states:GetExecutionHistory'));
+    expect(actionsOf([history])).toContain('states:DescribeExecution');
     expect(JSON.stringify(history.Resource)).toMatch(/:execution:/);
     expect(JSON.stringify(history.Resource)).toContain(sm.id);
   });

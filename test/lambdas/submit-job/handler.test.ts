@@ -8,6 +8,12 @@ import { HANDLER_ENV, useHandlerEnv } from '../support/handler-env';
 const ddbMock = mockClient(DynamoDBDocumentClient);
 const bedrockMock = mockClient(BedrockClient);
 useHandlerEnv(pipeline(), [ddbMock, bedrockMock]);
+beforeAll(() => {
+  process.env.STACK_NAME = 'MyPipeline';
+});
+afterAll(() => {
+  delete process.env.STACK_NAME;
+});
 
 describe('submit-job handler', () => {
   it('submits with the configured role and table and returns the job ARN', async () => {
@@ -17,5 +23,7 @@ describe('submit-job handler', () => {
     await expect(handler({ run: runConfig(), round: 1, chunk: 0, taskToken: 'tok' })).resolves.toEqual({ jobArn });
     expect(ddbMock.commandCalls(PutCommand)[0]!.args[0].input.TableName).toBe(HANDLER_ENV.TABLE_NAME);
     expect(bedrockMock.commandCalls(CreateModelInvocationJobCommand)[0]!.args[0].input.roleArn).toBe(HANDLER_ENV.BEDROCK_ROLE_ARN);
+    // The stack tag comes from STACK_NAME.
+    expect(bedrockMock.commandCalls(CreateModelInvocationJobCommand)[0]!.args[0].input.tags).toContainEqual({ key: 'bedrock-batch:stack', value: 'MyPipeline' });
   });
 });

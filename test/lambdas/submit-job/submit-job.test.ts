@@ -20,6 +20,7 @@ const deps = () => ({
   sfn: new SFNClient({ region: 'us-east-1' }),
   jobs: new JobRecords(DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })), 'jobs'),
   bedrockRoleArn: ROLE,
+  stackName: 'BedrockBatch',
 });
 
 const event = (taskToken = 'token-1'): SubmitJobEvent => ({
@@ -91,6 +92,11 @@ describe('submitChunkJob', () => {
       inputDataConfig: { s3InputDataConfig: { s3Uri: 's3://drop/jobs-input/run-7/r02/c00003.jsonl', s3InputFormat: 'JSONL' } },
       outputDataConfig: { s3OutputDataConfig: { s3Uri: 's3://drop/jobs-output/run-7/r02/c00003/' } },
       timeoutDurationInHours: 36,
+      tags: [
+        { key: 'bedrock-batch:run', value: 'run-7' },
+        { key: 'bedrock-batch:route', value: 'default' },
+        { key: 'bedrock-batch:stack', value: 'BedrockBatch' },
+      ],
     });
     expect(bedrockMock.commandCalls(GetModelInvocationJobCommand)[0]!.args[0].input).toEqual({ jobIdentifier: JOB_ARN });
   });

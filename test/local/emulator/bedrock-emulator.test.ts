@@ -6,6 +6,7 @@ import {
   CreateModelInvocationJobCommand,
   GetModelInvocationJobCommand,
   ListModelInvocationJobsCommand,
+  ListTagsForResourceCommand,
   type ListModelInvocationJobsCommandInput,
   StopModelInvocationJobCommand,
 } from '@aws-sdk/client-bedrock';
@@ -461,6 +462,24 @@ describe('faults', () => {
 });
 
 describe('Get, Stop and List', () => {
+  it('keeps the tags a job was created with (ListTagsForResource); Get does not return them', async () => {
+    const h = await emulator({ stepDelayMs: 10_000 });
+    const tags = [
+      { key: 'bedrock-batch:run', value: 'run-1' },
+      { key: 'bedrock-batch:route', value: 'default' },
+      { key: 'bedrock-batch:stack', value: 'BedrockBatch' },
+    ];
+    const tagged = await h.create({ clientRequestToken: 'tagged-1', tags });
+    const untagged = await h.create({ clientRequestToken: 'untagged-1' });
+    await expect(h.bedrock.send(new ListTagsForResourceCommand({ resourceARN: tagged }))).resolves.toMatchObject({ tags });
+    await expect(h.bedrock.send(new ListTagsForResourceCommand({ resourceARN: untagged }))).resolves.toMatchObject({ tags: [] });
+    expect(await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: tagged }))).not.toHaveProperty('tags');
+    const unknown = await sdkError(() =>
+      h.bedrock.send(new ListTagsForResourceCommand({ resourceARN: 'arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/abcdefabcdef' })),
+    );
+    expect(unknown.name).toBe('ResourceNotFoundException');
+  });
+
   it('accepts a bare id or a full ARN, rejects names and unknown jobs', async () => {
     const h = await emulator({ stepDelayMs: 10_000 });
     const arn = await h.create();
