@@ -35,6 +35,12 @@ export const SLOT_UNAVAILABLE_ERROR = 'SlotUnavailable';
 /** Bedrock CreateModelInvocationJob errors worth retrying the submit for. */
 export const SUBMIT_RETRYABLE_ERRORS = ['ThrottlingException', 'ServiceQuotaExceededException', 'InternalServerException'];
 
+/**
+ * Bedrock's answers to CreateModelInvocationJob that a retry cannot change (a bad request, a
+ * missing grant or model, a name in use): SubmitJob goes straight to its Catch on them.
+ */
+export const SUBMIT_FINAL_ERRORS = ['ValidationException', 'AccessDeniedException', 'ResourceNotFoundException', 'ConflictException'];
+
 /** The error Prepare throws for an execution input that can never start a run: not retried. */
 export const INVALID_RUN_INPUT_ERROR = 'InvalidRunInput';
 
@@ -181,6 +187,12 @@ export class BatchWorkflow extends Construct {
       taskTimeout: sfn.Timeout.duration(Duration.hours(jobWaitHours)),
     });
     submitJob.addRetry({ errors: SUBMIT_RETRYABLE_ERRORS, interval: Duration.seconds(20), backoffRate: 2, maxAttempts: 8 });
+    submitJob.addRetry({ errors: SUBMIT_FINAL_ERRORS, maxAttempts: 0 });
+    // Any other failure of the handler (it died after creating the job and before recording its
+    // ARN, a DynamoDB error) is run again: the submit is idempotent (same clientRequestToken, the
+    // job comes back and its ARN is recorded). Without this the Catch would reconcile a chunk
+    // with no known job while that job runs on, billed and outside the cap.
+    submitJob.addRetry({ ...TRANSIENT_TASK_RETRY, errors: [...TRANSIENT_TASK_RETRY.errors] });
 
     const reconcileChunk = invoke(S.reconcileChunk, f.reconcileChunk, { resultPath: sfn.JsonPath.DISCARD });
     // Whatever ends the wait (job failure, timeout, exhausted retries), the chunk is reconciled:
@@ -206,7 +218,7 @@ export class BatchWorkflow extends Construct {
     // which must come first: the first retrier that matches an error is the only one applied.
     // A bad execution input fails the same way every time: MaxAttempts 0 = never retried.
     prepare.addRetry({ errors: [INVALID_RUN_INPUT_ERROR], maxAttempts: 0 });
-    // Not SubmitJob: its Catch turns any failure into a reconciled chunk.
+    // (SubmitJob has its own, above.)
     for (const task of [prepare, nextWindow, acquireSlot, reconcileChunk, endRound, finalize, finalizeFailed]) {
       task.addRetry({ ...TRANSIENT_TASK_RETRY, errors: [...TRANSIENT_TASK_RETRY.errors] });
     }

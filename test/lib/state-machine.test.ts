@@ -1,5 +1,5 @@
 import { SLOT_WAIT_ATTEMPTS } from '../../lambdas/shared/contracts';
-import { INVALID_RUN_INPUT_ERROR, SLOT_UNAVAILABLE_ERROR, SUBMIT_RETRYABLE_ERRORS, WORKFLOW_STATES } from '../../lib/state-machine';
+import { INVALID_RUN_INPUT_ERROR, SLOT_UNAVAILABLE_ERROR, SUBMIT_FINAL_ERRORS, SUBMIT_RETRYABLE_ERRORS, WORKFLOW_STATES } from '../../lib/state-machine';
 import { runStateMachine, type TaskHandler } from '../../local/services/step-functions';
 import { allStates, buildStack, FAKE, functionIdOf, onlyResource, workflowDefinition } from './helpers';
 
@@ -153,11 +153,17 @@ describe('BatchWorkflow definition', () => {
     expect(inner.SubmitJob.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.jobError', Next: 'ReconcileChunk' }]);
   });
 
-  test('SubmitJob has only its own retriers: no generic States.TaskFailed retry (its Catch handles failures)', () => {
+  test('SubmitJob retries a crashed or failed handler (it is idempotent), but not a create Bedrock refuses for good', () => {
+    // A handler that died after creating the job but before recording its ARN must run again:
+    // the same clientRequestToken gives the job back and the ARN is recorded (otherwise the
+    // Catch reconciles a chunk whose job runs on, billed, outside the cap, never stopped).
     expect(inner.SubmitJob.Retry).toEqual([
       LAMBDA_SERVICE_RETRY,
       { ErrorEquals: SUBMIT_RETRYABLE_ERRORS, IntervalSeconds: 20, BackoffRate: 2, MaxAttempts: 8 },
+      { ErrorEquals: SUBMIT_FINAL_ERRORS, MaxAttempts: 0 },
+      TRANSIENT_RETRY,
     ]);
+    expect(SUBMIT_FINAL_ERRORS).toEqual(['ValidationException', 'AccessDeniedException', 'ResourceNotFoundException', 'ConflictException']);
   });
 
   test('every plain task retries a transient failure (States.TaskFailed, 5 s, backoff 2, 3 attempts) after its specific retriers', () => {
