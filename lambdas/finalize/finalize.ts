@@ -8,7 +8,7 @@ import { RUN_COMPLETED_DETAIL_TYPE, RUN_COMPLETED_SOURCE, isValidRunId, runKeys,
 import { logger } from '../shared/logger';
 import { estimateCostUsd, modelFamily } from '../shared/model-family';
 import { partsOf, readCommittedRounds } from '../shared/committed-parts';
-import type { ChunkStats, PartFile, PrepareStats, RemainderStats } from '../shared/outcomes';
+import type { ChunkStats, PartFile, PrepareStats, RemainderStats, StoppedManifest } from '../shared/outcomes';
 import { runIdFromExecutionName } from '../shared/run-input';
 import { concatJsonl, concatJsonlParts, JsonlWriter, listObjects, readJsonObject, writeJsonObject } from '../shared/s3-jsonl';
 
@@ -77,8 +77,8 @@ export interface FinalizeDeps {
 /**
  * What the run's steps committed: the stats of every reconciled chunk and handled remainder of
  * its opened rounds, and the parts their manifests list (never a part found by listing, which
- * can be a leftover of a failed attempt), plus each round's `exhausted.jsonl` and the run's
- * `stopped.jsonl` (each one object, rewritten whole by a retry).
+ * can be a leftover of a failed attempt), plus each round's `exhausted.jsonl` (one object,
+ * rewritten whole by a retry) and what stop-run's `stopped.json` lists.
  */
 async function committedOutputs(
   s3: S3Client,
@@ -93,7 +93,11 @@ async function committedOutputs(
   rejectedSources: string[];
 }> {
   const keys = new Set((await listObjects(s3, bucket, `${S3_PREFIXES.work}${runId}/`)).map((o) => o.key));
-  const committed = await readCommittedRounds(s3, bucket, runId, keys);
+  // A stopped run: what stop-run failed is not also taken from a step that committed later.
+  const stopped = keys.has(runKeys.stoppedManifest(runId)) ? await readJsonObject<StoppedManifest>(s3, bucket, runKeys.stoppedManifest(runId)) : undefined;
+  const committed = await readCommittedRounds(s3, bucket, runId, keys, stopped?.round);
+  const failedByStop = (round: number, chunk?: number) =>
+    stopped !== undefined && round === stopped.round && (chunk === undefined ? stopped.unfinishedRemainder : stopped.unfinishedChunks.includes(chunk));
   const chunkStats: ChunkStats[] = [];
   const remainderStats: RemainderStats[] = [];
   const resultSources: PartFile[] = [];
@@ -104,17 +108,17 @@ async function committedOutputs(
   };
   for (const { round, chunks, remainder } of committed) {
     for (const [chunk, stats] of chunks.entries()) {
-      if (!stats) continue;
+      if (!stats || failedByStop(round, chunk)) continue;
       chunkStats.push(stats);
       take(stats, runKeys.chunkStats(runId, round, chunk));
     }
-    if (remainder) {
+    if (remainder && !failedByStop(round)) {
       remainderStats.push(remainder);
       take(remainder, runKeys.remainderStats(runId, round));
     }
     if (keys.has(runKeys.exhausted(runId, round))) failedSources.push(runKeys.exhausted(runId, round));
   }
-  if (keys.has(runKeys.stopped(runId))) failedSources.push(runKeys.stopped(runId));
+  if (stopped) failedSources.push(...partsOf(stopped, 'failed', runKeys.stoppedManifest(runId)).map((p) => p.key));
   const rejectedSources = keys.has(runKeys.workRejected(runId)) ? [runKeys.workRejected(runId)] : [];
   return { chunkStats, remainderStats, rounds: committed.length, resultSources, failedSources, rejectedSources };
 }

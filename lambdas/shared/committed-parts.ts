@@ -78,11 +78,17 @@ export interface CommittedRound {
 
 /**
  * Every round of a run that has a `plan.json` among `keys` (a listing of the run's work prefix),
- * in order, with what its chunks and its remainder committed.
+ * up to `lastRound` when given, in order, with what its chunks and its remainder committed.
  */
-export async function readCommittedRounds(s3: S3Client, bucket: string, runId: string, keys: ReadonlySet<string>): Promise<CommittedRound[]> {
+export async function readCommittedRounds(
+  s3: S3Client,
+  bucket: string,
+  runId: string,
+  keys: ReadonlySet<string>,
+  lastRound = Number.POSITIVE_INFINITY,
+): Promise<CommittedRound[]> {
   const rounds: CommittedRound[] = [];
-  for (let round = 1; keys.has(runKeys.roundPlan(runId, round)); round++) {
+  for (let round = 1; round <= lastRound && keys.has(runKeys.roundPlan(runId, round)); round++) {
     const plan = await readRoundPlan(s3, bucket, runId, round);
     if (!plan) break;
     const chunks = await readRoundChunkStats(s3, bucket, runId, round, plan.chunkCount, (k) => keys.has(k));

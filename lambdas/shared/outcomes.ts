@@ -106,6 +106,24 @@ export interface RoundPlan {
   readonly remainder: number;
 }
 
+/**
+ * What stop-run failed (`work/<runId>/stopped.json`, written after `stopped.jsonl`). A step
+ * that outlived the stop can commit after stop-run looked (a reconcile writing its
+ * `stats.json`, an end-round its next round's `plan.json`); what it committed there was failed
+ * `RunStopped` already, so the run's outputs take nothing of a round after `round`, nor of the
+ * chunks (or remainder) of `round` listed here.
+ */
+export interface StoppedManifest {
+  /** The round stop-run failed records of (0: no round was open). */
+  readonly round: number;
+  /** Chunks of `round` that had no `stats.json`: every record of theirs is in `stopped.jsonl`. */
+  readonly unfinishedChunks: readonly number[];
+  /** Whether the round's remainder had no stats, its records being in `stopped.jsonl`. */
+  readonly unfinishedRemainder: boolean;
+  /** `stopped.jsonl`. */
+  readonly parts: readonly PartFile[];
+}
+
 /** Counters of prepare (`work/<runId>/run-stats.json`). */
 export interface PrepareStats {
   readonly inputFiles: number;

@@ -12,10 +12,10 @@ import { stopJob } from '../shared/job-completion';
 import type { JobRecords } from '../shared/job-records';
 import type { JobSlotLimiter } from '../shared/job-slots';
 import { logger } from '../shared/logger';
-import type { FailedRecord, RetryRecord } from '../shared/outcomes';
+import type { FailedRecord, RetryRecord, StoppedManifest } from '../shared/outcomes';
 import { leadingRecordId } from '../shared/reconcile';
 import { runIdFromExecutionName } from '../shared/run-input';
-import { JsonlWriter, listObjects, readJsonl, readJsonObject, readObjectLines } from '../shared/s3-jsonl';
+import { JsonlWriter, listObjects, readJsonl, readJsonObject, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
 import { finalizeRun, type FinalizeDeps, type RunSummary } from '../finalize/finalize';
 
 /** EventBridge's `Step Functions Execution Status Change` event (the fields used). */
@@ -132,7 +132,22 @@ async function stopJobs(deps: StopRunDeps, runId: string, modelId: string | unde
 async function failUnfinished(deps: StopRunDeps, run: RunConfig): Promise<number> {
   const { keys: has, lastRound: round } = await workFiles(deps, run);
   const writer = new JsonlWriter(deps.s3, run.bucket, runKeys.stopped(run.runId));
-  if (round === 0 || has.has(runKeys.exhausted(run.runId, round))) return writer.close();
+  const unfinishedChunks: number[] = [];
+  let unfinishedRemainder = false;
+  // Last, after stopped.jsonl: what it failed, so that finalize does not also take what a step
+  // that outlived the stop commits for the same records afterwards.
+  const commit = async (): Promise<number> => {
+    const lines = await writer.close();
+    const manifest: StoppedManifest = {
+      round,
+      unfinishedChunks,
+      unfinishedRemainder,
+      parts: lines > 0 ? [{ kind: 'failed', key: writer.key, lines, bytes: writer.bytes }] : [],
+    };
+    await writeJsonObject(deps.s3, run.bucket, runKeys.stoppedManifest(run.runId), manifest);
+    return lines;
+  };
+  if (round === 0 || has.has(runKeys.exhausted(run.runId, round))) return commit();
   const fail = (recordId: string) =>
     writer.write({
       recordId,
@@ -149,15 +164,17 @@ async function failUnfinished(deps: StopRunDeps, run: RunConfig): Promise<number
         for await (const r of readJsonl<RetryRecord>(deps.s3, run.bucket, part.key)) await fail(r.recordId);
       }
     } else {
+      unfinishedChunks.push(chunk);
       for await (const raw of readObjectLines(deps.s3, run.bucket, runKeys.chunkInput(run.runId, round, chunk))) if (raw.length > 0) await fail(leadingRecordId(raw.toString('utf8')));
     }
   }
   if ((plan?.remainder ?? 0) > 0 && !has.has(runKeys.remainderStats(run.runId, round))) {
+    unfinishedRemainder = true;
     for await (const raw of readObjectLines(deps.s3, run.bucket, runKeys.roundRemainder(run.runId, round))) {
       if (raw.length > 0) await fail(leadingRecordId(raw.toString('utf8')));
     }
   }
-  return writer.close();
+  return commit();
 }
 
 /** Winds up a run whose execution was stopped; ignores every other status. */

@@ -4,6 +4,7 @@ import { finalizeRun, type FinalizeDeps, type RunSummary } from '../../../lambda
 import { runKeys, type RunConfig } from '../../../lambdas/shared/contracts';
 import type { ChunkStats, PartFile, PrepareStats, RemainderStats, RoundPlan } from '../../../lambdas/shared/outcomes';
 import { runIdFromExecutionName } from '../../../lambdas/shared/run-input';
+import { crashingS3, SimulatedCrash } from '../support/crashing-s3';
 import { ANTHROPIC_MODEL, runConfig } from '../support/fixtures';
 import { startTestS3, type TestS3 } from '../support/local-s3';
 
@@ -221,6 +222,58 @@ describe('finalizeRun status and warnings', () => {
     await planned('r7', 1, 1);
     await reconciled('r7', 1, 0, { succeeded: [ok('a')] });
     expect((await finalizeRun(deps(), { outcome: 'Finished', run })).rounds).toBe(1);
+  });
+});
+
+describe('finalizeRun run again after crashing after any write', () => {
+  /** A finished run of two rounds whose results come in two parts. */
+  async function finishedRun(runId: string): Promise<RunConfig> {
+    await prepared(runId, 6);
+    await s3.put(runKeys.workRejected(runId), jsonl([{ file: 'f', line: 1, reason: 'not valid JSON' }]));
+    await planned(runId, 1, 2);
+    await reconciled(runId, 1, 0, { succeeded: [ok('a'), ok('b')], failed: [bad('c', 1)], retry: [{ recordId: 'd' }] });
+    await reconciled(runId, 1, 1, { succeeded: [ok('e')] });
+    await planned(runId, 2, 0, 1);
+    const rs: RemainderStats = {
+      round: 2,
+      policy: 'on-demand',
+      records: 1,
+      succeeded: 1,
+      failed: 0,
+      held: 0,
+      onDemandRecords: 1,
+      tokens: { input: 1, output: 1 },
+      parts: [await part('succeeded', runKeys.roundPart(runId, 2, 'succeeded'), [ok('d', true)])],
+    };
+    await s3.put(runKeys.remainderStats(runId, 2), JSON.stringify(rs));
+    return runConfig({ runId, bucket: s3.bucket });
+  }
+
+  /** Every file under results/<runId>/, with the run id and the finish time taken out. */
+  async function outputs(runId: string) {
+    const files: Record<string, string> = {};
+    for (const key of await s3.keys(`results/${runId}/`)) {
+      const text = (await s3.text(key))!.split(runId).join('RUN');
+      files[key.slice(`results/${runId}/`.length)] = key.endsWith('summary.json') ? JSON.stringify({ ...JSON.parse(text), finishedAt: undefined }) : text;
+    }
+    return files;
+  }
+
+  it('ends with the same files as one clean run', async () => {
+    const lineBytes = JSON.stringify(ok('a')).length + 1;
+    const clean = await finishedRun('fin-crash-clean');
+    const counting = crashingS3(s3.endpoint);
+    await finalizeRun({ ...deps(), s3: counting.client, resultsPartMaxBytes: lineBytes * 2 }, { outcome: 'Finished', run: clean });
+    const expected = await outputs('fin-crash-clean');
+    expect(Object.keys(expected).filter((k) => k.startsWith('results-')).length).toBeGreaterThan(1);
+    expect(Object.keys(expected)).toEqual(expect.arrayContaining(['failed.jsonl', 'rejected.jsonl', 'summary.json']));
+    for (let k = 1; k <= counting.writes(); k++) {
+      const run = await finishedRun(`fin-crash-${k}`);
+      const crashing = crashingS3(s3.endpoint, k);
+      await expect(finalizeRun({ ...deps(), s3: crashing.client, resultsPartMaxBytes: lineBytes * 2 }, { outcome: 'Finished', run })).rejects.toBeInstanceOf(SimulatedCrash);
+      await finalizeRun({ ...deps(), resultsPartMaxBytes: lineBytes * 2 }, { outcome: 'Finished', run });
+      expect({ k, files: await outputs(run.runId) }).toEqual({ k, files: expected });
+    }
   });
 });
 

@@ -1,6 +1,8 @@
 import { BedrockClient, StopModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
+import { localS3ClientConfig } from '../../../local/services/s3';
 import { runKeys } from '../../../lambdas/shared/contracts';
 import { JobRecords } from '../../../lambdas/shared/job-records';
 import { JobSlotLimiter } from '../../../lambdas/shared/job-slots';
@@ -199,6 +201,33 @@ describe('windUpStoppedRun', () => {
     expect(looks).toBe(0);
     expect(summary).toMatchObject({ status: 'Stopped', records: { input: 3, succeeded: 2, failed: 1, rejected: 0 }, warnings: [] });
     expect((await s3.jsonl<{ recordId: string }>(runKeys.results('stopped-7', 'failed.jsonl'))).map((f) => f.recordId)).toEqual(['c']);
+  });
+
+  it('counts a chunk once when its reconcile (which outlived the stop) commits after stop-run failed its records', async () => {
+    const run = runConfig({ runId: 'stopped-8', bucket: s3.bucket });
+    await s3.put(runKeys.runConfig('stopped-8'), JSON.stringify(run));
+    await s3.put(runKeys.runStats('stopped-8'), JSON.stringify({ inputFiles: 1, inputLines: 2, blankLines: 0, valid: 2, rejected: 0, inputs: [] }));
+    await planned('stopped-8', 1, 2);
+    await s3.put(runKeys.chunkInput('stopped-8', 1, 0), jsonl(['a'].map(line)));
+    await reconciled('stopped-8', 1, 0, { succeeded: [{ recordId: 'a', modelOutput: {} }] });
+    await s3.put(runKeys.chunkInput('stopped-8', 1, 1), jsonl(['b'].map(line)));
+    // Chunk 1's reconcile commits just after stop-run wrote stopped.jsonl (b failed RunStopped).
+    const client = new S3Client(localS3ClientConfig(s3.endpoint));
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        const key = (args.input as { Key?: string }).Key;
+        if (context.commandName === 'PutObjectCommand' && key === runKeys.stopped('stopped-8')) {
+          await reconciled('stopped-8', 1, 1, { succeeded: [{ recordId: 'b', modelOutput: {} }] });
+        }
+        return out;
+      },
+      { step: 'initialize' },
+    );
+    const summary = await windUpStoppedRun({ ...deps(), s3: client }, aborted('stopped-8', { inputs: [], runId: 'stopped-8' }));
+    expect(summary).toMatchObject({ status: 'Stopped', records: { input: 2, succeeded: 1, failed: 1, rejected: 0 }, warnings: [] });
+    expect((await s3.jsonl<{ recordId: string }>(runKeys.results('stopped-8', 'results.jsonl'))).map((r) => r.recordId)).toEqual(['a']);
+    client.destroy();
   });
 
   it('does not wait when the last round is still in its jobs (no end-round can be running)', async () => {
