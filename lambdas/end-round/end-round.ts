@@ -3,11 +3,12 @@
  * round (re-chunked, small remainder handled); after the last attempt they are failed with
  * their last error.
  */
+import { partsOf, readRoundChunkStats } from '../shared/committed-parts';
 import { runKeys, type RoundState, type RunConfig } from '../shared/contracts';
 import { logger } from '../shared/logger';
-import type { FailedRecord, RetryRecord } from '../shared/outcomes';
+import type { FailedRecord, PartFile, RetryRecord } from '../shared/outcomes';
 import { RecordsToCome, RoundChunkWriter, type RoundDeps } from '../shared/rounds';
-import { JsonlWriter, listObjects, readObjectLines } from '../shared/s3-jsonl';
+import { JsonlWriter, readObjectLines } from '../shared/s3-jsonl';
 
 export interface EndRoundEvent {
   readonly run: RunConfig;
@@ -20,10 +21,19 @@ export interface EndRoundResult {
   readonly done: boolean;
 }
 
-/** The round's `retry.jsonl` parts, with their sizes. */
-async function retryParts(deps: RoundDeps, run: RunConfig, round: number): Promise<Array<{ key: string; size: number }>> {
-  const objects = await listObjects(deps.s3, run.bucket, runKeys.roundPrefix(run.runId, round));
-  return objects.filter((o) => o.key.endsWith('/retry.jsonl'));
+/**
+ * The round's `retry.jsonl` parts, with their sizes, as the chunks' `stats.json` list them (never
+ * from a listing: a reconcile that failed and ran again can leave a retry part its final
+ * attempt did not write). Every chunk of the round has its stats by now (the Map ends only when
+ * every chunk is reconciled); one that does not is an error rather than records lost.
+ */
+async function retryParts(deps: RoundDeps, run: RunConfig, round: RoundState): Promise<PartFile[]> {
+  const stats = await readRoundChunkStats(deps.s3, run.bucket, run.runId, round.number, round.chunkCount);
+  return stats.flatMap((s, chunk) => {
+    const key = runKeys.chunkStats(run.runId, round.number, chunk);
+    if (!s) throw new Error(`chunk ${chunk} of round ${round.number} was not reconciled: ${key} does not exist`);
+    return partsOf(s, 'retry', key);
+  });
 }
 
 /** Every retry record of the parts, with the size of its line. */
@@ -35,10 +45,17 @@ async function* retryRecords(deps: RoundDeps, run: RunConfig, parts: ReadonlyArr
   }
 }
 
+/**
+ * Ends a round. Safe to run again after failing anywhere: it reads only what the round's
+ * chunks committed (fixed once their `stats.json` exists), so a second attempt writes the same
+ * next round (chunk files, re-split tail, remainder, `plan.json` last) or the same
+ * `exhausted.jsonl`; the remainder's on-demand outcomes of a first attempt are kept, not
+ * invoked again (`applySmallRemainder`).
+ */
 export async function endRound(deps: RoundDeps, event: EndRoundEvent): Promise<EndRoundResult> {
   const { run } = event;
   const round = event.round.number;
-  const parts = await retryParts(deps, run, round);
+  const parts = await retryParts(deps, run, event.round);
   if (parts.length === 0) return { run, round: event.round, done: true };
 
   if (round >= run.maxAttempts) {
@@ -52,7 +69,7 @@ export async function endRound(deps: RoundDeps, event: EndRoundEvent): Promise<E
 
   // The next round's job input lines (no lastError), written straight into its chunk files,
   // balanced on the estimate the parts' sizes give.
-  const toCome = new RecordsToCome(parts.reduce((n, p) => n + p.size, 0));
+  const toCome = new RecordsToCome(parts.reduce((n, p) => n + p.bytes, 0));
   const chunks = new RoundChunkWriter(deps, run, round + 1, { recordsToCome: () => toCome.estimate() });
   let count = 0;
   for await (const { record: r, bytes } of retryRecords(deps, run, parts)) {

@@ -7,10 +7,11 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { RUN_COMPLETED_DETAIL_TYPE, RUN_COMPLETED_SOURCE, isValidRunId, runKeys, s3Uri, S3_PREFIXES, type RunConfig } from '../shared/contracts';
 import { logger } from '../shared/logger';
 import { estimateCostUsd, modelFamily } from '../shared/model-family';
-import type { ChunkStats, PrepareStats, RemainderStats } from '../shared/outcomes';
+import { partsOf, readCommittedRounds } from '../shared/committed-parts';
+import type { ChunkStats, PartFile, PrepareStats, RemainderStats, StoppedManifest } from '../shared/outcomes';
 import { executionNameOf, RunIdInUse, type RunClaims } from '../shared/run-claims';
 import { runIdFromExecutionName } from '../shared/run-input';
-import { concatJsonl, concatJsonlParts, listObjects, readJsonObject, writeJsonObject } from '../shared/s3-jsonl';
+import { concatJsonl, concatJsonlParts, JsonlWriter, listObjects, readJsonObject, writeJsonObject } from '../shared/s3-jsonl';
 
 export type RunStatus = 'Succeeded' | 'CompletedWithFailures' | 'Stopped' | 'Failed';
 
@@ -78,12 +79,60 @@ export interface FinalizeDeps {
   readonly claims: RunClaims;
 }
 
-function basename(key: string): string {
-  return key.slice(key.lastIndexOf('/') + 1);
+/**
+ * What the run's steps committed: the stats of every reconciled chunk and handled remainder of
+ * its opened rounds, and the parts their manifests list (never a part found by listing, which
+ * can be a leftover of a failed attempt), plus each round's `exhausted.jsonl` (one object,
+ * rewritten whole by a retry) and what stop-run's `stopped.json` lists.
+ */
+async function committedOutputs(
+  s3: S3Client,
+  bucket: string,
+  runId: string,
+): Promise<{
+  chunkStats: ChunkStats[];
+  remainderStats: RemainderStats[];
+  rounds: number;
+  resultSources: PartFile[];
+  failedSources: string[];
+  rejectedSources: string[];
+}> {
+  const keys = new Set((await listObjects(s3, bucket, `${S3_PREFIXES.work}${runId}/`)).map((o) => o.key));
+  // A stopped run: what stop-run failed is not also taken from a step that committed later.
+  const stopped = keys.has(runKeys.stoppedManifest(runId)) ? await readJsonObject<StoppedManifest>(s3, bucket, runKeys.stoppedManifest(runId)) : undefined;
+  const committed = await readCommittedRounds(s3, bucket, runId, keys, stopped?.round);
+  const failedByStop = (round: number, chunk?: number) =>
+    stopped !== undefined && round === stopped.round && (chunk === undefined ? stopped.unfinishedRemainder : stopped.unfinishedChunks.includes(chunk));
+  const chunkStats: ChunkStats[] = [];
+  const remainderStats: RemainderStats[] = [];
+  const resultSources: PartFile[] = [];
+  const failedSources: string[] = [];
+  const take = (manifest: ChunkStats | RemainderStats, where: string) => {
+    resultSources.push(...partsOf(manifest, 'succeeded', where));
+    failedSources.push(...partsOf(manifest, 'failed', where).map((p) => p.key));
+  };
+  for (const { round, chunks, remainder } of committed) {
+    for (const [chunk, stats] of chunks.entries()) {
+      if (!stats || failedByStop(round, chunk)) continue;
+      chunkStats.push(stats);
+      take(stats, runKeys.chunkStats(runId, round, chunk));
+    }
+    if (remainder && !failedByStop(round)) {
+      remainderStats.push(remainder);
+      take(remainder, runKeys.remainderStats(runId, round));
+    }
+    if (keys.has(runKeys.exhausted(runId, round))) failedSources.push(runKeys.exhausted(runId, round));
+  }
+  if (stopped) failedSources.push(...partsOf(stopped, 'failed', runKeys.stoppedManifest(runId)).map((p) => p.key));
+  const rejectedSources = keys.has(runKeys.workRejected(runId)) ? [runKeys.workRejected(runId)] : [];
+  return { chunkStats, remainderStats, rounds: committed.length, resultSources, failedSources, rejectedSources };
 }
 
-const RESULT_PARTS = new Set(['succeeded.jsonl', 'remainder-succeeded.jsonl']);
-const FAILED_PARTS = new Set(['failed.jsonl', 'remainder-failed.jsonl', 'exhausted.jsonl', 'stopped.jsonl']);
+/** The results files under `results/<runId>/` now: `results.jsonl` and `results-NNNNN.jsonl`. */
+async function resultFiles(s3: S3Client, bucket: string, runId: string): Promise<string[]> {
+  const prefix = `${S3_PREFIXES.results}${runId}/`;
+  return (await listObjects(s3, bucket, prefix)).map((o) => o.key).filter((k) => /^results(-\d{5})?\.jsonl$/.test(k.slice(prefix.length)));
+}
 
 /** Writes the run's outputs and summary, and puts `Batch Run Completed`. */
 export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Promise<RunSummary> {
@@ -106,39 +155,30 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
     if (owner !== event.executionArn) return unownedFailure(runId, owner, event);
   }
 
-  const workPrefix = `${S3_PREFIXES.work}${runId}/`;
-  const objects = await listObjects(deps.s3, bucket, workPrefix);
-  const keys = objects.map((o) => o.key);
-  const chunkStats: ChunkStats[] = [];
-  const remainderStats: RemainderStats[] = [];
-  let rounds = 0;
-  for (const key of keys) {
-    // Matched after the run's prefix: a run id such as `r7` is not a round.
-    const m = /^r(\d+)\//.exec(key.slice(workPrefix.length));
-    if (m) rounds = Math.max(rounds, Number(m[1]));
-    const name = basename(key);
-    if (name === 'stats.json') chunkStats.push((await readJsonObject<ChunkStats>(deps.s3, bucket, key))!);
-    if (name === 'remainder-stats.json') remainderStats.push((await readJsonObject<RemainderStats>(deps.s3, bucket, key))!);
-  }
+  const { chunkStats, remainderStats, rounds, resultSources, failedSources, rejectedSources } = await committedOutputs(deps.s3, bucket, runId);
   const prepared = await readJsonObject<PrepareStats>(deps.s3, bucket, runKeys.runStats(runId));
 
   const outputs = {
     failed: runKeys.results(runId, 'failed.jsonl'),
     rejected: runKeys.results(runId, 'rejected.jsonl'),
   };
-  const resultSources = objects.filter((o) => RESULT_PARTS.has(basename(o.key)));
   const partMax = deps.resultsPartMaxBytes ?? RESULTS_PART_MAX_BYTES;
-  const split = resultSources.reduce((sum, o) => sum + o.size, 0) > partMax;
+  const split = resultSources.reduce((sum, p) => sum + p.bytes, 0) > partMax;
+  const earlierResults = await resultFiles(deps.s3, bucket, runId);
   const results = await concatJsonlParts(
     deps.s3,
     bucket,
-    resultSources.map((o) => o.key),
+    resultSources.map((p) => p.key),
     (n) => (split ? runKeys.resultsPart(runId, n) : runKeys.results(runId, 'results.jsonl')),
     split ? partMax : Number.POSITIVE_INFINITY,
   );
+  // An earlier finalize of the run (a retried attempt, or the workflow's before stop-run's) may
+  // have split its results differently; nothing here may delete, so a results file this one did
+  // not write is emptied: a reader taking every file under results/ counts no record twice.
+  for (const key of earlierResults.filter((k) => !results.keys.includes(k))) await new JsonlWriter(deps.s3, bucket, key).close();
   const succeeded = results.lines;
-  const failed = await concatJsonl(deps.s3, bucket, keys.filter((k) => FAILED_PARTS.has(basename(k))), outputs.failed);
-  const rejected = await concatJsonl(deps.s3, bucket, keys.filter((k) => k === runKeys.workRejected(runId)), outputs.rejected);
+  const failed = await concatJsonl(deps.s3, bucket, failedSources, outputs.failed);
+  const rejected = await concatJsonl(deps.s3, bucket, rejectedSources, outputs.rejected);
 
   const jobs: Record<string, number> = {};
   const batchTokens = { input: 0, output: 0 };

@@ -11,9 +11,9 @@ import type { JobRecords } from '../shared/job-records';
 import type { JobSlotLimiter } from '../shared/job-slots';
 import { logger } from '../shared/logger';
 import { modelFamily } from '../shared/model-family';
-import type { ChunkStats } from '../shared/outcomes';
+import type { ChunkStats, PartFile } from '../shared/outcomes';
 import { ChunkReconciler, leadingRecordId } from '../shared/reconcile';
-import { JsonlWriter, listObjects, readObjectLineBatches, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
+import { JsonlWriter, listObjects, readJsonObject, readObjectLineBatches, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
 
 export interface ReconcileEvent extends ChunkTask {
   /** Set when the job reached a terminal status. */
@@ -64,9 +64,29 @@ async function jobOutcome(deps: ReconcileDeps, event: ReconcileEvent, jobName: s
   return { jobArn, status: 'Stopped', message: `the wait for the job ended (${why}); the job was stopped` };
 }
 
-/** Reconciles one chunk; idempotent (a retry rewrites the same parts). */
+/** The parts a reconcile wrote: each writer that got lines. */
+function writtenParts(writers: Record<'succeeded' | 'failed' | 'retry', JsonlWriter>): PartFile[] {
+  return (Object.entries(writers) as Array<[PartFile['kind'], JsonlWriter]>)
+    .filter(([, w]) => w.lines > 0)
+    .map(([kind, w]) => ({ kind, key: w.key, lines: w.lines, bytes: w.bytes }));
+}
+
+/**
+ * Reconciles one chunk. Safe to run again after failing anywhere: `stats.json` is written last
+ * and lists the parts written; once it exists the chunk is settled and a later attempt returns
+ * it untouched (its job outcome may read differently by then, and its parts must not change
+ * under a reader). Before it exists, an attempt rewrites what it needs, and a part an earlier
+ * attempt left (a `retry.jsonl` of an outcome that has changed since) is in no manifest, so
+ * nothing reads it.
+ */
 export async function reconcileChunk(deps: ReconcileDeps, event: ReconcileEvent): Promise<ChunkStats> {
   const { run, round, chunk } = event;
+  const statsKey = runKeys.chunkStats(run.runId, round, chunk);
+  const committed = await readJsonObject<ChunkStats>(deps.s3, run.bucket, statsKey);
+  if (committed) {
+    logger.info('chunk already reconciled', { runId: run.runId, round, chunk, jobArn: committed.jobArn });
+    return committed;
+  }
   const jobName = jobNameFor(run.runId, round, chunk);
   const outcome = await jobOutcome(deps, event, jobName);
   await deps.limiter.release(run.modelId, jobName);
@@ -120,8 +140,9 @@ export async function reconcileChunk(deps: ReconcileDeps, event: ReconcileEvent)
     tokens: reconciler.tokenUsage,
     unknownOutputRecords: reconciler.unknownOutputRecords,
     duplicateOutputRecords: reconciler.duplicateOutputRecords,
+    parts: writtenParts(writers),
   };
-  await writeJsonObject(deps.s3, run.bucket, runKeys.chunkStats(run.runId, round, chunk), stats);
-  logger.info('chunk reconciled', { runId: run.runId, jobArn: outcome.jobArn, ...stats, tokens: undefined });
+  await writeJsonObject(deps.s3, run.bucket, statsKey, stats);
+  logger.info('chunk reconciled', { runId: run.runId, jobArn: outcome.jobArn, ...stats, tokens: undefined, parts: undefined });
   return stats;
 }

@@ -172,6 +172,8 @@ export const runKeys = {
   runConfig: (runId: string) => `${S3_PREFIXES.work}${runId}/run.json`,
   /** Records a stopped run never finished, failed with `RunStopped`. */
   stopped: (runId: string) => `${S3_PREFIXES.work}${runId}/stopped.jsonl`,
+  /** What stop-run failed (its manifest, written after `stopped.jsonl`): see `StoppedManifest`. */
+  stoppedManifest: (runId: string) => `${S3_PREFIXES.work}${runId}/stopped.json`,
   runStats: (runId: string) => `${S3_PREFIXES.work}${runId}/run-stats.json`,
   results: (runId: string, name: 'results.jsonl' | 'failed.jsonl' | 'rejected.jsonl' | 'summary.json') =>
     `${S3_PREFIXES.results}${runId}/${name}`,

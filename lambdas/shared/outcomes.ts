@@ -39,7 +39,26 @@ export interface TokenCounts {
   output: number;
 }
 
-/** Counters of one reconciled chunk (`work/<runId>/rNN/cNNNNN/stats.json`). */
+/**
+ * One file a step wrote, as listed in the step's manifest (`stats.json`, `remainder-stats.json`).
+ * Readers take a step's parts from its manifest only, never from a listing: a failed attempt can
+ * leave a part the attempt that finished did not write (see ARCHITECTURE, "Every step can run
+ * again").
+ */
+export interface PartFile {
+  /** What the lines are: `succeeded` and `failed` are final, `retry` goes to the next round, `held` to the next sweep. */
+  readonly kind: 'succeeded' | 'failed' | 'retry' | 'held';
+  readonly key: string;
+  readonly lines: number;
+  /** The object's size, newlines included. */
+  readonly bytes: number;
+}
+
+/**
+ * Counters of one reconciled chunk (`work/<runId>/rNN/cNNNNN/stats.json`): written last, it is
+ * the chunk's commit: the chunk counts as reconciled once it exists, with exactly the `parts` it
+ * lists, and a reconcile that finds it returns it without writing anything.
+ */
 export interface ChunkStats {
   readonly round: number;
   readonly chunk: number;
@@ -55,9 +74,14 @@ export interface ChunkStats {
   readonly unknownOutputRecords: number;
   /** Output lines repeating a recordId already reconciled (counted once). */
   readonly duplicateOutputRecords: number;
+  /** The parts written (only those with lines). */
+  readonly parts: readonly PartFile[];
 }
 
-/** Counters of a round's small remainder (`work/<runId>/rNN/remainder-stats.json`). */
+/**
+ * Counters of a round's small remainder (`work/<runId>/rNN/remainder-stats.json`), written after
+ * its parts; read only when the round's `plan.json` says the round has a remainder.
+ */
 export interface RemainderStats {
   readonly round: number;
   readonly policy: string;
@@ -67,6 +91,37 @@ export interface RemainderStats {
   readonly held: number;
   readonly onDemandRecords: number;
   readonly tokens: TokenCounts;
+  /** The parts written (only those with lines), the held file included. */
+  readonly parts: readonly PartFile[];
+}
+
+/**
+ * A round's `work/<runId>/rNN/plan.json`, written last when a round is opened: the round's
+ * manifest. Chunk files at or past `chunkCount` are not part of the round, nor is a remainder
+ * when `remainder` is 0.
+ */
+export interface RoundPlan {
+  readonly chunkCount: number;
+  /** Records given to the small-remainder policy (its `remainder-stats.json` lists their parts). */
+  readonly remainder: number;
+}
+
+/**
+ * What stop-run failed (`work/<runId>/stopped.json`, written after `stopped.jsonl`). A step
+ * that outlived the stop can commit after stop-run looked (a reconcile writing its
+ * `stats.json`, an end-round its next round's `plan.json`); what it committed there was failed
+ * `RunStopped` already, so the run's outputs take nothing of a round after `round`, nor of the
+ * chunks (or remainder) of `round` listed here.
+ */
+export interface StoppedManifest {
+  /** The round stop-run failed records of (0: no round was open). */
+  readonly round: number;
+  /** Chunks of `round` that had no `stats.json`: every record of theirs is in `stopped.jsonl`. */
+  readonly unfinishedChunks: readonly number[];
+  /** Whether the round's remainder had no stats, its records being in `stopped.jsonl`. */
+  readonly unfinishedRemainder: boolean;
+  /** `stopped.jsonl`. */
+  readonly parts: readonly PartFile[];
 }
 
 /** Counters of prepare (`work/<runId>/run-stats.json`). */

@@ -9,9 +9,10 @@ import { CopyObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { planChunks } from './chunk-plan';
 import { runKeys, s3Uri, type RoundState, type RunConfig } from './contracts';
 import { familyReportsUsage, modelFamily, usageOf } from './model-family';
-import type { FailedRecord, RemainderStats, SucceededRecord } from './outcomes';
+import type { FailedRecord, PartFile, RemainderStats, RoundPlan, SucceededRecord } from './outcomes';
 import { isRetryableRecordError } from './retry-policy';
-import { JsonlWriter, readObjectLines, writeJsonObject } from './s3-jsonl';
+import { leadingRecordId } from './reconcile';
+import { getObjectStream, JsonlWriter, readObjectLines, splitLines, writeJsonObject } from './s3-jsonl';
 
 export interface RoundDeps {
   readonly s3: S3Client;
@@ -169,6 +170,7 @@ export class RoundChunkWriter {
     await this.current?.close();
     const { run, round, limits } = this;
     let chunkCount = this.chunks.length;
+    let remainder = 0;
     const last = this.chunks[chunkCount - 1];
     const before = this.chunks[chunkCount - 2];
     if (last) {
@@ -184,20 +186,24 @@ export class RoundChunkWriter {
       if (sliver && (from < chunkCount - 1 || underMinimum)) {
         const count = this.chunks.slice(from).reduce((n, c) => n + c.records, 0);
         const plan = from === chunkCount - 1 ? { sizes: [], remainder: count } : planChunks(count, limits);
-        chunkCount = from + (await this.rewriteTail(from, plan.sizes, plan.remainder));
+        await this.rewriteTail(from, plan.sizes, plan.remainder);
+        chunkCount = from + plan.sizes.length;
+        remainder = plan.remainder;
         this.tailRewrites += 1;
       }
     }
-    await writeJsonObject(this.deps.s3, run.bucket, runKeys.roundPlan(run.runId, round), { chunkCount });
+    // Last: the round's manifest. Until it exists the round is not open, so whatever an attempt
+    // that failed before it left (more chunk files, tail files, a remainder) counts for nothing.
+    await writeJsonObject(this.deps.s3, run.bucket, runKeys.roundPlan(run.runId, round), { chunkCount, remainder } satisfies RoundPlan);
     return { number: round, chunkCount, nextChunk: 0, hasMoreChunks: chunkCount > 0 };
   }
 
   /**
    * Re-splits chunk files `from`.. into chunks of `sizes` and a remainder of `remainder` records:
    * written to temporary files first (a chunk is never read and overwritten at once), then
-   * copied over the chunk files. Returns how many chunks the tail now has.
+   * copied over the chunk files; then the small-remainder policy runs on the remainder.
    */
-  private async rewriteTail(from: number, sizes: readonly number[], remainder: number): Promise<number> {
+  private async rewriteTail(from: number, sizes: readonly number[], remainder: number): Promise<void> {
     const { deps, run, round } = this;
     const targets = [
       ...sizes.map((size, n) => ({ key: runKeys.roundTail(run.runId, round, n), size })),
@@ -228,17 +234,35 @@ export class RoundChunkWriter {
       );
     }
     if (remainder > 0) await applySmallRemainder(deps, run, round);
-    return sizes.length;
   }
+}
+
+/** The lines of an object, or none when it does not exist. */
+async function* linesIfPresent(s3: S3Client, bucket: string, key: string): AsyncGenerator<Buffer> {
+  let stream;
+  try {
+    stream = await getObjectStream(s3, bucket, key);
+  } catch (err) {
+    if ((err as Error).name === 'NoSuchKey') return;
+    throw err;
+  }
+  yield* splitLines(stream);
 }
 
 /**
  * Applies the route's policy to the round's remainder file:
  * `on-demand` runs each record through InvokeModel (priced on demand), `hold` moves the records
  * to `held/<route>/` for the next sweep, `fail` fails them with the reason. Never drops a record.
+ *
+ * Safe to run again after failing anywhere: the parts are written first and
+ * `remainder-stats.json`, listing them, last. An InvokeModel is billed, so on demand the
+ * outcomes an earlier attempt already wrote (either part, whether or not its stats were) are
+ * read back and kept, and only the records in neither are invoked: a retried step ends with the
+ * same records succeeded and failed, and the same counts, as one that ran once. `hold` and
+ * `fail` cost nothing and are deterministic: they are simply done again.
  */
 export async function applySmallRemainder(deps: RoundDeps, run: RunConfig, round: number): Promise<RemainderStats> {
-  const source = readObjectLines(deps.s3, run.bucket, runKeys.roundRemainder(run.runId, round));
+  const remainderKey = runKeys.roundRemainder(run.runId, round);
   const succeeded = new JsonlWriter(deps.s3, run.bucket, runKeys.roundPart(run.runId, round, 'succeeded'), { lazy: true });
   const failed = new JsonlWriter(deps.s3, run.bucket, runKeys.roundPart(run.runId, round, 'failed'), { lazy: true });
   const heldKey = runKeys.held(run.route, run.runId, round);
@@ -247,12 +271,32 @@ export async function applySmallRemainder(deps: RoundDeps, run: RunConfig, round
   let records = 0;
   let onDemandRecords = 0;
 
+  // Read back (and copied into the new parts, before these replace the old ones at close) only
+  // for records still in the remainder: its content is the step's, but a part of an attempt
+  // that saw other input must not bring in a record the round no longer has.
+  const settled = new Set<string>();
+  if (run.smallRemainder === 'on-demand') {
+    const remainderIds = new Set<string>();
+    for await (const raw of readObjectLines(deps.s3, run.bucket, remainderKey)) if (raw.length > 0) remainderIds.add(leadingRecordId(raw.toString('utf8')));
+    for (const writer of [succeeded, failed]) {
+      for await (const raw of linesIfPresent(deps.s3, run.bucket, writer.key)) {
+        if (raw.length === 0) continue;
+        const done = JSON.parse(raw.toString('utf8')) as Partial<SucceededRecord>;
+        if (typeof done.recordId !== 'string' || !remainderIds.has(done.recordId) || settled.has(done.recordId)) continue;
+        settled.add(done.recordId);
+        tokens.input += done.usage?.inputTokens ?? 0;
+        tokens.output += done.usage?.outputTokens ?? 0;
+        await writer.write(raw);
+      }
+    }
+  }
+
   const fail = (recordId: string, code: string, message: string): Promise<void> =>
     failed.write({ recordId, error: { code, message }, attempts: round } satisfies FailedRecord);
 
   const inFlight = new Set<Promise<unknown>>();
   const failures: unknown[] = [];
-  for await (const raw of source) {
+  for await (const raw of readObjectLines(deps.s3, run.bucket, remainderKey)) {
     if (failures.length > 0) break;
     if (raw.length === 0) continue;
     records += 1;
@@ -272,6 +316,7 @@ export async function applySmallRemainder(deps: RoundDeps, run: RunConfig, round
         break;
       case 'on-demand': {
         onDemandRecords += 1;
+        if (settled.has(record.recordId)) break;
         const task = invokeOnDemand(deps.bedrockRuntime, run, record).then(async (outcome) => {
           if ('modelOutput' in outcome) {
             tokens.input += outcome.usage?.inputTokens ?? 0;
@@ -291,22 +336,35 @@ export async function applySmallRemainder(deps: RoundDeps, run: RunConfig, round
         );
         inFlight.add(tracked);
         if (inFlight.size >= ON_DEMAND_CONCURRENCY) await Promise.race(inFlight);
-        if (failures.length > 0) break;
         break;
       }
     }
   }
   await Promise.all(inFlight);
   if (failures.length > 0) throw failures[0];
+  // The held file before the failed part that points to it.
+  const heldLines = await held.close();
+  const succeededLines = await succeeded.close();
+  const failedLines = await failed.close();
+  const parts: PartFile[] = (
+    [
+      ['succeeded', succeeded],
+      ['failed', failed],
+      ['held', held],
+    ] as const
+  )
+    .filter(([, w]) => w.lines > 0)
+    .map(([kind, w]) => ({ kind, key: w.key, lines: w.lines, bytes: w.bytes }));
   const stats: RemainderStats = {
     round,
     policy: run.smallRemainder,
     records,
-    succeeded: await succeeded.close(),
-    failed: await failed.close(),
-    held: await held.close(),
+    succeeded: succeededLines,
+    failed: failedLines,
+    held: heldLines,
     onDemandRecords,
     tokens,
+    parts,
   };
   await writeJsonObject(deps.s3, run.bucket, runKeys.remainderStats(run.runId, round), stats);
   return stats;

@@ -6,16 +6,17 @@
  * `RunStopped`, and finalizes the run as `Stopped` so that every record is still accounted for.
  */
 import type { BedrockClient } from '@aws-sdk/client-bedrock';
+import { partsOf, readRoundChunkStats, readRoundPlan } from '../shared/committed-parts';
 import { isValidRunId, parseJobName, runKeys, S3_PREFIXES, type RunConfig } from '../shared/contracts';
 import { stopJob } from '../shared/job-completion';
 import type { JobRecords } from '../shared/job-records';
 import type { JobSlotLimiter } from '../shared/job-slots';
 import { logger } from '../shared/logger';
-import type { FailedRecord, RetryRecord } from '../shared/outcomes';
+import type { FailedRecord, RetryRecord, StoppedManifest } from '../shared/outcomes';
 import { leadingRecordId } from '../shared/reconcile';
 import { executionNameOf, type RunClaims } from '../shared/run-claims';
 import { runIdFromExecutionName } from '../shared/run-input';
-import { JsonlWriter, listObjects, readJsonl, readJsonObject, readObjectLines } from '../shared/s3-jsonl';
+import { JsonlWriter, listObjects, readJsonl, readJsonObject, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
 import { finalizeRun, type FinalizeDeps, type RunSummary } from '../finalize/finalize';
 
 /** EventBridge's `Step Functions Execution Status Change` event (the fields used). */
@@ -99,10 +100,11 @@ async function waitForRunningSteps(deps: StopRunDeps, run: RunConfig): Promise<v
   await waitFor(deps, 'prepare', () => exists(runKeys.roundPlan(run.runId, 1)));
   const { keys, lastRound: round } = await workFiles(deps, run);
   if (round === 0 || keys.has(runKeys.exhausted(run.runId, round))) return;
-  const plan = await readJsonObject<{ chunkCount: number }>(deps.s3, run.bucket, runKeys.roundPlan(run.runId, round));
-  const chunks = Array.from({ length: plan?.chunkCount ?? 0 }, (_, chunk) => chunk);
-  const reconciled = chunks.every((chunk) => keys.has(runKeys.chunkStats(run.runId, round, chunk)));
-  const retries = chunks.some((chunk) => keys.has(runKeys.chunkPart(run.runId, round, chunk, 'retry')));
+  const plan = await readRoundPlan(deps.s3, run.bucket, run.runId, round);
+  const stats = await readRoundChunkStats(deps.s3, run.bucket, run.runId, round, plan?.chunkCount ?? 0, (k) => keys.has(k));
+  const reconciled = stats.every((s) => s !== undefined);
+  // Retries as the chunks' manifests list them: a retry part a failed attempt left is not one.
+  const retries = stats.some((s, chunk) => s !== undefined && partsOf(s, 'retry', runKeys.chunkStats(run.runId, round, chunk)).length > 0);
   if (!reconciled || !retries) return;
   await waitFor(deps, 'end-round', async () => (await exists(runKeys.roundPlan(run.runId, round + 1))) || exists(runKeys.exhausted(run.runId, round)));
 }
@@ -126,13 +128,29 @@ async function stopJobs(deps: StopRunDeps, runId: string, modelId: string | unde
 
 /**
  * Writes `work/<runId>/stopped.jsonl`: the records of the run's last round that no step
- * settled. A chunk that was reconciled has settled all but its retries; a chunk that was not
- * has settled nothing; a remainder without its stats was not handled.
+ * settled. A chunk that was reconciled (it has its `stats.json`) has settled all but the
+ * retries its stats list; a chunk that was not has settled nothing, whatever parts a failed
+ * attempt left; a remainder of the plan without its stats was not handled.
  */
 async function failUnfinished(deps: StopRunDeps, run: RunConfig): Promise<number> {
   const { keys: has, lastRound: round } = await workFiles(deps, run);
   const writer = new JsonlWriter(deps.s3, run.bucket, runKeys.stopped(run.runId));
-  if (round === 0 || has.has(runKeys.exhausted(run.runId, round))) return writer.close();
+  const unfinishedChunks: number[] = [];
+  let unfinishedRemainder = false;
+  // Last, after stopped.jsonl: what it failed, so that finalize does not also take what a step
+  // that outlived the stop commits for the same records afterwards.
+  const commit = async (): Promise<number> => {
+    const lines = await writer.close();
+    const manifest: StoppedManifest = {
+      round,
+      unfinishedChunks,
+      unfinishedRemainder,
+      parts: lines > 0 ? [{ kind: 'failed', key: writer.key, lines, bytes: writer.bytes }] : [],
+    };
+    await writeJsonObject(deps.s3, run.bucket, runKeys.stoppedManifest(run.runId), manifest);
+    return lines;
+  };
+  if (round === 0 || has.has(runKeys.exhausted(run.runId, round))) return commit();
   const fail = (recordId: string) =>
     writer.write({
       recordId,
@@ -141,22 +159,25 @@ async function failUnfinished(deps: StopRunDeps, run: RunConfig): Promise<number
     } satisfies FailedRecord);
 
   // Only the round's planned chunks: a chunk file past the count was re-split into others.
-  const plan = await readJsonObject<{ chunkCount: number }>(deps.s3, run.bucket, runKeys.roundPlan(run.runId, round));
-  for (let chunk = 0; chunk < (plan?.chunkCount ?? 0); chunk++) {
-    const key = runKeys.chunkInput(run.runId, round, chunk);
-    if (has.has(runKeys.chunkStats(run.runId, round, chunk))) {
-      if (!has.has(runKeys.chunkPart(run.runId, round, chunk, 'retry'))) continue;
-      for await (const r of readJsonl<RetryRecord>(deps.s3, run.bucket, runKeys.chunkPart(run.runId, round, chunk, 'retry'))) await fail(r.recordId);
+  const plan = await readRoundPlan(deps.s3, run.bucket, run.runId, round);
+  const stats = await readRoundChunkStats(deps.s3, run.bucket, run.runId, round, plan?.chunkCount ?? 0, (k) => has.has(k));
+  for (const [chunk, chunkStats] of stats.entries()) {
+    if (chunkStats) {
+      for (const part of partsOf(chunkStats, 'retry', runKeys.chunkStats(run.runId, round, chunk))) {
+        for await (const r of readJsonl<RetryRecord>(deps.s3, run.bucket, part.key)) await fail(r.recordId);
+      }
     } else {
-      for await (const raw of readObjectLines(deps.s3, run.bucket, key)) if (raw.length > 0) await fail(leadingRecordId(raw.toString('utf8')));
+      unfinishedChunks.push(chunk);
+      for await (const raw of readObjectLines(deps.s3, run.bucket, runKeys.chunkInput(run.runId, round, chunk))) if (raw.length > 0) await fail(leadingRecordId(raw.toString('utf8')));
     }
   }
-  if (has.has(runKeys.roundRemainder(run.runId, round)) && !has.has(runKeys.remainderStats(run.runId, round))) {
+  if ((plan?.remainder ?? 0) > 0 && !has.has(runKeys.remainderStats(run.runId, round))) {
+    unfinishedRemainder = true;
     for await (const raw of readObjectLines(deps.s3, run.bucket, runKeys.roundRemainder(run.runId, round))) {
       if (raw.length > 0) await fail(leadingRecordId(raw.toString('utf8')));
     }
   }
-  return writer.close();
+  return commit();
 }
 
 /** Winds up a run whose execution was stopped; ignores every other status. */

@@ -2,8 +2,9 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { mockClient } from 'aws-sdk-client-mock';
 import { finalizeRun, type FinalizeDeps, type FinalizeEvent, type RunSummary } from '../../../lambdas/finalize/finalize';
 import { runKeys, type RunConfig } from '../../../lambdas/shared/contracts';
-import type { ChunkStats, PrepareStats, RemainderStats } from '../../../lambdas/shared/outcomes';
+import type { ChunkStats, PartFile, PrepareStats, RemainderStats, RoundPlan } from '../../../lambdas/shared/outcomes';
 import { runIdFromExecutionName } from '../../../lambdas/shared/run-input';
+import { crashingS3, SimulatedCrash } from '../support/crashing-s3';
 import { ANTHROPIC_MODEL, runConfig } from '../support/fixtures';
 import { startTestS3, type TestS3 } from '../support/local-s3';
 import { startTestDynamo, type TestDynamo } from '../support/local-dynamo';
@@ -45,7 +46,29 @@ const ok = (id: string, onDemand = false) => ({ recordId: id, modelOutput: { tex
 const bad = (id: string, attempts: number, code = '400') => ({ recordId: id, error: { code, message: 'no' }, attempts });
 
 function chunkStats(round: number, chunk: number, s: Partial<ChunkStats>): ChunkStats {
-  return { round, chunk, jobStatus: 'Completed', records: 0, succeeded: 0, failed: 0, retry: 0, tokens: { input: 0, output: 0 }, unknownOutputRecords: 0, duplicateOutputRecords: 0, ...s };
+  return { round, chunk, jobStatus: 'Completed', records: 0, succeeded: 0, failed: 0, retry: 0, tokens: { input: 0, output: 0 }, unknownOutputRecords: 0, duplicateOutputRecords: 0, parts: [], ...s };
+}
+
+/** Writes a part and returns its manifest entry. */
+async function part(kind: PartFile['kind'], key: string, rows: unknown[]): Promise<PartFile> {
+  const body = jsonl(rows);
+  await s3.put(key, body);
+  return { kind, key, lines: rows.length, bytes: Buffer.byteLength(body) };
+}
+
+/** A reconciled chunk: its parts of `rows` and the `stats.json` listing them. */
+async function reconciled(runId: string, round: number, chunk: number, rows: Partial<Record<'succeeded' | 'failed' | 'retry', unknown[]>>, s: Partial<ChunkStats> = {}) {
+  const parts: PartFile[] = [];
+  for (const kind of ['succeeded', 'failed', 'retry'] as const) {
+    const these = rows[kind];
+    if (these) parts.push(await part(kind, runKeys.chunkPart(runId, round, chunk, kind), these));
+  }
+  await s3.put(runKeys.chunkStats(runId, round, chunk), JSON.stringify(chunkStats(round, chunk, { ...s, parts })));
+}
+
+/** An opened round's plan.json. */
+async function planned(runId: string, round: number, chunkCount: number, remainder = 0) {
+  await s3.put(runKeys.roundPlan(runId, round), JSON.stringify({ chunkCount, remainder } satisfies RoundPlan));
 }
 
 async function prepared(runId: string, inputLines: number, inputs = [`s3://${'bucket'}/inbox/default/a.jsonl`]) {
@@ -66,19 +89,31 @@ describe('finalizeRun (Finished)', () => {
     await s3.put(runKeys.workRejected('fin-1'), jsonl([{ file: 'f', line: 3, reason: 'not valid JSON' }, { file: 'f', line: 9, recordId: 'r9', reason: 'duplicate' }]));
     await s3.put(runKeys.roundTail('fin-1', 1, 0), jsonl([{ recordId: 'ignored' }]));
     await s3.put(runKeys.chunkInput('fin-1', 1, 0), jsonl([{ recordId: 'ignored' }]));
-    await s3.put(runKeys.chunkPart('fin-1', 1, 0, 'succeeded'), jsonl([ok('a'), ok('b'), ok('c')]));
-    await s3.put(runKeys.chunkPart('fin-1', 1, 0, 'failed'), jsonl([bad('d', 1)]));
-    await s3.put(runKeys.chunkPart('fin-1', 1, 0, 'retry'), jsonl([{ recordId: 'e' }, { recordId: 'f' }, { recordId: 'g' }]));
-    await s3.put(runKeys.chunkStats('fin-1', 1, 0), JSON.stringify(chunkStats(1, 0, { jobStatus: 'Completed', tokens: { input: 900_000, output: 60_000 } })));
-    await s3.put(runKeys.chunkPart('fin-1', 1, 1, 'succeeded'), jsonl([ok('h')]));
-    await s3.put(runKeys.chunkStats('fin-1', 1, 1), JSON.stringify(chunkStats(1, 1, { jobStatus: 'PartiallyCompleted', tokens: { input: 100_000, output: 40_000 }, unknownOutputRecords: 1, duplicateOutputRecords: 2 })));
-    await s3.put(runKeys.chunkStats('fin-1', 2, 0), JSON.stringify(chunkStats(2, 0, { jobStatus: 'PartiallyCompleted' })));
-    await s3.put(runKeys.roundPart('fin-1', 2, 'succeeded'), jsonl([ok('e', true)]));
-    const rs: RemainderStats = { round: 2, policy: 'on-demand', records: 1, succeeded: 1, failed: 0, held: 0, onDemandRecords: 1, tokens: { input: 100_000, output: 0 } };
+    await planned('fin-1', 1, 2);
+    await reconciled('fin-1', 1, 0, { succeeded: [ok('a'), ok('b'), ok('c')], failed: [bad('d', 1)], retry: [{ recordId: 'e' }, { recordId: 'f' }, { recordId: 'g' }] }, { jobStatus: 'Completed', tokens: { input: 900_000, output: 60_000 } });
+    await reconciled('fin-1', 1, 1, { succeeded: [ok('h')] }, { jobStatus: 'PartiallyCompleted', tokens: { input: 100_000, output: 40_000 }, unknownOutputRecords: 1, duplicateOutputRecords: 2 });
+    // Left by a failed attempt of chunk 1's reconcile: in no manifest, so not read.
+    await s3.put(runKeys.chunkPart('fin-1', 1, 1, 'failed'), jsonl([bad('h', 1)]));
+    await planned('fin-1', 2, 1, 1);
+    await reconciled('fin-1', 2, 0, {}, { jobStatus: 'PartiallyCompleted' });
+    const rs: RemainderStats = {
+      round: 2,
+      policy: 'on-demand',
+      records: 1,
+      succeeded: 1,
+      failed: 0,
+      held: 0,
+      onDemandRecords: 1,
+      tokens: { input: 100_000, output: 0 },
+      parts: [await part('succeeded', runKeys.roundPart('fin-1', 2, 'succeeded'), [ok('e', true)])],
+    };
     await s3.put(runKeys.remainderStats('fin-1', 2), JSON.stringify(rs));
+    // A chunk stats file past the plan's count: not part of the round.
+    await reconciled('fin-1', 2, 1, { succeeded: [ok('zz')] });
     await s3.put(runKeys.exhausted('fin-1', 2), jsonl([bad('f', 2, '429'), bad('g', 2, 'MissingFromOutput')]));
     // Another run's work and a run whose id is a prefix of this one: not part of this run.
-    await s3.put(runKeys.chunkPart('fin-10', 1, 0, 'succeeded'), jsonl([ok('other')]));
+    await planned('fin-10', 1, 1);
+    await reconciled('fin-10', 1, 0, { succeeded: [ok('other')] });
 
     eventsMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e1' }] });
     summary = await finalizeRun(deps(), await finished(run));
@@ -141,8 +176,8 @@ describe('finalizeRun status and warnings', () => {
   it('is Succeeded when every record succeeded', async () => {
     const run = runConfig({ runId: 'fin-ok', bucket: s3.bucket });
     await prepared('fin-ok', 2);
-    await s3.put(runKeys.chunkPart('fin-ok', 1, 0, 'succeeded'), jsonl([ok('a'), ok('b')]));
-    await s3.put(runKeys.chunkStats('fin-ok', 1, 0), JSON.stringify(chunkStats(1, 0, {})));
+    await planned('fin-ok', 1, 1);
+    await reconciled('fin-ok', 1, 0, { succeeded: [ok('a'), ok('b')] });
     const summary = await finalizeRun(deps(), await finished(run));
     expect(summary).toMatchObject({ status: 'Succeeded', records: { input: 2, succeeded: 2, failed: 0, rejected: 0 }, jobs: { Completed: 1 }, rounds: 1, warnings: [] });
     expect(await s3.text(runKeys.results('fin-ok', 'failed.jsonl'))).toBe('');
@@ -152,7 +187,8 @@ describe('finalizeRun status and warnings', () => {
   it('warns and reports CompletedWithFailures when records went missing (conservation broken)', async () => {
     const run = runConfig({ runId: 'fin-lost', bucket: s3.bucket });
     await prepared('fin-lost', 3);
-    await s3.put(runKeys.chunkPart('fin-lost', 1, 0, 'succeeded'), jsonl([ok('a'), ok('b')]));
+    await planned('fin-lost', 1, 1);
+    await reconciled('fin-lost', 1, 0, { succeeded: [ok('a'), ok('b')] });
     const summary = await finalizeRun(deps(), await finished(run));
     expect(summary.status).toBe('CompletedWithFailures');
     expect(summary.warnings).toEqual(['conservation broken: 3 input lines but 2 succeeded + 0 failed + 0 rejected']);
@@ -162,8 +198,9 @@ describe('finalizeRun status and warnings', () => {
     const run = runConfig({ runId: 'fin-parts', bucket: s3.bucket });
     await prepared('fin-parts', 7);
     const rows = ['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((id) => ok(id));
-    await s3.put(runKeys.chunkPart('fin-parts', 1, 0, 'succeeded'), jsonl(rows.slice(0, 4)));
-    await s3.put(runKeys.chunkPart('fin-parts', 1, 1, 'succeeded'), jsonl(rows.slice(4)));
+    await planned('fin-parts', 1, 2);
+    await reconciled('fin-parts', 1, 0, { succeeded: rows.slice(0, 4) });
+    await reconciled('fin-parts', 1, 1, { succeeded: rows.slice(4) });
     const lineBytes = JSON.stringify(rows[0]).length + 1;
     const summary = await finalizeRun({ ...deps(), resultsPartMaxBytes: lineBytes * 3 }, await finished(run));
     expect(summary.records.succeeded).toBe(7);
@@ -172,6 +209,16 @@ describe('finalizeRun status and warnings', () => {
     expect(parts.map((p) => p.length)).toEqual([3, 3, 1]);
     expect(parts.flat().map((r) => r.recordId).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
     expect(await s3.text(runKeys.results('fin-parts', 'results.jsonl'))).toBeUndefined();
+
+    // Run again with fewer parts (here: a larger part size): the parts it no longer writes are
+    // emptied, so a reader taking every file under results/ still counts each record once.
+    const again = await finalizeRun({ ...deps(), resultsPartMaxBytes: lineBytes * 5 }, await finished(run));
+    expect(again.outputs.results).toEqual([1, 2].map((n) => `s3://${s3.bucket}/results/fin-parts/results-0000${n}.jsonl`));
+    expect(await s3.text(runKeys.resultsPart('fin-parts', 3))).toBe('');
+    const once = await finalizeRun(deps(), await finished(run));
+    expect(once.outputs.results).toEqual([`s3://${s3.bucket}/results/fin-parts/results.jsonl`]);
+    const everyFile = await Promise.all((await s3.keys('results/fin-parts/')).filter((k) => /results[-.]/.test(k)).map((k) => s3.jsonl<{ recordId: string }>(k)));
+    expect(everyFile.flat().map((r) => r.recordId).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
   });
 
   it('lists at most 100 input files in the summary and counts them all', async () => {
@@ -186,8 +233,61 @@ describe('finalizeRun status and warnings', () => {
   it('counts rounds from the work layout even when the run id looks like a round label', async () => {
     const run = runConfig({ runId: 'r7', bucket: s3.bucket });
     await prepared('r7', 1);
-    await s3.put(runKeys.chunkPart('r7', 1, 0, 'succeeded'), jsonl([ok('a')]));
+    await planned('r7', 1, 1);
+    await reconciled('r7', 1, 0, { succeeded: [ok('a')] });
     expect((await finalizeRun(deps(), await finished(run))).rounds).toBe(1);
+  });
+});
+
+describe('finalizeRun run again after crashing after any write', () => {
+  /** A finished run of two rounds whose results come in two parts. */
+  async function finishedRun(runId: string): Promise<RunConfig> {
+    await prepared(runId, 6);
+    await s3.put(runKeys.workRejected(runId), jsonl([{ file: 'f', line: 1, reason: 'not valid JSON' }]));
+    await planned(runId, 1, 2);
+    await reconciled(runId, 1, 0, { succeeded: [ok('a'), ok('b')], failed: [bad('c', 1)], retry: [{ recordId: 'd' }] });
+    await reconciled(runId, 1, 1, { succeeded: [ok('e')] });
+    await planned(runId, 2, 0, 1);
+    const rs: RemainderStats = {
+      round: 2,
+      policy: 'on-demand',
+      records: 1,
+      succeeded: 1,
+      failed: 0,
+      held: 0,
+      onDemandRecords: 1,
+      tokens: { input: 1, output: 1 },
+      parts: [await part('succeeded', runKeys.roundPart(runId, 2, 'succeeded'), [ok('d', true)])],
+    };
+    await s3.put(runKeys.remainderStats(runId, 2), JSON.stringify(rs));
+    return runConfig({ runId, bucket: s3.bucket });
+  }
+
+  /** Every file under results/<runId>/, with the run id and the finish time taken out. */
+  async function outputs(runId: string) {
+    const files: Record<string, string> = {};
+    for (const key of await s3.keys(`results/${runId}/`)) {
+      const text = (await s3.text(key))!.split(runId).join('RUN');
+      files[key.slice(`results/${runId}/`.length)] = key.endsWith('summary.json') ? JSON.stringify({ ...JSON.parse(text), finishedAt: undefined }) : text;
+    }
+    return files;
+  }
+
+  it('ends with the same files as one clean run', async () => {
+    const lineBytes = JSON.stringify(ok('a')).length + 1;
+    const clean = await finishedRun('fin-crash-clean');
+    const counting = crashingS3(s3.endpoint);
+    await finalizeRun({ ...deps(), s3: counting.client, resultsPartMaxBytes: lineBytes * 2 }, await finished(clean));
+    const expected = await outputs('fin-crash-clean');
+    expect(Object.keys(expected).filter((k) => k.startsWith('results-')).length).toBeGreaterThan(1);
+    expect(Object.keys(expected)).toEqual(expect.arrayContaining(['failed.jsonl', 'rejected.jsonl', 'summary.json']));
+    for (let k = 1; k <= counting.writes(); k++) {
+      const run = await finishedRun(`fin-crash-${k}`);
+      const crashing = crashingS3(s3.endpoint, k);
+      await expect(finalizeRun({ ...deps(), s3: crashing.client, resultsPartMaxBytes: lineBytes * 2 }, await finished(run))).rejects.toBeInstanceOf(SimulatedCrash);
+      await finalizeRun({ ...deps(), resultsPartMaxBytes: lineBytes * 2 }, await finished(run));
+      expect({ k, files: await outputs(run.runId) }).toEqual({ k, files: expected });
+    }
   });
 });
 
@@ -234,7 +334,10 @@ describe('finalizeRun (Failed)', () => {
   it('reports what a run that failed midway finished, without a conservation warning', async () => {
     const run = runConfig({ runId: 'fin-mid', bucket: s3.bucket });
     await prepared('fin-mid', 4);
-    await s3.put(runKeys.chunkPart('fin-mid', 1, 0, 'succeeded'), jsonl([ok('a')]));
+    await planned('fin-mid', 1, 2);
+    await reconciled('fin-mid', 1, 0, { succeeded: [ok('a')] });
+    // Chunk 1 was being reconciled when the run failed: its parts so far are in no manifest.
+    await s3.put(runKeys.chunkPart('fin-mid', 1, 1, 'succeeded'), jsonl([ok('b')]));
     const summary = await finalizeRun(deps(), { outcome: 'Failed', executionName: 'fin-mid', executionArn: arnOf('fin-mid'), state: { run, error: { Error: 'Lambda.Unknown', Cause: '{"errorMessage":"boom"}' } } });
     expect(summary).toMatchObject({ runId: 'fin-mid', status: 'Failed', modelId: run.modelId, route: 'default', records: { input: 4, succeeded: 1, failed: 0, rejected: 0 }, warnings: [], error: { error: 'Lambda.Unknown', cause: 'boom' } });
   });

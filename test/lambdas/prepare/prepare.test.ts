@@ -66,7 +66,7 @@ describe('prepareRun', () => {
     const chunk1 = await s3.jsonl<{ recordId: string; modelInput: unknown }>(runKeys.chunkInput('prep-1', 1, 1));
     expect([...chunk0, ...chunk1].map((p) => p.recordId)).toEqual(['r1', 'a-L4', 'r7', 'r9', 'r10']);
     expect(chunk0[1]).toEqual({ recordId: 'a-L4', modelInput: anthropicInput('no id') });
-    expect(await s3.json(runKeys.roundPlan('prep-1', 1))).toEqual({ chunkCount: 2 });
+    expect(await s3.json(runKeys.roundPlan('prep-1', 1))).toEqual({ chunkCount: 2, remainder: 0 });
     // Each chunk line is compact and holds only recordId + modelInput.
     const chunkText = (await s3.text(runKeys.chunkInput('prep-1', 1, 0)))!;
     expect(chunkText.split('\n')[0]).toBe(JSON.stringify({ recordId: 'r1', modelInput: anthropicInput() }));

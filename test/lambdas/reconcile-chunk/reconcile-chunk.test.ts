@@ -76,8 +76,15 @@ describe('reconcileChunk', () => {
       tokens: { input: 11, output: 22 },
       unknownOutputRecords: 1,
       duplicateOutputRecords: 1,
+      // The manifest of the parts written, with their sizes (what readers go by).
+      parts: [
+        { kind: 'succeeded', key: runKeys.chunkPart('rc-1', 2, 4, 'succeeded'), lines: 2, bytes: expect.any(Number) },
+        { kind: 'failed', key: runKeys.chunkPart('rc-1', 2, 4, 'failed'), lines: 1, bytes: expect.any(Number) },
+        { kind: 'retry', key: runKeys.chunkPart('rc-1', 2, 4, 'retry'), lines: 4, bytes: expect.any(Number) },
+      ],
     });
     expect(stats.succeeded + stats.failed + stats.retry).toBe(ids.length);
+    for (const part of stats.parts) expect(Buffer.byteLength((await s3.text(part.key))!)).toBe(part.bytes);
     expect(await s3.json(runKeys.chunkStats('rc-1', 2, 4))).toEqual(stats);
 
     const succeeded = sortById(await s3.jsonl(runKeys.chunkPart('rc-1', 2, 4, 'succeeded')));
@@ -165,7 +172,7 @@ describe('reconcileChunk', () => {
     expect(await s3.keys('work/rc-4/')).toEqual([runKeys.chunkStats('rc-4', 1, 0), runKeys.chunkPart('rc-4', 1, 0, 'succeeded')]);
   });
 
-  it('is idempotent: a retried reconcile writes the same parts', async () => {
+  it('leaves a committed chunk as it is: a run after its stats.json returns them and writes nothing, whatever the job looks like now', async () => {
     const run = await chunkWith('rc-5', ['a', 'b']);
     await s3.put(`${runKeys.chunkOutputPrefix('rc-5', 1, 0)}${JOB_ID}/c00000.jsonl.out`, anthropicOutputLine('a'));
     bedrockMock.on(GetModelInvocationJobCommand).resolves({ status: 'PartiallyCompleted' });
@@ -173,8 +180,14 @@ describe('reconcileChunk', () => {
     const first = await reconcileChunk(deps(), event);
     const parts = async () => Promise.all(['succeeded', 'retry'].map((p) => s3.text(runKeys.chunkPart('rc-5', 1, 0, p as 'succeeded' | 'retry'))));
     const before = await parts();
-    ddbMock.on(UpdateCommand).resolves({});
+    // By the second run the job reads Completed with both records: the chunk stays as committed.
+    await s3.put(`${runKeys.chunkOutputPrefix('rc-5', 1, 0)}${JOB_ID}/c00000.jsonl.out`, [anthropicOutputLine('a'), anthropicOutputLine('b')].join('\n'));
+    bedrockMock.reset();
+    bedrockMock.on(GetModelInvocationJobCommand).resolves({ status: 'Completed' });
+    ddbMock.resetHistory();
     expect(await reconcileChunk(deps(), event)).toEqual(first);
     expect(await parts()).toEqual(before);
+    expect(bedrockMock.calls()).toHaveLength(0);
+    expect(ddbMock.calls()).toHaveLength(0);
   });
 });

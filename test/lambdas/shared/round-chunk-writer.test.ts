@@ -42,7 +42,7 @@ async function writeRound(
   const chunks: string[][] = [];
   for (let c = 0; c < round.chunkCount; c++) chunks.push((await s3.jsonl<{ recordId: string }>(runKeys.chunkInput(runId, 1, c))).map((r) => r.recordId));
   const remainder = (await s3.jsonl<FailedRecord>(runKeys.roundPart(runId, 1, 'failed'))).map((r) => r.recordId);
-  expect(await s3.json(runKeys.roundPlan(runId, 1))).toEqual({ chunkCount: round.chunkCount });
+  expect(await s3.json(runKeys.roundPlan(runId, 1))).toEqual({ chunkCount: round.chunkCount, remainder: remainder.length });
   return { round, chunks, remainder, tailRewrites: writer.tailRewrites };
 }
 

@@ -95,6 +95,7 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
         held: 0,
         onDemandRecords: 2,
         tokens: { input: 6, output: 8 },
+        parts: [{ kind: 'succeeded', key: runKeys.roundPart(run.runId, 1, 'succeeded'), lines: 2, bytes: Buffer.byteLength((await s3.text(runKeys.roundPart(run.runId, 1, 'succeeded')))!) }],
       });
     });
 
@@ -164,6 +165,10 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
       held: 3,
       onDemandRecords: 0,
       tokens: { input: 0, output: 0 },
+      parts: [
+        { kind: 'failed', key: runKeys.roundPart(run.runId, 2, 'failed'), lines: 3, bytes: expect.any(Number) },
+        { kind: 'held', key: heldKey, lines: 3, bytes: Buffer.byteLength(recordLines(3).join('\n') + '\n') },
+      ],
     });
     expect(runtimeMock.calls()).toHaveLength(0);
   });

@@ -1,6 +1,8 @@
 import { BedrockClient, StopModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
+import { localS3ClientConfig } from '../../../local/services/s3';
 import { runKeys } from '../../../lambdas/shared/contracts';
 import { JobRecords } from '../../../lambdas/shared/job-records';
 import { JobSlotLimiter } from '../../../lambdas/shared/job-slots';
@@ -15,6 +17,7 @@ const eventsMock = mockClient(EventBridgeClient);
 const arn = (id: string) => `arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/${id}`;
 const line = (recordId: string) => JSON.stringify({ recordId, modelInput: { anthropic_version: 'bedrock-2023-05-31', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] } });
 const jsonl = (rows: unknown[]) => rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r)) + '\n').join('');
+const retryRow = (recordId: string) => ({ recordId, modelInput: {}, lastError: { code: '429', message: 't' } });
 
 describe('runIdOfExecution', () => {
   it('reads the run id from the input, a successor resume, or the execution name', () => {
@@ -45,6 +48,21 @@ describe('windUpStoppedRun', () => {
     eventsMock.reset();
     eventsMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
   });
+  /** An opened round's plan.json. */
+  const planned = (runId: string, round: number, chunkCount: number) => s3.put(runKeys.roundPlan(runId, round), JSON.stringify({ chunkCount, remainder: 0 }));
+  /** A reconciled chunk: its parts and the stats.json listing them. */
+  const reconciled = async (runId: string, round: number, chunk: number, rows: { succeeded?: unknown[]; retry?: unknown[] }) => {
+    const parts = [];
+    for (const kind of ['succeeded', 'retry'] as const) {
+      const these = rows[kind];
+      if (!these) continue;
+      const key = runKeys.chunkPart(runId, round, chunk, kind);
+      await s3.put(key, jsonl(these));
+      parts.push({ kind, key, lines: these.length, bytes: Buffer.byteLength(jsonl(these)) });
+    }
+    const stats = { round, chunk, jobStatus: 'Completed', records: 0, succeeded: rows.succeeded?.length ?? 0, failed: 0, retry: rows.retry?.length ?? 0, tokens: { input: 0, output: 0 }, unknownOutputRecords: 0, duplicateOutputRecords: 0, parts };
+    await s3.put(runKeys.chunkStats(runId, round, chunk), JSON.stringify(stats));
+  };
   const deps = () => ({
     s3: s3.client,
     events: new EventBridgeClient({ region: 'us-east-1' }),
@@ -72,16 +90,16 @@ describe('windUpStoppedRun', () => {
     const limiter = new JobSlotLimiter(db.ddb, db.table);
     await s3.put(runKeys.runConfig('stopped-1'), JSON.stringify(run));
     await s3.put(runKeys.runStats('stopped-1'), JSON.stringify({ inputFiles: 1, inputLines: 6, blankLines: 0, valid: 6, rejected: 0, inputs: [] }));
-    await s3.put(runKeys.roundPlan('stopped-1', 1), JSON.stringify({ chunkCount: 2 }));
+    await planned('stopped-1', 1, 2);
     // A chunk file past the plan's count (a re-split tail) is not part of the round.
     await s3.put(runKeys.chunkInput('stopped-1', 1, 2), jsonl(['x'].map(line)));
     // Chunk 0 reconciled: a and b succeeded, c is a retry the run will never resubmit.
     await s3.put(runKeys.chunkInput('stopped-1', 1, 0), jsonl(['a', 'b', 'c'].map(line)));
-    await s3.put(runKeys.chunkPart('stopped-1', 1, 0, 'succeeded'), jsonl([{ recordId: 'a', modelOutput: {} }, { recordId: 'b', modelOutput: {} }]));
-    await s3.put(runKeys.chunkPart('stopped-1', 1, 0, 'retry'), jsonl([{ recordId: 'c', modelInput: {}, lastError: { code: '429', message: 't' } }]));
-    await s3.put(runKeys.chunkStats('stopped-1', 1, 0), JSON.stringify({ round: 1, chunk: 0, jobStatus: 'Completed', records: 3, succeeded: 2, failed: 0, retry: 1, tokens: { input: 0, output: 0 }, unknownOutputRecords: 0, duplicateOutputRecords: 0 }));
-    // Chunk 1 in flight: its job is open and holds a slot.
+    await reconciled('stopped-1', 1, 0, { succeeded: [{ recordId: 'a', modelOutput: {} }, { recordId: 'b', modelOutput: {} }], retry: [retryRow('c')] });
+    // Chunk 1 in flight: its job is open and holds a slot. A reconcile attempt that failed
+    // left a part: in no manifest, so d is failed once, not also succeeded.
     await s3.put(runKeys.chunkInput('stopped-1', 1, 1), jsonl(['d', 'e', 'f'].map(line)));
+    await s3.put(runKeys.chunkPart('stopped-1', 1, 1, 'succeeded'), jsonl([{ recordId: 'd', modelOutput: {} }]));
     await jobs.putSubmitting({ jobName: 'bb-stopped-1-r01-c00001', runId: 'stopped-1', round: 1, chunk: 1, modelId: run.modelId, taskToken: 't1' });
     await jobs.setCreated('bb-stopped-1-r01-c00001', arn('inflight0001'));
     await limiter.acquire(run.modelId, 'bb-stopped-1-r01-c00001', 5);
@@ -121,7 +139,7 @@ describe('windUpStoppedRun', () => {
         await s3.put(runKeys.chunkInput('stopped-3', 1, 0), jsonl(['a', 'b'].map(line)));
         await s3.put(runKeys.workRejected('stopped-3'), jsonl([{ file: 'f', line: 3, reason: 'not valid JSON' }]));
         await s3.put(runKeys.runStats('stopped-3'), JSON.stringify({ inputFiles: 1, inputLines: 3, blankLines: 0, valid: 2, rejected: 1, inputs: [] }));
-        await s3.put(runKeys.roundPlan('stopped-3', 1), JSON.stringify({ chunkCount: 1 }));
+        await planned('stopped-3', 1, 1);
       }
     };
     const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep }, aborted('stopped-3', { inputs: [], runId: 'stopped-3' }));
@@ -148,18 +166,16 @@ describe('windUpStoppedRun', () => {
     const run = runConfig({ runId: 'stopped-5', bucket: s3.bucket, maxAttempts: 3 });
     await s3.put(runKeys.runConfig('stopped-5'), JSON.stringify(run));
     await s3.put(runKeys.runStats('stopped-5'), JSON.stringify({ inputFiles: 1, inputLines: 3, blankLines: 0, valid: 3, rejected: 0, inputs: [] }));
-    await s3.put(runKeys.roundPlan('stopped-5', 1), JSON.stringify({ chunkCount: 1 }));
+    await planned('stopped-5', 1, 1);
     await s3.put(runKeys.chunkInput('stopped-5', 1, 0), jsonl(['a', 'b', 'c'].map(line)));
-    await s3.put(runKeys.chunkPart('stopped-5', 1, 0, 'succeeded'), jsonl([{ recordId: 'a', modelOutput: {} }]));
-    await s3.put(runKeys.chunkPart('stopped-5', 1, 0, 'retry'), jsonl(['b', 'c'].map((id) => ({ recordId: id, modelInput: {}, lastError: { code: '429', message: 't' } }))));
-    await s3.put(runKeys.chunkStats('stopped-5', 1, 0), JSON.stringify({ round: 1, chunk: 0, jobStatus: 'Completed', records: 3, succeeded: 1, failed: 0, retry: 2, tokens: { input: 0, output: 0 }, unknownOutputRecords: 0, duplicateOutputRecords: 0 }));
+    await reconciled('stopped-5', 1, 0, { succeeded: [{ recordId: 'a', modelOutput: {} }], retry: ['b', 'c'].map(retryRow) });
     // End-round opens round 2 while stop-run waits.
     let looks = 0;
     const sleep = async () => {
       looks += 1;
       if (looks === 2) {
         await s3.put(runKeys.chunkInput('stopped-5', 2, 0), jsonl(['b', 'c'].map(line)));
-        await s3.put(runKeys.roundPlan('stopped-5', 2), JSON.stringify({ chunkCount: 1 }));
+        await planned('stopped-5', 2, 1);
       }
     };
     const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep }, aborted('stopped-5', { inputs: [], runId: 'stopped-5' }));
@@ -173,15 +189,58 @@ describe('windUpStoppedRun', () => {
     ]);
   });
 
+  it('fails only the retries a reconciled chunk lists: a retry part a failed attempt left is not read', async () => {
+    const run = runConfig({ runId: 'stopped-7', bucket: s3.bucket });
+    await s3.put(runKeys.runConfig('stopped-7'), JSON.stringify(run));
+    await s3.put(runKeys.runStats('stopped-7'), JSON.stringify({ inputFiles: 1, inputLines: 3, blankLines: 0, valid: 3, rejected: 0, inputs: [] }));
+    await planned('stopped-7', 1, 2);
+    await s3.put(runKeys.chunkInput('stopped-7', 1, 0), jsonl(['a', 'b'].map(line)));
+    // The first attempt saw the job stopped and retried b; the one that finished saw it complete.
+    await s3.put(runKeys.chunkPart('stopped-7', 1, 0, 'retry'), jsonl([retryRow('b')]));
+    await reconciled('stopped-7', 1, 0, { succeeded: [{ recordId: 'a', modelOutput: {} }, { recordId: 'b', modelOutput: {} }] });
+    await s3.put(runKeys.chunkInput('stopped-7', 1, 1), jsonl(['c'].map(line)));
+    let looks = 0;
+    const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep: async () => void (looks += 1) }, aborted('stopped-7', { inputs: [], runId: 'stopped-7' }));
+    expect(looks).toBe(0);
+    expect(summary).toMatchObject({ status: 'Stopped', records: { input: 3, succeeded: 2, failed: 1, rejected: 0 }, warnings: [] });
+    expect((await s3.jsonl<{ recordId: string }>(runKeys.results('stopped-7', 'failed.jsonl'))).map((f) => f.recordId)).toEqual(['c']);
+  });
+
+  it('counts a chunk once when its reconcile (which outlived the stop) commits after stop-run failed its records', async () => {
+    const run = runConfig({ runId: 'stopped-8', bucket: s3.bucket });
+    await s3.put(runKeys.runConfig('stopped-8'), JSON.stringify(run));
+    await s3.put(runKeys.runStats('stopped-8'), JSON.stringify({ inputFiles: 1, inputLines: 2, blankLines: 0, valid: 2, rejected: 0, inputs: [] }));
+    await planned('stopped-8', 1, 2);
+    await s3.put(runKeys.chunkInput('stopped-8', 1, 0), jsonl(['a'].map(line)));
+    await reconciled('stopped-8', 1, 0, { succeeded: [{ recordId: 'a', modelOutput: {} }] });
+    await s3.put(runKeys.chunkInput('stopped-8', 1, 1), jsonl(['b'].map(line)));
+    // Chunk 1's reconcile commits just after stop-run wrote stopped.jsonl (b failed RunStopped).
+    const client = new S3Client(localS3ClientConfig(s3.endpoint));
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        const key = (args.input as { Key?: string }).Key;
+        if (context.commandName === 'PutObjectCommand' && key === runKeys.stopped('stopped-8')) {
+          await reconciled('stopped-8', 1, 1, { succeeded: [{ recordId: 'b', modelOutput: {} }] });
+        }
+        return out;
+      },
+      { step: 'initialize' },
+    );
+    const summary = await windUpStoppedRun({ ...deps(), s3: client }, aborted('stopped-8', { inputs: [], runId: 'stopped-8' }));
+    expect(summary).toMatchObject({ status: 'Stopped', records: { input: 2, succeeded: 1, failed: 1, rejected: 0 }, warnings: [] });
+    expect((await s3.jsonl<{ recordId: string }>(runKeys.results('stopped-8', 'results.jsonl'))).map((r) => r.recordId)).toEqual(['a']);
+    client.destroy();
+  });
+
   it('does not wait when the last round is still in its jobs (no end-round can be running)', async () => {
     const run = runConfig({ runId: 'stopped-6', bucket: s3.bucket });
     await s3.put(runKeys.runConfig('stopped-6'), JSON.stringify(run));
     await s3.put(runKeys.runStats('stopped-6'), JSON.stringify({ inputFiles: 1, inputLines: 2, blankLines: 0, valid: 2, rejected: 0, inputs: [] }));
-    await s3.put(runKeys.roundPlan('stopped-6', 1), JSON.stringify({ chunkCount: 2 }));
+    await planned('stopped-6', 1, 2);
     await s3.put(runKeys.chunkInput('stopped-6', 1, 0), jsonl(['a'].map(line)));
     await s3.put(runKeys.chunkInput('stopped-6', 1, 1), jsonl(['b'].map(line)));
-    await s3.put(runKeys.chunkPart('stopped-6', 1, 0, 'retry'), jsonl([{ recordId: 'a', modelInput: {}, lastError: { code: '429', message: 't' } }]));
-    await s3.put(runKeys.chunkStats('stopped-6', 1, 0), JSON.stringify({ round: 1, chunk: 0, jobStatus: 'Completed', records: 1, succeeded: 0, failed: 0, retry: 1, tokens: { input: 0, output: 0 }, unknownOutputRecords: 0, duplicateOutputRecords: 0 }));
+    await reconciled('stopped-6', 1, 0, { retry: [retryRow('a')] });
     let looks = 0;
     const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep: async () => void (looks += 1) }, aborted('stopped-6', { inputs: [], runId: 'stopped-6' }));
     expect(looks).toBe(0);
@@ -209,29 +268,28 @@ describe('windUpStoppedRun', () => {
   });
 
   it('sets the stop mark first, then waits for steps in flight, so a reconcile that was running is not also failed', async () => {
-    const run = runConfig({ runId: 'stopped-7', bucket: s3.bucket });
+    const run = runConfig({ runId: 'stopped-mark', bucket: s3.bucket });
     const claims = new RunClaims(db.ddb, db.table);
-    await claims.claim('stopped-7', executionArn('stopped-7'));
-    await s3.put(runKeys.runConfig('stopped-7'), JSON.stringify(run));
-    await s3.put(runKeys.runStats('stopped-7'), JSON.stringify({ inputFiles: 1, inputLines: 2, blankLines: 0, valid: 2, rejected: 0, inputs: [] }));
-    await s3.put(runKeys.roundPlan('stopped-7', 1), JSON.stringify({ chunkCount: 2 }));
-    await s3.put(runKeys.chunkInput('stopped-7', 1, 0), jsonl(['a'].map(line)));
-    await s3.put(runKeys.chunkInput('stopped-7', 1, 1), jsonl(['b'].map(line)));
+    await claims.claim('stopped-mark', executionArn('stopped-mark'));
+    await s3.put(runKeys.runConfig('stopped-mark'), JSON.stringify(run));
+    await s3.put(runKeys.runStats('stopped-mark'), JSON.stringify({ inputFiles: 1, inputLines: 2, blankLines: 0, valid: 2, rejected: 0, inputs: [] }));
+    await planned('stopped-mark', 1, 2);
+    await s3.put(runKeys.chunkInput('stopped-mark', 1, 0), jsonl(['a'].map(line)));
+    await s3.put(runKeys.chunkInput('stopped-mark', 1, 1), jsonl(['b'].map(line)));
     // Chunk 0's reconcile is running when the stop comes; it finishes while stop-run waits.
-    await claims.enterStep('stopped-7', 'reconcile:r01-c00000');
+    await claims.enterStep('stopped-mark', 'reconcile:r01-c00000');
     let looks = 0;
     const sleep = async () => {
       looks += 1;
       // The mark is set before the first look: no new step may start now.
-      await expect(claims.enterStep('stopped-7', 'submit:r01-c00001')).rejects.toBeInstanceOf(RunStopping);
-      await s3.put(runKeys.chunkPart('stopped-7', 1, 0, 'succeeded'), jsonl([{ recordId: 'a', modelOutput: {} }]));
-      await s3.put(runKeys.chunkStats('stopped-7', 1, 0), JSON.stringify({ round: 1, chunk: 0, jobStatus: 'Completed', records: 1, succeeded: 1, failed: 0, retry: 0, tokens: { input: 0, output: 0 }, unknownOutputRecords: 0, duplicateOutputRecords: 0 }));
-      await claims.leaveStep('stopped-7', 'reconcile:r01-c00000');
+      await expect(claims.enterStep('stopped-mark', 'submit:r01-c00001')).rejects.toBeInstanceOf(RunStopping);
+      await reconciled('stopped-mark', 1, 0, { succeeded: [{ recordId: 'a', modelOutput: {} }] });
+      await claims.leaveStep('stopped-mark', 'reconcile:r01-c00000');
     };
-    const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep }, aborted('stopped-7', { inputs: [], runId: 'stopped-7' }));
+    const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep }, aborted('stopped-mark', { inputs: [], runId: 'stopped-mark' }));
     expect(looks).toBe(1);
     expect(summary).toMatchObject({ status: 'Stopped', records: { input: 2, succeeded: 1, failed: 1, rejected: 0 }, warnings: [] });
-    const failed = await s3.jsonl<{ recordId: string }>(runKeys.results('stopped-7', 'failed.jsonl'));
+    const failed = await s3.jsonl<{ recordId: string }>(runKeys.results('stopped-mark', 'failed.jsonl'));
     expect(failed.map((f) => f.recordId)).toEqual(['b']);
   });
 });
