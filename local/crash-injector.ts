@@ -30,6 +30,8 @@ export interface InvocationIdentity {
   readonly eventKey: string;
   /** 1 for the first invocation of this function with this event, 2 for the next, ... */
   readonly attempt: number;
+  /** What the event is about, for reports (e.g. `run r1 round 1 chunk 3`); not part of the decision. */
+  readonly subject?: string;
 }
 
 /**
@@ -46,6 +48,8 @@ export interface CrashRecord {
   readonly afterWrite: number;
   /** That write, e.g. `DynamoDB UpdateItem`, `S3 PutObject`. */
   readonly operation: string;
+  /** The invocation's {@link InvocationIdentity.subject}. */
+  readonly subject?: string;
 }
 
 /** The error a crashed invocation fails with (what the workflow's Retry and Catch see). */
@@ -135,7 +139,13 @@ function crashInvocation(invocation: Invocation): void {
   invocation.crashed = error;
   for (const request of invocation.open) request.destroy(error);
   invocation.open.clear();
-  invocation.onCrash?.({ functionName: identity.functionName, attempt: identity.attempt, afterWrite: invocation.writes, operation });
+  invocation.onCrash?.({
+    functionName: identity.functionName,
+    attempt: identity.attempt,
+    afterWrite: invocation.writes,
+    operation,
+    ...(identity.subject !== undefined ? { subject: identity.subject } : {}),
+  });
   invocation.crash(error);
 }
 
