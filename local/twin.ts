@@ -144,7 +144,7 @@ export class LocalTwin {
       let twinForBus: LocalTwin | undefined;
       const bus = new LocalEventBus(LOCAL_ACCOUNT, LOCAL_REGION, {
         copies: (rule, event) => {
-          if (!duplicates.fires('duplicate-invocation', rule, invocationKey(event))) return 1;
+          if (duplicates.rate('duplicate-invocation') === 0 || !duplicates.fires('duplicate-invocation', rule, invocationKey(event))) return 1;
           if (twinForBus) twinForBus.faultCounts.duplicateInvocation += 1;
           return 2;
         },
