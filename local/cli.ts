@@ -1,21 +1,28 @@
 /**
  * The command line: `bedrock-batch local run <file.jsonl>... --model <modelId> [options]`.
- * Exit 0 when the run finished (records may have failed), 1 when the run itself failed,
- * 2 for bad usage; 1 and 2 come with a one-line reason.
+ * Exit 0 when every run finished (records may have failed), 1 when a run itself failed (or
+ * was refused), 2 for bad usage; 1 and 2 come with one line per reason.
  */
-import { access, stat } from 'node:fs/promises';
-import type { SmallRemainderPolicy } from '../lambdas/shared/contracts';
+import { access, readFile, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { isValidRunId, type SmallRemainderPolicy } from '../lambdas/shared/contracts';
 import { KNOWN_FAMILIES_HINT, modelFamily } from '../lambdas/shared/model-family';
 import { parseFaultSpec, type FaultSpec } from './emulator';
 import type { LocalRunOutcome, LocalRunRequest } from './run-local';
 
 export const USAGE = `usage: bedrock-batch local run <file.jsonl>... --model <modelId> [--out <dir>]
     [--max-records-per-job N] [--min-records-per-job N] [--max-concurrent-jobs N]
-    [--max-attempts N] [--small-remainder on-demand|hold|fail] [--one-run-per-file]
+    [--max-attempts N] [--small-remainder on-demand|hold|fail]
+    [--one-run-per-file | --run-id ID | --input-json FILE...]
     [--faults name=rate,...] [--seed N] [--step-delay-ms N] [--quiet]
 
+--run-id ID          the run's id (one input file only)
+--input-json FILE    an execution input as pasted in the Step Functions console (repeatable:
+                     one run each, all at once); the input files are uploaded first to
+                     s3://bedrock-batch-local/uploads/<file name>, for the inputs to name
 faults: record-error, record-throttle, job-fail, job-partial, job-expire,
-        create-throttle, drop-events, duplicate-events (rates 0..1)`;
+        create-throttle, drop-events, duplicate-events, handler-crash,
+        duplicate-invocation (rates 0..1)`;
 
 /** Bad usage: exit 2 with this message. */
 export class UsageError extends Error {
@@ -25,6 +32,8 @@ export class UsageError extends Error {
 interface ParsedArgs {
   readonly request: LocalRunRequest;
   readonly quiet: boolean;
+  /** `--input-json` files, in order, read by {@link loadExecutionInputs}. */
+  readonly inputJson: readonly string[];
 }
 
 const VALUE_OPTIONS = new Set([
@@ -38,7 +47,11 @@ const VALUE_OPTIONS = new Set([
   '--faults',
   '--seed',
   '--step-delay-ms',
+  '--run-id',
+  '--input-json',
 ]);
+/** Options that may be given more than once, each value kept. */
+const REPEATABLE_OPTIONS = new Set(['--input-json']);
 const FLAG_OPTIONS = new Set(['--one-run-per-file', '--quiet']);
 
 function positiveInt(name: string, value: string, max = 1_000_000): number {
@@ -53,6 +66,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   if (group !== 'local' || command !== 'run') throw new UsageError(`unknown command '${[group, command].filter(Boolean).join(' ')}' (expected 'local run')`);
   const files: string[] = [];
   const values = new Map<string, string>();
+  const repeated = new Map<string, string[]>();
   const flags = new Set<string>();
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
@@ -68,12 +82,28 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     } else if (VALUE_OPTIONS.has(name)) {
       const value = eq === -1 ? rest[++i] : arg.slice(eq + 1);
       if (value === undefined || value === '' || (eq === -1 && value.startsWith('--'))) throw new UsageError(`${name} needs a value`);
-      values.set(name, value);
+      if (REPEATABLE_OPTIONS.has(name)) repeated.set(name, [...(repeated.get(name) ?? []), value]);
+      else values.set(name, value);
     } else {
       throw new UsageError(`unknown option ${name}`);
     }
   }
-  if (files.length === 0) throw new UsageError('no input file given');
+  const inputJson = repeated.get('--input-json') ?? [];
+  // --input-json alone is a run: its inputs name what they name (the pipeline says if nothing is there).
+  if (files.length === 0 && inputJson.length === 0) throw new UsageError('no input file given');
+  const runId = values.get('--run-id');
+  if (runId !== undefined) {
+    if (inputJson.length > 0) throw new UsageError('--run-id cannot be combined with --input-json: give each input its runId');
+    if (flags.has('--one-run-per-file')) throw new UsageError("--run-id cannot be combined with --one-run-per-file: a dropped file's run id comes from its execution name");
+    if (files.length !== 1) throw new UsageError(`--run-id needs exactly one input file, got ${files.length} (for several runs, use --input-json with a runId in each)`);
+    if (!isValidRunId(runId)) throw new UsageError(`--run-id must be 1..40 letters, digits and single hyphens, starting and ending with a letter or digit, got '${runId}'`);
+  }
+  if (inputJson.length > 0) {
+    if (flags.has('--one-run-per-file')) throw new UsageError('--input-json cannot be combined with --one-run-per-file');
+    const names = files.map((f) => basename(f));
+    const twice = names.find((name, i) => names.indexOf(name) !== i);
+    if (twice !== undefined) throw new UsageError(`two input files are named ${twice}: with --input-json each is uploaded to uploads/<file name>, so names must differ`);
+  }
   const modelId = values.get('--model');
   if (!modelId) throw new UsageError('--model <modelId> is required');
   if (!modelFamily(modelId)) throw new UsageError(`unknown model family for '${modelId}' (known: ${KNOWN_FAMILIES_HINT})`);
@@ -108,11 +138,46 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     ...(values.has('--max-attempts') ? { maxAttempts: num('--max-attempts', 10)! } : {}),
     ...(smallRemainder !== undefined ? { smallRemainder: smallRemainder as SmallRemainderPolicy } : {}),
     ...(flags.has('--one-run-per-file') ? { oneRunPerFile: true } : {}),
+    ...(runId !== undefined ? { runId } : {}),
     ...(faults ? { faults } : {}),
     ...(seedText !== undefined ? { seed: Number(seedText) } : {}),
     ...(values.has('--step-delay-ms') ? { stepDelayMs: num('--step-delay-ms', 60000)! } : {}),
   };
-  return { request, quiet: flags.has('--quiet') };
+  return { request, quiet: flags.has('--quiet'), inputJson };
+}
+
+/**
+ * Reads the `--input-json` files: each must hold one JSON object, the execution input as a
+ * user pastes it in the console (the pipeline checks its fields, as on AWS).
+ * @throws UsageError naming the file and what is wrong with it
+ */
+export async function loadExecutionInputs(files: readonly string[]): Promise<Record<string, unknown>[]> {
+  const inputs: Record<string, unknown>[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new UsageError(`--input-json ${file}: cannot read it (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory' : firstLine((err as Error).message)})`);
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw new UsageError(`--input-json ${file}: not JSON (${firstLine((err as Error).message)})`);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+      throw new UsageError(`--input-json ${file}: not a JSON object (an execution input looks like {"inputs": ["s3://..."]}), got ${got}`);
+    }
+    inputs.push(value as Record<string, unknown>);
+  }
+  return inputs;
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0]!.trim();
 }
 
 async function checkFiles(files: readonly string[]): Promise<void> {
@@ -144,8 +209,23 @@ export function describeOutcome(outcome: LocalRunOutcome): string[] {
     );
     for (const w of s.warnings) lines.push(`${run.runId}: warning: ${w}`);
   }
-  lines.push(`emulator: ${outcome.emulator.jobsCreated} job(s) created, at most ${outcome.emulator.maxConcurrentJobs} at once, ${outcome.emulator.duplicateCreates} duplicate create(s)`);
+  const f = outcome.faults;
+  const twinFaults = f.handlerCrash + f.duplicateInvocation > 0 ? `; ${f.handlerCrash} handler crash(es), ${f.duplicateInvocation} duplicate invocation(s)` : '';
+  lines.push(`emulator: ${outcome.emulator.jobsCreated} job(s) created, at most ${outcome.emulator.maxConcurrentJobs} at once, ${outcome.emulator.duplicateCreates} duplicate create(s)${twinFaults}`);
   return lines;
+}
+
+/** One line on stderr for each run that failed or was refused (none when all finished). */
+export function failureLines(outcome: LocalRunOutcome): string[] {
+  if (outcome.exitCode === 0) return [];
+  if (outcome.runs.length === 0) return ['bedrock-batch: run failed: no run finished'];
+  return outcome.runs
+    .filter((r) => r.error !== undefined)
+    .map((r) => {
+      // Two executions may name one runId: then say which execution failed.
+      const shared = outcome.runs.filter((o) => o.runId === r.runId).length > 1;
+      return `bedrock-batch: run ${r.runId}${shared ? ` (execution ${r.executionName})` : ''} failed: ${r.error!.replace(/\s*\n\s*/g, ' ')}`;
+    });
 }
 
 /** Runs the CLI; returns the exit code. */
@@ -155,9 +235,11 @@ export async function main(argv: readonly string[], io = { out: process.stdout, 
     return argv.length === 0 ? 2 : 0;
   }
   let parsed: ParsedArgs;
+  let request: LocalRunRequest;
   try {
     parsed = parseArgs(argv);
     await checkFiles(parsed.request.files);
+    request = parsed.inputJson.length > 0 ? { ...parsed.request, executionInputs: await loadExecutionInputs(parsed.inputJson) } : parsed.request;
   } catch (err) {
     if (err instanceof UsageError) {
       io.err.write(`bedrock-batch: ${err.message}\n`);
@@ -172,14 +254,11 @@ export async function main(argv: readonly string[], io = { out: process.stdout, 
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { runLocal } = require('./run-local') as typeof import('./run-local');
     const outcome = await runLocal({
-      ...parsed.request,
+      ...request,
       ...(parsed.quiet ? {} : { progress: (line: string) => io.err.write(`  ${line} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`) }),
     });
     for (const line of describeOutcome(outcome)) io.out.write(line + '\n');
-    if (outcome.exitCode !== 0) {
-      const reason = outcome.runs.find((r) => r.error !== undefined)?.error ?? 'no run finished';
-      io.err.write(`bedrock-batch: run failed: ${reason}\n`);
-    }
+    for (const line of failureLines(outcome)) io.err.write(line + '\n');
     return outcome.exitCode;
   } catch (err) {
     io.err.write(`bedrock-batch: run failed: ${(err as Error).message.split('\n')[0]}\n`);

@@ -10,13 +10,25 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { loadPipelineConfig } from '../bin/config';
 import type { SmallRemainderPolicy } from '../lambdas/shared/contracts';
-import { runKeys } from '../lambdas/shared/contracts';
+import { isValidRunId, runKeys } from '../lambdas/shared/contracts';
+import { runIdFromExecutionName } from '../lambdas/shared/run-input';
 import type { RunSummary } from '../lambdas/finalize/finalize';
 import type { EmulatorStats, FaultSpec } from './emulator';
-import { ensureDir, LocalTwin } from './twin';
+import { ensureDir, LocalTwin, type TwinFaultStats } from './twin';
 
 /** Bedrock's default minimum records per job (reference facts §7). */
 export const BEDROCK_DEFAULT_MIN_RECORDS = 100;
+
+/**
+ * Where files for console-style inputs go in the twin's bucket: a prefix no rule watches
+ * (the S3 rule starts runs only under `inbox/`), so an upload starts nothing by itself.
+ */
+export const UPLOADS_PREFIX = 'uploads/';
+
+/** The twin's key for a local file given with `executionInputs`: `uploads/<file name>`. */
+export function uploadKey(file: string): string {
+  return `${UPLOADS_PREFIX}${basename(file)}`;
+}
 
 export interface LocalRunRequest {
   readonly files: readonly string[];
@@ -34,6 +46,19 @@ export interface LocalRunRequest {
   readonly smallRemainder?: SmallRemainderPolicy;
   /** One execution per file, all at once, through the inbox drop path. */
   readonly oneRunPerFile?: boolean;
+  /**
+   * The run id of the one run started from `files` (checked by the pipeline as any
+   * `runId`). @default `local-<time>-<4 characters>`, the execution's name
+   */
+  readonly runId?: string;
+  /**
+   * Execution inputs exactly as a user pastes them in the Step Functions console (the
+   * README's schema), one execution each, all started at once in the one twin. `files` are
+   * then uploaded first to `uploads/<file name>` ({@link uploadKey}), for the inputs to name
+   * as `s3://bedrock-batch-local/uploads/<file name>`; an input without `runId` gets the run
+   * id its execution name gives. Outputs go to `<out>/<runId>/` even for one input.
+   */
+  readonly executionInputs?: readonly Record<string, unknown>[];
   readonly faults?: FaultSpec;
   readonly seed?: number;
   readonly stepDelayMs?: number;
@@ -57,6 +82,8 @@ export interface LocalRunReport {
 export interface LocalRunOutcome {
   readonly runs: LocalRunReport[];
   readonly emulator: EmulatorStats;
+  /** What the twin's own faults did (`handler-crash`, `duplicate-invocation`). */
+  readonly faults: TwinFaultStats;
   /** 0 when every run finished (records may have failed), 1 when a run itself failed. */
   readonly exitCode: 0 | 1;
 }
@@ -88,28 +115,38 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
   });
   try {
     const keys = inboxKeys(req.files);
-    if (req.oneRunPerFile) {
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+    const executionName = `local-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
+    if (req.executionInputs) {
+      for (const file of req.files) await twin.upload(file, uploadKey(file));
+      // Named apart, started together: they share the one emulator and the one job cap.
+      for (const [i, input] of req.executionInputs.entries()) twin.startExecution({ name: `${executionName}-${i + 1}`, input: JSON.stringify(input) });
+    } else if (req.oneRunPerFile) {
       for (const [i, file] of req.files.entries()) await twin.drop(file, 'default', keys[i]);
     } else {
       const inputs: string[] = [];
       for (const [i, file] of req.files.entries()) inputs.push(await twin.upload(file, keys[i]!));
-      const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-      const runId = `local-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
-      twin.startExecution({ name: runId, input: JSON.stringify({ inputs, runId }) });
+      twin.startExecution({ name: executionName, input: JSON.stringify({ inputs, runId: req.runId ?? executionName }) });
     }
     const executions = await twin.settle();
     const emulator = twin.emulatorStats();
+    const faults = twin.faultStats();
 
-    const runIdOf = (input: unknown) => {
-      const i = input as { runId?: string; resume?: { run: { runId: string } } };
-      return i.resume?.run.runId ?? i.runId;
+    // The run id the pipeline gives an execution (what its summary says): the input's, or
+    // one derived from the execution's name (prepare's rule).
+    const runIdOf = (execution: { name: string; input: unknown }) => {
+      const i = (execution.input ?? {}) as { runId?: unknown; resume?: { run?: { runId?: unknown } } };
+      const id = i.resume?.run?.runId ?? i.runId;
+      return typeof id === 'string' && isValidRunId(id) ? id : runIdFromExecutionName(execution.name);
     };
+    const runIds = new Set(executions.map(runIdOf));
+    const folderPerRun = req.executionInputs !== undefined || runIds.size > 1;
     const runs: LocalRunReport[] = [];
     for (const execution of executions) {
       // An execution that handed its run to a successor (history budget) is not the run's end.
       if ((execution.result?.output as { continued?: boolean } | undefined)?.continued === true) continue;
-      const runId = runIdOf(execution.input) ?? execution.name;
-      const outDir = resolve(req.out ? (executions.length > 1 ? join(req.out, runId) : req.out) : join('bedrock-batch-out', runId));
+      const runId = runIdOf(execution);
+      const outDir = resolve(req.out ? (folderPerRun ? join(req.out, runId) : req.out) : join('bedrock-batch-out', runId));
       await ensureDir(outDir);
       const summary = await download(twin, runKeys.results(runId, 'summary.json'), join(outDir, 'summary.json'))
         .then(async (ok) => (ok ? (JSON.parse(await readFile(join(outDir, 'summary.json'), 'utf8')) as RunSummary) : undefined));
@@ -117,7 +154,7 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
       for (const key of [...resultKeys, runKeys.results(runId, 'failed.jsonl'), runKeys.results(runId, 'rejected.jsonl')]) {
         await download(twin, key, join(outDir, basename(key)));
       }
-      await writeFile(join(outDir, 'emulator.json'), JSON.stringify(emulator, null, 2) + '\n');
+      await writeFile(join(outDir, 'emulator.json'), JSON.stringify({ ...emulator, faults }, null, 2) + '\n');
       const result = execution.result!;
       const failed = result.status !== 'SUCCEEDED' || summary?.status === 'Failed';
       runs.push({
@@ -126,11 +163,11 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
         executionStatus: result.status,
         ...(summary ? { summary } : {}),
         outDir,
-        executions: executions.filter((e) => (runIdOf(e.input) ?? e.name) === runId).length,
+        executions: executions.filter((e) => runIdOf(e) === runId).length,
         ...(failed ? { error: summary?.error ? `${summary.error.error}: ${summary.error.cause}` : `${result.error ?? 'execution failed'}: ${result.cause ?? ''}` } : {}),
       });
     }
-    return { runs, emulator, exitCode: runs.some((r) => r.error !== undefined) || runs.length === 0 ? 1 : 0 };
+    return { runs, emulator, faults, exitCode: runs.some((r) => r.error !== undefined) || runs.length === 0 ? 1 : 0 };
   } finally {
     await twin.stop();
   }

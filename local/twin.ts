@@ -14,7 +14,9 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { PipelineConfig } from '../bin/config';
 import type { RunSummary } from '../lambdas/finalize/finalize';
+import { CrashInjector, invocationKey, seededCrashPlan, type CrashRecord } from './crash-injector';
 import { BedrockEmulator, type EmulatorQuotas, type EmulatorStats, type FaultSpec } from './emulator';
+import { FaultDecider } from './emulator/faults';
 import { startLocalDynamo, createTablesFromTemplate } from './services/dynamodb';
 import { LocalEventBus, type BusEvent } from './services/event-bus';
 import { localS3ClientConfig, startLocalS3 } from './services/s3';
@@ -63,6 +65,25 @@ export interface TwinExecution {
 
 type Handler = (event: unknown) => Promise<unknown>;
 
+/** A template function bound to its handler code. */
+interface LocalFunction {
+  /** The handler name, `lambdas/<name>/handler.ts`. */
+  readonly name: string;
+  readonly handler: Handler;
+}
+
+/** What the twin's own faults (`handler-crash`, `duplicate-invocation`) did. */
+export interface TwinFaultStats {
+  /** Invocations crashed after one of their writes. */
+  handlerCrash: number;
+  /** Rule deliveries made twice. */
+  duplicateInvocation: number;
+  /** Crashes by where they happened: `<function> after write <n> (<operation>)` -> count. */
+  crashPoints: Record<string, number>;
+  /** Every crash in order: where, and what the invocation was about. */
+  crashes: Array<{ point: string; attempt: number; subject: string }>;
+}
+
 /** The twin's running services and the executions started in it. */
 export class LocalTwin {
   readonly executions = new Map<string, TwinExecution>();
@@ -70,6 +91,10 @@ export class LocalTwin {
   /** Targets of cron schedules (the nightly sweeps), run on request by {@link sweep}. */
   private readonly cronTargets: Array<{ input: unknown; handler: Handler }> = [];
   private readonly progressByRun = new Map<string, { round: number; chunks: number; reconciled: number }>();
+  /** Invocations so far by function and event key: the attempt number of the next one. */
+  private readonly invocationCounts = new Map<string, number>();
+  private readonly faultCounts: TwinFaultStats = { handlerCrash: 0, duplicateInvocation: 0, crashPoints: {}, crashes: [] };
+  private readonly crashes?: CrashInjector;
 
   private constructor(
     readonly bucket: string,
@@ -79,10 +104,13 @@ export class LocalTwin {
     private readonly tokens: TaskTokenService,
     private readonly definition: Record<string, unknown>,
     private readonly stateMachineArn: string,
-    private readonly handlers: Map<string, Handler>,
+    private readonly handlers: Map<string, LocalFunction>,
     private readonly stops: Array<() => Promise<void>>,
     private readonly options: TwinOptions,
-  ) {}
+  ) {
+    const rate = options.faults?.['handler-crash'] ?? 0;
+    if (rate > 0) this.crashes = new CrashInjector(seededCrashPlan(rate, options.seed ?? 1), (crash) => this.countCrash(crash));
+  }
 
   /** Starts every local service and binds the template's functions, rules and workflow. */
   static async start(options: TwinOptions): Promise<LocalTwin> {
@@ -111,7 +139,16 @@ export class LocalTwin {
       ddb.destroy();
 
       const s3 = new S3Client(localS3ClientConfig(s3Server.endpoint));
-      const bus = new LocalEventBus(LOCAL_ACCOUNT, LOCAL_REGION);
+      // duplicate-invocation: a rule target gets the same event twice, each delivery on its own.
+      const duplicates = new FaultDecider(options.faults, options.seed ?? 1);
+      let twinForBus: LocalTwin | undefined;
+      const bus = new LocalEventBus(LOCAL_ACCOUNT, LOCAL_REGION, {
+        copies: (rule, event) => {
+          if (duplicates.rate('duplicate-invocation') === 0 || !duplicates.fires('duplicate-invocation', rule, invocationKey(event))) return 1;
+          if (twinForBus) twinForBus.faultCounts.duplicateInvocation += 1;
+          return 2;
+        },
+      });
       const busEndpoint = await bus.start();
       stops.push(() => bus.stop());
       let twin: LocalTwin | undefined;
@@ -173,14 +210,15 @@ export class LocalTwin {
         POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'SILENT',
       });
 
-      const handlers = new Map<string, Handler>();
-      for (const fn of functions) handlers.set(fn.arn, loadHandler(fn.handlerName));
+      const handlers = new Map<string, LocalFunction>();
+      for (const fn of functions) handlers.set(fn.arn, { name: fn.handlerName, handler: loadHandler(fn.handlerName) });
 
       const machineId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::StepFunctions::StateMachine')!;
       const stateMachineArn = resolve({ Ref: machineId });
       const definition = stateMachineDefinition(template, resolve);
 
       twin = new LocalTwin(bucket, s3, emulator, bus, tokens, definition, stateMachineArn, handlers, stops, options);
+      twinForBus = twin;
       twin.bindRules(eventRules(template, resolve));
       return twin;
     } catch (err) {
@@ -194,23 +232,23 @@ export class LocalTwin {
     for (const rule of rules) {
       if (rule.state !== 'ENABLED') continue;
       for (const target of rule.targets) {
-        const handler = this.handlers.get(target.arn);
-        if (!handler) continue;
+        const fn = this.handlers.get(target.arn);
+        if (!fn) continue;
         if (rule.eventPattern) {
           this.bus.addRule({
             name: rule.logicalId,
             eventPattern: rule.eventPattern,
-            deliver: async (event) => void (await handler(target.input !== undefined ? JSON.parse(target.input) : event)),
+            deliver: async (event) => void (await this.call(fn, target.input !== undefined ? JSON.parse(target.input) : event)),
           });
         }
         const rate = rule.scheduleExpression ? parseRateMs(rule.scheduleExpression) : undefined;
         if (rule.scheduleExpression && rate === undefined) {
-          this.cronTargets.push({ input: target.input !== undefined ? JSON.parse(target.input) : {}, handler });
+          this.cronTargets.push({ input: target.input !== undefined ? JSON.parse(target.input) : {}, handler: fn.handler });
         }
         if (rate !== undefined) {
           // Nightly cron rules are not run by the clock: sweeps are started on request (sweep()).
           const timer = setInterval(() => {
-            void this.track(handler(target.input !== undefined ? JSON.parse(target.input) : {})).catch(() => undefined);
+            void this.track(this.call(fn, target.input !== undefined ? JSON.parse(target.input) : {})).catch(() => undefined);
           }, Math.max(50, rate / SCHEDULE_SPEEDUP));
           timer.unref();
           this.sweepTimers.push(timer);
@@ -313,6 +351,32 @@ export class LocalTwin {
     return this.emulator.stats();
   }
 
+  /** What the twin's own faults did (`handler-crash`, `duplicate-invocation`). */
+  faultStats(): TwinFaultStats {
+    return { ...this.faultCounts, crashPoints: { ...this.faultCounts.crashPoints }, crashes: [...this.faultCounts.crashes] };
+  }
+
+  private countCrash(crash: CrashRecord): void {
+    this.faultCounts.handlerCrash += 1;
+    const point = `${crash.functionName} after write ${crash.afterWrite} (${crash.operation})`;
+    this.faultCounts.crashPoints[point] = (this.faultCounts.crashPoints[point] ?? 0) + 1;
+    this.faultCounts.crashes.push({ point, attempt: crash.attempt, subject: crash.subject ?? '' });
+  }
+
+  /**
+   * One invocation of a function, as Lambda runs it: under the \`handler-crash\` fault it may
+   * die after one of its writes. Its identity for that decision is the function, the event's
+   * stable key and how many times this function has had this event before (the attempt).
+   */
+  private call(fn: LocalFunction, event: unknown): Promise<unknown> {
+    if (!this.crashes) return fn.handler(event);
+    const eventKey = invocationKey(event);
+    const countKey = `${fn.name}\u0000${eventKey}`;
+    const attempt = (this.invocationCounts.get(countKey) ?? 0) + 1;
+    this.invocationCounts.set(countKey, attempt);
+    return this.crashes.run({ functionName: fn.name, eventKey, attempt, subject: describeEvent(event) }, () => fn.handler(event));
+  }
+
   /** Stops every service. */
   async stop(): Promise<void> {
     for (const t of this.sweepTimers) clearInterval(t);
@@ -321,6 +385,7 @@ export class LocalTwin {
     await this.bus.drain();
     await Promise.allSettled([...this.inFlight]);
     for (const stop of this.stops.reverse()) await stop().catch(() => undefined);
+    this.crashes?.uninstall();
     this.s3.destroy();
   }
 
@@ -360,10 +425,10 @@ export class LocalTwin {
   }
 
   private async invoke(state: string, functionArn: string, payload: unknown): Promise<unknown> {
-    const handler = this.handlers.get(functionArn.replace(/:\$LATEST$/, ''));
-    if (!handler) throw new StepFunctionsError('Lambda.ResourceNotFoundException', `${state}: no local handler for ${functionArn}`);
+    const fn = this.handlers.get(functionArn.replace(/:\$LATEST$/, ''));
+    if (!fn) throw new StepFunctionsError('Lambda.ResourceNotFoundException', `${state}: no local handler for ${functionArn}`);
     // A Lambda invocation crosses a JSON boundary both ways.
-    const result = await this.track(handler(JSON.parse(JSON.stringify(payload ?? null))));
+    const result = await this.track(this.call(fn, JSON.parse(JSON.stringify(payload ?? null))));
     const out = result === undefined ? null : JSON.parse(JSON.stringify(result));
     this.reportProgress(state, out);
     return out;
@@ -387,6 +452,31 @@ export class LocalTwin {
       }
     }
   }
+}
+
+/** What an invocation's event is about, in a few words (for crash reports). */
+function describeEvent(event: unknown): string {
+  const e = (event ?? {}) as {
+    run?: { runId?: string };
+    round?: number | { number?: number };
+    chunk?: number;
+    'detail-type'?: string;
+    detail?: { status?: string; batchJobArn?: string; object?: { key?: string } };
+    sweep?: { route?: string };
+  };
+  if (e['detail-type'] !== undefined) {
+    const d = e.detail ?? {};
+    return [e['detail-type'], d.batchJobArn?.split('/').pop(), d.status, d.object?.key].filter((p) => p !== undefined).join(' ');
+  }
+  const round = typeof e.round === 'number' ? e.round : e.round?.number;
+  return [
+    e.run?.runId !== undefined ? `run ${e.run.runId}` : undefined,
+    round !== undefined ? `round ${round}` : undefined,
+    e.chunk !== undefined ? `chunk ${e.chunk}` : undefined,
+    e.sweep ? 'sweep' : undefined,
+  ]
+    .filter((p) => p !== undefined)
+    .join(' ');
 }
 
 /** The handler function of `lambdas/<name>/handler.ts`, loaded once. */

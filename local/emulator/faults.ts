@@ -4,7 +4,11 @@
  * ARN, a record id, an event), never on timing, so a run with the same seed fails the same way.
  */
 
-/** The faults the emulator can inject (see the `--faults` option in docs/DESIGN "The local twin"). */
+/**
+ * The faults the twin can inject (see the `--faults` option in the README's "The local twin"):
+ * the Bedrock emulator's, and two of the twin's own, `handler-crash` and `duplicate-invocation`,
+ * which hit the handlers (local/crash-injector.ts, local/twin.ts).
+ */
 export type FaultName =
   | 'record-error'
   | 'record-throttle'
@@ -13,7 +17,9 @@ export type FaultName =
   | 'job-expire'
   | 'create-throttle'
   | 'drop-events'
-  | 'duplicate-events';
+  | 'duplicate-events'
+  | 'handler-crash'
+  | 'duplicate-invocation';
 
 /** Every fault name, in the order they are documented. */
 export const FAULT_NAMES: readonly FaultName[] = [
@@ -25,6 +31,8 @@ export const FAULT_NAMES: readonly FaultName[] = [
   'create-throttle',
   'drop-events',
   'duplicate-events',
+  'handler-crash',
+  'duplicate-invocation',
 ];
 
 /** Fault rates by name, each 0..1 (the probability that one decision goes the faulty way). */
@@ -98,7 +106,7 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** Decides faults for one emulator: same seed and same subject, same answer. */
+/** Decides faults for one emulator (or the twin): same seed and same subject, same answer. */
 export class FaultDecider {
   /**
    * @param faults rates by fault name; absent names never fire

@@ -31,6 +31,15 @@ export interface BusRule {
 /** How many times a failed delivery is tried, like EventBridge's own retries (much shortened). */
 const DELIVERY_ATTEMPTS = 3;
 
+/** Options of {@link LocalEventBus}. */
+export interface LocalEventBusOptions {
+  /**
+   * How many times a rule's target gets an event (EventBridge delivers at least once): each
+   * copy is a delivery of its own, with its own retries. @default 1
+   */
+  readonly copies?: (rule: string, event: BusEvent) => number;
+}
+
 export class LocalEventBus {
   private server?: Server;
   private readonly rules: BusRule[] = [];
@@ -40,7 +49,11 @@ export class LocalEventBus {
   readonly failedDeliveries: Array<{ rule: string; error: string }> = [];
   private readonly inFlight = new Set<Promise<void>>();
 
-  constructor(private readonly account = '123456789012', private readonly region = 'us-east-1') {}
+  constructor(
+    private readonly account = '123456789012',
+    private readonly region = 'us-east-1',
+    private readonly options: LocalEventBusOptions = {},
+  ) {}
 
   addRule(rule: BusRule): void {
     this.rules.push(rule);
@@ -66,9 +79,12 @@ export class LocalEventBus {
     this.events.push(event);
     for (const rule of this.rules) {
       if (!matchesEventPattern(rule.eventPattern, event)) continue;
-      const delivery = this.deliver(rule, event);
-      this.inFlight.add(delivery);
-      void delivery.finally(() => this.inFlight.delete(delivery));
+      const copies = this.options.copies?.(rule.name, event) ?? 1;
+      for (let copy = 0; copy < copies; copy++) {
+        const delivery = this.deliver(rule, event);
+        this.inFlight.add(delivery);
+        void delivery.finally(() => this.inFlight.delete(delivery));
+      }
     }
   }
 

@@ -3,7 +3,7 @@
  * reasons, outputs where the docs say.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { claudeLines, CLAUDE, expectConservation, readOutputs, tempDir, writeLines } from './helpers';
 
@@ -24,6 +24,12 @@ describe('bedrock-batch local run (CLI)', () => {
     [['local', 'run', 'x.jsonl', '--model', CLAUDE, '--faults', 'record-eror=0.1'], /^bedrock-batch: --faults: .*record-eror/],
     [['local', 'run', 'x.jsonl', '--model', CLAUDE, '--bogus'], /^bedrock-batch: unknown option --bogus$/],
     [['remote', 'run'], /^bedrock-batch: unknown command 'remote run'/],
+    [['local', 'run', 'a.jsonl', 'b.jsonl', '--model', CLAUDE, '--run-id', 'r1'], /^bedrock-batch: --run-id needs exactly one input file, got 2 \(for several runs, use --input-json/],
+    [['local', 'run', 'a.jsonl', '--model', CLAUDE, '--run-id', 'bad--id'], /^bedrock-batch: --run-id must be 1..40 letters, digits and single hyphens.*got 'bad--id'$/],
+    [['local', 'run', 'a.jsonl', '--model', CLAUDE, '--run-id', 'r1', '--one-run-per-file'], /^bedrock-batch: --run-id cannot be combined with --one-run-per-file/],
+    [['local', 'run', '--model', CLAUDE, '--run-id', 'r1', '--input-json', 'x.json'], /^bedrock-batch: --run-id cannot be combined with --input-json/],
+    [['local', 'run', 'a/x.jsonl', 'b/x.jsonl', '--model', CLAUDE, '--input-json', 'i.json'], /^bedrock-batch: two input files are named x.jsonl/],
+    [['local', 'run', '--model', CLAUDE, '--input-json', 'missing.json'], /^bedrock-batch: --input-json missing.json: cannot read it \(no such file\)$/],
   ])('bad usage %j exits 2 with one line', (args, message) => {
     const res = cli(args);
     expect(res.code).toBe(2);
@@ -31,6 +37,83 @@ describe('bedrock-batch local run (CLI)', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(message);
     expect(res.stdout).toBe('');
+  });
+
+  test.each([
+    ['not JSON', '{"inputs": [', /^bedrock-batch: --input-json .*bad.json: not JSON \(.+\)$/],
+    ['an array', '[{"inputs": []}]', /^bedrock-batch: --input-json .*bad.json: not a JSON object .*got an array$/],
+    ['null', 'null', /^bedrock-batch: --input-json .*bad.json: not a JSON object .*got null$/],
+  ])('an --input-json file holding %s exits 2 naming the file and why, before any twin starts', (_what, content, message) => {
+    const dir = tempDir();
+    const good = join(dir, 'good.json');
+    writeFileSync(good, '{"inputs": ["s3://bedrock-batch-local/uploads/in.jsonl"]}');
+    writeFileSync(join(dir, 'bad.json'), content);
+    const res = cli(['local', 'run', '--model', CLAUDE, '--input-json', good, '--input-json', join(dir, 'bad.json')], dir);
+    expect(res.code).toBe(2);
+    const lines = res.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(message);
+    expect(res.stdout).toBe('');
+  });
+
+  test('--run-id: the run takes that id, its outputs say so', () => {
+    const dir = tempDir();
+    const file = writeLines(dir, 'in.jsonl', claudeLines(12));
+    const out = join(dir, 'out');
+    const res = cli(['local', 'run', file, '--model', CLAUDE, '--out', out, '--run-id', 'tickets-2025-06', '--quiet'], dir);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/^tickets-2025-06: Succeeded: 12 input/m);
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    expect(summary.runId).toBe('tickets-2025-06');
+    expectConservation(readOutputs({ runId: summary.runId, executionName: 'x', executionStatus: 'SUCCEEDED', summary, outDir: out, executions: 1 }), 12);
+  });
+
+  test('--input-json twice: both runs start together in one twin, finish, and land in their own folders', () => {
+    const dir = tempDir();
+    const a = writeLines(dir, 'a.jsonl', claudeLines(40, 'a'));
+    const b = writeLines(dir, 'b.jsonl', [...claudeLines(30, 'b'), 'not json']);
+    const first = join(dir, 'first.json');
+    const second = join(dir, 'second.json');
+    // As pasted in the console: one with a runId and an override, one without a runId.
+    writeFileSync(first, JSON.stringify({ inputs: ['s3://bedrock-batch-local/uploads/a.jsonl'], runId: 'run-a', maxRecordsPerJob: 10 }, null, 2));
+    writeFileSync(second, JSON.stringify({ inputs: ['s3://bedrock-batch-local/uploads/b.jsonl'] }));
+    const out = join(dir, 'out');
+    const res = cli(['local', 'run', a, b, '--model', CLAUDE, '--input-json', first, '--input-json', second, '--out', out, '--min-records-per-job', '5', '--max-records-per-job', '15', '--max-concurrent-jobs', '2', '--quiet'], dir);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const runLines = res.stdout.split('\n').filter((l) => /^[\w-]+: (Succeeded|CompletedWithFailures|Failed)/.test(l));
+    expect(runLines).toHaveLength(2);
+    expect(res.stdout).toMatch(/^run-a: Succeeded: 40 input, 40 succeeded, 0 failed, 0 rejected; 4 job\(s\)/m);
+    const otherId = /^(local-[\w-]+-2): CompletedWithFailures: 31 input, 30 succeeded, 0 failed, 1 rejected; 2 job\(s\)/m.exec(res.stdout)?.[1];
+    expect(otherId).toBeDefined();
+    const emulators = [];
+    for (const [runId, lines] of [['run-a', 40], [otherId!, 31]] as const) {
+      const outDir = join(out, runId);
+      const summary = JSON.parse(readFileSync(join(outDir, 'summary.json'), 'utf8'));
+      expect(summary.runId).toBe(runId);
+      const outputs = readOutputs({ runId, executionName: runId, executionStatus: 'SUCCEEDED', summary, outDir, executions: 1 });
+      expectConservation(outputs, lines);
+      emulators.push(outputs.emulator);
+    }
+    // One emulator for both: 4 + 2 jobs, under the one cap.
+    expect(emulators[0]).toEqual(emulators[1]);
+    expect(emulators[0]!.jobsCreated).toBe(6);
+    expect(emulators[0]!.maxConcurrentJobs).toBeLessThanOrEqual(2);
+  });
+
+  test('--input-json: a run the pipeline refuses makes the exit 1, its reason one line on stderr; the other run finishes', () => {
+    const dir = tempDir();
+    const a = writeLines(dir, 'a.jsonl', claudeLines(8, 'a'));
+    const good = join(dir, 'good.json');
+    const bad = join(dir, 'bad.json');
+    writeFileSync(good, JSON.stringify({ inputs: ['s3://bedrock-batch-local/uploads/a.jsonl'], runId: 'good-run' }));
+    writeFileSync(bad, JSON.stringify({ inputs: ['s3://bedrock-batch-local/uploads/a.jsonl'], runId: 'bad-run', maxAttempts: 'lots' }));
+    const out = join(dir, 'out');
+    const res = cli(['local', 'run', a, '--model', CLAUDE, '--input-json', good, '--input-json', bad, '--out', out, '--quiet'], dir);
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^bedrock-batch: run bad-run failed: .*maxAttempts must be an integer in 1..10, got "lots"/)]);
+    expect(res.stdout).toMatch(/^good-run: Succeeded: 8 input/m);
+    expect(existsSync(join(out, 'good-run', 'results.jsonl'))).toBe(true);
   });
 
   test('a run exits 0, reports progress and writes every output under --out', () => {

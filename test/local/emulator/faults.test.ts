@@ -17,6 +17,8 @@ describe('parseFaultSpec', () => {
       'create-throttle',
       'drop-events',
       'duplicate-events',
+      'handler-crash',
+      'duplicate-invocation',
     ]);
     for (const name of FAULT_NAMES) expect(parseFaultSpec(`${name}=0.5`)).toEqual({ [name]: 0.5 });
   });

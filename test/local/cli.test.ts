@@ -1,0 +1,40 @@
+/**
+ * The CLI's argument handling without a twin: repeatable --input-json, --run-id, and the
+ * stderr lines for failed runs (two executions may share a runId).
+ */
+import { failureLines, parseArgs } from '../../local/cli';
+import type { LocalRunOutcome, LocalRunReport } from '../../local/run-local';
+
+const CLAUDE = 'anthropic.claude-3-haiku-20240307-v1:0';
+
+test('--input-json may be given more than once; the files are kept in order', () => {
+  const parsed = parseArgs(['local', 'run', 'a.jsonl', '--model', CLAUDE, '--input-json', 'one.json', '--input-json=two.json', '--input-json', 'one.json']);
+  expect(parsed.inputJson).toEqual(['one.json', 'two.json', 'one.json']);
+  expect(parsed.request.files).toEqual(['a.jsonl']);
+});
+
+test('--input-json alone (no local file) is a run; --run-id reaches the request', () => {
+  expect(parseArgs(['local', 'run', '--model', CLAUDE, '--input-json', 'one.json']).request.files).toEqual([]);
+  expect(parseArgs(['local', 'run', 'a.jsonl', '--model', CLAUDE, '--run-id', 'my-run-7']).request.runId).toBe('my-run-7');
+});
+
+test('one stderr line per failed run; two executions of one runId are told apart by execution', () => {
+  const run = (runId: string, executionName: string, error?: string): LocalRunReport => ({
+    runId,
+    executionName,
+    executionStatus: error ? 'FAILED' : 'SUCCEEDED',
+    outDir: `/out/${runId}`,
+    executions: 1,
+    ...(error ? { error } : {}),
+  });
+  const outcome = (runs: LocalRunReport[]): LocalRunOutcome => ({
+    runs,
+    emulator: {} as LocalRunOutcome['emulator'],
+    faults: { handlerCrash: 0, duplicateInvocation: 0, crashPoints: {}, crashes: [] },
+    exitCode: runs.some((r) => r.error) || runs.length === 0 ? 1 : 0,
+  });
+  expect(failureLines(outcome([run('a', 'e1')]))).toEqual([]);
+  expect(failureLines(outcome([]))).toEqual(['bedrock-batch: run failed: no run finished']);
+  expect(failureLines(outcome([run('a', 'e1'), run('b', 'e2', 'States.TaskFailed: boom\n  at x')]))).toEqual(['bedrock-batch: run b failed: States.TaskFailed: boom at x']);
+  expect(failureLines(outcome([run('same', 'e1'), run('same', 'e2', 'RunIdInUse: taken')]))).toEqual(['bedrock-batch: run same (execution e2) failed: RunIdInUse: taken']);
+});
