@@ -98,9 +98,11 @@ describe('pipeline functions', () => {
   ];
   const LOGS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
   const TASK_RESPONSE = ['states:SendTaskFailure', 'states:SendTaskHeartbeat', 'states:SendTaskSuccess'];
+  /** Functions EventBridge invokes send their failed invocations to their dead-letter queue (lib/event-delivery.ts). */
+  const DEAD_LETTER = ['sqs:SendMessage'];
 
   test.each<[string, string[]]>([
-    ['start-run', [...LOGS, ...S3_DATA, ...TABLE, 'states:StartExecution']],
+    ['start-run', [...LOGS, ...S3_DATA, ...TABLE, 'states:StartExecution', ...DEAD_LETTER]],
     ['prepare', [...LOGS, ...S3_DATA, 'bedrock:InvokeModel']],
     ['next-window', [...LOGS, 'states:GetExecutionHistory', 'states:StartExecution']],
     ['acquire-slot', [...LOGS, ...TABLE]],
@@ -108,9 +110,9 @@ describe('pipeline functions', () => {
     ['reconcile-chunk', [...LOGS, ...S3_DATA, ...TABLE, 'bedrock:GetModelInvocationJob', 'bedrock:StopModelInvocationJob']],
     ['end-round', [...LOGS, ...S3_DATA, 'bedrock:InvokeModel']],
     ['finalize', [...LOGS, ...S3_DATA, 'events:PutEvents']],
-    ['job-state', [...LOGS, ...TABLE, ...TASK_RESPONSE]],
-    ['sweeper', [...LOGS, ...TABLE, 'bedrock:GetModelInvocationJob', ...TASK_RESPONSE]],
-    ['stop-run', [...LOGS, ...S3_DATA, ...TABLE, 'bedrock:StopModelInvocationJob', 'events:PutEvents']],
+    ['job-state', [...LOGS, ...TABLE, ...TASK_RESPONSE, ...DEAD_LETTER]],
+    ['sweeper', [...LOGS, ...TABLE, 'bedrock:GetModelInvocationJob', ...TASK_RESPONSE, ...DEAD_LETTER]],
+    ['stop-run', [...LOGS, ...S3_DATA, ...TABLE, 'bedrock:StopModelInvocationJob', 'events:PutEvents', ...DEAD_LETTER]],
   ])('%s may do exactly what it needs', (name, expected) => {
     expect(actionsOf(statementsOfFunction(template, name))).toEqual([...expected].sort());
   });
