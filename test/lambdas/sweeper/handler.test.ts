@@ -17,7 +17,10 @@ describe('sweeper handler', () => {
   it('fails after a full cycle that could not handle everything, naming what failed', async () => {
     ddbMock.reset();
     ddbMock.on(ScanCommand).rejects(new Error('scan failed'));
-    await expect(handler()).rejects.toThrow(/SweepIncomplete|could not handle 2 item\(s\): slot models, open jobs/);
+    await expect(handler()).rejects.toMatchObject({
+      name: 'SweepIncomplete',
+      message: 'the sweep could not handle 2 item(s): slot models, open jobs (see the log for each; the next sweep tries again)',
+    });
     // Both scans (slot items, open jobs) were tried: one failing does not skip the other.
     expect(ddbMock.commandCalls(ScanCommand)).toHaveLength(2);
   });
