@@ -39,6 +39,12 @@ export interface PipelineConfig {
   readonly historyEventBudget: number;
   /** Routes by name (the first path segment under `inbox/`); at least one. */
   readonly routes: Record<string, RouteConfig>;
+  /**
+   * ARN of an existing SNS topic every alarm notifies, e.g. the team's paging topic
+   * (`arn:aws:sns:<region>:<account>:<name>`, standard topic in the stack's region).
+   * @default - the stack creates an encrypted, TLS-only topic (stack output `AlarmTopicArn`)
+   */
+  readonly alarmTopicArn?: string;
 }
 
 /** Pipeline-wide defaults applied by {@link loadPipelineConfig}. */
@@ -90,8 +96,10 @@ const SMALL_REMAINDER_POLICIES: readonly SmallRemainderPolicy[] = ['on-demand', 
 const TRIGGERS: readonly RouteTrigger[] = ['immediate', 'nightly'];
 const ROUTE_NAME = /^[a-z0-9-]+$/;
 const SCHEDULE_EXPRESSION = /^(cron|rate)\(.+\)$/;
+/** A standard SNS topic ARN: partition, region, 12-digit account, topic name (1-256 of [A-Za-z0-9_-]). */
+const SNS_TOPIC_ARN = /^arn:aws(-[a-z]+)*:sns:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[A-Za-z0-9_-]{1,256}$/;
 
-const TOP_LEVEL_KEYS = ['maxConcurrentJobs', 'jobTimeoutHours', 'workRetentionDays', 'nightlySchedule', 'historyEventBudget', 'routes'];
+const TOP_LEVEL_KEYS = ['maxConcurrentJobs', 'jobTimeoutHours', 'workRetentionDays', 'nightlySchedule', 'historyEventBudget', 'routes', 'alarmTopicArn'];
 const ROUTE_KEYS = ['modelId', 'maxRecordsPerJob', 'minRecordsPerJob', 'maxAttempts', 'smallRemainder', 'trigger'];
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -212,6 +220,20 @@ export function loadPipelineConfig(raw: unknown): PipelineConfig {
     }
   }
 
+  let alarmTopicArn: string | undefined;
+  if (value.alarmTopicArn !== undefined) {
+    const arn = value.alarmTopicArn;
+    if (typeof arn === 'string' && /^arn:[^:]+:sns:[^:]*:[^:]*:.+\.fifo$/.test(arn.trim())) {
+      problems.add(`bedrockBatch.alarmTopicArn must be a standard SNS topic: CloudWatch alarms cannot notify a FIFO topic (got ${JSON.stringify(arn)})`);
+    } else if (typeof arn !== 'string' || !SNS_TOPIC_ARN.test(arn.trim())) {
+      problems.add(
+        `bedrockBatch.alarmTopicArn must be an SNS topic ARN, arn:<partition>:sns:<region>:<12-digit account>:<topic name> (got ${JSON.stringify(arn)}); leave it out to let the stack create the alarm topic`,
+      );
+    } else {
+      alarmTopicArn = arn.trim();
+    }
+  }
+
   const routes: Record<string, RouteConfig> = {};
   if (!isPlainObject(value.routes) || Object.keys(value.routes).length === 0) {
     problems.add('bedrockBatch.routes must define at least one route, e.g. {"default": {"modelId": "anthropic.claude-3-haiku-20240307-v1:0"}}');
@@ -240,5 +262,5 @@ export function loadPipelineConfig(raw: unknown): PipelineConfig {
     const list = problems.messages.map((m) => `  - ${m}`).join('\n');
     throw new Error(`Invalid bedrockBatch configuration:\n${list}`);
   }
-  return { maxConcurrentJobs, jobTimeoutHours, workRetentionDays, nightlySchedule, historyEventBudget, routes };
+  return { maxConcurrentJobs, jobTimeoutHours, workRetentionDays, nightlySchedule, historyEventBudget, routes, ...(alarmTopicArn ? { alarmTopicArn } : {}) };
 }

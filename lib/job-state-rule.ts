@@ -2,6 +2,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import type { TargetDelivery } from './event-delivery';
 
 /** The EventBridge pattern of Bedrock batch job state changes. */
 export const JOB_STATE_CHANGE_PATTERN = {
@@ -13,6 +14,8 @@ export const JOB_STATE_CHANGE_PATTERN = {
 export interface JobStateRuleProps {
   /** The function that completes a job's task token on a terminal status. */
   readonly handler: lambda.IFunction;
+  /** Dead-letter queue and retry policy of the rule's target. */
+  readonly delivery: TargetDelivery;
 }
 
 /**
@@ -29,7 +32,7 @@ export class JobStateRule extends Construct {
     this.rule = new events.Rule(this, 'Rule', {
       description: 'Bedrock batch job state changes -> job-state',
       eventPattern: { source: [...JOB_STATE_CHANGE_PATTERN.source], detailType: [...JOB_STATE_CHANGE_PATTERN.detailType] },
-      targets: [new targets.LambdaFunction(props.handler)],
+      targets: [new targets.LambdaFunction(props.handler, { ...props.delivery })],
     });
   }
 }

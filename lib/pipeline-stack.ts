@@ -1,9 +1,11 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import type { PipelineConfig } from '../bin/config';
 import { BedrockServiceRole } from './bedrock-service-role';
+import { AlarmTopic } from './alarm-topic';
 import { PipelineDashboard } from './dashboard';
 import { DropBucket } from './drop-bucket';
+import { EventDelivery, periodicDelivery } from './event-delivery';
 import { JobStateRule } from './job-state-rule';
 import { RunStoppedRule } from './run-stopped-rule';
 import { JobTable } from './job-table';
@@ -22,7 +24,8 @@ export interface BedrockBatchStackProps extends StackProps {
 
 /**
  * The bedrock-batch pipeline: drop bucket, Bedrock service role, job table, functions, the run
- * workflow, triggers and monitoring. Composition only; each part is its own construct.
+ * workflow, triggers (with dead-letter queues) and monitoring (alarms to one topic).
+ * Composition only; each part is its own construct.
  */
 export class BedrockBatchStack extends Stack {
   /** Where users drop files and runs keep their workspace and results. */
@@ -35,6 +38,10 @@ export class BedrockBatchStack extends Stack {
   readonly functions: PipelineFunctions;
   /** The run state machine. */
   readonly workflow: BatchWorkflow;
+  /** Dead-letter queues and retry policies of the event-driven functions. */
+  readonly eventDelivery: EventDelivery;
+  /** The topic every alarm notifies. */
+  readonly alarmTopic: AlarmTopic;
 
   constructor(scope: Construct, id: string, props: BedrockBatchStackProps) {
     super(scope, id, {
@@ -72,19 +79,35 @@ export class BedrockBatchStack extends Stack {
     });
     this.functions.connectWorkflow(this.workflow.stateMachine);
 
+    const sweepInterval = Duration.minutes(5);
+    this.eventDelivery = new EventDelivery(this, 'EventDelivery', {
+      functions: {
+        'start-run': { function: fn('start-run') },
+        'job-state': { function: fn('job-state') },
+        'stop-run': { function: fn('stop-run') },
+        sweeper: { function: fn('sweeper'), policy: periodicDelivery(sweepInterval) },
+      },
+    });
+    const delivery = (name: string) => this.eventDelivery.of(name);
     new PipelineTriggers(this, 'Triggers', {
       bucket: this.dropBucket.bucket,
       startRun: fn('start-run'),
       sweeper: fn('sweeper'),
+      startRunDelivery: delivery('start-run'),
+      sweeperDelivery: delivery('sweeper'),
       routes: config.routes,
       nightlySchedule: config.nightlySchedule,
+      sweepInterval,
     });
-    new JobStateRule(this, 'JobStateRule', { handler: fn('job-state') });
-    new RunStoppedRule(this, 'RunStoppedRule', { stateMachine: this.workflow.stateMachine, handler: fn('stop-run') });
+    new JobStateRule(this, 'JobStateRule', { handler: fn('job-state'), delivery: delivery('job-state') });
+    new RunStoppedRule(this, 'RunStoppedRule', { stateMachine: this.workflow.stateMachine, handler: fn('stop-run'), delivery: delivery('stop-run') });
+    this.alarmTopic = new AlarmTopic(this, 'AlarmTopic', { existingTopicArn: config.alarmTopicArn });
     new PipelineDashboard(this, 'Monitoring', {
       stateMachine: this.workflow.stateMachine,
       functions: Object.fromEntries(Object.entries(this.functions.byName).map(([name, f]) => [name, f.function])),
       flowControlFunctions: ['acquire-slot'],
+      deadLetterQueues: this.eventDelivery.queues,
+      alarmTopic: this.alarmTopic.topic,
     });
 
     new CfnOutput(this, 'BucketName', {
@@ -94,6 +117,10 @@ export class BedrockBatchStack extends Stack {
     new CfnOutput(this, 'StateMachineArn', {
       value: this.workflow.stateMachine.stateMachineArn,
       description: 'The run workflow (start an execution with the input documented in the README)',
+    });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: this.alarmTopic.topic.topicArn,
+      description: 'Every alarm notifies this SNS topic: subscribe to it (docs/OPERATIONS.md, "Alarms")',
     });
   }
 }

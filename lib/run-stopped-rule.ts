@@ -3,6 +3,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import type { TargetDelivery } from './event-delivery';
 
 /** Properties of {@link RunStoppedRule}. */
 export interface RunStoppedRuleProps {
@@ -10,6 +11,8 @@ export interface RunStoppedRuleProps {
   readonly stateMachine: sfn.IStateMachine;
   /** The function that stops the run's jobs and finalizes it as `Stopped`. */
   readonly handler: lambda.IFunction;
+  /** Dead-letter queue and retry policy of the rule's target. */
+  readonly delivery: TargetDelivery;
 }
 
 /**
@@ -30,7 +33,7 @@ export class RunStoppedRule extends Construct {
         detailType: ['Step Functions Execution Status Change'],
         detail: { status: ['ABORTED'], stateMachineArn: [props.stateMachine.stateMachineArn] },
       },
-      targets: [new targets.LambdaFunction(props.handler)],
+      targets: [new targets.LambdaFunction(props.handler, { ...props.delivery })],
     });
   }
 }

@@ -156,9 +156,11 @@ export class BatchWorkflow extends Construct {
         executionArn: sfn.JsonPath.executionId,
       }),
     });
+    // The cause is the run's own reason (the summary FinalizeFailed returns), so a refused
+    // execution (a runId in use, a forged resume), whose summary is written nowhere, says why.
     const runFailed = sfn.Fail.jsonPath(this, S.runFailed, {
       error: 'RunFailed',
-      cause: 'The run could not finish; FinalizeFailed wrote what it could under results/<runId>/ (see its input for the error).',
+      causePath: '$.error.cause',
     });
 
     // --- one chunk, inside the Map ---------------------------------------------------------

@@ -6,6 +6,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { RouteConfig } from '../bin/config';
 import { S3_PREFIXES } from '../lambdas/shared/contracts';
+import type { TargetDelivery } from './event-delivery';
 
 /** Properties of {@link PipelineTriggers}. */
 export interface PipelineTriggersProps {
@@ -15,6 +16,10 @@ export interface PipelineTriggersProps {
   readonly startRun: lambda.IFunction;
   /** The function that polls tracked jobs and recovers slots. */
   readonly sweeper: lambda.IFunction;
+  /** Dead-letter queue and retry policy of the start-run targets (inbox and nightly rules). */
+  readonly startRunDelivery: TargetDelivery;
+  /** Dead-letter queue and retry policy of the sweeper target. */
+  readonly sweeperDelivery: TargetDelivery;
   /**
    * The routes; each with `trigger: 'nightly'` or `smallRemainder: 'hold'` gets a nightly sweep
    * rule (see {@link needsNightlySweep}).
@@ -26,9 +31,14 @@ export interface PipelineTriggersProps {
   readonly sweepInterval?: Duration;
 }
 
-/** The input a nightly rule gives `start-run`: sweep the route's accumulated files. */
-export function nightlySweepInput(route: string): { sweep: { route: string } } {
-  return { sweep: { route } };
+/**
+ * The input a nightly rule gives `start-run`: sweep the route's accumulated files. `time` is the
+ * scheduled event's own timestamp (`$.time`, filled in by EventBridge's input transformer): the
+ * same on every redelivery of one tick, so start-run derives the sweep's run id from it and a
+ * retried delivery cannot start a second run.
+ */
+export function nightlySweepInput(route: string): { sweep: { route: string; time: string } } {
+  return { sweep: { route, time: events.EventField.time } };
 }
 
 /**
@@ -66,7 +76,7 @@ export class PipelineTriggers extends Construct {
           object: { key: events.Match.prefix(S3_PREFIXES.inbox) },
         },
       },
-      targets: [new targets.LambdaFunction(props.startRun)],
+      targets: [new targets.LambdaFunction(props.startRun, { ...props.startRunDelivery })],
     });
 
     const nightlyRules: Record<string, events.Rule> = {};
@@ -77,7 +87,7 @@ export class PipelineTriggers extends Construct {
         description: `Nightly sweep of ${swept}`,
         schedule: events.Schedule.expression(props.nightlySchedule),
         targets: [
-          new targets.LambdaFunction(props.startRun, { event: events.RuleTargetInput.fromObject(nightlySweepInput(route)) }),
+          new targets.LambdaFunction(props.startRun, { ...props.startRunDelivery, event: events.RuleTargetInput.fromObject(nightlySweepInput(route)) }),
         ],
       });
     }
@@ -86,7 +96,7 @@ export class PipelineTriggers extends Construct {
     this.sweeperRule = new events.Rule(this, 'Sweeper', {
       description: 'Polls tracked Bedrock jobs whose state-change event was lost; recovers leaked slots',
       schedule: events.Schedule.rate(props.sweepInterval ?? Duration.minutes(5)),
-      targets: [new targets.LambdaFunction(props.sweeper)],
+      targets: [new targets.LambdaFunction(props.sweeper, { ...props.sweeperDelivery })],
     });
   }
 }

@@ -156,15 +156,17 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
       }
       await writeFile(join(outDir, 'emulator.json'), JSON.stringify({ ...emulator, faults }, null, 2) + '\n');
       const result = execution.result!;
+      // Another execution's summary (this one was refused the run id it asked for) is not this one's outcome.
+      const own = summary !== undefined && (result.status === 'SUCCEEDED' || summary.status === (result.status === 'ABORTED' ? 'Stopped' : 'Failed'));
       const failed = result.status !== 'SUCCEEDED' || summary?.status === 'Failed';
       runs.push({
         runId,
         executionName: execution.name,
         executionStatus: result.status,
-        ...(summary ? { summary } : {}),
+        ...(own ? { summary } : {}),
         outDir,
         executions: executions.filter((e) => runIdOf(e) === runId).length,
-        ...(failed ? { error: summary?.error ? `${summary.error.error}: ${summary.error.cause}` : `${result.error ?? 'execution failed'}: ${result.cause ?? ''}` } : {}),
+        ...(failed ? { error: own && summary?.error ? `${summary.error.error}: ${summary.error.cause}` : `${result.error ?? 'execution failed'}: ${result.cause ?? ''}` } : {}),
       });
     }
     return { runs, emulator, faults, exitCode: runs.some((r) => r.error !== undefined) || runs.length === 0 ? 1 : 0 };

@@ -22,7 +22,16 @@ import { LocalEventBus, type BusEvent } from './services/event-bus';
 import { localS3ClientConfig, startLocalS3 } from './services/s3';
 import { runStateMachine, type ExecutionResult } from './services/step-functions';
 import { StepFunctionsError, TaskTokenService, type StartExecutionRequest } from './services/task-tokens';
-import { eventRules, fakeResolver, lambdaFunctions, LOCAL_ACCOUNT, LOCAL_REGION, stateMachineDefinition, type CfnTemplate } from './services/template';
+import {
+  eventRules,
+  fakeResolver,
+  lambdaFunctions,
+  LOCAL_ACCOUNT,
+  LOCAL_REGION,
+  stateMachineDefinition,
+  type CfnTemplate,
+  type TemplateRuleTarget,
+} from './services/template';
 import { cachedPipelineTemplate } from './template-cache';
 
 /** How the twin's clock is sped up: a `rate(5 minutes)` schedule runs every 300 ms. */
@@ -89,7 +98,7 @@ export class LocalTwin {
   readonly executions = new Map<string, TwinExecution>();
   private sweepTimers: NodeJS.Timeout[] = [];
   /** Targets of cron schedules (the nightly sweeps), run on request by {@link sweep}. */
-  private readonly cronTargets: Array<{ input: unknown; handler: Handler }> = [];
+  private readonly cronTargets: Array<{ ruleId: string; target: TemplateRuleTarget; handler: Handler }> = [];
   private readonly progressByRun = new Map<string, { round: number; chunks: number; reconciled: number }>();
   /** Invocations so far by function and event key: the attempt number of the next one. */
   private readonly invocationCounts = new Map<string, number>();
@@ -238,17 +247,17 @@ export class LocalTwin {
           this.bus.addRule({
             name: rule.logicalId,
             eventPattern: rule.eventPattern,
-            deliver: async (event) => void (await this.call(fn, target.input !== undefined ? JSON.parse(target.input) : event)),
+            deliver: async (event) => void (await this.call(fn, ruleTargetInput(target, event))),
           });
         }
         const rate = rule.scheduleExpression ? parseRateMs(rule.scheduleExpression) : undefined;
         if (rule.scheduleExpression && rate === undefined) {
-          this.cronTargets.push({ input: target.input !== undefined ? JSON.parse(target.input) : {}, handler: fn.handler });
+          this.cronTargets.push({ ruleId: rule.logicalId, target, handler: fn.handler });
         }
         if (rate !== undefined) {
           // Nightly cron rules are not run by the clock: sweeps are started on request (sweep()).
           const timer = setInterval(() => {
-            void this.track(this.call(fn, target.input !== undefined ? JSON.parse(target.input) : {})).catch(() => undefined);
+            void this.track(this.call(fn, ruleTargetInput(target, scheduledEvent(rule.logicalId)))).catch(() => undefined);
           }, Math.max(50, rate / SCHEDULE_SPEEDUP));
           timer.unref();
           this.sweepTimers.push(timer);
@@ -328,11 +337,17 @@ export class LocalTwin {
     return `s3://${this.bucket}/${key}`;
   }
 
-  /** Fires the nightly schedule of `route` now, as its cron rule would. */
-  async sweep(route: string): Promise<unknown> {
-    const target = this.cronTargets.find((t) => (t.input as { sweep?: { route?: string } }).sweep?.route === route);
-    if (!target) throw new Error(`no nightly schedule for route ${route} in the template`);
-    return target.handler(target.input);
+  /**
+   * Fires the nightly schedule of `route`, as its cron rule would: a `Scheduled Event` whose
+   * `time` is `at`, passed through the rule target's input transformer. Firing twice with the
+   * same `at` is a redelivery of one tick.
+   */
+  async sweep(route: string, at: Date = new Date()): Promise<unknown> {
+    const fired = this.cronTargets
+      .map((t) => ({ ...t, input: ruleTargetInput(t.target, scheduledEvent(t.ruleId, at)) }))
+      .find((t) => (t.input as { sweep?: { route?: string } } | undefined)?.sweep?.route === route);
+    if (!fired) throw new Error(`no nightly schedule for route ${route} in the template`);
+    return fired.handler(fired.input);
   }
 
   /** Waits until every execution started so far (and any they start) has finished. */
@@ -524,6 +539,42 @@ function busEvent(source: string, detailType: string, resources: string[], detai
     resources,
     detail,
   };
+}
+
+/** The event EventBridge sends a scheduled rule's targets. */
+function scheduledEvent(ruleId: string, at: Date = new Date()): BusEvent {
+  const event = busEvent('aws.events', 'Scheduled Event', [`arn:aws:events:${LOCAL_REGION}:${LOCAL_ACCOUNT}:rule/${ruleId}`], {});
+  return { ...event, time: at.toISOString() };
+}
+
+/** The value at a JSONPath of the simple form EventBridge targets use (`$`, `$.a.b`). */
+function eventPath(event: unknown, path: string): unknown {
+  if (!/^\$(\.[A-Za-z0-9_-]+)*$/.test(path)) throw new Error(`the twin supports only $.a.b paths in rule targets (got ${path})`);
+  let value: unknown = event;
+  for (const part of path.split('.').slice(1)) value = value && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;
+  return value;
+}
+
+/**
+ * What EventBridge gives a rule target for `event`: its constant `Input`, the part at its
+ * `InputPath`, its `InputTransformer` applied (a placeholder `<name>` becomes the JSON value at
+ * `InputPathsMap.name`, so a string placed unquoted in a JSON template arrives quoted), or the
+ * event itself.
+ */
+export function ruleTargetInput(target: TemplateRuleTarget, event: BusEvent): unknown {
+  if (target.input !== undefined) return JSON.parse(target.input);
+  if (target.inputPath !== undefined) return eventPath(event, target.inputPath);
+  const transformer = target.inputTransformer;
+  if (transformer === undefined) return event;
+  const paths = transformer.InputPathsMap ?? {};
+  const text = transformer.InputTemplate.replace(/<([A-Za-z0-9_.-]+)>/g, (placeholder, name: string) =>
+    name in paths ? JSON.stringify(eventPath(event, paths[name]!) ?? null) : placeholder,
+  );
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`rule target input template did not give JSON (the twin supports JSON templates only): ${text}`);
+  }
 }
 
 /** The EventBridge event S3 sends for a new object. */

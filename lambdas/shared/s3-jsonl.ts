@@ -78,13 +78,24 @@ export async function* readJsonl<T>(s3: S3Client, bucket: string, key: string): 
   }
 }
 
-/** Every key under `prefix`, in S3's (lexicographic) order, with sizes and ETags. */
-export async function listObjects(s3: S3Client, bucket: string, prefix: string): Promise<Array<{ key: string; size: number; etag?: string }>> {
-  const out: Array<{ key: string; size: number; etag?: string }> = [];
+/** An object of a listing. */
+export interface ListedObject {
+  readonly key: string;
+  readonly size: number;
+  readonly etag?: string;
+  /** When the object was last written (S3's `LastModified`). */
+  readonly lastModified?: Date;
+}
+
+/** Every key under `prefix`, in S3's (lexicographic) order, with sizes, ETags and write times. */
+export async function listObjects(s3: S3Client, bucket: string, prefix: string): Promise<ListedObject[]> {
+  const out: ListedObject[] = [];
   let token: string | undefined;
   do {
     const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    for (const o of res.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0, ...(o.ETag ? { etag: o.ETag } : {}) });
+    for (const o of res.Contents ?? []) {
+      if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0, ...(o.ETag ? { etag: o.ETag } : {}), ...(o.LastModified ? { lastModified: o.LastModified } : {}) });
+    }
     token = res.IsTruncated ? res.NextContinuationToken : undefined;
   } while (token);
   return out;

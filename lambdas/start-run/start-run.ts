@@ -1,9 +1,10 @@
 /**
  * Start-run: turns an S3 `Object Created` event under `inbox/<route>/` into a run, and a
- * nightly `{"sweep": {"route"}}` into one run over the route's accumulated files (a nightly
- * route's inbox and held files, an immediate route's held files). EventBridge
- * delivers at least once: the execution name is derived from the object's identity, and Step
- * Functions refuses a second execution of the same name, so a repeat starts nothing.
+ * nightly `{"sweep": {"route", "time"}}` into one run over the route's accumulated files (a
+ * nightly route's inbox and held files, an immediate route's held files). EventBridge
+ * delivers at least once: the execution name is derived from the object's identity (a sweep's:
+ * from its route and the scheduled event's time), and Step Functions refuses a second
+ * execution of the same name, so a repeat starts nothing.
  */
 import { ExecutionAlreadyExists, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { DeleteCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -13,7 +14,7 @@ import type { PipelineEnvConfig, RouteEnvConfig } from '../shared/config';
 import { S3_PREFIXES } from '../shared/contracts';
 import { logger } from '../shared/logger';
 import type { RunInput } from '../shared/run-input';
-import { listObjects } from '../shared/s3-jsonl';
+import { listObjects, type ListedObject } from '../shared/s3-jsonl';
 
 /** EventBridge's S3 `Object Created` event (the fields used). */
 export interface ObjectCreatedEvent {
@@ -21,8 +22,62 @@ export interface ObjectCreatedEvent {
   readonly detail: { bucket: { name: string }; object: { key: string; etag?: string; 'version-id'?: string; sequencer?: string } };
 }
 
+/**
+ * What a nightly rule sends (lib/triggers.ts `nightlySweepInput`): the route, and the scheduled
+ * event's own `time`, the same on every redelivery of one tick. Without `time` (an input typed
+ * by hand) the sweep is named after the clock, and a redelivery would be a second sweep.
+ */
 export interface SweepEvent {
-  readonly sweep: { readonly route: string };
+  readonly sweep: { readonly route: string; readonly time?: string };
+}
+
+/** A sweep event whose `time` is not an ISO 8601 UTC timestamp: refused, nothing is touched. */
+export class InvalidSweepEvent extends Error {
+  override readonly name = 'InvalidSweepEvent';
+}
+
+/**
+ * Days a sweep mark (`SWEPT#`) is kept (table TTL `expiresAt`), counted from its sweep's time:
+ * far beyond any run's life (work files expire after `workRetentionDays`, 14 by default), so a
+ * mark outlives every run that could still be reading its file.
+ */
+export const SWEEP_MARK_RETENTION_DAYS = 180;
+
+/**
+ * Oldest file (by `LastModified`) a sweep takes. Younger than {@link SWEEP_MARK_RETENTION_DAYS}
+ * by a day: a file whose mark may have expired is older than the retention, so it is never
+ * taken a second time; it is left and reported (docs/OPERATIONS.md says how to run it).
+ */
+export const SWEEP_MAX_FILE_AGE_DAYS = SWEEP_MARK_RETENTION_DAYS - 1;
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** EventBridge's event time: `2026-12-03T02:00:00Z`, optionally with milliseconds. */
+const EVENT_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,3})?Z$/;
+
+/**
+ * The time a sweep is named after: the scheduled event's `time`, validated strictly (an ISO 8601
+ * UTC timestamp that is a real instant); without one, the clock, said in the log.
+ *
+ * @throws InvalidSweepEvent when `time` is present but not such a timestamp
+ */
+export function sweepTime(event: SweepEvent, now: Date): { readonly at: Date; readonly fromEvent: boolean } {
+  const time: unknown = event.sweep.time;
+  if (time === undefined) {
+    logger.warn('sweep event without the scheduled event\'s time: the run id comes from the clock, so a redelivery of this event would start a second sweep', {
+      route: event.sweep.route,
+    });
+    return { at: now, fromEvent: false };
+  }
+  const m = typeof time === 'string' ? EVENT_TIME.exec(time) : null;
+  const at = m ? new Date(time as string) : undefined;
+  // Date accepts 2026-02-30 as March 2nd: the parsed instant must print back as the same fields.
+  if (!m || !at || Number.isNaN(at.getTime()) || at.toISOString().slice(0, 19) !== `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}`) {
+    throw new InvalidSweepEvent(
+      `sweep.time must be the scheduled event's time, an ISO 8601 UTC timestamp such as 2026-12-03T02:00:00Z (got ${JSON.stringify(time)}); leave it out to name the sweep after the clock`,
+    );
+  }
+  return { at, fromEvent: true };
 }
 
 export interface StartDeps {
@@ -104,20 +159,55 @@ export function sweepPrefixes(route: string, trigger: RouteEnvConfig['trigger'])
 }
 
 /**
+ * The run id (and execution name) of a route's sweep at `at`: the same for every delivery of one
+ * scheduled event, different for two routes swept by the same schedule.
+ */
+export function sweepRunId(route: string, at: Date): string {
+  const iso = at.toISOString();
+  return `${runIdPrefix(route, 12)}-sweep-${iso.slice(0, 10).replace(/-/g, '')}-${shortHash(`${route}@${iso}`, 6)}`;
+}
+
+/**
  * Starts one run over the route's files not taken by an earlier sweep (see {@link sweepPrefixes}).
- * Each file is marked in the table before the run starts; the marks are removed again if the
- * run cannot be started.
+ * A redelivered event (same route and `time`) is the same sweep: the same run id, the same
+ * files (those written by the event's time; later ones wait for the next sweep), its own marks
+ * taken again, and Step Functions refuses the second start. Each file is marked in the table
+ * before the run starts; the marks are removed again if the run cannot be started.
+ *
+ * @throws InvalidSweepEvent when `sweep.time` is present and not an ISO 8601 UTC timestamp
  */
 export async function startSweep(deps: StartDeps, event: SweepEvent, now = new Date()): Promise<StartOutcome> {
   const route = event.sweep.route;
-  const settings = deps.pipeline.routes[route];
+  const { at } = sweepTime(event, now);
+  // Own properties only, as for a dropped file.
+  const settings = typeof route === 'string' && Object.prototype.hasOwnProperty.call(deps.pipeline.routes, route) ? deps.pipeline.routes[route] : undefined;
   if (!settings) return { ignored: `route ${route} is not configured` };
-  const objects: Array<{ key: string; size: number; etag?: string }> = [];
+  const objects: ListedObject[] = [];
   for (const prefix of sweepPrefixes(route, settings.trigger)) objects.push(...(await listObjects(deps.s3, deps.bucket, prefix)));
-  const files = objects.filter((o) => o.key.endsWith('.jsonl'));
+  const oldest = at.getTime() - SWEEP_MAX_FILE_AGE_DAYS * DAY_MS;
+  const tooOld: string[] = [];
+  const files = objects.filter((o) => {
+    if (!o.key.endsWith('.jsonl')) return false;
+    const written = o.lastModified?.getTime();
+    if (written === undefined) return true;
+    if (written > at.getTime()) return false; // after this sweep's tick: the next sweep's
+    if (written < oldest) {
+      tooOld.push(o.key);
+      return false;
+    }
+    return true;
+  });
+  if (tooOld.length > 0) {
+    logger.warn(`files older than ${SWEEP_MAX_FILE_AGE_DAYS} days are not swept (an earlier sweep's mark of them may have expired): start a run over them by hand`, {
+      route,
+      count: tooOld.length,
+      keys: tooOld.slice(0, 20),
+    });
+  }
 
-  const runId = `${runIdPrefix(route, 12)}-sweep-${now.toISOString().slice(0, 10).replace(/-/g, '')}-${shortHash(now.toISOString(), 6)}`;
-  const taken: string[] = [];
+  const runId = sweepRunId(route, at);
+  const expiresAt = Math.floor(at.getTime() / 1000) + SWEEP_MARK_RETENTION_DAYS * 86400;
+  const taken: ListedObject[] = [];
   for (const o of files) {
     if (taken.length >= MAX_FILES_PER_SWEEP) break;
     try {
@@ -125,22 +215,34 @@ export async function startSweep(deps: StartDeps, event: SweepEvent, now = new D
         new PutCommand({
           TableName: deps.table,
           // The file's identity is its ETag: a file replaced under the same key is new work.
-          Item: { pk: `SWEPT#${deps.bucket}/${o.key}`, sk: markVersion(o), runId, takenAt: now.toISOString() },
-          ConditionExpression: 'attribute_not_exists(pk)',
+          Item: { pk: `SWEPT#${deps.bucket}/${o.key}`, sk: markVersion(o), runId, takenAt: at.toISOString(), expiresAt },
+          // A mark of this same sweep (a redelivery) is taken again; another sweep's is not.
+          ConditionExpression: 'attribute_not_exists(pk) OR runId = :runId',
+          ExpressionAttributeValues: { ':runId': runId },
         }),
       );
-      taken.push(o.key);
+      taken.push(o);
     } catch (err) {
       if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
     }
   }
   if (taken.length === 0) return { ignored: `no new files for route ${route}` };
   try {
-    return await start(deps, runId, { inputs: taken.map((k) => `s3://${deps.bucket}/${k}`), route, runId }, taken.length);
+    return await start(deps, runId, { inputs: taken.map((o) => `s3://${deps.bucket}/${o.key}`), route, runId }, taken.length);
   } catch (err) {
-    const versions = new Map(files.map((o) => [o.key, markVersion(o)]));
-    for (const key of taken) {
-      await deps.ddb.send(new DeleteCommand({ TableName: deps.table, Key: { pk: `SWEPT#${deps.bucket}/${key}`, sk: versions.get(key)! } }));
+    for (const o of taken) {
+      try {
+        await deps.ddb.send(
+          new DeleteCommand({
+            TableName: deps.table,
+            Key: { pk: `SWEPT#${deps.bucket}/${o.key}`, sk: markVersion(o) },
+            ConditionExpression: 'runId = :runId',
+            ExpressionAttributeValues: { ':runId': runId },
+          }),
+        );
+      } catch (deleteErr) {
+        if ((deleteErr as Error).name !== 'ConditionalCheckFailedException') throw deleteErr;
+      }
     }
     throw err;
   }

@@ -101,6 +101,28 @@ describe('bedrock-batch local run (CLI)', () => {
     expect(emulators[0]!.maxConcurrentJobs).toBeLessThanOrEqual(2);
   });
 
+  test('--input-json: two inputs asking for one runId give one run (conservation) and one refused execution that changed nothing', () => {
+    const dir = tempDir();
+    const a = writeLines(dir, 'a.jsonl', claudeLines(30, 'a'));
+    const b = writeLines(dir, 'b.jsonl', claudeLines(20, 'b'));
+    const first = join(dir, 'first.json');
+    const second = join(dir, 'second.json');
+    writeFileSync(first, JSON.stringify({ inputs: ['s3://bedrock-batch-local/uploads/a.jsonl'], runId: 'shared' }));
+    writeFileSync(second, JSON.stringify({ inputs: ['s3://bedrock-batch-local/uploads/b.jsonl'], runId: 'shared' }));
+    const out = join(dir, 'out');
+    const res = cli(['local', 'run', a, b, '--model', CLAUDE, '--max-records-per-job', '10', '--input-json', first, '--input-json', second, '--out', out, '--quiet'], dir);
+    expect(res.code).toBe(1);
+    // The refused one says why, in one line; the owner's run is whole.
+    expect(res.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^bedrock-batch: run shared (\(execution [\w-]+\) )?failed: RunFailed: runId shared is already used by execution [\w-]+; choose another runId/)]);
+    const summary = JSON.parse(readFileSync(join(out, 'shared', 'summary.json'), 'utf8'));
+    const winner = summary.inputs[0] === 's3://bedrock-batch-local/uploads/a.jsonl' ? { lines: 30, prefix: 'a' } : { lines: 20, prefix: 'b' };
+    const outputs = readOutputs({ runId: 'shared', executionName: 'x', executionStatus: 'SUCCEEDED', summary, outDir: join(out, 'shared'), executions: 2 });
+    expectConservation(outputs, winner.lines);
+    for (const r of [...outputs.results, ...outputs.failed]) expect(r.recordId.startsWith(`${winner.prefix}-`)).toBe(true);
+    // Only the owner's jobs were ever created.
+    expect(outputs.emulator.jobsCreated).toBe(Math.ceil(winner.lines / 10));
+  });
+
   test('--input-json: a run the pipeline refuses makes the exit 1, its reason one line on stderr; the other run finishes', () => {
     const dir = tempDir();
     const a = writeLines(dir, 'a.jsonl', claudeLines(8, 'a'));
@@ -111,7 +133,7 @@ describe('bedrock-batch local run (CLI)', () => {
     const out = join(dir, 'out');
     const res = cli(['local', 'run', a, '--model', CLAUDE, '--input-json', good, '--input-json', bad, '--out', out, '--quiet'], dir);
     expect(res.code).toBe(1);
-    expect(res.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^bedrock-batch: run bad-run failed: .*maxAttempts must be an integer in 1..10, got "lots"/)]);
+    expect(res.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^bedrock-batch: run bad-run failed: .*maxAttempts must be an integer in 1..3, got "lots"/)]);
     expect(res.stdout).toMatch(/^good-run: Succeeded: 8 input/m);
     expect(existsSync(join(out, 'good-run', 'results.jsonl'))).toBe(true);
   });

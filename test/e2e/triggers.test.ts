@@ -86,7 +86,8 @@ describe('starting runs on the local twin', () => {
       await twin.drop(writeLines(dir, 'b.jsonl', claudeLines(80, 'b')), 'tickets');
       expect(await twin.settle()).toHaveLength(0);
 
-      await twin.sweep('tickets');
+      const tick = new Date();
+      await expect(twin.sweep('tickets', tick)).resolves.toMatchObject({ files: 2 });
       const executions = await twin.settle();
       expect(executions).toHaveLength(1);
       const runId = (executions[0]!.input as { runId: string }).runId;
@@ -96,9 +97,24 @@ describe('starting runs on the local twin', () => {
       // 150 records from two files merged into two full jobs of 75, not one job per file.
       expect(summary).toMatchObject({ status: 'Succeeded', records: { input: 150, succeeded: 150 }, jobs: { Completed: 2 } });
 
-      // A second sweep finds nothing new.
-      await twin.sweep('tickets');
+      // The tick's event delivered again (EventBridge delivers at least once): the same sweep,
+      // already started, starts nothing.
+      await expect(twin.sweep('tickets', tick)).resolves.toEqual({ duplicate: runId });
       expect(await twin.settle()).toHaveLength(1);
+
+      await twin.drop(writeLines(dir, 'c.jsonl', claudeLines(30, 'c')), 'tickets');
+      // The next tick takes only the new file (ticks are a night apart; here two seconds ahead
+      // of the clock, so that c, written to the second, is before it).
+      await expect(twin.sweep('tickets', new Date(Date.now() + 2000))).resolves.toMatchObject({ files: 1 });
+      const all = await twin.settle();
+      expect(all).toHaveLength(2);
+      const next = (all[1]!.input as { runId: string; inputs: string[] });
+      expect(next.inputs).toEqual([`s3://${twin.bucket}/inbox/tickets/c.jsonl`]);
+      expectConservation(await readOutputsFromS3(twin.s3, twin.bucket, next.runId), 30, claudeLines(30, 'c').map((l) => JSON.parse(l).recordId));
+
+      // A later sweep finds nothing new.
+      await expect(twin.sweep('tickets', new Date(Date.now() + 4000))).resolves.toEqual({ ignored: 'no new files for route tickets' });
+      expect(await twin.settle()).toHaveLength(2);
     } finally {
       await twin.stop();
     }

@@ -50,7 +50,10 @@ describe.each(Object.entries(CONFIGS))('cdk-nag AwsSolutions with %s', (_name, c
     }
     // Only the rules we mean to accept, and never a wildcard action.
     const rules = new Set(acks.map(([, id]) => id.replace(/\[.*$/, '')));
-    expect([...rules].sort()).toEqual(['AwsSolutions-IAM5', 'AwsSolutions-L1']);
+    expect([...rules].sort()).toEqual(['AwsSolutions-IAM5', 'AwsSolutions-L1', 'AwsSolutions-SQS3']);
+    // SQS3 (a queue without its own dead-letter queue) only on the dead-letter queues themselves.
+    const sqs3 = acks.filter(([, id]) => id === 'AwsSolutions-SQS3').map(([path]) => path);
+    expect(sqs3.sort()).toEqual(Object.values(stack.eventDelivery.queues).map((q) => q.node.path).sort());
     expect(acks.some(([, id]) => id.includes('Action::'))).toBe(false);
   });
 

@@ -162,3 +162,37 @@ describe('loadPipelineConfig', () => {
     expect(error?.message).toContain('bedrockBatch.routes.default.trigger');
   });
 });
+
+describe('alarmTopicArn', () => {
+  test('is optional (the stack then creates the topic)', () => {
+    expect(loadPipelineConfig(rawConfig())).not.toHaveProperty('alarmTopicArn');
+  });
+
+  test.each(['arn:aws:sns:us-east-1:123456789012:alarms', 'arn:aws-us-gov:sns:us-gov-west-1:123456789012:ops_Paging-1', 'arn:aws-cn:sns:cn-north-1:123456789012:a'])(
+    'accepts %s',
+    (arn) => {
+      expect(loadPipelineConfig({ ...rawConfig(), alarmTopicArn: arn }).alarmTopicArn).toBe(arn);
+    },
+  );
+
+  test.each([
+    ['', 'empty'],
+    ['team-paging', 'a name, not an ARN'],
+    ['arn:aws:sqs:us-east-1:123456789012:alarms', 'another service'],
+    ['arn:aws:sns:us-east-1:12345:alarms', 'a short account'],
+    ['arn:aws:sns::123456789012:alarms', 'no region'],
+    ['arn:aws:sns:us-east-1:123456789012:alarms:extra', 'a subscription ARN'],
+    ['arn:aws:sns:us-east-1:123456789012:bad name', 'a space in the name'],
+    [42, 'not a string'],
+  ] as Array<[unknown, string]>)('refuses %j (%s) with a clear error', (arn) => {
+    expect(() => loadPipelineConfig({ ...rawConfig(), alarmTopicArn: arn })).toThrow(
+      `bedrockBatch.alarmTopicArn must be an SNS topic ARN, arn:<partition>:sns:<region>:<12-digit account>:<topic name> (got ${JSON.stringify(arn)})`,
+    );
+  });
+
+  test('refuses a FIFO topic, saying why', () => {
+    expect(() => loadPipelineConfig({ ...rawConfig(), alarmTopicArn: 'arn:aws:sns:us-east-1:123456789012:alarms.fifo' })).toThrow(
+      'CloudWatch alarms cannot notify a FIFO topic',
+    );
+  });
+});

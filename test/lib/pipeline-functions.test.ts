@@ -85,9 +85,11 @@ describe('pipeline functions', () => {
 
   const LOGS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
   const TASK_RESPONSE = ['states:SendTaskFailure', 'states:SendTaskHeartbeat', 'states:SendTaskSuccess'];
+  /** Functions EventBridge invokes send their failed invocations to their dead-letter queue (lib/event-delivery.ts). */
+  const DEAD_LETTER = ['sqs:SendMessage'];
 
   test.each<[string, string[]]>([
-    ['start-run', [...LOGS, 's3:ListBucket', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'states:StartExecution']],
+    ['start-run', [...LOGS, 's3:ListBucket', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'states:StartExecution', ...DEAD_LETTER]],
     ['prepare', [...LOGS, 's3:AbortMultipartUpload', 's3:GetObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'bedrock:InvokeModel']],
     ['next-window', [...LOGS, 'dynamodb:UpdateItem', 'states:DescribeExecution', 'states:GetExecutionHistory', 'states:StartExecution']],
     ['acquire-slot', [...LOGS, 'dynamodb:UpdateItem']],
@@ -125,10 +127,10 @@ describe('pipeline functions', () => {
     ],
     ['end-round', [...LOGS, 's3:AbortMultipartUpload', 's3:GetObject', 's3:ListBucket', 's3:PutObject', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'bedrock:InvokeModel']],
     ['finalize', [...LOGS, 's3:AbortMultipartUpload', 's3:GetObject', 's3:ListBucket', 's3:PutObject', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'events:PutEvents']],
-    ['job-state', [...LOGS, 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...TASK_RESPONSE]],
+    ['job-state', [...LOGS, 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...TASK_RESPONSE, ...DEAD_LETTER]],
     [
       'sweeper',
-      [...LOGS, 'dynamodb:GetItem', 'dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:UpdateItem', 'dynamodb:UpdateItem', 'bedrock:GetModelInvocationJob', ...TASK_RESPONSE],
+      [...LOGS, 'dynamodb:GetItem', 'dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:UpdateItem', 'dynamodb:UpdateItem', 'bedrock:GetModelInvocationJob', ...TASK_RESPONSE, ...DEAD_LETTER],
     ],
     [
       'stop-run',
@@ -146,6 +148,7 @@ describe('pipeline functions', () => {
         'dynamodb:UpdateItem',
         'bedrock:StopModelInvocationJob',
         'events:PutEvents',
+        ...DEAD_LETTER,
       ],
     ],
   ])('%s may do exactly what it needs (each action once per statement)', (name, expected) => {

@@ -207,7 +207,8 @@ describe('BatchWorkflow definition', () => {
     expect(top.FinalizeFailed.Parameters).toEqual({ 'state.$': '$', outcome: 'Failed', 'executionName.$': '$$.Execution.Name', 'executionArn.$': '$$.Execution.Id' });
     expect(top.FinalizeFailed.Next).toBe('RunFailed');
     expect(top.FinalizeFailed.Catch).toBeUndefined();
-    expect(top.RunFailed).toMatchObject({ Type: 'Fail', Error: 'RunFailed' });
+    // The run's own reason is the execution's cause (a refused execution writes no summary).
+    expect(top.RunFailed).toEqual({ Type: 'Fail', Error: 'RunFailed', CausePath: '$.error.cause' });
   });
 
 });
@@ -230,7 +231,8 @@ describe('BatchWorkflow retries in the local interpreter (the synthesized defini
       ReconcileChunk: async () => ({}),
       EndRound: async (i) => ({ run: i.run, round: i.round, done: true }),
       Finalize: async () => ({ status: 'Succeeded' }),
-      FinalizeFailed: async () => ({ status: 'Failed' }),
+      // finalize's Failed summary: its error is what the execution fails with (RunFailed's CausePath).
+      FinalizeFailed: async (i: any) => ({ status: 'Failed', error: { error: i.state.error.Error, cause: i.state.error.Cause } }),
       ...overrides,
     };
     const taskHandlers = Object.fromEntries(
@@ -267,7 +269,7 @@ describe('BatchWorkflow retries in the local interpreter (the synthesized defini
   test('InvalidRunInput from Prepare is not retried: the run fails at once', async () => {
     const h = harness({ Prepare: async () => Promise.reject(fail('InvalidRunInput', 'inputs must be a non-empty array')) });
     const result = await h.run();
-    expect(result).toMatchObject({ status: 'FAILED', error: 'RunFailed' });
+    expect(result).toMatchObject({ status: 'FAILED', error: 'RunFailed', cause: 'inputs must be a non-empty array' });
     expect(h.calls.Prepare).toBe(1);
     expect(h.inputs.FinalizeFailed![0].state.error).toEqual({ Error: 'InvalidRunInput', Cause: 'inputs must be a non-empty array' });
   });
@@ -291,7 +293,7 @@ describe('BatchWorkflow retries in the local interpreter (the synthesized defini
   test('a failure that outlasts the 3 retries fails the run through FinalizeFailed, which is retried too', async () => {
     const h = harness({
       EndRound: async () => Promise.reject(fail('InternalServerError')),
-      FinalizeFailed: flaky(1, () => fail('ThrottlingException'), async () => ({ status: 'Failed' })),
+      FinalizeFailed: flaky(1, () => fail('ThrottlingException'), async () => ({ status: 'Failed', error: { error: 'InternalServerError', cause: 'end-round failed' } })),
     });
     const result = await h.run();
     expect(result).toMatchObject({ status: 'FAILED', error: 'RunFailed' });

@@ -5,6 +5,19 @@ function rules(template: ReturnType<typeof buildStack>['template']): any[] {
   return Object.values(template.findResources('AWS::Events::Rule'));
 }
 
+const EVENT_TIME = '2026-12-03T02:00:00Z';
+
+/**
+ * The input a nightly rule's target gets for a scheduled event at {@link EVENT_TIME}: its input
+ * transformer applied as EventBridge applies it (a string value placed unquoted in a JSON
+ * template is inserted as a JSON string).
+ */
+function sweepInputOf(rule: any): any {
+  const { InputPathsMap: paths, InputTemplate: template } = rule.Properties.Targets[0].InputTransformer;
+  expect(paths).toEqual({ time: '$.time' });
+  return JSON.parse((template as string).replace('<time>', JSON.stringify(EVENT_TIME)));
+}
+
 function targetFunction(rule: any): string {
   expect(rule.Properties.Targets).toHaveLength(1);
   return rule.Properties.Targets[0].Arn['Fn::GetAtt'][0];
@@ -38,9 +51,15 @@ describe('triggers', () => {
     expect(nightly).toHaveLength(2);
     const inputs = nightly.map((r) => {
       expect(targetFunction(r)).toBe(functionIdOf(template, 'start-run'));
-      return JSON.parse(r.Properties.Targets[0].Input);
+      expect(r.Properties.Targets[0].Input).toBeUndefined();
+      return sweepInputOf(r);
     });
-    expect(inputs).toEqual(expect.arrayContaining([{ sweep: { route: 'night-a' } }, { sweep: { route: 'night-b' } }]));
+    expect(inputs).toEqual(
+      expect.arrayContaining([
+        { sweep: { route: 'night-a', time: EVENT_TIME } },
+        { sweep: { route: 'night-b', time: EVENT_TIME } },
+      ]),
+    );
     expect(JSON.stringify(inputs)).not.toContain('"now"');
   });
 
@@ -54,7 +73,7 @@ describe('triggers', () => {
       }),
     );
     const nightly = rules(t).filter((r) => r.Properties.ScheduleExpression === 'cron(0 3 * * ? *)');
-    const byRoute = Object.fromEntries(nightly.map((r) => [JSON.parse(r.Properties.Targets[0].Input).sweep.route, r]));
+    const byRoute = Object.fromEntries(nightly.map((r) => [sweepInputOf(r).sweep.route, r]));
     expect(Object.keys(byRoute).sort()).toEqual(['holding', 'night-hold']);
     expect(targetFunction(byRoute.holding)).toBe(functionIdOf(t, 'start-run'));
     expect(byRoute.holding.Properties.Description).toBe('Nightly sweep of held/holding/');
@@ -109,6 +128,42 @@ describe('triggers', () => {
       },
       Targets: [{ Arn: { 'Fn::GetAtt': [functionIdOf(template, 'stop-run'), 'Arn'] } }],
     });
+  });
+
+  test('every rule target has a retry policy and its function\'s dead-letter queue', () => {
+    const queueOf = (fn: string) => stack.resolve(stack.eventDelivery.queues[fn]!.queueArn);
+    const targets = all.flatMap((r) => r.Properties.Targets as any[]);
+    expect(targets).toHaveLength(all.length);
+    for (const target of targets) {
+      const fnId = target.Arn['Fn::GetAtt'][0] as string;
+      const name = ['start-run', 'sweeper', 'job-state', 'stop-run'].find((n) => functionIdOf(template, n) === fnId)!;
+      expect(target.DeadLetterConfig).toEqual({ Arn: queueOf(name) });
+      const { MaximumRetryAttempts: attempts, MaximumEventAgeInSeconds: age } = target.RetryPolicy;
+      // Work events are retried for hours; a sweeper tick no longer than one interval (the next tick replaces it).
+      expect({ name, attempts, age }).toEqual(name === 'sweeper' ? { name, attempts: 2, age: 300 } : { name, attempts: 20, age: 6 * 3600 });
+    }
+  });
+
+  test('each dead-letter queue lets EventBridge send, from its own rules only', () => {
+    const policies = Object.values(template.findResources('AWS::SQS::QueuePolicy')) as any[];
+    for (const [name, rulesOf] of [
+      ['start-run', (r: any) => r.Properties.EventPattern?.source?.[0] === 'aws.s3' || r.Properties.ScheduleExpression?.startsWith('cron(')],
+      ['sweeper', (r: any) => r.Properties.ScheduleExpression?.startsWith('rate(')],
+      ['job-state', (r: any) => r.Properties.EventPattern?.source?.[0] === 'aws.bedrock'],
+      ['stop-run', (r: any) => r.Properties.EventPattern?.source?.[0] === 'aws.states'],
+    ] as const) {
+      const queueRef = stack.resolve(stack.eventDelivery.queues[name]!.queueUrl);
+      const policy = policies.find((p) => JSON.stringify(p.Properties.Queues) === JSON.stringify([queueRef]));
+      const sends = (policy.Properties.PolicyDocument.Statement as any[]).filter((s) => s.Principal?.Service === 'events.amazonaws.com');
+      const ruleIds = Object.entries(template.findResources('AWS::Events::Rule'))
+        .filter(([, r]) => rulesOf(r))
+        .map(([id]) => id);
+      expect(ruleIds.length).toBeGreaterThan(0);
+      expect(sends.map((s) => ({ effect: s.Effect, action: s.Action, source: s.Condition.ArnEquals['aws:SourceArn']['Fn::GetAtt'][0] }))).toEqual(
+        expect.arrayContaining(ruleIds.map((id) => ({ effect: 'Allow', action: 'sqs:SendMessage', source: id }))),
+      );
+      expect(sends).toHaveLength(ruleIds.length);
+    }
   });
 
   test('EventBridge may invoke exactly the rule targets', () => {

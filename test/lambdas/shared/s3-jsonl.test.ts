@@ -71,10 +71,10 @@ describe('listObjects paging', () => {
       .on(ListObjectsV2Command, { Prefix: 'p/', ContinuationToken: undefined })
       .resolves({ Contents: [{ Key: 'p/a', Size: 1, ETag: '"e"' }, {}], IsTruncated: true, NextContinuationToken: 't1' })
       .on(ListObjectsV2Command, { ContinuationToken: 't1' })
-      .resolves({ Contents: [{ Key: 'p/b' }], IsTruncated: false });
+      .resolves({ Contents: [{ Key: 'p/b', LastModified: new Date('2026-01-02T03:04:05Z') }], IsTruncated: false });
     expect(await listObjects(client, 'b', 'p/')).toEqual([
       { key: 'p/a', size: 1, etag: '"e"' },
-      { key: 'p/b', size: 0 },
+      { key: 'p/b', size: 0, lastModified: new Date('2026-01-02T03:04:05Z') },
     ]);
     expect(mock.commandCalls(ListObjectsV2Command)).toHaveLength(2);
   });
@@ -124,15 +124,22 @@ describe('S3 JSONL helpers (s3rver)', () => {
     expect(count).toBe(n);
   });
 
-  it('lists keys with sizes and ETags under a prefix', async () => {
+  it('lists keys with sizes, ETags and write times under a prefix', async () => {
+    const before = Date.now();
     for (let i = 0; i < 3; i++) await s3.put(`list/k${i}.jsonl`, 'x'.repeat(i));
+    const after = Date.now();
     await s3.put('listing/other', 'x');
     const md5 = (s: string) => `"${createHash('md5').update(s).digest('hex')}"`;
     expect(await listObjects(s3.client, s3.bucket, 'list/')).toEqual([
-      { key: 'list/k0.jsonl', size: 0, etag: md5('') },
-      { key: 'list/k1.jsonl', size: 1, etag: md5('x') },
-      { key: 'list/k2.jsonl', size: 2, etag: md5('xx') },
+      { key: 'list/k0.jsonl', size: 0, etag: md5(''), lastModified: expect.any(Date) },
+      { key: 'list/k1.jsonl', size: 1, etag: md5('x'), lastModified: expect.any(Date) },
+      { key: 'list/k2.jsonl', size: 2, etag: md5('xx'), lastModified: expect.any(Date) },
     ]);
+    // S3 keeps write times to the second.
+    for (const o of await listObjects(s3.client, s3.bucket, 'list/')) {
+      expect(o.lastModified!.getTime()).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+      expect(o.lastModified!.getTime()).toBeLessThanOrEqual(after);
+    }
   });
 
   it('reads and writes small JSON documents; undefined when missing', async () => {

@@ -5,7 +5,19 @@ import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { isValidRunId } from '../../../lambdas/shared/contracts';
-import { MAX_FILES_PER_SWEEP, startFromObject, startSweep, sweepPrefixes, type ObjectCreatedEvent, type StartDeps } from '../../../lambdas/start-run/start-run';
+import {
+  InvalidSweepEvent,
+  MAX_FILES_PER_SWEEP,
+  startFromObject,
+  startSweep,
+  sweepPrefixes,
+  sweepRunId,
+  sweepTime,
+  SWEEP_MARK_RETENTION_DAYS,
+  SWEEP_MAX_FILE_AGE_DAYS,
+  type ObjectCreatedEvent,
+  type StartDeps,
+} from '../../../lambdas/start-run/start-run';
 import { pipeline, route } from '../support/fixtures';
 
 const SM = 'arn:aws:states:us-east-1:123456789012:stateMachine:bedrock-batch';
@@ -134,6 +146,8 @@ describe('startFromObject', () => {
 
 describe('startSweep', () => {
   const NOW = new Date('2025-03-04T02:00:00.000Z');
+  /** Sweep marks expire SWEEP_MARK_RETENTION_DAYS after the sweep's time (table TTL, epoch seconds). */
+  const EXPIRES_AT = NOW.getTime() / 1000 + SWEEP_MARK_RETENTION_DAYS * 86400;
 
   function listing(prefix: string, objects: Array<{ Key: string; Size: number; ETag: string }>) {
     s3Mock.on(ListObjectsV2Command, { Bucket: 'drop', Prefix: prefix }).resolves({ Contents: objects, IsTruncated: false });
@@ -161,13 +175,15 @@ describe('startSweep', () => {
     expect(puts()).toEqual([
       {
         TableName: 'jobs',
-        Item: { pk: 'SWEPT#drop/inbox/nightly/a.jsonl', sk: '"ea"', runId, takenAt: NOW.toISOString() },
-        ConditionExpression: 'attribute_not_exists(pk)',
+        Item: { pk: 'SWEPT#drop/inbox/nightly/a.jsonl', sk: '"ea"', runId, takenAt: NOW.toISOString(), expiresAt: EXPIRES_AT },
+        ConditionExpression: 'attribute_not_exists(pk) OR runId = :runId',
+        ExpressionAttributeValues: { ':runId': runId },
       },
       {
         TableName: 'jobs',
-        Item: { pk: 'SWEPT#drop/held/nightly/run-r02.jsonl', sk: '"eh"', runId, takenAt: NOW.toISOString() },
-        ConditionExpression: 'attribute_not_exists(pk)',
+        Item: { pk: 'SWEPT#drop/held/nightly/run-r02.jsonl', sk: '"eh"', runId, takenAt: NOW.toISOString(), expiresAt: EXPIRES_AT },
+        ConditionExpression: 'attribute_not_exists(pk) OR runId = :runId',
+        ExpressionAttributeValues: { ':runId': runId },
       },
     ]);
     expect(starts()).toEqual([
@@ -243,8 +259,11 @@ describe('startSweep', () => {
     ]);
     sfnMock.on(StartExecutionCommand).rejects(Object.assign(new Error('throttled'), { name: 'ThrottlingException' }));
     await expect(startSweep(deps(), { sweep: { route: 'nightly' } }, NOW)).rejects.toThrow('throttled');
-    const marked = puts().map((p) => ({ pk: p.Item!.pk, sk: p.Item!.sk }));
-    expect(ddbMock.commandCalls(DeleteCommand).map((c) => c.args[0].input)).toEqual(marked.map((Key) => ({ TableName: 'jobs', Key })));
+    const marked = puts().map((p) => ({ Key: { pk: p.Item!.pk, sk: p.Item!.sk }, runId: p.Item!.runId as string }));
+    // Only this sweep's own marks are removed, never one another sweep wrote meanwhile.
+    expect(ddbMock.commandCalls(DeleteCommand).map((c) => c.args[0].input)).toEqual(
+      marked.map(({ Key, runId }) => ({ TableName: 'jobs', Key, ConditionExpression: 'runId = :runId', ExpressionAttributeValues: { ':runId': runId } })),
+    );
   });
 
   it('propagates a marking error other than an existing mark', async () => {
@@ -268,6 +287,89 @@ describe('startSweep', () => {
     listing('inbox/nightly/', [{ Key: 'inbox/nightly/a.jsonl', Size: 10, ETag: '"ea"' }]);
     sfnMock.on(StartExecutionCommand).rejects(Object.assign(new Error('exists'), { name: 'ExecutionAlreadyExists' }));
     await expect(startSweep(deps(), { sweep: { route: 'nightly' } }, NOW)).resolves.toEqual({ duplicate: expect.stringMatching(/^nightly-sweep-/) });
+  });
+
+  describe('named after the scheduled event\'s time', () => {
+    const TICK = '2025-03-04T02:00:00Z';
+    const tick = (route: string, time: unknown = TICK) => ({ sweep: { route, time } }) as never;
+
+    it('a redelivery after a lost StartExecution response is the same sweep: same name, same files, no second run', async () => {
+      listing('inbox/nightly/', [
+        { Key: 'inbox/nightly/a.jsonl', Size: 10, ETag: '"ea"', LastModified: new Date('2025-03-04T01:00:00Z') } as never,
+      ]);
+      // The first start reached Step Functions but its response was lost; EventBridge (or
+      // Lambda's async retry) delivers the same event again minutes later.
+      sfnMock
+        .on(StartExecutionCommand)
+        .rejectsOnce(Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }))
+        .rejects(Object.assign(new Error('exists'), { name: 'ExecutionAlreadyExists' }));
+      await expect(startSweep(deps(), tick('nightly'), new Date('2025-03-04T02:00:03Z'))).rejects.toThrow('socket hang up');
+      await expect(startSweep(deps(), tick('nightly'), new Date('2025-03-04T02:04:10Z'))).resolves.toEqual({ duplicate: sweepRunId('nightly', new Date(TICK)) });
+      const names = starts().map((x) => x.name);
+      expect(names).toEqual([sweepRunId('nightly', new Date(TICK)), sweepRunId('nightly', new Date(TICK))]);
+      expect(starts()[0]!.input).toBe(starts()[1]!.input);
+      // The redelivery took its own marks again (the failed start had removed them) and keeps them.
+      expect(puts().map((p) => [p.Item!.runId, p.Item!.takenAt, p.Item!.expiresAt])).toEqual([
+        [names[0], '2025-03-04T02:00:00.000Z', Date.parse(TICK) / 1000 + SWEEP_MARK_RETENTION_DAYS * 86400],
+        [names[0], '2025-03-04T02:00:00.000Z', Date.parse(TICK) / 1000 + SWEEP_MARK_RETENTION_DAYS * 86400],
+      ]);
+      expect(ddbMock.commandCalls(DeleteCommand)).toHaveLength(1);
+    });
+
+    it('two routes swept by the same tick get different names', () => {
+      const at = new Date(TICK);
+      // Same first 12 characters: the prefix alone would collide.
+      expect(sweepRunId('tickets-emea-a', at)).not.toBe(sweepRunId('tickets-emea-b', at));
+      expect(sweepRunId('nightly', at)).toBe(sweepRunId('nightly', new Date(TICK)));
+      expect(isValidRunId(sweepRunId('nightly', at))).toBe(true);
+    });
+
+    it('leaves files written after the tick for the next sweep, so every delivery of one tick takes the same files', async () => {
+      listing('inbox/nightly/', [
+        { Key: 'inbox/nightly/before.jsonl', Size: 1, ETag: '"e1"', LastModified: new Date('2025-03-04T02:00:00Z') },
+        { Key: 'inbox/nightly/after.jsonl', Size: 1, ETag: '"e2"', LastModified: new Date('2025-03-04T02:00:01Z') },
+      ] as never);
+      await startSweep(deps(), tick('nightly'), new Date('2025-03-04T02:09:00Z'));
+      expect(JSON.parse(starts()[0]!.input!).inputs).toEqual(['s3://drop/inbox/nightly/before.jsonl']);
+    });
+
+    it(`leaves files older than ${SWEEP_MAX_FILE_AGE_DAYS} days (their marks may have expired): never taken twice`, async () => {
+      const day = 86400_000;
+      expect(SWEEP_MAX_FILE_AGE_DAYS).toBeLessThan(SWEEP_MARK_RETENTION_DAYS);
+      listing('inbox/nightly/', [
+        { Key: 'inbox/nightly/ancient.jsonl', Size: 1, ETag: '"e1"', LastModified: new Date(Date.parse(TICK) - SWEEP_MAX_FILE_AGE_DAYS * day - 1000) },
+        { Key: 'inbox/nightly/old.jsonl', Size: 1, ETag: '"e2"', LastModified: new Date(Date.parse(TICK) - SWEEP_MAX_FILE_AGE_DAYS * day + 1000) },
+      ] as never);
+      await startSweep(deps(), tick('nightly'));
+      expect(JSON.parse(starts()[0]!.input!).inputs).toEqual(['s3://drop/inbox/nightly/old.jsonl']);
+    });
+
+    it.each([
+      ['2025-03-04', 'a date only'],
+      ['2025-03-04T02:00:00', 'no zone'],
+      ['2025-03-04T02:00:00+01:00', 'not UTC'],
+      ['2025-02-30T02:00:00Z', 'no such day'],
+      ['2025-03-04T24:00:00Z', 'no such hour'],
+      ['Tue, 04 Mar 2025 02:00:00 GMT', 'not ISO 8601'],
+      [1741053600000, 'a number'],
+      ['', 'empty'],
+      [null, 'null'],
+    ] as Array<[unknown, string]>)('refuses time %j (%s) and touches nothing', async (time) => {
+      listing('inbox/nightly/', [{ Key: 'inbox/nightly/a.jsonl', Size: 1, ETag: '"e1"' }]);
+      const err = await startSweep(deps(), tick('nightly', time), NOW).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidSweepEvent);
+      expect((err as Error).message).toBe(
+        `sweep.time must be the scheduled event's time, an ISO 8601 UTC timestamp such as 2026-12-03T02:00:00Z (got ${JSON.stringify(time)}); leave it out to name the sweep after the clock`,
+      );
+      expect(s3Mock.calls()).toHaveLength(0);
+      expect(ddbMock.calls()).toHaveLength(0);
+      expect(starts()).toHaveLength(0);
+    });
+
+    it('accepts milliseconds, and falls back to the clock without a time', () => {
+      expect(sweepTime({ sweep: { route: 'r', time: '2025-03-04T02:00:00.250Z' } }, NOW)).toEqual({ at: new Date('2025-03-04T02:00:00.250Z'), fromEvent: true });
+      expect(sweepTime({ sweep: { route: 'r' } }, NOW)).toEqual({ at: NOW, fromEvent: false });
+    });
   });
 
   it('makes a valid run id for every route name the config allows', async () => {

@@ -56,7 +56,7 @@ describe('sweepJobs (dynalite table, mocked Bedrock and Step Functions)', () => 
       .on(SendTaskSuccessCommand, { taskToken: 'tok-e' })
       .rejects(Object.assign(new Error('closed'), { name: 'TaskTimedOut' }));
 
-    await expect(sweepJobs(deps())).resolves.toEqual({ polled: 4, completed: 2, recoveredSlots: 0 });
+    await expect(sweepJobs(deps())).resolves.toEqual({ polled: 4, completed: 2, recoveredSlots: 0, failed: [] });
     const sends = sfnMock.commandCalls(SendTaskSuccessCommand).map((c) => [c.args[0].input.taskToken, JSON.parse(c.args[0].input.output!)]);
     expect(sends).toEqual(
       expect.arrayContaining([
@@ -110,8 +110,51 @@ describe('sweepJobs (dynalite table, mocked Bedrock and Step Functions)', () => 
     expect(bedrockMock.calls()).toHaveLength(0);
   });
 
+  it('handles each job on its own: one whose poll always fails stops neither the other jobs nor slot recovery', async () => {
+    const t0 = new Date('2026-01-01T00:00:00Z');
+    const now = new Date(t0.getTime() + SLOT_LEAK_GRACE_MS + 1000);
+    // Several jobs on each side of the failing one, whatever order the scan returns them in.
+    for (const name of ['a', 'b', 'poison', 'c', 'd']) await track(name, 'm1', arn(name));
+    // A slot whose job outcome was delivered long ago and never freed: leaked.
+    await track('leaked', 'm1', arn('leaked'));
+    await limiter.acquire('m1', 'leaked', 10, t0);
+    await limiter.acquire('m1', 'poison', 10, t0);
+    await jobs.markTokenCompleted('leaked', t0);
+    bedrockMock
+      .on(GetModelInvocationJobCommand)
+      .resolves({ status: 'Completed' })
+      .on(GetModelInvocationJobCommand, { jobIdentifier: arn('poison') })
+      .rejects(Object.assign(new Error('internal error'), { name: 'InternalServerException' }));
+    sfnMock.on(SendTaskSuccessCommand).resolves({});
+
+    const report = await sweepJobs(deps(), now);
+    expect(report).toEqual({ polled: 5, completed: 4, recoveredSlots: 1, failed: ['job poison'] });
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand).map((c) => c.args[0].input.taskToken).sort()).toEqual(['tok-a', 'tok-b', 'tok-c', 'tok-d']);
+    // The failing job keeps its slot and stays open for the next cycle.
+    expect(await limiter.holders('m1')).toEqual(['poison']);
+    expect((await jobs.openJobs()).map((j) => j.jobName)).toEqual(['poison']);
+  });
+
+  it('recovers slots even when the open jobs cannot be listed, and keeps a slot whose holder cannot be judged', async () => {
+    const t0 = new Date('2026-01-01T00:00:00Z');
+    await limiter.acquire('m1', 'gone', 10, t0);
+    await limiter.acquire('m2', 'gone-too', 10, t0);
+    const realGet = jobs.get.bind(jobs);
+    jest.spyOn(jobs, 'get').mockImplementation(async (name: string) => {
+      if (name === 'gone-too') throw new Error('throttled');
+      return realGet(name);
+    });
+    jest.spyOn(jobs, 'openJobs').mockRejectedValue(new Error('scan failed'));
+
+    const report = await sweepJobs(deps(), new Date(t0.getTime() + SLOT_LEAK_GRACE_MS + 1000));
+    expect(report.recoveredSlots).toBe(1);
+    expect(report.failed).toEqual(['slot m2/gone-too', 'open jobs']);
+    expect(await limiter.holders('m1')).toEqual([]);
+    expect(await limiter.holders('m2')).toEqual(['gone-too']);
+  });
+
   it('reports nothing when nothing is tracked', async () => {
-    await expect(sweepJobs(deps())).resolves.toEqual({ polled: 0, completed: 0, recoveredSlots: 0 });
+    await expect(sweepJobs(deps())).resolves.toEqual({ polled: 0, completed: 0, recoveredSlots: 0, failed: [] });
     expect(bedrockMock.calls()).toHaveLength(0);
   });
 });
