@@ -286,14 +286,22 @@ export function invocationKey(event: unknown): string {
 }
 
 /**
+ * Attempts of one invocation (same function, same event) that may crash: later ones never do.
+ * The workflow retries a failed task 3 times and the bus a failed delivery twice, so a step
+ * always gets through, whatever the rate: the fault tests that a step run again after dying at
+ * any write ends right, not that enough crashes in a row fail a run (they would, on Lambda too).
+ */
+export const MAX_CRASHING_ATTEMPTS = 2;
+
+/**
  * The `handler-crash=RATE` plan: each invocation crashes with probability `rate`, decided by
  * the seed and its identity (attempt included, so a retry gets a fresh decision); it crashes
  * after write k, k = 1, 2, 3, ... with probability 1/2, 1/4, 1/8, ... (after its last write
- * when it makes fewer than k).
+ * when it makes fewer than k). Attempts after {@link MAX_CRASHING_ATTEMPTS} never crash.
  */
 export function seededCrashPlan(rate: number, seed: number): CrashPlan {
   return ({ functionName, eventKey, attempt }) => {
-    if (rate <= 0) return undefined;
+    if (rate <= 0 || attempt > MAX_CRASHING_ATTEMPTS) return undefined;
     if (rate < 1 && chance(seed, 'handler-crash', functionName, eventKey, attempt) >= rate) return undefined;
     const u = chance(seed, 'handler-crash-write', functionName, eventKey, attempt);
     return 1 + Math.floor(-Math.log2(1 - u));

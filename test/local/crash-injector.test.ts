@@ -7,7 +7,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { classifyWrite, CrashInjector, invocationKey, seededCrashPlan, type CrashRecord, type InvocationIdentity } from '../../local/crash-injector';
+import { classifyWrite, CrashInjector, invocationKey, MAX_CRASHING_ATTEMPTS, seededCrashPlan, type CrashRecord, type InvocationIdentity } from '../../local/crash-injector';
 
 interface Received {
   readonly method: string;
@@ -182,7 +182,7 @@ describe('decisions', () => {
 
   test('seededCrashPlan: same seed and identity, same plan; each attempt decided anew; rate 0 never', () => {
     const plan = seededCrashPlan(0.5, 7);
-    const ids = Array.from({ length: 400 }, (_, i) => ({ functionName: `f${i % 7}`, eventKey: `k${i}`, attempt: 1 + (i % 3) }));
+    const ids = Array.from({ length: 400 }, (_, i) => ({ functionName: `f${i % 7}`, eventKey: `k${i}`, attempt: 1 + (i % MAX_CRASHING_ATTEMPTS) }));
     expect(ids.map(plan)).toEqual(ids.map(seededCrashPlan(0.5, 7)));
     expect(ids.map(plan)).not.toEqual(ids.map(seededCrashPlan(0.5, 8)));
     const crashes = ids.map(plan).filter((k) => k !== undefined);
@@ -197,5 +197,13 @@ describe('decisions', () => {
     const first = Array.from({ length: 50 }, (_, i) => ({ functionName: 'f', eventKey: `e${i}`, attempt: 1 }));
     expect(first.some((id) => plan(id) !== undefined && plan({ ...id, attempt: 2 }) === undefined)).toBe(true);
     expect(ids.map(seededCrashPlan(0, 7)).every((k) => k === undefined)).toBe(true);
+  });
+
+  test('seededCrashPlan: attempts after MAX_CRASHING_ATTEMPTS never crash, even at rate 1, so a retried step gets through', () => {
+    const always = seededCrashPlan(1, 3);
+    const id = { functionName: 'reconcile-chunk', eventKey: 'k', attempt: 1 };
+    for (let attempt = 1; attempt <= MAX_CRASHING_ATTEMPTS; attempt++) expect(always({ ...id, attempt })).toBeGreaterThanOrEqual(1);
+    expect(always({ ...id, attempt: MAX_CRASHING_ATTEMPTS + 1 })).toBeUndefined();
+    expect(always({ ...id, attempt: MAX_CRASHING_ATTEMPTS + 5 })).toBeUndefined();
   });
 });
