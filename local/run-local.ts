@@ -65,6 +65,11 @@ export interface LocalRunRequest {
   /** History events one execution may use before the run continues in a successor. @default 20000 */
   readonly historyEventBudget?: number;
   readonly progress?: (line: string) => void;
+  /**
+   * Called once every execution has settled, before the twin stops: for measurements of what
+   * the twin saw (its bus's events, its executions' history counts), as scripts/big-run.ts does.
+   */
+  readonly onSettled?: (twin: LocalTwin) => void | Promise<void>;
 }
 
 export interface LocalRunReport {
@@ -129,6 +134,7 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
       twin.startExecution({ name: executionName, input: JSON.stringify({ inputs, runId: req.runId ?? executionName }) });
     }
     const executions = await twin.settle();
+    await req.onSettled?.(twin);
     const emulator = twin.emulatorStats();
     const faults = twin.faultStats();
 

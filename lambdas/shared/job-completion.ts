@@ -12,8 +12,21 @@ import { logger } from './logger';
 /** Errors meaning the token was completed (or abandoned) already: nothing left to do. */
 const ALREADY_CLOSED = new Set(['TaskTimedOut', 'InvalidToken', 'TaskDoesNotExist']);
 
-/** Sends the job's terminal outcome to its waiting task. Returns false when the token was already closed. */
+/**
+ * Sends the job's terminal outcome to its waiting task. Returns false when the token was already
+ * closed, or completed or replaced (by a retried submit) since the caller read `item`.
+ *
+ * The item is read again first: the sweeper works from a scan that can be seconds old, and
+ * without this it re-sent, and re-marked, every job that job-state completed meanwhile (8 times
+ * per job in the twin's 800-chunk run, where overlapping sweeps start every 300 ms).
+ */
 export async function completeJobTask(sfn: SFNClient, jobs: JobRecords, item: JobItem, outcome: JobOutcome): Promise<boolean> {
+  const current = await jobs.get(item.jobName);
+  // No item at all: `item` is the only record of the token left, so complete it anyway.
+  if (current && (current.tokenCompletedAt !== undefined || current.taskToken !== item.taskToken)) {
+    logger.info('task token completed or replaced since read; nothing sent', { jobName: item.jobName, jobArn: outcome.jobArn });
+    return false;
+  }
   let sent = true;
   try {
     await sfn.send(new SendTaskSuccessCommand({ taskToken: item.taskToken, output: JSON.stringify(outcome) }));

@@ -5,6 +5,12 @@
  * default CRC32 checksums in aws-chunked bodies (see ../shared/reference/toolchain.md). Every
  * client that talks to it must use {@link localS3ClientConfig} (or the environment variables of
  * {@link localS3Environment}), which turn checksums to `WHEN_REQUIRED`.
+ *
+ * s3rver 3.7.1 as published cannot page: its continuation tokens used DES, which OpenSSL 3
+ * refuses, so every truncated ListObjectsV2 (over 1,000 keys, or a small MaxKeys) answered 500
+ * (upstream https://github.com/jamhall/s3rver/issues/818); it also listed out of S3's order and
+ * left common prefixes out of MaxKeys. patches/s3rver+3.7.1.patch, applied by patch-package on
+ * `npm ci`, makes it page as S3 does (see patches/README.md).
  */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';

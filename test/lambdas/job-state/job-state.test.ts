@@ -72,6 +72,15 @@ describe('handleJobStateEvent', () => {
     expect(updates()[0]!.ExpressionAttributeValues).toMatchObject({ ':s': status, ':arn': JOB_ARN });
   });
 
+  it('completes the wait on a terminal event that arrives before submit-job recorded the job ARN', async () => {
+    // The item is written before the create call and found by job name: the event's own
+    // batchJobName, so an event that beats CreateModelInvocationJob's response still matches.
+    ddbMock.on(GetCommand).resolves({ Item: item({ status: 'Submitting' }) });
+    await expect(handleJobStateEvent(deps(), stateEvent('Completed'))).resolves.toBe('completed');
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand).map((c) => c.args[0].input.taskToken)).toEqual(['tok']);
+    expect(updates()[0]!.ExpressionAttributeValues).toMatchObject({ ':s': 'Completed', ':arn': JOB_ARN });
+  });
+
   it('sends no message field when the event has none', async () => {
     ddbMock.on(GetCommand).resolves({ Item: item() });
     await handleJobStateEvent(deps(), stateEvent('Completed'));

@@ -1,0 +1,315 @@
+/**
+ * One big run through the local twin, measured: by default 80,000 records in 800 chunks of 100
+ * (`--max-records-per-job 100 --min-records-per-job 50 --max-concurrent-jobs 20`), no faults.
+ * Not part of `npm test` (it takes minutes). See docs/PERFORMANCE.md, "The 800-chunk run".
+ *
+ *   npm run -s big-run                       # the 800-chunk run; JSON on stdout
+ *   npm run -s big-run -- --records 20000    # a smaller one (200 chunks)
+ *
+ * Options: `--records N` (default 80000), `--max-records-per-job N` (100), `--min-records-per-job N`
+ * (50), `--max-concurrent-jobs N` (20), `--step-delay-ms N` (the twin's 20), `--seed N`.
+ * Progress goes to stderr, the report (JSON) to stdout.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import type { RunSummary } from '../lambdas/finalize/finalize';
+import { logger } from '../lambdas/shared/logger';
+import type { BusEvent } from '../local/services/event-bus';
+import { runLocal } from '../local/run-local';
+import type { LocalTwin } from '../local/twin';
+
+/** Options of {@link bigRun}. */
+export interface BigRunOptions {
+  /** Input records. @default 80000 */
+  readonly records: number;
+  /** @default 100 */
+  readonly maxRecordsPerJob: number;
+  /** @default 50 */
+  readonly minRecordsPerJob: number;
+  /** The job-slot cap. @default 20 */
+  readonly maxConcurrentJobs: number;
+  /** Duration of each emulated job status step. @default the twin's (20 ms) */
+  readonly stepDelayMs?: number;
+  readonly seed?: number;
+}
+
+const DEFAULTS: BigRunOptions = { records: 80_000, maxRecordsPerJob: 100, minRecordsPerJob: 50, maxConcurrentJobs: 20 };
+const MODEL_ID = 'anthropic.claude-3-haiku-20240307-v1:0';
+/** The sweeper's line for a job whose token it had to complete itself (lambdas/sweeper). */
+const MISSED_EVENT_LINE = 'completed a job whose state event was missed';
+const TERMINAL = new Set(['Completed', 'PartiallyCompleted', 'Failed', 'Stopped', 'Expired']);
+
+/** How busy the job slots were while jobs ran. */
+export interface SlotUtilization {
+  /** Jobs seen on the bus (by their `Submitted` event). */
+  readonly jobs: number;
+  /** Sum over jobs of (terminal event time - Submitted event time), in seconds. */
+  readonly busySlotSeconds: number;
+  /** From the first job's Submitted event to the last job's terminal event, in seconds. */
+  readonly jobPhaseSeconds: number;
+  /** busySlotSeconds / (cap x jobPhaseSeconds), 0..1. */
+  readonly utilization: number;
+  /** Jobs with a Submitted event but no terminal one (should be 0). */
+  readonly unfinishedJobs: number;
+}
+
+/**
+ * Slot utilization from Bedrock's job state events as the twin's bus recorded them (the
+ * emulator stamps each event with the time of its transition): a job holds a slot from its
+ * `Submitted` event to its terminal event. The pipeline holds a slot a little longer (from
+ * AcquireSlot until ReconcileChunk frees it); that overhead is what lowers this figure.
+ */
+export function slotUtilization(events: readonly BusEvent[], cap: number): SlotUtilization {
+  const spans = new Map<string, { start?: number; end?: number }>();
+  for (const e of events) {
+    if (e.source !== 'aws.bedrock') continue;
+    const d = e.detail as { batchJobArn?: string; status?: string };
+    if (!d.batchJobArn || !d.status) continue;
+    const t = Date.parse(e.time);
+    const span = spans.get(d.batchJobArn) ?? {};
+    if (d.status === 'Submitted') span.start = Math.min(span.start ?? t, t);
+    if (TERMINAL.has(d.status)) span.end = Math.max(span.end ?? t, t);
+    spans.set(d.batchJobArn, span);
+  }
+  let busyMs = 0;
+  let first = Infinity;
+  let last = -Infinity;
+  let jobs = 0;
+  let unfinished = 0;
+  for (const { start, end } of spans.values()) {
+    if (start === undefined) continue;
+    jobs += 1;
+    if (end === undefined) {
+      unfinished += 1;
+      continue;
+    }
+    busyMs += end - start;
+    first = Math.min(first, start);
+    last = Math.max(last, end);
+  }
+  const phaseMs = last > first ? last - first : 0;
+  return {
+    jobs,
+    busySlotSeconds: round(busyMs / 1000),
+    jobPhaseSeconds: round(phaseMs / 1000),
+    utilization: phaseMs > 0 ? round(busyMs / (cap * phaseMs), 3) : 0,
+    unfinishedJobs: unfinished,
+  };
+}
+
+/**
+ * For the jobs the sweeper completed: how long after the job's terminal event (as put on the
+ * bus) the sweeper's line was logged, in ms. A short delay means the event was not lost but
+ * still on its way to job-state when a sweep got there first.
+ */
+export function missedDelays(events: readonly BusEvent[], missed: ReadonlyArray<{ jobArn: string; at: number }>): { delayAfterTerminalEventMs?: { min: number; median: number; max: number } } {
+  const terminalAt = new Map<string, number>();
+  for (const e of events) {
+    const d = e.detail as { batchJobArn?: string; status?: string };
+    if (e.source === 'aws.bedrock' && d.batchJobArn && d.status && TERMINAL.has(d.status) && !terminalAt.has(d.batchJobArn)) terminalAt.set(d.batchJobArn, Date.parse(e.time));
+  }
+  const delays = missed.flatMap((m) => (terminalAt.has(m.jobArn) ? [m.at - terminalAt.get(m.jobArn)!] : [])).sort((a, b) => a - b);
+  if (delays.length === 0) return {};
+  return { delayAfterTerminalEventMs: { min: delays[0]!, median: delays[Math.floor(delays.length / 2)]!, max: delays[delays.length - 1]! } };
+}
+
+/** The conservation check of a run's output files, as the end-to-end tests make it. */
+export interface ConservationCheck {
+  readonly ok: boolean;
+  readonly input: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly rejected: number;
+  /** Input record ids in none of the outputs. */
+  readonly missing: number;
+  /** Records in more than one output line. */
+  readonly repeated: number;
+  /** The summary's counts disagree with the files. */
+  readonly summaryMismatch: boolean;
+}
+
+/**
+ * input lines = succeeded + failed + rejected, each input record id in exactly one output line,
+ * and the summary agrees with the files.
+ */
+export function checkConservation(inputIds: readonly string[], outputs: { summary?: RunSummary; results: string[]; failed: string[]; rejected: string[] }): ConservationCheck {
+  const seen = new Map<string, number>();
+  for (const id of [...outputs.results, ...outputs.failed, ...outputs.rejected]) seen.set(id, (seen.get(id) ?? 0) + 1);
+  const missing = inputIds.filter((id) => !seen.has(id)).length;
+  const repeated = [...seen.values()].filter((n) => n > 1).length;
+  const counts = { input: inputIds.length, succeeded: outputs.results.length, failed: outputs.failed.length, rejected: outputs.rejected.length };
+  const s = outputs.summary?.records;
+  const summaryMismatch = !s || s.input !== counts.input || s.succeeded !== counts.succeeded || s.failed !== counts.failed || s.rejected !== counts.rejected;
+  const ok = counts.succeeded + counts.failed + counts.rejected === counts.input && missing === 0 && repeated === 0 && !summaryMismatch;
+  return { ok, ...counts, missing, repeated, summaryMismatch };
+}
+
+/** Runs the measured run; returns the report printed by the command line. */
+export async function bigRun(options: BigRunOptions): Promise<Record<string, unknown>> {
+  const dir = mkdtempSync(join(tmpdir(), 'bb-big-run-'));
+  const logCounts = new Map<string, number>();
+  const missed: Array<{ jobArn: string; at: number }> = [];
+  const restoreStdout = captureHandlerLogs(logCounts, missed);
+  try {
+    const inputIds = Array.from({ length: options.records }, (_, i) => `rec-${String(i).padStart(6, '0')}`);
+    const input = join(dir, 'input.jsonl');
+    writeFileSync(input, inputIds.map((id) => record(id)).join('\n') + '\n');
+
+    let measured: { events: BusEvent[]; historyEvents: number; executions: number; failedDeliveries: number } | undefined;
+    const started = Date.now();
+    const outcome = await runLocal({
+      files: [input],
+      modelId: MODEL_ID,
+      out: join(dir, 'out'),
+      maxRecordsPerJob: options.maxRecordsPerJob,
+      minRecordsPerJob: options.minRecordsPerJob,
+      maxConcurrentJobs: options.maxConcurrentJobs,
+      ...(options.stepDelayMs !== undefined ? { stepDelayMs: options.stepDelayMs } : {}),
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      progress: (line) => process.stderr.write(`  ${line} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`),
+      onSettled: (twin: LocalTwin) => {
+        const executions = [...twin.executions.values()];
+        measured = {
+          events: [...twin.bus.events],
+          historyEvents: executions.reduce((n, e) => n + e.events, 0),
+          executions: executions.length,
+          failedDeliveries: twin.bus.failedDeliveries.length,
+        };
+      },
+    });
+    const wallSeconds = round((Date.now() - started) / 1000);
+    const run = outcome.runs[0];
+    const ids = (name: string) => readIds(join(run?.outDir ?? dir, name));
+    const summary = run?.summary;
+    const chunks = summary ? Object.values(summary.jobs).reduce((a, b) => a + b, 0) : 0;
+    return {
+      date: new Date().toISOString(),
+      commit: gitCommit(),
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: round(totalmem() / 2 ** 30, 1), node: process.version, loadAverageAtEnd: loadavg().map((l) => round(l, 2)) },
+      options: { ...options, modelId: MODEL_ID },
+      status: run?.error ?? summary?.status ?? 'no run',
+      wallSeconds,
+      chunks,
+      rounds: summary?.rounds,
+      executions: measured?.executions,
+      historyEvents: measured?.historyEvents,
+      eventsPerChunk: measured && chunks > 0 ? round(measured.historyEvents / chunks, 1) : undefined,
+      slots: measured ? slotUtilization(measured.events, options.maxConcurrentJobs) : undefined,
+      missedJobStateEvents: { count: logCounts.get(MISSED_EVENT_LINE) ?? 0, ...(measured ? missedDelays(measured.events, missed) : {}) },
+      failedEventDeliveries: measured?.failedDeliveries,
+      emulator: outcome.emulator,
+      handlerLogLines: Object.fromEntries([...logCounts].sort((a, b) => b[1] - a[1])),
+      conservation: checkConservation(inputIds, { ...(summary ? { summary } : {}), results: ids('results.jsonl'), failed: ids('failed.jsonl'), rejected: ids('rejected.jsonl') }),
+    };
+  } finally {
+    restoreStdout();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The handlers log JSON lines (Powertools) on stdout, which is the report's: keep them off it,
+ * and count them by message (the sweeper's missed-event line among them). The shared logger is
+ * made before the twin sets the handlers' level to SILENT, so it keeps the level set here.
+ */
+function captureHandlerLogs(counts: Map<string, number>, missed: Array<{ jobArn: string; at: number }>): () => void {
+  logger.setLogLevel('INFO');
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const entry = JSON.parse(line) as { message?: string; jobArn?: string; timestamp?: string };
+        if (entry.message) counts.set(entry.message, (counts.get(entry.message) ?? 0) + 1);
+        if (entry.message === MISSED_EVENT_LINE && entry.jobArn && entry.timestamp) missed.push({ jobArn: entry.jobArn, at: Date.parse(entry.timestamp) });
+      } catch {
+        // not a log line
+      }
+    }
+    const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+    done?.();
+    return true;
+  }) as typeof process.stdout.write;
+  return () => {
+    process.stdout.write = write;
+  };
+}
+
+function record(recordId: string): string {
+  return JSON.stringify({
+    recordId,
+    modelInput: { anthropic_version: 'bedrock-2023-05-31', max_tokens: 64, messages: [{ role: 'user', content: [{ type: 'text', text: `Summarize item ${recordId}.` }] }] },
+  });
+}
+
+function readIds(path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => String((JSON.parse(l) as { recordId?: unknown }).recordId));
+}
+
+function gitCommit(): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'lambdas', 'local'], { encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${commit} (with uncommitted changes in lambdas/ or local/)` : commit;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function round(n: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+/** Parses the command line; throws with the usage on anything unknown. */
+export function parseBigRunArgs(argv: readonly string[]): BigRunOptions {
+  const usage = 'usage: npm run -s big-run -- [--records N] [--max-records-per-job N] [--min-records-per-job N] [--max-concurrent-jobs N] [--step-delay-ms N] [--seed N]';
+  const names: Record<string, keyof BigRunOptions> = {
+    '--records': 'records',
+    '--max-records-per-job': 'maxRecordsPerJob',
+    '--min-records-per-job': 'minRecordsPerJob',
+    '--max-concurrent-jobs': 'maxConcurrentJobs',
+    '--step-delay-ms': 'stepDelayMs',
+    '--seed': 'seed',
+  };
+  const out: Record<string, number> = { ...DEFAULTS };
+  for (let i = 0; i < argv.length; i++) {
+    const name = names[argv[i]!];
+    const value = argv[++i];
+    if (!name || value === undefined || !/^\d+$/.test(value) || (name !== 'seed' && Number(value) < 1)) throw new Error(usage);
+    out[name] = Number(value);
+  }
+  if (out.minRecordsPerJob! > out.maxRecordsPerJob!) throw new Error(`${usage}\n--min-records-per-job must not exceed --max-records-per-job`);
+  return out as unknown as BigRunOptions;
+}
+
+if (require.main === module) {
+  let options: BigRunOptions;
+  try {
+    options = parseBigRunArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  bigRun(options)
+    .then((report) => {
+      process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      process.exit((report.conservation as ConservationCheck).ok ? 0 : 1);
+    })
+    .catch((err: unknown) => {
+      process.stderr.write(`big-run failed: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    });
+}
