@@ -1,3 +1,4 @@
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
 import { expandInputs, prepareRun, type PrepareEvent } from '../../../lambdas/prepare/prepare';
@@ -193,5 +194,20 @@ describe('prepareRun', () => {
     const round = { number: 1, chunkCount: 1, nextChunk: 1, hasMoreChunks: false };
     await env().claims.handOver('res-run', arnOf('res-exec'), arnOf('res-run-r1-c0'), round);
     await expect(prepareRun(deps, env(), event(forged, 'res-run-r1-c0'))).resolves.toEqual({ run, round });
+  });
+  it('reads an input named in inputETags only while it has that ETag: an overwritten file fails the run, not reads the new content', async () => {
+    const key = 'inbox/small/etag.jsonl';
+    await s3.put(key, [anthropicLine('old-1'), anthropicLine('old-2')].join('\n'));
+    const head = await s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
+    const uri = `s3://${s3.bucket}/${key}`;
+    // The ETag as S3's Object Created event gives it: bare, without quotes.
+    const dropped = head.ETag!.replace(/"/g, '');
+    await expect(prepareRun(deps, env(), event({ inputs: [uri], runId: 'etag-same', inputETags: { [uri]: dropped } }, 'etag-same'))).resolves.toMatchObject({ round: { chunkCount: 1 } });
+
+    await s3.put(key, [anthropicLine('new-1')].join('\n'));
+    const err = (await prepareRun(deps, env(), event({ inputs: [uri], runId: 'etag-changed', inputETags: { [uri]: dropped } }, 'etag-changed')).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(InvalidRunInput);
+    expect(err.message).toBe(`input ${uri} changed after the run was started (it no longer has ETag ${dropped}): its new content runs in the run its own upload started`);
+    expect(await s3.keys(runKeys.chunkInput('etag-changed', 1, 0))).toEqual([]);
   });
 });
