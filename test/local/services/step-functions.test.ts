@@ -113,6 +113,7 @@ describe('runStateMachine', () => {
             chunk === 'c2'
               ? new SendTaskFailureCommand({ taskToken, error: 'JobFailed', cause: 'Bedrock job Failed' })
               : new SendTaskSuccessCommand({ taskToken, output: JSON.stringify({ jobArn: `arn:job/${chunk}`, status: 'Completed' }) });
+          // The job-state handler runs on its own, not inside SubmitJob: nothing here waits for it.
           void sfn.send(command as SendTaskSuccessCommand);
         }, 20);
         try {
