@@ -190,7 +190,7 @@ export function loadPipelineConfig(raw: unknown): PipelineConfig {
     try {
       value = JSON.parse(value) as unknown;
     } catch (err) {
-      throw new Error(`bedrockBatch context is not valid JSON: ${(err as Error).message}`);
+      throw new Error(`bedrockBatch context is not valid JSON: ${(err as Error).message}`, { cause: err });
     }
   }
   if (!isPlainObject(value)) {

@@ -150,6 +150,8 @@ export class LocalTwin {
       const s3 = new S3Client(localS3ClientConfig(s3Server.endpoint));
       // duplicate-invocation: a rule target gets the same event twice, each delivery on its own.
       const duplicates = new FaultDecider(options.faults, options.seed ?? 1);
+      // Assigned once the twin is built (below); the closures that read it are made before that.
+      // eslint-disable-next-line prefer-const
       let twinForBus: LocalTwin | undefined;
       const bus = new LocalEventBus(LOCAL_ACCOUNT, LOCAL_REGION, {
         copies: (rule, event) => {
@@ -160,6 +162,8 @@ export class LocalTwin {
       });
       const busEndpoint = await bus.start();
       stops.push(() => bus.stop());
+      // Assigned once the twin is built (below); the callbacks that read it are made before that.
+      // eslint-disable-next-line prefer-const
       let twin: LocalTwin | undefined;
       const tokens = new TaskTokenService({
         onStartExecution: async (req) => {
@@ -257,6 +261,8 @@ export class LocalTwin {
         if (rate !== undefined) {
           // Nightly cron rules are not run by the clock: sweeps are started on request (sweep()).
           const timer = setInterval(() => {
+            // Nothing waits for a tick (stop() does, through track()); a failed tick is dropped, as
+            // the rule fires again at the next one.
             void this.track(this.call(fn, ruleTargetInput(target, scheduledEvent(rule.logicalId)))).catch(() => undefined);
           }, Math.max(50, rate / SCHEDULE_SPEEDUP));
           timer.unref();

@@ -45,7 +45,7 @@ export function readHandlerConfig(env: NodeJS.ProcessEnv = process.env): Handler
   try {
     pipeline = JSON.parse(pipelineText) as PipelineEnvConfig;
   } catch (err) {
-    throw new Error(`PIPELINE_CONFIG is not valid JSON: ${(err as Error).message}`);
+    throw new Error(`PIPELINE_CONFIG is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
   return {
     bucket: required(env, 'BUCKET_NAME'),

@@ -132,6 +132,8 @@ function jsonError(bytes: Buffer): string {
  * from raw UTF-8 bytes or from a `\u` escape, and only the UTF-8 parse reads both right).
  */
 function utf8RecordId(bytes: Buffer, latin1Id: string): string {
+  // The class is "any non-ASCII character"; \u0000 is its lower bound, not a control character we look for.
+  // eslint-disable-next-line no-control-regex
   return /[^\u0000-\u007f]/.test(latin1Id) ? (JSON.parse(bytes.toString('utf8')) as { recordId: string }).recordId : latin1Id;
 }
 

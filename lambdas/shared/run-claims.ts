@@ -116,7 +116,7 @@ export class RunClaims {
       );
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
-      throw new Error(`run ${runId} is not owned by execution ${executionNameOf(fromArn)}: it cannot hand the run over`);
+      throw new Error(`run ${runId} is not owned by execution ${executionNameOf(fromArn)}: it cannot hand the run over`, { cause: err });
     }
   }
 
@@ -176,7 +176,7 @@ export class RunClaims {
       );
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
-      if (!(await this.get(runId))) throw new Error(`run ${runId} has no claim: its steps cannot run`);
+      if (!(await this.get(runId))) throw new Error(`run ${runId} has no claim: its steps cannot run`, { cause: err });
       throw new RunStopping(`run ${runId} was stopped: ${step} does not run`);
     }
   }

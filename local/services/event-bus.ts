@@ -83,6 +83,8 @@ export class LocalEventBus {
       for (let copy = 0; copy < copies; copy++) {
         const delivery = this.deliver(rule, event);
         this.inFlight.add(delivery);
+        // Delivery runs in the background, as EventBridge's does (publish resolves once routed);
+        // drain() waits for it through inFlight, and deliver() records failures instead of rejecting.
         void delivery.finally(() => this.inFlight.delete(delivery));
       }
     }

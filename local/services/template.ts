@@ -287,7 +287,7 @@ export function stateMachineDefinition(template: CfnTemplate, resolve: TokenReso
     try {
       return JSON.parse(text) as Record<string, unknown>;
     } catch (err) {
-      throw new Error(`State machine ${id}: DefinitionString is not valid JSON: ${(err as Error).message}`);
+      throw new Error(`State machine ${id}: DefinitionString is not valid JSON: ${(err as Error).message}`, { cause: err });
     }
   }
   if (props.Definition !== undefined) {

@@ -3,9 +3,10 @@
  * its job slots, fails every unfinished record with RunStopped, and finalizes the run as
  * Stopped, so every record is still accounted for.
  */
-import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { loadPipelineConfig } from '../../bin/config';
+import { runKeys } from '../../lambdas/shared/contracts';
 import { LocalTwin } from '../../local/twin';
 import { claudeLines, CLAUDE, tempDir, writeLines } from './helpers';
 
@@ -24,9 +25,10 @@ test('stopping an execution stops its jobs, frees its slots and ends the run Sto
   try {
     const input = await twin.upload(file, 'inbox/default/long.jsonl');
     twin.startExecution({ name: 'stop-me', input: JSON.stringify({ inputs: [input], runId: 'stop-me' }) });
-    // Let the first jobs finish and be reconciled, then stop while later ones are in flight.
-    for (let i = 0; i < 200 && (twin.emulatorStats().jobsByStatus.Completed ?? 0) < 2; i++) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 400));
+    // Let the first two jobs finish and be reconciled (a chunk's stats.json is reconcile's last
+    // write), then stop while later ones are in flight.
+    for (let i = 0; i < 400 && (await reconciledChunks(twin, 'stop-me')) < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await reconciledChunks(twin, 'stop-me')).toBeGreaterThanOrEqual(2);
     twin.stopExecution('stop-me');
     const [execution] = await twin.settle();
     expect(execution!.result?.status).toBe('ABORTED');
@@ -56,6 +58,12 @@ test('stopping an execution stops its jobs, frees its slots and ends the run Sto
     await twin.stop();
   }
 });
+
+/** How many chunks of the run's first round are reconciled (have their stats.json). */
+async function reconciledChunks(twin: LocalTwin, runId: string): Promise<number> {
+  const res = await twin.s3.send(new ListObjectsV2Command({ Bucket: twin.bucket, Prefix: runKeys.roundPrefix(runId, 1) }));
+  return (res.Contents ?? []).filter((o) => o.Key?.endsWith('/stats.json')).length;
+}
 
 /** True when the object exists in the twin's bucket. */
 async function exists(twin: LocalTwin, key: string): Promise<boolean> {

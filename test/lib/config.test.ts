@@ -1,7 +1,7 @@
 import { loadPipelineConfig, longestRunHours, MAX_CONCURRENT_JOBS_LIMIT, PIPELINE_DEFAULTS, ROUTE_DEFAULTS } from '../../bin/config';
 import { rawConfig } from './helpers';
 
-const cdkJson = require('../../cdk.json');
+import cdkJson from '../../cdk.json';
 
 function withRoute(route: Record<string, unknown>, name = 'default') {
   return rawConfig({ [name]: { modelId: 'anthropic.claude-3-haiku-20240307-v1:0', ...route } });

@@ -1,5 +1,6 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { DropBucket } from '../../lib/drop-bucket';
 import { buildStack } from './helpers';
 
@@ -103,7 +104,6 @@ describe('DropBucket options', () => {
 
   test('uses a given access-log bucket instead of creating one', () => {
     const stack = new Stack(new App(), 'S');
-    const { Bucket } = require('aws-cdk-lib/aws-s3');
     const logs = Bucket.fromBucketName(stack, 'Logs', 'my-log-bucket');
     new DropBucket(stack, 'Drop', { serverAccessLogsBucket: logs });
     const template = Template.fromStack(stack);

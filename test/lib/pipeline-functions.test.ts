@@ -2,8 +2,8 @@ import { HANDLER_METADATA_KEY } from '../../lib/batch-function';
 import { PIPELINE_FUNCTION_NAMES } from '../../lib/pipeline-functions';
 import { actionsOf, buildStack, config, functionIdOf, onlyResource, statementsOfFunction } from './helpers';
 
-const fs = require('node:fs');
-const path = require('node:path');
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 describe('pipeline functions', () => {
   const cfg = config({

@@ -131,7 +131,9 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
       runtimeMock.on(InvokeModelCommand).callsFake(async () => {
         live += 1;
         peak = Math.max(peak, live);
-        await new Promise((r) => setTimeout(r, 2));
+        // Hold the call open for a fixed number of event-loop turns (not a wall-clock time): long
+        // enough for the pool to start every call it would run alongside this one.
+        for (let turn = 0; turn < 50 && live <= 4; turn++) await new Promise((r) => setImmediate(r));
         live -= 1;
         return invokeResponse(anthropicResponse('ok', 1, 2));
       });

@@ -342,17 +342,21 @@ describe('job lifecycle', () => {
     expect(b).toMatchObject({ status: 'Failed', message: expect.stringContaining('cohere.command-r-v1:0') });
   });
 
-  it('processes a 20,000-record job quickly', async () => {
-    const h = await emulator({ stepDelayMs: 1 });
+  it('processes a 20,000-record job, paying the step delay per status change, not per record', async () => {
+    // Count the emulator's step timers instead of timing the run: a delay per record would show
+    // as thousands of them. 7 ms is a delay nothing else in the process uses.
+    const timers = jest.spyOn(global, 'setTimeout');
+    const h = await emulator({ stepDelayMs: 7 });
     const out = freshOutput();
     const arn = await h.create({ inputKey: await input(claudeRecords(20_000)), outputPrefix: out });
-    const started = Date.now();
     await h.emulator.idle();
-    const elapsed = Date.now() - started;
+    const steps = timers.mock.calls.filter(([, ms]) => ms === 7).length;
+    timers.mockRestore();
     const job = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
     expect(job).toMatchObject({ status: 'Completed', successRecordCount: 20_000 });
     expect(await s3.jsonLines(`${out}${jobIdOf(arn)}/input.jsonl.out`)).toHaveLength(20_000);
-    expect(elapsed).toBeLessThan(5_000);
+    // Submitted -> Validating -> Scheduled -> InProgress -> Completed: one step before each change.
+    expect(steps).toBe(4);
   });
 });
 
@@ -532,10 +536,15 @@ describe('Get, Stop and List', () => {
 
   it('lists jobs with filters, sort order and pagination', async () => {
     const h = await emulator({ stepDelayMs: 10_000 });
+    // Sorting is by submit time: each job is created once the clock has passed the last one's.
+    const clockPast = async (arn: string) => {
+      const { submitTime } = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
+      for (let i = 0; i < 100 && Date.now() <= submitTime!.getTime(); i++) await new Promise((r) => setTimeout(r, 1));
+    };
     const a = await h.create({ jobName: 'alpha-1' });
-    await new Promise((r) => setTimeout(r, 5));
+    await clockPast(a);
     const b = await h.create({ jobName: 'alpha-2' });
-    await new Promise((r) => setTimeout(r, 5));
+    await clockPast(b);
     const c = await h.create({ jobName: 'beta-1' });
     await h.bedrock.send(new StopModelInvocationJobCommand({ jobIdentifier: c }));
     const list = async (input: ListModelInvocationJobsCommandInput) =>
@@ -619,6 +628,7 @@ describe('emulator housekeeping', () => {
   });
 
   it('stop() cancels timers of running jobs and closes the server', async () => {
+    const timers = jest.spyOn(global, 'setTimeout');
     const em = new BedrockEmulator({ s3: s3.client, stepDelayMs: 60_000 });
     const { endpoint } = await em.start();
     const client = new BedrockClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxAttempts: 1 });
@@ -631,10 +641,15 @@ describe('emulator housekeeping', () => {
         outputDataConfig: { s3OutputDataConfig: { s3Uri: `s3://${BUCKET}/out/` } },
       }),
     );
-    const started = Date.now();
+    // The job waits on a 60 s step timer: stop() must clear it rather than wait it out.
+    const stepTimers = timers.mock.calls.flatMap(([, ms], i) => (ms === 60_000 ? [timers.mock.results[i]!.value as NodeJS.Timeout] : []));
+    expect(stepTimers).toHaveLength(1);
+    const cleared = jest.spyOn(global, 'clearTimeout');
     await em.stop();
     await em.idle();
-    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(cleared.mock.calls.map(([t]) => t)).toEqual(expect.arrayContaining(stepTimers));
+    timers.mockRestore();
+    cleared.mockRestore();
     await expect(client.send(new ListModelInvocationJobsCommand({}))).rejects.toThrow();
     client.destroy();
   });

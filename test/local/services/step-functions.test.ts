@@ -113,6 +113,7 @@ describe('runStateMachine', () => {
             chunk === 'c2'
               ? new SendTaskFailureCommand({ taskToken, error: 'JobFailed', cause: 'Bedrock job Failed' })
               : new SendTaskSuccessCommand({ taskToken, output: JSON.stringify({ jobArn: `arn:job/${chunk}`, status: 'Completed' }) });
+          // The job-state handler runs on its own, not inside SubmitJob: nothing here waits for it.
           void sfn.send(command as SendTaskSuccessCommand);
         }, 20);
         try {
@@ -229,13 +230,15 @@ describe('runStateMachine', () => {
           Type: 'Task',
           Resource: fn('T'),
           Parameters: { 'id.$': '$$.Execution.Id', 'name.$': '$$.Execution.Name', 'role.$': '$$.Execution.RoleArn' },
-          Retry: [{ ErrorEquals: ['Busy'], IntervalSeconds: 60, MaxAttempts: 1 }],
+          Retry: [{ ErrorEquals: ['Busy'], IntervalSeconds: 600, MaxAttempts: 1 }],
           End: true,
         },
       },
     };
     let calls = 0;
-    const started = Date.now();
+    // Watch the timers instead of the clock: the definition's 600 s interval is never waited.
+    // (60 s timers are the task timeout the interpreter sets on every Task.)
+    const timers = jest.spyOn(global, 'setTimeout');
     const result = await runStateMachine(def, {}, {
       taskHandlers: {
         T: async (input: unknown) => {
@@ -248,7 +251,10 @@ describe('runStateMachine', () => {
       retryIntervalMs: 0,
       execution: { Id: 'arn:aws:states:us-east-1:123456789012:execution:M:run-7', Name: 'run-7', RoleArn: 'arn:role' },
     });
-    expect(Date.now() - started).toBeLessThan(5000);
+    const longWaits = timers.mock.calls.filter(([, ms]) => ms === 600_000);
+    timers.mockRestore();
+    expect(calls).toBe(2);
+    expect(longWaits).toEqual([]);
     expect(result).toMatchObject({
       status: 'SUCCEEDED',
       output: { id: 'arn:aws:states:us-east-1:123456789012:execution:M:run-7', name: 'run-7', role: 'arn:role' },
@@ -343,7 +349,9 @@ describe('runStateMachine', () => {
       retryIntervalMs: 0,
     });
     expect(result).toMatchObject({ status: 'FAILED', error: 'BadItem' });
-    await new Promise((r) => setTimeout(r, 20));
+    // A retry at interval 0 runs on the next turns of the event loop: give it twenty turns
+    // (a count, not a time) to show up.
+    for (let turn = 0; turn < 20; turn++) await new Promise((r) => setImmediate(r));
     expect(calls.filter((c) => c === 1)).toHaveLength(1);
   });
 
