@@ -8,7 +8,7 @@ import { Construct } from 'constructs';
 export interface AlarmTopicProps {
   /**
    * An existing SNS topic to notify instead of creating one (`bedrockBatch.alarmTopicArn`,
-   * validated by bin/config.ts). It must be in the stack's region (CloudWatch alarms notify
+   * validated by lib/pipeline-config.ts). It must be in the stack's region (CloudWatch alarms notify
    * topics of their own region only) and let CloudWatch publish (and use its KMS key, if encrypted).
    * @default - a new topic, encrypted with a key of its own, TLS-only
    */

@@ -5,13 +5,10 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { HANDLER_METADATA_KEY } from '../lambdas/shared/contracts';
 import { acknowledgeNag } from './nag';
 
-/**
- * CloudFormation metadata key on every function: its value is the handler's folder name under
- * `lambdas/`. The local twin binds the template's functions to handler code by it.
- */
-export const HANDLER_METADATA_KEY = 'bedrock-batch:handler';
+export { HANDLER_METADATA_KEY };
 
 /** The repository root: where `lambdas/` and the lock file are. */
 export const PROJECT_ROOT = path.resolve(__dirname, '..');

@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import type { PipelineConfig } from '../bin/config';
+import type { PipelineConfig } from './pipeline-config';
 import { BatchFunction } from './batch-function';
 import { S3_PREFIXES } from '../lambdas/shared/contracts';
 import type { DropBucket } from './drop-bucket';

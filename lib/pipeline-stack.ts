@@ -1,6 +1,6 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import type { PipelineConfig } from '../bin/config';
+import type { PipelineConfig } from './pipeline-config';
 import { BedrockServiceRole } from './bedrock-service-role';
 import { AlarmTopic } from './alarm-topic';
 import { PipelineDashboard } from './dashboard';
@@ -18,7 +18,7 @@ export const DEFAULT_STACK_NAME = 'BedrockBatch';
 
 /** Properties of {@link BedrockBatchStack}. */
 export interface BedrockBatchStackProps extends StackProps {
-  /** The validated configuration (bin/config.ts `loadPipelineConfig`). */
+  /** The validated configuration (lib/pipeline-config.ts `loadPipelineConfig`). */
   readonly config: PipelineConfig;
 }
 

@@ -4,7 +4,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { SLOT_WAIT_ATTEMPTS } from '../lambdas/shared/contracts';
+import { SLOT_UNAVAILABLE_ERROR, SLOT_WAIT_ATTEMPTS } from '../lambdas/shared/contracts';
 import { acknowledgeNag, nagResourceFinding } from './nag';
 
 /**
@@ -29,8 +29,7 @@ export const WORKFLOW_STATES = {
   runFailed: 'RunFailed',
 } as const;
 
-/** The error AcquireSlot throws while the model's job cap is full. */
-export const SLOT_UNAVAILABLE_ERROR = 'SlotUnavailable';
+export { SLOT_UNAVAILABLE_ERROR };
 
 /** Bedrock CreateModelInvocationJob errors worth retrying the submit for. */
 export const SUBMIT_RETRYABLE_ERRORS = ['ThrottlingException', 'ServiceQuotaExceededException', 'InternalServerException'];

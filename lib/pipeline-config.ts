@@ -3,7 +3,7 @@
  * validated once (in bin/app.ts) into a typed {@link PipelineConfig} that is passed down to the
  * constructs as props. Nothing else reads the raw context.
  */
-import type { RouteSettings, SmallRemainderPolicy } from '../lambdas/shared/contracts';
+import { DEFAULT_HISTORY_EVENT_BUDGET, type RouteSettings, type SmallRemainderPolicy } from '../lambdas/shared/contracts';
 import { KNOWN_FAMILIES_HINT, modelFamily } from '../lambdas/shared/model-family';
 
 /** How a route's files are started: one run per dropped file, or one nightly sweep. */
@@ -53,7 +53,7 @@ export const PIPELINE_DEFAULTS = {
   jobTimeoutHours: 72,
   workRetentionDays: 14,
   nightlySchedule: 'cron(0 2 * * ? *)',
-  historyEventBudget: 20000,
+  historyEventBudget: DEFAULT_HISTORY_EVENT_BUDGET,
 } as const;
 
 /** Per-route defaults applied by {@link loadPipelineConfig}. */
