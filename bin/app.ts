@@ -6,7 +6,7 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { BedrockBatchStack, DEFAULT_STACK_NAME } from '../lib/pipeline-stack';
-import { loadPipelineConfig, type PipelineConfig } from './config';
+import { loadPipelineConfig, type PipelineConfig } from '../lib/pipeline-config';
 
 const app = new App();
 

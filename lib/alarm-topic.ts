@@ -7,12 +7,12 @@ import { Construct } from 'constructs';
 /** Properties of {@link AlarmTopic}. */
 export interface AlarmTopicProps {
   /**
-   * An existing SNS topic to notify instead of creating one (`bedrockBatch.alarmTopicArn`,
-   * validated by bin/config.ts). It must be in the stack's region (CloudWatch alarms notify
-   * topics of their own region only) and let CloudWatch publish (and use its KMS key, if encrypted).
+   * An existing SNS topic to notify instead of creating one (`BedrockBatchPipeline`'s
+   * `alarmTopic`). It must be in the stack's region (CloudWatch alarms notify topics of their
+   * own region only) and let CloudWatch publish (and use its KMS key, if encrypted).
    * @default - a new topic, encrypted with a key of its own, TLS-only
    */
-  readonly existingTopicArn?: string;
+  readonly existingTopic?: sns.ITopic;
 }
 
 /**
@@ -25,20 +25,14 @@ export interface AlarmTopicProps {
 export class AlarmTopic extends Construct {
   /** The topic alarms notify. */
   readonly topic: sns.ITopic;
-  /** Whether this construct created the topic (false: `existingTopicArn`). */
+  /** Whether this construct created the topic (false: `existingTopic`). */
   readonly created: boolean;
 
   constructor(scope: Construct, id: string, props: AlarmTopicProps = {}) {
     super(scope, id);
-    if (props.existingTopicArn !== undefined) {
-      const stack = Stack.of(this);
-      const region = Arn.split(props.existingTopicArn, ArnFormat.NO_RESOURCE_NAME).region;
-      if (!Token.isUnresolved(stack.region) && region !== stack.region) {
-        throw new Error(
-          `bedrockBatch.alarmTopicArn is in region ${region}, the stack in ${stack.region}: CloudWatch alarms can notify only an SNS topic of their own region`,
-        );
-      }
-      this.topic = sns.Topic.fromTopicArn(this, 'Topic', props.existingTopicArn);
+    if (props.existingTopic !== undefined) {
+      checkTopicRegion(this, props.existingTopic.topicArn, 'props.alarmTopic');
+      this.topic = props.existingTopic;
       this.created = false;
       return;
     }
@@ -66,5 +60,19 @@ export class AlarmTopic extends Construct {
     );
     this.topic = topic;
     this.created = true;
+  }
+}
+
+/**
+ * Throws when the topic `topicArn` names is in another region than `scope`'s stack (CloudWatch
+ * alarms notify only topics of their own region). Unknown regions (tokens) pass.
+ * @param what how the caller names the topic in the error, e.g. `bedrockBatch.alarmTopicArn`
+ */
+export function checkTopicRegion(scope: Construct, topicArn: string, what: string): void {
+  const stack = Stack.of(scope);
+  if (Token.isUnresolved(topicArn) || Token.isUnresolved(stack.region)) return;
+  const region = Arn.split(topicArn, ArnFormat.NO_RESOURCE_NAME).region;
+  if (region !== stack.region) {
+    throw new Error(`${what} is in region ${region}, the stack in ${stack.region}: CloudWatch alarms can notify only an SNS topic of their own region`);
   }
 }

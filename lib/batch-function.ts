@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -5,16 +6,32 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { HANDLER_METADATA_KEY } from '../lambdas/shared/contracts';
 import { acknowledgeNag } from './nag';
 
-/**
- * CloudFormation metadata key on every function: its value is the handler's folder name under
- * `lambdas/`. The local twin binds the template's functions to handler code by it.
- */
-export const HANDLER_METADATA_KEY = 'bedrock-batch:handler';
+export { HANDLER_METADATA_KEY };
 
-/** The repository root: where `lambdas/` and the lock file are. */
+/**
+ * The package root: where `lambdas/` is, next to `lib/`. That is this checkout when the sources
+ * run (`lib/*.ts`, `lambdas/<name>/handler.ts`), and `dist/` when the compiled package runs,
+ * from this checkout or from a consumer's `node_modules/bedrock-batch/` (`dist/lib/*.js`,
+ * `dist/lambdas/<name>/handler.js`).
+ */
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
+
+/**
+ * The entry of a handler: `<root>/lambdas/<handlerName>/handler.ts` (sources), else
+ * `handler.js` (the compiled package).
+ * @throws Error when the folder holds neither
+ */
+export function handlerEntry(handlerName: string, root: string = PROJECT_ROOT): string {
+  const dir = path.join(root, 'lambdas', handlerName);
+  for (const file of ['handler.ts', 'handler.js']) {
+    const entry = path.join(dir, file);
+    if (fs.existsSync(entry)) return entry;
+  }
+  throw new Error(`bedrock-batch: no handler.ts or handler.js for function '${handlerName}' in ${dir}`);
+}
 
 /** The Powertools service name every function logs under. */
 export const POWERTOOLS_SERVICE_NAME = 'bedrock-batch';
@@ -37,7 +54,12 @@ export interface BatchFunctionProps {
   readonly logRemovalPolicy?: RemovalPolicy;
   /** Powertools log level (`POWERTOOLS_LOG_LEVEL`). @default 'INFO' */
   readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
-  /** Repository root holding `lambdas/` and `package-lock.json`. @default PROJECT_ROOT */
+  /**
+   * The root holding `lambdas/`. Its `package-lock.json`, if any, pins the bundled dependencies
+   * and makes it esbuild's project root; without one (the package installed in an app's
+   * `node_modules`), NodejsFunction uses the lock file it finds from the working directory up,
+   * i.e. the app's. @default PROJECT_ROOT
+   */
   readonly projectRoot?: string;
 }
 
@@ -62,6 +84,7 @@ export class BatchFunction extends Construct {
     super(scope, id);
     this.handlerName = props.handlerName;
     const root = props.projectRoot ?? PROJECT_ROOT;
+    const lockFile = path.join(root, 'package-lock.json');
 
     this.logGroup = new logs.LogGroup(this, 'LogGroup', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -74,10 +97,9 @@ export class BatchFunction extends Construct {
     this.logGroup.grantWrite(this.role);
 
     this.function = new NodejsFunction(this, 'Function', {
-      entry: path.join(root, 'lambdas', props.handlerName, 'handler.ts'),
+      entry: handlerEntry(props.handlerName, root),
       handler: 'handler',
-      projectRoot: root,
-      depsLockFilePath: path.join(root, 'package-lock.json'),
+      ...(fs.existsSync(lockFile) ? { projectRoot: root, depsLockFilePath: lockFile } : {}),
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       timeout: props.timeout ?? Duration.minutes(15),

@@ -1,11 +1,12 @@
-import { Arn, ArnFormat, Aws, Stack } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Aws, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import type { PipelineConfig } from '../bin/config';
+import type { PipelineSettings } from './pipeline-config';
 import { BatchFunction } from './batch-function';
 import { S3_PREFIXES } from '../lambdas/shared/contracts';
 import type { DropBucket } from './drop-bucket';
@@ -266,7 +267,7 @@ const LAMBDA_ENV_LIMIT_BYTES = 4096;
 /** Properties of {@link PipelineFunctions}. */
 export interface PipelineFunctionsProps {
   /** The validated configuration; its routes and limits go to `PIPELINE_CONFIG`. */
-  readonly config: PipelineConfig;
+  readonly config: PipelineSettings;
   /** The drop bucket (`BUCKET_NAME`); functions with S3 access read and write its objects. */
   readonly dropBucket: DropBucket;
   /** The job table (`TABLE_NAME`). */
@@ -275,6 +276,10 @@ export interface PipelineFunctionsProps {
   readonly bedrockServiceRole: iam.IRole;
   /** Powertools log level of every function. @default 'INFO' */
   readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /** How long each function's logs are kept. @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+  /** What happens to the functions' log groups when they are removed. @default RemovalPolicy.RETAIN */
+  readonly logRemovalPolicy?: RemovalPolicy;
 }
 
 function constructId(name: string): string {
@@ -302,7 +307,7 @@ export class PipelineFunctions extends Construct {
     // Leave room for the other variables: a too-large environment fails only at deploy time.
     if (Buffer.byteLength(pipelineConfig) > LAMBDA_ENV_LIMIT_BYTES - 1024) {
       throw new Error(
-        `bedrockBatch.routes: PIPELINE_CONFIG would be ${Buffer.byteLength(pipelineConfig)} bytes, over the ~3 KB left by Lambda's 4 KB environment limit; use fewer routes`,
+        `routes: PIPELINE_CONFIG would be ${Buffer.byteLength(pipelineConfig)} bytes, over the ~3 KB left by Lambda's 4 KB environment limit; use fewer routes`,
       );
     }
     const environment = {
@@ -331,6 +336,8 @@ export class PipelineFunctions extends Construct {
         description: `bedrock-batch ${name}: ${access.description}`,
         environment,
         logLevel: props.logLevel,
+        logRetention: props.logRetention,
+        logRemovalPolicy: props.logRemovalPolicy,
       });
       byName[name] = fn;
       const ack = (reason: string, findings: string[]) => acknowledgeNag(fn.role, 'AwsSolutions-IAM5', reason, findings);

@@ -1,33 +1,32 @@
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
-import { Construct } from 'constructs';
-import type { PipelineConfig } from '../bin/config';
-import { BedrockServiceRole } from './bedrock-service-role';
-import { AlarmTopic } from './alarm-topic';
-import { PipelineDashboard } from './dashboard';
-import { DropBucket } from './drop-bucket';
-import { EventDelivery, periodicDelivery } from './event-delivery';
-import { JobStateRule } from './job-state-rule';
-import { RunStoppedRule } from './run-stopped-rule';
-import { JobTable } from './job-table';
-import { PipelineFunctions } from './pipeline-functions';
-import { BatchWorkflow } from './state-machine';
-import { PipelineTriggers } from './triggers';
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import { checkTopicRegion, type AlarmTopic } from './alarm-topic';
+import type { BedrockServiceRole } from './bedrock-service-role';
+import { BedrockBatchPipeline } from './bedrock-batch-pipeline';
+import type { DropBucket } from './drop-bucket';
+import type { EventDelivery } from './event-delivery';
+import type { JobTable } from './job-table';
+import type { PipelineConfig } from './pipeline-config';
+import type { PipelineFunctions } from './pipeline-functions';
+import type { BatchWorkflow } from './state-machine';
 
 /** The stack's default id (and CloudFormation stack name). */
 export const DEFAULT_STACK_NAME = 'BedrockBatch';
 
 /** Properties of {@link BedrockBatchStack}. */
 export interface BedrockBatchStackProps extends StackProps {
-  /** The validated configuration (bin/config.ts `loadPipelineConfig`). */
+  /** The validated configuration (lib/pipeline-config.ts `loadPipelineConfig`). */
   readonly config: PipelineConfig;
 }
 
 /**
- * The bedrock-batch pipeline: drop bucket, Bedrock service role, job table, functions, the run
- * workflow, triggers (with dead-letter queues) and monitoring (alarms to one topic).
- * Composition only; each part is its own construct.
+ * This repository's app stack: one {@link BedrockBatchPipeline} built from the `bedrockBatch`
+ * context (bin/app.ts), and the outputs `BucketName`, `StateMachineArn` and `AlarmTopicArn`.
  */
 export class BedrockBatchStack extends Stack {
+  /** The pipeline. */
+  readonly pipeline: BedrockBatchPipeline;
   /** Where users drop files and runs keep their workspace and results. */
   readonly dropBucket: DropBucket;
   /** Jobs, task tokens, slot leases, sweep marks. */
@@ -48,78 +47,34 @@ export class BedrockBatchStack extends Stack {
       description: 'bedrock-batch: Amazon Bedrock batch inference pipeline (drop JSONL in inbox/<route>/, get results/)',
       ...props,
     });
-    const { config } = props;
+    const { alarmTopicArn, ...settings } = props.config;
 
-    this.dropBucket = new DropBucket(this, 'DropBucket', { workRetentionDays: config.workRetentionDays });
-    this.jobTable = new JobTable(this, 'JobTable');
-    this.bedrockServiceRole = new BedrockServiceRole(this, 'BedrockServiceRole', {
-      bucket: this.dropBucket.bucket,
-      modelIds: Object.values(config.routes).map((r) => r.modelId),
-    });
-    this.functions = new PipelineFunctions(this, 'Functions', {
-      config,
-      dropBucket: this.dropBucket,
-      table: this.jobTable.table,
-      bedrockServiceRole: this.bedrockServiceRole.role,
-    });
-    const fn = (name: keyof PipelineFunctions['byName']) => this.functions.byName[name].function;
-
-    this.workflow = new BatchWorkflow(this, 'Workflow', {
-      functions: {
-        prepare: fn('prepare'),
-        nextWindow: fn('next-window'),
-        acquireSlot: fn('acquire-slot'),
-        submitJob: fn('submit-job'),
-        reconcileChunk: fn('reconcile-chunk'),
-        endRound: fn('end-round'),
-        finalize: fn('finalize'),
-      },
-      maxConcurrentJobs: config.maxConcurrentJobs,
-      jobTimeoutHours: config.jobTimeoutHours,
-    });
-    this.functions.connectWorkflow(this.workflow.stateMachine);
-
-    const sweepInterval = Duration.minutes(5);
-    this.eventDelivery = new EventDelivery(this, 'EventDelivery', {
-      functions: {
-        'start-run': { function: fn('start-run') },
-        'job-state': { function: fn('job-state') },
-        'stop-run': { function: fn('stop-run') },
-        sweeper: { function: fn('sweeper'), policy: periodicDelivery(sweepInterval) },
-      },
-    });
-    const delivery = (name: string) => this.eventDelivery.of(name);
-    new PipelineTriggers(this, 'Triggers', {
-      bucket: this.dropBucket.bucket,
-      startRun: fn('start-run'),
-      sweeper: fn('sweeper'),
-      startRunDelivery: delivery('start-run'),
-      sweeperDelivery: delivery('sweeper'),
-      routes: config.routes,
-      nightlySchedule: config.nightlySchedule,
-      sweepInterval,
-    });
-    new JobStateRule(this, 'JobStateRule', { handler: fn('job-state'), delivery: delivery('job-state') });
-    new RunStoppedRule(this, 'RunStoppedRule', { stateMachine: this.workflow.stateMachine, handler: fn('stop-run'), delivery: delivery('stop-run') });
-    this.alarmTopic = new AlarmTopic(this, 'AlarmTopic', { existingTopicArn: config.alarmTopicArn });
-    new PipelineDashboard(this, 'Monitoring', {
-      stateMachine: this.workflow.stateMachine,
-      functions: Object.fromEntries(Object.entries(this.functions.byName).map(([name, f]) => [name, f.function])),
-      flowControlFunctions: ['acquire-slot'],
-      deadLetterQueues: this.eventDelivery.queues,
-      alarmTopic: this.alarmTopic.topic,
-    });
+    let alarmTopic: sns.ITopic | undefined;
+    if (alarmTopicArn !== undefined) {
+      checkTopicRegion(this, alarmTopicArn, 'bedrockBatch.alarmTopicArn');
+      alarmTopic = sns.Topic.fromTopicArn(this, 'ExistingAlarmTopic', alarmTopicArn);
+    }
+    // The id `Default` is left out of logical ids: the resources keep the ids they had when this
+    // stack built them itself, so an existing deployment updates in place.
+    this.pipeline = new BedrockBatchPipeline(this, 'Default', { ...settings, ...(alarmTopic ? { alarmTopic } : {}) });
+    this.dropBucket = this.pipeline.dropBucket;
+    this.jobTable = this.pipeline.jobTableConstruct;
+    this.bedrockServiceRole = this.pipeline.bedrockServiceRole;
+    this.functions = this.pipeline.functions;
+    this.workflow = this.pipeline.workflow;
+    this.eventDelivery = this.pipeline.eventDelivery;
+    this.alarmTopic = this.pipeline.alarmTopicConstruct;
 
     new CfnOutput(this, 'BucketName', {
-      value: this.dropBucket.bucket.bucketName,
+      value: this.pipeline.bucket.bucketName,
       description: 'Drop .jsonl files under inbox/<route>/; results appear under results/<runId>/',
     });
     new CfnOutput(this, 'StateMachineArn', {
-      value: this.workflow.stateMachine.stateMachineArn,
+      value: this.pipeline.stateMachine.stateMachineArn,
       description: 'The run workflow (start an execution with the input documented in the README)',
     });
     new CfnOutput(this, 'AlarmTopicArn', {
-      value: this.alarmTopic.topic.topicArn,
+      value: this.pipeline.alarmTopic.topicArn,
       description: 'Every alarm notifies this SNS topic: subscribe to it (docs/OPERATIONS.md, "Alarms")',
     });
   }

@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { SLOT_WAIT_ATTEMPTS } from '../lambdas/shared/contracts';
+import { SLOT_UNAVAILABLE_ERROR, SLOT_WAIT_ATTEMPTS } from '../lambdas/shared/contracts';
 import { acknowledgeNag, nagResourceFinding } from './nag';
 
 /**
@@ -29,8 +30,7 @@ export const WORKFLOW_STATES = {
   runFailed: 'RunFailed',
 } as const;
 
-/** The error AcquireSlot throws while the model's job cap is full. */
-export const SLOT_UNAVAILABLE_ERROR = 'SlotUnavailable';
+export { SLOT_UNAVAILABLE_ERROR };
 
 /** Bedrock CreateModelInvocationJob errors worth retrying the submit for. */
 export const SUBMIT_RETRYABLE_ERRORS = ['ThrottlingException', 'ServiceQuotaExceededException', 'InternalServerException'];
@@ -244,7 +244,7 @@ export class BatchWorkflow extends Construct {
     // Under /aws/vendedlogs/ so CloudWatch Logs' resource policy does not grow per state machine.
     // Destroyed with the stack: its name is fixed, and a retained group would block a re-deploy.
     this.logGroup = new logs.LogGroup(this, 'Logs', {
-      logGroupName: `/aws/vendedlogs/states/${Stack.of(this).stackName}-${id}`,
+      logGroupName: executionLogGroupName(this),
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
     });
@@ -275,4 +275,23 @@ export class BatchWorkflow extends Construct {
       ['Resource::*'],
     );
   }
+}
+
+/**
+ * The execution log group's name: `/aws/vendedlogs/states/<stack name>-<construct path in the
+ * stack>`, e.g. `/aws/vendedlogs/states/BedrockBatch-Workflow` or `.../MyStack-Tickets/Workflow`,
+ * so two pipelines in one stack never share it. CDK's hidden `Default` ids are left out, as in
+ * logical ids. Characters a log group name may not hold become `-`, and a hash of the path is then
+ * added so that two paths cannot end up with one name.
+ */
+export function executionLogGroupName(workflow: Construct): string {
+  const stack = Stack.of(workflow);
+  const components = workflow.node.scopes
+    .slice(stack.node.scopes.length)
+    .map((c) => c.node.id)
+    .filter((c) => c !== 'Default');
+  const path = components.join('/');
+  const safe = path.replace(/[^A-Za-z0-9._/#-]/g, '-');
+  const suffix = safe === path ? '' : `-${createHash('sha256').update(path).digest('hex').slice(0, 8)}`;
+  return `/aws/vendedlogs/states/${stack.stackName}-${safe}${suffix}`;
 }

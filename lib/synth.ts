@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
-import type { PipelineConfig } from '../bin/config';
+import type { PipelineConfig } from './pipeline-config';
 import { BedrockBatchStack, DEFAULT_STACK_NAME } from './pipeline-stack';
 
 /** Options of {@link synthesizePipelineTemplate}. */

@@ -4,7 +4,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import type { RouteConfig } from '../bin/config';
+import type { RouteConfig } from './pipeline-config';
 import { S3_PREFIXES } from '../lambdas/shared/contracts';
 import type { TargetDelivery } from './event-delivery';
 

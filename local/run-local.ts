@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { loadPipelineConfig } from '../bin/config';
+import { loadPipelineConfig } from '../lib/pipeline-config';
 import type { SmallRemainderPolicy } from '../lambdas/shared/contracts';
 import { isValidRunId, runKeys } from '../lambdas/shared/contracts';
 import { runIdFromExecutionName } from '../lambdas/shared/run-input';

@@ -2,7 +2,7 @@
  * The synthesized pipeline template, cached per configuration for the life of the process:
  * synthesis takes seconds, and tests start many twins with the same configuration.
  */
-import type { PipelineConfig } from '../bin/config';
+import type { PipelineConfig } from '../lib/pipeline-config';
 import { synthesizePipelineTemplate } from '../lib/synth';
 
 const cache = new Map<string, unknown>();

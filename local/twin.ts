@@ -12,7 +12,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import type { PipelineConfig } from '../bin/config';
+import type { PipelineConfig } from '../lib/pipeline-config';
 import type { RunSummary } from '../lambdas/finalize/finalize';
 import { CrashInjector, invocationKey, seededCrashPlan, type CrashRecord } from './crash-injector';
 import { BedrockEmulator, type EmulatorQuotas, type EmulatorStats, type FaultSpec } from './emulator';

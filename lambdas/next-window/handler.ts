@@ -1,10 +1,8 @@
 import { awsClients } from '../shared/clients';
 import { handlerConfig } from '../shared/config';
+import { DEFAULT_HISTORY_EVENT_BUDGET } from '../shared/contracts';
 import { RunClaims } from '../shared/run-claims';
 import { nextWindow, type NextWindowEvent, type WindowResult } from './next-window';
-
-/** The history budget when the configuration predates the setting. */
-const DEFAULT_HISTORY_EVENT_BUDGET = 20000;
 
 /** Workflow task `NextWindow`. */
 export const handler = async (event: NextWindowEvent): Promise<WindowResult> => {

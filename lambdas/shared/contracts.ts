@@ -7,7 +7,7 @@
 /** What to do with retryable records too few to fill a job of the model's minimum size. */
 export type SmallRemainderPolicy = 'on-demand' | 'hold' | 'fail';
 
-/** A route's settings, as configured in cdk.json context (see bin/config.ts). */
+/** A route's settings, as configured in cdk.json context (see lib/pipeline-config.ts). */
 export interface RouteSettings {
   /** Model id, inference profile id or ARN the route's jobs run on. */
   readonly modelId: string;
@@ -76,6 +76,26 @@ export type TerminalJobStatus = (typeof TERMINAL_JOB_STATUSES)[number];
 export function isTerminalStatus(status: string | undefined): status is TerminalJobStatus {
   return (TERMINAL_JOB_STATUSES as readonly string[]).includes(status ?? '');
 }
+
+/**
+ * CloudFormation metadata key on every function of the stack: its value is the handler's folder
+ * name under `lambdas/`. The stack writes it (lib/batch-function.ts); the local twin binds the
+ * template's functions to handler code by it (local/services/template.ts).
+ */
+export const HANDLER_METADATA_KEY = 'bedrock-batch:handler';
+
+/**
+ * The error AcquireSlot throws while the model's job cap is full (the `name` of
+ * `SlotUnavailable`, lambdas/shared/job-slots.ts); the workflow retries, then catches, it by this name.
+ */
+export const SLOT_UNAVAILABLE_ERROR = 'SlotUnavailable';
+
+/**
+ * History events one execution may use before the run continues in a successor execution
+ * (Step Functions' hard limit is 25,000): the configuration's default, and next-window's when the
+ * configuration predates the setting.
+ */
+export const DEFAULT_HISTORY_EVENT_BUDGET = 20000;
 
 /** The EventBridge detail-type of the run-finished event. */
 export const RUN_COMPLETED_DETAIL_TYPE = 'Batch Run Completed';

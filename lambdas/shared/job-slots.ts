@@ -9,11 +9,12 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { SLOT_UNAVAILABLE_ERROR } from './contracts';
 import { baseModelId } from './model-family';
 
 /** Thrown when the model's cap is reached; the workflow retries AcquireSlot after a pause. */
 export class SlotUnavailable extends Error {
-  override readonly name = 'SlotUnavailable';
+  override readonly name = SLOT_UNAVAILABLE_ERROR;
 }
 
 /**

@@ -151,7 +151,7 @@ export function resolveRunConfig(
       bucket: ctx.bucket,
       maxRecordsPerJob,
       minRecordsPerJob,
-      // The stack keeps work/ long enough for the routes' attempts (bin/config.ts): a run may
+      // The stack keeps work/ long enough for the routes' attempts (lib/pipeline-config.ts): a run may
       // take fewer attempts than its route, never more, or its files could expire under it.
       maxAttempts: int(input.maxAttempts, 'maxAttempts', 1, settings.maxAttempts) ?? settings.maxAttempts,
       smallRemainder,

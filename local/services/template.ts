@@ -6,6 +6,7 @@
  * local names and fake ARNs that follow {@link fakeArn}, so the twin runs the definition that
  * deploys, not a copy of it.
  */
+import { HANDLER_METADATA_KEY } from '../../lambdas/shared/contracts';
 
 /** A synthesized CloudFormation template (the parts read here). */
 export interface CfnTemplate {
@@ -31,8 +32,8 @@ export interface TokenRef {
 /** Turns a `Ref` or `Fn::GetAtt` into its local value. */
 export type TokenResolver = (ref: TokenRef) => string;
 
-/** Metadata key naming a function's handler folder under `lambdas/` (set by lib/batch-function.ts). */
-export const HANDLER_METADATA_KEY = 'bedrock-batch:handler';
+/** Metadata key naming a function's handler folder under `lambdas/` (defined in lambdas/shared/contracts.ts). */
+export { HANDLER_METADATA_KEY };
 
 /** The fake account, region and partition every local ARN uses. */
 export const LOCAL_ACCOUNT = '123456789012';

@@ -4,7 +4,7 @@
  * nothing; a forged `resume` can neither continue nor rewrite another run.
  */
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { loadPipelineConfig } from '../../bin/config';
+import { loadPipelineConfig } from '../../lib/pipeline-config';
 import { LocalTwin } from '../../local/twin';
 import { claudeLines, CLAUDE, expectConservation, readOutputsFromS3, tempDir, writeLines } from './helpers';
 

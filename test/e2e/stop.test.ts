@@ -5,7 +5,7 @@
  */
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { loadPipelineConfig } from '../../bin/config';
+import { loadPipelineConfig } from '../../lib/pipeline-config';
 import { runKeys } from '../../lambdas/shared/contracts';
 import { LocalTwin } from '../../local/twin';
 import { claudeLines, CLAUDE, tempDir, writeLines } from './helpers';

@@ -3,7 +3,7 @@
  * Object Created rule and start-run), a repeated delivery of that event, several runs at once
  * sharing one cap, and a console input that cannot start a run.
  */
-import { loadPipelineConfig } from '../../bin/config';
+import { loadPipelineConfig } from '../../lib/pipeline-config';
 import { LocalTwin } from '../../local/twin';
 import { runLocal } from '../../local/run-local';
 import { claudeLines, CLAUDE, expectConservation, expectUnderCap, readOutputs, readOutputsFromS3, tempDir, writeLines } from './helpers';

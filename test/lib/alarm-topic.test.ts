@@ -1,6 +1,6 @@
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { loadPipelineConfig } from '../../bin/config';
+import { loadPipelineConfig } from '../../lib/pipeline-config';
 import { BedrockBatchStack } from '../../lib/pipeline-stack';
 import { buildStack, onlyResource, rawConfig } from './helpers';
 

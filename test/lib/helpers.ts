@@ -1,7 +1,7 @@
 /** Shared fixtures of the lib/ tests: a stack built from a config, and its resolved workflow. */
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { loadPipelineConfig, type PipelineConfig } from '../../bin/config';
+import { loadPipelineConfig, type PipelineConfig } from '../../lib/pipeline-config';
 import { BedrockBatchStack } from '../../lib/pipeline-stack';
 
 /** The cdk.json-shaped context most tests start from. */

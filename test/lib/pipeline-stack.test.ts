@@ -1,3 +1,4 @@
+import { Match } from 'aws-cdk-lib/assertions';
 import { buildStack, onlyResource } from './helpers';
 
 /** CloudFormation references of a resource: Ref, Fn::GetAtt and DependsOn targets. */
@@ -22,6 +23,16 @@ describe('BedrockBatchStack', () => {
     const sm = onlyResource(template, 'AWS::StepFunctions::StateMachine');
     template.hasOutput('BucketName', { Value: { Ref: bucketId } });
     template.hasOutput('StateMachineArn', { Value: { Ref: sm.id } });
+  });
+
+  test("keeps the logical ids the stack's resources had before the pipeline became a construct", () => {
+    // A changed logical id replaces the resource on deploy (a new, empty bucket and table).
+    const parts = ['DropBucket', 'JobTable', 'BedrockServiceRole', 'Functions', 'Workflow', 'EventDelivery', 'Triggers', 'JobStateRule', 'RunStoppedRule', 'AlarmTopic', 'Monitoring'];
+    for (const id of Object.keys(json.Resources as object)) expect({ id, part: parts.some((p) => id.startsWith(p)) }).toEqual({ id, part: true });
+    expect(onlyResource(template, 'AWS::StepFunctions::StateMachine').id).toMatch(/^WorkflowStateMachine[0-9A-F]{8}$/);
+    expect(onlyResource(template, 'AWS::DynamoDB::Table').id).toMatch(/^JobTable[0-9A-F]{8}$/);
+    expect(stack.resolve((stack.dropBucket.bucket.node.defaultChild as any).logicalId)).toMatch(/^DropBucket[0-9A-F]{8}$/);
+    template.hasOutput('AlarmTopicArn', { Value: { Ref: Match.stringLikeRegexp('^AlarmTopic') } });
   });
 
   test('has no dependency cycle between resources', () => {

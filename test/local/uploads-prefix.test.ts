@@ -2,7 +2,7 @@
  * `--input-json` uploads the local files to `uploads/<file name>` before starting the
  * executions: that prefix must start nothing by itself, in the synthesized stack's rules.
  */
-import { loadPipelineConfig } from '../../bin/config';
+import { loadPipelineConfig } from '../../lib/pipeline-config';
 import { synthesizePipelineTemplate } from '../../lib/synth';
 import { uploadKey, UPLOADS_PREFIX } from '../../local/run-local';
 import { matchesEventPattern } from '../../local/services/event-pattern';

@@ -1,6 +1,14 @@
 import fc from 'fast-check';
+import { PIPELINE_DEFAULTS } from '../../../lib/pipeline-config';
+import { HANDLER_METADATA_KEY as LIB_HANDLER_METADATA_KEY } from '../../../lib/batch-function';
+import { SLOT_UNAVAILABLE_ERROR as WORKFLOW_SLOT_UNAVAILABLE_ERROR } from '../../../lib/state-machine';
+import { HANDLER_METADATA_KEY as TWIN_HANDLER_METADATA_KEY } from '../../../local/services/template';
+import { SlotUnavailable } from '../../../lambdas/shared/job-slots';
 import {
   chunkLabel,
+  DEFAULT_HISTORY_EVENT_BUDGET,
+  HANDLER_METADATA_KEY,
+  SLOT_UNAVAILABLE_ERROR,
   clientRequestTokenFor,
   isTerminalStatus,
   isValidRunId,
@@ -109,5 +117,23 @@ describe('S3 layout', () => {
   it('knows the terminal statuses', () => {
     for (const s of ['Completed', 'PartiallyCompleted', 'Failed', 'Stopped', 'Expired']) expect(isTerminalStatus(s)).toBe(true);
     for (const s of ['Submitted', 'Validating', 'Scheduled', 'InProgress', 'Stopping', undefined]) expect(isTerminalStatus(s)).toBe(false);
+  });
+});
+
+describe('constants that cross layers (defined once here; lib/, lambdas/ and local/ import them)', () => {
+  it('the error AcquireSlot throws is the one the workflow catches', () => {
+    expect(new SlotUnavailable('cap full').name).toBe(SLOT_UNAVAILABLE_ERROR);
+    expect(WORKFLOW_SLOT_UNAVAILABLE_ERROR).toBe(SLOT_UNAVAILABLE_ERROR);
+  });
+
+  it('the handler metadata key the stack writes is the one the twin reads', () => {
+    expect(HANDLER_METADATA_KEY).toBe('bedrock-batch:handler');
+    expect(LIB_HANDLER_METADATA_KEY).toBe(HANDLER_METADATA_KEY);
+    expect(TWIN_HANDLER_METADATA_KEY).toBe(HANDLER_METADATA_KEY);
+  });
+
+  it('the history budget default of the configuration is the one next-window falls back to', () => {
+    expect(DEFAULT_HISTORY_EVENT_BUDGET).toBeLessThan(25000);
+    expect(PIPELINE_DEFAULTS.historyEventBudget).toBe(DEFAULT_HISTORY_EVENT_BUDGET);
   });
 });

@@ -3,7 +3,7 @@
  * the template stays in step with what lib/ writes.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { loadPipelineConfig } from '../../../bin/config';
+import { loadPipelineConfig } from '../../../lib/pipeline-config';
 import { HANDLER_METADATA_KEY as LIB_HANDLER_METADATA_KEY } from '../../../lib/batch-function';
 import { synthesizePipelineTemplate } from '../../../lib/synth';
 import { createTablesFromTemplate, localDynamoClientConfig, startLocalDynamo } from '../../../local/services/dynamodb';

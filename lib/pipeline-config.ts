@@ -1,9 +1,11 @@
 /**
- * The pipeline's deployment configuration: the `bedrockBatch` object of cdk.json context,
- * validated once (in bin/app.ts) into a typed {@link PipelineConfig} that is passed down to the
- * constructs as props. Nothing else reads the raw context.
+ * The pipeline's settings, their defaults and their validation: the props of
+ * `BedrockBatchPipeline` ({@link validatePipelineSettings}) and the `bedrockBatch` object of
+ * cdk.json context ({@link loadPipelineConfig}, called once in bin/app.ts). Nothing else reads
+ * the raw context. Both report every bad value by its path (`props.routes.default.maxAttempts`,
+ * `bedrockBatch.routes.default.maxAttempts`).
  */
-import type { RouteSettings, SmallRemainderPolicy } from '../lambdas/shared/contracts';
+import { DEFAULT_HISTORY_EVENT_BUDGET, type RouteSettings, type SmallRemainderPolicy } from '../lambdas/shared/contracts';
 import { KNOWN_FAMILIES_HINT, modelFamily } from '../lambdas/shared/model-family';
 
 /** How a route's files are started: one run per dropped file, or one nightly sweep. */
@@ -15,8 +17,50 @@ export type RouteConfig = RouteSettings & {
   readonly trigger: RouteTrigger;
 };
 
-/** The validated pipeline configuration. */
-export interface PipelineConfig {
+/** A route as given in props or context: the model, and job options that default to {@link ROUTE_DEFAULTS}. */
+export interface RouteProps {
+  /** Model id, inference profile id or ARN the route's jobs run on (a model family this pipeline knows). */
+  readonly modelId: string;
+  /** Largest number of records in one job, 1..50000. @default 50000 (Bedrock's default quota) */
+  readonly maxRecordsPerJob?: number;
+  /** Smallest number of records Bedrock accepts in one job, 1..maxRecordsPerJob. @default 100 */
+  readonly minRecordsPerJob?: number;
+  /** How many rounds a record may take part in before it is failed, 1..10. @default 3 */
+  readonly maxAttempts?: number;
+  /** Policy for retryable records below the minimum job size. @default 'on-demand' */
+  readonly smallRemainder?: SmallRemainderPolicy;
+  /** `immediate`: each dropped file starts a run; `nightly`: files wait for the nightly sweep. @default 'immediate' */
+  readonly trigger?: RouteTrigger;
+}
+
+/** The pipeline's settings as given (construct props or cdk.json context); defaults in {@link PIPELINE_DEFAULTS}. */
+export interface PipelineSettingsProps {
+  /**
+   * Cap on submitted + in-progress Bedrock jobs per model, shared by all runs of this pipeline
+   * (enforced in its DynamoDB table) and the Map's MaxConcurrency of one run; 1..40 (an inline
+   * Map runs at most 40 iterations at once). @default 10
+   */
+  readonly maxConcurrentJobs?: number;
+  /** Bedrock job timeout (`timeoutDurationInHours`), 24..168. @default 72 */
+  readonly jobTimeoutHours?: number;
+  /**
+   * Days before intermediate files (`jobs-input/`, `jobs-output/`, `work/`) expire, 1..3650; at
+   * least the longest possible run ({@link longestRunHours}). @default 14
+   */
+  readonly workRetentionDays?: number;
+  /** EventBridge schedule expression of the nightly sweeps. @default 'cron(0 2 * * ? *)' */
+  readonly nightlySchedule?: string;
+  /**
+   * History events one execution may use before the run continues in a successor execution,
+   * 100..24000 (Step Functions' hard limit is 25,000). @default 20000
+   */
+  readonly historyEventBudget?: number;
+  /** Routes by name (the first path segment under `inbox/`, `[a-z0-9-]+`); at least one. */
+  readonly routes: Readonly<Record<string, RouteProps>>;
+}
+
+/** The validated settings, defaults applied (what {@link validatePipelineSettings} returns). */
+export interface PipelineSettings {
   /**
    * Cap on submitted + in-progress Bedrock jobs per model, shared by all runs (enforced in
    * DynamoDB) and the Map's MaxConcurrency of one run; 1..40 (an inline Map runs at most 40
@@ -39,6 +83,10 @@ export interface PipelineConfig {
   readonly historyEventBudget: number;
   /** Routes by name (the first path segment under `inbox/`); at least one. */
   readonly routes: Record<string, RouteConfig>;
+}
+
+/** The validated `bedrockBatch` context: the settings, and the stack's existing alarm topic if any. */
+export interface PipelineConfig extends PipelineSettings {
   /**
    * ARN of an existing SNS topic every alarm notifies, e.g. the team's paging topic
    * (`arn:aws:sns:<region>:<account>:<name>`, standard topic in the stack's region).
@@ -53,7 +101,7 @@ export const PIPELINE_DEFAULTS = {
   jobTimeoutHours: 72,
   workRetentionDays: 14,
   nightlySchedule: 'cron(0 2 * * ? *)',
-  historyEventBudget: 20000,
+  historyEventBudget: DEFAULT_HISTORY_EVENT_BUDGET,
 } as const;
 
 /** Per-route defaults applied by {@link loadPipelineConfig}. */
@@ -99,7 +147,8 @@ const SCHEDULE_EXPRESSION = /^(cron|rate)\(.+\)$/;
 /** A standard SNS topic ARN: partition, region, 12-digit account, topic name (1-256 of [A-Za-z0-9_-]). */
 const SNS_TOPIC_ARN = /^arn:aws(-[a-z]+)*:sns:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[A-Za-z0-9_-]{1,256}$/;
 
-const TOP_LEVEL_KEYS = ['maxConcurrentJobs', 'jobTimeoutHours', 'workRetentionDays', 'nightlySchedule', 'historyEventBudget', 'routes', 'alarmTopicArn'];
+/** The keys of {@link PipelineSettingsProps}. */
+export const PIPELINE_SETTING_KEYS: readonly string[] = ['maxConcurrentJobs', 'jobTimeoutHours', 'workRetentionDays', 'nightlySchedule', 'historyEventBudget', 'routes'];
 const ROUTE_KEYS = ['modelId', 'maxRecordsPerJob', 'minRecordsPerJob', 'maxAttempts', 'smallRemainder', 'trigger'];
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -107,7 +156,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** Collects every problem so one synth reports them all. */
-class Problems {
+export class SettingProblems {
   readonly messages: string[] = [];
 
   add(message: string): void {
@@ -145,8 +194,8 @@ class Problems {
   }
 }
 
-function loadRoute(problems: Problems, name: string, raw: unknown): RouteConfig | undefined {
-  const path = `bedrockBatch.routes.${name}`;
+function loadRoute(problems: SettingProblems, root: string, name: string, raw: unknown): RouteConfig | undefined {
+  const path = `${root}.routes.${name}`;
   if (!ROUTE_NAME.test(name)) {
     problems.add(`${path}: route names must match [a-z0-9-]+ (they are the first path segment under inbox/)`);
   }
@@ -178,6 +227,84 @@ function loadRoute(problems: Problems, name: string, raw: unknown): RouteConfig 
 }
 
 /**
+ * Checks the settings part of `value` (the keys of {@link PipelineSettingsProps}) into `problems`,
+ * each problem named by its path under `root`, and returns them with the defaults applied
+ * (a rejected value's default stands in, so that every other problem is still found).
+ */
+export function collectPipelineSettings(problems: SettingProblems, root: string, value: Record<string, unknown>): PipelineSettings {
+  const maxConcurrentJobs = problems.integer(
+    `${root}.maxConcurrentJobs`,
+    value.maxConcurrentJobs,
+    PIPELINE_DEFAULTS.maxConcurrentJobs,
+    1,
+    MAX_CONCURRENT_JOBS_LIMIT,
+    MAX_CONCURRENT_JOBS_WHY,
+  );
+  const jobTimeoutHours = problems.integer(`${root}.jobTimeoutHours`, value.jobTimeoutHours, PIPELINE_DEFAULTS.jobTimeoutHours, 24, 168);
+  const workRetentionDays = problems.integer(`${root}.workRetentionDays`, value.workRetentionDays, PIPELINE_DEFAULTS.workRetentionDays, 1, 3650);
+  const historyEventBudget = problems.integer(`${root}.historyEventBudget`, value.historyEventBudget, PIPELINE_DEFAULTS.historyEventBudget, 100, 24000);
+
+  let nightlySchedule: string = PIPELINE_DEFAULTS.nightlySchedule;
+  if (value.nightlySchedule !== undefined) {
+    if (typeof value.nightlySchedule !== 'string' || !SCHEDULE_EXPRESSION.test(value.nightlySchedule.trim())) {
+      problems.add(`${root}.nightlySchedule must be an EventBridge schedule expression, cron(...) or rate(...) (got ${JSON.stringify(value.nightlySchedule)})`);
+    } else {
+      nightlySchedule = value.nightlySchedule.trim();
+    }
+  }
+
+  const routes: Record<string, RouteConfig> = {};
+  if (!isPlainObject(value.routes) || Object.keys(value.routes).length === 0) {
+    problems.add(`${root}.routes must define at least one route, e.g. {"default": {"modelId": "anthropic.claude-3-haiku-20240307-v1:0"}}`);
+  } else {
+    for (const [name, rawRoute] of Object.entries(value.routes)) {
+      const route = loadRoute(problems, root, name, rawRoute);
+      if (route) routes[name] = route;
+    }
+  }
+
+  // Checked only when every value it depends on is valid (a fallback would give a wrong figure).
+  const dependsOn = [`${root}.jobTimeoutHours`, `${root}.workRetentionDays`, ...Object.keys(routes).map((r) => `${root}.routes.${r}.maxAttempts`)];
+  if (Object.keys(routes).length > 0 && !dependsOn.some((p) => problems.invalid.has(p))) {
+    const longest = longestRunHours(jobTimeoutHours, routes);
+    if (workRetentionDays * 24 < longest) {
+      const [slowest, slowestRoute] = Object.entries(routes).reduce((a, b) => (b[1].maxAttempts > a[1].maxAttempts ? b : a));
+      problems.add(
+        `${root}.workRetentionDays (${workRetentionDays} days) is shorter than the longest possible run ` +
+          `(jobTimeoutHours ${jobTimeoutHours} × maxAttempts ${slowestRoute.maxAttempts} of route ${slowest} + ${RUN_MARGIN_HOURS} h = ${longest} h): ` +
+          `intermediate files must outlive the run that reads them; set it to at least ${Math.ceil(longest / 24)}`,
+      );
+    }
+  }
+  return { maxConcurrentJobs, jobTimeoutHours, workRetentionDays, nightlySchedule, historyEventBudget, routes };
+}
+
+/** Throws one error listing every problem, under `heading`, if there is any. */
+export function throwIfProblems(problems: SettingProblems, heading: string): void {
+  if (problems.messages.length > 0) {
+    const list = problems.messages.map((m) => `  - ${m}`).join('\n');
+    throw new Error(`${heading}:\n${list}`);
+  }
+}
+
+/**
+ * Validates pipeline settings given as props (`BedrockBatchPipeline`) and applies the defaults.
+ *
+ * @param root the path prefix of the messages, e.g. `props`
+ * @param heading the first line of the error, e.g. `Invalid BedrockBatchPipeline props (MyStack/Pipeline)`
+ * @param otherKeys keys of `raw` that are not settings but are known to the caller (not reported as unknown)
+ * @throws Error listing every bad key by its full path (e.g. `props.routes.default.maxAttempts must be an integer 1..10 (got 0)`)
+ */
+export function validatePipelineSettings(raw: unknown, root: string, heading: string, otherKeys: readonly string[] = []): PipelineSettings {
+  if (!isPlainObject(raw)) throw new Error(`${heading}: ${root} must be an object with at least routes`);
+  const problems = new SettingProblems();
+  problems.unknownKeys(root, raw, [...PIPELINE_SETTING_KEYS, ...otherKeys]);
+  const settings = collectPipelineSettings(problems, root, raw);
+  throwIfProblems(problems, heading);
+  return settings;
+}
+
+/**
  * Validates the `bedrockBatch` context value and applies the defaults.
  *
  * @param raw the context value: an object, or its JSON text (as given by `cdk synth -c bedrockBatch='{...}'`)
@@ -197,29 +324,9 @@ export function loadPipelineConfig(raw: unknown): PipelineConfig {
     throw new Error('bedrockBatch must be an object (set it in cdk.json under context.bedrockBatch)');
   }
 
-  const problems = new Problems();
-  problems.unknownKeys('bedrockBatch', value, TOP_LEVEL_KEYS);
-  const maxConcurrentJobs = problems.integer(
-    'bedrockBatch.maxConcurrentJobs',
-    value.maxConcurrentJobs,
-    PIPELINE_DEFAULTS.maxConcurrentJobs,
-    1,
-    MAX_CONCURRENT_JOBS_LIMIT,
-    MAX_CONCURRENT_JOBS_WHY,
-  );
-  const jobTimeoutHours = problems.integer('bedrockBatch.jobTimeoutHours', value.jobTimeoutHours, PIPELINE_DEFAULTS.jobTimeoutHours, 24, 168);
-  const workRetentionDays = problems.integer('bedrockBatch.workRetentionDays', value.workRetentionDays, PIPELINE_DEFAULTS.workRetentionDays, 1, 3650);
-  const historyEventBudget = problems.integer('bedrockBatch.historyEventBudget', value.historyEventBudget, PIPELINE_DEFAULTS.historyEventBudget, 100, 24000);
-
-  let nightlySchedule: string = PIPELINE_DEFAULTS.nightlySchedule;
-  if (value.nightlySchedule !== undefined) {
-    if (typeof value.nightlySchedule !== 'string' || !SCHEDULE_EXPRESSION.test(value.nightlySchedule.trim())) {
-      problems.add(`bedrockBatch.nightlySchedule must be an EventBridge schedule expression, cron(...) or rate(...) (got ${JSON.stringify(value.nightlySchedule)})`);
-    } else {
-      nightlySchedule = value.nightlySchedule.trim();
-    }
-  }
-
+  const problems = new SettingProblems();
+  problems.unknownKeys('bedrockBatch', value, [...PIPELINE_SETTING_KEYS, 'alarmTopicArn']);
+  const settings = collectPipelineSettings(problems, 'bedrockBatch', value);
   let alarmTopicArn: string | undefined;
   if (value.alarmTopicArn !== undefined) {
     const arn = value.alarmTopicArn;
@@ -234,33 +341,6 @@ export function loadPipelineConfig(raw: unknown): PipelineConfig {
     }
   }
 
-  const routes: Record<string, RouteConfig> = {};
-  if (!isPlainObject(value.routes) || Object.keys(value.routes).length === 0) {
-    problems.add('bedrockBatch.routes must define at least one route, e.g. {"default": {"modelId": "anthropic.claude-3-haiku-20240307-v1:0"}}');
-  } else {
-    for (const [name, rawRoute] of Object.entries(value.routes)) {
-      const route = loadRoute(problems, name, rawRoute);
-      if (route) routes[name] = route;
-    }
-  }
-
-  // Checked only when every value it depends on is valid (a fallback would give a wrong figure).
-  const dependsOn = ['bedrockBatch.jobTimeoutHours', 'bedrockBatch.workRetentionDays', ...Object.keys(routes).map((r) => `bedrockBatch.routes.${r}.maxAttempts`)];
-  if (Object.keys(routes).length > 0 && !dependsOn.some((p) => problems.invalid.has(p))) {
-    const longest = longestRunHours(jobTimeoutHours, routes);
-    if (workRetentionDays * 24 < longest) {
-      const [slowest, slowestRoute] = Object.entries(routes).reduce((a, b) => (b[1].maxAttempts > a[1].maxAttempts ? b : a));
-      problems.add(
-        `bedrockBatch.workRetentionDays (${workRetentionDays} days) is shorter than the longest possible run ` +
-          `(jobTimeoutHours ${jobTimeoutHours} × maxAttempts ${slowestRoute.maxAttempts} of route ${slowest} + ${RUN_MARGIN_HOURS} h = ${longest} h): ` +
-          `intermediate files must outlive the run that reads them; set it to at least ${Math.ceil(longest / 24)}`,
-      );
-    }
-  }
-
-  if (problems.messages.length > 0) {
-    const list = problems.messages.map((m) => `  - ${m}`).join('\n');
-    throw new Error(`Invalid bedrockBatch configuration:\n${list}`);
-  }
-  return { maxConcurrentJobs, jobTimeoutHours, workRetentionDays, nightlySchedule, historyEventBudget, routes, ...(alarmTopicArn ? { alarmTopicArn } : {}) };
+  throwIfProblems(problems, 'Invalid bedrockBatch configuration');
+  return { ...settings, ...(alarmTopicArn ? { alarmTopicArn } : {}) };
 }

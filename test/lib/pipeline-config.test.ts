@@ -1,4 +1,4 @@
-import { loadPipelineConfig, longestRunHours, MAX_CONCURRENT_JOBS_LIMIT, PIPELINE_DEFAULTS, ROUTE_DEFAULTS } from '../../bin/config';
+import { loadPipelineConfig, longestRunHours, MAX_CONCURRENT_JOBS_LIMIT, PIPELINE_DEFAULTS, ROUTE_DEFAULTS } from '../../lib/pipeline-config';
 import { rawConfig } from './helpers';
 
 import cdkJson from '../../cdk.json';

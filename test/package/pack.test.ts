@@ -1,0 +1,79 @@
+/**
+ * The package as a consumer gets it: `npm pack` (which builds dist/), the tarball unpacked into
+ * a fresh CDK app's node_modules, and an app in plain JavaScript that declares two pipelines and
+ * synthesizes with cdk-nag's AwsSolutions checks (bundling skipped); the same app in TypeScript
+ * type-checks against the shipped declarations. Offline: aws-cdk-lib, constructs and cdk-nag are
+ * this checkout's, linked into the app.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const REPO = path.resolve(__dirname, '..', '..');
+
+const APP_BODY = `
+const app = new App({ outdir: process.argv[2], context: { 'aws:cdk:bundling-stacks': [] } });
+const stack = new Stack(app, 'Consumer');
+const tickets = new BedrockBatchPipeline(stack, 'Tickets', { routes: { default: { modelId: 'anthropic.claude-3-haiku-20240307-v1:0' } } });
+new BedrockBatchPipeline(stack, 'Evals', { maxConcurrentJobs: 3, routes: { nova: { modelId: 'us.amazon.nova-lite-v1:0', trigger: 'nightly' } } });
+new events.Rule(stack, 'OnTicketsRun', { eventPattern: tickets.completionEventPattern });
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+const template = app.synth().getStackByName('Consumer').template;
+const resources = Object.values(template.Resources);
+console.log(JSON.stringify({
+  stateMachines: resources.filter((r) => r.Type === 'AWS::StepFunctions::StateMachine').length,
+  handlers: resources.filter((r) => r.Type === 'AWS::Lambda::Function').map((r) => r.Metadata['bedrock-batch:handler']).sort(),
+}));
+`;
+
+describe('the packed package in a fresh CDK app', () => {
+  let work: string;
+  let appDir: string;
+
+  beforeAll(() => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'bb-pack-'));
+    const [packed] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: REPO, encoding: 'utf8' })) as Array<{ filename: string }>;
+    appDir = path.join(work, 'app');
+    const modules = path.join(appDir, 'node_modules');
+    fs.mkdirSync(path.join(modules, 'bedrock-batch'), { recursive: true });
+    execFileSync('tar', ['xzf', path.join(work, packed!.filename), '-C', path.join(modules, 'bedrock-batch'), '--strip-components=1']);
+    for (const dep of ['aws-cdk-lib', 'constructs', 'cdk-nag', '@types']) fs.symlinkSync(path.join(REPO, 'node_modules', dep), path.join(modules, dep));
+    // NodejsFunction pins bundled dependencies with the app's lock file (a real app has one).
+    fs.writeFileSync(path.join(appDir, 'package-lock.json'), JSON.stringify({ name: 'app', lockfileVersion: 3, requires: true, packages: {} }));
+  }, 120000);
+
+  afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  test('ships the compiled constructs and handlers, not the tests, the twin or the app', () => {
+    const root = path.join(appDir, 'node_modules', 'bedrock-batch');
+    expect(fs.existsSync(path.join(root, 'dist', 'lib', 'index.js'))).toBe(true);
+    expect(fs.existsSync(path.join(root, 'dist', 'lib', 'index.d.ts'))).toBe(true);
+    expect(fs.existsSync(path.join(root, 'dist', 'lambdas', 'prepare', 'handler.js'))).toBe(true);
+    for (const absent of ['test', 'local', 'lib', path.join('dist', 'local'), path.join('dist', 'test')]) expect({ absent, present: fs.existsSync(path.join(root, absent)) }).toEqual({ absent, present: false });
+  });
+
+  test('a JavaScript app declares two pipelines and synthesizes, cdk-nag clean', () => {
+    fs.writeFileSync(
+      path.join(appDir, 'app.js'),
+      `const { App, Stack, Validations } = require('aws-cdk-lib');\nconst events = require('aws-cdk-lib/aws-events');\nconst { AwsSolutionsChecks } = require('cdk-nag');\nconst { BedrockBatchPipeline } = require('bedrock-batch');\n${APP_BODY}`,
+    );
+    const out = execFileSync(process.execPath, ['app.js', path.join(work, 'cdk.out')], { cwd: appDir, encoding: 'utf8' });
+    const summary = JSON.parse(out.trim().split('\n').pop()!) as { stateMachines: number; handlers: string[] };
+    expect(summary.stateMachines).toBe(2);
+    expect(summary.handlers).toHaveLength(22);
+    expect(new Set(summary.handlers).size).toBe(11);
+  });
+
+  test('a TypeScript app type-checks against the shipped declarations', () => {
+    fs.writeFileSync(
+      path.join(appDir, 'app.ts'),
+      `import { App, Stack, Validations } from 'aws-cdk-lib';\nimport * as events from 'aws-cdk-lib/aws-events';\nimport { AwsSolutionsChecks } from 'cdk-nag';\nimport { BedrockBatchPipeline, type BedrockBatchPipelineProps } from 'bedrock-batch';\nconst _props: BedrockBatchPipelineProps = { routes: { x: { modelId: 'm' } } };\nvoid _props;\n${APP_BODY.replace(/\(r\) =>/g, '(r: any) =>')}`,
+    );
+    fs.writeFileSync(
+      path.join(appDir, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { strict: true, noEmit: true, module: 'commonjs', target: 'ES2022', moduleResolution: 'node', skipLibCheck: true, types: ['node'] }, files: ['app.ts'] }),
+    );
+    expect(() => execFileSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', appDir], { cwd: appDir, encoding: 'utf8' })).not.toThrow();
+  });
+});
