@@ -62,9 +62,7 @@ export class BedrockServiceRole extends Construct {
     // A job on an inference profile invokes the model in every region the profile routes to.
     const profileModelArns = modelResourceArnsOf(props.modelIds.filter(usesInferenceProfile), env);
     if (profileModelArns.length > 0) {
-      statements.push(
-        new iam.PolicyStatement({ sid: 'InvokeProfileModels', actions: ['bedrock:InvokeModel'], resources: profileModelArns }),
-      );
+      statements.push(new iam.PolicyStatement({ sid: 'InvokeProfileModels', actions: ['bedrock:InvokeModel'], resources: profileModelArns }));
     }
 
     this.role = new iam.Role(this, 'Role', {
@@ -87,7 +85,7 @@ export class BedrockServiceRole extends Construct {
       acknowledgeNag(
         this.role,
         'AwsSolutions-IAM5',
-        'An inference profile routes a request to any region it spans, and Bedrock requires InvokeModel on the foundation model in each of them; only the routes\' foundation models get the region wildcard.',
+        "An inference profile routes a request to any region it spans, and Bedrock requires InvokeModel on the foundation model in each of them; only the routes' foundation models get the region wildcard.",
         anyRegionModels.map((arn) => nagResourceFinding(this, arn)),
       );
     }

@@ -46,10 +46,7 @@ export function modelResourceArns(modelId: string, env: ArnEnvironment): string[
     return [modelId];
   }
   if (usesInferenceProfile(modelId)) {
-    return [
-      `arn:${env.partition}:bedrock:${env.region}:${env.account}:inference-profile/${modelId}`,
-      foundationModelAnyRegion(baseModelId(modelId)),
-    ];
+    return [`arn:${env.partition}:bedrock:${env.region}:${env.account}:inference-profile/${modelId}`, foundationModelAnyRegion(baseModelId(modelId))];
   }
   return [`arn:${env.partition}:bedrock:${env.region}::foundation-model/${modelId}`];
 }

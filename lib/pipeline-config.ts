@@ -148,7 +148,14 @@ const SCHEDULE_EXPRESSION = /^(cron|rate)\(.+\)$/;
 const SNS_TOPIC_ARN = /^arn:aws(-[a-z]+)*:sns:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[A-Za-z0-9_-]{1,256}$/;
 
 /** The keys of {@link PipelineSettingsProps}. */
-export const PIPELINE_SETTING_KEYS: readonly string[] = ['maxConcurrentJobs', 'jobTimeoutHours', 'workRetentionDays', 'nightlySchedule', 'historyEventBudget', 'routes'];
+export const PIPELINE_SETTING_KEYS: readonly string[] = [
+  'maxConcurrentJobs',
+  'jobTimeoutHours',
+  'workRetentionDays',
+  'nightlySchedule',
+  'historyEventBudget',
+  'routes',
+];
 const ROUTE_KEYS = ['modelId', 'maxRecordsPerJob', 'minRecordsPerJob', 'maxAttempts', 'smallRemainder', 'trigger'];
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -130,11 +130,11 @@ const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
     description: 'Hands the next window of chunks to the Map, or continues the run in a successor execution',
     table: { items: { run: ['UpdateItem'] } },
   },
-  'acquire-slot': { description: 'Takes a slot of the model\'s global job cap', table: { items: { cap: ['UpdateItem'] } } },
+  'acquire-slot': { description: "Takes a slot of the model's global job cap", table: { items: { cap: ['UpdateItem'] } } },
   // Also completes its own task token when a retried submit finds the job already terminal
   // (connectWorkflow).
   'submit-job': {
-    description: 'Stores the task token and creates the chunk\'s Bedrock batch job',
+    description: "Stores the task token and creates the chunk's Bedrock batch job",
     // run: the stop mark, checked as it lists itself as a running step of the run.
     table: { items: { job: ['PutItem', 'UpdateItem', 'GetItem'], run: ['GetItem', 'UpdateItem'] } },
     bedrockJobs: ['Create', 'Get'],
@@ -143,7 +143,7 @@ const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   // Reads the chunk's input and its job's output; writes the chunk's parts and stats. Reads the
   // job item and stops a job whose wait ended without its outcome, before freeing its slot.
   'reconcile-chunk': {
-    description: 'Joins a job\'s output with its input; frees the slot',
+    description: "Joins a job's output with its input; frees the slot",
     s3: { read: ['jobsInput', 'jobsOutput'], list: ['jobsOutput'], write: ['work'] },
     table: { items: { job: ['GetItem'], cap: ['UpdateItem'], run: ['GetItem', 'UpdateItem'] } },
     bedrockJobs: ['Get', 'Stop'],
@@ -220,10 +220,16 @@ function grantBucketAccess(role: iam.IRole, bucket: s3.IBucket, access: S3Access
       }),
     );
   } else if (access.read?.length) {
-    allow(['s3:GetObject'], access.read.map((p) => bucket.arnForObjects(prefixPattern(p))));
+    allow(
+      ['s3:GetObject'],
+      access.read.map((p) => bucket.arnForObjects(prefixPattern(p))),
+    );
   }
   if (access.write?.length) {
-    allow(['s3:PutObject', 's3:AbortMultipartUpload'], access.write.map((p) => bucket.arnForObjects(prefixPattern(p))));
+    allow(
+      ['s3:PutObject', 's3:AbortMultipartUpload'],
+      access.write.map((p) => bucket.arnForObjects(prefixPattern(p))),
+    );
   }
   if (access.list === 'run-inputs') {
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }));
@@ -238,7 +244,7 @@ function grantBucketAccess(role: iam.IRole, bucket: s3.IBucket, access: S3Access
   }
   const reason =
     access.read === 'run-inputs'
-      ? "A run's input files may be anywhere in the drop bucket but the pipeline's own output prefixes (jobs-output/, results/: read explicitly denied); written run files are keyed by run id, round and chunk (docs/ARCHITECTURE.md, \"Data layout\"), only known at run time; no delete."
+      ? 'A run\'s input files may be anywhere in the drop bucket but the pipeline\'s own output prefixes (jobs-output/, results/: read explicitly denied); written run files are keyed by run id, round and chunk (docs/ARCHITECTURE.md, "Data layout"), only known at run time; no delete.'
       : 'Run files are keyed by run id, round and chunk (docs/ARCHITECTURE.md, "Data layout"), only known at run time; access is to the prefixes this function uses, without delete.';
   return { allowed, reason };
 }
@@ -344,21 +350,20 @@ export class PipelineFunctions extends Construct {
 
       if (access.s3) {
         const { allowed, reason } = grantBucketAccess(fn.role, props.dropBucket.bucket, access.s3);
-        ack(reason, allowed.map((arn) => nagResourceFinding(this, arn)));
+        ack(
+          reason,
+          allowed.map((arn) => nagResourceFinding(this, arn)),
+        );
       }
       if (access.table) grantTableAccess(fn.role, props.table, access.table);
 
       const jobActions = access.bedrockJobs ?? [];
       const perJob = jobActions.filter((a) => a === 'Get' || a === 'Stop');
       if (perJob.length > 0) {
-        fn.role.addToPrincipalPolicy(
-          new iam.PolicyStatement({ actions: perJob.map((a) => `bedrock:${a}ModelInvocationJob`), resources: [jobArns] }),
-        );
+        fn.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: perJob.map((a) => `bedrock:${a}ModelInvocationJob`), resources: [jobArns] }));
       }
       if (jobActions.includes('Create')) {
-        fn.role.addToPrincipalPolicy(
-          new iam.PolicyStatement({ actions: ['bedrock:CreateModelInvocationJob'], resources: [jobArns, ...modelArns] }),
-        );
+        fn.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['bedrock:CreateModelInvocationJob'], resources: [jobArns, ...modelArns] }));
         // Jobs are created with tags (JOB_TAG_KEYS). Bedrock's guide to batch permissions lists
         // bedrock:TagResource among the caller's actions; granted for these keys only.
         fn.role.addToPrincipalPolicy(
@@ -370,10 +375,9 @@ export class PipelineFunctions extends Construct {
         );
       }
       if (jobActions.length > 0) {
-        ack(
-          'Batch job ids are generated by Bedrock at creation; the functions act on this account\'s model-invocation jobs in this region only.',
-          [nagResourceFinding(this, jobArns)],
-        );
+        ack("Batch job ids are generated by Bedrock at creation; the functions act on this account's model-invocation jobs in this region only.", [
+          nagResourceFinding(this, jobArns),
+        ]);
       }
       if (access.invokeModel) {
         fn.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['bedrock:InvokeModel'], resources: modelArns }));
@@ -381,7 +385,7 @@ export class PipelineFunctions extends Construct {
       const anyRegionModels = modelArns.filter((arn) => arn.includes(':bedrock:*::'));
       if ((jobActions.includes('Create') || access.invokeModel) && anyRegionModels.length > 0) {
         ack(
-          'A route on an inference profile is served in every region the profile spans, and Bedrock authorizes the foundation model in each; only the routes\' foundation models get the region wildcard.',
+          "A route on an inference profile is served in every region the profile spans, and Bedrock authorizes the foundation model in each; only the routes' foundation models get the region wildcard.",
           anyRegionModels.map((arn) => nagResourceFinding(this, arn)),
         );
       }

@@ -265,7 +265,7 @@ export class BatchWorkflow extends Construct {
     acknowledgeNag(
       this.stateMachine.role,
       'AwsSolutions-IAM5',
-      'CDK grants lambda:InvokeFunction on each task function and on its versions and aliases (<function ARN>:*); only the workflow\'s own functions are listed.',
+      "CDK grants lambda:InvokeFunction on each task function and on its versions and aliases (<function ARN>:*); only the workflow's own functions are listed.",
       taskFunctions.map((fn) => nagResourceFinding(this, `${fn.functionArn}:*`)),
     );
     acknowledgeNag(

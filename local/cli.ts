@@ -94,15 +94,19 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   const runId = values.get('--run-id');
   if (runId !== undefined) {
     if (inputJson.length > 0) throw new UsageError('--run-id cannot be combined with --input-json: give each input its runId');
-    if (flags.has('--one-run-per-file')) throw new UsageError("--run-id cannot be combined with --one-run-per-file: a dropped file's run id comes from its execution name");
-    if (files.length !== 1) throw new UsageError(`--run-id needs exactly one input file, got ${files.length} (for several runs, use --input-json with a runId in each)`);
-    if (!isValidRunId(runId)) throw new UsageError(`--run-id must be 1..40 letters, digits and single hyphens, starting and ending with a letter or digit, got '${runId}'`);
+    if (flags.has('--one-run-per-file'))
+      throw new UsageError("--run-id cannot be combined with --one-run-per-file: a dropped file's run id comes from its execution name");
+    if (files.length !== 1)
+      throw new UsageError(`--run-id needs exactly one input file, got ${files.length} (for several runs, use --input-json with a runId in each)`);
+    if (!isValidRunId(runId))
+      throw new UsageError(`--run-id must be 1..40 letters, digits and single hyphens, starting and ending with a letter or digit, got '${runId}'`);
   }
   if (inputJson.length > 0) {
     if (flags.has('--one-run-per-file')) throw new UsageError('--input-json cannot be combined with --one-run-per-file');
     const names = files.map((f) => basename(f));
     const twice = names.find((name, i) => names.indexOf(name) !== i);
-    if (twice !== undefined) throw new UsageError(`two input files are named ${twice}: with --input-json each is uploaded to uploads/<file name>, so names must differ`);
+    if (twice !== undefined)
+      throw new UsageError(`two input files are named ${twice}: with --input-json each is uploaded to uploads/<file name>, so names must differ`);
   }
   const modelId = values.get('--model');
   if (!modelId) throw new UsageError('--model <modelId> is required');
@@ -159,7 +163,9 @@ export async function loadExecutionInputs(files: readonly string[]): Promise<Rec
       text = await readFile(file, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new UsageError(`--input-json ${file}: cannot read it (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory' : firstLine((err as Error).message)})`);
+      throw new UsageError(
+        `--input-json ${file}: cannot read it (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory' : firstLine((err as Error).message)})`,
+      );
     }
     let value: unknown;
     try {
@@ -210,8 +216,11 @@ export function describeOutcome(outcome: LocalRunOutcome): string[] {
     for (const w of s.warnings) lines.push(`${run.runId}: warning: ${w}`);
   }
   const f = outcome.faults;
-  const twinFaults = f.handlerCrash + f.duplicateInvocation > 0 ? `; ${f.handlerCrash} handler crash(es), ${f.duplicateInvocation} duplicate invocation(s)` : '';
-  lines.push(`emulator: ${outcome.emulator.jobsCreated} job(s) created, at most ${outcome.emulator.maxConcurrentJobs} at once, ${outcome.emulator.duplicateCreates} duplicate create(s)${twinFaults}`);
+  const twinFaults =
+    f.handlerCrash + f.duplicateInvocation > 0 ? `; ${f.handlerCrash} handler crash(es), ${f.duplicateInvocation} duplicate invocation(s)` : '';
+  lines.push(
+    `emulator: ${outcome.emulator.jobsCreated} job(s) created, at most ${outcome.emulator.maxConcurrentJobs} at once, ${outcome.emulator.duplicateCreates} duplicate create(s)${twinFaults}`,
+  );
   return lines;
 }
 

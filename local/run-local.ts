@@ -154,8 +154,9 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
       const runId = runIdOf(execution);
       const outDir = resolve(req.out ? (folderPerRun ? join(req.out, runId) : req.out) : join('bedrock-batch-out', runId));
       await ensureDir(outDir);
-      const summary = await download(twin, runKeys.results(runId, 'summary.json'), join(outDir, 'summary.json'))
-        .then(async (ok) => (ok ? (JSON.parse(await readFile(join(outDir, 'summary.json'), 'utf8')) as RunSummary) : undefined));
+      const summary = await download(twin, runKeys.results(runId, 'summary.json'), join(outDir, 'summary.json')).then(async (ok) =>
+        ok ? (JSON.parse(await readFile(join(outDir, 'summary.json'), 'utf8')) as RunSummary) : undefined,
+      );
       const resultKeys = summary?.outputs.results.map((uri) => uri.slice(`s3://${twin.bucket}/`.length)) ?? [runKeys.results(runId, 'results.jsonl')];
       for (const key of [...resultKeys, runKeys.results(runId, 'failed.jsonl'), runKeys.results(runId, 'rejected.jsonl')]) {
         await download(twin, key, join(outDir, basename(key)));
@@ -172,7 +173,9 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
         ...(own ? { summary } : {}),
         outDir,
         executions: executions.filter((e) => runIdOf(e) === runId).length,
-        ...(failed ? { error: own && summary?.error ? `${summary.error.error}: ${summary.error.cause}` : `${result.error ?? 'execution failed'}: ${result.cause ?? ''}` } : {}),
+        ...(failed
+          ? { error: own && summary?.error ? `${summary.error.error}: ${summary.error.cause}` : `${result.error ?? 'execution failed'}: ${result.cause ?? ''}` }
+          : {}),
       });
     }
     return { runs, emulator, faults, exitCode: runs.some((r) => r.error !== undefined) || runs.length === 0 ? 1 : 0 };
@@ -197,4 +200,3 @@ async function download(twin: LocalTwin, key: string, path: string): Promise<boo
     throw err;
   }
 }
-

@@ -260,11 +260,14 @@ export class LocalTwin {
         }
         if (rate !== undefined) {
           // Nightly cron rules are not run by the clock: sweeps are started on request (sweep()).
-          const timer = setInterval(() => {
-            // Nothing waits for a tick (stop() does, through track()); a failed tick is dropped, as
-            // the rule fires again at the next one.
-            void this.track(this.call(fn, ruleTargetInput(target, scheduledEvent(rule.logicalId)))).catch(() => undefined);
-          }, Math.max(50, rate / SCHEDULE_SPEEDUP));
+          const timer = setInterval(
+            () => {
+              // Nothing waits for a tick (stop() does, through track()); a failed tick is dropped, as
+              // the rule fires again at the next one.
+              void this.track(this.call(fn, ruleTargetInput(target, scheduledEvent(rule.logicalId)))).catch(() => undefined);
+            },
+            Math.max(50, rate / SCHEDULE_SPEEDUP),
+          );
           timer.unref();
           this.sweepTimers.push(timer);
         }

@@ -67,7 +67,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       sizes = value()
         .split(',')
         .map((s) => Number(s.trim()));
-      if (sizes.length === 0 || sizes.some((n) => !Number.isFinite(n) || n <= 0)) throw new Error(`--sizes must be positive numbers of MiB, e.g. 100,1024\n${USAGE}`);
+      if (sizes.length === 0 || sizes.some((n) => !Number.isFinite(n) || n <= 0))
+        throw new Error(`--sizes must be positive numbers of MiB, e.g. 100,1024\n${USAGE}`);
     } else if (arg === '--repeat') {
       repeat = Number(value());
       if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`--repeat must be a positive integer\n${USAGE}`);
@@ -132,7 +133,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     ...(opts.nodeOptions ? { nodeOptions: opts.nodeOptions } : {}),
   };
   /** Runs a phase `opts.repeat` times, each in a fresh process. */
-  const repeated = async <P extends PhaseName>(request: Extract<PhaseRequest, { phase: P }>, label: string, after?: () => Promise<void>): Promise<Array<PhaseReport<P>>> => {
+  const repeated = async <P extends PhaseName>(
+    request: Extract<PhaseRequest, { phase: P }>,
+    label: string,
+    after?: () => Promise<void>,
+  ): Promise<Array<PhaseReport<P>>> => {
     const runs: Array<PhaseReport<P>> = [];
     for (let i = 1; i <= opts.repeat; i++) {
       runs.push(await runPhase(request, opts.repeat > 1 ? `${label}-${i}` : label, runner));
@@ -184,7 +189,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       const prepare = prepares[prepares.length - 1]!;
       progress(`${label}: ${prepare.chunkCount} chunks; writing job outputs`);
 
-      const outputs = await writeJobOutputs(s3, prepare.run, prepare.chunkCount, (c) => progress(`${label}: job output of chunk ${c + 1}/${prepare.chunkCount} written`));
+      const outputs = await writeJobOutputs(s3, prepare.run, prepare.chunkCount, (c) =>
+        progress(`${label}: job output of chunk ${c + 1}/${prepare.chunkCount} written`),
+      );
       progress(`${label}: ${Math.round(outputs.bytes / MiB)} MiB of job output; reconcile`);
       const callsBefore = bedrock.getJobCalls();
       const reconcile = await repeated({ phase: 'reconcile', run: prepare.run, jobIds: outputs.jobIds }, label);
@@ -202,7 +209,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
       problems.push(...found);
       if (outputs.records !== input.records) problems.push(`${label}: job outputs hold ${outputs.records} records of ${input.records}`);
       const jobReads = bedrock.getJobCalls() - callsBefore;
-      if (jobReads !== prepare.chunkCount * opts.repeat) problems.push(`${label}: reconcile read ${jobReads} jobs, ${prepare.chunkCount * opts.repeat} expected`);
+      if (jobReads !== prepare.chunkCount * opts.repeat)
+        problems.push(`${label}: reconcile read ${jobReads} jobs, ${prepare.chunkCount * opts.repeat} expected`);
     }
     for (const request of bedrock.unexpected()) problems.push(`unexpected Bedrock request: ${request}`);
   } finally {

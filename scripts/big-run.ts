@@ -104,11 +104,15 @@ export function slotUtilization(events: readonly BusEvent[], cap: number): SlotU
  * bus) the sweeper's line was logged, in ms. A short delay means the event was not lost but
  * still on its way to job-state when a sweep got there first.
  */
-export function missedDelays(events: readonly BusEvent[], missed: ReadonlyArray<{ jobArn: string; at: number }>): { delayAfterTerminalEventMs?: { min: number; median: number; max: number } } {
+export function missedDelays(
+  events: readonly BusEvent[],
+  missed: ReadonlyArray<{ jobArn: string; at: number }>,
+): { delayAfterTerminalEventMs?: { min: number; median: number; max: number } } {
   const terminalAt = new Map<string, number>();
   for (const e of events) {
     const d = e.detail as { batchJobArn?: string; status?: string };
-    if (e.source === 'aws.bedrock' && d.batchJobArn && d.status && TERMINAL.has(d.status) && !terminalAt.has(d.batchJobArn)) terminalAt.set(d.batchJobArn, Date.parse(e.time));
+    if (e.source === 'aws.bedrock' && d.batchJobArn && d.status && TERMINAL.has(d.status) && !terminalAt.has(d.batchJobArn))
+      terminalAt.set(d.batchJobArn, Date.parse(e.time));
   }
   const delays = missed.flatMap((m) => (terminalAt.has(m.jobArn) ? [m.at - terminalAt.get(m.jobArn)!] : [])).sort((a, b) => a - b);
   if (delays.length === 0) return {};
@@ -134,7 +138,10 @@ export interface ConservationCheck {
  * input lines = succeeded + failed + rejected, each input record id in exactly one output line,
  * and the summary agrees with the files.
  */
-export function checkConservation(inputIds: readonly string[], outputs: { summary?: RunSummary; results: string[]; failed: string[]; rejected: string[] }): ConservationCheck {
+export function checkConservation(
+  inputIds: readonly string[],
+  outputs: { summary?: RunSummary; results: string[]; failed: string[]; rejected: string[] },
+): ConservationCheck {
   const seen = new Map<string, number>();
   for (const id of [...outputs.results, ...outputs.failed, ...outputs.rejected]) seen.set(id, (seen.get(id) ?? 0) + 1);
   const missing = inputIds.filter((id) => !seen.has(id)).length;
@@ -187,7 +194,13 @@ export async function bigRun(options: BigRunOptions): Promise<Record<string, unk
     return {
       date: new Date().toISOString(),
       commit: gitCommit(),
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: round(totalmem() / 2 ** 30, 1), node: process.version, loadAverageAtEnd: loadavg().map((l) => round(l, 2)) },
+      machine: {
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model ?? 'unknown',
+        memoryGiB: round(totalmem() / 2 ** 30, 1),
+        node: process.version,
+        loadAverageAtEnd: loadavg().map((l) => round(l, 2)),
+      },
       options: { ...options, modelId: MODEL_ID },
       status: run?.error ?? summary?.status ?? 'no run',
       wallSeconds,
@@ -201,7 +214,12 @@ export async function bigRun(options: BigRunOptions): Promise<Record<string, unk
       failedEventDeliveries: measured?.failedDeliveries,
       emulator: outcome.emulator,
       handlerLogLines: Object.fromEntries([...logCounts].sort((a, b) => b[1] - a[1])),
-      conservation: checkConservation(inputIds, { ...(summary ? { summary } : {}), results: ids('results.jsonl'), failed: ids('failed.jsonl'), rejected: ids('rejected.jsonl') }),
+      conservation: checkConservation(inputIds, {
+        ...(summary ? { summary } : {}),
+        results: ids('results.jsonl'),
+        failed: ids('failed.jsonl'),
+        rejected: ids('rejected.jsonl'),
+      }),
     };
   } finally {
     restoreStdout();
@@ -241,7 +259,11 @@ function captureHandlerLogs(counts: Map<string, number>, missed: Array<{ jobArn:
 function record(recordId: string): string {
   return JSON.stringify({
     recordId,
-    modelInput: { anthropic_version: 'bedrock-2023-05-31', max_tokens: 64, messages: [{ role: 'user', content: [{ type: 'text', text: `Summarize item ${recordId}.` }] }] },
+    modelInput: {
+      anthropic_version: 'bedrock-2023-05-31',
+      max_tokens: 64,
+      messages: [{ role: 'user', content: [{ type: 'text', text: `Summarize item ${recordId}.` }] }],
+    },
   });
 }
 
@@ -275,7 +297,8 @@ function round(n: number, digits = 2): number {
 
 /** Parses the command line; throws with the usage on anything unknown. */
 export function parseBigRunArgs(argv: readonly string[]): BigRunOptions {
-  const usage = 'usage: npm run -s big-run -- [--records N] [--max-records-per-job N] [--min-records-per-job N] [--max-concurrent-jobs N] [--step-delay-ms N] [--seed N]';
+  const usage =
+    'usage: npm run -s big-run -- [--records N] [--max-records-per-job N] [--min-records-per-job N] [--max-concurrent-jobs N] [--step-delay-ms N] [--seed N]';
   const names: Record<string, keyof BigRunOptions> = {
     '--records': 'records',
     '--max-records-per-job': 'maxRecordsPerJob',

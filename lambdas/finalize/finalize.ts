@@ -237,9 +237,7 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
     inputFiles: prepared?.inputFiles ?? 0,
     outputs: { results: results.keys.map((k) => s3Uri(bucket, k)), failed: s3Uri(bucket, outputs.failed), rejected: s3Uri(bucket, outputs.rejected) },
     warnings,
-    ...(event.outcome === 'Failed'
-      ? { error: { error: event.state.error?.Error ?? 'Unknown', cause: describeCause(event.state.error?.Cause) } }
-      : {}),
+    ...(event.outcome === 'Failed' ? { error: { error: event.state.error?.Error ?? 'Unknown', cause: describeCause(event.state.error?.Cause) } } : {}),
   };
   await writeJsonObject(deps.s3, bucket, runKeys.results(runId, 'summary.json'), summary, true);
   const put = await deps.events.send(

@@ -7,5 +7,8 @@ import { finalizeRun, type FinalizeEvent, type RunSummary } from './finalize';
 export const handler = async (event: FinalizeEvent): Promise<RunSummary> => {
   const clients = awsClients();
   const config = handlerConfig();
-  return finalizeRun({ s3: clients.s3, events: clients.events, bucket: config.bucket, eventBusName: config.eventBusName, claims: new RunClaims(clients.ddb, config.table) }, event);
+  return finalizeRun(
+    { s3: clients.s3, events: clients.events, bucket: config.bucket, eventBusName: config.eventBusName, claims: new RunClaims(clients.ddb, config.table) },
+    event,
+  );
 };

@@ -9,7 +9,11 @@ export const handler = async (event: NextWindowEvent): Promise<WindowResult> => 
   const clients = awsClients();
   const config = handlerConfig();
   return nextWindow(
-    { sfn: clients.sfn, historyEventBudget: config.pipeline.historyEventBudget ?? DEFAULT_HISTORY_EVENT_BUDGET, claims: new RunClaims(clients.ddb, config.table) },
+    {
+      sfn: clients.sfn,
+      historyEventBudget: config.pipeline.historyEventBudget ?? DEFAULT_HISTORY_EVENT_BUDGET,
+      claims: new RunClaims(clients.ddb, config.table),
+    },
     event,
   );
 };

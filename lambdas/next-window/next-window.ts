@@ -144,7 +144,9 @@ async function startSuccessor(deps: WindowDeps, event: NextWindowEvent, name: st
     if (!isDeepStrictEqual(existingInput, input)) {
       await deps.claims.takeBack(run.runId, event.executionArn, successorArn);
       throw Object.assign(
-        new Error(`cannot continue run ${run.runId}: an execution named ${executionNameOf(successorArn)} exists already and was not started by this run's hand-over`),
+        new Error(
+          `cannot continue run ${run.runId}: an execution named ${executionNameOf(successorArn)} exists already and was not started by this run's hand-over`,
+        ),
         { name: 'SuccessorNameTaken' },
       );
     }

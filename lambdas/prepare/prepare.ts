@@ -167,7 +167,8 @@ async function prepareClaimedRun(deps: RoundDeps, run: RunConfig, inputs: string
           if (verdict.kind === 'record') {
             const { recordId } = verdict.record;
             const first = seen.firstSeen(recordId, base + line);
-            if (first !== undefined) verdict = { kind: 'rejected', rejection: { file, line, recordId, reason: `duplicate recordId (first seen at ${firstSeenAt(first)})` } };
+            if (first !== undefined)
+              verdict = { kind: 'rejected', rejection: { file, line, recordId, reason: `duplicate recordId (first seen at ${firstSeenAt(first)})` } };
           }
           toCome.read(raw.length, verdict.kind === 'record');
           if (verdict.kind === 'blank') {
@@ -187,7 +188,9 @@ async function prepareClaimedRun(deps: RoundDeps, run: RunConfig, inputs: string
       const e = err as Error;
       if (e.name === 'PreconditionFailed') {
         // Not retried: the file was replaced after its event; the new content has its own run.
-        throw new InvalidRunInput(`input ${file} changed after the run was started (it no longer has ETag ${inputETags[file]}): its new content runs in the run its own upload started`);
+        throw new InvalidRunInput(
+          `input ${file} changed after the run was started (it no longer has ETag ${inputETags[file]}): its new content runs in the run its own upload started`,
+        );
       }
       if (e.name === 'NoSuchKey' || e.name === 'NoSuchBucket' || e.name === 'AccessDenied') {
         throw Object.assign(new Error(`cannot read input ${file}: ${e.name}`), { name: 'InputUnreadable' });
@@ -201,6 +204,13 @@ async function prepareClaimedRun(deps: RoundDeps, run: RunConfig, inputs: string
   const stats: PrepareStats = { inputFiles: files.length, inputLines, blankLines, valid, rejected: rejectedCount, inputs: files.map((f) => f.uri) };
   await writeJsonObject(deps.s3, run.bucket, runKeys.runStats(run.runId), stats);
   const round = await chunks.finish();
-  logger.info('prepared run', { inputFiles: files.length, inputLines, valid, rejected: rejectedCount, chunks: round.chunkCount, tailRewrites: chunks.tailRewrites });
+  logger.info('prepared run', {
+    inputFiles: files.length,
+    inputLines,
+    valid,
+    rejected: rejectedCount,
+    chunks: round.chunkCount,
+    tailRewrites: chunks.tailRewrites,
+  });
   return { run, round };
 }

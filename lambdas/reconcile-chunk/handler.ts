@@ -18,7 +18,10 @@ export const handler = async (event: ReconcileEvent): Promise<{ succeeded: numbe
   const claims = new RunClaims(clients.ddb, table);
   try {
     const stats = await withRunStep(claims, event.run.runId, `reconcile:${roundLabel(event.round)}-${chunkLabel(event.chunk)}`, () =>
-      reconcileChunk({ s3: clients.s3, bedrock: clients.bedrock, limiter: new JobSlotLimiter(clients.ddb, table), jobs: new JobRecords(clients.ddb, table) }, event),
+      reconcileChunk(
+        { s3: clients.s3, bedrock: clients.bedrock, limiter: new JobSlotLimiter(clients.ddb, table), jobs: new JobRecords(clients.ddb, table) },
+        event,
+      ),
     );
     return { succeeded: stats.succeeded, failed: stats.failed, retry: stats.retry };
   } catch (err) {

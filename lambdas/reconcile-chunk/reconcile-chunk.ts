@@ -51,7 +51,11 @@ async function readJob(deps: ReconcileDeps, jobArn: string): Promise<{ status?: 
 async function jobOutcome(deps: ReconcileDeps, event: ReconcileEvent, jobName: string): Promise<Outcome> {
   if (event.job) {
     const job = await readJob(deps, event.job.jobArn);
-    return { jobArn: event.job.jobArn, status: job?.status ?? event.job.status, ...((job?.message ?? event.job.message) ? { message: job?.message ?? event.job.message } : {}) };
+    return {
+      jobArn: event.job.jobArn,
+      status: job?.status ?? event.job.status,
+      ...((job?.message ?? event.job.message) ? { message: job?.message ?? event.job.message } : {}),
+    };
   }
   const cause = event.jobError?.Cause;
   const why = `${event.jobError?.Error ?? 'no job outcome'}${cause ? `: ${cause.slice(0, 500)}` : ''}`;

@@ -15,7 +15,10 @@ import { readJsonObject } from './s3-jsonl';
 const STATS_READ_CONCURRENCY = 16;
 
 function isPartList(v: unknown): v is PartFile[] {
-  return Array.isArray(v) && v.every((p) => typeof p === 'object' && p !== null && typeof (p as PartFile).key === 'string' && typeof (p as PartFile).kind === 'string');
+  return (
+    Array.isArray(v) &&
+    v.every((p) => typeof p === 'object' && p !== null && typeof (p as PartFile).key === 'string' && typeof (p as PartFile).kind === 'string')
+  );
 }
 
 /**

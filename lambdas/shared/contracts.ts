@@ -162,20 +162,16 @@ export const S3_PREFIXES = {
 
 export const runKeys = {
   /** The chunk's job input file (what Bedrock reads). */
-  chunkInput: (runId: string, round: number, chunk: number) =>
-    `${S3_PREFIXES.jobsInput}${runId}/${roundLabel(round)}/${chunkLabel(chunk)}.jsonl`,
+  chunkInput: (runId: string, round: number, chunk: number) => `${S3_PREFIXES.jobsInput}${runId}/${roundLabel(round)}/${chunkLabel(chunk)}.jsonl`,
   /** The prefix Bedrock writes the chunk's job output under (`<prefix><jobId>/...`). */
-  chunkOutputPrefix: (runId: string, round: number, chunk: number) =>
-    `${S3_PREFIXES.jobsOutput}${runId}/${roundLabel(round)}/${chunkLabel(chunk)}/`,
+  chunkOutputPrefix: (runId: string, round: number, chunk: number) => `${S3_PREFIXES.jobsOutput}${runId}/${roundLabel(round)}/${chunkLabel(chunk)}/`,
   /** Reconciled parts of one chunk: `succeeded`, `failed` (final), `retry` (next round). */
   chunkPart: (runId: string, round: number, chunk: number, part: 'succeeded' | 'failed' | 'retry') =>
     `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/${chunkLabel(chunk)}/${part}.jsonl`,
   /** Per-chunk counters written by reconcile. */
-  chunkStats: (runId: string, round: number, chunk: number) =>
-    `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/${chunkLabel(chunk)}/stats.json`,
+  chunkStats: (runId: string, round: number, chunk: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/${chunkLabel(chunk)}/stats.json`,
   /** Records failed or succeeded outside batch jobs in a round (small remainder). */
-  roundPart: (runId: string, round: number, part: 'succeeded' | 'failed') =>
-    `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/remainder-${part}.jsonl`,
+  roundPart: (runId: string, round: number, part: 'succeeded' | 'failed') => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/remainder-${part}.jsonl`,
   /** Retryable records of the last allowed round, failed with their last error. */
   exhausted: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/exhausted.jsonl`,
   roundPrefix: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/`,
@@ -195,8 +191,7 @@ export const runKeys = {
   /** What stop-run failed (its manifest, written after `stopped.jsonl`): see `StoppedManifest`. */
   stoppedManifest: (runId: string) => `${S3_PREFIXES.work}${runId}/stopped.json`,
   runStats: (runId: string) => `${S3_PREFIXES.work}${runId}/run-stats.json`,
-  results: (runId: string, name: 'results.jsonl' | 'failed.jsonl' | 'rejected.jsonl' | 'summary.json') =>
-    `${S3_PREFIXES.results}${runId}/${name}`,
+  results: (runId: string, name: 'results.jsonl' | 'failed.jsonl' | 'rejected.jsonl' | 'summary.json') => `${S3_PREFIXES.results}${runId}/${name}`,
   /** Part `n` (1-based) of a run's results when they are split (`results-00001.jsonl`, ...). */
   resultsPart: (runId: string, n: number) => `${S3_PREFIXES.results}${runId}/results-${String(n).padStart(5, '0')}.jsonl`,
   /**

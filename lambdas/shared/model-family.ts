@@ -32,8 +32,7 @@ export function modelFamily(modelId: string): ModelFamily | undefined {
   return undefined;
 }
 
-export const KNOWN_FAMILIES_HINT =
-  'anthropic.*, amazon.titan-embed*, amazon.nova*, meta.llama*, mistral.* (optionally behind an inference profile or ARN)';
+export const KNOWN_FAMILIES_HINT = 'anthropic.*, amazon.titan-embed*, amazon.nova*, meta.llama*, mistral.* (optionally behind an inference profile or ARN)';
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

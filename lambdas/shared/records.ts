@@ -31,9 +31,7 @@ export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 export const MAX_RECORD_ID_LENGTH = 256;
 
 export type LineVerdict =
-  | { readonly kind: 'record'; readonly record: ValidRecord }
-  | { readonly kind: 'rejected'; readonly rejection: Rejection }
-  | { readonly kind: 'blank' };
+  { readonly kind: 'record'; readonly record: ValidRecord } | { readonly kind: 'rejected'; readonly rejection: Rejection } | { readonly kind: 'blank' };
 
 export interface LineContext {
   readonly file: string;

@@ -312,7 +312,11 @@ export async function applySmallRemainder(deps: RoundDeps, run: RunConfig, round
         break;
       case 'hold':
         await held.write(line);
-        await fail(record.recordId, 'HeldForNextSweep', `held in ${s3Uri(run.bucket, heldKey)} for the route's next sweep (fewer records than the minimum of ${run.minRecordsPerJob} per job)`);
+        await fail(
+          record.recordId,
+          'HeldForNextSweep',
+          `held in ${s3Uri(run.bucket, heldKey)} for the route's next sweep (fewer records than the minimum of ${run.minRecordsPerJob} per job)`,
+        );
         break;
       case 'on-demand': {
         onDemandRecords += 1;

@@ -146,7 +146,8 @@ export class RunClaims {
         new UpdateCommand({
           TableName: this.table,
           Key: key(runId),
-          UpdateExpression: 'SET #owner = if_not_exists(#owner, :arn), runId = :runId, claimedAt = if_not_exists(claimedAt, :now), stopRequestedAt = if_not_exists(stopRequestedAt, :now)',
+          UpdateExpression:
+            'SET #owner = if_not_exists(#owner, :arn), runId = :runId, claimedAt = if_not_exists(claimedAt, :now), stopRequestedAt = if_not_exists(stopRequestedAt, :now)',
           ConditionExpression: 'attribute_not_exists(pk) OR #owner = :arn',
           ExpressionAttributeNames: { '#owner': 'owner' },
           ExpressionAttributeValues: { ':arn': executionArn, ':runId': runId, ':now': now.toISOString() },
@@ -206,6 +207,8 @@ export async function withRunStep<T>(claims: RunClaims, runId: string, step: str
   try {
     return await work();
   } finally {
-    await claims.leaveStep(runId, step).catch((err: unknown) => logger.warn('could not unlist a finished step from the run claim', { runId, step, error: (err as Error).message }));
+    await claims
+      .leaveStep(runId, step)
+      .catch((err: unknown) => logger.warn('could not unlist a finished step from the run claim', { runId, step, error: (err as Error).message }));
   }
 }

@@ -80,7 +80,8 @@ export function resolveRunConfig(
     throw new InvalidRunInput('inputs must be a non-empty array of s3:// URIs');
   }
   for (const [i, uri] of input.inputs.entries()) {
-    if (typeof uri !== 'string' || !/^s3:\/\/[^/]+\/.+/.test(uri)) throw new InvalidRunInput(`inputs[${i}] is not an s3://bucket/key URI: ${JSON.stringify(uri)}`);
+    if (typeof uri !== 'string' || !/^s3:\/\/[^/]+\/.+/.test(uri))
+      throw new InvalidRunInput(`inputs[${i}] is not an s3://bucket/key URI: ${JSON.stringify(uri)}`);
     // S3 keys may hold control characters; an input URI the pipeline accepts may not.
     // eslint-disable-next-line no-control-regex
     if (/[\u0000-\u001f\u007f]/.test(uri)) throw new InvalidRunInput(`inputs[${i}] contains a control character (newline, tab, ...): ${JSON.stringify(uri)}`);
@@ -111,7 +112,9 @@ export function resolveRunConfig(
   // The functions may create jobs and invoke models only for the configured routes' models (IAM).
   const configuredModels = new Set(Object.values(routes).map((r) => r.modelId));
   if (!configuredModels.has(modelId)) {
-    throw new InvalidRunInput(`modelId ${modelId} is not the model of a configured route, so the pipeline may not use it (configured: ${[...configuredModels].join(', ')})`);
+    throw new InvalidRunInput(
+      `modelId ${modelId} is not the model of a configured route, so the pipeline may not use it (configured: ${[...configuredModels].join(', ')})`,
+    );
   }
   for (const [i, uri] of inputs.entries()) {
     if (parseS3Uri(uri).bucket !== ctx.bucket) {
@@ -130,14 +133,28 @@ export function resolveRunConfig(
   }
   // Held records are picked up by the route's nightly sweep, which only some routes have.
   if (smallRemainder === 'hold' && settings.smallRemainder !== 'hold' && settings.trigger !== 'nightly') {
-    throw new InvalidRunInput(`smallRemainder 'hold' needs a nightly sweep of route ${route}, which it does not have: configure the route with smallRemainder 'hold' or trigger 'nightly'`);
+    throw new InvalidRunInput(
+      `smallRemainder 'hold' needs a nightly sweep of route ${route}, which it does not have: configure the route with smallRemainder 'hold' or trigger 'nightly'`,
+    );
   }
   const maxRecordsPerJob = int(input.maxRecordsPerJob, 'maxRecordsPerJob', 1, 50000) ?? settings.maxRecordsPerJob;
   const minRecordsPerJob = int(input.minRecordsPerJob, 'minRecordsPerJob', 1, 50000) ?? settings.minRecordsPerJob;
   if (minRecordsPerJob > maxRecordsPerJob) {
     throw new InvalidRunInput(`minRecordsPerJob (${minRecordsPerJob}) must not exceed maxRecordsPerJob (${maxRecordsPerJob})`);
   }
-  const known = new Set(['inputs', 'route', 'modelId', 'runId', 'maxRecordsPerJob', 'minRecordsPerJob', 'maxAttempts', 'maxConcurrentJobs', 'smallRemainder', 'jobTimeoutHours', 'inputETags']);
+  const known = new Set([
+    'inputs',
+    'route',
+    'modelId',
+    'runId',
+    'maxRecordsPerJob',
+    'minRecordsPerJob',
+    'maxAttempts',
+    'maxConcurrentJobs',
+    'smallRemainder',
+    'jobTimeoutHours',
+    'inputETags',
+  ]);
   const unknown = Object.keys(input).filter((k) => !known.has(k));
   if (unknown.length > 0) throw new InvalidRunInput(`unknown input field(s): ${unknown.join(', ')}`);
 
@@ -171,7 +188,8 @@ function checkInputETags(raw: unknown, inputs: readonly string[]): Readonly<Reco
   const out: Record<string, string> = {};
   for (const [uri, etag] of Object.entries(raw)) {
     if (!inputs.includes(uri) || uri.endsWith('/')) throw new InvalidRunInput(`inputETags names ${JSON.stringify(uri)}, which is not an input file of the run`);
-    if (typeof etag !== 'string' || etag.length === 0 || etag.length > 200) throw new InvalidRunInput(`inputETags[${JSON.stringify(uri)}] must be a non-empty ETag string`);
+    if (typeof etag !== 'string' || etag.length === 0 || etag.length > 200)
+      throw new InvalidRunInput(`inputETags[${JSON.stringify(uri)}] must be a non-empty ETag string`);
     out[uri] = etag;
   }
   return out;

@@ -195,9 +195,7 @@ export class JsonlWriter {
 
   private async flush(): Promise<void> {
     if (this.batch.length === 0) return;
-    const data = this.batchHasBytes
-      ? Buffer.concat(this.batch.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)))
-      : (this.batch as string[]).join('');
+    const data = this.batchHasBytes ? Buffer.concat(this.batch.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))) : (this.batch as string[]).join('');
     this.batch = [];
     this.batchBytes = 0;
     this.batchHasBytes = false;

@@ -64,7 +64,7 @@ const EVENT_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,3})?
 export function sweepTime(event: SweepEvent, now: Date): { readonly at: Date; readonly fromEvent: boolean } {
   const time: unknown = event.sweep.time;
   if (time === undefined) {
-    logger.warn('sweep event without the scheduled event\'s time: the run id comes from the clock, so a redelivery of this event would start a second sweep', {
+    logger.warn("sweep event without the scheduled event's time: the run id comes from the clock, so a redelivery of this event would start a second sweep", {
       route: event.sweep.route,
     });
     return { at: now, fromEvent: false };
@@ -91,9 +91,7 @@ export interface StartDeps {
 }
 
 export type StartOutcome =
-  | { readonly started: string; readonly runId: string; readonly files: number }
-  | { readonly duplicate: string }
-  | { readonly ignored: string };
+  { readonly started: string; readonly runId: string; readonly files: number } | { readonly duplicate: string } | { readonly ignored: string };
 
 /** Most files one sweep run takes; the rest wait for the next sweep (keeps the input small). */
 export const MAX_FILES_PER_SWEEP = 1000;
@@ -198,11 +196,14 @@ export async function startSweep(deps: StartDeps, event: SweepEvent, now = new D
     return true;
   });
   if (tooOld.length > 0) {
-    logger.warn(`files older than ${SWEEP_MAX_FILE_AGE_DAYS} days are not swept (an earlier sweep's mark of them may have expired): start a run over them by hand`, {
-      route,
-      count: tooOld.length,
-      keys: tooOld.slice(0, 20),
-    });
+    logger.warn(
+      `files older than ${SWEEP_MAX_FILE_AGE_DAYS} days are not swept (an earlier sweep's mark of them may have expired): start a run over them by hand`,
+      {
+        route,
+        count: tooOld.length,
+        keys: tooOld.slice(0, 20),
+      },
+    );
   }
 
   const runId = sweepRunId(route, at);

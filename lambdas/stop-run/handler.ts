@@ -10,7 +10,10 @@ import { windUpStoppedRun, type ExecutionStatusChangeEvent } from './stop-run';
 const AFTER_WAIT_MS = 5 * 60 * 1000;
 
 /** Target of the rule on the workflow's `Step Functions Execution Status Change` (ABORTED) events. */
-export const handler = async (event: ExecutionStatusChangeEvent, context?: { getRemainingTimeInMillis?: () => number }): Promise<RunSummary | { ignored: string }> => {
+export const handler = async (
+  event: ExecutionStatusChangeEvent,
+  context?: { getRemainingTimeInMillis?: () => number },
+): Promise<RunSummary | { ignored: string }> => {
   const clients = awsClients();
   const config = handlerConfig();
   return windUpStoppedRun(

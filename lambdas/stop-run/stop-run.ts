@@ -168,7 +168,8 @@ async function failUnfinished(deps: StopRunDeps, run: RunConfig): Promise<number
       }
     } else {
       unfinishedChunks.push(chunk);
-      for await (const raw of readObjectLines(deps.s3, run.bucket, runKeys.chunkInput(run.runId, round, chunk))) if (raw.length > 0) await fail(leadingRecordId(raw.toString('utf8')));
+      for await (const raw of readObjectLines(deps.s3, run.bucket, runKeys.chunkInput(run.runId, round, chunk)))
+        if (raw.length > 0) await fail(leadingRecordId(raw.toString('utf8')));
     }
   }
   if ((plan?.remainder ?? 0) > 0 && !has.has(runKeys.remainderStats(run.runId, round))) {

@@ -19,7 +19,13 @@ export const handler = async (event: SubmitJobEvent): Promise<{ jobArn: string }
   try {
     return await withRunStep(claims, event.run.runId, `submit:${roundLabel(event.round)}-${chunkLabel(event.chunk)}`, async () => ({
       jobArn: await submitChunkJob(
-        { bedrock: clients.bedrock, sfn: clients.sfn, jobs: new JobRecords(clients.ddb, config.table), bedrockRoleArn: config.bedrockRoleArn, stackName: config.stackName },
+        {
+          bedrock: clients.bedrock,
+          sfn: clients.sfn,
+          jobs: new JobRecords(clients.ddb, config.table),
+          bedrockRoleArn: config.bedrockRoleArn,
+          stackName: config.stackName,
+        },
         event,
       ),
     }));

@@ -11,7 +11,12 @@ import { SweepIncomplete, sweepJobs, type SweepReport } from './sweeper';
 export const handler = async (): Promise<SweepReport> => {
   const clients = awsClients();
   const table = handlerConfig().table;
-  const report = await sweepJobs({ bedrock: clients.bedrock, sfn: clients.sfn, jobs: new JobRecords(clients.ddb, table), limiter: new JobSlotLimiter(clients.ddb, table) });
+  const report = await sweepJobs({
+    bedrock: clients.bedrock,
+    sfn: clients.sfn,
+    jobs: new JobRecords(clients.ddb, table),
+    limiter: new JobSlotLimiter(clients.ddb, table),
+  });
   if (report.failed.length > 0) throw new SweepIncomplete(report);
   return report;
 };

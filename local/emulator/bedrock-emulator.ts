@@ -32,14 +32,7 @@ import { formatCreationTime, JOB_STATE_DETAIL_TYPE, JOB_STATE_SOURCE, type Bedro
 import { fakeModelOutput, type InvocationType } from './fake-model';
 import { FaultDecider, hash53, seededRandom, type FaultSpec } from './faults';
 import { DEFAULT_QUOTAS, processJobRecords, validateJobInput, type EmulatorQuotas, type RecordCounts } from './job-processing';
-import {
-  isRecord,
-  validateCreateJobRequest,
-  validateJobIdentifier,
-  validateListQuery,
-  type CreateJobRequest,
-  type JobStatus,
-} from './validation';
+import { isRecord, validateCreateJobRequest, validateJobIdentifier, validateListQuery, type CreateJobRequest, type JobStatus } from './validation';
 
 export { FAULT_NAMES, parseFaultSpec, type FaultName, type FaultSpec } from './faults';
 export { DEFAULT_QUOTAS, type EmulatorQuotas } from './job-processing';
@@ -533,7 +526,11 @@ export class BedrockEmulator {
       if (job.stopRequested) return await this.finishStop(job);
       if (job.faults.expire) {
         // Expired: scheduled but did not start before the timeout; no output (facts §4).
-        return this.transition(job, 'Expired', `The batch inference job expired: it was scheduled but did not begin before its timeout of ${job.timeoutHours} hours.`);
+        return this.transition(
+          job,
+          'Expired',
+          `The batch inference job expired: it was scheduled but did not begin before its timeout of ${job.timeoutHours} hours.`,
+        );
       }
 
       job.counts.total = input.recordCount;

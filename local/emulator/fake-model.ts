@@ -12,8 +12,7 @@ export type InvocationType = 'InvokeModel' | 'Converse';
 
 /** A fake model response, or the 400 a real model would answer with. */
 export type FakeModelResult =
-  | { ok: true; body: Record<string, unknown>; usage: { input: number; output: number } }
-  | { ok: false; errorCode: 400; message: string };
+  { ok: true; body: Record<string, unknown>; usage: { input: number; output: number } } | { ok: false; errorCode: 400; message: string };
 
 /** What {@link fakeModelOutput} needs to answer one request. */
 export interface FakeModelRequest {

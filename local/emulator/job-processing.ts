@@ -69,7 +69,9 @@ export async function validateJobInput(
   let bytes = 0;
   for (const file of listed.files) {
     if (file.size > quotas.maxFileBytes) {
-      return { problem: `Input file s3://${file.bucket}/${file.key} is ${file.size} bytes, over the quota of ${quotas.maxFileBytes} bytes per file for ${job.modelId}.` };
+      return {
+        problem: `Input file s3://${file.bucket}/${file.key} is ${file.size} bytes, over the quota of ${quotas.maxFileBytes} bytes per file for ${job.modelId}.`,
+      };
     }
     bytes += file.size;
   }
@@ -90,7 +92,9 @@ export async function validateJobInput(
       inFile++;
       recordCount++;
       if (inFile > quotas.maxRecordsPerFile) {
-        return { problem: `Input file s3://${file.bucket}/${file.key} has more than ${quotas.maxRecordsPerFile} records, the quota of records per input file for ${job.modelId}.` };
+        return {
+          problem: `Input file s3://${file.bucket}/${file.key} has more than ${quotas.maxRecordsPerFile} records, the quota of records per input file for ${job.modelId}.`,
+        };
       }
       if (recordCount > quotas.maxRecordsPerJob) {
         return { problem: `The job has more than ${quotas.maxRecordsPerJob} records, the quota of records per batch inference job for ${job.modelId}.` };
@@ -99,7 +103,9 @@ export async function validateJobInput(
     if (shouldStop()) break;
   }
   if (recordCount < quotas.minRecordsPerJob) {
-    return { problem: `The job has ${recordCount} records, fewer than the minimum of ${quotas.minRecordsPerJob} records per batch inference job for ${job.modelId}.` };
+    return {
+      problem: `The job has ${recordCount} records, fewer than the minimum of ${quotas.minRecordsPerJob} records per batch inference job for ${job.modelId}.`,
+    };
   }
   return { files: listed.files, recordCount, bytes };
 }

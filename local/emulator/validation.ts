@@ -97,10 +97,7 @@ class Violations {
   throwIfAny(): void {
     const n = this.messages.length;
     if (n === 0) return;
-    throw new BedrockApiError(
-      'ValidationException',
-      `${n} validation error${n > 1 ? 's' : ''} detected: ${this.messages.join('; ')}`,
-    );
+    throw new BedrockApiError('ValidationException', `${n} validation error${n > 1 ? 's' : ''} detected: ${this.messages.join('; ')}`);
   }
 
   /** A required string with length and pattern checks; returns it when it is a string. */

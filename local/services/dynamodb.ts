@@ -20,11 +20,7 @@ import {
   type Projection,
 } from '@aws-sdk/client-dynamodb';
 
-type DynaliteFactory = (options: {
-  createTableMs: number;
-  deleteTableMs: number;
-  updateTableMs: number;
-}) => Server;
+type DynaliteFactory = (options: { createTableMs: number; deleteTableMs: number; updateTableMs: number }) => Server;
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const dynalite = require('dynalite') as DynaliteFactory;
@@ -130,22 +126,22 @@ export async function createTablesFromTemplate(
  *
  * @throws Error when the key schema or attribute definitions are missing
  */
-export function createTableInput(
-  logicalId: string,
-  props: Record<string, unknown>,
-  tableName: string,
-): CreateTableCommandInput {
+export function createTableInput(logicalId: string, props: Record<string, unknown>, tableName: string): CreateTableCommandInput {
   const keySchema = props.KeySchema as KeySchemaElement[] | undefined;
   const attributes = props.AttributeDefinitions as AttributeDefinition[] | undefined;
   if (!Array.isArray(keySchema) || !Array.isArray(attributes)) {
     throw new Error(`Table ${logicalId}: KeySchema and AttributeDefinitions are required`);
   }
-  const gsis = (props.GlobalSecondaryIndexes as GlobalSecondaryIndex[] | undefined)?.map(
-    (i): GlobalSecondaryIndex => ({ IndexName: i.IndexName, KeySchema: keys(i.KeySchema), Projection: projection(i.Projection) }),
-  );
-  const lsis = (props.LocalSecondaryIndexes as LocalSecondaryIndex[] | undefined)?.map(
-    (i): LocalSecondaryIndex => ({ IndexName: i.IndexName, KeySchema: keys(i.KeySchema), Projection: projection(i.Projection) }),
-  );
+  const gsis = (props.GlobalSecondaryIndexes as GlobalSecondaryIndex[] | undefined)?.map((i): GlobalSecondaryIndex => ({
+    IndexName: i.IndexName,
+    KeySchema: keys(i.KeySchema),
+    Projection: projection(i.Projection),
+  }));
+  const lsis = (props.LocalSecondaryIndexes as LocalSecondaryIndex[] | undefined)?.map((i): LocalSecondaryIndex => ({
+    IndexName: i.IndexName,
+    KeySchema: keys(i.KeySchema),
+    Projection: projection(i.Projection),
+  }));
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',

@@ -100,9 +100,21 @@ function compileMatcher(matcher: unknown, key: string): ValueTest {
   const [operator, operand] = Object.entries(matcher)[0]!;
   switch (operator) {
     case 'prefix':
-      return stringTest(operand, key, operator, (value, s) => value.startsWith(s), (value, s) => value.toLowerCase().startsWith(s.toLowerCase()));
+      return stringTest(
+        operand,
+        key,
+        operator,
+        (value, s) => value.startsWith(s),
+        (value, s) => value.toLowerCase().startsWith(s.toLowerCase()),
+      );
     case 'suffix':
-      return stringTest(operand, key, operator, (value, s) => value.endsWith(s), (value, s) => value.toLowerCase().endsWith(s.toLowerCase()));
+      return stringTest(
+        operand,
+        key,
+        operator,
+        (value, s) => value.endsWith(s),
+        (value, s) => value.toLowerCase().endsWith(s.toLowerCase()),
+      );
     case 'equals-ignore-case': {
       const s = requireString(operand, key, operator);
       return (value) => typeof value === 'string' && value.toLowerCase() === s.toLowerCase();

@@ -155,11 +155,7 @@ export type ExecutionResult = RunStateMachineResult;
  * @throws Error when a Task state has no handler or the definition is invalid; an execution
  *   that fails is not thrown but returned with status `FAILED`
  */
-export async function runStateMachine(
-  definition: object,
-  input: unknown,
-  opts: RunStateMachineOptions,
-): Promise<RunStateMachineResult> {
+export async function runStateMachine(definition: object, input: unknown, opts: RunStateMachineOptions): Promise<RunStateMachineResult> {
   const normalized = normalizeDefinition(definition);
   const unbound = taskStateNames(normalized).filter((name) => !opts.taskHandlers[name]);
   if (unbound.length > 0) throw new Error(`No local handler for Task state(s): ${unbound.join(', ')}`);

@@ -258,11 +258,7 @@ export class TaskTokenService {
       }
       case 'SendTaskFailure': {
         const token = tokenOf(body);
-        this.sendTaskFailure(
-          token,
-          stringMember(body, 'error', MAX_ERROR_LENGTH),
-          stringMember(body, 'cause', MAX_CAUSE_LENGTH),
-        );
+        this.sendTaskFailure(token, stringMember(body, 'error', MAX_ERROR_LENGTH), stringMember(body, 'cause', MAX_CAUSE_LENGTH));
         return {};
       }
       case 'SendTaskHeartbeat':
@@ -309,7 +305,11 @@ function tokenOf(body: Record<string, unknown>): string {
 function stringMember(body: Record<string, unknown>, key: string, maxLength: number, required = false): string | undefined {
   const value = body[key];
   if (value === undefined || value === null) {
-    if (required) throw new StepFunctionsError('ValidationException', `1 validation error detected: Value null at '${key}' failed to satisfy constraint: Member must not be null`);
+    if (required)
+      throw new StepFunctionsError(
+        'ValidationException',
+        `1 validation error detected: Value null at '${key}' failed to satisfy constraint: Member must not be null`,
+      );
     return undefined;
   }
   if (typeof value !== 'string') throw new StepFunctionsError('SerializationException', `${key} must be a string`);
@@ -346,10 +346,12 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
 
 /** awsJson1_0 sends timestamps as epoch seconds. */
 function toWire(value: object): Record<string, unknown> {
-  return JSON.parse(JSON.stringify(value, function (this: Record<string, unknown>, key, v: unknown) {
-    const raw = this[key];
-    return raw instanceof Date ? raw.getTime() / 1000 : v;
-  })) as Record<string, unknown>;
+  return JSON.parse(
+    JSON.stringify(value, function (this: Record<string, unknown>, key, v: unknown) {
+      const raw = this[key];
+      return raw instanceof Date ? raw.getTime() / 1000 : v;
+    }),
+  ) as Record<string, unknown>;
 }
 
 function send(res: ServerResponse, status: number, body: object, errorType?: string): void {

@@ -209,8 +209,7 @@ export interface FakeResolverOptions {
  */
 export function fakeResolver(template: CfnTemplate, opts: FakeResolverOptions = {}): TokenResolver {
   const resources = template.Resources ?? {};
-  const nameOf = (id: string, type: string): string =>
-    opts.names?.[id] ?? (type === 'AWS::S3::Bucket' ? id.toLowerCase().slice(0, 63) : id);
+  const nameOf = (id: string, type: string): string => opts.names?.[id] ?? (type === 'AWS::S3::Bucket' ? id.toLowerCase().slice(0, 63) : id);
 
   return ({ Ref, GetAtt }) => {
     if (Ref !== undefined) {
@@ -362,15 +361,13 @@ export function eventRules(template: CfnTemplate, resolve: TokenResolver): Templ
   return resourcesOfType(template, 'AWS::Events::Rule').map(([logicalId, resource]) => {
     const props = resolveTokens<Record<string, unknown>>(resource.Properties ?? {}, resolve);
     const pattern = typeof props.EventPattern === 'string' ? JSON.parse(props.EventPattern) : props.EventPattern;
-    const targets = ((props.Targets as Array<Record<string, unknown>> | undefined) ?? []).map(
-      (t): TemplateRuleTarget => ({
-        arn: asString(t.Arn, `Rule ${logicalId} target Arn`),
-        ...(t.Id !== undefined ? { id: String(t.Id) } : {}),
-        ...(t.Input !== undefined ? { input: asString(t.Input, 'Input') } : {}),
-        ...(t.InputPath !== undefined ? { inputPath: asString(t.InputPath, 'InputPath') } : {}),
-        ...(t.InputTransformer !== undefined ? { inputTransformer: t.InputTransformer as TemplateRuleTarget['inputTransformer'] } : {}),
-      }),
-    );
+    const targets = ((props.Targets as Array<Record<string, unknown>> | undefined) ?? []).map((t): TemplateRuleTarget => ({
+      arn: asString(t.Arn, `Rule ${logicalId} target Arn`),
+      ...(t.Id !== undefined ? { id: String(t.Id) } : {}),
+      ...(t.Input !== undefined ? { input: asString(t.Input, 'Input') } : {}),
+      ...(t.InputPath !== undefined ? { inputPath: asString(t.InputPath, 'InputPath') } : {}),
+      ...(t.InputTransformer !== undefined ? { inputTransformer: t.InputTransformer as TemplateRuleTarget['inputTransformer'] } : {}),
+    }));
     const eventBus = props.EventBusName;
     return {
       logicalId,

@@ -33,7 +33,17 @@ export async function startBedrockStub(): Promise<BedrockStub> {
         const jobArn = decodeURIComponent(m[1]!);
         const now = new Date().toISOString();
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ jobArn, jobName: 'bench', modelId: 'anthropic.claude-3-haiku-20240307-v1:0', status: 'Completed', submitTime: now, lastModifiedTime: now, endTime: now }));
+        res.end(
+          JSON.stringify({
+            jobArn,
+            jobName: 'bench',
+            modelId: 'anthropic.claude-3-haiku-20240307-v1:0',
+            status: 'Completed',
+            submitTime: now,
+            lastModifiedTime: now,
+            endTime: now,
+          }),
+        );
         return;
       }
       unexpected.push(`${req.method} ${url.pathname}`);

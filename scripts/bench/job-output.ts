@@ -100,7 +100,9 @@ export async function writeJobOutputs(s3: S3Client, run: RunConfig, chunkCount: 
       inputTokenCount: tokens.input,
       outputTokenCount: tokens.output,
     };
-    await s3.send(new PutObjectCommand({ Bucket: run.bucket, Key: `${prefix}manifest.json.out`, Body: JSON.stringify(manifest), ContentType: 'application/json' }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: run.bucket, Key: `${prefix}manifest.json.out`, Body: JSON.stringify(manifest), ContentType: 'application/json' }),
+    );
     bytes += chunkBytes;
     records += lines.length;
     onChunk?.(chunk);

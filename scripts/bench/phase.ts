@@ -116,7 +116,15 @@ async function main(): Promise<void> {
     },
   });
   const { user, system } = process.cpuUsage();
-  const report: PhaseOutcome & PhaseMeasurement = { ...outcome, seconds, startRssMB, peakRssMB, sampledPeaksMB: peaks, cpuSeconds, processCpuSeconds: (user + system) / 1e6 };
+  const report: PhaseOutcome & PhaseMeasurement = {
+    ...outcome,
+    seconds,
+    startRssMB,
+    peakRssMB,
+    sampledPeaksMB: peaks,
+    cpuSeconds,
+    processCpuSeconds: (user + system) / 1e6,
+  };
   await send({ ok: true, report });
 }
 

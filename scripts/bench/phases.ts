@@ -110,7 +110,11 @@ export function runPhase<P extends PhaseName>(request: Extract<PhaseRequest, { p
   if (opts.cpuProfDir) execArgv.push('--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir, '--cpu-prof-name', `${request.phase}-${label}.cpuprofile`);
   const busyBefore = machineBusySeconds();
   const ownBefore = ownCpuSeconds();
-  const child = fork(opts.phaseScript ?? join(__dirname, 'phase.ts'), [JSON.stringify(request)], { execArgv, env: opts.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const child = fork(opts.phaseScript ?? join(__dirname, 'phase.ts'), [JSON.stringify(request)], {
+    execArgv,
+    env: opts.env,
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
   const log = opts.log ?? process.stderr;
   child.stdout?.pipe(log, { end: false });
   let stderrTail = '';
@@ -133,7 +137,10 @@ export function runPhase<P extends PhaseName>(request: Extract<PhaseRequest, { p
           ? null
           : Math.max(0, busyAfter - busyBefore - (ownCpuSeconds() - ownBefore) - report.processCpuSeconds);
       if (report && code === 0) resolve({ ...report, foreignCpuSeconds: foreign === null ? null : Math.round(foreign * 10) / 10 });
-      else reject(new Error(`phase ${request.phase} (${label}) failed (exit ${code ?? signal}): ${failure ?? stderrTail.trim().split('\n').slice(-5).join('\n')}`));
+      else
+        reject(
+          new Error(`phase ${request.phase} (${label}) failed (exit ${code ?? signal}): ${failure ?? stderrTail.trim().split('\n').slice(-5).join('\n')}`),
+        );
     });
   });
 }

@@ -50,7 +50,13 @@ export interface SizeResult {
   readonly inputBytes: number;
   readonly records: number;
   readonly rawCopy: PhaseFigures;
-  readonly prepare: PhaseFigures & { readonly ratioToRawCopy: number; readonly validRecords: number; readonly rejected: number; readonly chunks: number; readonly tailFiles: number };
+  readonly prepare: PhaseFigures & {
+    readonly ratioToRawCopy: number;
+    readonly validRecords: number;
+    readonly rejected: number;
+    readonly chunks: number;
+    readonly tailFiles: number;
+  };
   readonly reconcile: PhaseFigures & {
     readonly ratioToRawCopy: number;
     /** Size of the job output (`.out`) files reconcile read, MiB. */

@@ -20,13 +20,25 @@ describe('bedrock-batch local run (CLI)', () => {
     [['local', 'run', '--model', CLAUDE], /^bedrock-batch: no input file given$/],
     [['local', 'run', 'missing.jsonl', '--model', CLAUDE], /^bedrock-batch: file not found: missing.jsonl$/],
     [['local', 'run', 'x.jsonl', '--model', 'cohere.command-r-v1:0'], /^bedrock-batch: unknown model family for 'cohere.command-r-v1:0'/],
-    [['local', 'run', 'x.jsonl', '--model', CLAUDE, '--max-records-per-job', 'ten'], /^bedrock-batch: --max-records-per-job must be an integer in 1..50000, got 'ten'$/],
+    [
+      ['local', 'run', 'x.jsonl', '--model', CLAUDE, '--max-records-per-job', 'ten'],
+      /^bedrock-batch: --max-records-per-job must be an integer in 1..50000, got 'ten'$/,
+    ],
     [['local', 'run', 'x.jsonl', '--model', CLAUDE, '--faults', 'record-eror=0.1'], /^bedrock-batch: --faults: .*record-eror/],
     [['local', 'run', 'x.jsonl', '--model', CLAUDE, '--bogus'], /^bedrock-batch: unknown option --bogus$/],
     [['remote', 'run'], /^bedrock-batch: unknown command 'remote run'/],
-    [['local', 'run', 'a.jsonl', 'b.jsonl', '--model', CLAUDE, '--run-id', 'r1'], /^bedrock-batch: --run-id needs exactly one input file, got 2 \(for several runs, use --input-json/],
-    [['local', 'run', 'a.jsonl', '--model', CLAUDE, '--run-id', 'bad--id'], /^bedrock-batch: --run-id must be 1..40 letters, digits and single hyphens.*got 'bad--id'$/],
-    [['local', 'run', 'a.jsonl', '--model', CLAUDE, '--run-id', 'r1', '--one-run-per-file'], /^bedrock-batch: --run-id cannot be combined with --one-run-per-file/],
+    [
+      ['local', 'run', 'a.jsonl', 'b.jsonl', '--model', CLAUDE, '--run-id', 'r1'],
+      /^bedrock-batch: --run-id needs exactly one input file, got 2 \(for several runs, use --input-json/,
+    ],
+    [
+      ['local', 'run', 'a.jsonl', '--model', CLAUDE, '--run-id', 'bad--id'],
+      /^bedrock-batch: --run-id must be 1..40 letters, digits and single hyphens.*got 'bad--id'$/,
+    ],
+    [
+      ['local', 'run', 'a.jsonl', '--model', CLAUDE, '--run-id', 'r1', '--one-run-per-file'],
+      /^bedrock-batch: --run-id cannot be combined with --one-run-per-file/,
+    ],
     [['local', 'run', '--model', CLAUDE, '--run-id', 'r1', '--input-json', 'x.json'], /^bedrock-batch: --run-id cannot be combined with --input-json/],
     [['local', 'run', 'a/x.jsonl', 'b/x.jsonl', '--model', CLAUDE, '--input-json', 'i.json'], /^bedrock-batch: two input files are named x.jsonl/],
     [['local', 'run', '--model', CLAUDE, '--input-json', 'missing.json'], /^bedrock-batch: --input-json missing.json: cannot read it \(no such file\)$/],
@@ -78,7 +90,30 @@ describe('bedrock-batch local run (CLI)', () => {
     writeFileSync(first, JSON.stringify({ inputs: ['s3://bedrock-batch-local/uploads/a.jsonl'], runId: 'run-a', maxRecordsPerJob: 10 }, null, 2));
     writeFileSync(second, JSON.stringify({ inputs: ['s3://bedrock-batch-local/uploads/b.jsonl'] }));
     const out = join(dir, 'out');
-    const res = cli(['local', 'run', a, b, '--model', CLAUDE, '--input-json', first, '--input-json', second, '--out', out, '--min-records-per-job', '5', '--max-records-per-job', '15', '--max-concurrent-jobs', '2', '--quiet'], dir);
+    const res = cli(
+      [
+        'local',
+        'run',
+        a,
+        b,
+        '--model',
+        CLAUDE,
+        '--input-json',
+        first,
+        '--input-json',
+        second,
+        '--out',
+        out,
+        '--min-records-per-job',
+        '5',
+        '--max-records-per-job',
+        '15',
+        '--max-concurrent-jobs',
+        '2',
+        '--quiet',
+      ],
+      dir,
+    );
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     const runLines = res.stdout.split('\n').filter((l) => /^[\w-]+: (Succeeded|CompletedWithFailures|Failed)/.test(l));
@@ -87,7 +122,10 @@ describe('bedrock-batch local run (CLI)', () => {
     const otherId = /^(local-[\w-]+-2): CompletedWithFailures: 31 input, 30 succeeded, 0 failed, 1 rejected; 2 job\(s\)/m.exec(res.stdout)?.[1];
     expect(otherId).toBeDefined();
     const emulators = [];
-    for (const [runId, lines] of [['run-a', 40], [otherId!, 31]] as const) {
+    for (const [runId, lines] of [
+      ['run-a', 40],
+      [otherId!, 31],
+    ] as const) {
       const outDir = join(out, runId);
       const summary = JSON.parse(readFileSync(join(outDir, 'summary.json'), 'utf8'));
       expect(summary.runId).toBe(runId);
@@ -110,10 +148,17 @@ describe('bedrock-batch local run (CLI)', () => {
     writeFileSync(first, JSON.stringify({ inputs: ['s3://bedrock-batch-local/uploads/a.jsonl'], runId: 'shared' }));
     writeFileSync(second, JSON.stringify({ inputs: ['s3://bedrock-batch-local/uploads/b.jsonl'], runId: 'shared' }));
     const out = join(dir, 'out');
-    const res = cli(['local', 'run', a, b, '--model', CLAUDE, '--max-records-per-job', '10', '--input-json', first, '--input-json', second, '--out', out, '--quiet'], dir);
+    const res = cli(
+      ['local', 'run', a, b, '--model', CLAUDE, '--max-records-per-job', '10', '--input-json', first, '--input-json', second, '--out', out, '--quiet'],
+      dir,
+    );
     expect(res.code).toBe(1);
     // The refused one says why, in one line; the owner's run is whole.
-    expect(res.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^bedrock-batch: run shared (\(execution [\w-]+\) )?failed: RunFailed: runId shared is already used by execution [\w-]+; choose another runId/)]);
+    expect(res.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^bedrock-batch: run shared (\(execution [\w-]+\) )?failed: RunFailed: runId shared is already used by execution [\w-]+; choose another runId/,
+      ),
+    ]);
     const summary = JSON.parse(readFileSync(join(out, 'shared', 'summary.json'), 'utf8'));
     const winner = summary.inputs[0] === 's3://bedrock-batch-local/uploads/a.jsonl' ? { lines: 30, prefix: 'a' } : { lines: 20, prefix: 'b' };
     const outputs = readOutputs({ runId: 'shared', executionName: 'x', executionStatus: 'SUCCEEDED', summary, outDir: join(out, 'shared'), executions: 2 });
@@ -133,7 +178,9 @@ describe('bedrock-batch local run (CLI)', () => {
     const out = join(dir, 'out');
     const res = cli(['local', 'run', a, '--model', CLAUDE, '--input-json', good, '--input-json', bad, '--out', out, '--quiet'], dir);
     expect(res.code).toBe(1);
-    expect(res.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^bedrock-batch: run bad-run failed: .*maxAttempts must be an integer in 1..3, got "lots"/)]);
+    expect(res.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^bedrock-batch: run bad-run failed: .*maxAttempts must be an integer in 1..3, got "lots"/),
+    ]);
     expect(res.stdout).toMatch(/^good-run: Succeeded: 8 input/m);
     expect(existsSync(join(out, 'good-run', 'results.jsonl'))).toBe(true);
   });

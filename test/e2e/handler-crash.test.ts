@@ -23,7 +23,10 @@ test('handler crashes after writes: the run finishes and conserves every record'
     seed: 3,
   });
   const out = readOutputs(outcome.runs[0]!);
-  expect({ exitCode: outcome.exitCode, error: outcome.runs[0]!.error, crashPoints: outcome.faults.crashPoints }).toMatchObject({ exitCode: 0, error: undefined });
+  expect({ exitCode: outcome.exitCode, error: outcome.runs[0]!.error, crashPoints: outcome.faults.crashPoints }).toMatchObject({
+    exitCode: 0,
+    error: undefined,
+  });
   expect(outcome.faults.handlerCrash).toBeGreaterThan(0);
   expect(out.emulator.faults).toEqual(outcome.faults);
   expectConservation(out, 300);

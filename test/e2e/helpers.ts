@@ -93,7 +93,11 @@ export async function readOutputsFromS3(
     const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `results/${runId}/${name}` }));
     return res.Body!.transformToString();
   };
-  const lines = <T>(t: string) => t.split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as T);
+  const lines = <T>(t: string) =>
+    t
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => JSON.parse(l) as T);
   return {
     summary: JSON.parse(await text('summary.json')) as RunSummary,
     results: lines(await text('results.jsonl')),

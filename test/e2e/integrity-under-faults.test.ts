@@ -40,7 +40,11 @@ function expectIntegrity(outcome: LocalRunOutcome): void {
     const n = out.summary.records.input;
     const prefix = `r${(n - 60) / 20}-`;
     // Record by record: every id of this run's file, once, and nothing of another run.
-    expectConservation(out, n, claudeLines(n, prefix.slice(0, -1)).map((l) => (JSON.parse(l) as { recordId: string }).recordId));
+    expectConservation(
+      out,
+      n,
+      claudeLines(n, prefix.slice(0, -1)).map((l) => (JSON.parse(l) as { recordId: string }).recordId),
+    );
     for (const r of [...out.results, ...out.failed]) expect(r.recordId.startsWith(prefix)).toBe(true);
     for (const [status, count] of Object.entries(out.summary.jobs)) if (status !== 'NotSubmitted') jobsAccounted += count;
   }

@@ -33,7 +33,11 @@ test('two executions started together with one runId: one run finishes with ever
     // The summary and every output belong to the execution that owns the id, and hold each of its records once.
     const winner = byStatus.SUCCEEDED!.name === 'first' ? { uri: a, lines: linesA, prefix: 'a' } : { uri: b, lines: linesB, prefix: 'b' };
     expect(out.summary.inputs).toEqual([winner.uri]);
-    expectConservation(out, winner.lines.length, winner.lines.map((l) => (JSON.parse(l) as { recordId: string }).recordId));
+    expectConservation(
+      out,
+      winner.lines.length,
+      winner.lines.map((l) => (JSON.parse(l) as { recordId: string }).recordId),
+    );
     for (const r of [...out.results, ...out.failed]) expect(r.recordId.startsWith(`${winner.prefix}-`)).toBe(true);
     // No job was ever created for the refused execution: every job is one of the winner's chunks.
     const stats = twin.emulatorStats();
@@ -60,7 +64,19 @@ test('a forged resume naming a finished run is refused and changes nothing of it
     // Named like a successor, asking for more slots than the cap and to run the round again.
     const forged = {
       resume: {
-        run: { runId: 'real', route: 'default', modelId: CLAUDE, bucket: twin.bucket, maxRecordsPerJob: 50, minRecordsPerJob: 10, maxAttempts: 3, smallRemainder: 'on-demand', maxConcurrentJobs: 1000, jobTimeoutHours: 24, startedAt: new Date().toISOString() },
+        run: {
+          runId: 'real',
+          route: 'default',
+          modelId: CLAUDE,
+          bucket: twin.bucket,
+          maxRecordsPerJob: 50,
+          minRecordsPerJob: 10,
+          maxAttempts: 3,
+          smallRemainder: 'on-demand',
+          maxConcurrentJobs: 1000,
+          jobTimeoutHours: 24,
+          startedAt: new Date().toISOString(),
+        },
         round: { number: 1, chunkCount: 3, nextChunk: 0, hasMoreChunks: true },
       },
     };

@@ -145,61 +145,61 @@ describe('records at scale on the local twin', () => {
     }
   });
 
-  test(
-    'a real-sized run: 100,000 short records at Bedrock\'s limit of 50,000 per job',
-    async () => {
-      const dir = tempDir();
-      const file = join(dir, 'big.jsonl');
-      const count = 100_000;
-      const bytes = await writeShortRecords(file, count);
-      expect(bytes / count).toBeGreaterThan(120);
-      expect(bytes / count).toBeLessThan(180);
-      expect(planChunks(count, { maxRecordsPerJob: 50_000, minRecordsPerJob: 100 })).toEqual({ sizes: [50_000, 50_000], remainder: 0 });
+  test("a real-sized run: 100,000 short records at Bedrock's limit of 50,000 per job", async () => {
+    const dir = tempDir();
+    const file = join(dir, 'big.jsonl');
+    const count = 100_000;
+    const bytes = await writeShortRecords(file, count);
+    expect(bytes / count).toBeGreaterThan(120);
+    expect(bytes / count).toBeLessThan(180);
+    expect(planChunks(count, { maxRecordsPerJob: 50_000, minRecordsPerJob: 100 })).toEqual({ sizes: [50_000, 50_000], remainder: 0 });
 
-      const started = Date.now();
-      const outcome = await runLocal({ files: [file], modelId: CLAUDE, out: `${dir}/out`, maxRecordsPerJob: 50_000, maxConcurrentJobs: 2 });
-      const seconds = (Date.now() - started) / 1000;
-      // Not a timing test: the duration is printed for the record.
-      process.stdout.write(`100,000-record run took ${seconds.toFixed(1)} s\n`);
+    const started = Date.now();
+    const outcome = await runLocal({ files: [file], modelId: CLAUDE, out: `${dir}/out`, maxRecordsPerJob: 50_000, maxConcurrentJobs: 2 });
+    const seconds = (Date.now() - started) / 1000;
+    // Not a timing test: the duration is printed for the record.
+    process.stdout.write(`100,000-record run took ${seconds.toFixed(1)} s\n`);
 
-      expectFinished(outcome);
-      const run = outcome.runs[0]!;
-      const summary = run.summary!;
-      expect(summary.status).toBe('Succeeded');
-      expect(summary.records).toEqual({ input: count, succeeded: count, failed: 0, rejected: 0 });
-      expect(summary.jobs).toEqual({ Completed: 2 });
-      expect(summary.rounds).toBe(1);
-      expect(summary.warnings).toEqual([]);
+    expectFinished(outcome);
+    const run = outcome.runs[0]!;
+    const summary = run.summary!;
+    expect(summary.status).toBe('Succeeded');
+    expect(summary.records).toEqual({ input: count, succeeded: count, failed: 0, rejected: 0 });
+    expect(summary.jobs).toEqual({ Completed: 2 });
+    expect(summary.rounds).toBe(1);
+    expect(summary.warnings).toEqual([]);
 
-      // Conservation, streamed: every id once in results, nothing failed or rejected.
-      let withUsage = 0;
-      const results = await streamIds(join(run.outDir, 'results.jsonl'), (r) => {
-        if ((r.usage as { outputTokens?: number } | undefined)?.outputTokens) withUsage += 1;
-      });
-      expect(results.lines).toBe(count);
-      expect(results.repeats).toBe(0);
-      for (let n = 0; n < count; n++) {
-        if (!results.ids.has(`big-${String(n).padStart(6, '0')}`)) throw new Error(`record big-${n} is not in results.jsonl`);
-      }
-      expect(withUsage).toBe(count);
-      expect(readFileSync(join(run.outDir, 'failed.jsonl'), 'utf8')).toBe('');
-      expect(readFileSync(join(run.outDir, 'rejected.jsonl'), 'utf8')).toBe('');
+    // Conservation, streamed: every id once in results, nothing failed or rejected.
+    let withUsage = 0;
+    const results = await streamIds(join(run.outDir, 'results.jsonl'), (r) => {
+      if ((r.usage as { outputTokens?: number } | undefined)?.outputTokens) withUsage += 1;
+    });
+    expect(results.lines).toBe(count);
+    expect(results.repeats).toBe(0);
+    for (let n = 0; n < count; n++) {
+      if (!results.ids.has(`big-${String(n).padStart(6, '0')}`)) throw new Error(`record big-${n} is not in results.jsonl`);
+    }
+    expect(withUsage).toBe(count);
+    expect(readFileSync(join(run.outDir, 'failed.jsonl'), 'utf8')).toBe('');
+    expect(readFileSync(join(run.outDir, 'rejected.jsonl'), 'utf8')).toBe('');
 
-      const emulator = JSON.parse(readFileSync(join(run.outDir, 'emulator.json'), 'utf8')) as RunOutputs['emulator'];
-      expect(emulator.jobsCreated).toBe(2);
-      expect(emulator.duplicateCreates).toBe(0);
-      expect(emulator.recordsProcessed).toBe(count);
-      expect(emulator.maxConcurrentJobs).toBeGreaterThan(0);
-      expect(emulator.maxConcurrentJobs).toBeLessThanOrEqual(2);
-      expect(summary.tokens.input).toBeGreaterThan(0);
-      expect(summary.cost.batchUsd).toBeGreaterThan(0);
-    },
-    300_000,
-  );
+    const emulator = JSON.parse(readFileSync(join(run.outDir, 'emulator.json'), 'utf8')) as RunOutputs['emulator'];
+    expect(emulator.jobsCreated).toBe(2);
+    expect(emulator.duplicateCreates).toBe(0);
+    expect(emulator.recordsProcessed).toBe(count);
+    expect(emulator.maxConcurrentJobs).toBeGreaterThan(0);
+    expect(emulator.maxConcurrentJobs).toBeLessThanOrEqual(2);
+    expect(summary.tokens.input).toBeGreaterThan(0);
+    expect(summary.cost.batchUsd).toBeGreaterThan(0);
+  }, 300_000);
 
   test('every rejection reason of the line contract, with BOM, CRLF, blank lines and no final newline', async () => {
     const dir = tempDir();
-    const input = (text = 'hello') => ({ anthropic_version: 'bedrock-2023-05-31', max_tokens: 32, messages: [{ role: 'user', content: [{ type: 'text', text }] }] });
+    const input = (text = 'hello') => ({
+      anthropic_version: 'bedrock-2023-05-31',
+      max_tokens: 32,
+      messages: [{ role: 'user', content: [{ type: 'text', text }] }],
+    });
     const json = (v: unknown) => Buffer.from(JSON.stringify(v));
     const { messages: _m, ...noMessages } = input();
     const { max_tokens: _t, ...noMaxTokens } = input();
@@ -212,7 +212,14 @@ describe('records at scale on the local twin', () => {
       [Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(claudeRecord('g-bom'))]), 'good after a BOM'], // 1
       [Buffer.from(claudeRecord('g-1')), 'good'], // 2
       [Buffer.alloc(0), 'blank'], // 3
-      [Buffer.concat([Buffer.from('{"recordId":"bad-utf8","modelInput":{"anthropic_version":"bedrock-2023-05-31","max_tokens":8,"messages":[{"role":"user","content":"caf'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}]}}')]), 'invalid UTF-8'], // 4
+      [
+        Buffer.concat([
+          Buffer.from('{"recordId":"bad-utf8","modelInput":{"anthropic_version":"bedrock-2023-05-31","max_tokens":8,"messages":[{"role":"user","content":"caf'),
+          Buffer.from([0xc3, 0x28, 0xff]),
+          Buffer.from('"}]}}'),
+        ]),
+        'invalid UTF-8',
+      ], // 4
       [Buffer.from('{"recordId": "broken", "modelInput": {'), 'not JSON'], // 5
       [Buffer.from('[1, 2, 3]'), 'array'], // 6
       [Buffer.from('42'), 'number'], // 7
@@ -329,7 +336,11 @@ describe('records at scale on the local twin', () => {
 
       expectFinished(outcome);
       const out = readOutputs(outcome.runs[0]!);
-      expectConservation(out, 230, claudeLines(230).map((_, i) => `rec-${i}`));
+      expectConservation(
+        out,
+        230,
+        claudeLines(230).map((_, i) => `rec-${i}`),
+      );
       expect(out.summary.status).toBe('Succeeded');
       expect(out.results).toHaveLength(230);
       const onDemand = out.results.filter((r) => (r as { onDemand?: boolean }).onDemand === true);
@@ -350,7 +361,14 @@ describe('records at scale on the local twin', () => {
     test('hold: the 30 go to held/<route>/ for the next sweep and are reported HeldForNextSweep', async () => {
       const dir = tempDir();
       const file = writeLines(dir, 'remainder.jsonl', claudeLines(230));
-      const { outcome, twin, release } = await runLocalKeepingTwin({ files: [file], modelId: CLAUDE, out: `${dir}/out`, ...limits, maxConcurrentJobs: 2, smallRemainder: 'hold' });
+      const { outcome, twin, release } = await runLocalKeepingTwin({
+        files: [file],
+        modelId: CLAUDE,
+        out: `${dir}/out`,
+        ...limits,
+        maxConcurrentJobs: 2,
+        smallRemainder: 'hold',
+      });
       try {
         expectFinished(outcome);
         const out = readOutputs(outcome.runs[0]!);
@@ -422,7 +440,11 @@ describe('records at scale on the local twin', () => {
 
       expectFinished(outcome);
       const out = readOutputs(outcome.runs[0]!);
-      expectConservation(out, 300, claudeLines(300).map((_, i) => `rec-${i}`));
+      expectConservation(
+        out,
+        300,
+        claudeLines(300).map((_, i) => `rec-${i}`),
+      );
       expect(out.summary.jobs).toEqual({ Completed: 3 });
       expect(out.emulator.jobsCreated).toBe(3);
       expect(out.summary.rounds).toBe(2);
@@ -447,7 +469,9 @@ describe('records at scale on the local twin', () => {
     test('Titan embeddings: inputText in, an embedding and an input token count out', async () => {
       const dir = tempDir();
       const lines = [
-        ...Array.from({ length: 150 }, (_, i) => JSON.stringify({ recordId: `emb-${i}`, modelInput: { inputText: `passage number ${i} about billing`, dimensions: 256 } })),
+        ...Array.from({ length: 150 }, (_, i) =>
+          JSON.stringify({ recordId: `emb-${i}`, modelInput: { inputText: `passage number ${i} about billing`, dimensions: 256 } }),
+        ),
         JSON.stringify({ recordId: 'emb-bad', modelInput: { inputText: '' } }),
         claudeRecord('claude-shaped'),
       ];
@@ -484,7 +508,11 @@ describe('records at scale on the local twin', () => {
         ...Array.from({ length: 120 }, (_, i) =>
           JSON.stringify({
             recordId: `nova-${i}`,
-            modelInput: { schemaVersion: 'messages-v1', messages: [{ role: 'user', content: [{ text: `Classify ticket ${i}.` }] }], inferenceConfig: { maxTokens: 40 } },
+            modelInput: {
+              schemaVersion: 'messages-v1',
+              messages: [{ role: 'user', content: [{ text: `Classify ticket ${i}.` }] }],
+              inferenceConfig: { maxTokens: 40 },
+            },
           }),
         ),
         JSON.stringify({ recordId: 'nova-bad', modelInput: { prompt: 'no messages' } }),
@@ -501,7 +529,11 @@ describe('records at scale on the local twin', () => {
       expect(out.rejected[0]).toMatchObject({ line: 121, recordId: 'nova-bad' });
       expect(out.rejected[0]!.reason).toMatch(/messages must be a non-empty array \(model family nova\)/);
       for (const r of out.results) {
-        const body = r.modelOutput as { output: { message: { role: string; content: Array<{ text: string }> } }; stopReason: string; usage: { inputTokens: number; outputTokens: number } };
+        const body = r.modelOutput as {
+          output: { message: { role: string; content: Array<{ text: string }> } };
+          stopReason: string;
+          usage: { inputTokens: number; outputTokens: number };
+        };
         expect(body.output.message.role).toBe('assistant');
         expect(body.output.message.content[0]!.text.length).toBeGreaterThan(0);
         expect(['end_turn', 'max_tokens']).toContain(body.stopReason);

@@ -15,7 +15,11 @@ async function readResult<T>(twin: LocalTwin, key: string): Promise<T> {
   return (await res.Body!.transformToString()) as unknown as T;
 }
 
-const jsonl = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { recordId: string; error?: { code: string } });
+const jsonl = (text: string) =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { recordId: string; error?: { code: string } });
 
 test('stopping an execution stops its jobs, frees its slots and ends the run Stopped with every record accounted for', async () => {
   const dir = tempDir();

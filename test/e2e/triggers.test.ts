@@ -24,9 +24,18 @@ describe('starting runs on the local twin', () => {
       const runId = (executions[0]!.input as { runId: string }).runId;
       expect(runId).toMatch(/^default-[0-9a-f]{16}$/);
       const out = await readOutputsFromS3(twin.s3, twin.bucket, runId);
-      expectConservation(out, 120, claudeLines(120).map((l) => JSON.parse(l).recordId));
+      expectConservation(
+        out,
+        120,
+        claudeLines(120).map((l) => JSON.parse(l).recordId),
+      );
       const summary = out.summary;
-      expect(summary).toMatchObject({ status: 'Succeeded', route: 'default', records: { input: 120, succeeded: 120, failed: 0, rejected: 0 }, jobs: { Completed: 2 } });
+      expect(summary).toMatchObject({
+        status: 'Succeeded',
+        route: 'default',
+        records: { input: 120, succeeded: 120, failed: 0, rejected: 0 },
+        jobs: { Completed: 2 },
+      });
       expect(summary.inputs).toEqual([`s3://${twin.bucket}/inbox/default/dropped.jsonl`]);
       // The run announced itself on the bus.
       const finished = twin.bus.events.filter((e) => e['detail-type'] === 'Batch Run Completed');
@@ -92,7 +101,11 @@ describe('starting runs on the local twin', () => {
       expect(executions).toHaveLength(1);
       const runId = (executions[0]!.input as { runId: string }).runId;
       const out = await readOutputsFromS3(twin.s3, twin.bucket, runId);
-      expectConservation(out, 150, [...claudeLines(70, 'a'), ...claudeLines(80, 'b')].map((l) => JSON.parse(l).recordId));
+      expectConservation(
+        out,
+        150,
+        [...claudeLines(70, 'a'), ...claudeLines(80, 'b')].map((l) => JSON.parse(l).recordId),
+      );
       const summary = out.summary;
       // 150 records from two files merged into two full jobs of 75, not one job per file.
       expect(summary).toMatchObject({ status: 'Succeeded', records: { input: 150, succeeded: 150 }, jobs: { Completed: 2 } });
@@ -108,9 +121,13 @@ describe('starting runs on the local twin', () => {
       await expect(twin.sweep('tickets', new Date(Date.now() + 2000))).resolves.toMatchObject({ files: 1 });
       const all = await twin.settle();
       expect(all).toHaveLength(2);
-      const next = (all[1]!.input as { runId: string; inputs: string[] });
+      const next = all[1]!.input as { runId: string; inputs: string[] };
       expect(next.inputs).toEqual([`s3://${twin.bucket}/inbox/tickets/c.jsonl`]);
-      expectConservation(await readOutputsFromS3(twin.s3, twin.bucket, next.runId), 30, claudeLines(30, 'c').map((l) => JSON.parse(l).recordId));
+      expectConservation(
+        await readOutputsFromS3(twin.s3, twin.bucket, next.runId),
+        30,
+        claudeLines(30, 'c').map((l) => JSON.parse(l).recordId),
+      );
 
       // A later sweep finds nothing new.
       await expect(twin.sweep('tickets', new Date(Date.now() + 4000))).resolves.toEqual({ ignored: 'no new files for route tickets' });

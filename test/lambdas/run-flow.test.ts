@@ -87,8 +87,17 @@ describe('a run through prepare, reconcile-chunk, end-round and finalize', () =>
           limiter: new JobSlotLimiter(DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })), 'jobs'),
           jobs: new JobRecords(DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })), 'jobs'),
         };
-        const env = { bucket: s3.bucket, claims: new RunClaims(DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })), 'jobs'), pipeline: pipeline({ flow: route({ minRecordsPerJob: 2, maxRecordsPerJob: 4, maxAttempts: 3, smallRemainder: 'on-demand' }) }) };
-        const prepared = await prepareRun(clients, env, { input: { inputs: [`s3://${s3.bucket}/inbox/flow/${runId}.jsonl`], runId }, executionName: runId, executionArn: `arn:aws:states:us-east-1:123456789012:execution:Workflow:${runId}`, startTime: new Date().toISOString() });
+        const env = {
+          bucket: s3.bucket,
+          claims: new RunClaims(DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })), 'jobs'),
+          pipeline: pipeline({ flow: route({ minRecordsPerJob: 2, maxRecordsPerJob: 4, maxAttempts: 3, smallRemainder: 'on-demand' }) }),
+        };
+        const prepared = await prepareRun(clients, env, {
+          input: { inputs: [`s3://${s3.bucket}/inbox/flow/${runId}.jsonl`], runId },
+          executionName: runId,
+          executionArn: `arn:aws:states:us-east-1:123456789012:execution:Workflow:${runId}`,
+          startTime: new Date().toISOString(),
+        });
         const run = prepared.run;
         let round: RoundState = prepared.round;
         let jobs = 0;
@@ -104,7 +113,13 @@ describe('a run through prepare, reconcile-chunk, end-round and finalize', () =>
           round = ended.round;
         }
         const summary = await finalizeRun(
-          { s3: s3.client, events: new EventBridgeClient({ region: 'us-east-1' }), bucket: s3.bucket, eventBusName: 'default', claims: { isOwner: async () => true } as unknown as RunClaims },
+          {
+            s3: s3.client,
+            events: new EventBridgeClient({ region: 'us-east-1' }),
+            bucket: s3.bucket,
+            eventBusName: 'default',
+            claims: { isOwner: async () => true } as unknown as RunClaims,
+          },
           { outcome: 'Finished', run, executionArn: `arn:aws:states:us-east-1:123456789012:execution:Workflow:${runId}` },
         );
 

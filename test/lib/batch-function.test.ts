@@ -15,7 +15,9 @@ describe('handlerEntry: where a function finds its code, relative to the package
       fs.mkdirSync(path.join(root, 'lambdas', 'prepare'), { recursive: true });
       fs.writeFileSync(path.join(root, 'lambdas', 'prepare', 'handler.js'), 'exports.handler = async () => ({});\n');
       expect(handlerEntry('prepare', root)).toBe(path.join(root, 'lambdas', 'prepare', 'handler.js'));
-      expect(() => handlerEntry('finalize', root)).toThrow(`bedrock-batch: no handler.ts or handler.js for function 'finalize' in ${path.join(root, 'lambdas', 'finalize')}`);
+      expect(() => handlerEntry('finalize', root)).toThrow(
+        `bedrock-batch: no handler.ts or handler.js for function 'finalize' in ${path.join(root, 'lambdas', 'finalize')}`,
+      );
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }

@@ -126,7 +126,9 @@ describe('BedrockBatchPipeline props', () => {
     expect(() => build({ routes, maxConcurentJobs: 5 } as unknown as BedrockBatchPipelineProps)).toThrow(/props\.maxConcurentJobs is not a known setting/);
     expect(() => build({ routes, logRetention: 10 as logs.RetentionDays })).toThrow(/props\.logRetention must be a logs\.RetentionDays value \(got 10\)/);
     expect(() => build({ routes, removalPolicy: 'keep' as RemovalPolicy })).toThrow(/props\.removalPolicy must be a RemovalPolicy/);
-    expect(() => build({ routes, alarmTopic: 'arn:aws:sns:us-east-1:111122223333:x' as unknown as sns.ITopic })).toThrow(/props\.alarmTopic must be an sns\.ITopic/);
+    expect(() => build({ routes, alarmTopic: 'arn:aws:sns:us-east-1:111122223333:x' as unknown as sns.ITopic })).toThrow(
+      /props\.alarmTopic must be an sns\.ITopic/,
+    );
   });
 
   test('an existing alarm topic is notified by every alarm; none is created', () => {

@@ -2,10 +2,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { buildStack, config } from './helpers';
 
 const JOB_ARN = {
-  'Fn::Join': [
-    '',
-    ['arn:', { Ref: 'AWS::Partition' }, ':bedrock:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':model-invocation-job/*'],
-  ],
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':bedrock:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':model-invocation-job/*']],
 };
 
 function serviceRole(template: ReturnType<typeof buildStack>['template']): any {
@@ -22,7 +19,7 @@ describe('BedrockServiceRole', () => {
   const bucketArn = { 'Fn::GetAtt': [bucketId, 'Arn'] };
   const objects = (prefix: string) => ({ 'Fn::Join': ['', [bucketArn, `/${prefix}*`]] });
 
-  test('is assumable only by Bedrock, for this account\'s model-invocation jobs in this region', () => {
+  test("is assumable only by Bedrock, for this account's model-invocation jobs in this region", () => {
     expect(serviceRole(template).Properties.AssumeRolePolicyDocument).toEqual({
       Version: '2012-10-17',
       Statement: [
@@ -57,9 +54,7 @@ describe('BedrockServiceRole', () => {
     ]);
     // No other policy is attached to the service role.
     const roleId = Object.entries(template.findResources('AWS::IAM::Role')).find(([, r]) => r === role)![0];
-    const attached = Object.values(template.findResources('AWS::IAM::Policy')).filter((p: any) =>
-      p.Properties.Roles.some((r: any) => r.Ref === roleId),
-    );
+    const attached = Object.values(template.findResources('AWS::IAM::Policy')).filter((p: any) => p.Properties.Roles.some((r: any) => r.Ref === roleId));
     expect(attached).toHaveLength(0);
   });
 

@@ -53,7 +53,11 @@ describe.each(Object.entries(CONFIGS))('cdk-nag AwsSolutions with %s', (_name, c
     expect([...rules].sort()).toEqual(['AwsSolutions-IAM5', 'AwsSolutions-L1', 'AwsSolutions-SQS3']);
     // SQS3 (a queue without its own dead-letter queue) only on the dead-letter queues themselves.
     const sqs3 = acks.filter(([, id]) => id === 'AwsSolutions-SQS3').map(([path]) => path);
-    expect(sqs3.sort()).toEqual(Object.values(stack.eventDelivery.queues).map((q) => q.node.path).sort());
+    expect(sqs3.sort()).toEqual(
+      Object.values(stack.eventDelivery.queues)
+        .map((q) => q.node.path)
+        .sort(),
+    );
     expect(acks.some(([, id]) => id.includes('Action::'))).toBe(false);
   });
 

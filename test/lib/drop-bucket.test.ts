@@ -40,9 +40,7 @@ describe('DropBucket in the pipeline stack', () => {
   });
 
   test('denies any request without TLS, and TLS below 1.2', () => {
-    const policy = Object.values(template.findResources('AWS::S3::BucketPolicy')).find(
-      (p: any) => p.Properties.Bucket.Ref === dropBucketId,
-    ) as any;
+    const policy = Object.values(template.findResources('AWS::S3::BucketPolicy')).find((p: any) => p.Properties.Bucket.Ref === dropBucketId) as any;
     const statements = policy.Properties.PolicyDocument.Statement as any[];
     expect(statements).toContainEqual(
       expect.objectContaining({
@@ -52,9 +50,7 @@ describe('DropBucket in the pipeline stack', () => {
         Condition: { Bool: { 'aws:SecureTransport': 'false' } },
       }),
     );
-    expect(statements).toContainEqual(
-      expect.objectContaining({ Effect: 'Deny', Action: 's3:*', Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } }),
-    );
+    expect(statements).toContainEqual(expect.objectContaining({ Effect: 'Deny', Action: 's3:*', Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } }));
   });
 
   test('logs server access to a private log bucket through a bucket policy, not an ACL', () => {
@@ -95,9 +91,7 @@ describe('DropBucket options', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       VersioningConfiguration: { Status: 'Enabled' },
       LifecycleConfiguration: {
-        Rules: Match.arrayWith([
-          Match.objectLike({ Prefix: 'work/', ExpirationInDays: 3, NoncurrentVersionExpiration: { NoncurrentDays: 3 } }),
-        ]),
+        Rules: Match.arrayWith([Match.objectLike({ Prefix: 'work/', ExpirationInDays: 3, NoncurrentVersionExpiration: { NoncurrentDays: 3 } })]),
       },
     });
   });

@@ -35,7 +35,7 @@ describe('event delivery (dead-letter queues and retry policies)', () => {
     }
   });
 
-  test('a failed asynchronous invocation goes to the function\'s queue after Lambda\'s retries', () => {
+  test("a failed asynchronous invocation goes to the function's queue after Lambda's retries", () => {
     const configs = Object.values(template.findResources('AWS::Lambda::EventInvokeConfig')) as any[];
     expect(configs).toHaveLength(EVENT_DRIVEN.length);
     for (const name of EVENT_DRIVEN) {
@@ -64,8 +64,17 @@ describe('event delivery (dead-letter queues and retry policies)', () => {
   });
 
   test('a periodic function is retried within one interval at most (and at least the 1-minute minimum)', () => {
-    const seconds = (p: ReturnType<typeof periodicDelivery>) => ({ ...p, targetMaxEventAge: p.targetMaxEventAge.toSeconds(), asyncMaxEventAge: p.asyncMaxEventAge.toSeconds() });
-    expect(seconds(periodicDelivery(Duration.minutes(5)))).toEqual({ targetRetryAttempts: 2, targetMaxEventAge: 300, asyncRetryAttempts: 0, asyncMaxEventAge: 300 });
+    const seconds = (p: ReturnType<typeof periodicDelivery>) => ({
+      ...p,
+      targetMaxEventAge: p.targetMaxEventAge.toSeconds(),
+      asyncMaxEventAge: p.asyncMaxEventAge.toSeconds(),
+    });
+    expect(seconds(periodicDelivery(Duration.minutes(5)))).toEqual({
+      targetRetryAttempts: 2,
+      targetMaxEventAge: 300,
+      asyncRetryAttempts: 0,
+      asyncMaxEventAge: 300,
+    });
     expect(seconds(periodicDelivery(Duration.seconds(10)))).toMatchObject({ targetMaxEventAge: 60, asyncMaxEventAge: 60 });
   });
 

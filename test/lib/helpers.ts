@@ -85,9 +85,7 @@ export function allStates(definition: any): Record<string, any> {
 
 /** The logical id of the Lambda function bound to a handler by its metadata. */
 export function functionIdOf(template: Template, handlerName: string): string {
-  const matches = Object.entries(template.findResources('AWS::Lambda::Function')).filter(
-    ([, r]) => r.Metadata?.['bedrock-batch:handler'] === handlerName,
-  );
+  const matches = Object.entries(template.findResources('AWS::Lambda::Function')).filter(([, r]) => r.Metadata?.['bedrock-batch:handler'] === handlerName);
   if (matches.length !== 1) throw new Error(`expected one function for ${handlerName}, found ${matches.length}`);
   return matches[0]![0];
 }
@@ -97,9 +95,7 @@ export function statementsOfFunction(template: Template, handlerName: string): a
   const fnId = functionIdOf(template, handlerName);
   const fn = template.findResources('AWS::Lambda::Function')[fnId]!;
   const roleId = fn.Properties.Role['Fn::GetAtt'][0] as string;
-  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p: any) =>
-    (p.Properties.Roles as any[]).some((r) => r.Ref === roleId),
-  );
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p: any) => (p.Properties.Roles as any[]).some((r) => r.Ref === roleId));
   return policies.flatMap((p: any) => p.Properties.PolicyDocument.Statement as any[]);
 }
 

@@ -41,9 +41,7 @@ describe('loadPipelineConfig', () => {
   });
 
   test('keeps explicit values', () => {
-    const config = loadPipelineConfig(
-      withRoute({ maxRecordsPerJob: 1000, minRecordsPerJob: 50, maxAttempts: 4, smallRemainder: 'hold', trigger: 'nightly' }),
-    );
+    const config = loadPipelineConfig(withRoute({ maxRecordsPerJob: 1000, minRecordsPerJob: 50, maxAttempts: 4, smallRemainder: 'hold', trigger: 'nightly' }));
     expect(config).toMatchObject({ maxConcurrentJobs: 7, jobTimeoutHours: 48, workRetentionDays: 9, nightlySchedule: 'cron(0 3 * * ? *)' });
     expect(config.routes.default).toMatchObject({ maxRecordsPerJob: 1000, minRecordsPerJob: 50, maxAttempts: 4, smallRemainder: 'hold', trigger: 'nightly' });
   });
@@ -72,7 +70,11 @@ describe('loadPipelineConfig', () => {
     ['routes not an object', { ...rawConfig(), routes: [] }, 'bedrockBatch.routes must define at least one route'],
     ['maxConcurrentJobs 0', { ...rawConfig(), maxConcurrentJobs: 0 }, 'bedrockBatch.maxConcurrentJobs must be an integer 1..40'],
     ['maxConcurrentJobs fractional', { ...rawConfig(), maxConcurrentJobs: 2.5 }, 'bedrockBatch.maxConcurrentJobs must be an integer 1..40'],
-    ['maxConcurrentJobs over the inline Map limit', { ...rawConfig(), maxConcurrentJobs: 41 }, 'bedrockBatch.maxConcurrentJobs must be an integer 1..40 (got 41)'],
+    [
+      'maxConcurrentJobs over the inline Map limit',
+      { ...rawConfig(), maxConcurrentJobs: 41 },
+      'bedrockBatch.maxConcurrentJobs must be an integer 1..40 (got 41)',
+    ],
     ['maxConcurrentJobs 1000', { ...rawConfig(), maxConcurrentJobs: 1000 }, 'bedrockBatch.maxConcurrentJobs must be an integer 1..40 (got 1000)'],
     ['jobTimeoutHours 23', { ...rawConfig(), jobTimeoutHours: 23 }, 'bedrockBatch.jobTimeoutHours must be an integer 24..168'],
     ['jobTimeoutHours 169', { ...rawConfig(), jobTimeoutHours: 169 }, 'bedrockBatch.jobTimeoutHours must be an integer 24..168'],
@@ -81,15 +83,27 @@ describe('loadPipelineConfig', () => {
     ['historyEventBudget over the hard limit', { ...rawConfig(), historyEventBudget: 25000 }, 'bedrockBatch.historyEventBudget must be an integer 100..24000'],
     ['nightlySchedule', { ...rawConfig(), nightlySchedule: '0 2 * * *' }, 'bedrockBatch.nightlySchedule must be an EventBridge schedule expression'],
     ['unknown top-level key', { ...rawConfig(), maxConcurrentJob: 3 }, 'bedrockBatch.maxConcurrentJob is not a known setting'],
-    ['route name', rawConfig({ Default_1: { modelId: 'anthropic.claude-3-haiku-20240307-v1:0' } }), 'bedrockBatch.routes.Default_1: route names must match [a-z0-9-]+'],
+    [
+      'route name',
+      rawConfig({ Default_1: { modelId: 'anthropic.claude-3-haiku-20240307-v1:0' } }),
+      'bedrockBatch.routes.Default_1: route names must match [a-z0-9-]+',
+    ],
     ['route not an object', rawConfig({ default: 'anthropic.claude' }), 'bedrockBatch.routes.default must be an object'],
     ['modelId missing', rawConfig({ default: {} }), 'bedrockBatch.routes.default.modelId is required'],
-    ['modelId unknown family', rawConfig({ default: { modelId: 'cohere.command-r-v1:0' } }), "bedrockBatch.routes.default.modelId 'cohere.command-r-v1:0' is not a model family this pipeline knows"],
+    [
+      'modelId unknown family',
+      rawConfig({ default: { modelId: 'cohere.command-r-v1:0' } }),
+      "bedrockBatch.routes.default.modelId 'cohere.command-r-v1:0' is not a model family this pipeline knows",
+    ],
     ['maxAttempts 0', withRoute({ maxAttempts: 0 }), 'bedrockBatch.routes.default.maxAttempts must be an integer 1..10'],
     ['maxAttempts 11', withRoute({ maxAttempts: 11 }), 'bedrockBatch.routes.default.maxAttempts must be an integer 1..10'],
     ['maxRecordsPerJob over 50000', withRoute({ maxRecordsPerJob: 50001 }), 'bedrockBatch.routes.default.maxRecordsPerJob must be an integer 1..50000'],
     ['minRecordsPerJob 0', withRoute({ minRecordsPerJob: 0 }), 'bedrockBatch.routes.default.minRecordsPerJob must be an integer 1..50000'],
-    ['min above max', withRoute({ minRecordsPerJob: 500, maxRecordsPerJob: 400 }), 'bedrockBatch.routes.default.minRecordsPerJob (500) must not exceed maxRecordsPerJob (400)'],
+    [
+      'min above max',
+      withRoute({ minRecordsPerJob: 500, maxRecordsPerJob: 400 }),
+      'bedrockBatch.routes.default.minRecordsPerJob (500) must not exceed maxRecordsPerJob (400)',
+    ],
     ['min above default max', withRoute({ minRecordsPerJob: 50000, maxRecordsPerJob: 1000 }), 'must not exceed maxRecordsPerJob (1000)'],
     ['smallRemainder', withRoute({ smallRemainder: 'drop' }), "bedrockBatch.routes.default.smallRemainder must be one of 'on-demand', 'hold', 'fail'"],
     ['trigger', withRoute({ trigger: 'hourly' }), "bedrockBatch.routes.default.trigger must be one of 'immediate', 'nightly'"],
@@ -168,12 +182,13 @@ describe('alarmTopicArn', () => {
     expect(loadPipelineConfig(rawConfig())).not.toHaveProperty('alarmTopicArn');
   });
 
-  test.each(['arn:aws:sns:us-east-1:123456789012:alarms', 'arn:aws-us-gov:sns:us-gov-west-1:123456789012:ops_Paging-1', 'arn:aws-cn:sns:cn-north-1:123456789012:a'])(
-    'accepts %s',
-    (arn) => {
-      expect(loadPipelineConfig({ ...rawConfig(), alarmTopicArn: arn }).alarmTopicArn).toBe(arn);
-    },
-  );
+  test.each([
+    'arn:aws:sns:us-east-1:123456789012:alarms',
+    'arn:aws-us-gov:sns:us-gov-west-1:123456789012:ops_Paging-1',
+    'arn:aws-cn:sns:cn-north-1:123456789012:a',
+  ])('accepts %s', (arn) => {
+    expect(loadPipelineConfig({ ...rawConfig(), alarmTopicArn: arn }).alarmTopicArn).toBe(arn);
+  });
 
   test.each([
     ['', 'empty'],

@@ -19,7 +19,9 @@ describe('pipeline functions', () => {
 
   test('one function per lambdas/ folder, each bound by its handler metadata', () => {
     expect(Object.keys(functions)).toHaveLength(PIPELINE_FUNCTION_NAMES.length);
-    const bound = Object.values(functions).map((f: any) => f.Metadata?.[HANDLER_METADATA_KEY]).sort();
+    const bound = Object.values(functions)
+      .map((f: any) => f.Metadata?.[HANDLER_METADATA_KEY])
+      .sort();
     expect(bound).toEqual([...PIPELINE_FUNCTION_NAMES].sort());
     for (const name of PIPELINE_FUNCTION_NAMES) {
       expect(fs.existsSync(path.join(__dirname, '../../lambdas', name, 'handler.ts'))).toBe(true);
@@ -90,7 +92,20 @@ describe('pipeline functions', () => {
 
   test.each<[string, string[]]>([
     ['start-run', [...LOGS, 's3:ListBucket', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'states:StartExecution', ...DEAD_LETTER]],
-    ['prepare', [...LOGS, 's3:AbortMultipartUpload', 's3:GetObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'bedrock:InvokeModel']],
+    [
+      'prepare',
+      [
+        ...LOGS,
+        's3:AbortMultipartUpload',
+        's3:GetObject',
+        's3:GetObject',
+        's3:ListBucket',
+        's3:PutObject',
+        'dynamodb:GetItem',
+        'dynamodb:UpdateItem',
+        'bedrock:InvokeModel',
+      ],
+    ],
     ['next-window', [...LOGS, 'dynamodb:UpdateItem', 'states:DescribeExecution', 'states:GetExecutionHistory', 'states:StartExecution']],
     ['acquire-slot', [...LOGS, 'dynamodb:UpdateItem']],
     [
@@ -125,12 +140,28 @@ describe('pipeline functions', () => {
         'bedrock:StopModelInvocationJob',
       ],
     ],
-    ['end-round', [...LOGS, 's3:AbortMultipartUpload', 's3:GetObject', 's3:ListBucket', 's3:PutObject', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'bedrock:InvokeModel']],
-    ['finalize', [...LOGS, 's3:AbortMultipartUpload', 's3:GetObject', 's3:ListBucket', 's3:PutObject', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'events:PutEvents']],
+    [
+      'end-round',
+      [...LOGS, 's3:AbortMultipartUpload', 's3:GetObject', 's3:ListBucket', 's3:PutObject', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'bedrock:InvokeModel'],
+    ],
+    [
+      'finalize',
+      [...LOGS, 's3:AbortMultipartUpload', 's3:GetObject', 's3:ListBucket', 's3:PutObject', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'events:PutEvents'],
+    ],
     ['job-state', [...LOGS, 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...TASK_RESPONSE, ...DEAD_LETTER]],
     [
       'sweeper',
-      [...LOGS, 'dynamodb:GetItem', 'dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:UpdateItem', 'dynamodb:UpdateItem', 'bedrock:GetModelInvocationJob', ...TASK_RESPONSE, ...DEAD_LETTER],
+      [
+        ...LOGS,
+        'dynamodb:GetItem',
+        'dynamodb:GetItem',
+        'dynamodb:Scan',
+        'dynamodb:UpdateItem',
+        'dynamodb:UpdateItem',
+        'bedrock:GetModelInvocationJob',
+        ...TASK_RESPONSE,
+        ...DEAD_LETTER,
+      ],
     ],
     [
       'stop-run',
@@ -236,7 +267,10 @@ describe('pipeline functions', () => {
         ...items('RUN#*', 'GetItem', 'UpdateItem'),
       ],
     ],
-    ['end-round', [...read('work/*', 'jobs-input/*'), ...list('work/*'), ...write('work/*', 'jobs-input/*', 'held/*'), ...items('RUN#*', 'GetItem', 'UpdateItem')]],
+    [
+      'end-round',
+      [...read('work/*', 'jobs-input/*'), ...list('work/*'), ...write('work/*', 'jobs-input/*', 'held/*'), ...items('RUN#*', 'GetItem', 'UpdateItem')],
+    ],
     // RUN#: checks it owns the run; FinalizeFailed claims an unclaimed id.
     ['finalize', [...read('work/*'), ...listAndProbe('work/*'), ...write('results/*'), ...items('RUN#*', 'GetItem', 'UpdateItem')]],
     ['job-state', items('JOB#*', 'GetItem', 'UpdateItem')],
@@ -266,7 +300,7 @@ describe('pipeline functions', () => {
     }
   });
 
-  test('jobs are created with their tags: submit-job may tag jobs with the pipeline\'s tag keys only', () => {
+  test("jobs are created with their tags: submit-job may tag jobs with the pipeline's tag keys only", () => {
     const tag = statementsOfFunction(template, 'submit-job').find((x) => x.Action === 'bedrock:TagResource');
     expect(JSON.stringify(tag.Resource)).toMatch(/:model-invocation-job\/\*"\]\]\}$/);
     expect(tag.Condition).toEqual({
@@ -314,7 +348,7 @@ describe('pipeline functions', () => {
     expect(JSON.stringify(history.Resource)).toContain(sm.id);
   });
 
-  test('jobs are created on the routes\' models only; on-demand invokes the same models', () => {
+  test("jobs are created on the routes' models only; on-demand invokes the same models", () => {
     const create = statementsOfFunction(template, 'submit-job').find((x) => x.Action === 'bedrock:CreateModelInvocationJob');
     const flat = JSON.stringify(create.Resource);
     expect(flat).toContain(':model-invocation-job/*');

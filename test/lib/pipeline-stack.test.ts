@@ -27,7 +27,19 @@ describe('BedrockBatchStack', () => {
 
   test("keeps the logical ids the stack's resources had before the pipeline became a construct", () => {
     // A changed logical id replaces the resource on deploy (a new, empty bucket and table).
-    const parts = ['DropBucket', 'JobTable', 'BedrockServiceRole', 'Functions', 'Workflow', 'EventDelivery', 'Triggers', 'JobStateRule', 'RunStoppedRule', 'AlarmTopic', 'Monitoring'];
+    const parts = [
+      'DropBucket',
+      'JobTable',
+      'BedrockServiceRole',
+      'Functions',
+      'Workflow',
+      'EventDelivery',
+      'Triggers',
+      'JobStateRule',
+      'RunStoppedRule',
+      'AlarmTopic',
+      'Monitoring',
+    ];
     for (const id of Object.keys(json.Resources as object)) expect({ id, part: parts.some((p) => id.startsWith(p)) }).toEqual({ id, part: true });
     expect(onlyResource(template, 'AWS::StepFunctions::StateMachine').id).toMatch(/^WorkflowStateMachine[0-9A-F]{8}$/);
     expect(onlyResource(template, 'AWS::DynamoDB::Table').id).toMatch(/^JobTable[0-9A-F]{8}$/);
@@ -40,7 +52,10 @@ describe('BedrockBatchStack', () => {
     const edges = new Map<string, string[]>();
     for (const [id, r] of Object.entries(resources)) {
       const deps = references({ p: r.Properties, d: (r.DependsOn ?? []).map((x: string) => ({ Ref: x })) });
-      edges.set(id, [...deps].filter((d) => d in resources));
+      edges.set(
+        id,
+        [...deps].filter((d) => d in resources),
+      );
     }
     const state = new Map<string, 'visiting' | 'done'>();
     const visit = (id: string, path: string[]): void => {

@@ -25,7 +25,20 @@ describe('BatchWorkflow definition', () => {
   test('has exactly the states of docs/ARCHITECTURE.md, at the right level', () => {
     expect(definition.StartAt).toBe('Prepare');
     expect(Object.keys(top).sort()).toEqual(
-      ['Prepare', 'HasMoreChunks', 'NextWindow', 'Continued', 'ContinuedInSuccessor', 'ProcessChunks', 'EndRound', 'MoreRounds', 'Finalize', 'Done', 'FinalizeFailed', 'RunFailed'].sort(),
+      [
+        'Prepare',
+        'HasMoreChunks',
+        'NextWindow',
+        'Continued',
+        'ContinuedInSuccessor',
+        'ProcessChunks',
+        'EndRound',
+        'MoreRounds',
+        'Finalize',
+        'Done',
+        'FinalizeFailed',
+        'RunFailed',
+      ].sort(),
     );
     expect(Object.keys(inner).sort()).toEqual(['AcquireSlot', 'SubmitJob', 'ReconcileChunk'].sort());
     expect(top[S.processChunks].ItemProcessor.StartAt).toBe('AcquireSlot');
@@ -172,7 +185,14 @@ describe('BatchWorkflow definition', () => {
       NextWindow: [LAMBDA_SERVICE_RETRY],
       AcquireSlot: [
         LAMBDA_SERVICE_RETRY,
-        { ErrorEquals: ['SlotUnavailable'], IntervalSeconds: 10, BackoffRate: 2, MaxDelaySeconds: 300, JitterStrategy: 'FULL', MaxAttempts: SLOT_WAIT_ATTEMPTS },
+        {
+          ErrorEquals: ['SlotUnavailable'],
+          IntervalSeconds: 10,
+          BackoffRate: 2,
+          MaxDelaySeconds: 300,
+          JitterStrategy: 'FULL',
+          MaxAttempts: SLOT_WAIT_ATTEMPTS,
+        },
       ],
       ReconcileChunk: [LAMBDA_SERVICE_RETRY],
       EndRound: [LAMBDA_SERVICE_RETRY],
@@ -200,17 +220,26 @@ describe('BatchWorkflow definition', () => {
   });
 
   test('Finalize and FinalizeFailed call finalize with the documented payloads', () => {
-    expect(top.Finalize.Parameters).toEqual({ 'run.$': '$.run', outcome: 'Finished', 'executionName.$': '$$.Execution.Name', 'executionArn.$': '$$.Execution.Id' });
+    expect(top.Finalize.Parameters).toEqual({
+      'run.$': '$.run',
+      outcome: 'Finished',
+      'executionName.$': '$$.Execution.Name',
+      'executionArn.$': '$$.Execution.Id',
+    });
     expect(top.Finalize.Next).toBe('Done');
     expect(top.Done).toEqual({ Type: 'Succeed' });
     // The execution name gives a run that failed before Prepare resolved its config its run id.
-    expect(top.FinalizeFailed.Parameters).toEqual({ 'state.$': '$', outcome: 'Failed', 'executionName.$': '$$.Execution.Name', 'executionArn.$': '$$.Execution.Id' });
+    expect(top.FinalizeFailed.Parameters).toEqual({
+      'state.$': '$',
+      outcome: 'Failed',
+      'executionName.$': '$$.Execution.Name',
+      'executionArn.$': '$$.Execution.Id',
+    });
     expect(top.FinalizeFailed.Next).toBe('RunFailed');
     expect(top.FinalizeFailed.Catch).toBeUndefined();
     // The run's own reason is the execution's cause (a refused execution writes no summary).
     expect(top.RunFailed).toEqual({ Type: 'Fail', Error: 'RunFailed', CausePath: '$.error.cause' });
   });
-
 });
 
 describe('BatchWorkflow retries in the local interpreter (the synthesized definition)', () => {
@@ -278,9 +307,18 @@ describe('BatchWorkflow retries in the local interpreter (the synthesized defini
     const throttled = () => fail('ProvisionedThroughputExceededException');
     const h = harness({
       Prepare: flaky(2, throttled, async () => ({ run: RUN, round: { number: 1, hasMoreChunks: true } })),
-      NextWindow: flaky(1, throttled, async (i) => ({ run: i.run, round: { ...i.round, hasMoreChunks: false }, window: { items: [{ chunk: 0 }] }, continued: false })),
+      NextWindow: flaky(1, throttled, async (i) => ({
+        run: i.run,
+        round: { ...i.round, hasMoreChunks: false },
+        window: { items: [{ chunk: 0 }] },
+        continued: false,
+      })),
       AcquireSlot: flaky(3, throttled, async () => ({})),
-      ReconcileChunk: flaky(1, () => fail('SlowDown'), async () => ({})),
+      ReconcileChunk: flaky(
+        1,
+        () => fail('SlowDown'),
+        async () => ({}),
+      ),
       EndRound: flaky(1, throttled, async (i) => ({ run: i.run, round: i.round, done: true })),
       Finalize: flaky(2, throttled, async () => ({ status: 'Succeeded' })),
     });
@@ -293,7 +331,11 @@ describe('BatchWorkflow retries in the local interpreter (the synthesized defini
   test('a failure that outlasts the 3 retries fails the run through FinalizeFailed, which is retried too', async () => {
     const h = harness({
       EndRound: async () => Promise.reject(fail('InternalServerError')),
-      FinalizeFailed: flaky(1, () => fail('ThrottlingException'), async () => ({ status: 'Failed', error: { error: 'InternalServerError', cause: 'end-round failed' } })),
+      FinalizeFailed: flaky(
+        1,
+        () => fail('ThrottlingException'),
+        async () => ({ status: 'Failed', error: { error: 'InternalServerError', cause: 'end-round failed' } }),
+      ),
     });
     const result = await h.run();
     expect(result).toMatchObject({ status: 'FAILED', error: 'RunFailed' });
@@ -345,9 +387,7 @@ describe('BatchWorkflow resource', () => {
       .flatMap((p: any) => p.Properties.PolicyDocument.Statement as any[]);
     const invoke = statements.filter((s) => s.Action === 'lambda:InvokeFunction');
     const invoked = new Set(invoke.flatMap((s) => s.Resource).map((r: any) => (r['Fn::GetAtt'] ?? r['Fn::Join'][1][0]['Fn::GetAtt'])[0]));
-    const expected = ['prepare', 'next-window', 'acquire-slot', 'submit-job', 'reconcile-chunk', 'end-round', 'finalize'].map((n) =>
-      functionIdOf(template, n),
-    );
+    const expected = ['prepare', 'next-window', 'acquire-slot', 'submit-job', 'reconcile-chunk', 'end-round', 'finalize'].map((n) => functionIdOf(template, n));
     expect([...invoked].sort()).toEqual(expected.sort());
   });
 });

@@ -54,12 +54,7 @@ describe('triggers', () => {
       expect(r.Properties.Targets[0].Input).toBeUndefined();
       return sweepInputOf(r);
     });
-    expect(inputs).toEqual(
-      expect.arrayContaining([
-        { sweep: { route: 'night-a', time: EVENT_TIME } },
-        { sweep: { route: 'night-b', time: EVENT_TIME } },
-      ]),
-    );
+    expect(inputs).toEqual(expect.arrayContaining([{ sweep: { route: 'night-a', time: EVENT_TIME } }, { sweep: { route: 'night-b', time: EVENT_TIME } }]));
     expect(JSON.stringify(inputs)).not.toContain('"now"');
   });
 
@@ -130,7 +125,7 @@ describe('triggers', () => {
     });
   });
 
-  test('every rule target has a retry policy and its function\'s dead-letter queue', () => {
+  test("every rule target has a retry policy and its function's dead-letter queue", () => {
     const queueOf = (fn: string) => stack.resolve(stack.eventDelivery.queues[fn]!.queueArn);
     const targets = all.flatMap((r) => r.Properties.Targets as any[]);
     expect(targets).toHaveLength(all.length);

@@ -35,6 +35,10 @@ test('one stderr line per failed run; two executions of one runId are told apart
   });
   expect(failureLines(outcome([run('a', 'e1')]))).toEqual([]);
   expect(failureLines(outcome([]))).toEqual(['bedrock-batch: run failed: no run finished']);
-  expect(failureLines(outcome([run('a', 'e1'), run('b', 'e2', 'States.TaskFailed: boom\n  at x')]))).toEqual(['bedrock-batch: run b failed: States.TaskFailed: boom at x']);
-  expect(failureLines(outcome([run('same', 'e1'), run('same', 'e2', 'RunIdInUse: taken')]))).toEqual(['bedrock-batch: run same (execution e2) failed: RunIdInUse: taken']);
+  expect(failureLines(outcome([run('a', 'e1'), run('b', 'e2', 'States.TaskFailed: boom\n  at x')]))).toEqual([
+    'bedrock-batch: run b failed: States.TaskFailed: boom at x',
+  ]);
+  expect(failureLines(outcome([run('same', 'e1'), run('same', 'e2', 'RunIdInUse: taken')]))).toEqual([
+    'bedrock-batch: run same (execution e2) failed: RunIdInUse: taken',
+  ]);
 });

@@ -7,7 +7,15 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { classifyWrite, CrashInjector, invocationKey, MAX_CRASHING_ATTEMPTS, seededCrashPlan, type CrashRecord, type InvocationIdentity } from '../../local/crash-injector';
+import {
+  classifyWrite,
+  CrashInjector,
+  invocationKey,
+  MAX_CRASHING_ATTEMPTS,
+  seededCrashPlan,
+  type CrashRecord,
+  type InvocationIdentity,
+} from '../../local/crash-injector';
 
 interface Received {
   readonly method: string;
@@ -68,7 +76,10 @@ describe('CrashInjector', () => {
 
   test('a crash decided after write 2: writes 1 and 2 reach the server, write 3 never does, the invocation rejects', async () => {
     const crashes: CrashRecord[] = [];
-    injector = new CrashInjector(() => 2, (r) => crashes.push(r));
+    injector = new CrashInjector(
+      () => 2,
+      (r) => crashes.push(r),
+    );
     const client = s3();
     let handler!: Promise<string>;
     await expect(injector.run(identity('writer'), () => (handler = threeWrites(client)))).rejects.toMatchObject({ name: 'HandlerCrash' });
@@ -96,7 +107,10 @@ describe('CrashInjector', () => {
 
   test('an invocation with fewer writes than planned crashes after its last one instead of returning', async () => {
     const crashes: CrashRecord[] = [];
-    injector = new CrashInjector(() => 5, (r) => crashes.push(r));
+    injector = new CrashInjector(
+      () => 5,
+      (r) => crashes.push(r),
+    );
     const client = s3();
     await expect(injector.run(identity(), () => threeWrites(client))).rejects.toMatchObject({ name: 'HandlerCrash' });
     expect(received).toHaveLength(3);
@@ -108,7 +122,9 @@ describe('CrashInjector', () => {
     injector = new CrashInjector((id) => (id.functionName === 'reader' ? 1 : undefined));
     const client = s3();
     await expect(injector.run(identity('spared'), () => threeWrites(client))).resolves.toBe('done');
-    await expect(injector.run(identity('reader'), async () => (await client.send(new GetObjectCommand({ Bucket: 'b', Key: 'r' })), 'read'))).resolves.toBe('read');
+    await expect(injector.run(identity('reader'), async () => (await client.send(new GetObjectCommand({ Bucket: 'b', Key: 'r' })), 'read'))).resolves.toBe(
+      'read',
+    );
     expect(received).toHaveLength(4);
     client.destroy();
   });
@@ -131,7 +147,10 @@ describe('CrashInjector', () => {
 
   test('DynamoDB writes count (awsJson, x-amz-target)', async () => {
     const crashes: CrashRecord[] = [];
-    injector = new CrashInjector(() => 1, (r) => crashes.push(r));
+    injector = new CrashInjector(
+      () => 1,
+      (r) => crashes.push(r),
+    );
     const ddb = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials, maxAttempts: 1 });
     const put = () => ddb.send(new PutItemCommand({ TableName: 't', Item: { pk: { S: 'a' } } }));
     let handler!: Promise<unknown>;
@@ -176,7 +195,13 @@ describe('decisions', () => {
     const b = { taskToken: 'tok-2', chunk: 1, run: { startedAt: '2026-02-02T10:11:12.345Z', runId: 'r' } };
     expect(invocationKey(a)).toBe(invocationKey(b));
     expect(invocationKey({ ...a, chunk: 2 })).not.toBe(invocationKey(a));
-    const envelope = (id: string, time: string) => ({ id, time, 'detail-type': 'Object Created', source: 'aws.s3', detail: { object: { key: 'inbox/default/a.jsonl' } } });
+    const envelope = (id: string, time: string) => ({
+      id,
+      time,
+      'detail-type': 'Object Created',
+      source: 'aws.s3',
+      detail: { object: { key: 'inbox/default/a.jsonl' } },
+    });
     expect(invocationKey(envelope('1', '2025-01-01T00:00:00Z'))).toBe(invocationKey(envelope('2', '2025-01-01T00:00:05Z')));
   });
 

@@ -21,7 +21,10 @@ describe('ruleTargetInput (what the twin gives a rule target, as EventBridge doe
   });
 
   it('inserts numbers and objects as JSON, a missing path as null', () => {
-    const target = { arn: 'a', inputTransformer: { InputPathsMap: { n: '$.detail.nested.n', d: '$.detail', x: '$.nope.deeper' }, InputTemplate: '{"n":<n>,"d":<d>,"x":<x>}' } };
+    const target = {
+      arn: 'a',
+      inputTransformer: { InputPathsMap: { n: '$.detail.nested.n', d: '$.detail', x: '$.nope.deeper' }, InputTemplate: '{"n":<n>,"d":<d>,"x":<x>}' },
+    };
     expect(ruleTargetInput(target, EVENT)).toEqual({ n: 3, d: { nested: { n: 3 } }, x: null });
   });
 
@@ -32,7 +35,9 @@ describe('ruleTargetInput (what the twin gives a rule target, as EventBridge doe
   });
 
   it('refuses what it does not emulate, clearly', () => {
-    expect(() => ruleTargetInput({ arn: 'a', inputPath: '$.resources[0]' }, EVENT)).toThrow('the twin supports only $.a.b paths in rule targets (got $.resources[0])');
+    expect(() => ruleTargetInput({ arn: 'a', inputPath: '$.resources[0]' }, EVENT)).toThrow(
+      'the twin supports only $.a.b paths in rule targets (got $.resources[0])',
+    );
     expect(() => ruleTargetInput({ arn: 'a', inputTransformer: { InputTemplate: 'time is <time>' } }, EVENT)).toThrow(
       'rule target input template did not give JSON (the twin supports JSON templates only): time is <time>',
     );

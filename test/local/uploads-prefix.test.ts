@@ -13,7 +13,9 @@ test('no rule of the stack matches an object created under uploads/ (one under i
   const template = synthesizePipelineTemplate(config) as CfnTemplate;
   const resources = template.Resources ?? {};
   const bucketId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::S3::Bucket' && !/log/i.test(id))!;
-  const rules = eventRules(template, fakeResolver(template, { names: { [bucketId]: 'bedrock-batch-local' } })).filter((r) => r.eventPattern && r.state === 'ENABLED');
+  const rules = eventRules(template, fakeResolver(template, { names: { [bucketId]: 'bedrock-batch-local' } })).filter(
+    (r) => r.eventPattern && r.state === 'ENABLED',
+  );
   const created = (key: string) => ({
     version: '0',
     id: 'e',

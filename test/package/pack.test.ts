@@ -33,7 +33,9 @@ describe('the packed package in a fresh CDK app', () => {
 
   beforeAll(() => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'bb-pack-'));
-    const [packed] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: REPO, encoding: 'utf8' })) as Array<{ filename: string }>;
+    const [packed] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: REPO, encoding: 'utf8' })) as Array<{
+      filename: string;
+    }>;
     appDir = path.join(work, 'app');
     const modules = path.join(appDir, 'node_modules');
     fs.mkdirSync(path.join(modules, 'bedrock-batch'), { recursive: true });
@@ -50,7 +52,8 @@ describe('the packed package in a fresh CDK app', () => {
     expect(fs.existsSync(path.join(root, 'dist', 'lib', 'index.js'))).toBe(true);
     expect(fs.existsSync(path.join(root, 'dist', 'lib', 'index.d.ts'))).toBe(true);
     expect(fs.existsSync(path.join(root, 'dist', 'lambdas', 'prepare', 'handler.js'))).toBe(true);
-    for (const absent of ['test', 'local', 'lib', path.join('dist', 'local'), path.join('dist', 'test')]) expect({ absent, present: fs.existsSync(path.join(root, absent)) }).toEqual({ absent, present: false });
+    for (const absent of ['test', 'local', 'lib', path.join('dist', 'local'), path.join('dist', 'test')])
+      expect({ absent, present: fs.existsSync(path.join(root, absent)) }).toEqual({ absent, present: false });
   });
 
   test('a JavaScript app declares two pipelines and synthesizes, cdk-nag clean', () => {
@@ -72,8 +75,13 @@ describe('the packed package in a fresh CDK app', () => {
     );
     fs.writeFileSync(
       path.join(appDir, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { strict: true, noEmit: true, module: 'commonjs', target: 'ES2022', moduleResolution: 'node', skipLibCheck: true, types: ['node'] }, files: ['app.ts'] }),
+      JSON.stringify({
+        compilerOptions: { strict: true, noEmit: true, module: 'commonjs', target: 'ES2022', moduleResolution: 'node', skipLibCheck: true, types: ['node'] },
+        files: ['app.ts'],
+      }),
     );
-    expect(() => execFileSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', appDir], { cwd: appDir, encoding: 'utf8' })).not.toThrow();
+    expect(() =>
+      execFileSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', appDir], { cwd: appDir, encoding: 'utf8' }),
+    ).not.toThrow();
   });
 });

@@ -56,7 +56,10 @@ describe('npm run bench', () => {
       loadAverage: { start: [expect.any(Number), expect.any(Number), expect.any(Number)], end: [expect.any(Number), expect.any(Number), expect.any(Number)] },
     });
     expect(report.targets).toEqual(TARGETS);
-    expect(report.code).toEqual({ commit: expect.stringMatching(/^[0-9a-f]{40}$/), uncommittedLambdas: expect.any(Array), lambdasHash: expect.stringMatching(/^[0-9a-f]{16}$/),
+    expect(report.code).toEqual({
+      commit: expect.stringMatching(/^[0-9a-f]{40}$/),
+      uncommittedLambdas: expect.any(Array),
+      lambdasHash: expect.stringMatching(/^[0-9a-f]{16}$/),
     });
     expect(report.sizes).toHaveLength(1);
 

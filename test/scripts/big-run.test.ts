@@ -41,7 +41,13 @@ describe('missedDelays', () => {
   it("measures the sweeper's completions from the job's first terminal event", () => {
     const events = [jobEvent('a', 'Completed', 1000), jobEvent('a', 'Completed', 1500), jobEvent('b', 'Failed', 0), jobEvent('c', 'Completed', 0)];
     const base = Date.parse(at(0));
-    expect(missedDelays(events, [{ jobArn: 'a', at: base + 1200 }, { jobArn: 'b', at: base + 5000 }, { jobArn: 'c', at: base + 300 }])).toEqual({
+    expect(
+      missedDelays(events, [
+        { jobArn: 'a', at: base + 1200 },
+        { jobArn: 'b', at: base + 5000 },
+        { jobArn: 'c', at: base + 300 },
+      ]),
+    ).toEqual({
       delayAfterTerminalEventMs: { min: 200, median: 300, max: 5000 },
     });
     expect(missedDelays(events, [])).toEqual({});
@@ -52,13 +58,22 @@ describe('checkConservation', () => {
   const summary = (records: RunSummary['records']) => ({ records }) as RunSummary;
 
   it('passes when every input id is in exactly one output and the summary agrees', () => {
-    const check = checkConservation(['1', '2', '3'], { summary: summary({ input: 3, succeeded: 1, failed: 1, rejected: 1 }), results: ['1'], failed: ['2'], rejected: ['3'] });
+    const check = checkConservation(['1', '2', '3'], {
+      summary: summary({ input: 3, succeeded: 1, failed: 1, rejected: 1 }),
+      results: ['1'],
+      failed: ['2'],
+      rejected: ['3'],
+    });
     expect(check).toMatchObject({ ok: true, missing: 0, repeated: 0, summaryMismatch: false });
   });
 
   it('fails on a missing record, a repeated one, or a summary that disagrees', () => {
     const good = summary({ input: 3, succeeded: 2, failed: 0, rejected: 1 });
-    expect(checkConservation(['1', '2', '3'], { summary: good, results: ['1', '1'], failed: [], rejected: ['3'] })).toMatchObject({ ok: false, missing: 1, repeated: 1 });
+    expect(checkConservation(['1', '2', '3'], { summary: good, results: ['1', '1'], failed: [], rejected: ['3'] })).toMatchObject({
+      ok: false,
+      missing: 1,
+      repeated: 1,
+    });
     expect(checkConservation(['1', '2'], { summary: good, results: ['1', '2'], failed: [], rejected: [] })).toMatchObject({ ok: false, summaryMismatch: true });
     expect(checkConservation(['1'], { results: ['1'], failed: [], rejected: [] })).toMatchObject({ ok: false, summaryMismatch: true });
   });

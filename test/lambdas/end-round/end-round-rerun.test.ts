@@ -49,7 +49,9 @@ const ROUND_1: RoundState = { number: 1, chunkCount: 2, nextChunk: 2, hasMoreChu
 async function reconciledRound(runId: string, policy: RunConfig['smallRemainder']): Promise<RunConfig> {
   const run = runConfig({ runId, bucket: s3.bucket, minRecordsPerJob: 6, maxRecordsPerJob: 6, maxAttempts: 3, smallRemainder: policy });
   for (const [chunk, chunkIds] of [ids.slice(0, 8), ids.slice(8)].entries()) {
-    const body = chunkIds.map((id) => JSON.stringify({ recordId: id, modelInput: anthropicInput(id), lastError: { code: '429', message: 'slow' } }) + '\n').join('');
+    const body = chunkIds
+      .map((id) => JSON.stringify({ recordId: id, modelInput: anthropicInput(id), lastError: { code: '429', message: 'slow' } }) + '\n')
+      .join('');
     const key = runKeys.chunkPart(runId, 1, chunk, 'retry');
     await s3.put(key, body);
     const stats: ChunkStats = {
@@ -100,7 +102,8 @@ describe.each(['on-demand', 'hold', 'fail'] as const)('endRound (%s remainder) r
     const clean = await round2(cleanRun);
     const writes = counting.writes();
     expect(clean.plan).toEqual({ chunkCount: 2, remainder: 3 });
-    if (policy === 'on-demand') expect(clean.remainder).toMatchObject({ records: 3, succeeded: 2, failed: 1, onDemandRecords: 3, tokens: { input: 6, output: 8 } });
+    if (policy === 'on-demand')
+      expect(clean.remainder).toMatchObject({ records: 3, succeeded: 2, failed: 1, onDemandRecords: 3, tokens: { input: 6, output: 8 } });
 
     for (let k = 1; k <= writes; k++) {
       const run = await reconciledRound(`err-${policy}-${k}`, policy);

@@ -19,7 +19,8 @@ afterAll(async () => {
   await s3.stop();
 });
 
-const retryLine = (id: string, code = '429') => JSON.stringify({ recordId: id, modelInput: anthropicInput(`in ${id}`), lastError: { code, message: `error ${code}` } });
+const retryLine = (id: string, code = '429') =>
+  JSON.stringify({ recordId: id, modelInput: anthropicInput(`in ${id}`), lastError: { code, message: `error ${code}` } });
 const finished = (number: number, chunkCount: number): RoundState => ({ number, chunkCount, nextChunk: chunkCount, hasMoreChunks: false });
 
 /** A reconciled chunk: its `stats.json` listing the parts it has (`retry` of `ids`, and any `others`). */
@@ -99,7 +100,7 @@ describe('endRound', () => {
     await expect(endRound(deps, { run, round: r.round })).resolves.toMatchObject({ done: true });
   });
 
-  it('reads only the retry parts the chunks\' stats list: a retry part a failed reconcile attempt left is not read', async () => {
+  it("reads only the retry parts the chunks' stats list: a retry part a failed reconcile attempt left is not read", async () => {
     const run = runConfig({ runId: 'er-stale', bucket: s3.bucket, minRecordsPerJob: 1, maxAttempts: 3 });
     await reconciled(run, 1, 0, ['a']);
     // Chunk 1: a first attempt wrote this retry part and failed; the attempt that finished retried nothing.

@@ -42,11 +42,29 @@ function deps(): FinalizeDeps {
 }
 
 const jsonl = (rows: unknown[]) => rows.map((r) => JSON.stringify(r) + '\n').join('');
-const ok = (id: string, onDemand = false) => ({ recordId: id, modelOutput: { text: id }, usage: { inputTokens: 1, outputTokens: 1 }, ...(onDemand ? { onDemand: true } : {}) });
+const ok = (id: string, onDemand = false) => ({
+  recordId: id,
+  modelOutput: { text: id },
+  usage: { inputTokens: 1, outputTokens: 1 },
+  ...(onDemand ? { onDemand: true } : {}),
+});
 const bad = (id: string, attempts: number, code = '400') => ({ recordId: id, error: { code, message: 'no' }, attempts });
 
 function chunkStats(round: number, chunk: number, s: Partial<ChunkStats>): ChunkStats {
-  return { round, chunk, jobStatus: 'Completed', records: 0, succeeded: 0, failed: 0, retry: 0, tokens: { input: 0, output: 0 }, unknownOutputRecords: 0, duplicateOutputRecords: 0, parts: [], ...s };
+  return {
+    round,
+    chunk,
+    jobStatus: 'Completed',
+    records: 0,
+    succeeded: 0,
+    failed: 0,
+    retry: 0,
+    tokens: { input: 0, output: 0 },
+    unknownOutputRecords: 0,
+    duplicateOutputRecords: 0,
+    parts: [],
+    ...s,
+  };
 }
 
 /** Writes a part and returns its manifest entry. */
@@ -57,7 +75,13 @@ async function part(kind: PartFile['kind'], key: string, rows: unknown[]): Promi
 }
 
 /** A reconciled chunk: its parts of `rows` and the `stats.json` listing them. */
-async function reconciled(runId: string, round: number, chunk: number, rows: Partial<Record<'succeeded' | 'failed' | 'retry', unknown[]>>, s: Partial<ChunkStats> = {}) {
+async function reconciled(
+  runId: string,
+  round: number,
+  chunk: number,
+  rows: Partial<Record<'succeeded' | 'failed' | 'retry', unknown[]>>,
+  s: Partial<ChunkStats> = {},
+) {
   const parts: PartFile[] = [];
   for (const kind of ['succeeded', 'failed', 'retry'] as const) {
     const these = rows[kind];
@@ -86,12 +110,30 @@ describe('finalizeRun (Finished)', () => {
   beforeAll(async () => {
     run = runConfig({ runId: 'fin-1', route: 'tickets', bucket: s3.bucket, maxAttempts: 2 });
     await prepared('fin-1', 10);
-    await s3.put(runKeys.workRejected('fin-1'), jsonl([{ file: 'f', line: 3, reason: 'not valid JSON' }, { file: 'f', line: 9, recordId: 'r9', reason: 'duplicate' }]));
+    await s3.put(
+      runKeys.workRejected('fin-1'),
+      jsonl([
+        { file: 'f', line: 3, reason: 'not valid JSON' },
+        { file: 'f', line: 9, recordId: 'r9', reason: 'duplicate' },
+      ]),
+    );
     await s3.put(runKeys.roundTail('fin-1', 1, 0), jsonl([{ recordId: 'ignored' }]));
     await s3.put(runKeys.chunkInput('fin-1', 1, 0), jsonl([{ recordId: 'ignored' }]));
     await planned('fin-1', 1, 2);
-    await reconciled('fin-1', 1, 0, { succeeded: [ok('a'), ok('b'), ok('c')], failed: [bad('d', 1)], retry: [{ recordId: 'e' }, { recordId: 'f' }, { recordId: 'g' }] }, { jobStatus: 'Completed', tokens: { input: 900_000, output: 60_000 } });
-    await reconciled('fin-1', 1, 1, { succeeded: [ok('h')] }, { jobStatus: 'PartiallyCompleted', tokens: { input: 100_000, output: 40_000 }, unknownOutputRecords: 1, duplicateOutputRecords: 2 });
+    await reconciled(
+      'fin-1',
+      1,
+      0,
+      { succeeded: [ok('a'), ok('b'), ok('c')], failed: [bad('d', 1)], retry: [{ recordId: 'e' }, { recordId: 'f' }, { recordId: 'g' }] },
+      { jobStatus: 'Completed', tokens: { input: 900_000, output: 60_000 } },
+    );
+    await reconciled(
+      'fin-1',
+      1,
+      1,
+      { succeeded: [ok('h')] },
+      { jobStatus: 'PartiallyCompleted', tokens: { input: 100_000, output: 40_000 }, unknownOutputRecords: 1, duplicateOutputRecords: 2 },
+    );
     // Left by a failed attempt of chunk 1's reconcile: in no manifest, so not read.
     await s3.put(runKeys.chunkPart('fin-1', 1, 1, 'failed'), jsonl([bad('h', 1)]));
     await planned('fin-1', 2, 1, 1);
@@ -179,7 +221,13 @@ describe('finalizeRun status and warnings', () => {
     await planned('fin-ok', 1, 1);
     await reconciled('fin-ok', 1, 0, { succeeded: [ok('a'), ok('b')] });
     const summary = await finalizeRun(deps(), await finished(run));
-    expect(summary).toMatchObject({ status: 'Succeeded', records: { input: 2, succeeded: 2, failed: 0, rejected: 0 }, jobs: { Completed: 1 }, rounds: 1, warnings: [] });
+    expect(summary).toMatchObject({
+      status: 'Succeeded',
+      records: { input: 2, succeeded: 2, failed: 0, rejected: 0 },
+      jobs: { Completed: 1 },
+      rounds: 1,
+      warnings: [],
+    });
     expect(await s3.text(runKeys.results('fin-ok', 'failed.jsonl'))).toBe('');
     expect(await s3.text(runKeys.results('fin-ok', 'rejected.jsonl'))).toBe('');
   });
@@ -207,7 +255,12 @@ describe('finalizeRun status and warnings', () => {
     expect(summary.outputs.results).toEqual([1, 2, 3].map((n) => `s3://${s3.bucket}/results/fin-parts/results-0000${n}.jsonl`));
     const parts = await Promise.all([1, 2, 3].map((n) => s3.jsonl<{ recordId: string }>(runKeys.resultsPart('fin-parts', n))));
     expect(parts.map((p) => p.length)).toEqual([3, 3, 1]);
-    expect(parts.flat().map((r) => r.recordId).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
+    expect(
+      parts
+        .flat()
+        .map((r) => r.recordId)
+        .sort(),
+    ).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
     expect(await s3.text(runKeys.results('fin-parts', 'results.jsonl'))).toBeUndefined();
 
     // Run again with fewer parts (here: a larger part size): the parts it no longer writes are
@@ -217,8 +270,15 @@ describe('finalizeRun status and warnings', () => {
     expect(await s3.text(runKeys.resultsPart('fin-parts', 3))).toBe('');
     const once = await finalizeRun(deps(), await finished(run));
     expect(once.outputs.results).toEqual([`s3://${s3.bucket}/results/fin-parts/results.jsonl`]);
-    const everyFile = await Promise.all((await s3.keys('results/fin-parts/')).filter((k) => /results[-.]/.test(k)).map((k) => s3.jsonl<{ recordId: string }>(k)));
-    expect(everyFile.flat().map((r) => r.recordId).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
+    const everyFile = await Promise.all(
+      (await s3.keys('results/fin-parts/')).filter((k) => /results[-.]/.test(k)).map((k) => s3.jsonl<{ recordId: string }>(k)),
+    );
+    expect(
+      everyFile
+        .flat()
+        .map((r) => r.recordId)
+        .sort(),
+    ).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
   });
 
   it('lists at most 100 input files in the summary and counts them all', async () => {
@@ -284,7 +344,9 @@ describe('finalizeRun run again after crashing after any write', () => {
     for (let k = 1; k <= counting.writes(); k++) {
       const run = await finishedRun(`fin-crash-${k}`);
       const crashing = crashingS3(s3.endpoint, k);
-      await expect(finalizeRun({ ...deps(), s3: crashing.client, resultsPartMaxBytes: lineBytes * 2 }, await finished(run))).rejects.toBeInstanceOf(SimulatedCrash);
+      await expect(finalizeRun({ ...deps(), s3: crashing.client, resultsPartMaxBytes: lineBytes * 2 }, await finished(run))).rejects.toBeInstanceOf(
+        SimulatedCrash,
+      );
       await finalizeRun({ ...deps(), resultsPartMaxBytes: lineBytes * 2 }, await finished(run));
       expect({ k, files: await outputs(run.runId) }).toEqual({ k, files: expected });
     }
@@ -295,7 +357,12 @@ describe('finalizeRun (Failed)', () => {
   it('summarizes a run that failed before prepare produced a run config', async () => {
     const executionName = 'Console run: 2025/01/01 with an odd name';
     const cause = JSON.stringify({ errorType: 'InvalidRunInput', errorMessage: 'inputs must be a non-empty array of s3:// URIs', trace: [] });
-    const summary = await finalizeRun(deps(), { outcome: 'Failed', executionName, executionArn: arnOf(executionName), state: { error: { Error: 'InvalidRunInput', Cause: cause } } });
+    const summary = await finalizeRun(deps(), {
+      outcome: 'Failed',
+      executionName,
+      executionArn: arnOf(executionName),
+      state: { error: { Error: 'InvalidRunInput', Cause: cause } },
+    });
     const runId = runIdFromExecutionName(executionName);
     expect(summary).toEqual({
       runId,
@@ -323,7 +390,12 @@ describe('finalizeRun (Failed)', () => {
   });
 
   it("uses the input's run id when it is valid, and keeps a cause that is not JSON", async () => {
-    const summary = await finalizeRun(deps(), { outcome: 'Failed', executionName: 'exec', executionArn: arnOf('exec'), state: { runId: 'given-id', error: { Error: 'States.Timeout', Cause: 'plain text' } } });
+    const summary = await finalizeRun(deps(), {
+      outcome: 'Failed',
+      executionName: 'exec',
+      executionArn: arnOf('exec'),
+      state: { runId: 'given-id', error: { Error: 'States.Timeout', Cause: 'plain text' } },
+    });
     expect(summary.runId).toBe('given-id');
     expect(summary.error).toEqual({ error: 'States.Timeout', cause: 'plain text' });
     const unnamed = await finalizeRun(deps(), { outcome: 'Failed', executionName: 'exec-2', executionArn: arnOf('exec-2'), state: { runId: 'bad id!' } });
@@ -338,10 +410,23 @@ describe('finalizeRun (Failed)', () => {
     await reconciled('fin-mid', 1, 0, { succeeded: [ok('a')] });
     // Chunk 1 was being reconciled when the run failed: its parts so far are in no manifest.
     await s3.put(runKeys.chunkPart('fin-mid', 1, 1, 'succeeded'), jsonl([ok('b')]));
-    const summary = await finalizeRun(deps(), { outcome: 'Failed', executionName: 'fin-mid', executionArn: arnOf('fin-mid'), state: { run, error: { Error: 'Lambda.Unknown', Cause: '{"errorMessage":"boom"}' } } });
-    expect(summary).toMatchObject({ runId: 'fin-mid', status: 'Failed', modelId: run.modelId, route: 'default', records: { input: 4, succeeded: 1, failed: 0, rejected: 0 }, warnings: [], error: { error: 'Lambda.Unknown', cause: 'boom' } });
+    const summary = await finalizeRun(deps(), {
+      outcome: 'Failed',
+      executionName: 'fin-mid',
+      executionArn: arnOf('fin-mid'),
+      state: { run, error: { Error: 'Lambda.Unknown', Cause: '{"errorMessage":"boom"}' } },
+    });
+    expect(summary).toMatchObject({
+      runId: 'fin-mid',
+      status: 'Failed',
+      modelId: run.modelId,
+      route: 'default',
+      records: { input: 4, succeeded: 1, failed: 0, rejected: 0 },
+      warnings: [],
+      error: { error: 'Lambda.Unknown', cause: 'boom' },
+    });
   });
-  it("writes and announces nothing of a run another execution owns (a reused runId, a forged resume)", async () => {
+  it('writes and announces nothing of a run another execution owns (a reused runId, a forged resume)', async () => {
     const run = runConfig({ runId: 'fin-owned', bucket: s3.bucket });
     await prepared('fin-owned', 1);
     await s3.put(runKeys.chunkPart('fin-owned', 1, 0, 'succeeded'), jsonl([ok('a')]));
@@ -354,19 +439,35 @@ describe('finalizeRun (Failed)', () => {
       executionArn: arnOf('intruder'),
       state: { runId: 'fin-owned', error: { Error: 'InvalidRunInput', Cause: 'runId fin-owned is already used by execution fin-owned' } },
     });
-    expect(summary).toMatchObject({ runId: 'fin-owned', status: 'Failed', warnings: ['run fin-owned is owned by execution fin-owned: this execution (intruder) wrote nothing of it'] });
+    expect(summary).toMatchObject({
+      runId: 'fin-owned',
+      status: 'Failed',
+      warnings: ['run fin-owned is owned by execution fin-owned: this execution (intruder) wrote nothing of it'],
+    });
     expect(await s3.json(runKeys.results('fin-owned', 'summary.json'))).toEqual(owners);
     expect(putEntries()).toEqual([]);
     // The same through a forged resume's run.
-    await finalizeRun(deps(), { outcome: 'Failed', executionName: 'intruder-2', executionArn: arnOf('intruder-2'), state: { resume: { run }, error: { Error: 'InvalidRunInput' } } });
+    await finalizeRun(deps(), {
+      outcome: 'Failed',
+      executionName: 'intruder-2',
+      executionArn: arnOf('intruder-2'),
+      state: { resume: { run }, error: { Error: 'InvalidRunInput' } },
+    });
     expect(await s3.json(runKeys.results('fin-owned', 'summary.json'))).toEqual(owners);
     expect(putEntries()).toEqual([]);
     // A Finished from an execution that does not own the run is refused outright.
-    await expect(finalizeRun(deps(), { outcome: 'Finished', run, executionArn: arnOf('intruder') })).rejects.toThrow('run fin-owned is not owned by execution intruder: it may not finalize it');
+    await expect(finalizeRun(deps(), { outcome: 'Finished', run, executionArn: arnOf('intruder') })).rejects.toThrow(
+      'run fin-owned is not owned by execution intruder: it may not finalize it',
+    );
   });
 
   it('claims an unclaimed run id for the failed execution, so a later run cannot take its id', async () => {
-    await finalizeRun(deps(), { outcome: 'Failed', executionName: 'early-fail', executionArn: arnOf('early-fail'), state: { runId: 'never-prepared', error: { Error: 'InvalidRunInput' } } });
+    await finalizeRun(deps(), {
+      outcome: 'Failed',
+      executionName: 'early-fail',
+      executionArn: arnOf('early-fail'),
+      state: { runId: 'never-prepared', error: { Error: 'InvalidRunInput' } },
+    });
     expect(await claims.get('never-prepared')).toMatchObject({ owner: arnOf('early-fail') });
     expect(await s3.json(runKeys.results('never-prepared', 'summary.json'))).toMatchObject({ status: 'Failed' });
   });

@@ -11,7 +11,11 @@ useHandlerEnv(pipeline(), [ddbMock, sfnMock]);
 
 describe('job-state handler', () => {
   it("completes the job's token from an EventBridge event, reading the configured table", async () => {
-    ddbMock.on(GetCommand).resolves({ Item: { jobName: 'bb-r-r01-c00000', taskToken: 'tok' } }).on(UpdateCommand).resolves({});
+    ddbMock
+      .on(GetCommand)
+      .resolves({ Item: { jobName: 'bb-r-r01-c00000', taskToken: 'tok' } })
+      .on(UpdateCommand)
+      .resolves({});
     sfnMock.on(SendTaskSuccessCommand).resolves({});
     const out = await handler({
       source: 'aws.bedrock',

@@ -24,7 +24,16 @@ function stateEvent(status: string, failureMessage?: string): BatchJobStateEvent
   };
 }
 
-const item = (extra: Record<string, unknown> = {}) => ({ jobName: JOB_NAME, runId: 'run-1', round: 1, chunk: 0, modelId: 'm', taskToken: 'tok', status: 'Submitted', ...extra });
+const item = (extra: Record<string, unknown> = {}) => ({
+  jobName: JOB_NAME,
+  runId: 'run-1',
+  round: 1,
+  chunk: 0,
+  modelId: 'm',
+  taskToken: 'tok',
+  status: 'Submitted',
+  ...extra,
+});
 const updates = () => ddbMock.commandCalls(UpdateCommand).map((c) => c.args[0].input);
 
 beforeEach(() => {
@@ -47,13 +56,16 @@ describe('handleJobStateEvent', () => {
     expect(updates()).toHaveLength(0);
   });
 
-  it.each(['Submitted', 'Validating', 'Scheduled', 'InProgress', 'Stopping'])('records a non-terminal status (%s) without completing the token', async (status) => {
-    ddbMock.on(GetCommand).resolves({ Item: item() });
-    await expect(handleJobStateEvent(deps(), stateEvent(status))).resolves.toBe('not-terminal');
-    expect(sfnMock.calls()).toHaveLength(0);
-    expect(updates()).toHaveLength(1);
-    expect(updates()[0]!.ExpressionAttributeValues).toMatchObject({ ':s': status, ':arn': JOB_ARN });
-  });
+  it.each(['Submitted', 'Validating', 'Scheduled', 'InProgress', 'Stopping'])(
+    'records a non-terminal status (%s) without completing the token',
+    async (status) => {
+      ddbMock.on(GetCommand).resolves({ Item: item() });
+      await expect(handleJobStateEvent(deps(), stateEvent(status))).resolves.toBe('not-terminal');
+      expect(sfnMock.calls()).toHaveLength(0);
+      expect(updates()).toHaveLength(1);
+      expect(updates()[0]!.ExpressionAttributeValues).toMatchObject({ ':s': status, ':arn': JOB_ARN });
+    },
+  );
 
   it('does not overwrite the status of a job whose token is already completed', async () => {
     ddbMock.on(GetCommand).resolves({ Item: item({ tokenCompletedAt: '2025-01-01T00:00:00Z', status: 'Completed' }) });

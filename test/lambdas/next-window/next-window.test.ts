@@ -28,7 +28,8 @@ const event = (chunkCount: number, nextChunk: number): NextWindowEvent => ({
   round: { number: 2, chunkCount, nextChunk, hasMoreChunks: nextChunk < chunkCount },
   executionArn: EXECUTION,
 });
-const historyAt = (events: number) => sfnMock.on(GetExecutionHistoryCommand).resolves({ events: [{ id: events, type: 'TaskStateEntered', timestamp: new Date() }] });
+const historyAt = (events: number) =>
+  sfnMock.on(GetExecutionHistoryCommand).resolves({ events: [{ id: events, type: 'TaskStateEntered', timestamp: new Date() }] });
 
 beforeAll(async () => {
   dynamo = await startTestDynamo();
@@ -55,7 +56,12 @@ describe('nextWindow', () => {
     const last = await nextWindow(deps(), event(250, 200));
     expect(last.window.items.map((i) => i.chunk)).toEqual(Array.from({ length: 50 }, (_, i) => 200 + i));
     expect(last.round.hasMoreChunks).toBe(false);
-    expect(sfnMock.commandCalls(GetExecutionHistoryCommand)[0]!.args[0].input).toEqual({ executionArn: EXECUTION, reverseOrder: true, maxResults: 1, includeExecutionData: false });
+    expect(sfnMock.commandCalls(GetExecutionHistoryCommand)[0]!.args[0].input).toEqual({
+      executionArn: EXECUTION,
+      reverseOrder: true,
+      maxResults: 1,
+      includeExecutionData: false,
+    });
     expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 
@@ -93,10 +99,12 @@ describe('nextWindow', () => {
   it('refuses a successor name taken by an execution it did not start, and keeps the run', async () => {
     historyAt(24000);
     sfnMock.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'exists', $metadata: {} }));
-    sfnMock.on(DescribeExecutionCommand).resolves({ input: JSON.stringify({ resume: { run: runConfig({ runId: 'run-1', maxConcurrentJobs: 1000 }), round: event(50, 0).round } }) });
+    sfnMock
+      .on(DescribeExecutionCommand)
+      .resolves({ input: JSON.stringify({ resume: { run: runConfig({ runId: 'run-1', maxConcurrentJobs: 1000 }), round: event(50, 0).round } }) });
     const err = (await nextWindow(deps(), event(50, 0)).catch((e: unknown) => e)) as Error;
     expect(err.name).toBe('SuccessorNameTaken');
-    expect(err.message).toBe('cannot continue run run-1: an execution named run-1-r2-c0 exists already and was not started by this run\'s hand-over');
+    expect(err.message).toBe("cannot continue run run-1: an execution named run-1-r2-c0 exists already and was not started by this run's hand-over");
     expect(sfnMock.commandCalls(DescribeExecutionCommand)[0]!.args[0].input).toEqual({ executionArn: SUCCESSOR_ARN('run-1-r2-c0') });
     expect(await claims.get('run-1')).toMatchObject({ owner: EXECUTION });
   });

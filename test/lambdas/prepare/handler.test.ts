@@ -38,7 +38,12 @@ afterAll(async () => {
 describe('workflow handlers over AWS_ENDPOINT_URL_S3', () => {
   it('prepare -> next-window -> reconcile-chunk -> end-round -> finalize', async () => {
     await s3.put('inbox/default/h.jsonl', [anthropicLine('a'), anthropicLine('b'), anthropicLine('c'), 'junk'].join('\n'));
-    const prepared = await prepare({ input: { inputs: ['s3://bucket/inbox/default/h.jsonl'] }, executionName: 'handler-run', executionArn: HANDLER_ARN, startTime: '2025-01-01T00:00:00.000Z' });
+    const prepared = await prepare({
+      input: { inputs: ['s3://bucket/inbox/default/h.jsonl'] },
+      executionName: 'handler-run',
+      executionArn: HANDLER_ARN,
+      startTime: '2025-01-01T00:00:00.000Z',
+    });
     expect(prepared.run).toMatchObject({ runId: 'handler-run', bucket: 'bucket', maxConcurrentJobs: 20, jobTimeoutHours: 24 });
     expect(prepared.round).toEqual({ number: 1, chunkCount: 2, nextChunk: 0, hasMoreChunks: true });
 
@@ -53,7 +58,11 @@ describe('workflow handlers over AWS_ENDPOINT_URL_S3', () => {
       const ids = (await s3.jsonl<{ recordId: string }>(runKeys.chunkInput('handler-run', 1, chunk))).map((r) => r.recordId);
       const jobArn = `arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/job${chunk}`;
       await s3.put(`${runKeys.chunkOutputPrefix('handler-run', 1, chunk)}job${chunk}/x.jsonl.out`, ids.map((id) => anthropicOutputLine(id)).join('\n'));
-      await expect(reconcile({ run: prepared.run, round: 1, chunk, job: { jobArn, status: 'Completed' } })).resolves.toEqual({ succeeded: ids.length, failed: 0, retry: 0 });
+      await expect(reconcile({ run: prepared.run, round: 1, chunk, job: { jobArn, status: 'Completed' } })).resolves.toEqual({
+        succeeded: ids.length,
+        failed: 0,
+        retry: 0,
+      });
     }
     expect(ddbMock.commandCalls(UpdateCommand)[0]!.args[0].input.TableName).toBe(HANDLER_ENV.TABLE_NAME);
 
@@ -73,7 +82,12 @@ describe('workflow handlers over AWS_ENDPOINT_URL_S3', () => {
     eventsMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
     // No claim yet (Prepare failed before claiming): finalize claims the id for this execution.
     ddbMock.on(GetCommand).resolves({});
-    const summary = await finalize({ outcome: 'Failed', executionName: 'failed-run', executionArn: 'arn:aws:states:us-east-1:123456789012:execution:Run:failed-run', state: { error: { Error: 'InvalidRunInput', Cause: 'bad' } } });
+    const summary = await finalize({
+      outcome: 'Failed',
+      executionName: 'failed-run',
+      executionArn: 'arn:aws:states:us-east-1:123456789012:execution:Run:failed-run',
+      state: { error: { Error: 'InvalidRunInput', Cause: 'bad' } },
+    });
     expect(summary.status).toBe('Failed');
     expect(await s3.json(runKeys.results('failed-run', 'summary.json'))).toMatchObject({ runId: 'failed-run', status: 'Failed' });
   });

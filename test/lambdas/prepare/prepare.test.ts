@@ -21,7 +21,12 @@ const PIPELINE = pipeline({
 let dynamo: TestDynamo;
 const env = () => ({ bucket: s3.bucket, pipeline: PIPELINE, claims: new RunClaims(dynamo.ddb, dynamo.table) });
 const arnOf = (executionName: string) => `arn:aws:states:us-east-1:123456789012:execution:Workflow:${executionName}`;
-const event = (input: unknown, executionName = 'exec'): PrepareEvent => ({ input, executionName, executionArn: arnOf(executionName), startTime: '2025-01-01T00:00:00.000Z' });
+const event = (input: unknown, executionName = 'exec'): PrepareEvent => ({
+  input,
+  executionName,
+  executionArn: arnOf(executionName),
+  startTime: '2025-01-01T00:00:00.000Z',
+});
 
 beforeAll(async () => {
   s3 = await startTestS3();
@@ -35,7 +40,7 @@ afterAll(async () => {
 });
 
 describe('prepareRun', () => {
-  it('validates every line of every file, writes round 1\'s chunks, rejected and run-stats in one pass', async () => {
+  it("validates every line of every file, writes round 1's chunks, rejected and run-stats in one pass", async () => {
     const fileA = 'inbox/small/a.jsonl';
     const fileB = 'inbox/small/b.jsonl';
     await s3.put(
@@ -116,7 +121,11 @@ describe('prepareRun', () => {
     const lines = (from: number, n: number) => Array.from({ length: n }, (_, i) => anthropicLine(`b${from + i}`, 'x'.repeat(((from + i) * 37) % 200)));
     await s3.put('inbox/default/bal/1.jsonl', [...lines(0, 12), 'not json', '{}'].join('\n') + '\n');
     await s3.put('inbox/default/bal/2.jsonl', [...lines(12, 11), '[]'].join('\n') + '\n');
-    const result = await prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/inbox/default/bal/`], runId: 'prep-bal', maxRecordsPerJob: 10, minRecordsPerJob: 2 }));
+    const result = await prepareRun(
+      deps,
+      env(),
+      event({ inputs: [`s3://${s3.bucket}/inbox/default/bal/`], runId: 'prep-bal', maxRecordsPerJob: 10, minRecordsPerJob: 2 }),
+    );
     expect(result.round.chunkCount).toBe(3);
     const chunks = await Promise.all([0, 1, 2].map((c) => s3.jsonl<{ recordId: string }>(runKeys.chunkInput('prep-bal', 1, c))));
     const sizes = chunks.map((c) => c.length);
@@ -163,16 +172,22 @@ describe('prepareRun', () => {
     await expect(prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/x.jsonl`], runId: 'bad_id' }))).rejects.toBeInstanceOf(InvalidRunInput);
     expect(await s3.keys('work/bad_id/')).toEqual([]);
   });
-  it('refuses a runId another execution owns, and touches none of that run\'s files', async () => {
+  it("refuses a runId another execution owns, and touches none of that run's files", async () => {
     await s3.put('inbox/default/own-a.jsonl', [anthropicLine('a1'), anthropicLine('a2')].join('\n'));
     await s3.put('inbox/default/own-b.jsonl', [anthropicLine('b1')].join('\n'));
     const first = await prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/inbox/default/own-a.jsonl`], runId: 'owned' }, 'exec-a'));
     const before = await Promise.all([s3.json(runKeys.runConfig('owned')), s3.jsonl(runKeys.chunkInput('owned', 1, 0)), s3.json(runKeys.runStats('owned'))]);
 
-    const err = (await prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/inbox/default/own-b.jsonl`], runId: 'owned', maxAttempts: 1 }, 'exec-b')).catch((e: unknown) => e)) as Error;
+    const err = (await prepareRun(
+      deps,
+      env(),
+      event({ inputs: [`s3://${s3.bucket}/inbox/default/own-b.jsonl`], runId: 'owned', maxAttempts: 1 }, 'exec-b'),
+    ).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(InvalidRunInput);
     expect(err.message).toBe('runId owned is already used by execution exec-a; choose another runId (a run owns its id)');
-    expect(await Promise.all([s3.json(runKeys.runConfig('owned')), s3.jsonl(runKeys.chunkInput('owned', 1, 0)), s3.json(runKeys.runStats('owned'))])).toEqual(before);
+    expect(await Promise.all([s3.json(runKeys.runConfig('owned')), s3.jsonl(runKeys.chunkInput('owned', 1, 0)), s3.json(runKeys.runStats('owned'))])).toEqual(
+      before,
+    );
 
     // The owner's own retry is no second run: it prepares again.
     await expect(prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/inbox/default/own-a.jsonl`], runId: 'owned' }, 'exec-a'))).resolves.toEqual(first);
@@ -181,13 +196,22 @@ describe('prepareRun', () => {
   it('believes a resume only from the execution the run was handed over to, with the run and round of its own files', async () => {
     await s3.put('inbox/default/res.jsonl', [anthropicLine('x1'), anthropicLine('x2')].join('\n'));
     const { run } = await prepareRun(deps, env(), event({ inputs: [`s3://${s3.bucket}/inbox/default/res.jsonl`], runId: 'res-run' }, 'res-exec'));
-    const forged = { resume: { run: { ...run, maxConcurrentJobs: 1000, modelId: 'anthropic.claude-opus-4-v1:0' }, round: { number: 1, chunkCount: 1, nextChunk: 0, hasMoreChunks: true } } };
+    const forged = {
+      resume: {
+        run: { ...run, maxConcurrentJobs: 1000, modelId: 'anthropic.claude-opus-4-v1:0' },
+        round: { number: 1, chunkCount: 1, nextChunk: 0, hasMoreChunks: true },
+      },
+    };
 
     // Nobody handed the run over: a resume from any execution is refused.
     const err = (await prepareRun(deps, env(), event(forged, 'res-run-r1-c0')).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(InvalidRunInput);
-    expect(err.message).toBe("resume is accepted only from the pipeline's own hand-over: run res-run was not handed over to execution res-run-r1-c0 (it is owned by res-exec)");
-    await expect(prepareRun(deps, env(), event({ resume: { run: { runId: 'no-such-run' } } }, 'x'))).rejects.toThrow('run no-such-run was not handed over to execution x (no such run)');
+    expect(err.message).toBe(
+      "resume is accepted only from the pipeline's own hand-over: run res-run was not handed over to execution res-run-r1-c0 (it is owned by res-exec)",
+    );
+    await expect(prepareRun(deps, env(), event({ resume: { run: { runId: 'no-such-run' } } }, 'x'))).rejects.toThrow(
+      'run no-such-run was not handed over to execution x (no such run)',
+    );
     await expect(prepareRun(deps, env(), event({ resume: null }, 'x'))).rejects.toThrow('resume.run.runId must be a valid run id');
 
     // Handed over: the successor resumes with run.json and the claim's round, whatever its input says.
@@ -202,12 +226,18 @@ describe('prepareRun', () => {
     const uri = `s3://${s3.bucket}/${key}`;
     // The ETag as S3's Object Created event gives it: bare, without quotes.
     const dropped = head.ETag!.replace(/"/g, '');
-    await expect(prepareRun(deps, env(), event({ inputs: [uri], runId: 'etag-same', inputETags: { [uri]: dropped } }, 'etag-same'))).resolves.toMatchObject({ round: { chunkCount: 1 } });
+    await expect(prepareRun(deps, env(), event({ inputs: [uri], runId: 'etag-same', inputETags: { [uri]: dropped } }, 'etag-same'))).resolves.toMatchObject({
+      round: { chunkCount: 1 },
+    });
 
     await s3.put(key, [anthropicLine('new-1')].join('\n'));
-    const err = (await prepareRun(deps, env(), event({ inputs: [uri], runId: 'etag-changed', inputETags: { [uri]: dropped } }, 'etag-changed')).catch((e: unknown) => e)) as Error;
+    const err = (await prepareRun(deps, env(), event({ inputs: [uri], runId: 'etag-changed', inputETags: { [uri]: dropped } }, 'etag-changed')).catch(
+      (e: unknown) => e,
+    )) as Error;
     expect(err).toBeInstanceOf(InvalidRunInput);
-    expect(err.message).toBe(`input ${uri} changed after the run was started (it no longer has ETag ${dropped}): its new content runs in the run its own upload started`);
+    expect(err.message).toBe(
+      `input ${uri} changed after the run was started (it no longer has ETag ${dropped}): its new content runs in the run its own upload started`,
+    );
     expect(await s3.keys(runKeys.chunkInput('etag-changed', 1, 0))).toEqual([]);
   });
 });

@@ -55,9 +55,18 @@ describe('reconcileChunk', () => {
     const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
     const run = await chunkWith('rc-1', ids, 2, 4);
     const out = `${runKeys.chunkOutputPrefix('rc-1', 2, 4)}${JOB_ID}/`;
-    await s3.put(`${out}c00004.jsonl.out`, [errorOutputLine('c', 429, 'Too many requests'), anthropicOutputLine('e', 10, 20), anthropicOutputLine('a', 1, 2)].join('\n') + '\n');
-    await s3.put(`${out}c00004-part2.jsonl.out`, [anthropicOutputLine('zzz'), errorOutputLine('b', 400, 'Malformed input'), anthropicOutputLine('a', 1, 2), errorOutputLine('d', 500, 'boom')].join('\n'));
-    await s3.put(`${out}manifest.json.out`, JSON.stringify({ totalRecordCount: 7, processedRecordCount: 5, successRecordCount: 2, errorRecordCount: 3, recordId: 'a' }));
+    await s3.put(
+      `${out}c00004.jsonl.out`,
+      [errorOutputLine('c', 429, 'Too many requests'), anthropicOutputLine('e', 10, 20), anthropicOutputLine('a', 1, 2)].join('\n') + '\n',
+    );
+    await s3.put(
+      `${out}c00004-part2.jsonl.out`,
+      [anthropicOutputLine('zzz'), errorOutputLine('b', 400, 'Malformed input'), anthropicOutputLine('a', 1, 2), errorOutputLine('d', 500, 'boom')].join('\n'),
+    );
+    await s3.put(
+      `${out}manifest.json.out`,
+      JSON.stringify({ totalRecordCount: 7, processedRecordCount: 5, successRecordCount: 2, errorRecordCount: 3, recordId: 'a' }),
+    );
     // Output of an earlier job of the same chunk (another job id): not this job's output.
     await s3.put(`${runKeys.chunkOutputPrefix('rc-1', 2, 4)}oldjob000000/c00004.jsonl.out`, anthropicOutputLine('f'));
     bedrockMock.on(GetModelInvocationJobCommand).resolves({ jobArn: JOB_ARN, status: 'PartiallyCompleted', message: 'some records failed' });
@@ -89,11 +98,19 @@ describe('reconcileChunk', () => {
 
     const succeeded = sortById(await s3.jsonl(runKeys.chunkPart('rc-1', 2, 4, 'succeeded')));
     expect(succeeded.map((s) => s.recordId)).toEqual(['a', 'e']);
-    expect(succeeded[0]).toEqual({ recordId: 'a', modelOutput: JSON.parse(anthropicOutputLine('a', 1, 2)).modelOutput, usage: { inputTokens: 1, outputTokens: 2 } });
+    expect(succeeded[0]).toEqual({
+      recordId: 'a',
+      modelOutput: JSON.parse(anthropicOutputLine('a', 1, 2)).modelOutput,
+      usage: { inputTokens: 1, outputTokens: 2 },
+    });
 
-    expect(await s3.jsonl(runKeys.chunkPart('rc-1', 2, 4, 'failed'))).toEqual([{ recordId: 'b', error: { code: '400', message: 'Malformed input' }, attempts: 2 }]);
+    expect(await s3.jsonl(runKeys.chunkPart('rc-1', 2, 4, 'failed'))).toEqual([
+      { recordId: 'b', error: { code: '400', message: 'Malformed input' }, attempts: 2 },
+    ]);
 
-    const retry = sortById(await s3.jsonl<{ recordId: string; modelInput: unknown; lastError: { code: string; message: string } }>(runKeys.chunkPart('rc-1', 2, 4, 'retry')));
+    const retry = sortById(
+      await s3.jsonl<{ recordId: string; modelInput: unknown; lastError: { code: string; message: string } }>(runKeys.chunkPart('rc-1', 2, 4, 'retry')),
+    );
     expect(retry.map((r) => [r.recordId, r.lastError.code])).toEqual([
       ['c', '429'],
       ['d', '500'],
@@ -106,7 +123,10 @@ describe('reconcileChunk', () => {
     // The slot is freed, under the chunk's job name.
     const release = ddbMock.commandCalls(UpdateCommand)[0]!.args[0].input;
     expect(release.Key).toEqual({ pk: `CAP#${run.modelId}`, sk: 'CAP' });
-    expect(release).toMatchObject({ UpdateExpression: 'DELETE holders :holderSet REMOVE #acquired', ExpressionAttributeValues: { ':holder': 'bb-rc-1-r02-c00004' } });
+    expect(release).toMatchObject({
+      UpdateExpression: 'DELETE holders :holderSet REMOVE #acquired',
+      ExpressionAttributeValues: { ':holder': 'bb-rc-1-r02-c00004' },
+    });
     expect(bedrockMock.commandCalls(GetModelInvocationJobCommand)[0]!.args[0].input).toEqual({ jobIdentifier: JOB_ARN });
   });
 
@@ -165,7 +185,10 @@ describe('reconcileChunk', () => {
 
   it('succeeds a whole chunk and writes no failed or retry part', async () => {
     const run = await chunkWith('rc-4', ['a', 'b']);
-    await s3.put(`${runKeys.chunkOutputPrefix('rc-4', 1, 0)}${JOB_ID}/c00000.jsonl.out`, [anthropicOutputLine('b'), '', anthropicOutputLine('a')].join('\n') + '\n');
+    await s3.put(
+      `${runKeys.chunkOutputPrefix('rc-4', 1, 0)}${JOB_ID}/c00000.jsonl.out`,
+      [anthropicOutputLine('b'), '', anthropicOutputLine('a')].join('\n') + '\n',
+    );
     bedrockMock.on(GetModelInvocationJobCommand).resolves({ status: 'Completed' });
     const stats = await reconcileChunk(deps(), { run, round: 1, chunk: 0, job: { jobArn: JOB_ARN, status: 'Completed' } });
     expect(stats).toMatchObject({ jobStatus: 'Completed', succeeded: 2, failed: 0, retry: 0, unknownOutputRecords: 0, duplicateOutputRecords: 0 });

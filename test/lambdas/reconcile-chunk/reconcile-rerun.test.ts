@@ -57,7 +57,13 @@ function deps(client: TestS3['client']) {
  */
 const OUTPUTS = {
   Stopped: [anthropicOutputLine('a')],
-  PartiallyCompleted: [anthropicOutputLine('a'), anthropicOutputLine('b'), errorOutputLine('c', 400, 'bad'), errorOutputLine('d', 429, 'slow'), anthropicOutputLine('e')],
+  PartiallyCompleted: [
+    anthropicOutputLine('a'),
+    anthropicOutputLine('b'),
+    errorOutputLine('c', 400, 'bad'),
+    errorOutputLine('d', 429, 'slow'),
+    anthropicOutputLine('e'),
+  ],
   Completed: ['a', 'b', 'd', 'e', 'f'].map((id) => anthropicOutputLine(id)).concat(errorOutputLine('c', 400, 'bad')),
 } as const;
 type Outcome = keyof typeof OUTPUTS;
@@ -85,7 +91,10 @@ async function jobSeenAs(run: RunConfig, outcome: Outcome): Promise<ReconcileEve
  */
 async function readersView(run: RunConfig) {
   const rs = deps(s3.client);
-  const next = await endRound({ s3: rs.s3, bedrockRuntime: new BedrockRuntimeClient({ region: 'us-east-1' }) }, { run, round: { number: 1, chunkCount: 1, nextChunk: 1, hasMoreChunks: false } });
+  const next = await endRound(
+    { s3: rs.s3, bedrockRuntime: new BedrockRuntimeClient({ region: 'us-east-1' }) },
+    { run, round: { number: 1, chunkCount: 1, nextChunk: 1, hasMoreChunks: false } },
+  );
   const retried: string[] = [];
   for (let chunk = 0; chunk < (next.done ? 0 : next.round.chunkCount); chunk++) {
     retried.push(...(await s3.jsonl<{ recordId: string }>(runKeys.chunkInput(run.runId, 2, chunk))).map((r) => r.recordId));

@@ -2,15 +2,13 @@ import fc from 'fast-check';
 import { planChunks } from '../../../lambdas/shared/chunk-plan';
 
 /** Limits with 1 <= min <= max, and a count that covers small, boundary and large values. */
-const limitsAndCount = fc
-  .tuple(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 0, max: 300 }))
-  .chain(([min, extra]) =>
-    fc.record({
-      min: fc.constant(min),
-      max: fc.constant(min + extra),
-      count: fc.oneof(fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 3 * (min + extra) + 5 })),
-    }),
-  );
+const limitsAndCount = fc.tuple(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 0, max: 300 })).chain(([min, extra]) =>
+  fc.record({
+    min: fc.constant(min),
+    max: fc.constant(min + extra),
+    count: fc.oneof(fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 3 * (min + extra) + 5 })),
+  }),
+);
 
 /** True when some number of jobs k (0 for no records) can take all `count` records inside [min, max] each. */
 function validSplitExists(count: number, min: number, max: number): boolean {

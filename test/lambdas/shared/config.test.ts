@@ -10,7 +10,14 @@ const ENV = {
 
 describe('readHandlerConfig', () => {
   it('reads the variables the stack sets, with defaults for the optional ones', () => {
-    expect(readHandlerConfig(ENV)).toEqual({ bucket: 'b', table: 't', bedrockRoleArn: 'arn:role', eventBusName: 'default', stateMachineArn: undefined, pipeline: pipeline() });
+    expect(readHandlerConfig(ENV)).toEqual({
+      bucket: 'b',
+      table: 't',
+      bedrockRoleArn: 'arn:role',
+      eventBusName: 'default',
+      stateMachineArn: undefined,
+      pipeline: pipeline(),
+    });
     expect(readHandlerConfig({ ...ENV, EVENT_BUS_NAME: 'bus', STATE_MACHINE_ARN: 'arn:sm' })).toMatchObject({ eventBusName: 'bus', stateMachineArn: 'arn:sm' });
     expect(readHandlerConfig({ ...ENV, STACK_NAME: 'BedrockBatch' }).stackName).toBe('BedrockBatch');
   });

@@ -29,7 +29,12 @@ const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'.s
 /** Valid run ids: 1..40 letters, digits and single hyphens, alphanumeric at both ends. */
 const runIdArb = fc
   .array(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...ALNUM) }, { weight: 1, arbitrary: fc.constant('-') }), { minLength: 1, maxLength: 40 })
-  .map((cs) => cs.join('').replace(/-+/g, '-').replace(/^-+|-+$/g, ''))
+  .map((cs) =>
+    cs
+      .join('')
+      .replace(/-+/g, '-')
+      .replace(/^-+|-+$/g, ''),
+  )
   .filter((s) => s.length > 0);
 
 describe('run ids', () => {

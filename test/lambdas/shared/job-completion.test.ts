@@ -14,7 +14,18 @@ const sfn = () => new SFNClient({ region: 'us-east-1' });
 const jobs = () => new JobRecords(DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })), 'jobs');
 
 /** The item as a caller read it earlier (e.g. the sweeper's scan). */
-const snapshot: JobItem = { jobName: JOB_NAME, runId: 'run-1', round: 1, chunk: 0, modelId: 'm', taskToken: 'tok', jobArn: JOB_ARN, status: 'InProgress', createdAt: 't', updatedAt: 't' };
+const snapshot: JobItem = {
+  jobName: JOB_NAME,
+  runId: 'run-1',
+  round: 1,
+  chunk: 0,
+  modelId: 'm',
+  taskToken: 'tok',
+  jobArn: JOB_ARN,
+  status: 'InProgress',
+  createdAt: 't',
+  updatedAt: 't',
+};
 const outcome = { jobArn: JOB_ARN, status: 'Completed' };
 const updates = () => ddbMock.commandCalls(UpdateCommand).map((c) => c.args[0].input.UpdateExpression);
 

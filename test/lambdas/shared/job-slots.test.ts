@@ -113,7 +113,14 @@ describe('JobSlotLimiter (dynalite)', () => {
     const item = await db.ddb.send(new GetCommand({ TableName: db.table, Key: { pk: `CAP#${model}`, sk: 'CAP' } }));
     expect(Object.keys(item.Item!).filter((k) => k.startsWith('acquired:'))).toEqual(['acquired:h-2']);
     // A slot taken before acquire times were kept reads as unknown.
-    await db.ddb.send(new UpdateCommand({ TableName: db.table, Key: { pk: `CAP#${model}`, sk: 'CAP' }, UpdateExpression: 'ADD holders :s', ExpressionAttributeValues: { ':s': new Set(['h-old']) } }));
+    await db.ddb.send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: { pk: `CAP#${model}`, sk: 'CAP' },
+        UpdateExpression: 'ADD holders :s',
+        ExpressionAttributeValues: { ':s': new Set(['h-old']) },
+      }),
+    );
     expect(await limiter.slotHolders(model)).toContainEqual({ holder: 'h-old', acquiredAt: undefined });
   });
 });
@@ -129,9 +136,9 @@ describe('JobSlotLimiter (one cap per base model)', () => {
     const limiter = new JobSlotLimiter(db.ddb, db.table);
     await limiter.acquire('anthropic.claude-3-haiku-20240307-v1:0', 'job-a', 2);
     await limiter.acquire('us.anthropic.claude-3-haiku-20240307-v1:0', 'job-b', 2);
-    await expect(
-      limiter.acquire('arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0', 'job-c', 2),
-    ).rejects.toBeInstanceOf(SlotUnavailable);
+    await expect(limiter.acquire('arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0', 'job-c', 2)).rejects.toBeInstanceOf(
+      SlotUnavailable,
+    );
     expect(await limiter.holders('global.anthropic.claude-3-haiku-20240307-v1:0')).toEqual(['job-a', 'job-b']);
   });
 });

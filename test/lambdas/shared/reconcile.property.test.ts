@@ -64,7 +64,11 @@ function modelOutputOf(family: ModelFamily, input: number, output: number): unkn
     case 'titan-embed':
       return { embedding: [0.1, -0.2], inputTextTokenCount: input };
     case 'nova':
-      return { output: { message: { role: 'assistant', content: [{ text: 'ok' }] } }, stopReason: 'end_turn', usage: { inputTokens: input, outputTokens: output, totalTokens: input + output } };
+      return {
+        output: { message: { role: 'assistant', content: [{ text: 'ok' }] } },
+        stopReason: 'end_turn',
+        usage: { inputTokens: input, outputTokens: output, totalTokens: input + output },
+      };
     default:
       return { id: 'msg', type: 'message', content: [{ type: 'text', text: 'ok' }], usage: { input_tokens: input, output_tokens: output } };
   }
@@ -144,10 +148,12 @@ const scenario = fc
       ...(s.records.length > 0 ? s.repeatedInputs.map((i) => s.records[i % s.records.length]!.recordId) : []),
       ...foreignInputs,
     ];
-    return fc.record({
-      outputs: fc.shuffledSubarray(outputs, { minLength: outputs.length, maxLength: outputs.length }),
-      inputs: fc.shuffledSubarray(inputs, { minLength: inputs.length, maxLength: inputs.length }),
-    }).map((order) => ({ ...s, unknownIds, foreignInputs, ...order }));
+    return fc
+      .record({
+        outputs: fc.shuffledSubarray(outputs, { minLength: outputs.length, maxLength: outputs.length }),
+        inputs: fc.shuffledSubarray(inputs, { minLength: inputs.length, maxLength: inputs.length }),
+      })
+      .map((order) => ({ ...s, unknownIds, foreignInputs, ...order }));
   });
 
 type Placed = { kind: 'succeeded'; record: SucceededRecord } | { kind: 'failed'; record: FailedRecord } | { kind: 'retry'; record: RetryRecord };

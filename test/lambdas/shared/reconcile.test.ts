@@ -26,7 +26,10 @@ const scenario = fc
       { selector: (r) => r.recordId, maxLength: 60 },
     ),
     round: fc.integer({ min: 1, max: 10 }),
-    unknownIds: fc.array(fc.string({ minLength: 1, maxLength: 12 }).map((s) => `unknown:${s}`), { maxLength: 8 }),
+    unknownIds: fc.array(
+      fc.string({ minLength: 1, maxLength: 12 }).map((s) => `unknown:${s}`),
+      { maxLength: 8 },
+    ),
     malformed: fc.array(fc.constantFrom('not json', '[1,2]', '{"no":"id"}', '{"recordId":7}', 'null'), { maxLength: 4 }),
     duplicatePicks: fc.array(fc.nat(), { maxLength: 10 }),
   })
@@ -39,9 +42,14 @@ const scenario = fc
       ...s.unknownIds.map((id) => anthropicOutputLine(id)),
       ...s.malformed,
     ];
-    return fc
-      .array(fc.double({ noNaN: true }), { minLength: lines.length, maxLength: lines.length })
-      .map((keys) => ({ ...s, duplicates: duplicates.length, lines: lines.map((l, i) => ({ l, k: keys[i]! })).sort((a, b) => a.k - b.k).map((x) => x.l) }));
+    return fc.array(fc.double({ noNaN: true }), { minLength: lines.length, maxLength: lines.length }).map((keys) => ({
+      ...s,
+      duplicates: duplicates.length,
+      lines: lines
+        .map((l, i) => ({ l, k: keys[i]! }))
+        .sort((a, b) => a.k - b.k)
+        .map((x) => x.l),
+    }));
   });
 
 type Placed =
@@ -73,7 +81,11 @@ describe('ChunkReconciler (property)', () => {
     fc.assert(
       fc.property(scenario, (s) => {
         const inputs = s.records.map((r) => inputLine(r.recordId));
-        const reconciler = new ChunkReconciler(s.records.map((r) => r.recordId), s.round, 'anthropic');
+        const reconciler = new ChunkReconciler(
+          s.records.map((r) => r.recordId),
+          s.round,
+          'anthropic',
+        );
         const verdicts = reconcileAll(reconciler, s.lines, inputs, 'PartiallyCompleted', 'some records lost');
 
         const placed = new Map<string, Placed>();
@@ -107,7 +119,11 @@ describe('ChunkReconciler (property)', () => {
             case 500:
               expect(v).toEqual({
                 kind: 'retry',
-                record: { recordId: r.recordId, modelInput: anthropicInput(`text of ${r.recordId}`), lastError: { code: String(r.fate), message: `error ${r.fate}` } },
+                record: {
+                  recordId: r.recordId,
+                  modelInput: anthropicInput(`text of ${r.recordId}`),
+                  lastError: { code: String(r.fate), message: `error ${r.fate}` },
+                },
               });
               break;
             case 'missing':
@@ -152,7 +168,11 @@ describe('ChunkReconciler', () => {
   it('accepts string error codes and `code`/`message` spellings', () => {
     const r = new ChunkReconciler(inputs(), 1, 'anthropic');
     expect(r.accept(JSON.stringify({ recordId: 'a', error: { code: '503', message: 'busy' } }))).toEqual({ kind: 'deferred' });
-    expect(r.retryFor(inputLine('a'), 'Completed')).toEqual({ recordId: 'a', modelInput: anthropicInput('text of a'), lastError: { code: '503', message: 'busy' } });
+    expect(r.retryFor(inputLine('a'), 'Completed')).toEqual({
+      recordId: 'a',
+      modelInput: anthropicInput('text of a'),
+      lastError: { code: '503', message: 'busy' },
+    });
   });
 
   it('keeps a retryable record deferred until pass 2, and counts a repeat of it as a duplicate', () => {

@@ -1,4 +1,11 @@
-import { DEFAULT_MAX_LINE_BYTES, MAX_RECORD_ID_LENGTH, defaultRecordId, fileStemOf, judgeLine as judgeBytes, type LineContext } from '../../../lambdas/shared/records';
+import {
+  DEFAULT_MAX_LINE_BYTES,
+  MAX_RECORD_ID_LENGTH,
+  defaultRecordId,
+  fileStemOf,
+  judgeLine as judgeBytes,
+  type LineContext,
+} from '../../../lambdas/shared/records';
 import fc from 'fast-check';
 import { anthropicInput } from '../support/fixtures';
 
@@ -40,7 +47,11 @@ describe('judgeLine', () => {
   });
 
   it.each([
-    ['invalid UTF-8', Buffer.concat([Buffer.from('{"recordId":"a","modelInput":{"x":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}')]), 'line is not valid UTF-8'],
+    [
+      'invalid UTF-8',
+      Buffer.concat([Buffer.from('{"recordId":"a","modelInput":{"x":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}')]),
+      'line is not valid UTF-8',
+    ],
     ['a truncated JSON', '{"recordId": "a", "modelInput": {', /^not valid JSON: /],
     ['an array', '[1, 2]', 'not a JSON object (got array)'],
     ['null', 'null', 'not a JSON object (got null)'],
@@ -68,9 +79,15 @@ describe('judgeLine', () => {
     expect(judge(canonical)).toEqual({ kind: 'record', record: { recordId: 'c1', json: canonical } });
     // A repeated key: the parser keeps the last value, so the line is rebuilt from what was parsed.
     const repeated = canonical.slice(0, -1) + ',"modelInput":' + JSON.stringify(anthropicInput('second')) + '}';
-    expect(judge(repeated)).toEqual({ kind: 'record', record: { recordId: 'c1', json: JSON.stringify({ recordId: 'c1', modelInput: anthropicInput('second') }) } });
+    expect(judge(repeated)).toEqual({
+      kind: 'record',
+      record: { recordId: 'c1', json: JSON.stringify({ recordId: 'c1', modelInput: anthropicInput('second') }) },
+    });
     const later = canonical.slice(0, -1) + ',"recordId":"c2"}';
-    expect(judge(later)).toMatchObject({ kind: 'record', record: { recordId: 'c2', json: JSON.stringify({ recordId: 'c2', modelInput: JSON.parse(canonical).modelInput }) } });
+    expect(judge(later)).toMatchObject({
+      kind: 'record',
+      record: { recordId: 'c2', json: JSON.stringify({ recordId: 'c2', modelInput: JSON.parse(canonical).modelInput }) },
+    });
     // The same recordId twice: whichever Bedrock reads, it is the same id; passed through.
     const same = canonical.slice(0, -1) + ',"recordId":"c1"}';
     expect(judge(same)).toEqual({ kind: 'record', record: { recordId: 'c1', json: same } });
@@ -96,7 +113,12 @@ describe('judgeLine', () => {
   it.each([
     ['anthropic', 'without anthropic_version', { max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }, 'modelInput.anthropic_version is required'],
     ['anthropic', 'without messages', { anthropic_version: 'bedrock-2023-05-31', max_tokens: 5 }, 'modelInput.messages must be a non-empty array'],
-    ['anthropic', 'with empty messages', { anthropic_version: 'bedrock-2023-05-31', max_tokens: 5, messages: [] }, 'modelInput.messages must be a non-empty array'],
+    [
+      'anthropic',
+      'with empty messages',
+      { anthropic_version: 'bedrock-2023-05-31', max_tokens: 5, messages: [] },
+      'modelInput.messages must be a non-empty array',
+    ],
     ['anthropic', 'with modelId inside', { ...anthropicInput(), modelId: 'anthropic.x' }, 'modelInput must not contain modelId'],
     ['titan-embed', 'without inputText', { dimensions: 256 }, 'modelInput.inputText must be a non-empty string'],
     ['titan-embed', 'with modelId inside', { inputText: 'x', modelId: 'amazon.titan-embed-text-v2:0' }, 'modelInput must not contain modelId'],
@@ -122,7 +144,10 @@ describe('judgeLine', () => {
 
   it('strips a UTF-8 BOM on line 1', () => {
     const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(valid())]);
-    expect(judgeLine(bom, ctx(1))).toEqual({ kind: 'record', record: { recordId: 'r1', json: JSON.stringify({ recordId: 'r1', modelInput: anthropicInput() }) } });
+    expect(judgeLine(bom, ctx(1))).toEqual({
+      kind: 'record',
+      record: { recordId: 'r1', json: JSON.stringify({ recordId: 'r1', modelInput: anthropicInput() }) },
+    });
     // The BOM is not part of the line: it does not count against the byte limit.
     expect(judgeLine(bom, ctx(1, { maxLineBytes: Buffer.byteLength(valid()) })).kind).toBe('record');
     // A BOM and CRLF together (a file saved by Windows Notepad).
@@ -130,12 +155,20 @@ describe('judgeLine', () => {
   });
 
   it('accepts CRLF line endings', () => {
-    expect(judge(valid() + '\r')).toEqual({ kind: 'record', record: { recordId: 'r1', json: JSON.stringify({ recordId: 'r1', modelInput: anthropicInput() }) } });
+    expect(judge(valid() + '\r')).toEqual({
+      kind: 'record',
+      record: { recordId: 'r1', json: JSON.stringify({ recordId: 'r1', modelInput: anthropicInput() }) },
+    });
     // Only the one CR of the line ending goes; a CR inside a JSON string must stay escaped there.
     expect(judge(JSON.stringify({ recordId: 'r\r1', modelInput: anthropicInput() }) + '\r')).toMatchObject({ kind: 'record', record: { recordId: 'r\r1' } });
   });
 
-  it.each([['', 1], ['   ', 2], ['\r', 3], ['\t \r', 4]])('treats %j as blank', (text, line) => {
+  it.each([
+    ['', 1],
+    ['   ', 2],
+    ['\r', 3],
+    ['\t \r', 4],
+  ])('treats %j as blank', (text, line) => {
     expect(judge(text, line)).toEqual({ kind: 'blank' });
   });
 
@@ -148,10 +181,18 @@ describe('judgeLine', () => {
     const a = judge(line, 42);
     const b = judge(line, 42);
     expect(a).toEqual(b);
-    expect(a).toEqual({ kind: 'record', record: { recordId: 'my-tickets-L42', json: JSON.stringify({ recordId: 'my-tickets-L42', modelInput: anthropicInput() }) } });
+    expect(a).toEqual({
+      kind: 'record',
+      record: { recordId: 'my-tickets-L42', json: JSON.stringify({ recordId: 'my-tickets-L42', modelInput: anthropicInput() }) },
+    });
     expect(judge(line, 43)).toMatchObject({ record: { recordId: 'my-tickets-L43' } });
     // The default id is also the rejection's id when modelInput is bad.
-    expect(rejection(JSON.stringify({ modelInput: 5 }), 8)).toEqual({ file: FILE, line: 8, recordId: 'my-tickets-L8', reason: 'modelInput must be a JSON object' });
+    expect(rejection(JSON.stringify({ modelInput: 5 }), 8)).toEqual({
+      file: FILE,
+      line: 8,
+      recordId: 'my-tickets-L8',
+      reason: 'modelInput must be a JSON object',
+    });
   });
 });
 

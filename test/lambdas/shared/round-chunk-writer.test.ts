@@ -141,7 +141,7 @@ describe('RoundChunkWriter', () => {
     expect(chunks.length).toBeGreaterThanOrEqual(10);
   });
 
-  it('with an exact estimate, writes planChunks\'s plan and never re-splits (property)', async () => {
+  it("with an exact estimate, writes planChunks's plan and never re-splits (property)", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 12 }).chain((max) => fc.tuple(fc.integer({ min: 0, max: 60 }), fc.constant(max), fc.integer({ min: 1, max }))),
@@ -182,7 +182,8 @@ describe('RoundChunkWriter', () => {
           const [prev, last] = chunks.slice(-2);
           if (prev && last) expect(last.length * 2).toBeGreaterThanOrEqual(prev.length);
           // A remainder only where no plan of these records fits (up to three chunks re-split).
-          if (remainder.length > 0 && chunks.length <= 2) expect(planChunks(count, { maxRecordsPerJob: max, minRecordsPerJob: min }).remainder).toBeGreaterThan(0);
+          if (remainder.length > 0 && chunks.length <= 2)
+            expect(planChunks(count, { maxRecordsPerJob: max, minRecordsPerJob: min }).remainder).toBeGreaterThan(0);
         },
       ),
       { numRuns: 60 },

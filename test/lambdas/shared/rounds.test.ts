@@ -78,7 +78,10 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
       const calls = runtimeMock.commandCalls(InvokeModelCommand).map((c) => c.args[0].input);
       expect(calls).toHaveLength(2);
       for (const c of calls) expect(c).toMatchObject({ modelId: run.modelId, contentType: 'application/json', accept: 'application/json' });
-      expect(calls.map((c) => JSON.parse(c.body as string)).sort((a, b) => a.messages[0].content.localeCompare(b.messages[0].content))).toEqual([anthropicInput('t5'), anthropicInput('t6')]);
+      expect(calls.map((c) => JSON.parse(c.body as string)).sort((a, b) => a.messages[0].content.localeCompare(b.messages[0].content))).toEqual([
+        anthropicInput('t5'),
+        anthropicInput('t6'),
+      ]);
 
       const succeeded = await s3.jsonl(runKeys.roundPart(run.runId, 1, 'succeeded'));
       expect(succeeded.sort((a, b) => String(a.recordId).localeCompare(String(b.recordId)))).toEqual([
@@ -95,7 +98,14 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
         held: 0,
         onDemandRecords: 2,
         tokens: { input: 6, output: 8 },
-        parts: [{ kind: 'succeeded', key: runKeys.roundPart(run.runId, 1, 'succeeded'), lines: 2, bytes: Buffer.byteLength((await s3.text(runKeys.roundPart(run.runId, 1, 'succeeded')))!) }],
+        parts: [
+          {
+            kind: 'succeeded',
+            key: runKeys.roundPart(run.runId, 1, 'succeeded'),
+            lines: 2,
+            bytes: Buffer.byteLength((await s3.text(runKeys.roundPart(run.runId, 1, 'succeeded')))!),
+          },
+        ],
       });
     });
 
@@ -121,7 +131,14 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
         { recordId: 'id-1', error: { code: 'ThrottlingException', message: 'on-demand InvokeModel failed: slow down' }, attempts: 2 },
       ]);
       expect(ids(await s3.jsonl(runKeys.roundPart(run.runId, 2, 'succeeded')))).toEqual(['id-2']);
-      expect(await s3.json(runKeys.remainderStats(run.runId, 2))).toMatchObject({ records: 3, succeeded: 1, failed: 2, held: 0, onDemandRecords: 3, tokens: { input: 1, output: 1 } });
+      expect(await s3.json(runKeys.remainderStats(run.runId, 2))).toMatchObject({
+        records: 3,
+        succeeded: 1,
+        failed: 2,
+        held: 0,
+        onDemandRecords: 3,
+        tokens: { input: 1, output: 1 },
+      });
     });
 
     it('keeps every record of a larger remainder with bounded concurrency', async () => {
@@ -142,7 +159,12 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
       expect(peak).toBeLessThanOrEqual(4);
       const succeeded = await s3.jsonl(runKeys.roundPart(run.runId, 1, 'succeeded'));
       expect(new Set(ids(succeeded)).size).toBe(40);
-      expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({ records: 40, succeeded: 40, onDemandRecords: 40, tokens: { input: 40, output: 80 } });
+      expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({
+        records: 40,
+        succeeded: 40,
+        onDemandRecords: 40,
+        tokens: { input: 40, output: 80 },
+      });
     });
   });
 
@@ -150,7 +172,11 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
     const run = newRun({ route: 'tickets', minRecordsPerJob: 5, maxRecordsPerJob: 10, smallRemainder: 'hold' });
     await expect(openRound(run, 2, 3)).resolves.toMatchObject({ chunkCount: 0, hasMoreChunks: false });
     const heldKey = `held/tickets/${run.runId}-r02.jsonl`;
-    expect(await s3.text(heldKey)).toBe(recordLines(3).map((l) => l + '\n').join(''));
+    expect(await s3.text(heldKey)).toBe(
+      recordLines(3)
+        .map((l) => l + '\n')
+        .join(''),
+    );
     const failed = await s3.jsonl<{ recordId: string; error: { code: string; message: string }; attempts: number }>(runKeys.roundPart(run.runId, 2, 'failed'));
     expect(ids(failed)).toEqual(['id-0', 'id-1', 'id-2']);
     for (const f of failed) {
@@ -189,7 +215,14 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
         attempts: 1,
       })),
     );
-    expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({ policy: 'fail', records: 2, failed: 2, succeeded: 0, held: 0, onDemandRecords: 0 });
+    expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({
+      policy: 'fail',
+      records: 2,
+      failed: 2,
+      succeeded: 0,
+      held: 0,
+      onDemandRecords: 0,
+    });
     expect(await s3.keys('held/')).not.toContain(`held/default/${run.runId}-r01.jsonl`);
     expect(runtimeMock.calls()).toHaveLength(0);
   });

@@ -48,7 +48,14 @@ describe('resolveRunConfig', () => {
 
   it('takes the route from an inbox/<route>/ path', () => {
     const { run } = resolve({ inputs: ['s3://drop/inbox/embed/2025/a.jsonl'] });
-    expect(run).toMatchObject({ route: 'embed', modelId: TITAN_EMBED_MODEL, maxRecordsPerJob: 1000, minRecordsPerJob: 10, maxAttempts: 2, smallRemainder: 'hold' });
+    expect(run).toMatchObject({
+      route: 'embed',
+      modelId: TITAN_EMBED_MODEL,
+      maxRecordsPerJob: 1000,
+      minRecordsPerJob: 10,
+      maxAttempts: 2,
+      smallRemainder: 'hold',
+    });
   });
 
   it('takes the route from a held/<route>/ path', () => {
@@ -118,14 +125,26 @@ describe('resolveRunConfig', () => {
     ['an unknown route', { inputs: ['s3://drop/a.jsonl'], route: 'nope' }, 'route "nope" is not configured (configured: default, embed)'],
     ['a non-string route', { inputs: ['s3://drop/a.jsonl'], route: 3 }, 'route must be a string'],
     ['an empty modelId', { inputs: ['s3://drop/a.jsonl'], modelId: '' }, 'modelId must be a non-empty string'],
-    ['an unknown family', { inputs: ['s3://drop/a.jsonl'], modelId: 'cohere.command-r-v1:0' }, /^modelId cohere\.command-r-v1:0 is of no known model family \(known: anthropic/],
+    [
+      'an unknown family',
+      { inputs: ['s3://drop/a.jsonl'], modelId: 'cohere.command-r-v1:0' },
+      /^modelId cohere\.command-r-v1:0 is of no known model family \(known: anthropic/,
+    ],
     ['a runId with an underscore', { inputs: ['s3://drop/a.jsonl'], runId: 'my_run' }, /^runId must be 1\.\.40 letters/],
     ['a runId with a double hyphen', { inputs: ['s3://drop/a.jsonl'], runId: 'a--b' }, /^runId must be/],
     ['a runId ending in a hyphen', { inputs: ['s3://drop/a.jsonl'], runId: 'ab-' }, /^runId must be/],
     ['a 41-character runId', { inputs: ['s3://drop/a.jsonl'], runId: 'a'.repeat(41) }, /^runId must be/],
     ['a numeric runId', { inputs: ['s3://drop/a.jsonl'], runId: 12 }, /^runId must be/],
-    ['min > max', { inputs: ['s3://drop/a.jsonl'], minRecordsPerJob: 200, maxRecordsPerJob: 150 }, 'minRecordsPerJob (200) must not exceed maxRecordsPerJob (150)'],
-    ['min > route max', { inputs: ['s3://drop/inbox/embed/a.jsonl'], minRecordsPerJob: 2000 }, 'minRecordsPerJob (2000) must not exceed maxRecordsPerJob (1000)'],
+    [
+      'min > max',
+      { inputs: ['s3://drop/a.jsonl'], minRecordsPerJob: 200, maxRecordsPerJob: 150 },
+      'minRecordsPerJob (200) must not exceed maxRecordsPerJob (150)',
+    ],
+    [
+      'min > route max',
+      { inputs: ['s3://drop/inbox/embed/a.jsonl'], minRecordsPerJob: 2000 },
+      'minRecordsPerJob (2000) must not exceed maxRecordsPerJob (1000)',
+    ],
     ['a fractional max', { inputs: ['s3://drop/a.jsonl'], maxRecordsPerJob: 1.5 }, 'maxRecordsPerJob must be an integer in 1..50000, got 1.5'],
     ['a string max', { inputs: ['s3://drop/a.jsonl'], maxRecordsPerJob: '100' }, 'maxRecordsPerJob must be an integer in 1..50000, got "100"'],
     ['maxAttempts 0', { inputs: ['s3://drop/a.jsonl'], maxAttempts: 0 }, 'maxAttempts must be an integer in 1..3, got 0'],
@@ -142,11 +161,27 @@ describe('resolveRunConfig', () => {
       `inputs[1] is under ${prefix}, the pipeline's own data (jobs-input/, jobs-output/, work/, results/ may not be inputs): s3://drop/${prefix}other-run/x.jsonl`,
     ]),
     ['inputETags not an object', { inputs: ['s3://drop/a.jsonl'], inputETags: 'x' }, 'inputETags must be an object of input URI -> ETag'],
-    ['inputETags of another file', { inputs: ['s3://drop/a.jsonl'], inputETags: { 's3://drop/b.jsonl': 'e' } }, 'inputETags names "s3://drop/b.jsonl", which is not an input file of the run'],
-    ['inputETags of a prefix', { inputs: ['s3://drop/p/'], inputETags: { 's3://drop/p/': 'e' } }, 'inputETags names "s3://drop/p/", which is not an input file of the run'],
-    ['an empty ETag', { inputs: ['s3://drop/a.jsonl'], inputETags: { 's3://drop/a.jsonl': '' } }, 'inputETags["s3://drop/a.jsonl"] must be a non-empty ETag string'],
+    [
+      'inputETags of another file',
+      { inputs: ['s3://drop/a.jsonl'], inputETags: { 's3://drop/b.jsonl': 'e' } },
+      'inputETags names "s3://drop/b.jsonl", which is not an input file of the run',
+    ],
+    [
+      'inputETags of a prefix',
+      { inputs: ['s3://drop/p/'], inputETags: { 's3://drop/p/': 'e' } },
+      'inputETags names "s3://drop/p/", which is not an input file of the run',
+    ],
+    [
+      'an empty ETag',
+      { inputs: ['s3://drop/a.jsonl'], inputETags: { 's3://drop/a.jsonl': '' } },
+      'inputETags["s3://drop/a.jsonl"] must be a non-empty ETag string',
+    ],
     // A run may share the model's cap less than configured, never more (the cap is shared).
-    ['maxConcurrentJobs above the pipeline cap', { inputs: ['s3://drop/a.jsonl'], maxConcurrentJobs: 8 }, 'maxConcurrentJobs must be an integer in 1..7, got 8'],
+    [
+      'maxConcurrentJobs above the pipeline cap',
+      { inputs: ['s3://drop/a.jsonl'], maxConcurrentJobs: 8 },
+      'maxConcurrentJobs must be an integer in 1..7, got 8',
+    ],
     // IAM lets the functions use only the routes' models.
     [
       'a model no route uses',
@@ -154,12 +189,20 @@ describe('resolveRunConfig', () => {
       /^modelId us\.anthropic\.claude-3-5-sonnet-20240620-v1:0 is not the model of a configured route, so the pipeline may not use it \(configured: /,
     ],
     // The functions may read only the drop bucket.
-    ['an input in another bucket', { inputs: ['s3://drop/a.jsonl', 's3://elsewhere/b.jsonl'] }, "inputs[1] is not in the pipeline's bucket drop (the pipeline may read only its own bucket): s3://elsewhere/b.jsonl"],
+    [
+      'an input in another bucket',
+      { inputs: ['s3://drop/a.jsonl', 's3://elsewhere/b.jsonl'] },
+      "inputs[1] is not in the pipeline's bucket drop (the pipeline may read only its own bucket): s3://elsewhere/b.jsonl",
+    ],
     ['jobTimeoutHours 12', { inputs: ['s3://drop/a.jsonl'], jobTimeoutHours: 12 }, 'jobTimeoutHours must be an integer in 24..48, got 12'],
     // The workflow waits the stack's timeout plus a margin: a run may shorten it, not lengthen it.
     ['jobTimeoutHours above the stack', { inputs: ['s3://drop/a.jsonl'], jobTimeoutHours: 72 }, 'jobTimeoutHours must be an integer in 24..48, got 72'],
     // hold needs a sweep: the default route is immediate and not configured to hold.
-    ['hold on a route without a sweep', { inputs: ['s3://drop/a.jsonl'], smallRemainder: 'hold' }, /^smallRemainder 'hold' needs a nightly sweep of route default/],
+    [
+      'hold on a route without a sweep',
+      { inputs: ['s3://drop/a.jsonl'], smallRemainder: 'hold' },
+      /^smallRemainder 'hold' needs a nightly sweep of route default/,
+    ],
     ['an unknown field', { inputs: ['s3://drop/a.jsonl'], model: 'x', colour: 1 }, 'unknown input field(s): model, colour'],
     ['a bad smallRemainder', { inputs: ['s3://drop/a.jsonl'], smallRemainder: 'drop' }, 'smallRemainder must be one of on-demand, hold, fail, got "drop"'],
   ])('rejects %s', (_name, raw, message) => {
@@ -169,7 +212,9 @@ describe('resolveRunConfig', () => {
   });
 
   it('passes the ETags the input files must still have', () => {
-    expect(resolve({ inputs: ['s3://drop/a.jsonl', 's3://drop/b/'], inputETags: { 's3://drop/a.jsonl': 'abc123' } }).inputETags).toEqual({ 's3://drop/a.jsonl': 'abc123' });
+    expect(resolve({ inputs: ['s3://drop/a.jsonl', 's3://drop/b/'], inputETags: { 's3://drop/a.jsonl': 'abc123' } }).inputETags).toEqual({
+      's3://drop/a.jsonl': 'abc123',
+    });
     expect(resolve({ inputs: ['s3://drop/a.jsonl'] })).not.toHaveProperty('inputETags');
   });
 

@@ -2,7 +2,16 @@ import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
-import { concatJsonl, JsonlWriter, listObjects, readJsonl, readJsonObject, readObjectLines, splitLines, writeJsonObject } from '../../../lambdas/shared/s3-jsonl';
+import {
+  concatJsonl,
+  JsonlWriter,
+  listObjects,
+  readJsonl,
+  readJsonObject,
+  readObjectLines,
+  splitLines,
+  writeJsonObject,
+} from '../../../lambdas/shared/s3-jsonl';
 import { startTestS3, type TestS3 } from '../support/local-s3';
 
 async function collect(pieces: Array<Buffer | Uint8Array | string>): Promise<string[]> {

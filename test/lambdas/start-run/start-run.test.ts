@@ -82,7 +82,12 @@ describe('startFromObject', () => {
       {
         stateMachineArn: SM,
         name: out.runId,
-        input: JSON.stringify({ inputs: ['s3://drop/inbox/tickets/2025/a.jsonl'], route: 'tickets', runId: out.runId, inputETags: { 's3://drop/inbox/tickets/2025/a.jsonl': 'e1' } }),
+        input: JSON.stringify({
+          inputs: ['s3://drop/inbox/tickets/2025/a.jsonl'],
+          route: 'tickets',
+          runId: out.runId,
+          inputETags: { 's3://drop/inbox/tickets/2025/a.jsonl': 'e1' },
+        }),
       },
     ]);
   });
@@ -189,7 +194,11 @@ describe('startSweep', () => {
       },
     ]);
     expect(starts()).toEqual([
-      { stateMachineArn: SM, name: runId, input: JSON.stringify({ inputs: ['s3://drop/inbox/nightly/a.jsonl', 's3://drop/held/nightly/run-r02.jsonl'], route: 'nightly', runId }) },
+      {
+        stateMachineArn: SM,
+        name: runId,
+        input: JSON.stringify({ inputs: ['s3://drop/inbox/nightly/a.jsonl', 's3://drop/held/nightly/run-r02.jsonl'], route: 'nightly', runId }),
+      },
     ]);
   });
 
@@ -205,7 +214,11 @@ describe('startSweep', () => {
     expect(listed).toEqual(['held/holding/']);
     expect(puts().map((p) => p.Item!.pk)).toEqual(['SWEPT#drop/held/holding/holding-0123456789abcdef-r01.jsonl']);
     expect(starts()).toEqual([
-      { stateMachineArn: SM, name: runId, input: JSON.stringify({ inputs: ['s3://drop/held/holding/holding-0123456789abcdef-r01.jsonl'], route: 'holding', runId }) },
+      {
+        stateMachineArn: SM,
+        name: runId,
+        input: JSON.stringify({ inputs: ['s3://drop/held/holding/holding-0123456789abcdef-r01.jsonl'], route: 'holding', runId }),
+      },
     ]);
   });
 
@@ -226,7 +239,9 @@ describe('startSweep', () => {
       { Key: 'inbox/nightly/old.jsonl', Size: 10, ETag: '"e1"' },
       { Key: 'inbox/nightly/new.jsonl', Size: 10, ETag: '"e2"' },
     ]);
-    ddbMock.on(PutCommand, { Item: { pk: 'SWEPT#drop/inbox/nightly/old.jsonl' } }).rejects(Object.assign(new Error('exists'), { name: 'ConditionalCheckFailedException' }));
+    ddbMock
+      .on(PutCommand, { Item: { pk: 'SWEPT#drop/inbox/nightly/old.jsonl' } })
+      .rejects(Object.assign(new Error('exists'), { name: 'ConditionalCheckFailedException' }));
     const out = await startSweep(deps(), { sweep: { route: 'nightly' } }, NOW);
     expect(out).toMatchObject({ files: 1 });
     expect(JSON.parse(starts()[0]!.input!).inputs).toEqual(['s3://drop/inbox/nightly/new.jsonl']);
@@ -291,14 +306,12 @@ describe('startSweep', () => {
     await expect(startSweep(deps(), { sweep: { route: 'nightly' } }, NOW)).resolves.toEqual({ duplicate: expect.stringMatching(/^nightly-sweep-/) });
   });
 
-  describe('named after the scheduled event\'s time', () => {
+  describe("named after the scheduled event's time", () => {
     const TICK = '2025-03-04T02:00:00Z';
     const tick = (route: string, time: unknown = TICK) => ({ sweep: { route, time } }) as never;
 
     it('a redelivery after a lost StartExecution response is the same sweep: same name, same files, no second run', async () => {
-      listing('inbox/nightly/', [
-        { Key: 'inbox/nightly/a.jsonl', Size: 10, ETag: '"ea"', LastModified: new Date('2025-03-04T01:00:00Z') } as never,
-      ]);
+      listing('inbox/nightly/', [{ Key: 'inbox/nightly/a.jsonl', Size: 10, ETag: '"ea"', LastModified: new Date('2025-03-04T01:00:00Z') } as never]);
       // The first start reached Step Functions but its response was lost; EventBridge (or
       // Lambda's async retry) delivers the same event again minutes later.
       sfnMock
@@ -306,7 +319,9 @@ describe('startSweep', () => {
         .rejectsOnce(Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }))
         .rejects(Object.assign(new Error('exists'), { name: 'ExecutionAlreadyExists' }));
       await expect(startSweep(deps(), tick('nightly'), new Date('2025-03-04T02:00:03Z'))).rejects.toThrow('socket hang up');
-      await expect(startSweep(deps(), tick('nightly'), new Date('2025-03-04T02:04:10Z'))).resolves.toEqual({ duplicate: sweepRunId('nightly', new Date(TICK)) });
+      await expect(startSweep(deps(), tick('nightly'), new Date('2025-03-04T02:04:10Z'))).resolves.toEqual({
+        duplicate: sweepRunId('nightly', new Date(TICK)),
+      });
       const names = starts().map((x) => x.name);
       expect(names).toEqual([sweepRunId('nightly', new Date(TICK)), sweepRunId('nightly', new Date(TICK))]);
       expect(starts()[0]!.input).toBe(starts()[1]!.input);
@@ -369,7 +384,10 @@ describe('startSweep', () => {
     });
 
     it('accepts milliseconds, and falls back to the clock without a time', () => {
-      expect(sweepTime({ sweep: { route: 'r', time: '2025-03-04T02:00:00.250Z' } }, NOW)).toEqual({ at: new Date('2025-03-04T02:00:00.250Z'), fromEvent: true });
+      expect(sweepTime({ sweep: { route: 'r', time: '2025-03-04T02:00:00.250Z' } }, NOW)).toEqual({
+        at: new Date('2025-03-04T02:00:00.250Z'),
+        fromEvent: true,
+      });
       expect(sweepTime({ sweep: { route: 'r' } }, NOW)).toEqual({ at: NOW, fromEvent: false });
     });
   });

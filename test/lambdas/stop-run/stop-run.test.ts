@@ -15,7 +15,8 @@ import { startTestS3, type TestS3 } from '../support/local-s3';
 const bedrockMock = mockClient(BedrockClient);
 const eventsMock = mockClient(EventBridgeClient);
 const arn = (id: string) => `arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/${id}`;
-const line = (recordId: string) => JSON.stringify({ recordId, modelInput: { anthropic_version: 'bedrock-2023-05-31', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] } });
+const line = (recordId: string) =>
+  JSON.stringify({ recordId, modelInput: { anthropic_version: 'bedrock-2023-05-31', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] } });
 const jsonl = (rows: unknown[]) => rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r)) + '\n').join('');
 const retryRow = (recordId: string) => ({ recordId, modelInput: {}, lastError: { code: '429', message: 't' } });
 
@@ -60,7 +61,19 @@ describe('windUpStoppedRun', () => {
       await s3.put(key, jsonl(these));
       parts.push({ kind, key, lines: these.length, bytes: Buffer.byteLength(jsonl(these)) });
     }
-    const stats = { round, chunk, jobStatus: 'Completed', records: 0, succeeded: rows.succeeded?.length ?? 0, failed: 0, retry: rows.retry?.length ?? 0, tokens: { input: 0, output: 0 }, unknownOutputRecords: 0, duplicateOutputRecords: 0, parts };
+    const stats = {
+      round,
+      chunk,
+      jobStatus: 'Completed',
+      records: 0,
+      succeeded: rows.succeeded?.length ?? 0,
+      failed: 0,
+      retry: rows.retry?.length ?? 0,
+      tokens: { input: 0, output: 0 },
+      unknownOutputRecords: 0,
+      duplicateOutputRecords: 0,
+      parts,
+    };
     await s3.put(runKeys.chunkStats(runId, round, chunk), JSON.stringify(stats));
   };
   const deps = () => ({
@@ -84,7 +97,7 @@ describe('windUpStoppedRun', () => {
     await expect(windUpStoppedRun(deps(), { ...e, detail: { ...e.detail, status: 'SUCCEEDED' } })).resolves.toEqual({ ignored: 'execution status SUCCEEDED' });
   });
 
-  it('stops open jobs, frees the run\'s slots and fails exactly the records no step settled', async () => {
+  it("stops open jobs, frees the run's slots and fails exactly the records no step settled", async () => {
     const run = runConfig({ runId: 'stopped-1', bucket: s3.bucket });
     const jobs = new JobRecords(db.ddb, db.table);
     const limiter = new JobSlotLimiter(db.ddb, db.table);
@@ -95,7 +108,13 @@ describe('windUpStoppedRun', () => {
     await s3.put(runKeys.chunkInput('stopped-1', 1, 2), jsonl(['x'].map(line)));
     // Chunk 0 reconciled: a and b succeeded, c is a retry the run will never resubmit.
     await s3.put(runKeys.chunkInput('stopped-1', 1, 0), jsonl(['a', 'b', 'c'].map(line)));
-    await reconciled('stopped-1', 1, 0, { succeeded: [{ recordId: 'a', modelOutput: {} }, { recordId: 'b', modelOutput: {} }], retry: [retryRow('c')] });
+    await reconciled('stopped-1', 1, 0, {
+      succeeded: [
+        { recordId: 'a', modelOutput: {} },
+        { recordId: 'b', modelOutput: {} },
+      ],
+      retry: [retryRow('c')],
+    });
     // Chunk 1 in flight: its job is open and holds a slot. A reconcile attempt that failed
     // left a part: in no manifest, so d is failed once, not also succeeded.
     await s3.put(runKeys.chunkInput('stopped-1', 1, 1), jsonl(['d', 'e', 'f'].map(line)));
@@ -113,7 +132,7 @@ describe('windUpStoppedRun', () => {
     expect(await limiter.holders(run.modelId)).toEqual(['bb-other-r01-c00000']);
     expect(await jobs.openJobs('stopped-1')).toEqual([]);
     expect(summary).toMatchObject({ runId: 'stopped-1', status: 'Stopped', records: { input: 6, succeeded: 2, failed: 4, rejected: 0 }, warnings: [] });
-    const failed = (await s3.jsonl<{ recordId: string; error: { code: string }; attempts: number }>(runKeys.results('stopped-1', 'failed.jsonl')));
+    const failed = await s3.jsonl<{ recordId: string; error: { code: string }; attempts: number }>(runKeys.results('stopped-1', 'failed.jsonl'));
     expect(failed.map((f) => f.recordId).sort()).toEqual(['c', 'd', 'e', 'f']);
     for (const f of failed) expect(f).toMatchObject({ error: { code: 'RunStopped' }, attempts: 1 });
   });
@@ -156,7 +175,10 @@ describe('windUpStoppedRun', () => {
     const run = runConfig({ runId: 'stopped-4', bucket: s3.bucket });
     await s3.put(runKeys.runConfig('stopped-4'), JSON.stringify(run));
     const waits: number[] = [];
-    const summary = await windUpStoppedRun({ ...deps(), waitMs: 5 * POLL_MS, sleep: async (ms) => void waits.push(ms) }, aborted('stopped-4', { inputs: [], runId: 'stopped-4' }));
+    const summary = await windUpStoppedRun(
+      { ...deps(), waitMs: 5 * POLL_MS, sleep: async (ms) => void waits.push(ms) },
+      aborted('stopped-4', { inputs: [], runId: 'stopped-4' }),
+    );
     expect(waits).toHaveLength(5);
     expect(summary).toMatchObject({ runId: 'stopped-4', status: 'Stopped' });
     expect((summary as { warnings: string[] }).warnings.length).toBeGreaterThan(0);
@@ -197,10 +219,18 @@ describe('windUpStoppedRun', () => {
     await s3.put(runKeys.chunkInput('stopped-7', 1, 0), jsonl(['a', 'b'].map(line)));
     // The first attempt saw the job stopped and retried b; the one that finished saw it complete.
     await s3.put(runKeys.chunkPart('stopped-7', 1, 0, 'retry'), jsonl([retryRow('b')]));
-    await reconciled('stopped-7', 1, 0, { succeeded: [{ recordId: 'a', modelOutput: {} }, { recordId: 'b', modelOutput: {} }] });
+    await reconciled('stopped-7', 1, 0, {
+      succeeded: [
+        { recordId: 'a', modelOutput: {} },
+        { recordId: 'b', modelOutput: {} },
+      ],
+    });
     await s3.put(runKeys.chunkInput('stopped-7', 1, 1), jsonl(['c'].map(line)));
     let looks = 0;
-    const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep: async () => void (looks += 1) }, aborted('stopped-7', { inputs: [], runId: 'stopped-7' }));
+    const summary = await windUpStoppedRun(
+      { ...deps(), waitMs: 60_000, sleep: async () => void (looks += 1) },
+      aborted('stopped-7', { inputs: [], runId: 'stopped-7' }),
+    );
     expect(looks).toBe(0);
     expect(summary).toMatchObject({ status: 'Stopped', records: { input: 3, succeeded: 2, failed: 1, rejected: 0 }, warnings: [] });
     expect((await s3.jsonl<{ recordId: string }>(runKeys.results('stopped-7', 'failed.jsonl'))).map((f) => f.recordId)).toEqual(['c']);
@@ -242,7 +272,10 @@ describe('windUpStoppedRun', () => {
     await s3.put(runKeys.chunkInput('stopped-6', 1, 1), jsonl(['b'].map(line)));
     await reconciled('stopped-6', 1, 0, { retry: [retryRow('a')] });
     let looks = 0;
-    const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep: async () => void (looks += 1) }, aborted('stopped-6', { inputs: [], runId: 'stopped-6' }));
+    const summary = await windUpStoppedRun(
+      { ...deps(), waitMs: 60_000, sleep: async () => void (looks += 1) },
+      aborted('stopped-6', { inputs: [], runId: 'stopped-6' }),
+    );
     expect(looks).toBe(0);
     expect(summary).toMatchObject({ status: 'Stopped', records: { input: 2, succeeded: 0, failed: 2, rejected: 0 }, warnings: [] });
   });

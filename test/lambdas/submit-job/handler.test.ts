@@ -24,6 +24,9 @@ describe('submit-job handler', () => {
     expect(ddbMock.commandCalls(PutCommand)[0]!.args[0].input.TableName).toBe(HANDLER_ENV.TABLE_NAME);
     expect(bedrockMock.commandCalls(CreateModelInvocationJobCommand)[0]!.args[0].input.roleArn).toBe(HANDLER_ENV.BEDROCK_ROLE_ARN);
     // The stack tag comes from STACK_NAME.
-    expect(bedrockMock.commandCalls(CreateModelInvocationJobCommand)[0]!.args[0].input.tags).toContainEqual({ key: 'bedrock-batch:stack', value: 'MyPipeline' });
+    expect(bedrockMock.commandCalls(CreateModelInvocationJobCommand)[0]!.args[0].input.tags).toContainEqual({
+      key: 'bedrock-batch:stack',
+      value: 'MyPipeline',
+    });
   });
 });

@@ -136,7 +136,15 @@ describe('submitChunkJob', () => {
     expect(sends).toHaveLength(1);
     expect(sends[0]!.taskToken).toBe('token-2');
     expect(JSON.parse(sends[0]!.output!)).toEqual({ jobArn: JOB_ARN, status: 'Completed', message: 'done' });
-    expect(order).toEqual(['ddb:Put', 'bedrock:Create', 'ddb:Update jobArn', 'bedrock:Get', 'sfn:SendTaskSuccess', 'ddb:Update #s', 'ddb:Update tokenCompletedAt']);
+    expect(order).toEqual([
+      'ddb:Put',
+      'bedrock:Create',
+      'ddb:Update jobArn',
+      'bedrock:Get',
+      'sfn:SendTaskSuccess',
+      'ddb:Update #s',
+      'ddb:Update tokenCompletedAt',
+    ]);
     expect(ddbMock.commandCalls(GetCommand)[0]!.args[0].input).toMatchObject({ Key: { pk: `JOB#${JOB_NAME}`, sk: 'JOB' }, ConsistentRead: true });
   });
 

@@ -101,7 +101,12 @@ describe('sweepJobs (dynalite table, mocked Bedrock and Step Functions)', () => 
     for (const h of ['stalled', 'retrying']) await limiter.acquire('m1', h, 10, at(0));
     // A slot taken before acquire times were kept, with no job item: leaked.
     await db.ddb.send(
-      new UpdateCommand({ TableName: db.table, Key: { pk: 'CAP#m1', sk: 'CAP' }, UpdateExpression: 'ADD holders :s', ExpressionAttributeValues: { ':s': new Set(['legacy']) } }),
+      new UpdateCommand({
+        TableName: db.table,
+        Key: { pk: 'CAP#m1', sk: 'CAP' },
+        UpdateExpression: 'ADD holders :s',
+        ExpressionAttributeValues: { ':s': new Set(['legacy']) },
+      }),
     );
 
     const report = await sweepJobs(deps(), now);
@@ -129,7 +134,12 @@ describe('sweepJobs (dynalite table, mocked Bedrock and Step Functions)', () => 
 
     const report = await sweepJobs(deps(), now);
     expect(report).toEqual({ polled: 5, completed: 4, recoveredSlots: 1, failed: ['job poison'] });
-    expect(sfnMock.commandCalls(SendTaskSuccessCommand).map((c) => c.args[0].input.taskToken).sort()).toEqual(['tok-a', 'tok-b', 'tok-c', 'tok-d']);
+    expect(
+      sfnMock
+        .commandCalls(SendTaskSuccessCommand)
+        .map((c) => c.args[0].input.taskToken)
+        .sort(),
+    ).toEqual(['tok-a', 'tok-b', 'tok-c', 'tok-d']);
     // The failing job keeps its slot and stays open for the next cycle.
     expect(await limiter.holders('m1')).toEqual(['poison']);
     expect((await jobs.openJobs()).map((j) => j.jobName)).toEqual(['poison']);

@@ -45,8 +45,16 @@ describe('CreateModelInvocationJob validation', () => {
     ['jobName with a space', { jobName: 'job 1' }, 'jobName'],
     ['jobName over 63 characters', { jobName: 'a'.repeat(64) }, 'jobName'],
     ['roleArn that is not an IAM role', { roleArn: 'arn:aws:iam::123456789012:user/bob' }, 'roleArn'],
-    ['input S3 uri with an uppercase bucket', { inputDataConfig: { s3InputDataConfig: { s3Uri: 's3://Test-Bucket/in.jsonl' } } }, 'inputDataConfig.s3InputDataConfig.s3Uri'],
-    ['output S3 uri that is not s3://', { outputDataConfig: { s3OutputDataConfig: { s3Uri: 'https://test-bucket/out/' } } }, 'outputDataConfig.s3OutputDataConfig.s3Uri'],
+    [
+      'input S3 uri with an uppercase bucket',
+      { inputDataConfig: { s3InputDataConfig: { s3Uri: 's3://Test-Bucket/in.jsonl' } } },
+      'inputDataConfig.s3InputDataConfig.s3Uri',
+    ],
+    [
+      'output S3 uri that is not s3://',
+      { outputDataConfig: { s3OutputDataConfig: { s3Uri: 'https://test-bucket/out/' } } },
+      'outputDataConfig.s3OutputDataConfig.s3Uri',
+    ],
     ['timeout of 10 hours', { timeoutDurationInHours: 10 }, 'timeoutDurationInHours'],
     ['timeout of 169 hours', { timeoutDurationInHours: 169 }, 'timeoutDurationInHours'],
     ['clientRequestToken with an underscore', { clientRequestToken: 'run_1' }, 'clientRequestToken'],
@@ -170,7 +178,7 @@ describe('job lifecycle', () => {
     const h = await emulator({ stepDelayMs: 25 });
     const records: Record<string, unknown>[] = claudeRecords(150);
     records[3] = { recordId: 'bad-input', modelInput: { max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] } };
-    records[4] = { modelInput: (claudeRecord(4).modelInput as Record<string, unknown>) };
+    records[4] = { modelInput: claudeRecord(4).modelInput as Record<string, unknown> };
     const key = await input(records);
     const out = freshOutput();
     const arn = await h.create({ inputKey: key, outputPrefix: out, jobName: 'bb-run1-r01-c00001' });
@@ -387,7 +395,11 @@ describe('faults', () => {
 
     const second = await run();
     expect(second.arn).toBe(first.arn);
-    const key = (ls: Record<string, unknown>[]) => ls.filter((l) => 'error' in l).map((l) => `${l.recordId as string}:${(l.error as { errorCode: number }).errorCode}`).sort();
+    const key = (ls: Record<string, unknown>[]) =>
+      ls
+        .filter((l) => 'error' in l)
+        .map((l) => `${l.recordId as string}:${(l.error as { errorCode: number }).errorCode}`)
+        .sort();
     expect(key(second.lines)).toEqual(key(first.lines));
   });
 
@@ -442,7 +454,18 @@ describe('faults', () => {
     const h = await emulator({ faults: { 'duplicate-events': 1 } });
     const arn = await h.create({ inputKey: await input(claudeRecords(100)), outputPrefix: freshOutput() });
     await h.emulator.idle();
-    expect(h.statuses(arn)).toEqual(['Submitted', 'Submitted', 'Validating', 'Validating', 'Scheduled', 'Scheduled', 'InProgress', 'InProgress', 'Completed', 'Completed']);
+    expect(h.statuses(arn)).toEqual([
+      'Submitted',
+      'Submitted',
+      'Validating',
+      'Validating',
+      'Scheduled',
+      'Scheduled',
+      'InProgress',
+      'InProgress',
+      'Completed',
+      'Completed',
+    ]);
     expect(h.events[0]!.id).toBe(h.events[1]!.id);
     expect(h.emulator.stats()).toMatchObject({ eventsSent: 10, eventsDuplicated: 5, eventsDropped: 0 });
   });
@@ -547,8 +570,7 @@ describe('Get, Stop and List', () => {
     await clockPast(b);
     const c = await h.create({ jobName: 'beta-1' });
     await h.bedrock.send(new StopModelInvocationJobCommand({ jobIdentifier: c }));
-    const list = async (input: ListModelInvocationJobsCommandInput) =>
-      h.bedrock.send(new ListModelInvocationJobsCommand(input));
+    const list = async (input: ListModelInvocationJobsCommandInput) => h.bedrock.send(new ListModelInvocationJobsCommand(input));
 
     expect((await list({})).invocationJobSummaries!.map((j) => j.jobArn)).toEqual([c, b, a]);
     expect((await list({ sortOrder: 'Ascending' })).invocationJobSummaries!.map((j) => j.jobArn)).toEqual([a, b, c]);
@@ -594,7 +616,10 @@ describe('InvokeModel (bedrock-runtime)', () => {
     const profile = await invoke(h, 'arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-lite-v1:0', {
       messages: [{ role: 'user', content: [{ text: 'hi' }] }],
     });
-    expect(JSON.parse(new TextDecoder().decode(profile.body))).toMatchObject({ output: { message: { role: 'assistant' } }, usage: { totalTokens: expect.any(Number) } });
+    expect(JSON.parse(new TextDecoder().decode(profile.body))).toMatchObject({
+      output: { message: { role: 'assistant' } },
+      usage: { totalTokens: expect.any(Number) },
+    });
     expect(h.emulator.stats().invokeModelCalls).toBe(4);
   });
 

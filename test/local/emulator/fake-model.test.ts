@@ -32,7 +32,11 @@ describe('fake model outputs (facts §9)', () => {
     const mistral = ok({ modelId: 'mistral.mistral-7b-instruct-v0:2', family: 'mistral', modelInput: { prompt: '<s>[INST] hi [/INST]' } });
     expect(mistral.body).toEqual({ outputs: [{ text: expect.any(String), stop_reason: 'stop' }] });
 
-    const titan = ok({ modelId: 'amazon.titan-embed-text-v2:0', family: 'titan-embed', modelInput: { inputText: 'hello', embeddingTypes: ['float', 'binary'] } });
+    const titan = ok({
+      modelId: 'amazon.titan-embed-text-v2:0',
+      family: 'titan-embed',
+      modelInput: { inputText: 'hello', embeddingTypes: ['float', 'binary'] },
+    });
     const body = titan.body as { embedding: number[]; embeddingsByType: { float: number[]; binary: number[] } };
     expect(body.embedding).toHaveLength(1024);
     expect(Math.hypot(...body.embedding)).toBeCloseTo(1, 3);
@@ -61,7 +65,12 @@ describe('fake model outputs (facts §9)', () => {
     const req: FakeModelRequest = { modelId: 'meta.llama3-1-8b-instruct-v1:0', family: 'llama', modelInput: { prompt: 'same' } };
     expect(fakeModelOutput(req)).toEqual(fakeModelOutput(req));
     expect(fakeModelOutput({ ...req, seed: 2 })).not.toEqual(fakeModelOutput(req));
-    expect(fakeModelOutput({ ...req, modelInput: { prompt: 'x', modelId: 'meta.llama3' } })).toMatchObject({ ok: false, message: expect.stringContaining('modelId') });
-    expect(fakeModelOutput({ modelId: 'amazon.titan-embed-text-v2:0', family: 'titan-embed', modelInput: { inputText: 'a', dimensions: 100 } })).toMatchObject({ ok: false });
+    expect(fakeModelOutput({ ...req, modelInput: { prompt: 'x', modelId: 'meta.llama3' } })).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('modelId'),
+    });
+    expect(fakeModelOutput({ modelId: 'amazon.titan-embed-text-v2:0', family: 'titan-embed', modelInput: { inputText: 'a', dimensions: 100 } })).toMatchObject({
+      ok: false,
+    });
   });
 });

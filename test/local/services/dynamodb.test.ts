@@ -1,10 +1,4 @@
-import {
-  DescribeTableCommand,
-  DynamoDBClient,
-  PutItemCommand,
-  QueryCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, DynamoDBClient, PutItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   createTableInput,
   createTablesFromTemplate,
@@ -106,9 +100,7 @@ describe('local DynamoDB', () => {
 
   it('serves conditional writes and GSI queries on the created table', async () => {
     const TableName = 'twin-JobTable1234';
-    await client.send(
-      new PutItemCommand({ TableName, Item: { pk: { S: 'JOB#a' }, sk: { S: 'JOB' }, status: { S: 'InProgress' }, jobArn: { S: 'arn:x' } } }),
-    );
+    await client.send(new PutItemCommand({ TableName, Item: { pk: { S: 'JOB#a' }, sk: { S: 'JOB' }, status: { S: 'InProgress' }, jobArn: { S: 'arn:x' } } }));
     const acquire = () =>
       client.send(
         new UpdateItemCommand({
@@ -141,9 +133,7 @@ describe('local DynamoDB', () => {
 describe('createTableInput', () => {
   it('keeps only the shape and makes the table on-demand', () => {
     const input = createTableInput('T', template.Resources.JobTable1234.Properties, 'n');
-    expect(Object.keys(input).sort()).toEqual(
-      ['AttributeDefinitions', 'BillingMode', 'GlobalSecondaryIndexes', 'KeySchema', 'TableName'],
-    );
+    expect(Object.keys(input).sort()).toEqual(['AttributeDefinitions', 'BillingMode', 'GlobalSecondaryIndexes', 'KeySchema', 'TableName']);
     expect(input.BillingMode).toBe('PAY_PER_REQUEST');
   });
 
@@ -151,14 +141,36 @@ describe('createTableInput', () => {
     const input = createTableInput(
       'T',
       {
-        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }, { AttributeName: 'sk', AttributeType: 'S' }, { AttributeName: 'x', AttributeType: 'N' }],
-        LocalSecondaryIndexes: [{ IndexName: 'byX', KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'x', KeyType: 'RANGE' }] }],
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+          { AttributeName: 'x', AttributeType: 'N' },
+        ],
+        LocalSecondaryIndexes: [
+          {
+            IndexName: 'byX',
+            KeySchema: [
+              { AttributeName: 'pk', KeyType: 'HASH' },
+              { AttributeName: 'x', KeyType: 'RANGE' },
+            ],
+          },
+        ],
       },
       'n',
     );
     expect(input.LocalSecondaryIndexes).toEqual([
-      { IndexName: 'byX', KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'x', KeyType: 'RANGE' }], Projection: { ProjectionType: 'ALL' } },
+      {
+        IndexName: 'byX',
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'x', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
     ]);
     expect(input.GlobalSecondaryIndexes).toBeUndefined();
   });

@@ -43,7 +43,9 @@ test('an event matching a rule is delivered once; a failed delivery is tried 3 t
 });
 
 test('copies: a duplicated event reaches the target twice, each copy retried on its own', async () => {
-  const bus = new LocalEventBus('123456789012', 'us-east-1', { copies: (rule, e) => (rule === 'r' && (e.detail as { object: { key: string } }).object.key === 'inbox/dup' ? 2 : 1) });
+  const bus = new LocalEventBus('123456789012', 'us-east-1', {
+    copies: (rule, e) => (rule === 'r' && (e.detail as { object: { key: string } }).object.key === 'inbox/dup' ? 2 : 1),
+  });
   let deliveries = 0;
   bus.addRule({
     name: 'r',

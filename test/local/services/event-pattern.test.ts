@@ -20,7 +20,10 @@ const jobEvent = {
     reason: null,
     tags: ['a', 'b', ['c']],
     source_ip: '10.0.0.33',
-    outputs: [{ kind: 'out', size: 10 }, { kind: 'manifest', size: 2 }],
+    outputs: [
+      { kind: 'out', size: 10 },
+      { kind: 'manifest', size: 2 },
+    ],
   },
 };
 
@@ -203,10 +206,7 @@ describe('matchesEventPattern: $or', () => {
   it('works nested, with an AND inside an alternative', () => {
     const pattern = {
       detail: {
-        $or: [
-          { status: ['Failed'] },
-          { status: ['Completed'], $or: [{ records: [1] }, { cancelled: [false] }] },
-        ],
+        $or: [{ status: ['Failed'] }, { status: ['Completed'], $or: [{ records: [1] }, { cancelled: [false] }] }],
       },
     };
     expect(m(pattern)).toBe(true);

@@ -49,7 +49,9 @@ describe('local S3 paging (ListObjectsV2 as S3 pages it)', () => {
     client.send(new ListObjectsV2Command({ Bucket: BUCKET, ...input }));
 
   /** Every page of a listing, following NextContinuationToken. */
-  async function pages(input: Omit<ConstructorParameters<typeof ListObjectsV2Command>[0], 'Bucket' | 'ContinuationToken'>): Promise<ListObjectsV2CommandOutput[]> {
+  async function pages(
+    input: Omit<ConstructorParameters<typeof ListObjectsV2Command>[0], 'Bucket' | 'ContinuationToken'>,
+  ): Promise<ListObjectsV2CommandOutput[]> {
     const out: ListObjectsV2CommandOutput[] = [];
     let token: string | undefined;
     do {
@@ -131,7 +133,12 @@ describe('local S3 paging (ListObjectsV2 as S3 pages it)', () => {
       [1, false],
     ]);
     // Each page ends on its one item; a page that ends on a prefix resumes after all its keys.
-    expect(all.map((p) => [...(p.Contents ?? []).map((o) => o.Key), ...(p.CommonPrefixes ?? []).map((c) => c.Prefix)])).toEqual([['d/x/'], ['d/y'], ['d/z/'], ['d/zz']]);
+    expect(all.map((p) => [...(p.Contents ?? []).map((o) => o.Key), ...(p.CommonPrefixes ?? []).map((c) => c.Prefix)])).toEqual([
+      ['d/x/'],
+      ['d/y'],
+      ['d/z/'],
+      ['d/zz'],
+    ]);
   });
 
   it('pages a delimited listing of the whole bucket without repeats', async () => {
@@ -142,7 +149,10 @@ describe('local S3 paging (ListObjectsV2 as S3 pages it)', () => {
   });
 
   it('rejects a continuation token it did not issue, or one of another bucket, with InvalidArgument', async () => {
-    await expect(list({ Prefix: 'many/', ContinuationToken: 'bm90LWEtdG9rZW4=' })).rejects.toMatchObject({ name: 'InvalidArgument', $metadata: { httpStatusCode: 400 } });
+    await expect(list({ Prefix: 'many/', ContinuationToken: 'bm90LWEtdG9rZW4=' })).rejects.toMatchObject({
+      name: 'InvalidArgument',
+      $metadata: { httpStatusCode: 400 },
+    });
     const other = Buffer.from(JSON.stringify({ v: 1, bucket: 'elsewhere', after: 'many/k00001.jsonl' })).toString('base64');
     await expect(list({ Prefix: 'many/', ContinuationToken: other })).rejects.toMatchObject({ name: 'InvalidArgument' });
   });

@@ -141,12 +141,16 @@ describe('runStateMachine', () => {
     const { handlers, seen } = pipelineHandlers({ count: 1, limit: 2 });
     const chunks = ['c0', 'c1', 'c2', 'c3', 'c4'];
 
-    const result = await runStateMachine(definition, { chunks }, {
-      taskHandlers: handlers,
-      newToken,
-      retryIntervalOverrides: { AcquireSlot: 0 },
-      context: { Execution: { Name: 'exec-42' } },
-    });
+    const result = await runStateMachine(
+      definition,
+      { chunks },
+      {
+        taskHandlers: handlers,
+        newToken,
+        retryIntervalOverrides: { AcquireSlot: 0 },
+        context: { Execution: { Name: 'exec-42' } },
+      },
+    );
 
     expect(result.status).toBe('SUCCEEDED');
     // ResultPath: null on the Map kept the Prepare output; OutputPath took the Payload.
@@ -178,26 +182,34 @@ describe('runStateMachine', () => {
 
   it('takes the Choice default on NumericLessThanPath false and reports the Fail state', async () => {
     const { handlers } = pipelineHandlers({ count: 2, limit: 2 });
-    const result = await runStateMachine(definition, { chunks: ['c1'] }, {
-      taskHandlers: handlers,
-      newToken: () => tokens.newToken(),
-      retryIntervalOverrides: { AcquireSlot: 0 },
-    });
+    const result = await runStateMachine(
+      definition,
+      { chunks: ['c1'] },
+      {
+        taskHandlers: handlers,
+        newToken: () => tokens.newToken(),
+        retryIntervalOverrides: { AcquireSlot: 0 },
+      },
+    );
     expect(result).toMatchObject({ status: 'FAILED', error: 'TooMany', cause: 'count is not under limit' });
   });
 
   it('fails with the handler error name and message when nothing catches it', async () => {
     const { handlers } = pipelineHandlers({ count: 1, limit: 2 });
-    const result = await runStateMachine(definition, { chunks: ['c1'] }, {
-      taskHandlers: {
-        ...handlers,
-        ReconcileChunk: async () => {
-          throw Object.assign(new Error('output missing'), { name: 'ReconcileError' });
+    const result = await runStateMachine(
+      definition,
+      { chunks: ['c1'] },
+      {
+        taskHandlers: {
+          ...handlers,
+          ReconcileChunk: async () => {
+            throw Object.assign(new Error('output missing'), { name: 'ReconcileError' });
+          },
         },
+        newToken: () => tokens.newToken(),
+        retryIntervalMs: 0,
       },
-      newToken: () => tokens.newToken(),
-      retryIntervalMs: 0,
-    });
+    );
     expect(result).toMatchObject({ status: 'FAILED', error: 'ReconcileError', cause: 'output missing' });
     expect(result.output).toBeUndefined();
   });
@@ -208,16 +220,20 @@ describe('runStateMachine', () => {
       States: { T: { Type: 'Task', Resource: fn('T'), Retry: [{ ErrorEquals: ['Busy'], MaxAttempts: 2 }], End: true } },
     };
     let calls = 0;
-    const result = await runStateMachine(def, {}, {
-      taskHandlers: {
-        T: async () => {
-          calls += 1;
-          throw Object.assign(new Error('busy'), { name: 'Busy' });
+    const result = await runStateMachine(
+      def,
+      {},
+      {
+        taskHandlers: {
+          T: async () => {
+            calls += 1;
+            throw Object.assign(new Error('busy'), { name: 'Busy' });
+          },
         },
+        newToken: () => 'unused',
+        retryIntervalOverrides: { T: [0] },
       },
-      newToken: () => 'unused',
-      retryIntervalOverrides: { T: [0] },
-    });
+    );
     expect(calls).toBe(3);
     expect(result).toMatchObject({ status: 'FAILED', error: 'Busy', cause: 'busy' });
   });
@@ -239,18 +255,22 @@ describe('runStateMachine', () => {
     // Watch the timers instead of the clock: the definition's 600 s interval is never waited.
     // (60 s timers are the task timeout the interpreter sets on every Task.)
     const timers = jest.spyOn(global, 'setTimeout');
-    const result = await runStateMachine(def, {}, {
-      taskHandlers: {
-        T: async (input: unknown) => {
-          calls += 1;
-          if (calls === 1) throw Object.assign(new Error('busy'), { name: 'Busy' });
-          return input;
+    const result = await runStateMachine(
+      def,
+      {},
+      {
+        taskHandlers: {
+          T: async (input: unknown) => {
+            calls += 1;
+            if (calls === 1) throw Object.assign(new Error('busy'), { name: 'Busy' });
+            return input;
+          },
         },
+        newToken: () => 'unused',
+        retryIntervalMs: 0,
+        execution: { Id: 'arn:aws:states:us-east-1:123456789012:execution:M:run-7', Name: 'run-7', RoleArn: 'arn:role' },
       },
-      newToken: () => 'unused',
-      retryIntervalMs: 0,
-      execution: { Id: 'arn:aws:states:us-east-1:123456789012:execution:M:run-7', Name: 'run-7', RoleArn: 'arn:role' },
-    });
+    );
     const longWaits = timers.mock.calls.filter(([, ms]) => ms === 600_000);
     timers.mockRestore();
     expect(calls).toBe(2);
@@ -283,15 +303,19 @@ describe('runStateMachine', () => {
       },
     };
     let token = '';
-    const result = await runStateMachine(def, { a: 1 }, {
-      taskHandlers: {
-        Wait: async (input: { Payload: { token: string } }) => {
-          token = input.Payload.token;
-          return tokens.wait(token);
+    const result = await runStateMachine(
+      def,
+      { a: 1 },
+      {
+        taskHandlers: {
+          Wait: async (input: { Payload: { token: string } }) => {
+            token = input.Payload.token;
+            return tokens.wait(token);
+          },
         },
+        newToken: () => tokens.newToken(),
       },
-      newToken: () => tokens.newToken(),
-    });
+    );
     expect(result).toMatchObject({ status: 'SUCCEEDED', output: { a: 1, timeout: { Error: 'States.Timeout' } } });
     // The runner closes the token, so a late completion gets what AWS answers.
     tokens.expire(token);
@@ -303,16 +327,20 @@ describe('runStateMachine', () => {
     const timersBefore = timers();
     const controller = new AbortController();
     const def = { StartAt: 'Hang', States: { Hang: { Type: 'Task', Resource: fn('H'), TimeoutSeconds: 30, End: true } } };
-    const running = runStateMachine(def, {}, {
-      taskHandlers: {
-        Hang: () => {
-          setTimeout(() => controller.abort(), 10);
-          return new Promise(() => undefined);
+    const running = runStateMachine(
+      def,
+      {},
+      {
+        taskHandlers: {
+          Hang: () => {
+            setTimeout(() => controller.abort(), 10);
+            return new Promise(() => undefined);
+          },
         },
+        newToken: () => 'unused',
+        abortSignal: controller.signal,
       },
-      newToken: () => 'unused',
-      abortSignal: controller.signal,
-    });
+    );
     await expect(running).resolves.toMatchObject({ status: 'ABORTED', eventCounts: { ExecutionAborted: 1 } });
     // The hanging task was settled, so its 30 s timeout timer does not hold the process open. The
     // count is process-wide: give a short-lived timer of something else a second to go.
@@ -337,17 +365,21 @@ describe('runStateMachine', () => {
       },
     };
     const calls: number[] = [];
-    const result = await runStateMachine(def, { items: [0, 1] }, {
-      taskHandlers: {
-        Work: async (item: number) => {
-          calls.push(item);
-          if (item === 0) throw Object.assign(new Error('bad item'), { name: 'BadItem' });
-          return new Promise(() => undefined);
+    const result = await runStateMachine(
+      def,
+      { items: [0, 1] },
+      {
+        taskHandlers: {
+          Work: async (item: number) => {
+            calls.push(item);
+            if (item === 0) throw Object.assign(new Error('bad item'), { name: 'BadItem' });
+            return new Promise(() => undefined);
+          },
         },
+        newToken: () => 'x',
+        retryIntervalMs: 0,
       },
-      newToken: () => 'x',
-      retryIntervalMs: 0,
-    });
+    );
     expect(result).toMatchObject({ status: 'FAILED', error: 'BadItem' });
     // A retry at interval 0 runs on the next turns of the event loop: give it twenty turns
     // (a count, not a time) to show up.

@@ -121,9 +121,7 @@ describe('TaskTokenService', () => {
     const token = service.newToken();
     const bad = await sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: '{not json' })).catch((e: unknown) => e);
     expect(bad).toMatchObject({ name: 'InvalidOutput' });
-    const big = await sfn
-      .send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify('x'.repeat(262_144)) }))
-      .catch((e: unknown) => e);
+    const big = await sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify('x'.repeat(262_144)) })).catch((e: unknown) => e);
     expect(big).toMatchObject({ name: 'ValidationException' });
     // Neither closed the token.
     await sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: '{}' }));
