@@ -161,7 +161,8 @@ const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   // claimed its run id claims it (a conditional update).
   finalize: {
     description: 'Writes results and the summary; puts Batch Run Completed',
-    s3: { read: ['work'], list: ['work'], write: ['results'], readsMissingKeys: true },
+    // Lists results/<runId>/ as well: a rerun empties results parts an earlier attempt left.
+    s3: { read: ['work'], list: ['work', 'results'], write: ['results'], readsMissingKeys: true },
     table: { items: { run: ['GetItem', 'UpdateItem'] } },
     putEvents: true,
   },
@@ -181,7 +182,7 @@ const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   // claim.
   'stop-run': {
     description: 'Winds up a run whose execution a user stopped',
-    s3: { read: ['work', 'jobsInput'], list: ['work'], write: ['work', 'results'], readsMissingKeys: true },
+    s3: { read: ['work', 'jobsInput'], list: ['work', 'results'], write: ['work', 'results'], readsMissingKeys: true },
     table: { items: { job: ['UpdateItem'], cap: ['GetItem', 'UpdateItem'], run: ['GetItem', 'UpdateItem'] }, scan: true },
     bedrockJobs: ['Stop'],
     putEvents: true,

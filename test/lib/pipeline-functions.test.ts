@@ -272,14 +272,15 @@ describe('pipeline functions', () => {
       [...read('work/*', 'jobs-input/*'), ...list('work/*'), ...write('work/*', 'jobs-input/*', 'held/*'), ...items('RUN#*', 'GetItem', 'UpdateItem')],
     ],
     // RUN#: checks it owns the run; FinalizeFailed claims an unclaimed id.
-    ['finalize', [...read('work/*'), ...listAndProbe('work/*'), ...write('results/*'), ...items('RUN#*', 'GetItem', 'UpdateItem')]],
+    // Lists results/<runId>/ too: a rerun finds the results parts an earlier attempt left (to empty them).
+    ['finalize', [...read('work/*'), ...listAndProbe('work/*', 'results/*'), ...write('results/*'), ...items('RUN#*', 'GetItem', 'UpdateItem')]],
     ['job-state', items('JOB#*', 'GetItem', 'UpdateItem')],
     ['sweeper', ['Allow dynamodb:Scan table', ...items('JOB#*', 'GetItem', 'UpdateItem'), ...items('CAP#*', 'GetItem', 'UpdateItem')]],
     [
       'stop-run',
       [
         ...read('work/*', 'jobs-input/*'),
-        ...listAndProbe('work/*'),
+        ...listAndProbe('work/*', 'results/*'),
         ...write('work/*', 'results/*'),
         'Allow dynamodb:Scan table',
         ...items('JOB#*', 'UpdateItem'),
