@@ -9,7 +9,7 @@ import { logger } from '../shared/logger';
 import { estimateCostUsd, modelFamily } from '../shared/model-family';
 import { partsOf, readCommittedRounds } from '../shared/committed-parts';
 import type { ChunkStats, PartFile, PrepareStats, RemainderStats, StoppedManifest } from '../shared/outcomes';
-import { executionNameOf, RunIdInUse, type RunClaims } from '../shared/run-claims';
+import { executionNameOf, RunIdInUse, type RunClaim, type RunClaims } from '../shared/run-claims';
 import { runIdFromExecutionName } from '../shared/run-input';
 import { concatJsonl, concatJsonlParts, JsonlWriter, listObjects, readJsonObject, writeJsonObject } from '../shared/s3-jsonl';
 
@@ -136,8 +136,7 @@ async function resultFiles(s3: S3Client, bucket: string, runId: string): Promise
 
 /** Writes the run's outputs and summary, and puts `Batch Run Completed`. */
 export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Promise<RunSummary> {
-  // A successor execution that failed in its Prepare has its run under `resume`.
-  const run = event.outcome === 'Failed' ? (event.state.run ?? event.state.resume?.run) : event.run;
+  const run = event.outcome === 'Failed' ? trustedRunOfFailure(event, deps.bucket) : event.run;
   const runId =
     run?.runId ??
     (event.outcome === 'Stopped'
@@ -147,12 +146,25 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
         : runIdFromExecutionName(event.executionName ?? 'unknown'));
   const bucket = run?.bucket ?? deps.bucket;
   logger.appendKeys({ runId });
-  if (event.outcome === 'Finished' && !(await deps.claims.isOwner(runId, event.executionArn))) {
-    throw new Error(`run ${runId} is not owned by execution ${executionNameOf(event.executionArn)}: it may not finalize it`);
+  if (event.outcome === 'Finished') {
+    const claim = await deps.claims.get(runId);
+    if (claim?.owner !== event.executionArn) {
+      throw new Error(`run ${runId} is not owned by execution ${executionNameOf(event.executionArn)}: it may not finalize it`);
+    }
+    if (claim.stopRequestedAt) return notWritten(runId, `run ${runId} was stopped: stop-run writes its summary`, undefined);
   }
   if (event.outcome === 'Failed') {
-    const owner = await ownerForFailure(deps.claims, runId, event.executionArn);
-    if (owner !== event.executionArn) return unownedFailure(runId, owner, event);
+    const claim = await claimForFailure(deps.claims, runId, event.executionArn);
+    if (claim.owner !== event.executionArn) {
+      logger.warn('failed execution does not own its run; nothing written', { owner: claim.owner, executionName: event.executionName });
+      return notWritten(
+        runId,
+        `run ${runId} is owned by execution ${executionNameOf(claim.owner)}: this execution (${event.executionName}) wrote nothing of it`,
+        event,
+      );
+    }
+    // A stopped run (a stop while a step outlived it, a redriven stopped execution): stop-run's summary stands.
+    if (claim.stopRequestedAt) return notWritten(runId, `run ${runId} was stopped: stop-run writes its summary`, event);
   }
 
   const { chunkStats, remainderStats, rounds, resultSources, failedSources, rejectedSources } = await committedOutputs(deps.s3, bucket, runId);
@@ -267,30 +279,43 @@ function describeCause(cause: string | undefined): string {
 }
 
 /**
- * The owner of a run whose execution failed. A run that no execution has claimed yet (its
+ * The claim of a run whose execution failed. A run that no execution has claimed yet (its
  * Prepare failed before claiming, e.g. on an invalid input) is claimed now for the failing
  * execution, so its failure can be written under its id without ever overwriting another run's.
  */
-async function ownerForFailure(claims: RunClaims, runId: string, executionArn: string): Promise<string> {
+async function claimForFailure(claims: RunClaims, runId: string, executionArn: string): Promise<RunClaim> {
   const claim = await claims.get(runId);
-  if (claim) return claim.owner;
+  if (claim) return claim;
   try {
     await claims.claim(runId, executionArn);
-    return executionArn;
+    return { runId, owner: executionArn, claimedAt: new Date().toISOString() };
   } catch (err) {
-    if (err instanceof RunIdInUse) return (await claims.get(runId))?.owner ?? 'unknown';
-    throw err;
+    if (!(err instanceof RunIdInUse)) throw err;
+    // Claimed by another execution in the meantime.
+    return (await claims.get(runId)) ?? { runId, owner: 'unknown', claimedAt: '' };
   }
 }
 
 /**
- * The summary of a failed execution that does not own the run id it named (a reused `runId`, a
- * forged `resume`): returned as the execution's output only. Nothing of the other run is read,
- * written or announced.
+ * The run of a failed execution, when it can be believed. The state's `run` is Prepare's result
+ * once Prepare succeeded, but the raw execution input when Prepare failed (it caught the error
+ * with the input as the state), and `resume.run` always comes from the input: a run id that is
+ * not a valid one, or another bucket, is not used (the run id then comes from the checked
+ * `runId` or the execution name, and the summary names no route or model).
  */
-function unownedFailure(runId: string, owner: string, event: Extract<FinalizeEvent, { outcome: 'Failed' }>): RunSummary {
-  const warning = `run ${runId} is owned by execution ${executionNameOf(owner)}: this execution (${event.executionName}) wrote nothing of it`;
-  logger.warn('failed execution does not own its run; nothing written', { owner, executionName: event.executionName });
+function trustedRunOfFailure(event: Extract<FinalizeEvent, { outcome: 'Failed' }>, bucket: string): RunConfig | undefined {
+  const candidate = (event.state.run ?? event.state.resume?.run) as Partial<RunConfig> | undefined;
+  if (!candidate || typeof candidate !== 'object') return undefined;
+  if (typeof candidate.runId !== 'string' || !isValidRunId(candidate.runId) || candidate.bucket !== bucket) return undefined;
+  return candidate as RunConfig;
+}
+
+/**
+ * The summary of a finalize that writes nothing: a failed execution that does not own the run id
+ * it named (a reused `runId`, a forged `resume`), or a run that was stopped (stop-run writes its
+ * summary). Returned as the execution's output only; nothing of the run is written or announced.
+ */
+function notWritten(runId: string, warning: string, event: Extract<FinalizeEvent, { outcome: 'Failed' }> | undefined): RunSummary {
   return {
     runId,
     status: 'Failed',
@@ -305,6 +330,6 @@ function unownedFailure(runId: string, owner: string, event: Extract<FinalizeEve
     inputFiles: 0,
     outputs: { results: [], failed: '', rejected: '' },
     warnings: [warning],
-    error: { error: event.state.error?.Error ?? 'Unknown', cause: describeCause(event.state.error?.Cause) },
+    error: event ? { error: event.state.error?.Error ?? 'Unknown', cause: describeCause(event.state.error?.Cause) } : { error: 'RunStopped', cause: warning },
   };
 }

@@ -103,6 +103,7 @@ async function resumeRun(deps: RoundDeps, env: PrepareEnv, event: PrepareEvent):
         (claim ? ` (it is owned by ${executionNameOf(claim.owner)})` : ' (no such run)'),
     );
   }
+  if (claim.stopRequestedAt) throw new InvalidRunInput(`run ${runId} was stopped: it is not resumed`);
   const run = await readJsonObject<RunConfig>(deps.s3, env.bucket, runKeys.runConfig(runId));
   if (!run) throw new InvalidRunInput(`run ${runId} has no run.json: it cannot be resumed`);
   logger.info('resuming the run in a successor execution', { runId, executionName: event.executionName });

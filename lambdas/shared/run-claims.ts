@@ -109,13 +109,15 @@ export class RunClaims {
           TableName: this.table,
           Key: key(runId),
           UpdateExpression: 'SET #owner = :to, handedOverBy = :from, #round = :round',
-          ConditionExpression: '#owner = :from OR (#owner = :to AND handedOverBy = :from)',
+          // Never once the run was stopped: a NextWindow that outlived the stop must not start a successor.
+          ConditionExpression: '(#owner = :from OR (#owner = :to AND handedOverBy = :from)) AND attribute_not_exists(stopRequestedAt)',
           ExpressionAttributeNames: { '#owner': 'owner', '#round': 'round' },
           ExpressionAttributeValues: { ':from': fromArn, ':to': toArn, ':round': round },
         }),
       );
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
+      if ((await this.get(runId))?.stopRequestedAt) throw new RunStopping(`run ${runId} was stopped: it is not handed over to a successor`);
       throw new Error(`run ${runId} is not owned by execution ${executionNameOf(fromArn)}: it cannot hand the run over`, { cause: err });
     }
   }

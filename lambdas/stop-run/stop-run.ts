@@ -62,20 +62,27 @@ export function runIdOfExecution(name: string, inputText: string | null | undefi
 /** How often stop-run looks whether a running prepare or end-round has finished. */
 export const POLL_MS = 2000;
 
+/** What is left of stop-run's wait (`deps.waitMs`), shared by every step it waits for. */
+interface WaitBudget {
+  leftMs: number;
+}
+
 /**
- * Waits until `done()` or `deps.waitMs` has passed; returns whether it was done. `what` names the
- * step waited for in the logs.
+ * Waits until `done()` or the budget is spent; returns whether it was done. Every wait of one
+ * wind-up draws on one budget, so their sum stays within what the invocation's own time limit
+ * leaves (a stop during a long prepare waits for its steps, then its plan, not twice the time).
+ * `what` names the step waited for in the logs.
  */
-async function waitFor(deps: StopRunDeps, what: string, done: () => Promise<boolean>): Promise<boolean> {
-  const waitMs = deps.waitMs ?? 0;
+async function waitFor(deps: StopRunDeps, budget: WaitBudget, what: string, done: () => Promise<boolean>): Promise<boolean> {
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   if (await done()) return true;
-  logger.info(`the run was stopped while ${what} was running; waiting for it to finish`, { waitMs });
-  for (let waited = 0; waited < waitMs; waited += POLL_MS) {
+  logger.info(`the run was stopped while ${what} was running; waiting for it to finish`, { waitMs: budget.leftMs });
+  while (budget.leftMs > 0) {
     await sleep(POLL_MS);
+    budget.leftMs -= POLL_MS;
     if (await done()) return true;
   }
-  logger.warn(`${what} did not finish in time`, { waitMs });
+  logger.warn(`${what} did not finish in time`, { waitMs: deps.waitMs ?? 0 });
   return false;
 }
 
@@ -95,9 +102,9 @@ async function workFiles(deps: StopRunDeps, run: RunConfig): Promise<{ keys: Set
  * once every chunk of the round has its `stats.json` and some left retries, and ends by writing
  * the next round's `plan.json` or the round's `exhausted.jsonl`.
  */
-async function waitForRunningSteps(deps: StopRunDeps, run: RunConfig): Promise<void> {
+async function waitForRunningSteps(deps: StopRunDeps, budget: WaitBudget, run: RunConfig): Promise<void> {
   const exists = async (key: string) => (await listObjects(deps.s3, run.bucket, key)).some((o) => o.key === key);
-  await waitFor(deps, 'prepare', () => exists(runKeys.roundPlan(run.runId, 1)));
+  await waitFor(deps, budget, 'prepare', () => exists(runKeys.roundPlan(run.runId, 1)));
   const { keys, lastRound: round } = await workFiles(deps, run);
   if (round === 0 || keys.has(runKeys.exhausted(run.runId, round))) return;
   const plan = await readRoundPlan(deps.s3, run.bucket, run.runId, round);
@@ -106,7 +113,7 @@ async function waitForRunningSteps(deps: StopRunDeps, run: RunConfig): Promise<v
   // Retries as the chunks' manifests list them: a retry part a failed attempt left is not one.
   const retries = stats.some((s, chunk) => s !== undefined && partsOf(s, 'retry', runKeys.chunkStats(run.runId, round, chunk)).length > 0);
   if (!reconciled || !retries) return;
-  await waitFor(deps, 'end-round', async () => (await exists(runKeys.roundPlan(run.runId, round + 1))) || exists(runKeys.exhausted(run.runId, round)));
+  await waitFor(deps, budget, 'end-round', async () => (await exists(runKeys.roundPlan(run.runId, round + 1))) || exists(runKeys.exhausted(run.runId, round)));
 }
 
 /** Stops the run's open jobs and frees every slot the run holds; returns how many jobs were stopped. */
@@ -196,10 +203,11 @@ export async function windUpStoppedRun(deps: StopRunDeps, event: ExecutionStatus
   }
   // Steps that were running when the mark was set (a submit creating its job, a reconcile
   // writing its parts) finish first, so what is failed below is what they left.
-  await waitFor(deps, 'a running step', async () => ((await deps.claims.get(runId))?.steps ?? []).length === 0);
+  const budget: WaitBudget = { leftMs: deps.waitMs ?? 0 };
+  await waitFor(deps, budget, 'a running step', async () => ((await deps.claims.get(runId))?.steps ?? []).length === 0);
   const run = await readJsonObject<RunConfig>(deps.s3, deps.bucket, runKeys.runConfig(runId));
   // A run with run.json has started preparing; the round to fail must be complete first.
-  if (run) await waitForRunningSteps(deps, run);
+  if (run) await waitForRunningSteps(deps, budget, run);
   const stoppedJobs = await stopJobs(deps, runId, run?.modelId);
   const unfinished = run ? await failUnfinished(deps, run) : 0;
   logger.info('run stopped by a user', { stoppedJobs, unfinishedRecords: unfinished });

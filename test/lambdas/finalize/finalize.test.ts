@@ -471,4 +471,38 @@ describe('finalizeRun (Failed)', () => {
     expect(await claims.get('never-prepared')).toMatchObject({ owner: arnOf('early-fail') });
     expect(await s3.json(runKeys.results('never-prepared', 'summary.json'))).toMatchObject({ status: 'Failed' });
   });
+  it("does not take a run id or bucket from a raw input's `run` it cannot believe (Prepare failed on that input)", async () => {
+    const summary = await finalizeRun(deps(), {
+      outcome: 'Failed',
+      executionName: 'raw-run',
+      executionArn: arnOf('raw-run'),
+      state: { run: { runId: 'fin-owned/x', bucket: s3.bucket, route: 'r', modelId: 'm' } as unknown as RunConfig, error: { Error: 'InvalidRunInput' } },
+    });
+    expect(summary).toMatchObject({ runId: 'raw-run', status: 'Failed' });
+    expect(summary).not.toHaveProperty('route');
+    expect(await s3.keys('results/fin-owned/x/')).toEqual([]);
+    const foreign = await finalizeRun(deps(), {
+      outcome: 'Failed',
+      executionName: 'raw-run-2',
+      executionArn: arnOf('raw-run-2'),
+      state: { run: runConfig({ runId: 'raw-foreign', bucket: 'someone-elses-bucket' }), error: { Error: 'InvalidRunInput' } },
+    });
+    expect(foreign.runId).toBe('raw-run-2');
+  });
+
+  it('writes nothing once the run was stopped: stop-run writes its summary', async () => {
+    const run = runConfig({ runId: 'fin-stopped', bucket: s3.bucket });
+    await prepared('fin-stopped', 1);
+    const event = await finished(run);
+    await claims.requestStop('fin-stopped', arnOf('fin-stopped'));
+    eventsMock.resetHistory();
+    await expect(finalizeRun(deps(), event)).resolves.toMatchObject({ warnings: ['run fin-stopped was stopped: stop-run writes its summary'] });
+    await expect(
+      finalizeRun(deps(), { outcome: 'Failed', executionName: 'fin-stopped', executionArn: arnOf('fin-stopped'), state: { run, error: { Error: 'X' } } }),
+    ).resolves.toMatchObject({
+      warnings: ['run fin-stopped was stopped: stop-run writes its summary'],
+    });
+    expect(await s3.keys(runKeys.results('fin-stopped', 'summary.json'))).toEqual([]);
+    expect(putEntries()).toEqual([]);
+  });
 });

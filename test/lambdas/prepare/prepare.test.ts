@@ -218,6 +218,9 @@ describe('prepareRun', () => {
     const round = { number: 1, chunkCount: 1, nextChunk: 1, hasMoreChunks: false };
     await env().claims.handOver('res-run', arnOf('res-exec'), arnOf('res-run-r1-c0'), round);
     await expect(prepareRun(deps, env(), event(forged, 'res-run-r1-c0'))).resolves.toEqual({ run, round });
+    // Stopped after the hand-over (or a successor started by a NextWindow that outlived the stop): not resumed.
+    await env().claims.requestStop('res-run', arnOf('res-run-r1-c0'));
+    await expect(prepareRun(deps, env(), event(forged, 'res-run-r1-c0'))).rejects.toThrow('run res-run was stopped: it is not resumed');
   });
   it('reads an input named in inputETags only while it has that ETag: an overwritten file fails the run, not reads the new content', async () => {
     const key = 'inbox/small/etag.jsonl';

@@ -64,4 +64,10 @@ describe('RunClaims against dynalite', () => {
   it('a step of a run that was never claimed is refused', async () => {
     await expect(claims.enterStep('never-claimed', 'submit:r01-c00000')).rejects.toThrow('run never-claimed has no claim');
   });
+  it('does not hand a stopped run over to a successor', async () => {
+    await claims.claim('run-hs', ARN_A);
+    await claims.requestStop('run-hs', ARN_A);
+    await expect(claims.handOver('run-hs', ARN_A, SUCCESSOR, ROUND)).rejects.toBeInstanceOf(RunStopping);
+    expect(await claims.get('run-hs')).toMatchObject({ owner: ARN_A });
+  });
 });

@@ -325,4 +325,18 @@ describe('windUpStoppedRun', () => {
     const failed = await s3.jsonl<{ recordId: string }>(runKeys.results('stopped-mark', 'failed.jsonl'));
     expect(failed.map((f) => f.recordId)).toEqual(['b']);
   });
+  it('shares one wait between the steps in flight and a prepare that never finishes (the sum stays within waitMs)', async () => {
+    const run = runConfig({ runId: 'stopped-budget', bucket: s3.bucket });
+    const claims = new RunClaims(db.ddb, db.table);
+    await claims.claim('stopped-budget', executionArn('stopped-budget'));
+    await claims.enterStep('stopped-budget', 'prepare');
+    await s3.put(runKeys.runConfig('stopped-budget'), JSON.stringify(run));
+    const waits: number[] = [];
+    const summary = await windUpStoppedRun(
+      { ...deps(), waitMs: 6 * POLL_MS, sleep: async (ms) => void waits.push(ms) },
+      aborted('stopped-budget', { inputs: [], runId: 'stopped-budget' }),
+    );
+    expect(waits).toHaveLength(6);
+    expect(summary).toMatchObject({ runId: 'stopped-budget', status: 'Stopped' });
+  });
 });
