@@ -439,6 +439,17 @@ export class PipelineFunctions extends Construct {
       "GetExecutionHistory and DescribeExecution are granted on this state machine's executions (<state machine>:*): a function cannot name the execution it runs in, or the successor it starts, before it exists.",
       [nagResourceFinding(this, executionsArn)],
     );
+    // FinalizeFailed checks whether the successor its execution handed the run to exists.
+    const handOverCheck = new iam.Policy(this, 'FinalizeHandOverCheck', {
+      roles: [this.byName.finalize.role],
+      statements: [new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executionsArn] })],
+    });
+    acknowledgeNag(
+      handOverCheck,
+      'AwsSolutions-IAM5',
+      "DescribeExecution is granted on this state machine's executions (<state machine>:*): the successor's name is known only at run time.",
+      [nagResourceFinding(this, executionsArn)],
+    );
     new iam.Policy(this, 'SubmitJobTaskResponse', {
       roles: [this.byName['submit-job'].role],
       statements: [

@@ -4,6 +4,7 @@
  */
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { RUN_COMPLETED_DETAIL_TYPE, RUN_COMPLETED_SOURCE, isValidRunId, runKeys, s3Uri, S3_PREFIXES, type RunConfig } from '../shared/contracts';
 import { logger } from '../shared/logger';
 import { estimateCostUsd, modelFamily } from '../shared/model-family';
@@ -77,6 +78,12 @@ export interface FinalizeDeps {
   readonly eventBusName: string;
   /** The run claims: `Finished` and `Failed` write a run's results only for the execution that owns it. */
   readonly claims: RunClaims;
+  /**
+   * Looks up the successor a failed execution handed its run to (`DescribeExecution`): a
+   * successor that was never started leaves the run to the failed execution.
+   * @default no look-up: a handed-over run is the successor's
+   */
+  readonly sfn?: SFNClient;
 }
 
 /**
@@ -154,7 +161,7 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
     if (claim.stopRequestedAt) return notWritten(runId, `run ${runId} was stopped: stop-run writes its summary`, undefined);
   }
   if (event.outcome === 'Failed') {
-    const claim = await claimForFailure(deps.claims, runId, event.executionArn);
+    const claim = await takeBackFromUnstartedSuccessor(deps, await claimForFailure(deps.claims, runId, event.executionArn), event.executionArn);
     if (claim.owner !== event.executionArn) {
       logger.warn('failed execution does not own its run; nothing written', { owner: claim.owner, executionName: event.executionName });
       return notWritten(
@@ -294,6 +301,25 @@ async function claimForFailure(claims: RunClaims, runId: string, executionArn: s
     // Claimed by another execution in the meantime.
     return (await claims.get(runId)) ?? { runId, owner: 'unknown', claimedAt: '' };
   }
+}
+
+/**
+ * A run this execution handed over to a successor that does not exist (its NextWindow failed
+ * after the hand-over: the start and the take-back both failed) would be owned by nobody: no
+ * summary, no event, no stop. Such a run is taken back, so FinalizeFailed winds it up. A
+ * successor that exists owns the run, whatever state it is in.
+ */
+async function takeBackFromUnstartedSuccessor(deps: FinalizeDeps, claim: RunClaim, executionArn: string): Promise<RunClaim> {
+  if (!deps.sfn || claim.handedOverBy !== executionArn || claim.owner === executionArn) return claim;
+  try {
+    await deps.sfn.send(new DescribeExecutionCommand({ executionArn: claim.owner }));
+    return claim;
+  } catch (err) {
+    if ((err as Error).name !== 'ExecutionDoesNotExist') throw err;
+  }
+  logger.warn('the successor this execution handed its run to was never started; taking the run back', { successor: claim.owner });
+  await deps.claims.takeBack(claim.runId, executionArn, claim.owner);
+  return { ...claim, owner: executionArn };
 }
 
 /**

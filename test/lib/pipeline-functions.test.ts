@@ -146,7 +146,18 @@ describe('pipeline functions', () => {
     ],
     [
       'finalize',
-      [...LOGS, 's3:AbortMultipartUpload', 's3:GetObject', 's3:ListBucket', 's3:PutObject', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'events:PutEvents'],
+      // DescribeExecution: FinalizeFailed checks that the successor it handed the run to exists.
+      [
+        ...LOGS,
+        's3:AbortMultipartUpload',
+        's3:GetObject',
+        's3:ListBucket',
+        's3:PutObject',
+        'dynamodb:GetItem',
+        'dynamodb:UpdateItem',
+        'events:PutEvents',
+        'states:DescribeExecution',
+      ],
     ],
     ['job-state', [...LOGS, 'dynamodb:GetItem', 'dynamodb:UpdateItem', ...TASK_RESPONSE, ...DEAD_LETTER]],
     [

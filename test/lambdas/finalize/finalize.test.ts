@@ -1,3 +1,4 @@
+import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { finalizeRun, type FinalizeDeps, type FinalizeEvent, type RunSummary } from '../../../lambdas/finalize/finalize';
@@ -504,5 +505,41 @@ describe('finalizeRun (Failed)', () => {
     });
     expect(await s3.keys(runKeys.results('fin-stopped', 'summary.json'))).toEqual([]);
     expect(putEntries()).toEqual([]);
+  });
+  it('takes back a run handed over to a successor that was never started, and winds it up; a successor that exists keeps it', async () => {
+    const sfnMock = mockClient(SFNClient);
+    try {
+      const sfn = new SFNClient({ region: 'us-east-1' });
+      const run = runConfig({ runId: 'fin-handed', bucket: s3.bucket });
+      await prepared('fin-handed', 1);
+      await claims.claim('fin-handed', arnOf('fin-handed'));
+      await claims.handOver('fin-handed', arnOf('fin-handed'), arnOf('fin-handed-r1-c10-0a1b2c3d'), {
+        number: 1,
+        chunkCount: 20,
+        nextChunk: 10,
+        hasMoreChunks: true,
+      });
+      const failed = {
+        outcome: 'Failed' as const,
+        executionName: 'fin-handed',
+        executionArn: arnOf('fin-handed'),
+        state: { run, error: { Error: 'SuccessorNameTaken', Cause: 'x' } },
+      };
+
+      // The successor exists: it owns the run, the predecessor writes nothing.
+      sfnMock.on(DescribeExecutionCommand).resolves({ status: 'RUNNING' });
+      await expect(finalizeRun({ ...deps(), sfn }, failed)).resolves.toMatchObject({
+        warnings: [expect.stringContaining('is owned by execution fin-handed-r1-c10-0a1b2c3d')],
+      });
+      expect(await s3.keys(runKeys.results('fin-handed', 'summary.json'))).toEqual([]);
+
+      // It was never started: the run is taken back and finalized Failed.
+      sfnMock.on(DescribeExecutionCommand).rejects(Object.assign(new Error('no such execution'), { name: 'ExecutionDoesNotExist' }));
+      await expect(finalizeRun({ ...deps(), sfn }, failed)).resolves.toMatchObject({ runId: 'fin-handed', status: 'Failed', warnings: [] });
+      expect(await claims.get('fin-handed')).toMatchObject({ owner: arnOf('fin-handed') });
+      expect(await s3.json(runKeys.results('fin-handed', 'summary.json'))).toMatchObject({ status: 'Failed' });
+    } finally {
+      sfnMock.restore();
+    }
   });
 });
