@@ -135,7 +135,7 @@ export class BatchWorkflow extends Construct {
     });
     const continued = sfn.Choice.jsonPath(this, S.continued);
     const continuedInSuccessor = sfn.Succeed.jsonPath(this, S.continuedInSuccessor, {
-      comment: 'The run goes on in a successor execution (named <runId>-r<round>-c<chunk>), which finalizes it.',
+      comment: 'The run goes on in a successor execution (named <runId>-r<round>-c<chunk>-<8 random hex>), which finalizes it.',
     });
     const endRound = invoke(S.endRound, f.endRound);
     const moreRounds = sfn.Choice.jsonPath(this, S.moreRounds);

@@ -6,6 +6,7 @@
  * resumes the run at this point, and tells this one to end.
  */
 import { DescribeExecutionCommand, ExecutionAlreadyExists, GetExecutionHistoryCommand, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { SLOT_WAIT_ATTEMPTS, type RoundState, type RunConfig } from '../shared/contracts';
 import { logger } from '../shared/logger';
@@ -57,7 +58,14 @@ export interface WindowDeps {
   readonly historyEventBudget: number;
   /** The run's claim, handed over to the successor before it starts. */
   readonly claims: RunClaims;
+  /** The random part of a new successor's name: 8 lowercase hex digits. @default 4 random bytes (node:crypto) */
+  readonly randomSuffix?: () => string;
 }
+
+/** A successor name's random suffix: 8 lowercase hex digits (32 bits). */
+const SUFFIX_PATTERN = /^[0-9a-f]{8}$/;
+/** Step Functions' limit on an execution name. */
+const MAX_EXECUTION_NAME = 80;
 
 /** The number of history events the execution has so far (the id of its latest event). */
 export async function historyLength(sfn: SFNClient, executionArn: string): Promise<number> {
@@ -84,9 +92,52 @@ export function executionArnOf(stateMachineArn: string, name: string): string {
   return [...parts.slice(0, 5), 'execution', parts[6], name].join(':');
 }
 
-/** The successor's execution name: unique per run position, so a retried start is a no-op. */
-export function successorName(state: WindowState): string {
+/**
+ * The successor's execution name: `<runId>-r<round>-c<nextChunk>-<suffix>`, the run position
+ * (for people reading the execution list) and 8 random hex digits. The suffix makes the name
+ * unguessable: a name derived from the run position alone could be taken ahead of the hand-over
+ * by anyone allowed to StartExecution, with another input (the hand-over fails) or with the very
+ * input the hand-over sends (a dead execution would be taken for the successor). A retried
+ * NextWindow reuses the name its first attempt recorded in the claim, so its start is a no-op.
+ * A run id has at most 40 characters, which leaves the round and chunk numbers 27 digits
+ * within Step Functions' 80; a longer name is refused rather than cut.
+ * @param suffix 8 lowercase hex digits, fresh per hand-over
+ */
+export function successorName(state: WindowState, suffix: string): string {
+  if (!SUFFIX_PATTERN.test(suffix)) throw new Error(`a successor name suffix is 8 lowercase hex digits, not ${suffix}`);
+  const name = `${successorPrefix(state)}-${suffix}`;
+  if (name.length > MAX_EXECUTION_NAME) throw new Error(`successor name ${name} is longer than ${MAX_EXECUTION_NAME} characters`);
+  return name;
+}
+
+/** The run-position part of a successor's name. */
+function successorPrefix(state: WindowState): string {
   return `${state.run.runId}-r${state.round.number}-c${state.round.nextChunk}`;
+}
+
+const randomHex = (): string => randomBytes(4).toString('hex');
+
+/**
+ * The name of the successor this execution hands over to: the one the claim records when an
+ * earlier attempt of this NextWindow handed over already (the claim names this execution as
+ * `handedOverBy` and a successor of this run position as `owner`), else a fresh one.
+ */
+async function chooseSuccessorName(deps: WindowDeps, event: NextWindowEvent): Promise<string> {
+  const claim = await deps.claims.get(event.run.runId);
+  if (claim?.handedOverBy === event.executionArn && claim.owner !== event.executionArn) {
+    const recorded = executionNameOf(claim.owner);
+    const prefix = `${successorPrefix(event)}-`;
+    if (
+      recorded.startsWith(prefix) &&
+      SUFFIX_PATTERN.test(recorded.slice(prefix.length)) &&
+      claim.owner === executionArnOf(stateMachineArnOf(event.executionArn), recorded)
+    ) {
+      return recorded;
+    }
+  }
+  // Anything else (no hand-over yet, or a claim this execution does not own) gets a fresh name;
+  // the hand-over then refuses a claim that is not this execution's.
+  return successorName(event, (deps.randomSuffix ?? randomHex)());
 }
 
 /** The next window of a round and the round advanced past it, or a hand-over to a successor. */
@@ -98,7 +149,7 @@ export async function nextWindow(deps: WindowDeps, event: NextWindowEvent): Prom
   let size = Math.min(windowSizeFor(used, deps.historyEventBudget), remaining);
   if (size < wanted && used <= FRESH_EXECUTION_EVENTS) size = wanted;
   if (size < wanted) {
-    const name = successorName(event);
+    const name = await chooseSuccessorName(deps, event);
     await startSuccessor(deps, event, name);
     logger.info('continuing the run in a successor execution', { runId: run.runId, historyEvents: used, successor: name });
     return { run, round, window: { items: [] }, continued: true, successor: name };
@@ -114,12 +165,19 @@ export async function nextWindow(deps: WindowDeps, event: NextWindowEvent): Prom
   };
 }
 
+/** Statuses of an existing execution of the successor's name that may be this hand-over's successor. */
+const LIVE_OR_DONE = new Set(['RUNNING', 'SUCCEEDED']);
+
 /**
  * Hands the run over to the successor `name` and starts it. The claim names the successor first,
- * so its Prepare believes its `resume`; the successor is started only then. An execution of that
- * name that exists already is this hand-over's own (a retried NextWindow) only if its input is
- * the one this hand-over sends: anything else is refused and the run stays with this execution,
- * rather than ending `ContinuedInSuccessor` with no successor to go on.
+ * so its Prepare believes its `resume`; the successor is started only then. The name is random
+ * and recorded only in the claim, so an execution of that name that exists already is this
+ * hand-over's own (a retried NextWindow): it is accepted only if its input is the one this
+ * hand-over sends and it is running or has succeeded. An input that differs is refused
+ * (`SuccessorNameTaken`) and the run stays with this execution, rather than ending
+ * `ContinuedInSuccessor` with no successor to go on. A successor that has already ended otherwise
+ * (`SuccessorEnded`) keeps the run: it owns it, and its own end (its FinalizeFailed, or stop-run)
+ * finalizes it; this execution fails loudly instead of ending as if the run went on.
  */
 async function startSuccessor(deps: WindowDeps, event: NextWindowEvent, name: string): Promise<void> {
   const { run, round } = event;
@@ -144,10 +202,16 @@ async function startSuccessor(deps: WindowDeps, event: NextWindowEvent, name: st
     if (!isDeepStrictEqual(existingInput, input)) {
       await deps.claims.takeBack(run.runId, event.executionArn, successorArn);
       throw Object.assign(
-        new Error(
-          `cannot continue run ${run.runId}: an execution named ${executionNameOf(successorArn)} exists already and was not started by this run's hand-over`,
-        ),
+        new Error(`cannot continue run ${run.runId}: an execution named ${name} exists already and was not started by this run's hand-over`),
         { name: 'SuccessorNameTaken' },
+      );
+    }
+    if (!LIVE_OR_DONE.has(existing.status ?? '')) {
+      throw Object.assign(
+        new Error(
+          `cannot continue run ${run.runId}: its successor execution ${name} has already ended ${existing.status ?? 'in an unknown status'}; the run ends with it (see that execution)`,
+        ),
+        { name: 'SuccessorEnded' },
       );
     }
   }

@@ -22,7 +22,15 @@ const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:RunMachine:ru
 let dynamo: TestDynamo;
 let claims: RunClaims;
 const SUCCESSOR_ARN = (name: string) => `arn:aws:states:us-east-1:123456789012:execution:RunMachine:${name}`;
-const deps = (historyEventBudget = 20000) => ({ sfn: new SFNClient({ region: 'us-east-1' }), historyEventBudget, claims });
+const SUFFIX = '0a1b2c3d';
+const deps = (historyEventBudget = 20000, randomSuffix = () => SUFFIX) => ({
+  sfn: new SFNClient({ region: 'us-east-1' }),
+  historyEventBudget,
+  claims,
+  randomSuffix,
+});
+/** A successor's name: the run position, then 8 random hex digits nobody can guess ahead. */
+const SUCCESSOR_NAME = /^run-1-r2-c300-[0-9a-f]{8}$/;
 const event = (chunkCount: number, nextChunk: number): NextWindowEvent => ({
   run: runConfig({ runId: 'run-1', maxConcurrentJobs: CAP }),
   round: { number: 2, chunkCount, nextChunk, hasMoreChunks: nextChunk < chunkCount },
@@ -79,14 +87,48 @@ describe('nextWindow', () => {
     historyAt(19900);
     sfnMock.on(StartExecutionCommand).resolves({ executionArn: 'x', startDate: new Date() });
     const e = event(500, 300);
-    const result = await nextWindow(deps(), e);
-    expect(result).toMatchObject({ continued: true, successor: 'run-1-r2-c300', window: { items: [] }, round: e.round });
+    // The real random source: the name is the run position and 8 fresh hex digits.
+    const result = await nextWindow({ sfn: new SFNClient({ region: 'us-east-1' }), historyEventBudget: 20000, claims }, e);
+    expect(result).toMatchObject({ continued: true, window: { items: [] }, round: e.round });
+    expect(result.successor).toMatch(SUCCESSOR_NAME);
     const start = sfnMock.commandCalls(StartExecutionCommand)[0]!.args[0].input;
     expect(start.stateMachineArn).toBe('arn:aws:states:us-east-1:123456789012:stateMachine:RunMachine');
-    expect(start.name).toBe('run-1-r2-c300');
+    expect(start.name).toBe(result.successor);
     expect(JSON.parse(start.input!)).toEqual({ resume: { run: e.run, round: e.round } });
     // The claim names the successor, with the round it resumes at, before it starts.
-    expect(await claims.get('run-1')).toMatchObject({ owner: SUCCESSOR_ARN('run-1-r2-c300'), handedOverBy: EXECUTION, round: e.round });
+    expect(await claims.get('run-1')).toMatchObject({ owner: SUCCESSOR_ARN(result.successor!), handedOverBy: EXECUTION, round: e.round });
+  });
+
+  it('names a successor nobody could have started ahead of the hand-over', async () => {
+    historyAt(19900);
+    sfnMock.on(StartExecutionCommand).resolves({ executionArn: 'x', startDate: new Date() });
+    const names = new Set<string>();
+    for (let i = 0; i < 3; i++) {
+      await dynamo.ddb.send(new DeleteCommand({ TableName: dynamo.table, Key: { pk: 'RUN#run-1', sk: 'RUN' } }));
+      await claims.claim('run-1', EXECUTION);
+      const result = await nextWindow({ sfn: new SFNClient({ region: 'us-east-1' }), historyEventBudget: 20000, claims }, event(500, 300));
+      names.add(result.successor!);
+    }
+    expect(names.size).toBe(3);
+  });
+
+  it('a retried NextWindow reuses the successor name its first attempt recorded in the claim', async () => {
+    historyAt(19900);
+    sfnMock.on(StartExecutionCommand).resolves({ executionArn: 'x', startDate: new Date() });
+    const e = event(500, 300);
+    const first = await nextWindow(
+      deps(20000, () => 'aaaaaaaa'),
+      e,
+    );
+    expect(first.successor).toBe('run-1-r2-c300-aaaaaaaa');
+    // The retry would draw another suffix: it must not, the claim already names the successor.
+    const retry = await nextWindow(
+      deps(20000, () => 'bbbbbbbb'),
+      e,
+    );
+    expect(retry.successor).toBe('run-1-r2-c300-aaaaaaaa');
+    expect(sfnMock.commandCalls(StartExecutionCommand).map((c) => c.args[0].input.name)).toEqual(['run-1-r2-c300-aaaaaaaa', 'run-1-r2-c300-aaaaaaaa']);
+    expect(await claims.get('run-1')).toMatchObject({ owner: SUCCESSOR_ARN('run-1-r2-c300-aaaaaaaa'), handedOverBy: EXECUTION });
   });
 
   it('does not hand over a run this execution does not own', async () => {
@@ -104,8 +146,8 @@ describe('nextWindow', () => {
       .resolves({ input: JSON.stringify({ resume: { run: runConfig({ runId: 'run-1', maxConcurrentJobs: 1000 }), round: event(50, 0).round } }) });
     const err = (await nextWindow(deps(), event(50, 0)).catch((e: unknown) => e)) as Error;
     expect(err.name).toBe('SuccessorNameTaken');
-    expect(err.message).toBe("cannot continue run run-1: an execution named run-1-r2-c0 exists already and was not started by this run's hand-over");
-    expect(sfnMock.commandCalls(DescribeExecutionCommand)[0]!.args[0].input).toEqual({ executionArn: SUCCESSOR_ARN('run-1-r2-c0') });
+    expect(err.message).toBe(`cannot continue run run-1: an execution named run-1-r2-c0-${SUFFIX} exists already and was not started by this run's hand-over`);
+    expect(sfnMock.commandCalls(DescribeExecutionCommand)[0]!.args[0].input).toEqual({ executionArn: SUCCESSOR_ARN(`run-1-r2-c0-${SUFFIX}`) });
     expect(await claims.get('run-1')).toMatchObject({ owner: EXECUTION });
   });
 
@@ -123,16 +165,38 @@ describe('nextWindow', () => {
     expect(result.window.items.map((i) => i.chunk)).toEqual([100, 101, 102]);
   });
 
-  it('treats a successor that already exists (a retried NextWindow) as started', async () => {
+  it.each(['RUNNING', 'SUCCEEDED'] as const)('treats a successor that already exists %s (a retried NextWindow) as started', async (status) => {
     historyAt(24000);
     sfnMock.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'exists', $metadata: {} }));
     const e = event(50, 0);
-    sfnMock.on(DescribeExecutionCommand).resolves({ input: JSON.stringify({ resume: { run: e.run, round: e.round } }) });
+    sfnMock.on(DescribeExecutionCommand).resolves({ status, input: JSON.stringify({ resume: { run: e.run, round: e.round } }) });
     await expect(nextWindow(deps(), e)).resolves.toMatchObject({ continued: true });
     // The first attempt had handed over already; the retry's hand-over is the same.
-    await expect(nextWindow(deps(), e)).resolves.toMatchObject({ continued: true });
-    expect(await claims.get('run-1')).toMatchObject({ owner: SUCCESSOR_ARN('run-1-r2-c0') });
+    await expect(
+      nextWindow(
+        deps(24000, () => 'ffffffff'),
+        e,
+      ),
+    ).resolves.toMatchObject({ continued: true, successor: `run-1-r2-c0-${SUFFIX}` });
+    expect(await claims.get('run-1')).toMatchObject({ owner: SUCCESSOR_ARN(`run-1-r2-c0-${SUFFIX}`) });
   });
+
+  it.each(['FAILED', 'ABORTED', 'TIMED_OUT'] as const)(
+    'fails loudly when its own successor has already ended %s, rather than ending ContinuedInSuccessor',
+    async (status) => {
+      historyAt(24000);
+      sfnMock.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'exists', $metadata: {} }));
+      const e = event(50, 0);
+      sfnMock.on(DescribeExecutionCommand).resolves({ status, input: JSON.stringify({ resume: { run: e.run, round: e.round } }) });
+      const err = (await nextWindow(deps(), e).catch((x: unknown) => x)) as Error;
+      expect(err.name).toBe('SuccessorEnded');
+      expect(err.message).toBe(
+        `cannot continue run run-1: its successor execution run-1-r2-c0-${SUFFIX} has already ended ${status}; the run ends with it (see that execution)`,
+      );
+      // The run stays with the successor, whose own end (FinalizeFailed, or stop-run) finalized it.
+      expect(await claims.get('run-1')).toMatchObject({ owner: SUCCESSOR_ARN(`run-1-r2-c0-${SUFFIX}`), handedOverBy: EXECUTION });
+    },
+  );
 
   it('propagates other errors', async () => {
     sfnMock.on(GetExecutionHistoryCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
@@ -146,11 +210,13 @@ describe('naming', () => {
     expect(() => stateMachineArnOf('arn:aws:states:us-east-1:1:stateMachine:X')).toThrow('not an execution ARN');
   });
 
-  it('names a successor by run position, within the 80 characters of an execution name', () => {
+  it('names a successor by run position and a random suffix, within the 80 characters of an execution name', () => {
     const long = event(10, 7);
-    const name = successorName({ ...long, run: runConfig({ runId: 'a'.repeat(40) }), round: { ...long.round, number: 10, nextChunk: 99999 } });
+    const name = successorName({ ...long, run: runConfig({ runId: 'a'.repeat(40) }), round: { ...long.round, number: 10, nextChunk: 99999 } }, 'deadbeef');
+    expect(name).toBe(`${'a'.repeat(40)}-r10-c99999-deadbeef`);
     expect(name.length).toBeLessThanOrEqual(80);
     expect(name).toMatch(/^[a-zA-Z0-9-_]+$/);
+    expect(() => successorName(long, 'DEADBEEF')).toThrow('a successor name suffix is 8 lowercase hex digits, not DEADBEEF');
   });
 });
 
