@@ -106,11 +106,13 @@ const NOT_RUN_INPUTS: readonly Prefix[] = ['jobsOutput', 'results'];
 // calling something new needs its line here, and test/lib says so.
 const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   // Lists a route's inbox/ and held/ for sweeps (never reads them); marks swept files and unmarks
-  // them when the start fails; starts executions (connectWorkflow).
+  // them when the start fails; claims the run id for the execution it starts (a conditional
+  // update, reading the holder when refused); starts executions and describes an existing one of
+  // the same name (connectWorkflow).
   'start-run': {
     description: 'Starts (deduplicated) runs for dropped files and nightly sweeps',
     s3: { list: ['inbox', 'held'] },
-    table: { items: { swept: ['PutItem', 'DeleteItem'] } },
+    table: { items: { swept: ['PutItem', 'DeleteItem'], run: ['UpdateItem', 'GetItem'] } },
   },
   // Reads the run's inputs (HeadObject, listing of prefix inputs); writes run.json, rejections,
   // stats, round 1's chunks, its plan and tail files (copied over chunks), held remainders.
@@ -406,7 +408,7 @@ export class PipelineFunctions extends Construct {
 
   /**
    * Wires the functions that act on the workflow: `start-run` starts executions
-   * (`STATE_MACHINE_ARN`); `job-state`, `sweeper` and `submit-job` complete task tokens.
+   * (`STATE_MACHINE_ARN`) and describes an existing one of the same name; `job-state`, `sweeper` and `submit-job` complete task tokens.
    */
   connectWorkflow(stateMachine: sfn.IStateMachine): void {
     const startRun = this.byName['start-run'];
@@ -433,6 +435,18 @@ export class PipelineFunctions extends Construct {
         new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [stateMachine.stateMachineArn] }),
       ],
     });
+    // start-run compares an existing execution of the name it would start with its own input; a
+    // separate policy so that its nag acknowledgement names this grant only.
+    const startRunCheck = new iam.Policy(this, 'StartRunExecutionCheck', {
+      roles: [startRun.role],
+      statements: [new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executionsArn] })],
+    });
+    acknowledgeNag(
+      startRunCheck,
+      'AwsSolutions-IAM5',
+      "DescribeExecution is granted on this state machine's executions (<state machine>:*): start-run names executions after the events it starts them for.",
+      [nagResourceFinding(this, executionsArn)],
+    );
     acknowledgeNag(
       continuation,
       'AwsSolutions-IAM5',

@@ -5,14 +5,23 @@
  * delivers at least once: the execution name is derived from the object's identity (a sweep's:
  * from its route and the scheduled event's time), and Step Functions refuses a second
  * execution of the same name, so a repeat starts nothing.
+ *
+ * Both names can be computed in advance by anyone, so before starting, start-run claims the run
+ * id for the execution it is about to start, and takes an existing execution of that name for a
+ * repeat only when it was started with the same input: a run id or execution name taken first by
+ * someone else fails the event loudly (retries, dead-letter queue, alarm) instead of losing its
+ * files silently.
  */
-import { ExecutionAlreadyExists, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, ExecutionAlreadyExists, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { DeleteCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import { executionArnOf } from '../next-window/next-window';
 import type { PipelineEnvConfig, RouteEnvConfig } from '../shared/config';
 import { S3_PREFIXES } from '../shared/contracts';
 import { logger } from '../shared/logger';
+import { executionNameOf, RunClaims, RunIdInUse } from '../shared/run-claims';
 import type { RunInput } from '../shared/run-input';
 import { listObjects, type ListedObject } from '../shared/s3-jsonl';
 
@@ -80,6 +89,15 @@ export function sweepTime(event: SweepEvent, now: Date): { readonly at: Date; re
   return { at, fromEvent: true };
 }
 
+/**
+ * The run id (or execution name) of a dropped file or a sweep was taken first by an execution
+ * this event did not start: nothing is started, a sweep's marks are removed, and the event fails
+ * (to its retries, dead-letter queue and alarm).
+ */
+export class RunIdTaken extends Error {
+  override readonly name = 'RunIdTaken';
+}
+
 export interface StartDeps {
   readonly sfn: SFNClient;
   readonly s3: S3Client;
@@ -108,18 +126,62 @@ function runIdPrefix(route: string, length: number): string {
   return route.replace(/-+/g, '-').replace(/^-/, '').slice(0, length).replace(/-$/, '') || 'run';
 }
 
-async function start(deps: StartDeps, name: string, input: RunInput, files: number): Promise<StartOutcome> {
+/** True when execution `executionArn` exists and was started with exactly `input` (parsed JSON, deep-equal). */
+async function startedWith(deps: StartDeps, executionArn: string, input: RunInput): Promise<boolean> {
+  let res;
+  try {
+    res = await deps.sfn.send(new DescribeExecutionCommand({ executionArn }));
+  } catch (err) {
+    if ((err as Error).name === 'ExecutionDoesNotExist') return false;
+    throw err;
+  }
+  try {
+    return isDeepStrictEqual(JSON.parse(res.input ?? 'null'), JSON.parse(JSON.stringify(input)));
+  } catch {
+    return false; // not JSON: not an input start-run wrote
+  }
+}
+
+/**
+ * Claims the run id for execution `name`, then starts it. A repeat of the same event (same name,
+ * same input) is a duplicate, also after the run was handed over to a successor execution.
+ * `what` names the work in errors ("for s3://…", "for the sweep of route r").
+ *
+ * @throws RunIdTaken when another execution holds the run id, or an execution of the same name
+ *   exists with another input
+ */
+async function start(deps: StartDeps, name: string, input: RunInput, files: number, what: string): Promise<StartOutcome> {
+  const runId = input.runId!;
+  const executionArn = executionArnOf(deps.stateMachineArn, name);
+  const claims = new RunClaims(deps.ddb, deps.table);
+  try {
+    // Claiming again for the same execution (a redelivery) changes nothing.
+    await claims.claim(runId, executionArn);
+  } catch (err) {
+    if (!(err instanceof RunIdInUse)) throw err;
+    const claim = await claims.get(runId);
+    const owner = claim?.owner ?? 'unknown';
+    // The run this event started may have handed its claim over to a successor since: then the
+    // execution of this name exists with this input. (A claim never handed over is held by the
+    // execution that claimed it first: not this one, or the claim above would have succeeded.)
+    if (claim?.handedOverBy !== undefined && (await startedWith(deps, executionArn, input))) {
+      logger.info('run already started for this input (and continued by a successor)', { executionName: name, owner: executionNameOf(owner) });
+      return { duplicate: name };
+    }
+    throw new RunIdTaken(`cannot start run ${runId} ${what}: its run id is held by execution ${executionNameOf(owner)}, not by ${name}`, { cause: err });
+  }
   try {
     await deps.sfn.send(new StartExecutionCommand({ stateMachineArn: deps.stateMachineArn, name, input: JSON.stringify(input) }));
   } catch (err) {
-    if (err instanceof ExecutionAlreadyExists || (err as Error).name === 'ExecutionAlreadyExists') {
-      logger.info('run already started for this input', { executionName: name });
-      return { duplicate: name };
+    if (!(err instanceof ExecutionAlreadyExists) && (err as Error).name !== 'ExecutionAlreadyExists') throw err;
+    if (!(await startedWith(deps, executionArn, input))) {
+      throw new RunIdTaken(`cannot start run ${runId} ${what}: an execution named ${name} exists already with another input`, { cause: err });
     }
-    throw err;
+    logger.info('run already started for this input', { executionName: name });
+    return { duplicate: name };
   }
-  logger.info('run started', { runId: input.runId, executionName: name, files });
-  return { started: name, runId: input.runId!, files };
+  logger.info('run started', { runId, executionName: name, files });
+  return { started: name, runId, files };
 }
 
 /** Starts the run of a file dropped into `inbox/<route>/`. */
@@ -138,7 +200,12 @@ export async function startFromObject(deps: StartDeps, event: ObjectCreatedEvent
   const runId = `${runIdPrefix(route, 18)}-${shortHash(identity)}`;
   const uri = `s3://${bucket.name}/${key}`;
   // The run reads the file only while it is still the object of this event (see RunInput.inputETags).
-  return start(deps, runId, { inputs: [uri], route, runId, ...(object.etag ? { inputETags: { [uri]: object.etag } } : {}) }, 1);
+  try {
+    return await start(deps, runId, { inputs: [uri], route, runId, ...(object.etag ? { inputETags: { [uri]: object.etag } } : {}) }, 1, `for ${uri}`);
+  } catch (err) {
+    if (!(err instanceof RunIdTaken)) throw err;
+    throw new RunIdTaken(`${err.message}; the file was not run: start a run over it by hand (see docs/OPERATIONS.md, "Failures")`, { cause: err.cause });
+  }
 }
 
 /** The sort key of a sweep mark: the object's ETag (its size only if S3 gave no ETag). */
@@ -229,8 +296,16 @@ export async function startSweep(deps: StartDeps, event: SweepEvent, now = new D
   }
   if (taken.length === 0) return { ignored: `no new files for route ${route}` };
   try {
-    return await start(deps, runId, { inputs: taken.map((o) => `s3://${deps.bucket}/${o.key}`), route, runId }, taken.length);
+    return await start(
+      deps,
+      runId,
+      { inputs: taken.map((o) => `s3://${deps.bucket}/${o.key}`), route, runId },
+      taken.length,
+      `for the sweep of route ${route}`,
+    );
   } catch (err) {
+    // The marks are removed whatever the failure (a squatted run id or execution name too): the
+    // files wait for the next sweep instead of being marked for a run that never reads them.
     for (const o of taken) {
       try {
         await deps.ddb.send(
@@ -244,6 +319,11 @@ export async function startSweep(deps: StartDeps, event: SweepEvent, now = new D
       } catch (deleteErr) {
         if ((deleteErr as Error).name !== 'ConditionalCheckFailedException') throw deleteErr;
       }
+    }
+    if (err instanceof RunIdTaken) {
+      throw new RunIdTaken(`${err.message}; its ${taken.length} files were not taken and wait for the next sweep (see docs/OPERATIONS.md, "Failures")`, {
+        cause: err.cause,
+      });
     }
     throw err;
   }

@@ -91,7 +91,20 @@ describe('pipeline functions', () => {
   const DEAD_LETTER = ['sqs:SendMessage'];
 
   test.each<[string, string[]]>([
-    ['start-run', [...LOGS, 's3:ListBucket', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'states:StartExecution', ...DEAD_LETTER]],
+    [
+      'start-run',
+      [
+        ...LOGS,
+        's3:ListBucket',
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'states:DescribeExecution',
+        'states:StartExecution',
+        ...DEAD_LETTER,
+      ],
+    ],
     [
       'prepare',
       [
@@ -248,8 +261,9 @@ describe('pipeline functions', () => {
   // What each handler touches (docs/ARCHITECTURE.md, "Functions": the "may (IAM)" column, and
   // "Data layout"), written out independently of lib/pipeline-functions.ts.
   test.each<[string, string[]]>([
-    // Lists a route's inbox/ and held/ files for a sweep, marks them (SWEPT#), unmarks them when the start fails.
-    ['start-run', [...list('inbox/*', 'held/*'), ...items('SWEPT#*', 'PutItem', 'DeleteItem')]],
+    // Lists a route's inbox/ and held/ files for a sweep, marks them (SWEPT#), unmarks them when the start fails;
+    // claims the run id for the execution it starts (RUN#, reading the holder when refused).
+    ['start-run', [...list('inbox/*', 'held/*'), ...items('SWEPT#*', 'PutItem', 'DeleteItem'), ...items('RUN#*', 'UpdateItem', 'GetItem')]],
     [
       'prepare',
       [
@@ -358,6 +372,11 @@ describe('pipeline functions', () => {
     expect(actionsOf([history])).toContain('states:DescribeExecution');
     expect(JSON.stringify(history.Resource)).toMatch(/:execution:/);
     expect(JSON.stringify(history.Resource)).toContain(sm.id);
+    // start-run describes an existing execution of the name it would start (this state machine's only).
+    const describe = statementsOfFunction(template, 'start-run').find((x) => actionsOf([x]).includes('states:DescribeExecution'));
+    expect(actionsOf([describe])).toEqual(['states:DescribeExecution']);
+    expect(JSON.stringify(describe.Resource)).toMatch(/:execution:/);
+    expect(JSON.stringify(describe.Resource)).toContain(sm.id);
   });
 
   test("jobs are created on the routes' models only; on-demand invokes the same models", () => {

@@ -1,13 +1,14 @@
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DescribeExecutionCommand, ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { isValidRunId } from '../../../lambdas/shared/contracts';
 import {
   InvalidSweepEvent,
   MAX_FILES_PER_SWEEP,
+  RunIdTaken,
   startFromObject,
   startSweep,
   sweepPrefixes,
@@ -56,6 +57,19 @@ function created(key: string, object: Partial<ObjectCreatedEvent['detail']['obje
 }
 
 const starts = () => sfnMock.commandCalls(StartExecutionCommand).map((c) => c.args[0].input);
+const claims = () => ddbMock.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+const execArn = (name: string) => `arn:aws:states:us-east-1:123456789012:execution:bedrock-batch:${name}`;
+const conditionFailed = () => Object.assign(new Error('conditional'), { name: 'ConditionalCheckFailedException' });
+/** Someone else's execution holds the run id `RUN#<runId>` (the claim's conditional update fails). */
+function squatted(owner = execArn('squatter'), extra: Record<string, unknown> = {}) {
+  ddbMock.on(UpdateCommand).rejects(conditionFailed());
+  ddbMock.on(GetCommand).resolves({ Item: { pk: 'RUN#x', sk: 'RUN', owner, runId: 'x', claimedAt: '2025-03-03T00:00:00.000Z', ...extra } });
+}
+/** An execution of the name start-run uses exists already, started with `input`. */
+function existing(input: unknown) {
+  sfnMock.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'exists', $metadata: {} }));
+  sfnMock.on(DescribeExecutionCommand).resolves({ input: JSON.stringify(input) });
+}
 
 beforeEach(() => {
   ddbMock.reset();
@@ -114,10 +128,45 @@ describe('startFromObject', () => {
     expect(await name(created('inbox/tickets/a.jsonl', { etag: 'e9', 'version-id': 'v1' }))).toBe(v);
   });
 
-  it('reports a re-delivered event as a duplicate (ExecutionAlreadyExists)', async () => {
-    sfnMock.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'exists', $metadata: {} }));
+  it('claims the run id for the execution it starts, before starting it', async () => {
+    const out = (await startFromObject(deps(), created('inbox/tickets/a.jsonl'))) as { started: string; runId: string };
+    expect(claims()).toEqual([
+      expect.objectContaining({
+        TableName: 'jobs',
+        Key: { pk: `RUN#${out.runId}`, sk: 'RUN' },
+        ConditionExpression: 'attribute_not_exists(pk) OR #owner = :arn',
+        ExpressionAttributeValues: expect.objectContaining({ ':arn': execArn(out.started), ':runId': out.runId }),
+      }),
+    ]);
+    const order = [...ddbMock.calls(), ...sfnMock.calls()].map((c) => c.args[0].constructor.name);
+    expect(order).toEqual(['UpdateCommand', 'StartExecutionCommand']);
+  });
+
+  it('reports a re-delivered event as a duplicate (ExecutionAlreadyExists with the same input)', async () => {
+    await startFromObject(deps(), created('inbox/tickets/a.jsonl'));
+    const first = JSON.parse(starts()[0]!.input!);
+    sfnMock.reset();
+    existing(first);
     const out = await startFromObject(deps(), created('inbox/tickets/a.jsonl'));
-    expect(out).toEqual({ duplicate: expect.stringMatching(/^tickets-[0-9a-f]{16}$/) });
+    expect(out).toEqual({ duplicate: first.runId });
+    expect(sfnMock.commandCalls(DescribeExecutionCommand).map((c) => c.args[0].input)).toEqual([{ executionArn: execArn(first.runId) }]);
+  });
+
+  it('refuses a file whose run id another execution claimed first (a precomputed id): error, no start', async () => {
+    squatted();
+    const err = await startFromObject(deps(), created('inbox/tickets/a.jsonl')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RunIdTaken);
+    expect((err as Error).message).toMatch(
+      /^cannot start run tickets-[0-9a-f]{16} for s3:\/\/drop\/inbox\/tickets\/a\.jsonl: its run id is held by execution squatter/,
+    );
+    expect(starts()).toEqual([]);
+  });
+
+  it('refuses a file whose execution name was taken by an execution with another input', async () => {
+    existing({ runId: 'whatever' });
+    const err = await startFromObject(deps(), created('inbox/tickets/a.jsonl')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RunIdTaken);
+    expect((err as Error).message).toMatch(/an execution named tickets-[0-9a-f]{16} exists already with another input/);
   });
 
   it('propagates other StartExecution errors', async () => {
@@ -300,10 +349,87 @@ describe('startSweep', () => {
     expect(puts()).toHaveLength(MAX_FILES_PER_SWEEP);
   });
 
-  it('is a duplicate when the same sweep was already started', async () => {
+  it('is a duplicate when the same sweep was already started (same input): its marks stay', async () => {
     listing('inbox/nightly/', [{ Key: 'inbox/nightly/a.jsonl', Size: 10, ETag: '"ea"' }]);
+    const runId = sweepRunId('nightly', NOW);
     sfnMock.on(StartExecutionCommand).rejects(Object.assign(new Error('exists'), { name: 'ExecutionAlreadyExists' }));
-    await expect(startSweep(deps(), { sweep: { route: 'nightly' } }, NOW)).resolves.toEqual({ duplicate: expect.stringMatching(/^nightly-sweep-/) });
+    sfnMock.on(DescribeExecutionCommand).resolves({ input: JSON.stringify({ runId, route: 'nightly', inputs: ['s3://drop/inbox/nightly/a.jsonl'] }) });
+    await expect(startSweep(deps(), { sweep: { route: 'nightly' } }, NOW)).resolves.toEqual({ duplicate: runId });
+    expect(ddbMock.commandCalls(DeleteCommand)).toHaveLength(0);
+  });
+
+  describe('a squatted run id or execution name (computed in advance by someone else)', () => {
+    const A = { Key: 'inbox/nightly/a.jsonl', Size: 10, ETag: '"ea"' };
+    const B = { Key: 'inbox/nightly/b.jsonl', Size: 20, ETag: '"eb"' };
+    const runId = sweepRunId('nightly', NOW);
+    const ownInput = { inputs: ['s3://drop/inbox/nightly/a.jsonl', 's3://drop/inbox/nightly/b.jsonl'], route: 'nightly', runId };
+    const removed = () => ddbMock.commandCalls(DeleteCommand).map((c) => c.args[0].input.Key);
+    const MARKS = [
+      { pk: 'SWEPT#drop/inbox/nightly/a.jsonl', sk: '"ea"' },
+      { pk: 'SWEPT#drop/inbox/nightly/b.jsonl', sk: '"eb"' },
+    ];
+
+    beforeEach(() => listing('inbox/nightly/', [A, B]));
+
+    it('claims RUN#<runId> for the sweep execution after marking its files and before starting it', async () => {
+      await startSweep(deps(), { sweep: { route: 'nightly' } }, NOW);
+      expect(claims()).toEqual([
+        expect.objectContaining({ Key: { pk: `RUN#${runId}`, sk: 'RUN' }, ExpressionAttributeValues: expect.objectContaining({ ':arn': execArn(runId) }) }),
+      ]);
+      const order = [...ddbMock.calls(), ...sfnMock.calls()].map((c) => c.args[0].constructor.name);
+      expect(order).toEqual(['PutCommand', 'PutCommand', 'UpdateCommand', 'StartExecutionCommand']);
+    });
+
+    it('a run id held by another execution: marks removed, a clear error, no StartExecution', async () => {
+      squatted();
+      const err = await startSweep(deps(), { sweep: { route: 'nightly' } }, NOW).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RunIdTaken);
+      expect((err as Error).message).toBe(
+        `cannot start run ${runId} for the sweep of route nightly: its run id is held by execution squatter, not by ${runId}; its 2 files were not taken and wait for the next sweep (see docs/OPERATIONS.md, "Failures")`,
+      );
+      expect(starts()).toEqual([]);
+      expect(removed()).toEqual(MARKS);
+    });
+
+    it('an execution of the same name with another input: marks removed, a clear error', async () => {
+      existing({ runId, route: 'nightly', inputs: ['s3://drop/inbox/nightly/a.jsonl'] });
+      const err = await startSweep(deps(), { sweep: { route: 'nightly' } }, NOW).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RunIdTaken);
+      expect((err as Error).message).toMatch(
+        new RegExp(`^cannot start run ${runId} for the sweep of route nightly: an execution named ${runId} exists already with another input`),
+      );
+      expect(removed()).toEqual(MARKS);
+    });
+
+    it('an execution of the same name whose input is not JSON is another input', async () => {
+      sfnMock.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'exists', $metadata: {} }));
+      sfnMock.on(DescribeExecutionCommand).resolves({ input: '{not json' });
+      await expect(startSweep(deps(), { sweep: { route: 'nightly' } }, NOW)).rejects.toThrow(RunIdTaken);
+      expect(removed()).toEqual(MARKS);
+    });
+
+    it('a redelivery (same name, same input, in any key order) is a duplicate and keeps its marks', async () => {
+      existing({ runId, inputs: ownInput.inputs, route: 'nightly' });
+      await expect(startSweep(deps(), { sweep: { route: 'nightly' } }, NOW)).resolves.toEqual({ duplicate: runId });
+      expect(removed()).toEqual([]);
+    });
+
+    it('a redelivery after the run was handed over to a successor is a duplicate and keeps its marks', async () => {
+      squatted(execArn(`${runId}-r1-c400`), { handedOverBy: execArn(runId) });
+      sfnMock.on(DescribeExecutionCommand).resolves({ input: JSON.stringify(ownInput) });
+      await expect(startSweep(deps(), { sweep: { route: 'nightly' } }, NOW)).resolves.toEqual({ duplicate: runId });
+      expect(starts()).toEqual([]);
+      expect(removed()).toEqual([]);
+    });
+
+    it('a held id with an execution of our name and input that was never handed over is still refused', async () => {
+      // The squatter claimed the id first, then started our exact input under our name: that
+      // execution failed in Prepare, so the files were not run.
+      squatted();
+      sfnMock.on(DescribeExecutionCommand).resolves({ input: JSON.stringify(ownInput) });
+      await expect(startSweep(deps(), { sweep: { route: 'nightly' } }, NOW)).rejects.toThrow(RunIdTaken);
+      expect(removed()).toEqual(MARKS);
+    });
   });
 
   describe("named after the scheduled event's time", () => {
@@ -318,6 +444,7 @@ describe('startSweep', () => {
         .on(StartExecutionCommand)
         .rejectsOnce(Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }))
         .rejects(Object.assign(new Error('exists'), { name: 'ExecutionAlreadyExists' }));
+      sfnMock.on(DescribeExecutionCommand).callsFake(() => ({ input: starts()[0]!.input }));
       await expect(startSweep(deps(), tick('nightly'), new Date('2025-03-04T02:00:03Z'))).rejects.toThrow('socket hang up');
       await expect(startSweep(deps(), tick('nightly'), new Date('2025-03-04T02:04:10Z'))).resolves.toEqual({
         duplicate: sweepRunId('nightly', new Date(TICK)),
