@@ -8,7 +8,14 @@ export const handler = async (event: FinalizeEvent): Promise<RunSummary> => {
   const clients = awsClients();
   const config = handlerConfig();
   return finalizeRun(
-    { s3: clients.s3, events: clients.events, bucket: config.bucket, eventBusName: config.eventBusName, claims: new RunClaims(clients.ddb, config.table), sfn: clients.sfn },
+    {
+      s3: clients.s3,
+      events: clients.events,
+      bucket: config.bucket,
+      eventBusName: config.eventBusName,
+      claims: new RunClaims(clients.ddb, config.table),
+      sfn: clients.sfn,
+    },
     event,
   );
 };

@@ -80,9 +80,9 @@ test('a forged resume naming a finished run is refused and changes nothing of it
         round: { number: 1, chunkCount: 3, nextChunk: 0, hasMoreChunks: true },
       },
     };
-    twin.startExecution({ name: 'real-r1-c0', input: JSON.stringify(forged) });
+    twin.startExecution({ name: 'real-r1-c0-0a1b2c3d', input: JSON.stringify(forged) });
     const all = await twin.settle();
-    const forgedExecution = all.find((e) => e.name === 'real-r1-c0')!;
+    const forgedExecution = all.find((e) => e.name === 'real-r1-c0-0a1b2c3d')!;
     expect(forgedExecution.result!.status).toBe('FAILED');
     expect(await summaryText(twin, 'real')).toBe(before);
     expect(twin.emulatorStats().jobsCreated).toBe(jobsBefore);
