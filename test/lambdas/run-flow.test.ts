@@ -118,7 +118,9 @@ describe('a run through prepare, reconcile-chunk, end-round and finalize', () =>
             events: new EventBridgeClient({ region: 'us-east-1' }),
             bucket: s3.bucket,
             eventBusName: 'default',
-            claims: { isOwner: async () => true } as unknown as RunClaims,
+            claims: {
+              get: async (id: string) => ({ runId: id, owner: `arn:aws:states:us-east-1:123456789012:execution:Workflow:${id}`, claimedAt: '' }),
+            } as unknown as RunClaims,
           },
           { outcome: 'Finished', run, executionArn: `arn:aws:states:us-east-1:123456789012:execution:Workflow:${runId}` },
         );

@@ -100,7 +100,9 @@ async function readersView(run: RunConfig) {
     retried.push(...(await s3.jsonl<{ recordId: string }>(runKeys.chunkInput(run.runId, 2, chunk))).map((r) => r.recordId));
   }
   // The run's claim is not what this test is about: its execution owns it.
-  const owned = { isOwner: async () => true } as unknown as RunClaims;
+  const owned = {
+    get: async (id: string) => ({ runId: id, owner: `arn:aws:states:us-east-1:123456789012:execution:Workflow:${id}`, claimedAt: '' }),
+  } as unknown as RunClaims;
   const summary = await finalizeRun(
     { s3: s3.client, events: new EventBridgeClient({ region: 'us-east-1' }), bucket: s3.bucket, eventBusName: 'bus', claims: owned },
     { outcome: 'Finished', run, executionArn: `arn:aws:states:us-east-1:123456789012:execution:Workflow:${run.runId}` },
