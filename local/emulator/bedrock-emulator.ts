@@ -2,7 +2,7 @@
  * An in-process emulator of Amazon Bedrock batch inference, spoken to over HTTP by the
  * unmodified `@aws-sdk/client-bedrock` (the four model-invocation-job operations) and
  * `@aws-sdk/client-bedrock-runtime` (InvokeModel). Faithful to
- * shared/reference/bedrock-batch-facts.md: validation, ARNs, status sequence, quotas, output
+ * docs/BEDROCK-FACTS.md: validation, ARNs, status sequence, quotas, output
  * layout and manifest, EventBridge events; plus deterministic fault injection.
  *
  * Choices where the facts are UNCONFIRMED (each marked in the code):

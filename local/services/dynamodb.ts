@@ -3,7 +3,7 @@
  * synthesized template created in it.
  *
  * dynalite 4 implements CreateTable with GSIs, conditional writes, Query and BatchWrite, but
- * not transactions or TTL (see ../shared/reference/toolchain.md): expired items simply stay.
+ * not transactions or TTL (see docs/TOOLCHAIN.md): expired items simply stay.
  */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';

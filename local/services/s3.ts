@@ -2,7 +2,7 @@
  * Local S3 for the twin: an in-process s3rver serving a folder.
  *
  * s3rver 3.7.1 stores streamed uploads corrupted, without an error, when the SDK sends its
- * default CRC32 checksums in aws-chunked bodies (see ../shared/reference/toolchain.md). Every
+ * default CRC32 checksums in aws-chunked bodies (see docs/TOOLCHAIN.md). Every
  * client that talks to it must use {@link localS3ClientConfig} (or the environment variables of
  * {@link localS3Environment}), which turn checksums to `WHEN_REQUIRED`.
  *

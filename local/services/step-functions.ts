@@ -30,7 +30,7 @@
  *   - a caught error's `Cause` is the thrown Error's `message` (a Lambda on AWS gives a JSON
  *     text `{errorType, errorMessage, trace}`);
  *   - `HeartbeatSeconds` is ignored; JSONata, `Assign` and Distributed Map are not supported
- *     (see ../shared/reference/toolchain.md);
+ *     (see docs/TOOLCHAIN.md);
  *   - aborting stops the workflow, not the task handlers already running.
  * - task tokens: the interpreter has none; `$$.Task.Token` evaluates the getter this module puts
  *   in the run's context, once per evaluation of the Parameters (so once per task attempt).

@@ -4,7 +4,7 @@
  * unmodified `@aws-sdk/client-sfn` client, which reaches it through `AWS_ENDPOINT_URL_SFN`.
  *
  * aws-local-stepfunctions has no task-token API of its own (see
- * ../shared/reference/toolchain.md): a `.waitForTaskToken` task is played by a local handler
+ * docs/TOOLCHAIN.md): a `.waitForTaskToken` task is played by a local handler
  * that returns {@link TaskTokenService.wait}, which settles when the token is completed here.
  */
 import { randomBytes } from 'node:crypto';
