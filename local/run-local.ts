@@ -10,8 +10,8 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { loadPipelineConfig } from '../lib/pipeline-config';
 import type { SmallRemainderPolicy } from '../lambdas/shared/contracts';
-import { isValidRunId, runKeys } from '../lambdas/shared/contracts';
-import { runIdFromExecutionName } from '../lambdas/shared/run-input';
+import { runKeys } from '../lambdas/shared/contracts';
+import { runIdOfExecutionInput } from '../lambdas/shared/run-input';
 import type { RunSummary } from '../lambdas/finalize/finalize';
 import type { EmulatorStats, FaultSpec } from './emulator';
 import { ensureDir, LocalTwin, type TwinFaultStats } from './twin';
@@ -140,11 +140,7 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
 
     // The run id the pipeline gives an execution (what its summary says): the input's, or
     // one derived from the execution's name (prepare's rule).
-    const runIdOf = (execution: { name: string; input: unknown }) => {
-      const i = (execution.input ?? {}) as { runId?: unknown; resume?: { run?: { runId?: unknown } } };
-      const id = i.resume?.run?.runId ?? i.runId;
-      return typeof id === 'string' && isValidRunId(id) ? id : runIdFromExecutionName(execution.name);
-    };
+    const runIdOf = (execution: { name: string; input: unknown }) => runIdOfExecutionInput(execution.name, execution.input);
     const runIds = new Set(executions.map(runIdOf));
     const folderPerRun = req.executionInputs !== undefined || runIds.size > 1;
     const runs: LocalRunReport[] = [];

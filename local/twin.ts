@@ -165,13 +165,14 @@ export class LocalTwin {
       // Assigned once the twin is built (below); the callbacks that read it are made before that.
       // eslint-disable-next-line prefer-const
       let twin: LocalTwin | undefined;
+      const executionByArn = (arn: string) => [...(twin?.executions.values() ?? [])].find((e) => e.arn === arn);
       const tokens = new TaskTokenService({
         onStartExecution: async (req) => {
           if (!twin) throw new StepFunctionsError('StateMachineDoesNotExist', 'the twin is starting');
           return twin.startExecution(req);
         },
         onDescribeExecution: async (req) => {
-          const execution = [...(twin?.executions.values() ?? [])].find((e) => e.arn === req.executionArn);
+          const execution = executionByArn(req.executionArn);
           if (!execution) throw new StepFunctionsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${req.executionArn}'`);
           return {
             executionArn: execution.arn,
@@ -183,7 +184,7 @@ export class LocalTwin {
           };
         },
         onGetExecutionHistory: async (req) => {
-          const execution = [...(twin?.executions.values() ?? [])].find((e) => e.arn === req.executionArn);
+          const execution = executionByArn(req.executionArn);
           if (!execution) throw new StepFunctionsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${req.executionArn}'`);
           // The newest event only (what next-window asks for): its id is the history length.
           return { events: [{ id: execution.events, type: 'LocalEvent', timestamp: new Date() }] };

@@ -7,8 +7,8 @@
  * attribute `acquired:<holder>`, epoch milliseconds), so that the sweeper can tell a holder whose
  * run died before its job item was written from one that is about to write it.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { isConditionFailure } from './conditional-writes';
 import { SLOT_UNAVAILABLE_ERROR } from './contracts';
 import { baseModelId } from './model-family';
 
@@ -31,10 +31,6 @@ const acquiredAttribute = (holder: string) => `${ACQUIRED_PREFIX}${holder}`;
 export interface SlotHolder {
   readonly holder: string;
   readonly acquiredAt: Date | undefined;
-}
-
-function isConditionFailure(err: unknown): boolean {
-  return err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException';
 }
 
 export class JobSlotLimiter {

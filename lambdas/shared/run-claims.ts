@@ -12,8 +12,8 @@
  * Claims have no `expiresAt`: a run id stays owned for as long as the table keeps it, so a later
  * run can never take the id (and so the `results/<runId>/` prefix) of an earlier one.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { isConditionFailure } from './conditional-writes';
 import type { RoundState } from './contracts';
 import { logger } from './logger';
 import { InvalidRunInput } from './run-input';
@@ -48,10 +48,6 @@ export function executionNameOf(executionArn: string): string {
 }
 
 const key = (runId: string) => ({ pk: `RUN#${runId}`, sk: 'RUN' });
-
-function isConditionFailure(err: unknown): boolean {
-  return err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException';
-}
 
 /** Reads and changes run claims in the job table. Every change is one conditional write. */
 export class RunClaims {

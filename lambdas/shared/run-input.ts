@@ -56,6 +56,17 @@ export function runIdFromExecutionName(executionName: string): string {
   return `run-${createHash('sha256').update(executionName).digest('hex').slice(0, 20)}`;
 }
 
+/**
+ * The run an execution belongs to, from its input (a successor's `resume.run.runId`, else
+ * `runId`, when valid) or else its name, as Prepare derives it. Used where only the execution is
+ * known (stop-run, the twin's report); the run's claim says whether the execution owns it.
+ */
+export function runIdOfExecutionInput(executionName: string, input: unknown): string {
+  const i = (typeof input === 'object' && input !== null ? input : {}) as { runId?: unknown; resume?: { run?: { runId?: unknown } } | null };
+  const candidate = i.resume?.run?.runId ?? i.runId;
+  return typeof candidate === 'string' && isValidRunId(candidate) ? candidate : runIdFromExecutionName(executionName);
+}
+
 function routeOfInput(uri: string): string | undefined {
   try {
     const { key } = parseS3Uri(uri);

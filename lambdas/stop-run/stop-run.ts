@@ -7,7 +7,7 @@
  */
 import type { BedrockClient } from '@aws-sdk/client-bedrock';
 import { partsOf, readRoundChunkStats, readRoundPlan } from '../shared/committed-parts';
-import { isValidRunId, parseJobName, runKeys, S3_PREFIXES, type RunConfig } from '../shared/contracts';
+import { parseJobName, runKeys, S3_PREFIXES, type RunConfig } from '../shared/contracts';
 import { stopJob } from '../shared/job-completion';
 import type { JobRecords } from '../shared/job-records';
 import type { JobSlotLimiter } from '../shared/job-slots';
@@ -15,7 +15,7 @@ import { logger } from '../shared/logger';
 import type { FailedRecord, RetryRecord, StoppedManifest } from '../shared/outcomes';
 import { leadingRecordId } from '../shared/reconcile';
 import { executionNameOf, type RunClaims } from '../shared/run-claims';
-import { runIdFromExecutionName } from '../shared/run-input';
+import { runIdOfExecutionInput } from '../shared/run-input';
 import { JsonlWriter, listObjects, readJsonl, readJsonObject, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
 import { finalizeRun, type FinalizeDeps, type RunSummary } from '../finalize/finalize';
 
@@ -49,14 +49,13 @@ export interface StopRunDeps extends FinalizeDeps {
 
 /** The run an execution belongs to, from its input (a successor's `resume`, or `runId`) or its name. */
 export function runIdOfExecution(name: string, inputText: string | null | undefined): string {
+  let input: unknown;
   try {
-    const input = JSON.parse(inputText ?? '{}') as { runId?: unknown; resume?: { run?: { runId?: unknown } } };
-    const candidate = input.resume?.run?.runId ?? input.runId;
-    if (typeof candidate === 'string' && isValidRunId(candidate)) return candidate;
+    input = JSON.parse(inputText ?? '{}');
   } catch {
     // Not JSON: the run id comes from the name, as prepare derives it.
   }
-  return runIdFromExecutionName(name);
+  return runIdOfExecutionInput(name, input);
 }
 
 /** How often stop-run looks whether a running prepare or end-round has finished. */
