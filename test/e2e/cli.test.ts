@@ -183,6 +183,20 @@ describe('bedrock-batch local run (CLI)', () => {
     ]);
     expect(res.stdout).toMatch(/^good-run: Succeeded: 8 input/m);
     expect(existsSync(join(out, 'good-run', 'results.jsonl'))).toBe(true);
+    const summary = JSON.parse(readFileSync(join(out, 'good-run', 'summary.json'), 'utf8'));
+    const outputs = readOutputs({
+      runId: 'good-run',
+      executionName: 'good-run',
+      executionStatus: 'SUCCEEDED',
+      summary,
+      outDir: join(out, 'good-run'),
+      executions: 1,
+    });
+    expectConservation(
+      outputs,
+      8,
+      claudeLines(8, 'a').map((l) => (JSON.parse(l) as { recordId: string }).recordId),
+    );
   });
 
   test('a run exits 0, reports progress and writes every output under --out', () => {
