@@ -1,6 +1,7 @@
 import type { RunSummary } from '../../lambdas/finalize/finalize';
 import type { BusEvent } from '../../local/services/event-bus';
-import { checkConservation, missedDelays, parseBigRunArgs, slotUtilization } from '../../scripts/big-run';
+import { parseBigRunArgs } from '../../scripts/big-run';
+import { checkConservation, missedDelays, slotUtilization } from '../../scripts/big-run/measures';
 
 const at = (ms: number) => new Date(Date.UTC(2025, 0, 1) + ms).toISOString();
 const jobEvent = (arn: string, status: string, ms: number): BusEvent => ({
