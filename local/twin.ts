@@ -21,7 +21,7 @@ import { startLocalDynamo, createTablesFromTemplate } from './services/dynamodb'
 import { LocalEventBus, type BusEvent } from './services/event-bus';
 import { localS3ClientConfig, startLocalS3 } from './services/s3';
 import { runStateMachine, type ExecutionResult } from './services/step-functions';
-import { StepFunctionsError, TaskTokenService, type StartExecutionRequest } from './services/task-tokens';
+import { StepFunctionsError, StepFunctionsApi, type StartExecutionRequest } from './services/step-functions-api';
 import {
   eventRules,
   fakeResolver,
@@ -110,7 +110,7 @@ export class LocalTwin {
     readonly s3: S3Client,
     readonly emulator: BedrockEmulator,
     readonly bus: LocalEventBus,
-    private readonly tokens: TaskTokenService,
+    private readonly tokens: StepFunctionsApi,
     private readonly definition: Record<string, unknown>,
     private readonly stateMachineArn: string,
     private readonly handlers: Map<string, LocalFunction>,
@@ -166,7 +166,7 @@ export class LocalTwin {
       // eslint-disable-next-line prefer-const
       let twin: LocalTwin | undefined;
       const executionByArn = (arn: string) => [...(twin?.executions.values() ?? [])].find((e) => e.arn === arn);
-      const tokens = new TaskTokenService({
+      const tokens = new StepFunctionsApi({
         onStartExecution: async (req) => {
           if (!twin) throw new StepFunctionsError('StateMachineDoesNotExist', 'the twin is starting');
           return twin.startExecution(req);
