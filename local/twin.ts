@@ -17,7 +17,7 @@ import type { BedrockEmulator, EmulatorQuotas, EmulatorStats, FaultSpec } from '
 import type { LocalEventBus } from './services/event-bus';
 import { runStateMachine, type ExecutionResult } from './services/step-functions';
 import { StepFunctionsError, type StartExecutionRequest } from './services/step-functions-api';
-import { LOCAL_ACCOUNT, LOCAL_REGION } from './services/template';
+import { LOCAL_ACCOUNT, LOCAL_REGION } from './services/fake-arns';
 import { executionCalls } from './twin/execution-calls';
 import { describeEvent, executionStatusEvent, objectCreatedEvent, scheduledEvent } from './twin/events';
 import { RunProgress } from './twin/progress';

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { BusEvent } from '../services/event-bus';
-import { LOCAL_ACCOUNT, LOCAL_REGION } from '../services/template';
+import { LOCAL_ACCOUNT, LOCAL_REGION } from '../services/fake-arns';
 
 /** An event in EventBridge's envelope, as an AWS service puts it on the default bus. */
 export function busEvent(source: string, detailType: string, resources: string[], detail: unknown): BusEvent {

@@ -16,16 +16,9 @@ import { createTablesFromTemplate, startLocalDynamo } from '../services/dynamodb
 import { LocalEventBus, type BusEvent } from '../services/event-bus';
 import { localS3ClientConfig, startLocalS3 } from '../services/s3';
 import { StepFunctionsApi, type StepFunctionsApiOptions } from '../services/step-functions-api';
-import {
-  eventRules,
-  fakeResolver,
-  lambdaFunctions,
-  LOCAL_ACCOUNT,
-  LOCAL_REGION,
-  stateMachineDefinition,
-  type CfnTemplate,
-  type TemplateEventRule,
-} from '../services/template';
+import { fakeResolver, LOCAL_ACCOUNT, LOCAL_REGION } from '../services/fake-arns';
+import { eventRules, lambdaFunctions, stateMachineDefinition, type TemplateEventRule } from '../services/template';
+import type { CfnTemplate } from '../services/template-intrinsics';
 import { cachedPipelineTemplate } from '../template-cache';
 import type { TwinOptions } from '../twin';
 import { loadHandler, type LocalFunction } from './task-bindings';
