@@ -9,7 +9,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { invocationKey } from '../crash-injector';
+import { invocationKey } from '../crash-plan';
 import { BedrockEmulator } from '../emulator';
 import { FaultDecider } from '../emulator/faults';
 import { createTablesFromTemplate, startLocalDynamo } from '../services/dynamodb';
