@@ -7,7 +7,7 @@ import { partsOf, readRoundChunkStats } from '../shared/committed-parts';
 import { runKeys, type RoundState, type RunConfig } from '../shared/contracts';
 import { logger } from '../shared/logger';
 import type { FailedRecord, PartFile, RetryRecord } from '../shared/outcomes';
-import { RecordsToCome, RoundChunkWriter, type RoundDeps } from '../shared/rounds';
+import { RecordsToCome, RoundChunkWriter, type RoundDeps } from '../shared/round-chunk-writer';
 import { JsonlWriter, readObjectLines } from '../shared/s3-jsonl';
 
 export interface EndRoundEvent {

@@ -11,7 +11,7 @@ import type { PrepareStats } from '../shared/outcomes';
 import type { ResumeInput } from '../next-window/next-window';
 import { RecordIdIndex } from '../shared/record-id-index';
 import { fileStemOf, judgeLine } from '../shared/records';
-import { RecordsToCome, RoundChunkWriter, type RoundDeps } from '../shared/rounds';
+import { RecordsToCome, RoundChunkWriter, type RoundDeps } from '../shared/round-chunk-writer';
 import { executionNameOf, withRunStep, type RunClaims } from '../shared/run-claims';
 import { InvalidRunInput, resolveRunConfig } from '../shared/run-input';
 import { JsonlWriter, listObjects, readJsonObject, readObjectLineBatches, writeJsonObject } from '../shared/s3-jsonl';

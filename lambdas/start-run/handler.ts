@@ -1,6 +1,8 @@
 import { awsClients } from '../shared/clients';
 import { handlerConfig } from '../shared/config';
-import { startFromObject, startSweep, type ObjectCreatedEvent, type StartOutcome, type SweepEvent } from './start-run';
+import type { StartOutcome } from './claim-and-start';
+import { startFromObject, type ObjectCreatedEvent } from './start-run';
+import { startSweep, type SweepEvent } from './sweep';
 
 /** Target of the inbox `Object Created` rule and of the nightly sweep schedules. */
 export const handler = async (event: ObjectCreatedEvent | SweepEvent): Promise<StartOutcome> => {

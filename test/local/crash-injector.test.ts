@@ -7,15 +7,9 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  classifyWrite,
-  CrashInjector,
-  invocationKey,
-  MAX_CRASHING_ATTEMPTS,
-  seededCrashPlan,
-  type CrashRecord,
-  type InvocationIdentity,
-} from '../../local/crash-injector';
+import { CrashInjector, type CrashRecord } from '../../local/crash-injector';
+import { invocationKey, MAX_CRASHING_ATTEMPTS, seededCrashPlan, type InvocationIdentity } from '../../local/crash-plan';
+import { classifyWrite } from '../../local/write-classifier';
 
 interface Received {
   readonly method: string;

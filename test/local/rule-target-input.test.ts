@@ -1,4 +1,4 @@
-import { ruleTargetInput } from '../../local/twin';
+import { ruleTargetInput } from '../../local/twin/rule-bindings';
 import type { BusEvent } from '../../local/services/event-bus';
 
 const EVENT = {

@@ -6,7 +6,9 @@ import { loadPipelineConfig } from '../../lib/pipeline-config';
 import { synthesizePipelineTemplate } from '../../lib/synth';
 import { uploadKey, UPLOADS_PREFIX } from '../../local/run-local';
 import { matchesEventPattern } from '../../local/services/event-pattern';
-import { eventRules, fakeResolver, type CfnTemplate } from '../../local/services/template';
+import { fakeResolver } from '../../local/services/fake-arns';
+import { eventRules } from '../../local/services/template';
+import type { CfnTemplate } from '../../local/services/template-intrinsics';
 
 test('no rule of the stack matches an object created under uploads/ (one under inbox/ does)', () => {
   const config = loadPipelineConfig({ routes: { default: { modelId: 'anthropic.claude-3-haiku-20240307-v1:0' } } });

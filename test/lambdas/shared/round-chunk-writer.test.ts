@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { runKeys } from '../../../lambdas/shared/contracts';
 import type { FailedRecord } from '../../../lambdas/shared/outcomes';
 import { planChunks } from '../../../lambdas/shared/chunk-plan';
-import { ESTIMATE_SLACK, RecordsToCome, RoundChunkWriter } from '../../../lambdas/shared/rounds';
+import { ESTIMATE_SLACK, RecordsToCome, RoundChunkWriter } from '../../../lambdas/shared/round-chunk-writer';
 import { anthropicInput, runConfig } from '../support/fixtures';
 import { startTestS3, type TestS3 } from '../support/local-s3';
 

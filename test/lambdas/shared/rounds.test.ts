@@ -1,7 +1,7 @@
 import { BedrockRuntimeClient, InvokeModelCommand, ThrottlingException, ValidationException, InternalServerException } from '@aws-sdk/client-bedrock-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
 import { runKeys, type RunConfig } from '../../../lambdas/shared/contracts';
-import { RoundChunkWriter } from '../../../lambdas/shared/rounds';
+import { RoundChunkWriter } from '../../../lambdas/shared/round-chunk-writer';
 import { anthropicResponse, invokeResponse } from '../support/bedrock-runtime';
 import { anthropicInput, runConfig } from '../support/fixtures';
 import { startTestS3, type TestS3 } from '../support/local-s3';

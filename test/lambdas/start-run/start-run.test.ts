@@ -5,20 +5,18 @@ import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCo
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { isValidRunId } from '../../../lambdas/shared/contracts';
+import { RunIdTaken, type StartDeps } from '../../../lambdas/start-run/claim-and-start';
+import { startFromObject, type ObjectCreatedEvent } from '../../../lambdas/start-run/start-run';
 import {
   InvalidSweepEvent,
   MAX_FILES_PER_SWEEP,
-  RunIdTaken,
-  startFromObject,
   startSweep,
   sweepPrefixes,
   sweepRunId,
   sweepTime,
   SWEEP_MARK_RETENTION_DAYS,
   SWEEP_MAX_FILE_AGE_DAYS,
-  type ObjectCreatedEvent,
-  type StartDeps,
-} from '../../../lambdas/start-run/start-run';
+} from '../../../lambdas/start-run/sweep';
 import { pipeline, route } from '../support/fixtures';
 
 const SM = 'arn:aws:states:us-east-1:123456789012:stateMachine:bedrock-batch';

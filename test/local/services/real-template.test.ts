@@ -9,15 +9,9 @@ import { synthesizePipelineTemplate } from '../../../lib/synth';
 import { createTablesFromTemplate, localDynamoClientConfig, startLocalDynamo } from '../../../local/services/dynamodb';
 import { matchesEventPattern } from '../../../local/services/event-pattern';
 import { runStateMachine, taskStateNames } from '../../../local/services/step-functions';
-import {
-  eventRules,
-  fakeResolver,
-  HANDLER_METADATA_KEY,
-  lambdaFunctions,
-  logicalIdFromFakeArn,
-  stateMachineDefinition,
-  type CfnTemplate,
-} from '../../../local/services/template';
+import { fakeResolver, logicalIdFromFakeArn } from '../../../local/services/fake-arns';
+import { eventRules, HANDLER_METADATA_KEY, lambdaFunctions, stateMachineDefinition } from '../../../local/services/template';
+import type { CfnTemplate } from '../../../local/services/template-intrinsics';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const cdkJson = require('../../../cdk.json') as { context: { bedrockBatch: unknown } };

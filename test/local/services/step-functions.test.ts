@@ -1,6 +1,6 @@
 import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { normalizeDefinition, runStateMachine, taskStateNames } from '../../../local/services/step-functions';
-import { TaskTokenService } from '../../../local/services/task-tokens';
+import { StepFunctionsApi } from '../../../local/services/step-functions-api';
 
 const fn = (name: string) => `arn:aws:lambda:us-east-1:123456789012:function:${name}`;
 
@@ -73,7 +73,7 @@ const definition = {
 const lambda = <T>(payload: T) => ({ Payload: payload, StatusCode: 200 });
 
 describe('runStateMachine', () => {
-  const tokens = new TaskTokenService();
+  const tokens = new StepFunctionsApi();
   let sfn: SFNClient;
 
   beforeAll(async () => {

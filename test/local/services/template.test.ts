@@ -1,14 +1,6 @@
-import {
-  eventRules,
-  fakeArn,
-  fakeResolver,
-  lambdaFunctions,
-  logicalIdFromFakeArn,
-  resolveTokens,
-  stateMachineDefinition,
-  type CfnTemplate,
-  type TokenResolver,
-} from '../../../local/services/template';
+import { fakeArn, fakeResolver, logicalIdFromFakeArn } from '../../../local/services/fake-arns';
+import { eventRules, lambdaFunctions, stateMachineDefinition } from '../../../local/services/template';
+import { resolveTokens, type CfnTemplate, type TokenResolver } from '../../../local/services/template-intrinsics';
 
 /** A hand-written miniature of what CDK synthesizes for the pipeline. */
 const template: CfnTemplate = {

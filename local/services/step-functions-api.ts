@@ -5,11 +5,14 @@
  *
  * aws-local-stepfunctions has no task-token API of its own (see
  * docs/TOOLCHAIN.md): a `.waitForTaskToken` task is played by a local handler
- * that returns {@link TaskTokenService.wait}, which settles when the token is completed here.
+ * that returns {@link StepFunctionsApi.wait}, which settles when the token is completed here.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readJsonBody, sendJson, stringMember, StepFunctionsError, toWire } from './step-functions-wire';
+
+export { StepFunctionsError };
 
 /** Input of `StartExecution`, as the SDK sends it. */
 export interface StartExecutionRequest {
@@ -29,8 +32,8 @@ export interface DescribeExecutionRequest {
   readonly executionArn: string;
 }
 
-/** Options of {@link TaskTokenService}. */
-export interface TaskTokenServiceOptions {
+/** Options of {@link StepFunctionsApi}. */
+export interface StepFunctionsApiOptions {
   /**
    * Plays `StartExecution`. Throw an Error whose `name` is the Step Functions error
    * (`ExecutionAlreadyExists`, `StateMachineDoesNotExist`, `InvalidName`, ...) to return it to
@@ -61,24 +64,11 @@ export interface GetExecutionHistoryRequest {
   readonly reverseOrder?: boolean;
 }
 
-/**
- * An Error carrying a Step Functions error name; the local interpreter's Retry and Catch match
- * `name`, and the HTTP endpoint sends `name` as the error type.
- */
-export class StepFunctionsError extends Error {
-  constructor(name: string, message: string) {
-    super(message);
-    this.name = name;
-  }
-}
-
 // Limits of the real API (SendTaskSuccess / SendTaskFailure request members).
 const MAX_TOKEN_LENGTH = 2048;
 const MAX_OUTPUT_LENGTH = 262_144;
 const MAX_ERROR_LENGTH = 256;
 const MAX_CAUSE_LENGTH = 32_768;
-/** Bigger than any valid request (256 KiB output plus JSON escaping). */
-const MAX_BODY_BYTES = 2 * 1024 * 1024;
 
 type Outcome = { ok: true; output: unknown } | { ok: false; error: Error };
 
@@ -99,16 +89,16 @@ interface TokenEntry {
  * `InvalidToken`. A completion that arrives before anyone waits is kept until
  * {@link wait} is called.
  */
-export class TaskTokenService {
+export class StepFunctionsApi {
   private readonly tokens = new Map<string, TokenEntry>();
   private server?: Server;
   private sequence = 0;
 
-  constructor(private readonly options: TaskTokenServiceOptions = {}) {}
+  constructor(private readonly options: StepFunctionsApiOptions = {}) {}
 
   /** Starts the HTTP endpoint on 127.0.0.1 on a free port. */
   async start(): Promise<{ endpoint: string }> {
-    if (this.server) throw new Error('TaskTokenService already started');
+    if (this.server) throw new Error('StepFunctionsApi already started');
     const server = createServer((req, res) => void this.handle(req, res));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -124,7 +114,7 @@ export class TaskTokenService {
   /** The endpoint URL; throws before {@link start}. */
   get endpoint(): string {
     const address = this.server?.address() as AddressInfo | null | undefined;
-    if (!address) throw new Error('TaskTokenService not started');
+    if (!address) throw new Error('StepFunctionsApi not started');
     return `http://127.0.0.1:${address.port}`;
   }
 
@@ -232,13 +222,13 @@ export class TaskTokenService {
       if (req.method !== 'POST') throw new StepFunctionsError('UnknownOperationException', `${req.method} not supported`);
       const target = String(req.headers['x-amz-target'] ?? '');
       const operation = target.startsWith('AWSStepFunctions.') ? target.slice('AWSStepFunctions.'.length) : '';
-      const body = await readJson(req);
+      const body = await readJsonBody(req);
       const result = await this.dispatch(operation, body);
-      send(res, 200, result);
+      sendJson(res, 200, result);
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       const type = error.name === 'Error' || !error.name ? 'InternalServerError' : error.name;
-      send(res, type === 'InternalServerError' ? 500 : 400, { __type: type, message: error.message }, type);
+      sendJson(res, type === 'InternalServerError' ? 500 : 400, { __type: type, message: error.message }, type);
     }
   }
 
@@ -294,73 +284,10 @@ export class TaskTokenService {
 }
 
 /** Environment variables that point an unmodified SFN client at the local endpoint. */
-export function taskTokenEnvironment(endpoint: string): Record<string, string> {
+export function stepFunctionsApiEnvironment(endpoint: string): Record<string, string> {
   return { AWS_ENDPOINT_URL_SFN: endpoint };
 }
 
 function tokenOf(body: Record<string, unknown>): string {
   return stringMember(body, 'taskToken', MAX_TOKEN_LENGTH, true)!;
-}
-
-function stringMember(body: Record<string, unknown>, key: string, maxLength: number, required = false): string | undefined {
-  const value = body[key];
-  if (value === undefined || value === null) {
-    if (required)
-      throw new StepFunctionsError(
-        'ValidationException',
-        `1 validation error detected: Value null at '${key}' failed to satisfy constraint: Member must not be null`,
-      );
-    return undefined;
-  }
-  if (typeof value !== 'string') throw new StepFunctionsError('SerializationException', `${key} must be a string`);
-  if (value.length > maxLength || (required && value.length === 0)) {
-    throw new StepFunctionsError(
-      'ValidationException',
-      `1 validation error detected: Value at '${key}' failed to satisfy constraint: Member must have length between ${required ? 1 : 0} and ${maxLength}`,
-    );
-  }
-  return value;
-}
-
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new StepFunctionsError('ValidationException', 'Request too large');
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new StepFunctionsError('SerializationException', 'Request body is not valid JSON');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new StepFunctionsError('SerializationException', 'Request body must be a JSON object');
-  }
-  return parsed as Record<string, unknown>;
-}
-
-/** awsJson1_0 sends timestamps as epoch seconds. */
-function toWire(value: object): Record<string, unknown> {
-  return JSON.parse(
-    JSON.stringify(value, function (this: Record<string, unknown>, key, v: unknown) {
-      const raw = this[key];
-      return raw instanceof Date ? raw.getTime() / 1000 : v;
-    }),
-  ) as Record<string, unknown>;
-}
-
-function send(res: ServerResponse, status: number, body: object, errorType?: string): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/x-amz-json-1.0',
-    'content-length': Buffer.byteLength(text),
-    'x-amzn-requestid': randomBytes(16).toString('hex'),
-    ...(errorType ? { 'x-amzn-errortype': errorType } : {}),
-  });
-  res.end(text);
 }

@@ -6,11 +6,11 @@ import {
   SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { StepFunctionsError, TaskTokenService, taskTokenEnvironment } from '../../../local/services/task-tokens';
+import { StepFunctionsError, StepFunctionsApi, stepFunctionsApiEnvironment } from '../../../local/services/step-functions-api';
 
-describe('TaskTokenService', () => {
+describe('StepFunctionsApi', () => {
   const executions = new Map<string, Date>();
-  const service = new TaskTokenService({
+  const service = new StepFunctionsApi({
     async onStartExecution({ stateMachineArn, name, input }) {
       const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name ?? 'auto'}`;
       if (executions.has(executionArn)) throw new StepFunctionsError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
@@ -171,7 +171,7 @@ describe('TaskTokenService', () => {
   });
 
   it('answers UnknownOperationException for StartExecution when nothing is delegated', async () => {
-    const bare = new TaskTokenService();
+    const bare = new StepFunctionsApi();
     const { endpoint } = await bare.start();
     const client = new SFNClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
     try {
@@ -186,7 +186,7 @@ describe('TaskTokenService', () => {
 
   it('serves an unmodified client configured only through AWS_ENDPOINT_URL_SFN', async () => {
     const saved = { ...process.env };
-    Object.assign(process.env, taskTokenEnvironment(service.endpoint), {
+    Object.assign(process.env, stepFunctionsApiEnvironment(service.endpoint), {
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'x',
       AWS_SECRET_ACCESS_KEY: 'x',

@@ -1,0 +1,194 @@
+/**
+ * The small-remainder policies: what happens to the records of a round that no valid job can
+ * take (fewer than the route's minimum per job). `on-demand` runs each through InvokeModel,
+ * `hold` keeps them for the route's next sweep, `fail` fails them with the reason.
+ */
+import { InvokeModelCommand, type BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { runKeys, s3Uri, type RunConfig } from './contracts';
+import { familyReportsUsage, modelFamily, usageOf } from './model-family';
+import type { FailedRecord, PartFile, RemainderStats, SucceededRecord } from './outcomes';
+import { leadingRecordId } from './reconcile';
+import { isRetryableRecordError } from './retry-policy';
+import { getObjectStream, JsonlWriter, readObjectLines, splitLines, writeJsonObject } from './s3-jsonl';
+
+/** The clients the policies use: S3 for the parts, Bedrock Runtime for `on-demand`. */
+export interface SmallRemainderDeps {
+  readonly s3: S3Client;
+  readonly bedrockRuntime: BedrockRuntimeClient;
+}
+
+/** How many on-demand InvokeModel calls run at once for a small remainder. */
+const ON_DEMAND_CONCURRENCY = 4;
+
+/** The lines of an object, or none when it does not exist. */
+async function* linesIfPresent(s3: S3Client, bucket: string, key: string): AsyncGenerator<Buffer> {
+  let stream;
+  try {
+    stream = await getObjectStream(s3, bucket, key);
+  } catch (err) {
+    if ((err as Error).name === 'NoSuchKey') return;
+    throw err;
+  }
+  yield* splitLines(stream);
+}
+
+/**
+ * Applies the route's policy to the round's remainder file:
+ * `on-demand` runs each record through InvokeModel (priced on demand), `hold` moves the records
+ * to `held/<route>/` for the next sweep, `fail` fails them with the reason. Never drops a record.
+ *
+ * Safe to run again after failing anywhere: the parts are written first and
+ * `remainder-stats.json`, listing them, last. An InvokeModel is billed, so on demand the
+ * outcomes an earlier attempt already wrote (either part, whether or not its stats were) are
+ * read back and kept, and only the records in neither are invoked: a retried step ends with the
+ * same records succeeded and failed, and the same counts, as one that ran once. `hold` and
+ * `fail` cost nothing and are deterministic: they are simply done again.
+ */
+export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConfig, round: number): Promise<RemainderStats> {
+  const remainderKey = runKeys.roundRemainder(run.runId, round);
+  const succeeded = new JsonlWriter(deps.s3, run.bucket, runKeys.roundPart(run.runId, round, 'succeeded'), { lazy: true });
+  const failed = new JsonlWriter(deps.s3, run.bucket, runKeys.roundPart(run.runId, round, 'failed'), { lazy: true });
+  const heldKey = runKeys.held(run.route, run.runId, round);
+  const held = new JsonlWriter(deps.s3, run.bucket, heldKey, { lazy: true });
+  const tokens = { input: 0, output: 0 };
+  let records = 0;
+  let onDemandRecords = 0;
+
+  // Read back (and copied into the new parts, before these replace the old ones at close) only
+  // for records still in the remainder: its content is the step's, but a part of an attempt
+  // that saw other input must not bring in a record the round no longer has.
+  const settled = new Set<string>();
+  if (run.smallRemainder === 'on-demand') {
+    const remainderIds = new Set<string>();
+    for await (const raw of readObjectLines(deps.s3, run.bucket, remainderKey)) if (raw.length > 0) remainderIds.add(leadingRecordId(raw.toString('utf8')));
+    for (const writer of [succeeded, failed]) {
+      for await (const raw of linesIfPresent(deps.s3, run.bucket, writer.key)) {
+        if (raw.length === 0) continue;
+        const done = JSON.parse(raw.toString('utf8')) as Partial<SucceededRecord>;
+        if (typeof done.recordId !== 'string' || !remainderIds.has(done.recordId) || settled.has(done.recordId)) continue;
+        settled.add(done.recordId);
+        tokens.input += done.usage?.inputTokens ?? 0;
+        tokens.output += done.usage?.outputTokens ?? 0;
+        await writer.write(raw);
+      }
+    }
+  }
+
+  const fail = (recordId: string, code: string, message: string): Promise<void> =>
+    failed.write({ recordId, error: { code, message }, attempts: round } satisfies FailedRecord);
+
+  const inFlight = new Set<Promise<unknown>>();
+  const failures: unknown[] = [];
+  for await (const raw of readObjectLines(deps.s3, run.bucket, remainderKey)) {
+    if (failures.length > 0) break;
+    if (raw.length === 0) continue;
+    records += 1;
+    const line = raw.toString('utf8');
+    const record = JSON.parse(line) as { recordId: string; modelInput: unknown };
+    switch (run.smallRemainder) {
+      case 'fail':
+        await fail(
+          record.recordId,
+          'BelowMinimumRecordsPerJob',
+          `left in a set of fewer records than the minimum of ${run.minRecordsPerJob} per job, and the route's small-remainder policy is 'fail'`,
+        );
+        break;
+      case 'hold':
+        await held.write(line);
+        await fail(
+          record.recordId,
+          'HeldForNextSweep',
+          `held in ${s3Uri(run.bucket, heldKey)} for the route's next sweep (fewer records than the minimum of ${run.minRecordsPerJob} per job)`,
+        );
+        break;
+      case 'on-demand': {
+        onDemandRecords += 1;
+        if (settled.has(record.recordId)) break;
+        const task = invokeOnDemand(deps.bedrockRuntime, run, record).then(async (outcome) => {
+          if ('modelOutput' in outcome) {
+            tokens.input += outcome.usage?.inputTokens ?? 0;
+            tokens.output += outcome.usage?.outputTokens ?? 0;
+            await succeeded.write(outcome);
+          } else {
+            await fail(record.recordId, outcome.code, outcome.message);
+          }
+        });
+        // A settled-flag wrapper: a failing write must reach Promise.all below, not be unhandled.
+        const tracked: Promise<unknown> = task.then(
+          () => inFlight.delete(tracked),
+          (err: unknown) => {
+            inFlight.delete(tracked);
+            failures.push(err);
+          },
+        );
+        inFlight.add(tracked);
+        if (inFlight.size >= ON_DEMAND_CONCURRENCY) await Promise.race(inFlight);
+        break;
+      }
+    }
+  }
+  await Promise.all(inFlight);
+  if (failures.length > 0) throw failures[0];
+  // The held file before the failed part that points to it.
+  const heldLines = await held.close();
+  const succeededLines = await succeeded.close();
+  const failedLines = await failed.close();
+  const parts: PartFile[] = (
+    [
+      ['succeeded', succeeded],
+      ['failed', failed],
+      ['held', held],
+    ] as const
+  )
+    .filter(([, w]) => w.lines > 0)
+    .map(([kind, w]) => ({ kind, key: w.key, lines: w.lines, bytes: w.bytes }));
+  const stats: RemainderStats = {
+    round,
+    policy: run.smallRemainder,
+    records,
+    succeeded: succeededLines,
+    failed: failedLines,
+    held: heldLines,
+    onDemandRecords,
+    tokens,
+    parts,
+  };
+  await writeJsonObject(deps.s3, run.bucket, runKeys.remainderStats(run.runId, round), stats);
+  return stats;
+}
+
+/** How many times an on-demand record is tried when the error is transient. */
+const ON_DEMAND_ATTEMPTS = 3;
+
+async function invokeOnDemand(
+  client: BedrockRuntimeClient,
+  run: RunConfig,
+  record: { recordId: string; modelInput: unknown },
+): Promise<SucceededRecord | { code: string; message: string }> {
+  const family = modelFamily(run.modelId)!;
+  let last: { code: string; message: string } = { code: 'Unknown', message: 'not attempted' };
+  for (let attempt = 1; attempt <= ON_DEMAND_ATTEMPTS; attempt++) {
+    try {
+      const res = await client.send(
+        new InvokeModelCommand({
+          modelId: run.modelId,
+          body: JSON.stringify(record.modelInput),
+          contentType: 'application/json',
+          accept: 'application/json',
+        }),
+      );
+      const modelOutput = JSON.parse(Buffer.from(res.body ?? new Uint8Array()).toString('utf8')) as unknown;
+      const usage = usageOf(family, modelOutput);
+      return familyReportsUsage(family)
+        ? { recordId: record.recordId, modelOutput, usage: { inputTokens: usage.input, outputTokens: usage.output }, onDemand: true }
+        : { recordId: record.recordId, modelOutput, onDemand: true };
+    } catch (err) {
+      const e = err as Error & { $metadata?: { httpStatusCode?: number } };
+      const status = e.$metadata?.httpStatusCode;
+      last = { code: e.name || String(status ?? 'Error'), message: `on-demand InvokeModel failed: ${e.message}` };
+      if (!isRetryableRecordError(status)) break;
+    }
+  }
+  return last;
+}

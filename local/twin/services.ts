@@ -1,0 +1,150 @@
+/**
+ * The twin's start-up: the synthesized template read, then local S3 (s3rver), DynamoDB
+ * (dynalite, tables from the template), the event bus, the Step Functions API and the Bedrock
+ * emulator started on loopback; the handlers' environment set as a deployed function's
+ * (template variables plus `AWS_ENDPOINT_URL_<SERVICE>`) and their code loaded.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { invocationKey } from '../crash-plan';
+import { BedrockEmulator } from '../emulator';
+import { FaultDecider } from '../emulator/faults';
+import { createTablesFromTemplate, startLocalDynamo } from '../services/dynamodb';
+import { LocalEventBus, type BusEvent } from '../services/event-bus';
+import { localS3ClientConfig, startLocalS3 } from '../services/s3';
+import { StepFunctionsApi, type StepFunctionsApiOptions } from '../services/step-functions-api';
+import { fakeResolver, LOCAL_ACCOUNT, LOCAL_REGION } from '../services/fake-arns';
+import { eventRules, lambdaFunctions, stateMachineDefinition, type TemplateEventRule } from '../services/template';
+import type { CfnTemplate } from '../services/template-intrinsics';
+import { cachedPipelineTemplate } from '../template-cache';
+import type { TwinOptions } from '../twin';
+import { loadHandler, type LocalFunction } from './task-bindings';
+
+/** The drop bucket's local name. */
+const LOCAL_BUCKET = 'bedrock-batch-local';
+/** The job table's local name. */
+const LOCAL_TABLE = 'bedrock-batch-jobs';
+
+/** What the running services call back into the twin for. */
+export interface TwinServiceHooks {
+  /** A rule delivery was made twice by the `duplicate-invocation` fault. */
+  readonly onDuplicateDelivery: () => void;
+  /** The Step Functions API's execution calls (`StartExecution`, ...), played by the twin. */
+  readonly stepFunctions: StepFunctionsApiOptions;
+}
+
+/** The twin's running services and what it read from the template. */
+export interface TwinServices {
+  readonly bucket: string;
+  readonly s3: S3Client;
+  readonly emulator: BedrockEmulator;
+  readonly bus: LocalEventBus;
+  readonly stepFunctions: StepFunctionsApi;
+  /** The state machine's definition, tokens resolved. */
+  readonly definition: Record<string, unknown>;
+  readonly stateMachineArn: string;
+  /** Function ARN -> its handler code. */
+  readonly functions: Map<string, LocalFunction>;
+  readonly rules: TemplateEventRule[];
+  /** Stops, in start order; {@link stopServices} runs them newest first. */
+  readonly stops: Array<() => Promise<void>>;
+}
+
+/** Stops services newest first; a failed stop does not keep the others running. */
+export async function stopServices(stops: Array<() => Promise<void>>): Promise<void> {
+  for (const stop of [...stops].reverse()) await stop().catch(() => undefined);
+}
+
+/** Starts every local service for the template of `options.config`; stops them all if one fails. */
+export async function startTwinServices(options: TwinOptions, hooks: TwinServiceHooks): Promise<TwinServices> {
+  const template = cachedPipelineTemplate(options.config) as CfnTemplate;
+  const resources = template.Resources ?? {};
+  const bucketId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::S3::Bucket' && !/log/i.test(id));
+  const tableId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::DynamoDB::Table');
+  if (!bucketId || !tableId) throw new Error('the synthesized template has no drop bucket or job table');
+  const bucket = LOCAL_BUCKET;
+  const resolve = fakeResolver(template, { names: { [bucketId]: bucket, [tableId]: LOCAL_TABLE } });
+
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    const dataDir = await mkdtemp(join(tmpdir(), 'bedrock-batch-s3-'));
+    stops.push(() => rm(dataDir, { recursive: true, force: true }));
+    const s3Server = await startLocalS3({ directory: dataDir, buckets: [bucket] });
+    stops.push(() => s3Server.stop());
+    const dynamo = await startLocalDynamo();
+    stops.push(() => dynamo.stop());
+    const ddb = new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_REGION, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    await createTablesFromTemplate(template, ddb, (id) => (id === tableId ? LOCAL_TABLE : id));
+    ddb.destroy();
+
+    const s3 = new S3Client(localS3ClientConfig(s3Server.endpoint));
+    // duplicate-invocation: a rule target gets the same event twice, each delivery on its own.
+    const duplicates = new FaultDecider(options.faults, options.seed ?? 1);
+    const bus = new LocalEventBus(LOCAL_ACCOUNT, LOCAL_REGION, {
+      copies: (rule, event) => {
+        if (duplicates.rate('duplicate-invocation') === 0 || !duplicates.fires('duplicate-invocation', rule, invocationKey(event))) return 1;
+        hooks.onDuplicateDelivery();
+        return 2;
+      },
+    });
+    const busEndpoint = await bus.start();
+    stops.push(() => bus.stop());
+    const stepFunctions = new StepFunctionsApi(hooks.stepFunctions);
+    const sfnEndpoint = await stepFunctions.start();
+    stops.push(() => stepFunctions.stop());
+    const emulator = new BedrockEmulator({
+      s3,
+      region: LOCAL_REGION,
+      accountId: LOCAL_ACCOUNT,
+      ...(options.quotas ? { quotas: options.quotas } : {}),
+      ...(options.faults ? { faults: options.faults } : {}),
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      stepDelayMs: options.stepDelayMs ?? 20,
+      onEvent: (event) => bus.publish(event as unknown as BusEvent),
+    });
+    const bedrockEndpoint = await emulator.start();
+    stops.push(() => emulator.stop());
+
+    // What a deployed function has: its template environment, plus endpoints for the SDK.
+    const templateFunctions = lambdaFunctions(template, resolve);
+    const environment: Record<string, string> = {};
+    for (const fn of templateFunctions) Object.assign(environment, fn.environment);
+    Object.assign(process.env, environment, {
+      AWS_REGION: LOCAL_REGION,
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+      AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+      AWS_ENDPOINT_URL_S3: s3Server.endpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      AWS_ENDPOINT_URL_BEDROCK: bedrockEndpoint.endpoint,
+      AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockEndpoint.endpoint,
+      AWS_ENDPOINT_URL_SFN: sfnEndpoint.endpoint,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: busEndpoint.endpoint,
+      POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'SILENT',
+    });
+
+    const functions = new Map<string, LocalFunction>();
+    for (const fn of templateFunctions) functions.set(fn.arn, { name: fn.handlerName, handler: loadHandler(fn.handlerName) });
+
+    const machineId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::StepFunctions::StateMachine')!;
+    return {
+      bucket,
+      s3,
+      emulator,
+      bus,
+      stepFunctions,
+      definition: stateMachineDefinition(template, resolve),
+      stateMachineArn: resolve({ Ref: machineId }),
+      functions,
+      rules: eventRules(template, resolve),
+      stops,
+    };
+  } catch (err) {
+    await stopServices(stops);
+    throw err;
+  }
+}
