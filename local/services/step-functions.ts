@@ -3,7 +3,7 @@
  * Task bound to a local handler, `$$.Task.Token` supplied by the caller's token issuer.
  *
  * What the interpreter does with the constructs our workflow uses (checked in
- * test/local/services/step-functions.test.ts):
+ * test/local/services/step-functions.integration.test.ts):
  * - works as on AWS: Task, Pass, Choice (incl. `NumericLessThanPath` and the other `...Path`
  *   comparisons, `IsPresent`, `And`), Succeed, Fail (`Error`/`Cause` and `ErrorPath`/`CausePath`),
  *   inline Map (`ItemsPath`, `ItemSelector` with `$$.Map.Item.Value`/`Index`, `ItemProcessor`

@@ -31,10 +31,8 @@ describe('planChunks', () => {
     fc.assert(
       fc.property(limitsAndCount, ({ min, max, count }) => {
         const plan = planChunks(count, { minRecordsPerJob: min, maxRecordsPerJob: max });
-        for (const s of plan.sizes) {
-          expect(s).toBeGreaterThanOrEqual(min);
-          expect(s).toBeLessThanOrEqual(max);
-        }
+        // One expect for all sizes (up to 5,000 of them): a matcher call per size was most of the run time.
+        expect(plan.sizes.filter((s) => s < min || s > max)).toEqual([]);
         expect(plan.remainder).toBeGreaterThanOrEqual(0);
         expect(plan.remainder).toBeLessThan(min);
       }),
@@ -52,7 +50,9 @@ describe('planChunks', () => {
           expect(plan.remainder).toBeGreaterThan(0);
           // No number of valid jobs can carry more records than the plan does.
           const carried = count - plan.remainder;
-          for (let k = 0; k * min <= count; k++) expect(Math.min(k * max, count)).toBeLessThanOrEqual(carried);
+          const better: number[] = [];
+          for (let k = 0; k * min <= count; k++) if (Math.min(k * max, count) > carried) better.push(k);
+          expect(better).toEqual([]);
         }
       }),
       { numRuns: 2000 },
