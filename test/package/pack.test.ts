@@ -2,8 +2,8 @@
  * The package as a consumer gets it: `npm pack` (which builds dist/), the tarball unpacked into
  * a fresh CDK app's node_modules, and an app in plain JavaScript that declares two pipelines and
  * synthesizes with cdk-nag's AwsSolutions checks (bundling skipped); the same app in TypeScript
- * type-checks against the shipped declarations. Offline: aws-cdk-lib, constructs and cdk-nag are
- * this checkout's, linked into the app.
+ * type-checks against the shipped declarations. aws-cdk-lib and constructs are peer dependencies:
+ * the app brings its own (offline here: this checkout's, linked into the app, as cdk-nag is).
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -46,6 +46,19 @@ describe('the packed package in a fresh CDK app', () => {
   }, 120000);
 
   afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  test("aws-cdk-lib and constructs are peer dependencies: the package uses the app's own copies", () => {
+    const root = path.join(appDir, 'node_modules', 'bedrock-batch');
+    const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
+    expect(Object.keys(manifest.peerDependencies ?? {}).sort()).toEqual(['aws-cdk-lib', 'constructs']);
+    expect(Object.keys(manifest.dependencies ?? {})).not.toContain('aws-cdk-lib');
+    expect(Object.keys(manifest.dependencies ?? {})).not.toContain('constructs');
+    for (const dep of ['aws-cdk-lib', 'constructs']) {
+      const fromPackage = fs.realpathSync(require.resolve(`${dep}/package.json`, { paths: [path.join(root, 'dist', 'lib')] }));
+      const fromApp = fs.realpathSync(require.resolve(`${dep}/package.json`, { paths: [appDir] }));
+      expect({ dep, path: fromPackage }).toEqual({ dep, path: fromApp });
+    }
+  });
 
   test('ships the compiled constructs and handlers, not the tests, the twin or the app', () => {
     const root = path.join(appDir, 'node_modules', 'bedrock-batch');
