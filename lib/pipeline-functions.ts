@@ -3,7 +3,6 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { PipelineSettings } from './pipeline-config';
@@ -12,6 +11,7 @@ import { S3_PREFIXES } from '../lambdas/shared/contracts';
 import type { DropBucket } from './drop-bucket';
 import { modelInvocationJobArnPattern, modelResourceArnsOf } from './model-arns';
 import { acknowledgeNag, nagResourceFinding } from './nag';
+import { grantObjectEncryption } from './encryption-key';
 
 /** The pipeline's functions; each name is its folder under `lambdas/`. */
 export const PIPELINE_FUNCTION_NAMES = [
@@ -203,11 +203,12 @@ function prefixPattern(prefix: Prefix): string {
 }
 
 /**
- * Grants a function its {@link S3Access} to the drop bucket. Returns the object ARNs it allowed
+ * Grants a function its {@link S3Access} to the drop bucket (and its key's use, if it has one). Returns the object ARNs it allowed
  * (every one ends in a wildcard: keys are made of run ids, rounds and chunks) and the reason to
  * acknowledge them with.
  */
-function grantBucketAccess(role: iam.IRole, bucket: s3.IBucket, access: S3Access): { allowed: string[]; reason: string } {
+function grantBucketAccess(role: iam.IRole, dropBucket: DropBucket, access: S3Access): { allowed: string[]; reason: string } {
+  const bucket = dropBucket.bucket;
   const allowed: string[] = [];
   const allow = (actions: string[], resources: string[]) => {
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources }));
@@ -245,6 +246,10 @@ function grantBucketAccess(role: iam.IRole, bucket: s3.IBucket, access: S3Access
       }),
     );
   }
+  // Reading an SSE-KMS object needs Decrypt; writing one needs GenerateDataKey (and Decrypt for
+  // an upload in parts). Listing needs no key.
+  const key = dropBucket.encryptionKey;
+  if (key && (access.read !== undefined || access.write?.length)) grantObjectEncryption(role, key);
   const reason =
     access.read === 'run-inputs'
       ? 'A run\'s input files may be anywhere in the drop bucket but the pipeline\'s own output prefixes (jobs-output/, results/: read explicitly denied); written run files are keyed by run id, round and chunk (docs/ARCHITECTURE.md, "Data layout"), only known at run time; no delete.'
@@ -352,7 +357,7 @@ export class PipelineFunctions extends Construct {
       const ack = (reason: string, findings: string[]) => acknowledgeNag(fn.role, 'AwsSolutions-IAM5', reason, findings);
 
       if (access.s3) {
-        const { allowed, reason } = grantBucketAccess(fn.role, props.dropBucket.bucket, access.s3);
+        const { allowed, reason } = grantBucketAccess(fn.role, props.dropBucket, access.s3);
         ack(
           reason,
           allowed.map((arn) => nagResourceFinding(this, arn)),
