@@ -1,14 +1,23 @@
 #!/usr/bin/env node
-// The bedrock-batch command line. The TypeScript sources run through tsx's require hook,
-// so the CLI needs no build step.
+// The bedrock-batch command line. In this repository the TypeScript sources run through tsx's
+// require hook, so the CLI needs no build step; the installed package (no sources) runs the
+// compiled twin in dist/local.
 'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
 process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
 // The SDK warns on every Node 20 process that releases after January 2027 need Node 22 (the
 // Lambda functions run on Node 22); the CLI runs on the machine's Node, so skip that notice.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-require('tsx/cjs');
-const { main } = require('../local/cli.ts');
-main(process.argv.slice(2)).then(
+const sources = path.join(__dirname, '..', 'local', 'cli.ts');
+let cli;
+if (fs.existsSync(sources)) {
+  require('tsx/cjs');
+  cli = require(sources);
+} else {
+  cli = require('../dist/local/cli.js');
+}
+cli.main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },

@@ -2,6 +2,7 @@ import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
 import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -12,6 +13,7 @@ import { AlarmTopic } from './alarm-topic';
 import { BedrockServiceRole } from './bedrock-service-role';
 import { PipelineDashboard } from './dashboard';
 import { DropBucket } from './drop-bucket';
+import { checkKeyRegion } from './encryption-key';
 import { EventDelivery, periodicDelivery } from './event-delivery';
 import { JobStateRule } from './job-state-rule';
 import { JobTable } from './job-table';
@@ -47,10 +49,19 @@ export interface BedrockBatchPipelineProps extends PipelineSettingsProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * A KMS key of the stack's region to encrypt the drop bucket's objects with (SSE-KMS, S3 Bucket
+   * Keys on), e.g. the key the stack already uses for its data. Every role that reads or writes
+   * the bucket's objects, the Bedrock service role included, may then use it through S3
+   * (`kms:Decrypt`, `kms:GenerateDataKey`); the key's policy must let the account's IAM policies
+   * grant that (the default key policy does). The access-log bucket stays SSE-S3.
+   * @default - SSE-S3 (S3 managed keys)
+   */
+  readonly encryptionKey?: kms.IKey;
 }
 
 /** Keys of {@link BedrockBatchPipelineProps} beyond the settings. */
-const RESOURCE_PROP_KEYS = ['alarmTopic', 'logRetention', 'removalPolicy'] as const;
+const RESOURCE_PROP_KEYS = ['alarmTopic', 'logRetention', 'removalPolicy', 'encryptionKey'] as const;
 
 const REMOVAL_POLICIES: readonly string[] = Object.values(RemovalPolicy);
 const RETENTION_DAYS: readonly unknown[] = Object.values(logs.RetentionDays);
@@ -82,6 +93,8 @@ export class BedrockBatchPipeline extends Construct {
    * Runs are told apart by their outputs, which are always in this pipeline's bucket.
    */
   readonly completionEventPattern: events.EventPattern;
+  /** The key the drop bucket is encrypted with (`props.encryptionKey`), if any. */
+  readonly encryptionKey?: kms.IKey;
   /** The validated settings, defaults applied. */
   readonly settings: PipelineSettings;
 
@@ -107,15 +120,22 @@ export class BedrockBatchPipeline extends Construct {
     const heading = `Invalid BedrockBatchPipeline props (${this.node.path})`;
     const settings = validatePipelineSettings(props, 'props', heading, RESOURCE_PROP_KEYS);
     checkResourceProps(props, heading);
+    if (props.encryptionKey) checkKeyRegion(this, props.encryptionKey, 'props.encryptionKey');
+    this.encryptionKey = props.encryptionKey;
     this.settings = settings;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
 
-    this.dropBucket = new DropBucket(this, 'DropBucket', { workRetentionDays: settings.workRetentionDays, removalPolicy });
+    this.dropBucket = new DropBucket(this, 'DropBucket', {
+      workRetentionDays: settings.workRetentionDays,
+      removalPolicy,
+      ...(props.encryptionKey ? { encryptionKey: props.encryptionKey } : {}),
+    });
     this.jobTableConstruct = new JobTable(this, 'JobTable', { removalPolicy });
     this.bedrockServiceRole = new BedrockServiceRole(this, 'BedrockServiceRole', {
       bucket: this.dropBucket.bucket,
       modelIds: Object.values(settings.routes).map((r) => r.modelId),
+      ...(props.encryptionKey ? { encryptionKey: props.encryptionKey } : {}),
     });
     this.functions = new PipelineFunctions(this, 'Functions', {
       config: settings,
@@ -192,7 +212,7 @@ export class BedrockBatchPipeline extends Construct {
 /** The checks TypeScript makes on the resource props, for callers in plain JavaScript. */
 function checkResourceProps(props: BedrockBatchPipelineProps, heading: string): void {
   const problems: string[] = [];
-  const { alarmTopic, logRetention, removalPolicy } = props;
+  const { alarmTopic, logRetention, removalPolicy, encryptionKey } = props;
   if (alarmTopic !== undefined && (typeof alarmTopic !== 'object' || alarmTopic === null || typeof alarmTopic.topicArn !== 'string')) {
     problems.push(`props.alarmTopic must be an sns.ITopic, e.g. sns.Topic.fromTopicArn(this, 'Paging', arn) (got ${JSON.stringify(alarmTopic)})`);
   }
@@ -201,6 +221,9 @@ function checkResourceProps(props: BedrockBatchPipelineProps, heading: string): 
   }
   if (removalPolicy !== undefined && !REMOVAL_POLICIES.includes(removalPolicy)) {
     problems.push(`props.removalPolicy must be a RemovalPolicy (${REMOVAL_POLICIES.join(', ')}) (got ${JSON.stringify(removalPolicy)})`);
+  }
+  if (encryptionKey !== undefined && (typeof encryptionKey !== 'object' || encryptionKey === null || typeof encryptionKey.keyArn !== 'string')) {
+    problems.push(`props.encryptionKey must be a kms.IKey, e.g. kms.Key.fromKeyArn(this, 'DataKey', arn) (got ${JSON.stringify(encryptionKey)})`);
   }
   if (problems.length > 0) throw new Error(`${heading}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 }

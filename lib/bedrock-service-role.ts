@@ -1,9 +1,11 @@
 import { Aws } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { S3_PREFIXES } from '../lambdas/shared/contracts';
 import { modelInvocationJobArnPattern, modelResourceArnsOf, usesInferenceProfile } from './model-arns';
+import { grantObjectEncryption } from './encryption-key';
 import { acknowledgeNag, nagResourceFinding } from './nag';
 
 /** Properties of {@link BedrockServiceRole}. */
@@ -15,6 +17,13 @@ export interface BedrockServiceRoleProps {
    * on the profile and its foundation model; the others need no model permission here.
    */
   readonly modelIds: readonly string[];
+  /**
+   * The drop bucket's KMS key: Bedrock then decrypts the chunk inputs and generates data keys for
+   * the job outputs with it (docs/BEDROCK-FACTS.md §8; without them a job fails minutes after it
+   * was accepted, with a message about GetObject or PutObject permissions).
+   * @default - the bucket is SSE-S3: no key permission
+   */
+  readonly encryptionKey?: kms.IKey;
 }
 
 /**
@@ -73,6 +82,7 @@ export class BedrockServiceRole extends Construct {
       }),
       inlinePolicies: { BatchJobAccess: new iam.PolicyDocument({ statements }) },
     });
+    if (props.encryptionKey) grantObjectEncryption(this.role, props.encryptionKey);
 
     acknowledgeNag(
       this.role,

@@ -1,9 +1,11 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import { S3_PREFIXES } from '../lambdas/shared/contracts';
+import { grantObjectEncryption } from './encryption-key';
 
 /** Properties of {@link DropBucket}. */
 export interface DropBucketProps {
@@ -24,12 +26,18 @@ export interface DropBucketProps {
   readonly accessLogRetentionDays?: number;
   /** What happens to the bucket(s) when the stack is deleted. @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * A KMS key the drop bucket's objects are encrypted with (SSE-KMS, S3 Bucket Keys on). The
+   * access-log bucket stays SSE-S3: server access logs cannot be delivered to an SSE-KMS bucket.
+   * @default - SSE-S3
+   */
+  readonly encryptionKey?: kms.IKey;
 }
 
 /**
  * The S3 bucket users drop `.jsonl` files into (`inbox/<route>/`) and where runs keep their
  * workspace and results (see docs/ARCHITECTURE.md, "Data layout"). Private, TLS-only (1.2+),
- * SSE-S3 encrypted, bucket-owner-enforced, EventBridge notifications on, intermediate
+ * SSE-S3 (or SSE-KMS with `encryptionKey`) encrypted, bucket-owner-enforced, EventBridge notifications on, intermediate
  * prefixes expire, server access logs kept.
  */
 export class DropBucket extends Construct {
@@ -37,6 +45,8 @@ export class DropBucket extends Construct {
   readonly bucket: s3.Bucket;
   /** Where the drop bucket's server access logs go. */
   readonly accessLogsBucket: s3.IBucket;
+  /** The key the drop bucket's objects are encrypted with (`encryptionKey`), if any. */
+  readonly encryptionKey?: kms.IKey;
 
   constructor(scope: Construct, id: string, props: DropBucketProps = {}) {
     super(scope, id);
@@ -76,8 +86,10 @@ export class DropBucket extends Construct {
     }));
     lifecycleRules.push({ id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) });
 
+    this.encryptionKey = props.encryptionKey;
     this.bucket = new s3.Bucket(this, 'Bucket', {
       ...secure,
+      ...(props.encryptionKey ? { encryption: s3.BucketEncryption.KMS, encryptionKey: props.encryptionKey, bucketKeyEnabled: true } : {}),
       versioned: props.versioned ?? false,
       lifecycleRules,
       serverAccessLogsBucket: this.accessLogsBucket,
@@ -95,7 +107,7 @@ export class DropBucket extends Construct {
 
   /**
    * Lets `grantee` list the bucket and read and write its objects (no deletes, no ACLs, no
-   * bucket configuration): what the pipeline's functions need.
+   * bucket configuration), and use its `encryptionKey` for them: what the pipeline's functions need.
    */
   grantPipelineData(grantee: iam.IGrantable): iam.Grant {
     const objects = iam.Grant.addToPrincipal({
@@ -104,6 +116,7 @@ export class DropBucket extends Construct {
       resourceArns: [this.bucket.arnForObjects('*')],
     });
     iam.Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [this.bucket.bucketArn] });
+    if (this.encryptionKey) grantObjectEncryption(grantee, this.encryptionKey);
     return objects;
   }
 }

@@ -2,8 +2,8 @@
  * The package as a consumer gets it: `npm pack` (which builds dist/), the tarball unpacked into
  * a fresh CDK app's node_modules, and an app in plain JavaScript that declares two pipelines and
  * synthesizes with cdk-nag's AwsSolutions checks (bundling skipped); the same app in TypeScript
- * type-checks against the shipped declarations. Offline: aws-cdk-lib, constructs and cdk-nag are
- * this checkout's, linked into the app.
+ * type-checks against the shipped declarations. aws-cdk-lib and constructs are peer dependencies:
+ * the app brings its own (offline here: this checkout's, linked into the app, as cdk-nag is).
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -40,19 +40,45 @@ describe('the packed package in a fresh CDK app', () => {
     const modules = path.join(appDir, 'node_modules');
     fs.mkdirSync(path.join(modules, 'bedrock-batch'), { recursive: true });
     execFileSync('tar', ['xzf', path.join(work, packed!.filename), '-C', path.join(modules, 'bedrock-batch'), '--strip-components=1']);
-    for (const dep of ['aws-cdk-lib', 'constructs', 'cdk-nag', '@types']) fs.symlinkSync(path.join(REPO, 'node_modules', dep), path.join(modules, dep));
+    // The twin's local services are optional peer dependencies: an app that runs the twin installs them.
+    const linked = ['aws-cdk-lib', 'constructs', 'cdk-nag', '@types', 's3rver', 'dynalite', 'aws-local-stepfunctions'];
+    // What npm would install for the package itself (its dependencies), as this checkout has them.
+    const manifest = JSON.parse(fs.readFileSync(path.join(modules, 'bedrock-batch', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const installed = new Set(Object.keys(manifest.dependencies).map((dep) => dep.split('/')[0]!));
+    for (const dep of new Set([...linked, ...installed])) fs.symlinkSync(path.join(REPO, 'node_modules', dep), path.join(modules, dep));
     // NodejsFunction pins bundled dependencies with the app's lock file (a real app has one).
     fs.writeFileSync(path.join(appDir, 'package-lock.json'), JSON.stringify({ name: 'app', lockfileVersion: 3, requires: true, packages: {} }));
   }, 120000);
 
   afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
-  test('ships the compiled constructs and handlers, not the tests, the twin or the app', () => {
+  test("aws-cdk-lib and constructs are peer dependencies: the package uses the app's own copies", () => {
+    const root = path.join(appDir, 'node_modules', 'bedrock-batch');
+    const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
+    expect(Object.keys(manifest.peerDependencies ?? {}).sort()).toEqual(['aws-cdk-lib', 'aws-local-stepfunctions', 'constructs', 'dynalite', 's3rver']);
+    // Only the twin's local services are optional: the construct needs the CDK.
+    const meta = (manifest.peerDependenciesMeta ?? {}) as unknown as Record<string, { optional?: boolean }>;
+    expect(
+      Object.keys(meta)
+        .filter((dep) => meta[dep]!.optional)
+        .sort(),
+    ).toEqual(['aws-local-stepfunctions', 'dynalite', 's3rver']);
+    expect(Object.keys(manifest.dependencies ?? {})).not.toContain('aws-cdk-lib');
+    expect(Object.keys(manifest.dependencies ?? {})).not.toContain('constructs');
+    for (const dep of ['aws-cdk-lib', 'constructs']) {
+      const fromPackage = fs.realpathSync(require.resolve(`${dep}/package.json`, { paths: [path.join(root, 'dist', 'lib')] }));
+      const fromApp = fs.realpathSync(require.resolve(`${dep}/package.json`, { paths: [appDir] }));
+      expect({ dep, path: fromPackage }).toEqual({ dep, path: fromApp });
+    }
+  });
+
+  test('ships the compiled constructs, handlers and twin, not the sources, the tests or the app', () => {
     const root = path.join(appDir, 'node_modules', 'bedrock-batch');
     expect(fs.existsSync(path.join(root, 'dist', 'lib', 'index.js'))).toBe(true);
     expect(fs.existsSync(path.join(root, 'dist', 'lib', 'index.d.ts'))).toBe(true);
     expect(fs.existsSync(path.join(root, 'dist', 'lambdas', 'prepare', 'handler.js'))).toBe(true);
-    for (const absent of ['test', 'local', 'lib', path.join('dist', 'local'), path.join('dist', 'test')])
+    expect(fs.existsSync(path.join(root, 'dist', 'local', 'cli.js'))).toBe(true);
+    for (const absent of ['test', 'local', 'lib', 'lambdas', path.join('dist', 'test'), path.join('dist', 'scripts')])
       expect({ absent, present: fs.existsSync(path.join(root, absent)) }).toEqual({ absent, present: false });
   });
 
@@ -83,5 +109,43 @@ describe('the packed package in a fresh CDK app', () => {
     expect(() =>
       execFileSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', appDir], { cwd: appDir, encoding: 'utf8' }),
     ).not.toThrow();
+  });
+
+  test('the installed bedrock-batch command runs a local run on the twin, every record accounted for once', () => {
+    const lines = Array.from({ length: 9 }, (_, i) =>
+      JSON.stringify({
+        recordId: `r-${i + 1}`,
+        modelInput: {
+          anthropic_version: 'bedrock-2023-05-31',
+          max_tokens: 50,
+          messages: [{ role: 'user', content: [{ type: 'text', text: `ticket ${i + 1}` }] }],
+        },
+      }),
+    );
+    lines.splice(4, 0, '{"recordId": "broken"'); // rejected: not JSON
+    fs.writeFileSync(path.join(appDir, 'tickets.jsonl'), lines.join('\n') + '\n');
+    const out = path.join(work, 'local-out');
+    const bin = path.join(appDir, 'node_modules', 'bedrock-batch', 'bin', 'bedrock-batch.js');
+    const args = ['local', 'run', 'tickets.jsonl', '--model', 'anthropic.claude-3-haiku-20240307-v1:0', '--max-records-per-job', '4', '--run-id', 'pack-run'];
+    const stdout = execFileSync(process.execPath, [bin, ...args, '--out', out, '--quiet'], { cwd: appDir, encoding: 'utf8' });
+    expect(stdout).toContain('pack-run: CompletedWithFailures: 10 input, 9 succeeded, 0 failed, 1 rejected');
+    const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')) as { records: Record<string, number> };
+    const ids = (file: string) =>
+      fs.existsSync(path.join(out, file))
+        ? fs
+            .readFileSync(path.join(out, file), 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map(
+              (l) => (JSON.parse(l) as { recordId?: string; lineNumber?: number }).recordId ?? `line-${(JSON.parse(l) as { lineNumber?: number }).lineNumber}`,
+            )
+        : [];
+    const seen = [...ids('results.jsonl'), ...ids('failed.jsonl'), ...ids('rejected.jsonl')];
+    expect(summary.records.input).toBe(10);
+    expect(summary.records.input).toBe(summary.records.succeeded! + summary.records.failed! + summary.records.rejected!);
+    expect(summary.records.rejected).toBe(1);
+    expect(seen).toHaveLength(10);
+    expect(new Set(seen).size).toBe(10);
+    for (let i = 1; i <= 9; i++) expect(seen).toContain(`r-${i}`);
   });
 });
