@@ -91,6 +91,8 @@ interface FunctionAccess {
   readonly passServiceRole?: boolean;
   /** `events:PutEvents` on the default bus. */
   readonly putEvents?: boolean;
+  /** `servicequotas:ListServiceQuotas` and `GetServiceQuota`: the model's quotas, read at run time. */
+  readonly readQuotas?: boolean;
 }
 
 /**
@@ -124,6 +126,7 @@ const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
     s3: { read: 'run-inputs', list: 'run-inputs', write: ['jobsInput', 'work', 'held'] },
     table: { items: { run: ['GetItem', 'UpdateItem'] } },
     invokeModel: true,
+    readQuotas: true,
   },
   // Reads its execution's history length and may start the run's successor execution
   // (connectWorkflow, which also grants DescribeExecution to check an existing successor); hands
@@ -402,6 +405,15 @@ export class PipelineFunctions extends Construct {
         );
       }
       if (access.putEvents) defaultBus.grantPutEventsTo(fn.role);
+      if (access.readQuotas) {
+        fn.role.addToPrincipalPolicy(
+          new iam.PolicyStatement({ actions: ['servicequotas:ListServiceQuotas', 'servicequotas:GetServiceQuota'], resources: ['*'] }),
+        );
+        ack(
+          'Service Quotas: ListServiceQuotas has no resource type to scope to, and the quota codes GetServiceQuota would name are not known before reading them.',
+          ['Resource::*'],
+        );
+      }
     }
     this.byName = byName;
   }

@@ -15,8 +15,9 @@ import { basename, join } from 'node:path';
 import type { PipelineConfig } from '../lib/pipeline-config';
 import type { RunSummary } from '../lambdas/finalize/finalize';
 import { CrashInjector, invocationKey, seededCrashPlan, type CrashRecord } from './crash-injector';
-import { BedrockEmulator, type EmulatorQuotas, type EmulatorStats, type FaultSpec } from './emulator';
+import { BedrockEmulator, type AccountQuotas, type EmulatorStats, type FaultSpec } from './emulator';
 import { FaultDecider } from './emulator/faults';
+import { LocalServiceQuotas } from './services/service-quotas';
 import { startLocalDynamo, createTablesFromTemplate } from './services/dynamodb';
 import { LocalEventBus, type BusEvent } from './services/event-bus';
 import { localS3ClientConfig, startLocalS3 } from './services/s3';
@@ -47,7 +48,11 @@ const SLOT_RETRY_INTERVAL_MS = 250;
 export interface TwinOptions {
   /** The pipeline configuration the stack is synthesized with. */
   readonly config: PipelineConfig;
-  readonly quotas?: Partial<EmulatorQuotas>;
+  /**
+   * The emulated account's quotas, over the model catalog's defaults: what the Bedrock emulator
+   * enforces and the twin's Service Quotas serves. Never the pipeline's own settings.
+   */
+  readonly accountQuotas?: AccountQuotas;
   readonly faults?: FaultSpec;
   readonly seed?: number;
   /** Duration of each emulated job status step. @default 20 */
@@ -196,7 +201,7 @@ export class LocalTwin {
         s3,
         region: LOCAL_REGION,
         accountId: LOCAL_ACCOUNT,
-        ...(options.quotas ? { quotas: options.quotas } : {}),
+        ...(options.accountQuotas ? { accountQuotas: options.accountQuotas } : {}),
         ...(options.faults ? { faults: options.faults } : {}),
         ...(options.seed !== undefined ? { seed: options.seed } : {}),
         stepDelayMs: options.stepDelayMs ?? 20,
@@ -204,6 +209,9 @@ export class LocalTwin {
       });
       const bedrockEndpoint = await emulator.start();
       stops.push(() => emulator.stop());
+      const serviceQuotas = new LocalServiceQuotas({ region: LOCAL_REGION, accountId: LOCAL_ACCOUNT, accountQuotas: options.accountQuotas ?? {} });
+      const serviceQuotasEndpoint = await serviceQuotas.start();
+      stops.push(() => serviceQuotas.stop());
 
       // What a deployed function has: its template environment, plus endpoints for the SDK.
       const functions = lambdaFunctions(template, resolve);
@@ -221,6 +229,7 @@ export class LocalTwin {
         AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockEndpoint.endpoint,
         AWS_ENDPOINT_URL_SFN: tokenEndpoint.endpoint,
         AWS_ENDPOINT_URL_EVENTBRIDGE: busEndpoint.endpoint,
+        AWS_ENDPOINT_URL_SERVICE_QUOTAS: serviceQuotasEndpoint.endpoint,
         POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'SILENT',
       });
 

@@ -7,6 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { RUN_COMPLETED_DETAIL_TYPE, RUN_COMPLETED_SOURCE, isValidRunId, runKeys, s3Uri, S3_PREFIXES, type RunConfig } from '../shared/contracts';
 import { logger } from '../shared/logger';
+import type { RunQuotas } from '../shared/model-quotas';
 import { estimateCostUsd, modelFamily } from '../shared/model-family';
 import { partsOf, readCommittedRounds } from '../shared/committed-parts';
 import type { ChunkStats, PartFile, PrepareStats, RemainderStats, StoppedManifest } from '../shared/outcomes';
@@ -39,6 +40,8 @@ export interface RunSummary {
   readonly outputs: { results: string[]; failed: string; rejected: string };
   /** Things a reader should know: output records with unknown or repeated ids, conservation breaches. */
   readonly warnings: string[];
+  /** The limits the run planned with and where each came from (Service Quotas, the route, the documented default). */
+  readonly quotas?: RunQuotas['values'];
   readonly error?: { readonly error: string; readonly cause: string };
 }
 
@@ -255,7 +258,9 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
     inputs: (prepared?.inputs ?? []).slice(0, MAX_LISTED_INPUTS),
     inputFiles: prepared?.inputFiles ?? 0,
     outputs: { results: results.keys.map((k) => s3Uri(bucket, k)), failed: s3Uri(bucket, outputs.failed), rejected: s3Uri(bucket, outputs.rejected) },
-    warnings,
+    // Quota warnings (Service Quotas unreadable) are reported without making the run's records fail.
+    warnings: [...warnings, ...(run?.quotas?.warnings ?? [])],
+    ...(run?.quotas ? { quotas: run.quotas.values } : {}),
     ...(event.outcome === 'Failed' ? { error: { error: event.state.error?.Error ?? 'Unknown', cause: describeCause(event.state.error?.Cause) } } : {}),
   };
   await writeJsonObject(deps.s3, bucket, runKeys.results(runId, 'summary.json'), summary, true);

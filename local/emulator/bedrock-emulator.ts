@@ -26,16 +26,18 @@ import type { Readable } from 'node:stream';
 import { dirname } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { isTerminalStatus } from '../../lambdas/shared/contracts';
-import { baseModelId, KNOWN_FAMILIES_HINT, modelFamily, type ModelFamily } from '../../lambdas/shared/model-family';
+import { batchModelProblem, catalogModel, type CatalogModel, type ModelQuotas } from '../../lambdas/shared/model-catalog';
+import { KNOWN_FAMILIES_HINT, modelFamily, type ModelFamily } from '../../lambdas/shared/model-family';
 import { BedrockApiError } from './api-error';
 import { formatCreationTime, JOB_STATE_DETAIL_TYPE, JOB_STATE_SOURCE, type BedrockJobStateEvent } from './events';
 import { fakeModelOutput, type InvocationType } from './fake-model';
 import { FaultDecider, hash53, seededRandom, type FaultSpec } from './faults';
-import { DEFAULT_QUOTAS, processJobRecords, validateJobInput, type EmulatorQuotas, type RecordCounts } from './job-processing';
+import { accountQuotasFor } from './account-quotas';
+import { processJobRecords, validateJobInput, type RecordCounts } from './job-processing';
 import { isRecord, validateCreateJobRequest, validateJobIdentifier, validateListQuery, type CreateJobRequest, type JobStatus } from './validation';
 
 export { FAULT_NAMES, parseFaultSpec, type FaultName, type FaultSpec } from './faults';
-export { DEFAULT_QUOTAS, type EmulatorQuotas } from './job-processing';
+export { accountQuotasFor, parseAccountQuotas, type AccountQuotas } from './account-quotas';
 export { JOB_STATE_DETAIL_TYPE, JOB_STATE_SOURCE, type BedrockJobStateDetail, type BedrockJobStateEvent } from './events';
 export { JOB_STATUSES, type JobStatus } from './validation';
 
@@ -47,8 +49,12 @@ export interface EmulatorOptions {
   region?: string;
   /** Account in ARNs and events. @default '123456789012' */
   accountId?: string;
-  /** Per-model quotas; unset fields take Bedrock's defaults ({@link DEFAULT_QUOTAS}). */
-  quotas?: Partial<EmulatorQuotas>;
+  /**
+   * The emulated account's quotas: each set field replaces that quota of every model, over the
+   * model catalog's documented defaults (lambdas/shared/model-catalog.ts). The pipeline's own
+   * settings never set these (`local run --account-quota`).
+   */
+  accountQuotas?: Partial<ModelQuotas>;
   /** Delay before each status transition, in milliseconds. @default 20 */
   stepDelayMs?: number;
   /** Fault rates; none by default. */
@@ -98,8 +104,10 @@ interface Job {
   jobArn: string;
   request: CreateJobRequest;
   clientRequestToken: string;
-  family: ModelFamily | undefined;
+  family: ModelFamily;
+  /** The model's catalog id: jobs on one model share its concurrency quota, whatever profile they name. */
   quotaKey: string;
+  quotas: ModelQuotas;
   invocationType: InvocationType;
   timeoutHours: number;
   status: JobStatus;
@@ -135,7 +143,7 @@ export class BedrockEmulator {
   private readonly s3: S3Client;
   private readonly region: string;
   private readonly accountId: string;
-  private readonly quotas: EmulatorQuotas;
+  private readonly accountQuotas: Partial<ModelQuotas>;
   private readonly stepDelayMs: number;
   private readonly faults: FaultDecider;
   private readonly onEvent?: (event: BedrockJobStateEvent) => Promise<void> | void;
@@ -176,7 +184,7 @@ export class BedrockEmulator {
     this.s3 = opts.s3;
     this.region = opts.region ?? 'us-east-1';
     this.accountId = opts.accountId ?? '123456789012';
-    this.quotas = { ...DEFAULT_QUOTAS, ...opts.quotas };
+    this.accountQuotas = { ...opts.accountQuotas };
     this.stepDelayMs = opts.stepDelayMs ?? 20;
     this.faults = new FaultDecider(opts.faults ?? {}, opts.seed ?? 1);
     this.onEvent = opts.onEvent;
@@ -322,13 +330,19 @@ export class BedrockEmulator {
       return { jobArn: this.jobs.get(existing)!.jobArn };
     }
 
-    const quotaKey = baseModelId(request.modelId);
+    // Refused at create, as Bedrock refuses them (facts, "Model catalog"): unknown models, models
+    // without batch, bare ids of models served only through an inference profile.
+    const problem = batchModelProblem(request.modelId);
+    if (problem) throw new BedrockApiError('ValidationException', problem);
+    const model = catalogModel(request.modelId) as CatalogModel;
+    const quotas = accountQuotasFor(model, this.accountQuotas);
+    const quotaKey = model.id;
     const active = this.activeByQuotaKey.get(quotaKey) ?? 0;
-    if (active >= this.quotas.maxConcurrentJobs) {
+    if (active >= quotas.maxConcurrentJobs) {
       this.counters.quotaRejections++;
       throw new BedrockApiError(
         'ServiceQuotaExceededException',
-        `The number of submitted and in-progress batch inference jobs for ${quotaKey} has reached the quota of ${this.quotas.maxConcurrentJobs}. Wait for a job to finish or request a quota increase.`,
+        `The number of submitted and in-progress batch inference jobs for ${quotaKey} has reached the quota of ${quotas.maxConcurrentJobs}. Wait for a job to finish or request a quota increase.`,
       );
     }
 
@@ -342,8 +356,9 @@ export class BedrockEmulator {
       jobArn,
       request,
       clientRequestToken: token,
-      family: modelFamily(request.modelId),
+      family: model.family,
       quotaKey,
+      quotas,
       invocationType: request.modelInvocationType ?? 'InvokeModel',
       timeoutHours,
       status: 'Submitted',
@@ -505,18 +520,16 @@ export class BedrockEmulator {
       if (!(await this.step())) return;
       if (job.stopRequested) return await this.finishStop(job);
       this.transition(job, 'Validating');
-      const input = job.family
-        ? await validateJobInput(
-            this.s3,
-            {
-              inputS3Uri: job.request.inputDataConfig.s3InputDataConfig.s3Uri,
-              outputS3Uri: job.request.outputDataConfig.s3OutputDataConfig.s3Uri,
-              modelId: job.request.modelId,
-            },
-            this.quotas,
-            () => job.stopRequested || this.closed,
-          )
-        : { problem: `Batch inference is not supported for model ${job.request.modelId} (the emulator knows ${KNOWN_FAMILIES_HINT}).` };
+      const input = await validateJobInput(
+        this.s3,
+        {
+          inputS3Uri: job.request.inputDataConfig.s3InputDataConfig.s3Uri,
+          outputS3Uri: job.request.outputDataConfig.s3OutputDataConfig.s3Uri,
+          modelId: job.request.modelId,
+        },
+        job.quotas,
+        () => job.stopRequested || this.closed,
+      );
       if (!(await this.step())) return;
       if (job.stopRequested) return await this.finishStop(job);
       if ('problem' in input) return this.transition(job, 'Failed', input.problem);
@@ -557,7 +570,7 @@ export class BedrockEmulator {
         jobArn: job.jobArn,
         jobId: job.jobId,
         modelId: job.request.modelId,
-        family: job.family as ModelFamily,
+        family: job.family,
         invocationType: job.invocationType,
         outputS3Uri: job.request.outputDataConfig.s3OutputDataConfig.s3Uri,
         faults: this.faults,
