@@ -8,12 +8,14 @@
  * Choices where the facts are UNCONFIRMED (each marked in the code):
  * - Stopping a job that is already terminal is a ValidationException (facts §3 leaves
  *   ConflictException or ValidationException open); stopping a `Stopping` job is a no-op.
- * - A reused clientRequestToken returns the first job's ARN, whatever the other parameters.
+ * - A reused clientRequestToken with the same request returns the first job's ARN; with a
+ *   different request it is a ConflictException (facts §1 leaves both open).
  * - The concurrent-jobs quota counts every non-terminal status, per base model (an inference
  *   profile shares its model's quota); a job over it gets ServiceQuotaExceededException.
  * - List defaults: newest first, pages of up to 1000.
  * - An omitted timeoutDurationInHours is 24; `jobExpirationTime` is submitTime + timeout.
- * - Job names need not be unique.
+ * - A job name is unique in the account and region whatever the job's status: a create with a
+ *   name in use (and another clientRequestToken) is a ConflictException (facts §1: likely).
  * - The manifest is written for every job that reached InProgress and was not failed or
  *   abandoned (so also PartiallyCompleted and Stopped-while-running).
  */
@@ -90,6 +92,8 @@ export interface EmulatorStats {
   createThrottled: number;
   /** Creates refused with ServiceQuotaExceededException. */
   quotaRejections: number;
+  /** Creates refused with ConflictException: a job name in use, or a clientRequestToken reused for another request. */
+  conflicts: number;
   /** Records processed by batch jobs (succeeded or failed). */
   recordsProcessed: number;
   /** InvokeModel calls received (throttled ones included). */
@@ -155,6 +159,7 @@ export class BedrockEmulator {
   private closed = false;
   private readonly jobs = new Map<string, Job>();
   private readonly jobIdByToken = new Map<string, string>();
+  private readonly jobIdByName = new Map<string, string>();
   private readonly createAttemptsByToken = new Map<string, number>();
   private jobSeq = 0;
   private readonly sleeps = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
@@ -175,6 +180,7 @@ export class BedrockEmulator {
     eventErrors: 0,
     createThrottled: 0,
     quotaRejections: 0,
+    conflicts: 0,
     recordsProcessed: 0,
     invokeModelCalls: 0,
     jobsByStatus: {},
@@ -325,9 +331,24 @@ export class BedrockEmulator {
 
     const existing = this.jobIdByToken.get(token);
     if (existing !== undefined) {
-      // UNCONFIRMED (facts §1): a repeat returns the first job's ARN, even with other parameters.
+      const first = this.jobs.get(existing)!;
+      // UNCONFIRMED (facts §1): a repeat of the same request returns the first job's ARN; the
+      // token reused for another request is refused, so that a caller's naming bug shows here.
+      if (requestKey(first.request) !== requestKey(request)) {
+        this.counters.conflicts++;
+        throw new BedrockApiError(
+          'ConflictException',
+          `The clientRequestToken ${token} was already used to create the batch inference job ${first.jobArn} (${first.request.jobName}) with a different request.`,
+        );
+      }
       this.counters.duplicateCreates++;
-      return { jobArn: this.jobs.get(existing)!.jobArn };
+      return { jobArn: first.jobArn };
+    }
+    const sameName = this.jobIdByName.get(request.jobName);
+    if (sameName !== undefined) {
+      this.counters.conflicts++;
+      const other = this.jobs.get(sameName)!;
+      throw new BedrockApiError('ConflictException', `A batch inference job named ${request.jobName} already exists (${other.jobArn}, ${other.status}).`);
     }
 
     // Refused at create, as Bedrock refuses them (facts, "Model catalog"): unknown models, models
@@ -376,6 +397,7 @@ export class BedrockEmulator {
     };
     this.jobs.set(jobId, job);
     this.jobIdByToken.set(token, jobId);
+    this.jobIdByName.set(request.jobName, jobId);
     this.counters.jobsCreated++;
 
     this.activeTotal++;
@@ -739,6 +761,22 @@ function sendJson(res: HttpResponse, status: number, value: unknown): void {
     'x-amzn-requestid': randomUUID(),
   });
   res.end(payload);
+}
+
+/** A request as compared for idempotency: every field but the token itself, keys sorted. */
+function requestKey(request: CreateJobRequest): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : isRecord(v)
+        ? Object.fromEntries(
+            Object.keys(v)
+              .filter((k) => k !== 'clientRequestToken' && v[k] !== undefined && v[k] !== null)
+              .sort()
+              .map((k) => [k, canonical(v[k])]),
+          )
+        : v;
+  return JSON.stringify(canonical(request));
 }
 
 function encodePageToken(offset: number): string {

@@ -95,13 +95,34 @@ describe('CreateModelInvocationJob validation', () => {
 describe('job ARN, idempotency and quotas', () => {
   it('returns the same jobArn for a repeated clientRequestToken and counts the duplicate', async () => {
     const h = await emulator({ stepDelayMs: 10_000 });
-    const first = await h.create({ clientRequestToken: 'run1-r01-c00001' });
-    const second = await h.create({ clientRequestToken: 'run1-r01-c00001' });
-    const third = await h.create({ clientRequestToken: 'run1-r01-c00002' });
+    const first = await h.create({ jobName: 'bb-run1-r01-c00001', clientRequestToken: 'run1-r01-c00001' });
+    const second = await h.create({ jobName: 'bb-run1-r01-c00001', clientRequestToken: 'run1-r01-c00001' });
+    const third = await h.create({ jobName: 'bb-run1-r01-c00002', clientRequestToken: 'run1-r01-c00002' });
     expect(first).toMatch(/^arn:aws:bedrock:us-east-1:123456789012:model-invocation-job\/[a-z0-9]{12}$/);
     expect(second).toBe(first);
     expect(third).not.toBe(first);
     expect(h.emulator.stats()).toMatchObject({ jobsCreated: 2, duplicateCreates: 1 });
+  });
+
+  it("refuses a job name in use, whatever that job's status, with ConflictException (400)", async () => {
+    const h = await emulator();
+    const first = await h.create({ jobName: 'bb-run1-r01-c00001', clientRequestToken: 'run1-r01-c00001', inputKey: await input(claudeRecords(100)) });
+    await h.emulator.idle();
+    const err = await sdkError(() => h.create({ jobName: 'bb-run1-r01-c00001', clientRequestToken: 'other-token' }));
+    expect(err.name).toBe('ConflictException');
+    expect(err.$metadata?.httpStatusCode).toBe(400);
+    expect(err.message).toContain(first);
+    expect(h.emulator.stats()).toMatchObject({ jobsCreated: 1, conflicts: 1 });
+  });
+
+  it('refuses a clientRequestToken reused for a different request with ConflictException; the same request is a duplicate', async () => {
+    const h = await emulator({ stepDelayMs: 10_000 });
+    const first = await h.create({ jobName: 'alpha', clientRequestToken: 'tok-1', tags: [{ key: 'k', value: 'v' }] });
+    await expect(h.create({ jobName: 'alpha', clientRequestToken: 'tok-1', tags: [{ key: 'k', value: 'v' }] })).resolves.toBe(first);
+    const err = await sdkError(() => h.create({ jobName: 'beta', clientRequestToken: 'tok-1' }));
+    expect(err.name).toBe('ConflictException');
+    expect(err.message).toMatch(/clientRequestToken tok-1 was already used .* \(alpha\) with a different request/);
+    expect(h.emulator.stats()).toMatchObject({ jobsCreated: 1, duplicateCreates: 1, conflicts: 1 });
   });
 
   it('uses the configured region and account', async () => {
