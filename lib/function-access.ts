@@ -84,6 +84,8 @@ export interface FunctionAccess {
   readonly passServiceRole?: boolean;
   /** `events:PutEvents` on the default bus. */
   readonly putEvents?: boolean;
+  /** `servicequotas:ListServiceQuotas` and `GetServiceQuota`: the model's quotas, read at run time. */
+  readonly readQuotas?: boolean;
 }
 
 /**
@@ -117,6 +119,7 @@ export const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
     s3: { read: 'run-inputs', list: 'run-inputs', write: ['jobsInput', 'work', 'held'] },
     table: { items: { run: ['GetItem', 'UpdateItem'] } },
     invokeModel: true,
+    readQuotas: true,
   },
   // Reads its execution's history length and may start the run's successor execution
   // (connectWorkflow, which also grants DescribeExecution to check an existing successor); hands

@@ -147,6 +147,15 @@ export class PipelineFunctions extends Construct {
         );
       }
       if (access.putEvents) defaultBus.grantPutEventsTo(fn.role);
+      if (access.readQuotas) {
+        fn.role.addToPrincipalPolicy(
+          new iam.PolicyStatement({ actions: ['servicequotas:ListServiceQuotas', 'servicequotas:GetServiceQuota'], resources: ['*'] }),
+        );
+        ack(
+          'Service Quotas: ListServiceQuotas has no resource type to scope to, and the quota codes GetServiceQuota would name are not known before reading them.',
+          ['Resource::*'],
+        );
+      }
     }
     this.byName = byName;
   }

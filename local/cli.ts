@@ -7,19 +7,24 @@ import { access, readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { isValidRunId, type SmallRemainderPolicy } from '../lambdas/shared/contracts';
 import { KNOWN_FAMILIES_HINT, modelFamily } from '../lambdas/shared/model-family';
-import { parseFaultSpec, type FaultSpec } from './emulator';
+import { parseAccountQuotas, parseFaultSpec, type AccountQuotas, type FaultSpec } from './emulator';
 import type { LocalRunOutcome, LocalRunRequest } from './run-local';
 
 export const USAGE = `usage: bedrock-batch local run <file.jsonl>... --model <modelId> [--out <dir>]
     [--max-records-per-job N] [--min-records-per-job N] [--max-concurrent-jobs N]
     [--max-attempts N] [--small-remainder on-demand|hold|fail]
     [--one-run-per-file | --run-id ID | --input-json FILE...]
-    [--faults name=rate,...] [--seed N] [--step-delay-ms N] [--quiet]
+    [--account-quota name=N,...] [--faults name=rate,...] [--seed N] [--step-delay-ms N] [--quiet]
 
 --run-id ID          the run's id (one input file only)
 --input-json FILE    an execution input as pasted in the Step Functions console (repeatable:
                      one run each, all at once); the input files are uploaded first to
                      s3://bedrock-batch-local/uploads/<file name>, for the inputs to name
+--account-quota      the emulated AWS account's Bedrock quotas, for every model, over the
+                     documented defaults of the model catalog (e.g. min-records=20 for small
+                     test jobs); names: min-records, max-records, max-records-per-file,
+                     max-file-bytes, max-job-bytes, concurrent-jobs. The pipeline reads them
+                     from the twin's Service Quotas, as on AWS; its own options never set them
 faults: record-error, record-throttle, job-fail, job-partial, job-expire,
         create-throttle, drop-events, duplicate-events, handler-crash,
         duplicate-invocation (rates 0..1)`;
@@ -45,6 +50,7 @@ const VALUE_OPTIONS = new Set([
   '--max-attempts',
   '--small-remainder',
   '--faults',
+  '--account-quota',
   '--seed',
   '--step-delay-ms',
   '--run-id',
@@ -120,6 +126,14 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       throw new UsageError(`--faults: ${(err as Error).message}`);
     }
   }
+  let accountQuotas: AccountQuotas | undefined;
+  if (values.has('--account-quota')) {
+    try {
+      accountQuotas = parseAccountQuotas(values.get('--account-quota')!);
+    } catch (err) {
+      throw new UsageError(`--account-quota: ${(err as Error).message}`);
+    }
+  }
   const smallRemainder = values.get('--small-remainder');
   if (smallRemainder !== undefined && !['on-demand', 'hold', 'fail'].includes(smallRemainder)) {
     throw new UsageError(`--small-remainder must be on-demand, hold or fail, got '${smallRemainder}'`);
@@ -144,6 +158,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     ...(flags.has('--one-run-per-file') ? { oneRunPerFile: true } : {}),
     ...(runId !== undefined ? { runId } : {}),
     ...(faults ? { faults } : {}),
+    ...(accountQuotas ? { accountQuotas } : {}),
     ...(seedText !== undefined ? { seed: Number(seedText) } : {}),
     ...(values.has('--step-delay-ms') ? { stepDelayMs: num('--step-delay-ms', 60000)! } : {}),
   };

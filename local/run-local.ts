@@ -13,10 +13,10 @@ import type { SmallRemainderPolicy } from '../lambdas/shared/contracts';
 import { runKeys } from '../lambdas/shared/contracts';
 import { runIdOfExecutionInput } from '../lambdas/shared/run-input';
 import type { RunSummary } from '../lambdas/finalize/finalize';
-import type { EmulatorStats, FaultSpec } from './emulator';
+import type { AccountQuotas, EmulatorStats, FaultSpec } from './emulator';
 import { ensureDir, LocalTwin, type TwinFaultStats } from './twin';
 
-/** Bedrock's default minimum records per job (reference facts §7). */
+/** Bedrock's default minimum records per job (facts §7). */
 export const BEDROCK_DEFAULT_MIN_RECORDS = 100;
 
 /**
@@ -37,10 +37,16 @@ export interface LocalRunRequest {
   readonly out?: string;
   readonly maxRecordsPerJob?: number;
   /**
-   * The emulated account's minimum records per job. @default Bedrock's 100, or half of
-   * `maxRecordsPerJob` when that is under 200, so that small demo jobs stay valid
+   * The route's minimum records per job (the pipeline's setting: Prepare plans with the stricter
+   * of it and the model's quota). @default 100, or half of `maxRecordsPerJob` when that is under 200
    */
   readonly minRecordsPerJob?: number;
+  /**
+   * The emulated account's quotas, for every model, over the model catalog's documented defaults
+   * (`--account-quota`): what the Bedrock emulator enforces and the twin's Service Quotas
+   * serves. The only way to change the emulated account; the pipeline's options never do.
+   */
+  readonly accountQuotas?: AccountQuotas;
   readonly maxConcurrentJobs?: number;
   readonly maxAttempts?: number;
   readonly smallRemainder?: SmallRemainderPolicy;
@@ -112,7 +118,7 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
   });
   const twin = await LocalTwin.start({
     config,
-    quotas: { minRecordsPerJob },
+    ...(req.accountQuotas ? { accountQuotas: req.accountQuotas } : {}),
     ...(req.faults ? { faults: req.faults } : {}),
     ...(req.seed !== undefined ? { seed: req.seed } : {}),
     ...(req.stepDelayMs !== undefined ? { stepDelayMs: req.stepDelayMs } : {}),

@@ -14,7 +14,7 @@ import type { PipelineConfig } from '../lib/pipeline-config';
 import type { RunSummary } from '../lambdas/finalize/finalize';
 import { CrashInjector, type CrashRecord } from './crash-injector';
 import { invocationKey, seededCrashPlan } from './crash-plan';
-import type { BedrockEmulator, EmulatorQuotas, EmulatorStats, FaultSpec } from './emulator';
+import type { AccountQuotas, BedrockEmulator, EmulatorStats, FaultSpec } from './emulator';
 import type { LocalEventBus } from './services/event-bus';
 import { runStateMachine, type ExecutionResult } from './services/step-functions';
 import { StepFunctionsError, type StartExecutionRequest } from './services/step-functions-api';
@@ -37,7 +37,11 @@ const SLOT_RETRY_INTERVAL_MS = 250;
 export interface TwinOptions {
   /** The pipeline configuration the stack is synthesized with. */
   readonly config: PipelineConfig;
-  readonly quotas?: Partial<EmulatorQuotas>;
+  /**
+   * The emulated account's quotas, over the model catalog's defaults: what the Bedrock emulator
+   * enforces and the twin's Service Quotas serves. Never the pipeline's own settings.
+   */
+  readonly accountQuotas?: AccountQuotas;
   readonly faults?: FaultSpec;
   readonly seed?: number;
   /** Duration of each emulated job status step. @default 20 */

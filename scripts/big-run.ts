@@ -58,6 +58,8 @@ export async function bigRun(options: BigRunOptions): Promise<Record<string, unk
       out: join(dir, 'out'),
       maxRecordsPerJob: options.maxRecordsPerJob,
       minRecordsPerJob: options.minRecordsPerJob,
+      // The emulated account's minimum is the route's: a measurement of the pipeline, not of quotas.
+      accountQuotas: { minRecordsPerJob: options.minRecordsPerJob },
       maxConcurrentJobs: options.maxConcurrentJobs,
       ...(options.stepDelayMs !== undefined ? { stepDelayMs: options.stepDelayMs } : {}),
       ...(options.seed !== undefined ? { seed: options.seed } : {}),

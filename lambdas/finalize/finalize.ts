@@ -87,7 +87,9 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
       failed: s3Uri(bucket, written.failedKey),
       rejected: s3Uri(bucket, written.rejectedKey),
     },
-    warnings,
+    // Quota warnings (Service Quotas unreadable) are reported without making the run's records fail.
+    warnings: [...warnings, ...(run?.quotas?.warnings ?? [])],
+    ...(run?.quotas ? { quotas: run.quotas.values } : {}),
     ...(event.outcome === 'Failed' ? { error: { error: event.state.error?.Error ?? 'Unknown', cause: describeCause(event.state.error?.Cause) } } : {}),
   };
   await writeJsonObject(deps.s3, bucket, runKeys.results(runId, 'summary.json'), summary, true);

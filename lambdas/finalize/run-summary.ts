@@ -3,6 +3,7 @@
  * run committed (job and token totals, warnings, status, cost).
  */
 import { estimateCostUsd, modelFamily } from '../shared/model-family';
+import type { RunQuotas } from '../shared/model-quotas';
 import type { ChunkStats, RemainderStats } from '../shared/outcomes';
 
 export type RunStatus = 'Succeeded' | 'CompletedWithFailures' | 'Stopped' | 'Failed';
@@ -30,6 +31,8 @@ export interface RunSummary {
   readonly outputs: { results: string[]; failed: string; rejected: string };
   /** Things a reader should know: output records with unknown or repeated ids, conservation breaches. */
   readonly warnings: string[];
+  /** The limits the run planned with and where each came from (Service Quotas, the route, the documented default). */
+  readonly quotas?: RunQuotas['values'];
   readonly error?: { readonly error: string; readonly cause: string };
 }
 

@@ -7,6 +7,7 @@ import type { PipelineEnvConfig } from '../shared/config';
 import { isValidRunId, parseS3Uri, runKeys, type RoundState, type RunConfig } from '../shared/contracts';
 import { logger } from '../shared/logger';
 import { modelFamily } from '../shared/model-family';
+import { planningQuotas, type ModelQuotaReader } from '../shared/model-quotas';
 import type { PrepareStats } from '../shared/outcomes';
 import type { ResumeInput } from '../next-window/next-window';
 import { RecordIdIndex } from '../shared/record-id-index';
@@ -30,6 +31,12 @@ export interface PrepareEnv {
   readonly bucket: string;
   readonly pipeline: PipelineEnvConfig;
   readonly claims: RunClaims;
+  /**
+   * Reads the model's quotas (Service Quotas, lambdas/shared/model-quotas.ts): the run plans with
+   * the stricter of each quota and the route's setting. Unset only where no quotas exist to read
+   * (benchmarks of the planning code): the route's settings are then used as they are.
+   */
+  readonly readQuotas?: ModelQuotaReader;
 }
 
 export interface PrepareResult {
@@ -121,7 +128,28 @@ export async function prepareRun(deps: RoundDeps, env: PrepareEnv, event: Prepar
   });
   // The run owns its id before it writes anything under it; a retried Prepare claims again.
   await env.claims.claim(run.runId, event.executionArn);
-  return withRunStep(env.claims, run.runId, 'prepare', () => prepareClaimedRun(deps, run, inputs, inputETags ?? {}));
+  return withRunStep(env.claims, run.runId, 'prepare', async () => prepareClaimedRun(deps, await boundByQuotas(env, run), inputs, inputETags ?? {}));
+}
+
+/**
+ * The run with the model's quotas applied: the stricter of each quota and the route's setting,
+ * and where each came from (`run.quotas`, for the summary). Read once, here: later rounds and
+ * successor executions plan with the run configuration written to run.json.
+ * @throws InvalidRunInput when the model's minimum job size is above the largest job the run may make
+ */
+async function boundByQuotas(env: PrepareEnv, run: RunConfig): Promise<RunConfig> {
+  if (!env.readQuotas) return run;
+  const quotas = planningQuotas(run, await env.readQuotas(run.modelId));
+  const { minRecordsPerJob: min, maxRecordsPerJob: max, maxConcurrentJobs } = quotas.values;
+  for (const w of quotas.warnings) logger.warn(w);
+  if (min.value > max.value) {
+    throw new InvalidRunInput(
+      `no job of this run could be valid: the minimum of ${min.value} records per job (${min.source}) for ${run.modelId} is above the maximum of ${max.value} (${max.source}); ` +
+        `raise maxRecordsPerJob to at least ${min.value}`,
+    );
+  }
+  logger.info('planning with quotas', { quotas: quotas.values });
+  return { ...run, minRecordsPerJob: min.value, maxRecordsPerJob: max.value, maxConcurrentJobs: maxConcurrentJobs.value, quotas };
 }
 
 /** Prepare's work for a run this execution owns. */

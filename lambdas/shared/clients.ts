@@ -8,6 +8,7 @@ import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
+import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
@@ -19,6 +20,7 @@ export interface AwsClients {
   readonly bedrockRuntime: BedrockRuntimeClient;
   readonly sfn: SFNClient;
   readonly events: EventBridgeClient;
+  readonly serviceQuotas: ServiceQuotasClient;
 }
 
 let cached: { key: string; clients: AwsClients } | undefined;
@@ -43,6 +45,7 @@ export function awsClients(): AwsClients {
     bedrockRuntime: new BedrockRuntimeClient({ maxAttempts: 6 }),
     sfn: new SFNClient({}),
     events: new EventBridgeClient({}),
+    serviceQuotas: new ServiceQuotasClient({}),
   };
   cached = { key, clients };
   return clients;

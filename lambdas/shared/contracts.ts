@@ -4,6 +4,8 @@
  * and the names given to Bedrock jobs. Everything here is plain data and pure functions.
  */
 
+import type { RunQuotas } from './model-quotas';
+
 /** What to do with retryable records too few to fill a job of the model's minimum size. */
 export type SmallRemainderPolicy = 'on-demand' | 'hold' | 'fail';
 
@@ -35,6 +37,12 @@ export interface RunConfig extends RouteSettings {
   /** Bedrock job timeout, 24..168 hours. */
   readonly jobTimeoutHours: number;
   readonly startedAt: string;
+  /**
+   * The model's quotas as Prepare read them, and which of them bound the run: `minRecordsPerJob`,
+   * `maxRecordsPerJob` and `maxConcurrentJobs` above already hold the stricter values, so every
+   * later round plans with the values read once (lambdas/shared/model-quotas.ts).
+   */
+  readonly quotas?: RunQuotas;
 }
 
 /** Where a run is in its rounds; carried in the execution state. */

@@ -8,12 +8,14 @@
  * Choices where the facts are UNCONFIRMED (each marked in the code):
  * - Stopping a job that is already terminal is a ValidationException (facts §3 leaves
  *   ConflictException or ValidationException open); stopping a `Stopping` job is a no-op.
- * - A reused clientRequestToken returns the first job's ARN, whatever the other parameters.
+ * - A reused clientRequestToken with the same request returns the first job's ARN; with a
+ *   different request it is a ConflictException (facts §1 leaves both open).
  * - The concurrent-jobs quota counts every non-terminal status, per base model (an inference
  *   profile shares its model's quota); a job over it gets ServiceQuotaExceededException.
  * - List defaults: newest first, pages of up to 1000.
  * - An omitted timeoutDurationInHours is 24; `jobExpirationTime` is submitTime + timeout.
- * - Job names need not be unique.
+ * - A job name is unique in the account and region whatever the job's status: a create with a
+ *   name in use (and another clientRequestToken) is a ConflictException (facts §1: likely).
  * - The manifest is written for every job that reached InProgress and was not failed or
  *   abandoned (so also PartiallyCompleted and Stopped-while-running).
  */
@@ -26,16 +28,18 @@ import type { Readable } from 'node:stream';
 import { dirname } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { isTerminalStatus } from '../../lambdas/shared/contracts';
-import { baseModelId, KNOWN_FAMILIES_HINT, modelFamily, type ModelFamily } from '../../lambdas/shared/model-family';
+import { batchModelProblem, catalogModel, type CatalogModel, type ModelQuotas } from '../../lambdas/shared/model-catalog';
+import { KNOWN_FAMILIES_HINT, modelFamily, type ModelFamily } from '../../lambdas/shared/model-family';
 import { BedrockApiError } from './api-error';
 import { formatCreationTime, JOB_STATE_DETAIL_TYPE, JOB_STATE_SOURCE, type BedrockJobStateEvent } from './events';
 import { fakeModelOutput, type InvocationType } from './fake-model';
 import { FaultDecider, hash53, seededRandom, type FaultSpec } from './faults';
-import { DEFAULT_QUOTAS, processJobRecords, validateJobInput, type EmulatorQuotas, type RecordCounts } from './job-processing';
+import { accountQuotasFor } from './account-quotas';
+import { processJobRecords, validateJobInput, type RecordCounts } from './job-processing';
 import { isRecord, validateCreateJobRequest, validateJobIdentifier, validateListQuery, type CreateJobRequest, type JobStatus } from './validation';
 
 export { FAULT_NAMES, parseFaultSpec, type FaultName, type FaultSpec } from './faults';
-export { DEFAULT_QUOTAS, type EmulatorQuotas } from './job-processing';
+export { accountQuotasFor, parseAccountQuotas, type AccountQuotas } from './account-quotas';
 export { JOB_STATE_DETAIL_TYPE, JOB_STATE_SOURCE, type BedrockJobStateDetail, type BedrockJobStateEvent } from './events';
 export { JOB_STATUSES, type JobStatus } from './validation';
 
@@ -47,8 +51,12 @@ export interface EmulatorOptions {
   region?: string;
   /** Account in ARNs and events. @default '123456789012' */
   accountId?: string;
-  /** Per-model quotas; unset fields take Bedrock's defaults ({@link DEFAULT_QUOTAS}). */
-  quotas?: Partial<EmulatorQuotas>;
+  /**
+   * The emulated account's quotas: each set field replaces that quota of every model, over the
+   * model catalog's documented defaults (lambdas/shared/model-catalog.ts). The pipeline's own
+   * settings never set these (`local run --account-quota`).
+   */
+  accountQuotas?: Partial<ModelQuotas>;
   /** Delay before each status transition, in milliseconds. @default 20 */
   stepDelayMs?: number;
   /** Fault rates; none by default. */
@@ -84,6 +92,8 @@ export interface EmulatorStats {
   createThrottled: number;
   /** Creates refused with ServiceQuotaExceededException. */
   quotaRejections: number;
+  /** Creates refused with ConflictException: a job name in use, or a clientRequestToken reused for another request. */
+  conflicts: number;
   /** Records processed by batch jobs (succeeded or failed). */
   recordsProcessed: number;
   /** InvokeModel calls received (throttled ones included). */
@@ -98,8 +108,10 @@ interface Job {
   jobArn: string;
   request: CreateJobRequest;
   clientRequestToken: string;
-  family: ModelFamily | undefined;
+  family: ModelFamily;
+  /** The model's catalog id: jobs on one model share its concurrency quota, whatever profile they name. */
   quotaKey: string;
+  quotas: ModelQuotas;
   invocationType: InvocationType;
   timeoutHours: number;
   status: JobStatus;
@@ -135,7 +147,7 @@ export class BedrockEmulator {
   private readonly s3: S3Client;
   private readonly region: string;
   private readonly accountId: string;
-  private readonly quotas: EmulatorQuotas;
+  private readonly accountQuotas: Partial<ModelQuotas>;
   private readonly stepDelayMs: number;
   private readonly faults: FaultDecider;
   private readonly onEvent?: (event: BedrockJobStateEvent) => Promise<void> | void;
@@ -147,6 +159,7 @@ export class BedrockEmulator {
   private closed = false;
   private readonly jobs = new Map<string, Job>();
   private readonly jobIdByToken = new Map<string, string>();
+  private readonly jobIdByName = new Map<string, string>();
   private readonly createAttemptsByToken = new Map<string, number>();
   private jobSeq = 0;
   private readonly sleeps = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
@@ -167,6 +180,7 @@ export class BedrockEmulator {
     eventErrors: 0,
     createThrottled: 0,
     quotaRejections: 0,
+    conflicts: 0,
     recordsProcessed: 0,
     invokeModelCalls: 0,
     jobsByStatus: {},
@@ -176,7 +190,7 @@ export class BedrockEmulator {
     this.s3 = opts.s3;
     this.region = opts.region ?? 'us-east-1';
     this.accountId = opts.accountId ?? '123456789012';
-    this.quotas = { ...DEFAULT_QUOTAS, ...opts.quotas };
+    this.accountQuotas = { ...opts.accountQuotas };
     this.stepDelayMs = opts.stepDelayMs ?? 20;
     this.faults = new FaultDecider(opts.faults ?? {}, opts.seed ?? 1);
     this.onEvent = opts.onEvent;
@@ -317,18 +331,39 @@ export class BedrockEmulator {
 
     const existing = this.jobIdByToken.get(token);
     if (existing !== undefined) {
-      // UNCONFIRMED (facts §1): a repeat returns the first job's ARN, even with other parameters.
+      const first = this.jobs.get(existing)!;
+      // UNCONFIRMED (facts §1): a repeat of the same request returns the first job's ARN; the
+      // token reused for another request is refused, so that a caller's naming bug shows here.
+      if (requestKey(first.request) !== requestKey(request)) {
+        this.counters.conflicts++;
+        throw new BedrockApiError(
+          'ConflictException',
+          `The clientRequestToken ${token} was already used to create the batch inference job ${first.jobArn} (${first.request.jobName}) with a different request.`,
+        );
+      }
       this.counters.duplicateCreates++;
-      return { jobArn: this.jobs.get(existing)!.jobArn };
+      return { jobArn: first.jobArn };
+    }
+    const sameName = this.jobIdByName.get(request.jobName);
+    if (sameName !== undefined) {
+      this.counters.conflicts++;
+      const other = this.jobs.get(sameName)!;
+      throw new BedrockApiError('ConflictException', `A batch inference job named ${request.jobName} already exists (${other.jobArn}, ${other.status}).`);
     }
 
-    const quotaKey = baseModelId(request.modelId);
+    // Refused at create, as Bedrock refuses them (facts, "Model catalog"): unknown models, models
+    // without batch, bare ids of models served only through an inference profile.
+    const problem = batchModelProblem(request.modelId);
+    if (problem) throw new BedrockApiError('ValidationException', problem);
+    const model = catalogModel(request.modelId) as CatalogModel;
+    const quotas = accountQuotasFor(model, this.accountQuotas);
+    const quotaKey = model.id;
     const active = this.activeByQuotaKey.get(quotaKey) ?? 0;
-    if (active >= this.quotas.maxConcurrentJobs) {
+    if (active >= quotas.maxConcurrentJobs) {
       this.counters.quotaRejections++;
       throw new BedrockApiError(
         'ServiceQuotaExceededException',
-        `The number of submitted and in-progress batch inference jobs for ${quotaKey} has reached the quota of ${this.quotas.maxConcurrentJobs}. Wait for a job to finish or request a quota increase.`,
+        `The number of submitted and in-progress batch inference jobs for ${quotaKey} has reached the quota of ${quotas.maxConcurrentJobs}. Wait for a job to finish or request a quota increase.`,
       );
     }
 
@@ -342,8 +377,9 @@ export class BedrockEmulator {
       jobArn,
       request,
       clientRequestToken: token,
-      family: modelFamily(request.modelId),
+      family: model.family,
       quotaKey,
+      quotas,
       invocationType: request.modelInvocationType ?? 'InvokeModel',
       timeoutHours,
       status: 'Submitted',
@@ -361,6 +397,7 @@ export class BedrockEmulator {
     };
     this.jobs.set(jobId, job);
     this.jobIdByToken.set(token, jobId);
+    this.jobIdByName.set(request.jobName, jobId);
     this.counters.jobsCreated++;
 
     this.activeTotal++;
@@ -505,18 +542,16 @@ export class BedrockEmulator {
       if (!(await this.step())) return;
       if (job.stopRequested) return await this.finishStop(job);
       this.transition(job, 'Validating');
-      const input = job.family
-        ? await validateJobInput(
-            this.s3,
-            {
-              inputS3Uri: job.request.inputDataConfig.s3InputDataConfig.s3Uri,
-              outputS3Uri: job.request.outputDataConfig.s3OutputDataConfig.s3Uri,
-              modelId: job.request.modelId,
-            },
-            this.quotas,
-            () => job.stopRequested || this.closed,
-          )
-        : { problem: `Batch inference is not supported for model ${job.request.modelId} (the emulator knows ${KNOWN_FAMILIES_HINT}).` };
+      const input = await validateJobInput(
+        this.s3,
+        {
+          inputS3Uri: job.request.inputDataConfig.s3InputDataConfig.s3Uri,
+          outputS3Uri: job.request.outputDataConfig.s3OutputDataConfig.s3Uri,
+          modelId: job.request.modelId,
+        },
+        job.quotas,
+        () => job.stopRequested || this.closed,
+      );
       if (!(await this.step())) return;
       if (job.stopRequested) return await this.finishStop(job);
       if ('problem' in input) return this.transition(job, 'Failed', input.problem);
@@ -557,7 +592,7 @@ export class BedrockEmulator {
         jobArn: job.jobArn,
         jobId: job.jobId,
         modelId: job.request.modelId,
-        family: job.family as ModelFamily,
+        family: job.family,
         invocationType: job.invocationType,
         outputS3Uri: job.request.outputDataConfig.s3OutputDataConfig.s3Uri,
         faults: this.faults,
@@ -726,6 +761,22 @@ function sendJson(res: HttpResponse, status: number, value: unknown): void {
     'x-amzn-requestid': randomUUID(),
   });
   res.end(payload);
+}
+
+/** A request as compared for idempotency: every field but the token itself, keys sorted. */
+function requestKey(request: CreateJobRequest): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : isRecord(v)
+        ? Object.fromEntries(
+            Object.keys(v)
+              .filter((k) => k !== 'clientRequestToken' && v[k] !== undefined && v[k] !== null)
+              .sort()
+              .map((k) => [k, canonical(v[k])]),
+          )
+        : v;
+  return JSON.stringify(canonical(request));
 }
 
 function encodePageToken(offset: number): string {

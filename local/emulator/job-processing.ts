@@ -4,37 +4,12 @@
  * files and manifest in Bedrock's layout (facts §5).
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { ModelQuotas } from '../../lambdas/shared/model-catalog';
 import type { ModelFamily } from '../../lambdas/shared/model-family';
 import { fakeModelInputProblem, fakeModelOutput, type InvocationType } from './fake-model';
 import { FaultDecider, hash53, seededRandom } from './faults';
 import { bucketExists, joinKey, listInputFiles, parseS3Location, readLines, S3LineWriter, type InputFile } from './s3-io';
 import { isRecord } from './validation';
-
-/** Bedrock's per-model batch quotas (facts §7 defaults). */
-export interface EmulatorQuotas {
-  /** Non-terminal jobs per model at once. @default 20 */
-  maxConcurrentJobs: number;
-  /** Fewest records a job may have. @default 100 */
-  minRecordsPerJob: number;
-  /** Most records a job may have. @default 50000 */
-  maxRecordsPerJob: number;
-  /** Most records one input file may have. @default 50000 */
-  maxRecordsPerFile: number;
-  /** Largest input file, in bytes. @default 1 GiB */
-  maxFileBytes: number;
-  /** Largest total input of a job, in bytes. @default 5 GiB */
-  maxJobBytes: number;
-}
-
-/** Bedrock's default quotas (facts §7). */
-export const DEFAULT_QUOTAS: EmulatorQuotas = {
-  maxConcurrentJobs: 20,
-  minRecordsPerJob: 100,
-  maxRecordsPerJob: 50_000,
-  maxRecordsPerFile: 50_000,
-  maxFileBytes: 1024 ** 3,
-  maxJobBytes: 5 * 1024 ** 3,
-};
 
 /** The input of a job that passed validation. */
 export interface ValidatedInput {
@@ -52,7 +27,7 @@ export interface ValidatedInput {
 export async function validateJobInput(
   s3: S3Client,
   job: { inputS3Uri: string; outputS3Uri: string; modelId: string },
-  quotas: EmulatorQuotas,
+  quotas: ModelQuotas,
   shouldStop: () => boolean = () => false,
 ): Promise<ValidatedInput | { problem: string }> {
   let listed: Awaited<ReturnType<typeof listInputFiles>>;

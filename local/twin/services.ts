@@ -1,7 +1,7 @@
 /**
  * The twin's start-up: the synthesized template read, then local S3 (s3rver), DynamoDB
- * (dynalite, tables from the template), the event bus, the Step Functions API and the Bedrock
- * emulator started on loopback; the handlers' environment set as a deployed function's
+ * (dynalite, tables from the template), the event bus, the Step Functions API, the Bedrock
+ * emulator and Service Quotas started on loopback; the handlers' environment set as a deployed function's
  * (template variables plus `AWS_ENDPOINT_URL_<SERVICE>`) and their code loaded.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -15,6 +15,7 @@ import { FaultDecider } from '../emulator/faults';
 import { createTablesFromTemplate, startLocalDynamo } from '../services/dynamodb';
 import { LocalEventBus, type BusEvent } from '../services/event-bus';
 import { localS3ClientConfig, startLocalS3 } from '../services/s3';
+import { LocalServiceQuotas } from '../services/service-quotas';
 import { StepFunctionsApi, type StepFunctionsApiOptions } from '../services/step-functions-api';
 import { fakeResolver, LOCAL_ACCOUNT, LOCAL_REGION } from '../services/fake-arns';
 import { eventRules, lambdaFunctions, stateMachineDefinition, type TemplateEventRule } from '../services/template';
@@ -99,7 +100,7 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
       s3,
       region: LOCAL_REGION,
       accountId: LOCAL_ACCOUNT,
-      ...(options.quotas ? { quotas: options.quotas } : {}),
+      ...(options.accountQuotas ? { accountQuotas: options.accountQuotas } : {}),
       ...(options.faults ? { faults: options.faults } : {}),
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
       stepDelayMs: options.stepDelayMs ?? 20,
@@ -107,6 +108,9 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
     });
     const bedrockEndpoint = await emulator.start();
     stops.push(() => emulator.stop());
+    const serviceQuotas = new LocalServiceQuotas({ region: LOCAL_REGION, accountId: LOCAL_ACCOUNT, accountQuotas: options.accountQuotas ?? {} });
+    const serviceQuotasEndpoint = await serviceQuotas.start();
+    stops.push(() => serviceQuotas.stop());
 
     // What a deployed function has: its template environment, plus endpoints for the SDK.
     const templateFunctions = lambdaFunctions(template, resolve);
@@ -124,6 +128,7 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
       AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrockEndpoint.endpoint,
       AWS_ENDPOINT_URL_SFN: sfnEndpoint.endpoint,
       AWS_ENDPOINT_URL_EVENTBRIDGE: busEndpoint.endpoint,
+      AWS_ENDPOINT_URL_SERVICE_QUOTAS: serviceQuotasEndpoint.endpoint,
       POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'SILENT',
     });
 

@@ -106,6 +106,8 @@ describe('bedrock-batch local run (CLI)', () => {
         out,
         '--min-records-per-job',
         '5',
+        '--account-quota',
+        'min-records=5',
         '--max-records-per-job',
         '15',
         '--max-concurrent-jobs',
@@ -149,7 +151,25 @@ describe('bedrock-batch local run (CLI)', () => {
     writeFileSync(second, JSON.stringify({ inputs: ['s3://bedrock-batch-local/uploads/b.jsonl'], runId: 'shared' }));
     const out = join(dir, 'out');
     const res = cli(
-      ['local', 'run', a, b, '--model', CLAUDE, '--max-records-per-job', '10', '--input-json', first, '--input-json', second, '--out', out, '--quiet'],
+      [
+        'local',
+        'run',
+        a,
+        b,
+        '--model',
+        CLAUDE,
+        '--max-records-per-job',
+        '10',
+        '--account-quota',
+        'min-records=5',
+        '--input-json',
+        first,
+        '--input-json',
+        second,
+        '--out',
+        out,
+        '--quiet',
+      ],
       dir,
     );
     expect(res.code).toBe(1);
@@ -203,7 +223,10 @@ describe('bedrock-batch local run (CLI)', () => {
     const dir = tempDir();
     const file = writeLines(dir, 'in.jsonl', [...claudeLines(120), 'not json']);
     const out = join(dir, 'out');
-    const res = cli(['local', 'run', file, '--model', CLAUDE, '--out', out, '--max-records-per-job', '50', '--max-concurrent-jobs', '2'], dir);
+    const res = cli(
+      ['local', 'run', file, '--model', CLAUDE, '--out', out, '--max-records-per-job', '50', '--account-quota', 'min-records=25', '--max-concurrent-jobs', '2'],
+      dir,
+    );
     expect(res.stderr).toMatch(/round 1, 3 job\(s\) to run/);
     expect(res.stderr).toMatch(/3\/3 job\(s\) reconciled/);
     expect(res.code).toBe(0);

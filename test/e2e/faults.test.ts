@@ -16,6 +16,7 @@ async function runWithFault(fault: FaultName, rate: number, records = 400) {
     out: `${dir}/out`,
     maxRecordsPerJob: 25,
     minRecordsPerJob: 5,
+    accountQuotas: { minRecordsPerJob: 5 },
     maxConcurrentJobs: 3,
     maxAttempts: 4,
     faults: { [fault]: rate },

@@ -22,6 +22,7 @@ async function fiveRuns(faults: FaultSpec, seed: number): Promise<LocalRunOutcom
     oneRunPerFile: true,
     maxRecordsPerJob: 20,
     minRecordsPerJob: 5,
+    accountQuotas: { minRecordsPerJob: 5 },
     maxConcurrentJobs: CAP,
     maxAttempts: 4,
     faults,

@@ -19,7 +19,7 @@ test('two executions started together with one runId: one run finishes with ever
   const dir = tempDir();
   const linesA = claudeLines(230, 'a');
   const linesB = claudeLines(170, 'b');
-  const twin = await LocalTwin.start({ config, quotas: { minRecordsPerJob: 10 } });
+  const twin = await LocalTwin.start({ config, accountQuotas: { minRecordsPerJob: 10 } });
   try {
     const a = await twin.upload(writeLines(dir, 'a.jsonl', linesA), 'uploads/a.jsonl');
     const b = await twin.upload(writeLines(dir, 'b.jsonl', linesB), 'uploads/b.jsonl');
@@ -51,7 +51,7 @@ test('two executions started together with one runId: one run finishes with ever
 test('a forged resume naming a finished run is refused and changes nothing of it', async () => {
   const dir = tempDir();
   const lines = claudeLines(120, 'f');
-  const twin = await LocalTwin.start({ config, quotas: { minRecordsPerJob: 10 } });
+  const twin = await LocalTwin.start({ config, accountQuotas: { minRecordsPerJob: 10 } });
   try {
     const uri = await twin.upload(writeLines(dir, 'f.jsonl', lines), 'uploads/f.jsonl');
     twin.startExecution({ name: 'real', input: JSON.stringify({ inputs: [uri], runId: 'real' }) });

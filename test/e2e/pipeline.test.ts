@@ -43,7 +43,14 @@ describe('pipeline on the local twin', () => {
       JSON.stringify({ recordId: 'wrong-family', modelInput: { inputText: 'an embedding request sent to Claude' } }),
     ];
     const file = writeLines(dir, 'mixed.jsonl', lines);
-    const outcome = await runLocal({ files: [file], modelId: CLAUDE, out: `${dir}/out`, maxRecordsPerJob: 100, maxConcurrentJobs: 3 });
+    const outcome = await runLocal({
+      files: [file],
+      modelId: CLAUDE,
+      out: `${dir}/out`,
+      maxRecordsPerJob: 100,
+      maxConcurrentJobs: 3,
+      accountQuotas: { minRecordsPerJob: 50 },
+    });
 
     expect(outcome.exitCode).toBe(0);
     const out = readOutputs(outcome.runs[0]!);
@@ -72,6 +79,7 @@ describe('pipeline on the local twin', () => {
       out: `${dir}/out`,
       maxRecordsPerJob: 100,
       minRecordsPerJob: 5,
+      accountQuotas: { minRecordsPerJob: 5 },
       maxConcurrentJobs: 3,
       maxAttempts: 4,
       faults: { 'record-throttle': 0.3 },
@@ -99,6 +107,7 @@ describe('pipeline on the local twin', () => {
       modelId: CLAUDE,
       out: `${dir}/out`,
       maxRecordsPerJob: 100,
+      accountQuotas: { minRecordsPerJob: 50 },
       maxConcurrentJobs: 2,
       maxAttempts: 3,
       faults: { 'record-error': 0.1 },

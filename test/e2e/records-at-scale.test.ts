@@ -431,6 +431,7 @@ describe('records at scale on the local twin', () => {
         out: `${dir}/out`,
         maxRecordsPerJob: 100,
         minRecordsPerJob: 60,
+        accountQuotas: { minRecordsPerJob: 60 },
         maxConcurrentJobs: 2,
         maxAttempts: 3,
         smallRemainder: policy,
@@ -476,7 +477,14 @@ describe('records at scale on the local twin', () => {
         claudeRecord('claude-shaped'),
       ];
       const file = writeLines(dir, 'embed.jsonl', lines);
-      const outcome = await runLocal({ files: [file], modelId: TITAN_EMBED, out: `${dir}/out`, maxRecordsPerJob: 100, maxConcurrentJobs: 2 });
+      const outcome = await runLocal({
+        files: [file],
+        modelId: TITAN_EMBED,
+        out: `${dir}/out`,
+        maxRecordsPerJob: 100,
+        maxConcurrentJobs: 2,
+        accountQuotas: { minRecordsPerJob: 50 },
+      });
 
       expectFinished(outcome);
       const out = readOutputs(outcome.runs[0]!);
@@ -518,7 +526,14 @@ describe('records at scale on the local twin', () => {
         JSON.stringify({ recordId: 'nova-bad', modelInput: { prompt: 'no messages' } }),
       ];
       const file = writeLines(dir, 'nova.jsonl', lines);
-      const outcome = await runLocal({ files: [file], modelId: NOVA_LITE, out: `${dir}/out`, maxRecordsPerJob: 60, maxConcurrentJobs: 1 });
+      const outcome = await runLocal({
+        files: [file],
+        modelId: NOVA_LITE,
+        out: `${dir}/out`,
+        maxRecordsPerJob: 60,
+        maxConcurrentJobs: 1,
+        accountQuotas: { minRecordsPerJob: 30 },
+      });
 
       expectFinished(outcome);
       const out = readOutputs(outcome.runs[0]!);

@@ -25,7 +25,7 @@ test('stopping an execution stops its jobs, frees its slots and ends the run Sto
   const dir = tempDir();
   const file = writeLines(dir, 'long.jsonl', claudeLines(300));
   const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 50, minRecordsPerJob: 10 } } });
-  const twin = await LocalTwin.start({ config, quotas: { minRecordsPerJob: 10 }, stepDelayMs: 150 });
+  const twin = await LocalTwin.start({ config, accountQuotas: { minRecordsPerJob: 10 }, stepDelayMs: 150 });
   try {
     const input = await twin.upload(file, 'inbox/default/long.jsonl');
     twin.startExecution({ name: 'stop-me', input: JSON.stringify({ inputs: [input], runId: 'stop-me' }) });
@@ -84,7 +84,7 @@ test('stopping an execution while prepare runs: stop-run waits for prepare, then
   const records = 60_000;
   const file = writeLines(dir, 'big.jsonl', claudeLines(records));
   const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 50_000, minRecordsPerJob: 10 } } });
-  const twin = await LocalTwin.start({ config, quotas: { minRecordsPerJob: 10 } });
+  const twin = await LocalTwin.start({ config, accountQuotas: { minRecordsPerJob: 10 } });
   try {
     const input = await twin.upload(file, 'inbox/default/big.jsonl');
     twin.startExecution({ name: 'stop-early', input: JSON.stringify({ inputs: [input], runId: 'stop-early' }) });

@@ -14,7 +14,7 @@ describe('starting runs on the local twin', () => {
     const dir = tempDir();
     const file = writeLines(dir, 'dropped.jsonl', claudeLines(120));
     const config = loadPipelineConfig({ routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 60, minRecordsPerJob: 10 } } });
-    const twin = await LocalTwin.start({ config, quotas: { minRecordsPerJob: 10 } });
+    const twin = await LocalTwin.start({ config, accountQuotas: { minRecordsPerJob: 10 } });
     try {
       await twin.drop(file);
       await twin.drop(file); // same key, same bytes, same ETag: a repeated delivery
@@ -49,7 +49,15 @@ describe('starting runs on the local twin', () => {
   test('--one-run-per-file: three runs at once share one cap, each conserving its records', async () => {
     const dir = tempDir();
     const files = [1, 2, 3].map((n) => writeLines(dir, `part-${n}.jsonl`, claudeLines(100 * n, `p${n}`)));
-    const outcome = await runLocal({ files, modelId: CLAUDE, out: `${dir}/out`, maxRecordsPerJob: 50, maxConcurrentJobs: 2, oneRunPerFile: true });
+    const outcome = await runLocal({
+      files,
+      modelId: CLAUDE,
+      out: `${dir}/out`,
+      maxRecordsPerJob: 50,
+      maxConcurrentJobs: 2,
+      oneRunPerFile: true,
+      accountQuotas: { minRecordsPerJob: 25 },
+    });
     expect(outcome.exitCode).toBe(0);
     expect(outcome.runs).toHaveLength(3);
     const byInput = new Map<number, ReturnType<typeof readOutputs>>();
@@ -89,7 +97,7 @@ describe('starting runs on the local twin', () => {
   test('a nightly route ignores drops and sweeps what accumulated into one run', async () => {
     const dir = tempDir();
     const config = loadPipelineConfig({ routes: { tickets: { modelId: CLAUDE, maxRecordsPerJob: 100, minRecordsPerJob: 10, trigger: 'nightly' } } });
-    const twin = await LocalTwin.start({ config, quotas: { minRecordsPerJob: 10 } });
+    const twin = await LocalTwin.start({ config, accountQuotas: { minRecordsPerJob: 10 } });
     try {
       await twin.drop(writeLines(dir, 'a.jsonl', claudeLines(70, 'a')), 'tickets');
       await twin.drop(writeLines(dir, 'b.jsonl', claudeLines(80, 'b')), 'tickets');

@@ -117,6 +117,8 @@ describe('pipeline functions', () => {
         'dynamodb:GetItem',
         'dynamodb:UpdateItem',
         'bedrock:InvokeModel',
+        'servicequotas:ListServiceQuotas',
+        'servicequotas:GetServiceQuota',
       ],
     ],
     ['next-window', [...LOGS, 'dynamodb:UpdateItem', 'states:DescribeExecution', 'states:GetExecutionHistory', 'states:StartExecution']],
@@ -391,6 +393,14 @@ describe('pipeline functions', () => {
       expect(invoke.Resource).toHaveLength(3);
       expect(JSON.stringify(invoke.Resource)).not.toContain('model-invocation-job');
     }
+  });
+
+  test("prepare reads Service Quotas (the model's quotas at run time); no other function does", () => {
+    const statements = (name: string) => statementsOfFunction(template, name).filter((x) => String(x.Action).startsWith('servicequotas:'));
+    expect(statements('prepare')).toEqual([
+      expect.objectContaining({ Action: ['servicequotas:ListServiceQuotas', 'servicequotas:GetServiceQuota'], Resource: '*' }),
+    ]);
+    for (const name of ['end-round', 'submit-job', 'finalize', 'acquire-slot']) expect(statements(name)).toEqual([]);
   });
 
   test('events go to the default bus only', () => {

@@ -42,3 +42,29 @@ test('one stderr line per failed run; two executions of one runId are told apart
     'bedrock-batch: run same (execution e2) failed: RunIdInUse: taken',
   ]);
 });
+
+test('--account-quota sets the emulated account, and only it: --min-records-per-job stays the route setting', () => {
+  const parsed = parseArgs([
+    'local',
+    'run',
+    'a.jsonl',
+    '--model',
+    CLAUDE,
+    '--account-quota',
+    'min-records=20,concurrent-jobs=3',
+    '--min-records-per-job',
+    '40',
+  ]);
+  expect(parsed.request.accountQuotas).toEqual({ minRecordsPerJob: 20, maxConcurrentJobs: 3 });
+  expect(parsed.request.minRecordsPerJob).toBe(40);
+  expect(parseArgs(['local', 'run', 'a.jsonl', '--model', CLAUDE, '--min-records-per-job', '40']).request.accountQuotas).toBeUndefined();
+});
+
+test.each([
+  ['min-records', /not name=integer/],
+  ['min-records=0', /positive integer/],
+  ['records=5', /unknown quota 'records'/],
+  ['min-records=5,min-records=6', /given twice/],
+])('--account-quota %s is bad usage', (value, message) => {
+  expect(() => parseArgs(['local', 'run', 'a.jsonl', '--model', CLAUDE, '--account-quota', value])).toThrow(message);
+});

@@ -6,6 +6,7 @@ import { BedrockClient, GetModelInvocationJobCommand } from '@aws-sdk/client-bed
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { ListServiceQuotasCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler as endRound } from '../../../lambdas/end-round/handler';
 import { handler as finalize } from '../../../lambdas/finalize/handler';
@@ -21,6 +22,9 @@ const bedrockMock = mockClient(BedrockClient);
 const ddbMock = mockClient(DynamoDBDocumentClient);
 const eventsMock = mockClient(EventBridgeClient);
 const sfnMock = mockClient(SFNClient);
+// An account whose Claude 3 Haiku minimum is 1: the route's 1..2 records per job stand.
+const quotasMock = mockClient(ServiceQuotasClient);
+quotasMock.on(ListServiceQuotasCommand).resolves({ Quotas: [{ QuotaName: 'Minimum number of records per batch inference job for Claude 3 Haiku', Value: 1 }] });
 let s3: TestS3;
 const HANDLER_ARN = 'arn:aws:states:us-east-1:123456789012:execution:Run:handler-run';
 let restore: () => void;
@@ -31,7 +35,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   restore();
-  for (const m of [bedrockMock, ddbMock, eventsMock, sfnMock]) m.restore();
+  for (const m of [bedrockMock, ddbMock, eventsMock, sfnMock, quotasMock]) m.restore();
   await s3.stop();
 });
 

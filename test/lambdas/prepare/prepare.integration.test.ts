@@ -4,6 +4,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { expandInputs, prepareRun, type PrepareEvent } from '../../../lambdas/prepare/prepare';
 import { runKeys } from '../../../lambdas/shared/contracts';
 import type { PrepareStats } from '../../../lambdas/shared/outcomes';
+import type { QuotaReading } from '../../../lambdas/shared/model-quotas';
 import { InvalidRunInput } from '../../../lambdas/shared/run-input';
 import { anthropicInput, anthropicLine, pipeline, route } from '../support/fixtures';
 import { startTestS3, type TestS3 } from '../support/local-s3';
@@ -20,6 +21,14 @@ const PIPELINE = pipeline({
 });
 let dynamo: TestDynamo;
 const env = () => ({ bucket: s3.bucket, pipeline: PIPELINE, claims: new RunClaims(dynamo.ddb, dynamo.table) });
+const NO_QUOTAS: QuotaReading['quotas'] = {
+  minRecordsPerJob: undefined,
+  maxRecordsPerJob: undefined,
+  maxRecordsPerFile: undefined,
+  maxFileBytes: undefined,
+  maxJobBytes: undefined,
+  maxConcurrentJobs: undefined,
+};
 const arnOf = (executionName: string) => `arn:aws:states:us-east-1:123456789012:execution:Workflow:${executionName}`;
 const event = (input: unknown, executionName = 'exec'): PrepareEvent => ({
   input,
@@ -166,6 +175,54 @@ describe('prepareRun', () => {
     const err = (await prepareRun(deps, env(), event({ inputs: [uri], runId: 'prep-missing' })).catch((e: unknown) => e)) as Error;
     expect(err.name).toBe('InputUnreadable');
     expect(err.message).toBe(`cannot read input ${uri}: NoSuchKey`);
+  });
+
+  it("plans with the stricter of the model's quotas and the route's settings, and keeps them in run.json", async () => {
+    await s3.put('inbox/small/q.jsonl', ['q1', 'q2', 'q3', 'q4', 'q5', 'q6'].map((id) => anthropicLine(id)).join('\n'));
+    const reading: QuotaReading = {
+      quotas: {
+        minRecordsPerJob: { value: 3, source: 'service-quotas' },
+        maxRecordsPerJob: { value: 50000, source: 'service-quotas' },
+        maxRecordsPerFile: { value: 50000, source: 'default' },
+        maxFileBytes: undefined,
+        maxJobBytes: undefined,
+        maxConcurrentJobs: { value: 2, source: 'service-quotas' },
+      },
+      warnings: ['Service Quotas has no "x": the documented default was used'],
+    };
+    const asked: string[] = [];
+    const readQuotas = async (modelId: string) => (asked.push(modelId), reading);
+    const result = await prepareRun(deps, { ...env(), readQuotas }, event({ inputs: [`s3://${s3.bucket}/inbox/small/q.jsonl`], runId: 'prep-quotas' }));
+    expect(asked).toEqual([PIPELINE.routes.small!.modelId]);
+    // The route says 2..3 records and the pipeline's cap; the model's minimum of 3 and cap of 2 are stricter.
+    expect(result.run).toMatchObject({ minRecordsPerJob: 3, maxRecordsPerJob: 3, maxConcurrentJobs: 2 });
+    expect(result.run.quotas).toEqual({
+      values: {
+        minRecordsPerJob: { value: 3, source: 'service-quotas' },
+        maxRecordsPerJob: { value: 3, source: 'route' },
+        maxConcurrentJobs: { value: 2, source: 'service-quotas' },
+      },
+      warnings: reading.warnings,
+    });
+    expect(result.round.chunkCount).toBe(2);
+    for (const chunk of [0, 1]) expect(await s3.jsonl(runKeys.chunkInput('prep-quotas', 1, chunk))).toHaveLength(3);
+    expect(await s3.json(runKeys.runConfig('prep-quotas'))).toEqual(result.run);
+  });
+
+  it("refuses a run whose model's minimum job size is above the route's largest job, naming both", async () => {
+    await s3.put('inbox/small/r.jsonl', anthropicLine('r1'));
+    const readQuotas = async (): Promise<QuotaReading> => ({
+      quotas: { ...NO_QUOTAS, minRecordsPerJob: { value: 100, source: 'service-quotas' } },
+      warnings: [],
+    });
+    const err = await prepareRun(deps, { ...env(), readQuotas }, event({ inputs: [`s3://${s3.bucket}/inbox/small/r.jsonl`], runId: 'prep-q-refused' })).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(InvalidRunInput);
+    expect((err as Error).message).toMatch(
+      /minimum of 100 records per job \(service-quotas\) .* above the maximum of 3 \(route\); raise maxRecordsPerJob to at least 100/,
+    );
+    expect(await s3.keys('jobs-input/prep-q-refused/')).toEqual([]);
   });
 
   it('fails with InvalidRunInput before reading anything', async () => {

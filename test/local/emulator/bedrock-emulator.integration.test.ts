@@ -95,13 +95,34 @@ describe('CreateModelInvocationJob validation', () => {
 describe('job ARN, idempotency and quotas', () => {
   it('returns the same jobArn for a repeated clientRequestToken and counts the duplicate', async () => {
     const h = await emulator({ stepDelayMs: 10_000 });
-    const first = await h.create({ clientRequestToken: 'run1-r01-c00001' });
-    const second = await h.create({ clientRequestToken: 'run1-r01-c00001' });
-    const third = await h.create({ clientRequestToken: 'run1-r01-c00002' });
+    const first = await h.create({ jobName: 'bb-run1-r01-c00001', clientRequestToken: 'run1-r01-c00001' });
+    const second = await h.create({ jobName: 'bb-run1-r01-c00001', clientRequestToken: 'run1-r01-c00001' });
+    const third = await h.create({ jobName: 'bb-run1-r01-c00002', clientRequestToken: 'run1-r01-c00002' });
     expect(first).toMatch(/^arn:aws:bedrock:us-east-1:123456789012:model-invocation-job\/[a-z0-9]{12}$/);
     expect(second).toBe(first);
     expect(third).not.toBe(first);
     expect(h.emulator.stats()).toMatchObject({ jobsCreated: 2, duplicateCreates: 1 });
+  });
+
+  it("refuses a job name in use, whatever that job's status, with ConflictException (400)", async () => {
+    const h = await emulator();
+    const first = await h.create({ jobName: 'bb-run1-r01-c00001', clientRequestToken: 'run1-r01-c00001', inputKey: await input(claudeRecords(100)) });
+    await h.emulator.idle();
+    const err = await sdkError(() => h.create({ jobName: 'bb-run1-r01-c00001', clientRequestToken: 'other-token' }));
+    expect(err.name).toBe('ConflictException');
+    expect(err.$metadata?.httpStatusCode).toBe(400);
+    expect(err.message).toContain(first);
+    expect(h.emulator.stats()).toMatchObject({ jobsCreated: 1, conflicts: 1 });
+  });
+
+  it('refuses a clientRequestToken reused for a different request with ConflictException; the same request is a duplicate', async () => {
+    const h = await emulator({ stepDelayMs: 10_000 });
+    const first = await h.create({ jobName: 'alpha', clientRequestToken: 'tok-1', tags: [{ key: 'k', value: 'v' }] });
+    await expect(h.create({ jobName: 'alpha', clientRequestToken: 'tok-1', tags: [{ key: 'k', value: 'v' }] })).resolves.toBe(first);
+    const err = await sdkError(() => h.create({ jobName: 'beta', clientRequestToken: 'tok-1' }));
+    expect(err.name).toBe('ConflictException');
+    expect(err.message).toMatch(/clientRequestToken tok-1 was already used .* \(alpha\) with a different request/);
+    expect(h.emulator.stats()).toMatchObject({ jobsCreated: 1, duplicateCreates: 1, conflicts: 1 });
   });
 
   it('uses the configured region and account', async () => {
@@ -110,7 +131,7 @@ describe('job ARN, idempotency and quotas', () => {
   });
 
   it('refuses a job over the per-model concurrent quota with ServiceQuotaExceededException (400)', async () => {
-    const h = await emulator({ stepDelayMs: 10_000, quotas: { maxConcurrentJobs: 2 } });
+    const h = await emulator({ stepDelayMs: 10_000, accountQuotas: { maxConcurrentJobs: 2 } });
     await h.create();
     await h.create({ modelId: `us.${CLAUDE}` });
     const err = await sdkError(() => h.create());
@@ -127,7 +148,7 @@ describe('job ARN, idempotency and quotas', () => {
   });
 
   it('frees a quota slot when a job ends', async () => {
-    const h = await emulator({ quotas: { maxConcurrentJobs: 1 } });
+    const h = await emulator({ accountQuotas: { maxConcurrentJobs: 1 } });
     const key = await input(claudeRecords(100));
     await h.create({ inputKey: key, outputPrefix: freshOutput() });
     await expect(h.create({ inputKey: key })).rejects.toMatchObject({ name: 'ServiceQuotaExceededException' });
@@ -315,7 +336,7 @@ describe('job lifecycle', () => {
     ['a line that is not a JSON object', [JSON.stringify(claudeRecord(0)), '[1,2]'], /Line 2 .* not a valid JSON object/],
     ['a line that is not JSON', [JSON.stringify(claudeRecord(0)), '{"recordId": '], /Line 2 .* not a valid JSON object/],
   ])('fails a job whose input has %s', async (_label, lines, message) => {
-    const h = await emulator({ quotas: { minRecordsPerJob: 1 } });
+    const h = await emulator({ accountQuotas: { minRecordsPerJob: 1 } });
     const key = `in/${++inputSeq}/bad.jsonl`;
     await s3.putLines(key, lines);
     const arn = await h.create({ inputKey: key });
@@ -331,7 +352,7 @@ describe('job lifecycle', () => {
     ['file size', { maxFileBytes: 1000 }, /bytes, over the quota of 1000 bytes per file/],
     ['job size', { maxJobBytes: 1000 }, /bytes, over the quota of 1000 bytes per job/],
   ])('fails a job over the %s quota', async (_label, quotas, message) => {
-    const h = await emulator({ quotas });
+    const h = await emulator({ accountQuotas: quotas });
     const arn = await h.create({ inputKey: await input(claudeRecords(101)) });
     await h.emulator.idle();
     const job = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
@@ -339,15 +360,39 @@ describe('job lifecycle', () => {
     expect(job.message).toMatch(message);
   });
 
-  it('fails a job whose input location is missing or whose model family is unknown', async () => {
+  it('fails a job whose input location is missing', async () => {
     const h = await emulator();
     const missing = await h.create({ inputKey: 'in/does-not-exist/' });
-    const unknown = await h.create({ inputKey: await input(claudeRecords(100)), modelId: 'cohere.command-r-v1:0' });
     await h.emulator.idle();
     const a = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: missing }));
-    const b = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: unknown }));
     expect(a).toMatchObject({ status: 'Failed', message: expect.stringContaining('No .jsonl input files') });
-    expect(b).toMatchObject({ status: 'Failed', message: expect.stringContaining('cohere.command-r-v1:0') });
+  });
+
+  it.each([
+    ['an unknown model', 'cohere.command-r-v1:0', /model identifier is invalid: cohere\.command-r-v1:0/],
+    ['an unknown model behind a profile', 'us.anthropic.claude-9-v1:0', /model identifier is invalid/],
+    ['an application inference profile it cannot resolve', 'arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abcdef123456', /invalid/],
+    ['a model that does not run in batch', 'anthropic.claude-instant-v1', /Batch inference is not supported for the model anthropic\.claude-instant-v1/],
+    ['the bare id of a model served only through a profile', 'anthropic.claude-sonnet-4-5-20250929-v1:0', /inference profile/],
+    ['the foundation-model ARN of such a model', 'arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-premier-v1:0', /inference profile/],
+  ])('refuses at create %s (ValidationException, no job)', async (_label, modelId, message) => {
+    const h = await emulator();
+    const err = await h.create({ inputKey: await input(claudeRecords(100)), modelId }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'ValidationException', $metadata: { httpStatusCode: 400 } });
+    expect((err as Error).message).toMatch(message);
+    expect(h.emulator.stats().jobsCreated).toBe(0);
+  });
+
+  it('accepts a profile-only model through its inference profile, and holds it to its own quotas', async () => {
+    const h = await emulator();
+    const scout = await h.create({ inputKey: await input(claudeRecords(60)), modelId: 'us.meta.llama4-scout-17b-instruct-v1:0' });
+    const haiku = await h.create({ inputKey: await input(claudeRecords(60)) });
+    await h.emulator.idle();
+    // 60 records: above Llama 4 Scout's minimum of 50, below Claude 3 Haiku's 100 (facts §7).
+    const a = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: scout }));
+    const b = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: haiku }));
+    expect(a.status).toBe('Completed');
+    expect(b).toMatchObject({ status: 'Failed', message: expect.stringMatching(/fewer than the minimum of 100 records/) });
   });
 
   it('processes a 20,000-record job, paying the step delay per status change, not per record', async () => {

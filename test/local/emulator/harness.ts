@@ -119,11 +119,14 @@ export class EmulatorHarness {
     await this.emulator?.stop();
   }
 
+  private createCount = 0;
+
   async create(overrides: Partial<CreateModelInvocationJobCommandInput> & { inputKey?: string; outputPrefix?: string } = {}): Promise<string> {
     const { inputKey = 'in/input.jsonl', outputPrefix = 'out/', ...rest } = overrides;
     const res = await this.bedrock.send(
       new CreateModelInvocationJobCommand({
-        jobName: 'test-job',
+        // Job names are unique in an account: each create gets its own unless a test names it.
+        jobName: `test-job-${++this.createCount}`,
         roleArn: ROLE_ARN,
         modelId: CLAUDE,
         inputDataConfig: { s3InputDataConfig: { s3Uri: `s3://${BUCKET}/${inputKey}` } },

@@ -1,0 +1,101 @@
+import { ListServiceQuotasCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
+import { mockClient } from 'aws-sdk-client-mock';
+import { planningQuotas, readModelQuotas, type QuotaReading } from '../../../lambdas/shared/model-quotas';
+
+const sq = mockClient(ServiceQuotasClient);
+const client = new ServiceQuotasClient({ region: 'us-east-1' });
+const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
+const quota = (QuotaName: string, Value: number) => ({ ServiceCode: 'bedrock', QuotaName, QuotaCode: 'L-00000000', Value });
+
+beforeEach(() => sq.reset());
+afterAll(() => sq.restore());
+
+describe('readModelQuotas', () => {
+  it("finds the model's quotas by name over every page, for a profile id too", async () => {
+    sq.on(ListServiceQuotasCommand, { ServiceCode: 'bedrock', NextToken: undefined })
+      .resolves({
+        Quotas: [
+          quota('Minimum number of records per batch inference job for Claude 3 Haiku', 1000),
+          quota('Records per batch inference job for Claude 3 Haiku', 20000),
+        ],
+        NextToken: 'p2',
+      })
+      .on(ListServiceQuotasCommand, { ServiceCode: 'bedrock', NextToken: 'p2' })
+      .resolves({
+        Quotas: [
+          quota('Minimum number of records per batch inference job for Claude 3.5 Haiku', 7),
+          quota('records per input file per batch inference job for  Claude 3 Haiku', 30000),
+          quota('Sum of in-progress and submitted batch inference jobs using a base model for Claude 3 Haiku', 4),
+        ],
+      });
+    const reading = await readModelQuotas(client, `us.${HAIKU}`);
+    expect(reading.warnings).toEqual([]);
+    expect(reading.quotas).toMatchObject({
+      minRecordsPerJob: { value: 1000, source: 'service-quotas' },
+      maxRecordsPerJob: { value: 20000, source: 'service-quotas' },
+      maxRecordsPerFile: { value: 30000, source: 'service-quotas' },
+      maxConcurrentJobs: { value: 4, source: 'service-quotas' },
+    });
+    expect(sq.commandCalls(ListServiceQuotasCommand)).toHaveLength(2);
+  });
+
+  it('takes the documented default for a quota Service Quotas does not list, and says which', async () => {
+    sq.on(ListServiceQuotasCommand).resolves({ Quotas: [quota('Minimum number of records per batch inference job for Claude 3 Haiku', 250)] });
+    const reading = await readModelQuotas(client, HAIKU);
+    expect(reading.quotas.minRecordsPerJob).toEqual({ value: 250, source: 'service-quotas' });
+    expect(reading.quotas.maxConcurrentJobs).toEqual({ value: 20, source: 'default' });
+    expect(reading.quotas.maxRecordsPerJob).toEqual({ value: 50000, source: 'default' });
+    expect(reading.warnings).toEqual([expect.stringMatching(/no "Records per batch inference job for Claude 3 Haiku".*documented default/)]);
+  });
+
+  it('uses every documented default, with a warning naming the error, when Service Quotas refuses access', async () => {
+    sq.on(ListServiceQuotasCommand).rejects(
+      Object.assign(new Error('User is not authorized to perform servicequotas:ListServiceQuotas'), { name: 'AccessDeniedException' }),
+    );
+    const reading = await readModelQuotas(client, 'us.meta.llama4-scout-17b-instruct-v1:0');
+    expect(reading.quotas).toMatchObject({ minRecordsPerJob: { value: 50, source: 'default' }, maxConcurrentJobs: { value: 20, source: 'default' } });
+    expect(reading.warnings).toEqual([expect.stringMatching(/^Service Quotas could not be read \(AccessDeniedException: User is not authorized/)]);
+  });
+
+  it('reads nothing for a model the catalog does not know, and says so', async () => {
+    const reading = await readModelQuotas(client, 'cohere.command-r-v1:0');
+    expect(sq.commandCalls(ListServiceQuotasCommand)).toHaveLength(0);
+    expect(reading.quotas.minRecordsPerJob).toBeUndefined();
+    expect(reading.warnings).toEqual([expect.stringMatching(/not in the model catalog/)]);
+  });
+});
+
+describe('planningQuotas', () => {
+  const reading = (q: Partial<Record<'minRecordsPerJob' | 'maxRecordsPerJob' | 'maxRecordsPerFile' | 'maxConcurrentJobs', number>>): QuotaReading => ({
+    quotas: {
+      minRecordsPerJob: q.minRecordsPerJob === undefined ? undefined : { value: q.minRecordsPerJob, source: 'service-quotas' },
+      maxRecordsPerJob: q.maxRecordsPerJob === undefined ? undefined : { value: q.maxRecordsPerJob, source: 'service-quotas' },
+      maxRecordsPerFile: q.maxRecordsPerFile === undefined ? undefined : { value: q.maxRecordsPerFile, source: 'default' },
+      maxFileBytes: undefined,
+      maxJobBytes: undefined,
+      maxConcurrentJobs: q.maxConcurrentJobs === undefined ? undefined : { value: q.maxConcurrentJobs, source: 'service-quotas' },
+    },
+    warnings: ['w'],
+  });
+  const route = { minRecordsPerJob: 20, maxRecordsPerJob: 1000, maxConcurrentJobs: 10 };
+
+  it('never plans a job below the minimum nor more records or jobs than the quotas allow', () => {
+    expect(planningQuotas(route, reading({ minRecordsPerJob: 100, maxRecordsPerJob: 500, maxRecordsPerFile: 400, maxConcurrentJobs: 3 }))).toEqual({
+      values: {
+        minRecordsPerJob: { value: 100, source: 'service-quotas' },
+        maxRecordsPerJob: { value: 400, source: 'default' },
+        maxConcurrentJobs: { value: 3, source: 'service-quotas' },
+      },
+      warnings: ['w'],
+    });
+  });
+
+  it("keeps the route's settings where they are the stricter (and on a tie), or where no quota is known", () => {
+    expect(planningQuotas(route, reading({ minRecordsPerJob: 20, maxRecordsPerJob: 50000, maxConcurrentJobs: 20 })).values).toEqual({
+      minRecordsPerJob: { value: 20, source: 'route' },
+      maxRecordsPerJob: { value: 1000, source: 'route' },
+      maxConcurrentJobs: { value: 10, source: 'route' },
+    });
+    expect(planningQuotas(route, reading({})).values.minRecordsPerJob).toEqual({ value: 20, source: 'route' });
+  });
+});
