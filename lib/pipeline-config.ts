@@ -8,6 +8,7 @@
  */
 import type { SmallRemainderPolicy } from '../lambdas/shared/contracts';
 import { KNOWN_FAMILIES_HINT, modelFamily } from '../lambdas/shared/model-family';
+import { collectPriceOverrides } from '../lambdas/shared/prices';
 import {
   longestRunHours,
   MAX_CONCURRENT_JOBS_LIMIT,
@@ -43,6 +44,7 @@ export const PIPELINE_SETTING_KEYS: readonly string[] = [
   'nightlySchedule',
   'historyEventBudget',
   'routes',
+  'prices',
 ];
 const ROUTE_KEYS = ['modelId', 'maxRecordsPerJob', 'minRecordsPerJob', 'maxAttempts', 'smallRemainder', 'trigger'];
 
@@ -171,7 +173,16 @@ export function collectPipelineSettings(problems: SettingProblems, root: string,
       );
     }
   }
-  return { maxConcurrentJobs, jobTimeoutHours, workRetentionDays, nightlySchedule, historyEventBudget, routes };
+  const prices = collectPriceOverrides(problems, `${root}.prices`, value.prices);
+  return {
+    maxConcurrentJobs,
+    jobTimeoutHours,
+    workRetentionDays,
+    nightlySchedule,
+    historyEventBudget,
+    routes,
+    ...(value.prices !== undefined ? { prices } : {}),
+  };
 }
 
 /** Throws one error listing every problem, under `heading`, if there is any. */

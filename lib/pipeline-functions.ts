@@ -57,11 +57,13 @@ export class PipelineFunctions extends Construct {
       jobTimeoutHours: config.jobTimeoutHours,
       historyEventBudget: config.historyEventBudget,
       routes: config.routes,
+      // Read by finalize and stop-run, which write the summaries and their cost.
+      ...(config.prices && Object.keys(config.prices).length > 0 ? { prices: config.prices } : {}),
     });
     // Leave room for the other variables: a too-large environment fails only at deploy time.
     if (Buffer.byteLength(pipelineConfig) > LAMBDA_ENV_LIMIT_BYTES - 1024) {
       throw new Error(
-        `routes: PIPELINE_CONFIG would be ${Buffer.byteLength(pipelineConfig)} bytes, over the ~3 KB left by Lambda's 4 KB environment limit; use fewer routes`,
+        `routes: PIPELINE_CONFIG would be ${Buffer.byteLength(pipelineConfig)} bytes, over the ~3 KB left by Lambda's 4 KB environment limit; use fewer routes or price overrides`,
       );
     }
     const environment = {

@@ -3,6 +3,7 @@
  * defaults and limits. Validated by lib/pipeline-config.ts, which re-exports all of this.
  */
 import { DEFAULT_HISTORY_EVENT_BUDGET, type RouteSettings, type SmallRemainderPolicy } from '../lambdas/shared/contracts';
+import type { PriceOverrideProps } from '../lambdas/shared/prices';
 
 /** How a route's files are started: one run per dropped file, or one nightly sweep. */
 export type RouteTrigger = 'immediate' | 'nightly';
@@ -53,6 +54,12 @@ export interface PipelineSettingsProps {
   readonly historyEventBudget?: number;
   /** Routes by name (the first path segment under `inbox/`, `[a-z0-9-]+`); at least one. */
   readonly routes: Readonly<Record<string, RouteProps>>;
+  /**
+   * Prices by model id (USD per million tokens) replacing or adding rows of the shipped price
+   * table (lambdas/shared/price-table.ts) in the summaries' cost estimates.
+   * @default the shipped table only
+   */
+  readonly prices?: Readonly<Record<string, PriceOverrideProps>>;
 }
 
 /** The validated settings, defaults applied (what `validatePipelineSettings` (lib/pipeline-config.ts) returns). */
@@ -79,6 +86,8 @@ export interface PipelineSettings {
   readonly historyEventBudget: number;
   /** Routes by name (the first path segment under `inbox/`); at least one. */
   readonly routes: Record<string, RouteConfig>;
+  /** Price overrides by bare foundation-model id, when any were given. */
+  readonly prices?: Readonly<Record<string, PriceOverrideProps>>;
 }
 
 /** The validated `bedrockBatch` context: the settings, and the stack's existing alarm topic if any. */

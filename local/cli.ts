@@ -7,6 +7,7 @@ import { access, readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { isValidRunId, type SmallRemainderPolicy } from '../lambdas/shared/contracts';
 import { KNOWN_FAMILIES_HINT, modelFamily } from '../lambdas/shared/model-family';
+import { describeCost } from '../lambdas/shared/prices';
 import { parseAccountQuotas, parseFaultSpec, type AccountQuotas, type FaultSpec } from './emulator';
 import type { LocalRunOutcome, LocalRunRequest } from './run-local';
 
@@ -225,8 +226,7 @@ export function describeOutcome(outcome: LocalRunOutcome): string[] {
     const jobs = Object.values(s.jobs).reduce((a, b) => a + b, 0);
     lines.push(
       `${run.runId}: ${s.status}: ${s.records.input} input, ${s.records.succeeded} succeeded, ${s.records.failed} failed, ${s.records.rejected} rejected; ` +
-        `${jobs} job(s) in ${s.rounds} round(s)${run.executions > 1 ? ` over ${run.executions} executions` : ''}, ${s.onDemandRecords} on demand; est. $${s.cost.batchUsd + s.cost.onDemandUsd} ` +
-        `(on demand alone: $${s.cost.allOnDemandUsd}); outputs in ${run.outDir}`,
+        `${jobs} job(s) in ${s.rounds} round(s)${run.executions > 1 ? ` over ${run.executions} executions` : ''}, ${s.onDemandRecords} on demand; ${describeCost(s.cost)}; outputs in ${run.outDir}`,
     );
     for (const w of s.warnings) lines.push(`${run.runId}: warning: ${w}`);
   }

@@ -9,6 +9,7 @@ import type { SFNClient } from '@aws-sdk/client-sfn';
 import { RUN_COMPLETED_DETAIL_TYPE, RUN_COMPLETED_SOURCE, isValidRunId, runKeys, s3Uri, type RunConfig } from '../shared/contracts';
 import { logger } from '../shared/logger';
 import type { PrepareStats } from '../shared/outcomes';
+import type { PriceOverrides } from '../shared/prices';
 import type { RunClaims } from '../shared/run-claims';
 import { runIdFromExecutionName } from '../shared/run-input';
 import { readJsonObject, writeJsonObject } from '../shared/s3-jsonl';
@@ -52,6 +53,11 @@ export interface FinalizeDeps {
    * @default no look-up: a handed-over run is the successor's
    */
   readonly sfn?: SFNClient;
+  /**
+   * Prices replacing or adding rows of the shipped table (cdk.json's `bedrockBatch.prices`, in `PIPELINE_CONFIG`).
+   * @default the shipped table only
+   */
+  readonly prices?: PriceOverrides;
 }
 
 /** Writes the run's outputs and summary, and puts `Batch Run Completed`. */
@@ -70,6 +76,8 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
   const totals = totalsOf(committed.chunkStats, committed.remainderStats);
   const warnings = summaryWarnings(totals, records, { failedRun: event.outcome === 'Failed', prepared: Boolean(prepared) });
   const status = runStatus(event.outcome, records, warnings);
+  const { tokens, cost, warning: costWarning } = costOf(run?.modelId, totals, deps.prices);
+  if (costWarning) warnings.push(costWarning);
   const summary: RunSummary = {
     runId,
     ...(run ? { route: run.route, modelId: run.modelId, startedAt: run.startedAt } : {}),
@@ -78,7 +86,8 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
     jobs: totals.jobs,
     rounds: committed.rounds,
     onDemandRecords: totals.onDemandRecords,
-    ...costOf(run?.modelId, totals),
+    tokens,
+    cost,
     finishedAt: new Date().toISOString(),
     inputs: (prepared?.inputs ?? []).slice(0, MAX_LISTED_INPUTS),
     inputFiles: prepared?.inputFiles ?? 0,

@@ -13,6 +13,7 @@ export const handler = async (event: FinalizeEvent): Promise<RunSummary> => {
       events: clients.events,
       bucket: config.bucket,
       eventBusName: config.eventBusName,
+      prices: config.pipeline.prices,
       claims: new RunClaims(clients.ddb, config.table),
       sfn: clients.sfn,
     },

@@ -2,9 +2,9 @@
  * `summary.json`, the run's account: its shape, and the pure steps that make it from what the
  * run committed (job and token totals, warnings, status, cost).
  */
-import { estimateCostUsd, modelFamily } from '../shared/model-family';
 import type { RunQuotas } from '../shared/model-quotas';
 import type { ChunkStats, RemainderStats } from '../shared/outcomes';
+import { NO_COST, runCost, type PriceOverrides, type RunCost } from '../shared/prices';
 
 export type RunStatus = 'Succeeded' | 'CompletedWithFailures' | 'Stopped' | 'Failed';
 
@@ -20,8 +20,11 @@ export interface RunSummary {
   readonly rounds: number;
   readonly onDemandRecords: number;
   readonly tokens: { input: number; output: number };
-  /** Estimates from the price table in lambdas/shared/model-family.ts. */
-  readonly cost: { batchUsd: number; onDemandUsd: number; allOnDemandUsd: number };
+  /**
+   * USD estimates from the price table (lambdas/shared/price-table.ts, cdk.json's
+   * `bedrockBatch.prices` over it); null when the run's model has no price (a warning says so).
+   */
+  readonly cost: RunCost | null;
   readonly startedAt?: string;
   readonly finishedAt: string;
   /** The input files (the first {@link MAX_LISTED_INPUTS}; `inputFiles` counts them all). */
@@ -50,6 +53,8 @@ export interface RunTotals {
   readonly jobs: Record<string, number>;
   readonly batchTokens: Tokens;
   readonly onDemandTokens: Tokens;
+  /** The tokens of the steps whose outputs reported no counts, estimated from the text. */
+  readonly estimatedTokens: Tokens;
   readonly onDemandRecords: number;
   /** Job output lines with an unknown (or no) record id. */
   readonly unknownOutputRecords: number;
@@ -77,7 +82,12 @@ export function totalsOf(chunkStats: readonly ChunkStats[], remainderStats: read
     onDemandTokens.input += s.tokens.input;
     onDemandTokens.output += s.tokens.output;
   }
-  return { jobs, batchTokens, onDemandTokens, onDemandRecords, unknownOutputRecords, duplicateOutputRecords };
+  const estimatedTokens = { input: 0, output: 0 };
+  for (const s of [...chunkStats, ...remainderStats]) {
+    estimatedTokens.input += s.tokens.estimated?.input ?? 0;
+    estimatedTokens.output += s.tokens.estimated?.output ?? 0;
+  }
+  return { jobs, batchTokens, onDemandTokens, estimatedTokens, onDemandRecords, unknownOutputRecords, duplicateOutputRecords };
 }
 
 /** What the summary warns of: ignored or repeated output lines, and (unless the run failed) conservation. */
@@ -110,14 +120,20 @@ export function runStatus(outcome: 'Finished' | 'Failed' | 'Stopped', records: R
   return records.failed + records.rejected === 0 && warnings.length === 0 ? 'Succeeded' : 'CompletedWithFailures';
 }
 
-/** All tokens, and the cost estimates for the model (zero for a model the price table does not know). */
-export function costOf(modelId: string | undefined, totals: RunTotals): { tokens: Tokens; cost: RunSummary['cost'] } {
-  const family = modelFamily(modelId ?? '');
-  const { batchTokens, onDemandTokens } = totals;
+/**
+ * All tokens, and the cost estimates for the model from the price table (with the deployment's
+ * overrides); a model without a price gets `cost: null` and a warning: a gap in the report, not
+ * a failure of the run (so the caller adds the warning after deciding the status).
+ */
+export function costOf(
+  modelId: string | undefined,
+  totals: RunTotals,
+  prices?: PriceOverrides,
+): { tokens: Tokens; cost: RunSummary['cost']; warning?: string } {
+  const { batchTokens, onDemandTokens, estimatedTokens } = totals;
   const tokens = { input: batchTokens.input + onDemandTokens.input, output: batchTokens.output + onDemandTokens.output };
-  const batchCost = family ? estimateCostUsd(family, batchTokens, onDemandTokens) : { batchUsd: 0, onDemandUsd: 0 };
-  const allOnDemandUsd = family ? estimateCostUsd(family, { input: 0, output: 0 }, tokens).onDemandUsd : 0;
-  return { tokens, cost: { ...batchCost, allOnDemandUsd } };
+  const { cost, warning } = runCost(modelId, { batch: batchTokens, onDemand: onDemandTokens, estimated: estimatedTokens }, prices);
+  return { tokens, cost, ...(warning ? { warning } : {}) };
 }
 
 /** A Lambda error's Cause is a JSON document; keep just its message. */
@@ -147,7 +163,7 @@ export function notWrittenSummary(runId: string, warning: string, failure: { Err
     rounds: 0,
     onDemandRecords: 0,
     tokens: { input: 0, output: 0 },
-    cost: { batchUsd: 0, onDemandUsd: 0, allOnDemandUsd: 0 },
+    cost: NO_COST,
     finishedAt: new Date().toISOString(),
     inputs: [],
     inputFiles: 0,

@@ -4,6 +4,7 @@
  * from the synthesized template.
  */
 import type { RouteSettings } from './contracts';
+import type { PriceOverrides } from './prices';
 
 /** A route as the handlers see it: its settings plus how it is triggered. */
 export interface RouteEnvConfig extends RouteSettings {
@@ -17,6 +18,8 @@ export interface PipelineEnvConfig {
   /** History events one execution may use before the run continues in a successor. */
   readonly historyEventBudget?: number;
   readonly routes: Readonly<Record<string, RouteEnvConfig>>;
+  /** cdk.json's `bedrockBatch.prices`, validated: rows over the shipped price table. */
+  readonly prices?: PriceOverrides;
 }
 
 /** Everything a handler needs to know about its deployment. */

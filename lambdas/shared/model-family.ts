@@ -1,7 +1,8 @@
 /**
- * Model families: which request body a model takes, how its response reports token usage,
- * and what it costs. Used by the pipeline to reject `modelInput`s that can never be valid,
- * and by the local emulator to fake outputs of the right shape.
+ * Model families: which request body a model takes and how its response reports token usage.
+ * Used by the pipeline to reject `modelInput`s that can never be valid, and by the local
+ * emulator to fake outputs of the right shape. What a model costs is per model id, not per
+ * family: see prices.ts and price-table.ts.
  */
 
 export type ModelFamily = 'anthropic' | 'titan-embed' | 'nova' | 'llama' | 'mistral';
@@ -71,17 +72,12 @@ export function modelInputProblem(family: ModelFamily, modelInput: Record<string
   }
 }
 
-/** False for families whose response body carries no token counts (Mistral text completion). */
-export function familyReportsUsage(family: ModelFamily): boolean {
-  return family !== 'mistral';
-}
-
 /** A token count, or 0 when the value is not one. */
 function num(v: unknown): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : 0;
 }
 
-/** Token usage reported in a model output body, per family; zeros where the family reports none. */
+/** Token usage reported in a model output body, per family; zeros where it reports none (token-estimate.ts estimates those). */
 export function usageOf(family: ModelFamily, modelOutput: unknown): { input: number; output: number } {
   if (!isObject(modelOutput)) return { input: 0, output: 0 };
   switch (family) {
@@ -100,31 +96,4 @@ export function usageOf(family: ModelFamily, modelOutput: unknown): { input: num
     case 'mistral':
       return { input: 0, output: 0 };
   }
-}
-
-/**
- * On-demand prices in USD per 1,000 tokens, by family (representative list prices; batch is
- * billed at half). Estimates only: the summary says so.
- */
-export const ON_DEMAND_USD_PER_1K_TOKENS: Record<ModelFamily, { input: number; output: number }> = {
-  anthropic: { input: 0.00025, output: 0.00125 },
-  'titan-embed': { input: 0.00002, output: 0 },
-  nova: { input: 0.00006, output: 0.00024 },
-  llama: { input: 0.00022, output: 0.00022 },
-  mistral: { input: 0.00015, output: 0.0002 },
-};
-
-/** Batch inference is priced at half the on-demand rate. */
-export const BATCH_DISCOUNT = 0.5;
-
-/** Estimated cost of token counts at batch and on-demand rates. */
-export function estimateCostUsd(
-  family: ModelFamily,
-  batchTokens: { input: number; output: number },
-  onDemandTokens: { input: number; output: number },
-): { batchUsd: number; onDemandUsd: number } {
-  const p = ON_DEMAND_USD_PER_1K_TOKENS[family];
-  const price = (t: { input: number; output: number }) => (t.input / 1000) * p.input + (t.output / 1000) * p.output;
-  const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
-  return { batchUsd: round6(price(batchTokens) * BATCH_DISCOUNT), onDemandUsd: round6(price(onDemandTokens)) };
 }

@@ -2,13 +2,17 @@
  * What becomes of records: the lines of `results.jsonl` and `failed.jsonl`, and the counters
  * each step leaves in `work/` for finalize to add up.
  */
+import type { RecordUsage } from './token-estimate';
 
 /** A line of `results.jsonl`. */
 export interface SucceededRecord {
   readonly recordId: string;
   readonly modelOutput: unknown;
-  /** Token usage, where the model family reports it. */
-  readonly usage?: { readonly inputTokens: number; readonly outputTokens: number };
+  /**
+   * Token usage: as the model output reports it, or estimated from the text where it reports
+   * none (then `estimated: true`; see token-estimate.ts).
+   */
+  readonly usage?: RecordUsage;
   /** Set when the record was run through on-demand InvokeModel (small remainder). */
   readonly onDemand?: true;
 }
@@ -37,6 +41,8 @@ export interface RetryRecord {
 export interface TokenCounts {
   input: number;
   output: number;
+  /** The part of `input` and `output` estimated from the text (records whose output reports no counts). */
+  estimated?: { input: number; output: number };
 }
 
 /**

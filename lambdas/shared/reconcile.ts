@@ -10,9 +10,10 @@
  * ends in exactly one of succeeded, failed or retry; output lines with unknown or repeated ids
  * are counted, never double-counted. Pure: the caller streams lines in and writes what comes out.
  */
-import { familyReportsUsage, usageOf, type ModelFamily } from './model-family';
-import type { FailedRecord, RecordError, RetryRecord, SucceededRecord } from './outcomes';
+import type { ModelFamily } from './model-family';
+import type { FailedRecord, RecordError, RetryRecord, SucceededRecord, TokenCounts } from './outcomes';
 import { isRetryableRecordError, missingRecordError } from './retry-policy';
+import { addUsage, recordUsage } from './token-estimate';
 
 export type ReconcileVerdict =
   | { readonly kind: 'succeeded'; readonly record: SucceededRecord }
@@ -68,7 +69,7 @@ type RecordState = 'pending' | 'settled' | RecordError;
 export class ChunkReconciler {
   private readonly states = new Map<string, RecordState>();
   private unsettled = 0;
-  private readonly tokens = { input: 0, output: 0 };
+  private readonly tokens: TokenCounts = { input: 0, output: 0 };
   unknownOutputRecords = 0;
   duplicateOutputRecords = 0;
 
@@ -86,8 +87,8 @@ export class ChunkReconciler {
   }
 
   /** Token usage of the succeeded records so far. */
-  get tokenUsage(): { input: number; output: number } {
-    return { ...this.tokens };
+  get tokenUsage(): TokenCounts {
+    return { ...this.tokens, ...(this.tokens.estimated ? { estimated: { ...this.tokens.estimated } } : {}) };
   }
 
   /** Records not settled by the output (retryable or missing); pass 2 is needed when > 0. */
@@ -121,12 +122,10 @@ export class ChunkReconciler {
 
     if ('modelOutput' in out && !('error' in out && out.error)) {
       this.settle(recordId);
-      const usage = usageOf(this.family, out.modelOutput);
-      this.tokens.input += usage.input;
-      this.tokens.output += usage.output;
-      const record: SucceededRecord = familyReportsUsage(this.family)
-        ? { recordId, modelOutput: out.modelOutput, usage: { inputTokens: usage.input, outputTokens: usage.output } }
-        : { recordId, modelOutput: out.modelOutput };
+      // Bedrock echoes each record's modelInput in its output line: the text a missing count is estimated from.
+      const usage = recordUsage(this.family, out.modelInput, out.modelOutput);
+      addUsage(this.tokens, usage);
+      const record: SucceededRecord = { recordId, modelOutput: out.modelOutput, usage };
       return { kind: 'succeeded', record };
     }
     const { retryable, ...error } = recordError(out.error);

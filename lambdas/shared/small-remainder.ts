@@ -6,8 +6,9 @@
 import { InvokeModelCommand, type BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { runKeys, s3Uri, type RunConfig } from './contracts';
-import { familyReportsUsage, modelFamily, usageOf } from './model-family';
-import type { FailedRecord, PartFile, RemainderStats, SucceededRecord } from './outcomes';
+import { modelFamily } from './model-family';
+import { addUsage, recordUsage } from './token-estimate';
+import type { FailedRecord, PartFile, RemainderStats, SucceededRecord, TokenCounts } from './outcomes';
 import { leadingRecordId } from './reconcile';
 import { isRetryableRecordError } from './retry-policy';
 import { getObjectStream, JsonlWriter, readObjectLines, splitLines, writeJsonObject } from './s3-jsonl';
@@ -51,7 +52,7 @@ export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConf
   const failed = new JsonlWriter(deps.s3, run.bucket, runKeys.roundPart(run.runId, round, 'failed'), { lazy: true });
   const heldKey = runKeys.held(run.route, run.runId, round);
   const held = new JsonlWriter(deps.s3, run.bucket, heldKey, { lazy: true });
-  const tokens = { input: 0, output: 0 };
+  const tokens: TokenCounts = { input: 0, output: 0 };
   let records = 0;
   let onDemandRecords = 0;
 
@@ -68,8 +69,7 @@ export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConf
         const done = JSON.parse(raw.toString('utf8')) as Partial<SucceededRecord>;
         if (typeof done.recordId !== 'string' || !remainderIds.has(done.recordId) || settled.has(done.recordId)) continue;
         settled.add(done.recordId);
-        tokens.input += done.usage?.inputTokens ?? 0;
-        tokens.output += done.usage?.outputTokens ?? 0;
+        addUsage(tokens, done.usage);
         await writer.write(raw);
       }
     }
@@ -107,8 +107,7 @@ export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConf
         if (settled.has(record.recordId)) break;
         const task = invokeOnDemand(deps.bedrockRuntime, run, record).then(async (outcome) => {
           if ('modelOutput' in outcome) {
-            tokens.input += outcome.usage?.inputTokens ?? 0;
-            tokens.output += outcome.usage?.outputTokens ?? 0;
+            addUsage(tokens, outcome.usage);
             await succeeded.write(outcome);
           } else {
             await fail(record.recordId, outcome.code, outcome.message);
@@ -179,10 +178,7 @@ async function invokeOnDemand(
         }),
       );
       const modelOutput = JSON.parse(Buffer.from(res.body ?? new Uint8Array()).toString('utf8')) as unknown;
-      const usage = usageOf(family, modelOutput);
-      return familyReportsUsage(family)
-        ? { recordId: record.recordId, modelOutput, usage: { inputTokens: usage.input, outputTokens: usage.output }, onDemand: true }
-        : { recordId: record.recordId, modelOutput, onDemand: true };
+      return { recordId: record.recordId, modelOutput, usage: recordUsage(family, record.modelInput, modelOutput), onDemand: true };
     } catch (err) {
       const e = err as Error & { $metadata?: { httpStatusCode?: number } };
       const status = e.$metadata?.httpStatusCode;

@@ -26,6 +26,7 @@ export const handler = async (
       claims: new RunClaims(clients.ddb, config.table),
       bucket: config.bucket,
       eventBusName: config.eventBusName,
+      prices: config.pipeline.prices,
       // A prepare or end-round still running ends within its own 15 minutes; wait what this
       // invocation can spare.
       waitMs: Math.max(0, (context?.getRemainingTimeInMillis?.() ?? 15 * 60 * 1000) - AFTER_WAIT_MS),

@@ -211,3 +211,23 @@ describe('alarmTopicArn', () => {
     );
   });
 });
+
+describe('prices', () => {
+  test('are optional: without them the shipped table is used', () => {
+    expect(loadPipelineConfig(rawConfig())).not.toHaveProperty('prices');
+  });
+
+  test('are validated and keyed by bare foundation-model id', () => {
+    const config = loadPipelineConfig({ ...rawConfig(), prices: { 'us.meta.llama3-1-70b-instruct-v1:0': { onDemandInput: 0.72, onDemandOutput: 0.72 } } });
+    expect(config.prices).toEqual({ 'meta.llama3-1-70b-instruct-v1:0': { onDemandInput: 0.72, onDemandOutput: 0.72 } });
+  });
+
+  test('report bad values by their path, with the other problems', () => {
+    expect(() =>
+      loadPipelineConfig({ ...rawConfig(), jobTimeoutHours: 1, prices: { 'amazon.nova-lite-v1:0': { onDemandInput: 'cheap', onDemandOutput: 0.24 } } }),
+    ).toThrow(
+      /bedrockBatch\.jobTimeoutHours must be an integer[\s\S]*bedrockBatch\.prices\.amazon\.nova-lite-v1:0\.onDemandInput must be a number 0\.\.1000, USD per million tokens \(got "cheap"\)/,
+    );
+    expect(() => loadPipelineConfig({ ...rawConfig(), prices: [] })).toThrow(/bedrockBatch\.prices must be an object of prices by model id/);
+  });
+});

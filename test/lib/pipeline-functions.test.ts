@@ -1,6 +1,7 @@
 import { HANDLER_METADATA_KEY } from '../../lib/batch-function';
 import { PIPELINE_FUNCTION_NAMES } from '../../lib/pipeline-functions';
-import { actionsOf, buildStack, config, functionIdOf, onlyResource, statementsOfFunction } from './helpers';
+import { loadPipelineConfig } from '../../lib/pipeline-config';
+import { actionsOf, buildStack, config, functionIdOf, onlyResource, rawConfig, statementsOfFunction } from './helpers';
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -78,6 +79,20 @@ describe('pipeline functions', () => {
       historyEventBudget: cfg.historyEventBudget,
       routes: cfg.routes,
     });
+  });
+
+  test("cdk.json's prices reach finalize and stop-run (the functions that write summaries) in PIPELINE_CONFIG", () => {
+    const priced = loadPipelineConfig({
+      ...rawConfig(),
+      prices: { 'meta.llama3-1-70b-instruct-v1:0': { onDemandInput: 0.72, onDemandOutput: 0.72, source: 'https://aws.amazon.com/bedrock/pricing/' } },
+    });
+    const t = buildStack(priced).template;
+    const fns = t.findResources('AWS::Lambda::Function');
+    for (const name of ['finalize', 'stop-run']) {
+      const vars = fns[functionIdOf(t, name)]!.Properties.Environment.Variables;
+      expect(JSON.parse(vars.PIPELINE_CONFIG).prices).toEqual(priced.prices);
+    }
+    expect(JSON.parse(functions[functionIdOf(template, 'finalize')]!.Properties.Environment.Variables.PIPELINE_CONFIG)).not.toHaveProperty('prices');
   });
 
   test('start-run gets the state machine ARN', () => {

@@ -126,7 +126,21 @@ describe('the packed package in a fresh CDK app', () => {
     fs.writeFileSync(path.join(appDir, 'tickets.jsonl'), lines.join('\n') + '\n');
     const out = path.join(work, 'local-out');
     const bin = path.join(appDir, 'node_modules', 'bedrock-batch', 'bin', 'bedrock-batch.js');
-    const args = ['local', 'run', 'tickets.jsonl', '--model', 'anthropic.claude-3-haiku-20240307-v1:0', '--max-records-per-job', '4', '--run-id', 'pack-run'];
+    const args = [
+      'local',
+      'run',
+      'tickets.jsonl',
+      '--model',
+      'anthropic.claude-3-haiku-20240307-v1:0',
+      '--max-records-per-job',
+      '4',
+      '--min-records-per-job',
+      '2',
+      '--run-id',
+      'pack-run',
+    ];
+    // A documented override of the emulated account's quota (the model's own minimum is 100), for jobs this small.
+    args.push('--account-quota', 'min-records=2');
     const stdout = execFileSync(process.execPath, [bin, ...args, '--out', out, '--quiet'], { cwd: appDir, encoding: 'utf8' });
     expect(stdout).toContain('pack-run: CompletedWithFailures: 10 input, 9 succeeded, 0 failed, 1 rejected');
     const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')) as { records: Record<string, number> };

@@ -186,8 +186,10 @@ describe('finalizeRun (Finished)', () => {
       rounds: 2,
       onDemandRecords: 1,
       tokens: { input: 1_100_000, output: 100_000 },
-      // anthropic: $0.00025 in / $0.00125 out per 1k on demand, half in batch.
-      cost: { batchUsd: 0.1875, onDemandUsd: 0.025, allOnDemandUsd: 0.4 },
+      // Claude 3 Haiku: $0.25 in / $1.25 out per million on demand, $0.125 / $0.625 in batch.
+      // batch: 1.0 M × 0.125 + 0.1 M × 0.625 = 0.125 + 0.0625; on demand: 0.1 M × 0.25;
+      // all on demand: 1.1 M × 0.25 + 0.1 M × 1.25 = 0.275 + 0.125.
+      cost: expect.objectContaining({ currency: 'USD', batchUsd: 0.1875, onDemandUsd: 0.025, allOnDemandUsd: 0.4, estimated: false, model: ANTHROPIC_MODEL }),
       finishedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
       inputs: ['s3://bucket/inbox/default/a.jsonl'],
       inputFiles: 1,
@@ -300,6 +302,72 @@ describe('finalizeRun status and warnings', () => {
   });
 });
 
+describe('finalizeRun costs', () => {
+  /** A one-round run of `modelId` whose chunk used `tokens` in batch and whose remainder used `onDemand`. */
+  async function costedRun(runId: string, modelId: string, tokens: ChunkStats['tokens'], onDemand: ChunkStats['tokens'], prices?: FinalizeDeps['prices']) {
+    const run = runConfig({ runId, modelId, bucket: s3.bucket });
+    await prepared(runId, 2);
+    await planned(runId, 1, 1, 1);
+    await reconciled(runId, 1, 0, { succeeded: [ok('a')] }, { tokens });
+    const parts = [await part('succeeded', runKeys.roundPart(runId, 1, 'succeeded'), [ok('b', true)])];
+    const rs: RemainderStats = { round: 1, policy: 'on-demand', records: 1, succeeded: 1, failed: 0, held: 0, onDemandRecords: 1, tokens: onDemand, parts };
+    await s3.put(runKeys.remainderStats(runId, 1), JSON.stringify(rs));
+    return finalizeRun({ ...deps(), ...(prices ? { prices } : {}) }, await finished(run));
+  }
+
+  it('prices Claude Sonnet 4 as itself, not as Claude 3 Haiku', async () => {
+    const summary = await costedRun(
+      'cost-sonnet',
+      'us.anthropic.claude-sonnet-4-20250514-v1:0',
+      { input: 1_000_000, output: 100_000 },
+      { input: 10_000, output: 1_000 },
+    );
+    expect(summary.status).toBe('Succeeded');
+    // batch: 1.0 M × 1.5 + 0.1 M × 7.5 = 1.5 + 0.75; on demand: 0.01 M × 3 + 0.001 M × 15 = 0.03 + 0.015;
+    // all on demand: 1.01 M × 3 + 0.101 M × 15 = 3.03 + 1.515.
+    expect(summary.cost).toMatchObject({
+      batchUsd: 2.25,
+      onDemandUsd: 0.045,
+      allOnDemandUsd: 4.545,
+      estimated: false,
+      model: 'anthropic.claude-sonnet-4-20250514-v1:0',
+    });
+  });
+
+  it('marks a cost from estimated tokens (Mistral) and adds up what each step estimated', async () => {
+    const summary = await costedRun(
+      'cost-mistral',
+      'mistral.mistral-7b-instruct-v0:2',
+      { input: 400_000, output: 100_000, estimated: { input: 400_000, output: 100_000 } },
+      { input: 100_000, output: 50_000, estimated: { input: 100_000, output: 50_000 } },
+    );
+    expect(summary.tokens).toEqual({ input: 500_000, output: 150_000 });
+    // Mistral 7B: 0.15 / 0.20 on demand, 0.075 / 0.10 in batch.
+    // batch: 0.4 M × 0.075 + 0.1 M × 0.1 = 0.03 + 0.01; on demand: 0.1 M × 0.15 + 0.05 M × 0.2 = 0.015 + 0.01.
+    expect(summary.cost).toMatchObject({ batchUsd: 0.04, onDemandUsd: 0.025, estimated: true, estimatedTokens: { input: 500_000, output: 150_000 } });
+  });
+
+  it('reports cost null and a warning for a model with no price, without failing the run', async () => {
+    const summary = await costedRun('cost-unpriced', 'meta.llama3-1-70b-instruct-v1:0', { input: 1000, output: 1000 }, { input: 0, output: 0 });
+    expect(summary.cost).toBeNull();
+    expect(summary.status).toBe('Succeeded');
+    expect(summary.warnings).toEqual([
+      expect.stringMatching(/^cost not estimated: no price for model meta\.llama3-1-70b-instruct-v1:0 .*bedrockBatch\.prices/),
+    ]);
+    expect((await s3.json<RunSummary>(runKeys.results('cost-unpriced', 'summary.json')))?.cost).toBeNull();
+  });
+
+  it("uses cdk.json's prices over the shipped table", async () => {
+    const prices = {
+      'meta.llama3-1-70b-instruct-v1:0': { onDemandInput: 0.72, onDemandOutput: 0.72, batchInput: 0.36, batchOutput: 0.36 },
+    };
+    const summary = await costedRun('cost-override', 'meta.llama3-1-70b-instruct-v1:0', { input: 1_000_000, output: 500_000 }, { input: 0, output: 0 }, prices);
+    // 1.0 M × 0.36 + 0.5 M × 0.36
+    expect(summary.cost).toMatchObject({ batchUsd: 0.54, allOnDemandUsd: 1.08, priceSource: ['cdk.json'] });
+    expect(summary.warnings).toEqual([]);
+  });
+});
+
 describe('finalizeRun run again after crashing after any write', () => {
   /** A finished run of two rounds whose results come in two parts. */
   async function finishedRun(runId: string): Promise<RunConfig> {
@@ -373,7 +441,7 @@ describe('finalizeRun (Failed)', () => {
       rounds: 0,
       onDemandRecords: 0,
       tokens: { input: 0, output: 0 },
-      cost: { batchUsd: 0, onDemandUsd: 0, allOnDemandUsd: 0 },
+      cost: { currency: 'USD', batchUsd: 0, onDemandUsd: 0, allOnDemandUsd: 0, estimated: false },
       finishedAt: expect.any(String),
       inputs: [],
       inputFiles: 0,

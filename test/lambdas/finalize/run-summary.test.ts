@@ -1,7 +1,7 @@
 import type { ChunkStats, RemainderStats } from '../../../lambdas/shared/outcomes';
 import { describeCause, runStatus, summaryWarnings, totalsOf, type RunTotals } from '../../../lambdas/finalize/run-summary';
 
-const chunk = (jobStatus: string, input: number, output: number, unknown = 0, duplicate = 0): ChunkStats => ({
+const chunk = (jobStatus: string, input: number, output: number, unknown = 0, duplicate = 0, estimatedOutput = 0): ChunkStats => ({
   round: 1,
   chunk: 0,
   jobStatus,
@@ -9,7 +9,7 @@ const chunk = (jobStatus: string, input: number, output: number, unknown = 0, du
   succeeded: 0,
   failed: 0,
   retry: 0,
-  tokens: { input, output },
+  tokens: estimatedOutput > 0 ? { input, output, estimated: { input: 0, output: estimatedOutput } } : { input, output },
   unknownOutputRecords: unknown,
   duplicateOutputRecords: duplicate,
   parts: [],
@@ -30,12 +30,13 @@ const remainder = (onDemandRecords: number, input: number, output: number): Rema
 const clean: RunTotals = totalsOf([], []);
 
 describe('run summary steps', () => {
-  it('adds up jobs by status, batch and on-demand tokens apart, and the ignored output lines', () => {
-    const totals = totalsOf([chunk('Completed', 10, 5, 1, 0), chunk('Completed', 3, 2, 0, 2), chunk('Failed', 1, 0)], [remainder(4, 7, 8)]);
+  it('adds up jobs by status, batch and on-demand tokens apart, the estimated ones, and the ignored output lines', () => {
+    const totals = totalsOf([chunk('Completed', 10, 5, 1, 0), chunk('Completed', 3, 2, 0, 2, 2), chunk('Failed', 1, 0)], [remainder(4, 7, 8)]);
     expect(totals).toEqual({
       jobs: { Completed: 2, Failed: 1 },
       batchTokens: { input: 14, output: 7 },
       onDemandTokens: { input: 7, output: 8 },
+      estimatedTokens: { input: 0, output: 2 },
       onDemandRecords: 4,
       unknownOutputRecords: 1,
       duplicateOutputRecords: 2,

@@ -1,4 +1,4 @@
-import { BATCH_DISCOUNT, baseModelId, estimateCostUsd, modelFamily, modelInputProblem, usageOf } from '../../../lambdas/shared/model-family';
+import { baseModelId, modelFamily, modelInputProblem, usageOf } from '../../../lambdas/shared/model-family';
 
 describe('baseModelId / modelFamily', () => {
   it.each([
@@ -57,21 +57,5 @@ describe('usageOf', () => {
     ['anthropic', [1], { input: 0, output: 0 }],
   ] as const)('%s %j', (family, output, usage) => {
     expect(usageOf(family, output)).toEqual(usage);
-  });
-});
-
-describe('estimateCostUsd', () => {
-  it('prices batch tokens at half the on-demand rate', () => {
-    const tokens = { input: 1_000_000, output: 100_000 };
-    const { batchUsd, onDemandUsd } = estimateCostUsd('anthropic', tokens, tokens);
-    expect(onDemandUsd).toBeCloseTo(1000 * 0.00025 + 100 * 0.00125, 6);
-    expect(batchUsd).toBeCloseTo(onDemandUsd * BATCH_DISCOUNT, 6);
-    expect(BATCH_DISCOUNT).toBe(0.5);
-  });
-
-  it('keeps batch and on-demand tokens apart and rounds to 6 decimals', () => {
-    expect(estimateCostUsd('titan-embed', { input: 1000, output: 999 }, { input: 0, output: 0 })).toEqual({ batchUsd: 0.00001, onDemandUsd: 0 });
-    expect(estimateCostUsd('nova', { input: 0, output: 0 }, { input: 1, output: 1 })).toEqual({ batchUsd: 0, onDemandUsd: 0 });
-    expect(estimateCostUsd('llama', { input: 0, output: 0 }, { input: 10_000, output: 0 })).toEqual({ batchUsd: 0, onDemandUsd: 0.0022 });
   });
 });

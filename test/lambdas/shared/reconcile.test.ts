@@ -197,10 +197,17 @@ describe('ChunkReconciler', () => {
     expect(r.accept(anthropicOutputLine('b'))).toEqual({ kind: 'duplicate' });
   });
 
-  it('gives no usage for a family whose responses carry no token counts (Mistral)', () => {
+  it('estimates the usage of a family whose responses carry no token counts (Mistral) from the echoed modelInput and the output text', () => {
     const r = new ChunkReconciler(['m'], 1, 'mistral');
-    const v = r.accept(JSON.stringify({ recordId: 'm', modelOutput: { outputs: [{ text: 'hi', stop_reason: 'stop' }] } }));
-    expect(v).toEqual({ kind: 'succeeded', record: { recordId: 'm', modelOutput: { outputs: [{ text: 'hi', stop_reason: 'stop' }] } } });
+    // Input: 'abcdefghij' (10 characters) -> ceil(10 / 4) = 3; output: 'hi' (2) -> 1.
+    const v = r.accept(
+      JSON.stringify({ recordId: 'm', modelInput: { prompt: 'abcdefghij' }, modelOutput: { outputs: [{ text: 'hi', stop_reason: 'stop' }] } }),
+    );
+    expect(v).toEqual({
+      kind: 'succeeded',
+      record: { recordId: 'm', modelOutput: { outputs: [{ text: 'hi', stop_reason: 'stop' }] }, usage: { inputTokens: 3, outputTokens: 1, estimated: true } },
+    });
+    expect(r.tokenUsage).toEqual({ input: 3, output: 1, estimated: { input: 3, output: 1 } });
   });
 
   it('reads the leading recordId of a job input line without a full parse, escapes included', () => {
