@@ -180,9 +180,10 @@ export const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   // claim.
   'stop-run': {
     description: 'Winds up a run whose execution a user stopped',
-    s3: { read: ['work', 'jobsInput'], list: ['work', 'results'], write: ['work', 'results'], readsMissingKeys: true },
+    // jobsOutput and Get: it reconciles the jobs it stopped, keeping what they had processed.
+    s3: { read: ['work', 'jobsInput', 'jobsOutput'], list: ['work', 'results', 'jobsOutput'], write: ['work', 'results'], readsMissingKeys: true },
     table: { items: { job: ['UpdateItem'], cap: ['GetItem', 'UpdateItem'], run: ['GetItem', 'UpdateItem'] }, scan: true },
-    bedrockJobs: ['Stop'],
+    bedrockJobs: ['Get', 'Stop'],
     putEvents: true,
   },
 };

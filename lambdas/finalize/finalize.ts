@@ -36,6 +36,8 @@ export type FinalizeEvent =
       readonly runId: string;
       readonly run?: RunConfig;
       readonly executionName: string;
+      /** What stop-run could not do (a stopped job that did not end within its wait). */
+      readonly warnings?: readonly string[];
     };
 
 export interface FinalizeDeps {
@@ -97,8 +99,9 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
       rejected: s3Uri(bucket, written.rejectedKey),
     },
     // Quota warnings (Service Quotas unreadable) are reported without making the run's records fail.
-    warnings: [...warnings, ...(run?.quotas?.warnings ?? [])],
+    warnings: [...warnings, ...(run?.quotas?.warnings ?? []), ...(event.outcome === 'Stopped' ? (event.warnings ?? []) : [])],
     ...(run?.quotas ? { quotas: run.quotas.values } : {}),
+    ...(event.outcome === 'Stopped' ? { savedFromStoppedJobs: totals.savedFromStoppedJobs } : {}),
     ...(event.outcome === 'Failed' ? { error: { error: event.state.error?.Error ?? 'Unknown', cause: describeCause(event.state.error?.Cause) } } : {}),
   };
   await writeJsonObject(deps.s3, bucket, runKeys.results(runId, 'summary.json'), summary, true);

@@ -36,6 +36,11 @@ export interface RunSummary {
   readonly warnings: string[];
   /** The limits the run planned with and where each came from (Service Quotas, the route, the documented default). */
   readonly quotas?: RunQuotas['values'];
+  /**
+   * Stopped runs only: records the run's stopped jobs had processed before they stopped, kept
+   * (in results.jsonl, or failed.jsonl with their own error) instead of failed `RunStopped`.
+   */
+  readonly savedFromStoppedJobs?: number;
   readonly error?: { readonly error: string; readonly cause: string };
 }
 
@@ -60,6 +65,8 @@ export interface RunTotals {
   readonly unknownOutputRecords: number;
   /** Job output lines that repeated a record id. */
   readonly duplicateOutputRecords: number;
+  /** Records with output in the jobs stop-run reconciled (kept, not failed `RunStopped`). */
+  readonly savedFromStoppedJobs: number;
 }
 
 /** Adds up the run's committed chunk and remainder stats. */
@@ -68,7 +75,9 @@ export function totalsOf(chunkStats: readonly ChunkStats[], remainderStats: read
   const batchTokens = { input: 0, output: 0 };
   let unknownOutputRecords = 0;
   let duplicateOutputRecords = 0;
+  let savedFromStoppedJobs = 0;
   for (const s of chunkStats) {
+    if (s.reconciledAfterStop) savedFromStoppedJobs += s.succeeded + s.failed;
     jobs[s.jobStatus] = (jobs[s.jobStatus] ?? 0) + 1;
     batchTokens.input += s.tokens.input;
     batchTokens.output += s.tokens.output;
@@ -87,7 +96,7 @@ export function totalsOf(chunkStats: readonly ChunkStats[], remainderStats: read
     estimatedTokens.input += s.tokens.estimated?.input ?? 0;
     estimatedTokens.output += s.tokens.estimated?.output ?? 0;
   }
-  return { jobs, batchTokens, onDemandTokens, estimatedTokens, onDemandRecords, unknownOutputRecords, duplicateOutputRecords };
+  return { jobs, batchTokens, onDemandTokens, estimatedTokens, onDemandRecords, unknownOutputRecords, duplicateOutputRecords, savedFromStoppedJobs };
 }
 
 /** What the summary warns of: ignored or repeated output lines, and (unless the run failed) conservation. */

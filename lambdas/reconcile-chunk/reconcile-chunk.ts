@@ -20,6 +20,8 @@ export interface ReconcileEvent extends ChunkTask {
   readonly job?: JobOutcome;
   /** Set when no terminal status came: submit failed, or the wait timed out. */
   readonly jobError?: { readonly Error?: string; readonly Cause?: string };
+  /** Set by stop-run, which reconciles the jobs it stopped: marks the stats `reconciledAfterStop`. */
+  readonly afterStop?: true;
 }
 
 export interface ReconcileDeps {
@@ -145,6 +147,7 @@ export async function reconcileChunk(deps: ReconcileDeps, event: ReconcileEvent)
     unknownOutputRecords: reconciler.unknownOutputRecords,
     duplicateOutputRecords: reconciler.duplicateOutputRecords,
     parts: writtenParts(writers),
+    ...(event.afterStop ? { reconciledAfterStop: true as const } : {}),
   };
   await writeJsonObject(deps.s3, run.bucket, statsKey, stats);
   logger.info('chunk reconciled', { runId: run.runId, jobArn: outcome.jobArn, ...stats, tokens: undefined, parts: undefined });

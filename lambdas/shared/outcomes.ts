@@ -82,6 +82,11 @@ export interface ChunkStats {
   readonly duplicateOutputRecords: number;
   /** The parts written (only those with lines). */
   readonly parts: readonly PartFile[];
+  /**
+   * Set when stop-run reconciled the chunk: its job was stopped with its run, and the records it
+   * had processed were kept (succeeded, or failed with their own error) instead of `RunStopped`.
+   */
+  readonly reconciledAfterStop?: true;
 }
 
 /**

@@ -2,14 +2,16 @@
  * Stop-run: when a user stops (aborts) a run's execution, nothing in the workflow runs again,
  * so this handler, fed by the `Step Functions Execution Status Change` rule, winds the run up:
  * it stops the run's Bedrock jobs still open (you are only charged for tokens already
- * processed), frees their job slots, fails every record the run had not finished with
- * `RunStopped`, and finalizes the run as `Stopped` so that every record is still accounted for.
+ * processed), frees their job slots, keeps what the stopped jobs had processed (Bedrock writes
+ * a stopped job's processed records to its output: each job that ends within the wait is
+ * reconciled like any other), fails every record the run had not finished with `RunStopped`,
+ * and finalizes the run as `Stopped` so that every record is still accounted for.
  */
-import type { BedrockClient } from '@aws-sdk/client-bedrock';
+import { GetModelInvocationJobCommand, type BedrockClient } from '@aws-sdk/client-bedrock';
 import { partsOf, readRoundChunkStats, readRoundPlan } from '../shared/committed-parts';
-import { parseJobName, runKeys, S3_PREFIXES, type RunConfig } from '../shared/contracts';
+import { isTerminalStatus, parseJobName, runKeys, S3_PREFIXES, type RunConfig } from '../shared/contracts';
 import { stopJob } from '../shared/job-completion';
-import type { JobRecords } from '../shared/job-records';
+import type { JobItem, JobRecords } from '../shared/job-records';
 import type { JobSlotLimiter } from '../shared/job-slots';
 import { logger } from '../shared/logger';
 import type { FailedRecord, RetryRecord, StoppedManifest } from '../shared/outcomes';
@@ -18,6 +20,7 @@ import { executionNameOf, type RunClaims } from '../shared/run-claims';
 import { runIdOfExecutionInput } from '../shared/run-input';
 import { JsonlWriter, listObjects, readJsonl, readJsonObject, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
 import { finalizeRun, type FinalizeDeps, type RunSummary } from '../finalize/finalize';
+import { reconcileChunk } from '../reconcile-chunk/reconcile-chunk';
 
 /** EventBridge's `Step Functions Execution Status Change` event (the fields used). */
 export interface ExecutionStatusChangeEvent {
@@ -115,11 +118,20 @@ async function waitForRunningSteps(deps: StopRunDeps, budget: WaitBudget, run: R
   await waitFor(deps, budget, 'end-round', async () => (await exists(runKeys.roundPlan(run.runId, round + 1))) || exists(runKeys.exhausted(run.runId, round)));
 }
 
-/** Stops the run's open jobs and frees every slot the run holds; returns how many jobs were stopped. */
-async function stopJobs(deps: StopRunDeps, runId: string, modelId: string | undefined): Promise<number> {
-  let stopped = 0;
+/** A job of the run that was open at the stop, with its ARN. */
+type CreatedJob = JobItem & { readonly jobArn: string };
+
+/**
+ * Stops the run's open jobs and frees every slot the run holds; returns the open jobs that had
+ * been created (stopped now, or already over), whose output {@link keepProcessed} reads.
+ */
+async function stopJobs(deps: StopRunDeps, runId: string, modelId: string | undefined): Promise<CreatedJob[]> {
+  const created: CreatedJob[] = [];
   for (const item of await deps.jobs.openJobs(runId)) {
-    if (item.jobArn && (await stopJob(deps.bedrock, item.jobArn))) stopped += 1;
+    if (item.jobArn) {
+      await stopJob(deps.bedrock, item.jobArn);
+      created.push({ ...item, jobArn: item.jobArn });
+    }
     await deps.jobs.markTokenCompleted(item.jobName);
     await deps.limiter.release(item.modelId, item.jobName);
   }
@@ -129,7 +141,44 @@ async function stopJobs(deps: StopRunDeps, runId: string, modelId: string | unde
       if (parseJobName(holder)?.runId === runId) await deps.limiter.release(modelId, holder);
     }
   }
-  return stopped;
+  return created;
+}
+
+/** A job's status, or undefined when it cannot be read. */
+async function jobStatus(bedrock: BedrockClient, jobArn: string): Promise<string | undefined> {
+  try {
+    return (await bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: jobArn })))?.status;
+  } catch (err) {
+    logger.warn('could not read job', { jobArn, error: (err as Error).name });
+    return undefined;
+  }
+}
+
+/**
+ * Keeps what the stopped jobs of the run's last round had processed: Bedrock writes a stopped
+ * job's processed records to its output (and bills them), so once such a job has ended its
+ * chunk is reconciled like any other (`reconciledAfterStop`): records with output are settled,
+ * and only the rest are failed `RunStopped` by {@link failUnfinished}. A job that does not end
+ * within the wait keeps nothing; the returned warnings name it.
+ */
+async function keepProcessed(deps: StopRunDeps, budget: WaitBudget, run: RunConfig, created: readonly CreatedJob[]): Promise<string[]> {
+  const { keys, lastRound: round } = await workFiles(deps, run);
+  const chunkCount = round > 0 ? ((await readRoundPlan(deps.s3, run.bucket, run.runId, round))?.chunkCount ?? 0) : 0;
+  const warnings: string[] = [];
+  for (const job of created) {
+    if (job.round !== round || job.chunk >= chunkCount || keys.has(runKeys.chunkStats(run.runId, round, job.chunk))) continue;
+    let status: string | undefined;
+    const ended = await waitFor(deps, budget, `job ${job.jobName}`, async () => isTerminalStatus((status = await jobStatus(deps.bedrock, job.jobArn))));
+    if (!ended || !status) {
+      warnings.push(
+        `job ${job.jobName} did not end within stop-run's wait after it was stopped: its records were failed RunStopped, including any it had processed (Bedrock bills those)`,
+      );
+      continue;
+    }
+    const stats = await reconcileChunk(deps, { run, round, chunk: job.chunk, job: { jobArn: job.jobArn, status }, afterStop: true });
+    logger.info('kept what a stopped job processed', { jobName: job.jobName, status, succeeded: stats.succeeded, failed: stats.failed, retry: stats.retry });
+  }
+  return warnings;
 }
 
 /**
@@ -207,8 +256,9 @@ export async function windUpStoppedRun(deps: StopRunDeps, event: ExecutionStatus
   const run = await readJsonObject<RunConfig>(deps.s3, deps.bucket, runKeys.runConfig(runId));
   // A run with run.json has started preparing; the round to fail must be complete first.
   if (run) await waitForRunningSteps(deps, budget, run);
-  const stoppedJobs = await stopJobs(deps, runId, run?.modelId);
+  const created = await stopJobs(deps, runId, run?.modelId);
+  const warnings = run ? await keepProcessed(deps, budget, run, created) : [];
   const unfinished = run ? await failUnfinished(deps, run) : 0;
-  logger.info('run stopped by a user', { stoppedJobs, unfinishedRecords: unfinished });
-  return finalizeRun(deps, { outcome: 'Stopped', runId, ...(run ? { run } : {}), executionName: event.detail.name });
+  logger.info('run stopped by a user', { stoppedJobs: created.length, unfinishedRecords: unfinished });
+  return finalizeRun(deps, { outcome: 'Stopped', runId, ...(run ? { run } : {}), executionName: event.detail.name, warnings });
 }

@@ -3,10 +3,11 @@
  * its job slots, fails every unfinished record with RunStopped, and finalizes the run as
  * Stopped, so every record is still accounted for.
  */
+import { BedrockClient, ListModelInvocationJobsCommand } from '@aws-sdk/client-bedrock';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { loadPipelineConfig } from '../../lib/pipeline-config';
-import { runKeys } from '../../lambdas/shared/contracts';
+import { parseJobName, runKeys } from '../../lambdas/shared/contracts';
 import { LocalTwin } from '../../local/twin';
 import { claudeLines, CLAUDE, tempDir, writeLines } from './helpers';
 
@@ -59,6 +60,62 @@ test('stopping an execution stops its jobs, frees its slots and ends the run Sto
     expect(cap.Item?.holders?.SS ?? []).toEqual([]);
     ddb.destroy();
   } finally {
+    await twin.stop();
+  }
+});
+
+test('a job that had processed its records when the run was stopped keeps them: they come back succeeded, not RunStopped', async () => {
+  const dir = tempDir();
+  const file = writeLines(dir, 'keep.jsonl', claudeLines(200));
+  const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 50, minRecordsPerJob: 10 } } });
+  // Long steps: a job that has processed every record stays InProgress for one step before it completes.
+  const twin = await LocalTwin.start({ config, accountQuotas: { minRecordsPerJob: 10 }, stepDelayMs: 400 });
+  const bedrock = new BedrockClient({});
+  try {
+    const input = await twin.upload(file, 'inbox/default/keep.jsonl');
+    twin.startExecution({ name: 'keep-me', input: JSON.stringify({ inputs: [input], runId: 'keep-me' }) });
+    // Stop as soon as some job is still InProgress with all its records processed (its output written).
+    let processed: string | undefined;
+    for (let i = 0; i < 2000 && !processed; i++) {
+      const page = await bedrock.send(new ListModelInvocationJobsCommand({ nameContains: 'keep-me' }));
+      processed = page.invocationJobSummaries?.find(
+        (j) =>
+          j.status === 'InProgress' &&
+          (j as { totalRecordCount?: number }).totalRecordCount === 50 &&
+          (j as { processedRecordCount?: number }).processedRecordCount === 50,
+      )?.jobName;
+      if (!processed) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(processed).toBeDefined();
+    twin.stopExecution('keep-me');
+    const [execution] = await twin.settle();
+    expect(execution!.result?.status).toBe('ABORTED');
+
+    const summary = JSON.parse(await readResult<string>(twin, 'results/keep-me/summary.json'));
+    expect(summary.status).toBe('Stopped');
+    const results = jsonl(await readResult<string>(twin, 'results/keep-me/results.jsonl'));
+    const failed = jsonl(await readResult<string>(twin, 'results/keep-me/failed.jsonl'));
+    // Conservation: every input record in exactly one output, once.
+    expect(summary.records).toEqual({ input: 200, succeeded: results.length, failed: failed.length, rejected: 0 });
+    expect(new Set([...results, ...failed].map((r) => r.recordId)).size).toBe(200);
+    for (const f of failed) expect(f.error?.code).toBe('RunStopped');
+    // Every record of the job that had processed them is a result.
+    const { round, chunk } = parseJobName(processed!)!;
+    const chunkIds = jsonl(await readResult<string>(twin, runKeys.chunkInput('keep-me', round, chunk))).map((r) => r.recordId);
+    const succeeded = new Set(results.map((r) => r.recordId));
+    expect(chunkIds).toHaveLength(50);
+    expect(chunkIds.filter((id) => !succeeded.has(id))).toEqual([]);
+    // The summary counts what the jobs stop-run reconciled kept.
+    const listed = await twin.s3.send(new ListObjectsV2Command({ Bucket: twin.bucket, Prefix: runKeys.roundPrefix('keep-me', 1) }));
+    let kept = 0;
+    for (const o of listed.Contents ?? []) {
+      if (!o.Key?.endsWith('/stats.json')) continue;
+      const stats = JSON.parse(await readResult<string>(twin, o.Key)) as { reconciledAfterStop?: boolean; succeeded: number; failed: number };
+      if (stats.reconciledAfterStop) kept += stats.succeeded + stats.failed;
+    }
+    expect(summary.savedFromStoppedJobs).toBe(kept);
+  } finally {
+    bedrock.destroy();
     await twin.stop();
   }
 });

@@ -218,6 +218,8 @@ describe('pipeline functions', () => {
         'dynamodb:UpdateItem',
         'dynamodb:UpdateItem',
         'dynamodb:UpdateItem',
+        // Get: it reads the jobs it stopped, to reconcile those that ended.
+        'bedrock:GetModelInvocationJob',
         'bedrock:StopModelInvocationJob',
         'events:PutEvents',
         ...DEAD_LETTER,
@@ -321,8 +323,9 @@ describe('pipeline functions', () => {
     [
       'stop-run',
       [
-        ...read('work/*', 'jobs-input/*'),
-        ...listAndProbe('work/*', 'results/*'),
+        // jobs-output/: the output of the jobs it stopped, whose processed records it keeps.
+        ...read('work/*', 'jobs-input/*', 'jobs-output/*'),
+        ...listAndProbe('work/*', 'results/*', 'jobs-output/*'),
         ...write('work/*', 'results/*'),
         'Allow dynamodb:Scan table',
         ...items('JOB#*', 'UpdateItem'),

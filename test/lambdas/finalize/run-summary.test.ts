@@ -40,7 +40,14 @@ describe('run summary steps', () => {
       onDemandRecords: 4,
       unknownOutputRecords: 1,
       duplicateOutputRecords: 2,
+      savedFromStoppedJobs: 0,
     });
+  });
+
+  it('counts the records with output of the chunks stop-run reconciled as saved from stopped jobs', () => {
+    const kept: ChunkStats = { ...chunk('Stopped', 1, 1), succeeded: 3, failed: 1, retry: 6, reconciledAfterStop: true };
+    const before: ChunkStats = { ...chunk('Completed', 1, 1), succeeded: 10 };
+    expect(totalsOf([kept, before], []).savedFromStoppedJobs).toBe(4);
   });
 
   it('warns of a conservation breach and of an unfinished prepare, but not for a failed run', () => {

@@ -1,4 +1,4 @@
-import { BedrockClient, StopModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
+import { BedrockClient, GetModelInvocationJobCommand, StopModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -8,7 +8,7 @@ import { JobRecords } from '../../../lambdas/shared/job-records';
 import { JobSlotLimiter } from '../../../lambdas/shared/job-slots';
 import { POLL_MS, runIdOfExecution, windUpStoppedRun, type ExecutionStatusChangeEvent } from '../../../lambdas/stop-run/stop-run';
 import { RunClaims, RunStopping } from '../../../lambdas/shared/run-claims';
-import { runConfig } from '../support/fixtures';
+import { anthropicOutputLine, errorOutputLine, runConfig } from '../support/fixtures';
 import { startTestDynamo, type TestDynamo } from '../support/local-dynamo';
 import { startTestS3, type TestS3 } from '../support/local-s3';
 
@@ -125,6 +125,8 @@ describe('windUpStoppedRun', () => {
     // Another run's slot stays.
     await limiter.acquire(run.modelId, 'bb-other-r01-c00000', 5);
     bedrockMock.on(StopModelInvocationJobCommand).resolves({});
+    // Stopped before it wrote any output: nothing of it to keep.
+    bedrockMock.on(GetModelInvocationJobCommand).resolves({ status: 'Stopped' });
 
     const summary = await windUpStoppedRun(deps(), aborted('stopped-1', { inputs: [], runId: 'stopped-1' }));
 
@@ -135,6 +137,76 @@ describe('windUpStoppedRun', () => {
     const failed = await s3.jsonl<{ recordId: string; error: { code: string }; attempts: number }>(runKeys.results('stopped-1', 'failed.jsonl'));
     expect(failed.map((f) => f.recordId).sort()).toEqual(['c', 'd', 'e', 'f']);
     for (const f of failed) expect(f).toMatchObject({ error: { code: 'RunStopped' }, attempts: 1 });
+  });
+
+  it('keeps what a stopped job processed: its output is reconciled, only the records without output fail RunStopped', async () => {
+    const run = runConfig({ runId: 'stopped-keep', bucket: s3.bucket });
+    const jobs = new JobRecords(db.ddb, db.table);
+    await s3.put(runKeys.runConfig('stopped-keep'), JSON.stringify(run));
+    await s3.put(runKeys.runStats('stopped-keep'), JSON.stringify({ inputFiles: 1, inputLines: 5, blankLines: 0, valid: 5, rejected: 0, inputs: [] }));
+    await planned('stopped-keep', 1, 1);
+    await s3.put(runKeys.chunkInput('stopped-keep', 1, 0), jsonl(['a', 'b', 'c', 'd', 'e'].map(line)));
+    await jobs.putSubmitting({ jobName: 'bb-stopped-keep-r01-c00000', runId: 'stopped-keep', round: 1, chunk: 0, modelId: run.modelId, taskToken: 't' });
+    await jobs.setCreated('bb-stopped-keep-r01-c00000', arn('keep00000001'));
+    // The job had processed a (succeeded) and b (a model error of its own) when it was stopped.
+    const out = `${runKeys.chunkOutputPrefix('stopped-keep', 1, 0)}keep00000001/`;
+    await s3.put(`${out}c00000.jsonl.out`, [anthropicOutputLine('a', 3, 4), errorOutputLine('b', 400, 'max_tokens too large')].join('\n') + '\n');
+    bedrockMock.on(StopModelInvocationJobCommand).resolves({});
+    // Stopping, then Stopped at the second look.
+    bedrockMock
+      .on(GetModelInvocationJobCommand)
+      .resolvesOnce({ status: 'Stopping' })
+      .resolves({ jobArn: arn('keep00000001'), status: 'Stopped' });
+    const waits: number[] = [];
+
+    const summary = await windUpStoppedRun(
+      { ...deps(), waitMs: 60_000, sleep: async (ms) => void waits.push(ms) },
+      aborted('stopped-keep', { inputs: [], runId: 'stopped-keep' }),
+    );
+
+    expect(waits).toEqual([POLL_MS]);
+    expect(summary).toMatchObject({
+      status: 'Stopped',
+      records: { input: 5, succeeded: 1, failed: 4, rejected: 0 },
+      savedFromStoppedJobs: 2,
+      warnings: [],
+    });
+    expect((await s3.jsonl<{ recordId: string }>(runKeys.results('stopped-keep', 'results.jsonl'))).map((r) => r.recordId)).toEqual(['a']);
+    const failed = await s3.jsonl<{ recordId: string; error: { code: string } }>(runKeys.results('stopped-keep', 'failed.jsonl'));
+    expect(failed.map((f) => [f.recordId, f.error.code]).sort()).toEqual([
+      ['b', '400'],
+      ['c', 'RunStopped'],
+      ['d', 'RunStopped'],
+      ['e', 'RunStopped'],
+    ]);
+    expect(await s3.json(runKeys.chunkStats('stopped-keep', 1, 0))).toMatchObject({
+      jobStatus: 'Stopped',
+      succeeded: 1,
+      failed: 1,
+      retry: 3,
+      reconciledAfterStop: true,
+    });
+  });
+
+  it('fails every record of a stopped job RunStopped when the job does not end within the wait', async () => {
+    const run = runConfig({ runId: 'stopped-slow', bucket: s3.bucket });
+    const jobs = new JobRecords(db.ddb, db.table);
+    await s3.put(runKeys.runConfig('stopped-slow'), JSON.stringify(run));
+    await s3.put(runKeys.runStats('stopped-slow'), JSON.stringify({ inputFiles: 1, inputLines: 2, blankLines: 0, valid: 2, rejected: 0, inputs: [] }));
+    await planned('stopped-slow', 1, 1);
+    await s3.put(runKeys.chunkInput('stopped-slow', 1, 0), jsonl(['a', 'b'].map(line)));
+    await jobs.putSubmitting({ jobName: 'bb-stopped-slow-r01-c00000', runId: 'stopped-slow', round: 1, chunk: 0, modelId: run.modelId, taskToken: 't' });
+    await jobs.setCreated('bb-stopped-slow-r01-c00000', arn('slow00000001'));
+    bedrockMock.on(StopModelInvocationJobCommand).resolves({});
+    bedrockMock.on(GetModelInvocationJobCommand).resolves({ status: 'Stopping' });
+    const waits: number[] = [];
+    const summary = await windUpStoppedRun(
+      { ...deps(), waitMs: 3 * POLL_MS, sleep: async (ms) => void waits.push(ms) },
+      aborted('stopped-slow', { inputs: [], runId: 'stopped-slow' }),
+    );
+    expect(waits).toHaveLength(3);
+    expect(summary).toMatchObject({ status: 'Stopped', records: { input: 2, succeeded: 0, failed: 2, rejected: 0 }, savedFromStoppedJobs: 0 });
+    expect((summary as { warnings: string[] }).warnings.join(' ')).toMatch(/bb-stopped-slow-r01-c00000.*did not end/);
   });
 
   it('treats a job that is over already as nothing to stop', async () => {
