@@ -8,6 +8,9 @@
  * values). Every value names where it comes from in docs/BEDROCK-FACTS.md ("Model catalog");
  * `confirmed: false` marks what could not be checked against a public AWS source. Quotas change
  * by region and over time: the pipeline reads them at run time and uses these only as defaults.
+ *
+ * Why this file is long: two thirds of it is the catalog itself (one entry per model, with its
+ * sources); the code that reads it is the short tail, kept next to the data it interprets.
  */
 import type { ModelFamily } from './model-family';
 
