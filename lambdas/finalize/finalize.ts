@@ -88,6 +88,7 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
     jobs: totals.jobs,
     rounds: committed.rounds,
     onDemandRecords: totals.onDemandRecords,
+    truncated: totals.truncated,
     tokens,
     cost,
     finishedAt: new Date().toISOString(),

@@ -19,6 +19,11 @@ export interface RunSummary {
   readonly jobs: Record<string, number>;
   readonly rounds: number;
   readonly onDemandRecords: number;
+  /**
+   * Succeeded records whose output stopped at the request's output token limit (`max_tokens`
+   * or the family's equivalent): in results.jsonl with `truncated: true`, cut off.
+   */
+  readonly truncated: number;
   readonly tokens: { input: number; output: number };
   /**
    * USD estimates from the price table (lambdas/shared/price-table.ts, cdk.json's
@@ -67,6 +72,8 @@ export interface RunTotals {
   readonly duplicateOutputRecords: number;
   /** Records with output in the jobs stop-run reconciled (kept, not failed `RunStopped`). */
   readonly savedFromStoppedJobs: number;
+  /** Succeeded records whose output stopped at the output token limit. */
+  readonly truncated: number;
 }
 
 /** Adds up the run's committed chunk and remainder stats. */
@@ -76,8 +83,10 @@ export function totalsOf(chunkStats: readonly ChunkStats[], remainderStats: read
   let unknownOutputRecords = 0;
   let duplicateOutputRecords = 0;
   let savedFromStoppedJobs = 0;
+  let truncated = 0;
   for (const s of chunkStats) {
     if (s.reconciledAfterStop) savedFromStoppedJobs += s.succeeded + s.failed;
+    truncated += s.truncated ?? 0;
     jobs[s.jobStatus] = (jobs[s.jobStatus] ?? 0) + 1;
     batchTokens.input += s.tokens.input;
     batchTokens.output += s.tokens.output;
@@ -88,6 +97,7 @@ export function totalsOf(chunkStats: readonly ChunkStats[], remainderStats: read
   let onDemandRecords = 0;
   for (const s of remainderStats) {
     onDemandRecords += s.onDemandRecords;
+    truncated += s.truncated ?? 0;
     onDemandTokens.input += s.tokens.input;
     onDemandTokens.output += s.tokens.output;
   }
@@ -96,7 +106,7 @@ export function totalsOf(chunkStats: readonly ChunkStats[], remainderStats: read
     estimatedTokens.input += s.tokens.estimated?.input ?? 0;
     estimatedTokens.output += s.tokens.estimated?.output ?? 0;
   }
-  return { jobs, batchTokens, onDemandTokens, estimatedTokens, onDemandRecords, unknownOutputRecords, duplicateOutputRecords, savedFromStoppedJobs };
+  return { jobs, batchTokens, onDemandTokens, estimatedTokens, onDemandRecords, unknownOutputRecords, duplicateOutputRecords, savedFromStoppedJobs, truncated };
 }
 
 /** What the summary warns of: ignored or repeated output lines, and (unless the run failed) conservation. */
@@ -171,6 +181,7 @@ export function notWrittenSummary(runId: string, warning: string, failure: { Err
     jobs: {},
     rounds: 0,
     onDemandRecords: 0,
+    truncated: 0,
     tokens: { input: 0, output: 0 },
     cost: NO_COST,
     finishedAt: new Date().toISOString(),

@@ -147,6 +147,7 @@ export async function reconcileChunk(deps: ReconcileDeps, event: ReconcileEvent)
     unknownOutputRecords: reconciler.unknownOutputRecords,
     duplicateOutputRecords: reconciler.duplicateOutputRecords,
     parts: writtenParts(writers),
+    ...(reconciler.truncatedRecords > 0 ? { truncated: reconciler.truncatedRecords } : {}),
     ...(event.afterStop ? { reconciledAfterStop: true as const } : {}),
   };
   await writeJsonObject(deps.s3, run.bucket, statsKey, stats);

@@ -97,3 +97,30 @@ export function usageOf(family: ModelFamily, modelOutput: unknown): { input: num
       return { input: 0, output: 0 };
   }
 }
+
+/**
+ * Whether a model output stopped because it reached the request's output token limit: cut
+ * off, though the record succeeded. Each family names it its own way (docs/BEDROCK-FACTS.md,
+ * "Stop reasons"): Anthropic `stop_reason` and Nova (and every Converse output) `stopReason`
+ * `max_tokens`; Llama `stop_reason` `length`; Mistral `outputs[].stop_reason` or
+ * `choices[].finish_reason` `length`. Embeddings never stop early.
+ */
+export function stoppedAtMaxTokens(family: ModelFamily, modelOutput: unknown): boolean {
+  if (!isObject(modelOutput)) return false;
+  // A Converse job's output has the Converse shape whatever the family.
+  if (modelOutput.stopReason === 'max_tokens') return true;
+  switch (family) {
+    case 'anthropic':
+      return modelOutput.stop_reason === 'max_tokens';
+    case 'nova': // its stopReason, checked above
+      return false;
+    case 'llama':
+      return modelOutput.stop_reason === 'length';
+    case 'mistral': {
+      const first = (list: unknown) => (Array.isArray(list) && isObject(list[0]) ? list[0] : {});
+      return first(modelOutput.outputs).stop_reason === 'length' || first(modelOutput.choices).finish_reason === 'length';
+    }
+    case 'titan-embed':
+      return false;
+  }
+}

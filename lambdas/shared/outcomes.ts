@@ -15,6 +15,8 @@ export interface SucceededRecord {
   readonly usage?: RecordUsage;
   /** Set when the record was run through on-demand InvokeModel (small remainder). */
   readonly onDemand?: true;
+  /** Set when the output stopped at the request's output token limit: it succeeded, cut off. */
+  readonly truncated?: true;
 }
 
 /** An error as reported per record. */
@@ -82,6 +84,8 @@ export interface ChunkStats {
   readonly duplicateOutputRecords: number;
   /** The parts written (only those with lines). */
   readonly parts: readonly PartFile[];
+  /** Succeeded records whose output stopped at the output token limit (absent when none). */
+  readonly truncated?: number;
   /**
    * Set when stop-run reconciled the chunk: its job was stopped with its run, and the records it
    * had processed were kept (succeeded, or failed with their own error) instead of `RunStopped`.
@@ -102,6 +106,8 @@ export interface RemainderStats {
   readonly held: number;
   readonly onDemandRecords: number;
   readonly tokens: TokenCounts;
+  /** Succeeded records whose output stopped at the output token limit (absent when none). */
+  readonly truncated?: number;
   /** The parts written (only those with lines), the held file included. */
   readonly parts: readonly PartFile[];
 }

@@ -10,7 +10,7 @@
  * ends in exactly one of succeeded, failed or retry; output lines with unknown or repeated ids
  * are counted, never double-counted. Pure: the caller streams lines in and writes what comes out.
  */
-import type { ModelFamily } from './model-family';
+import { stoppedAtMaxTokens, type ModelFamily } from './model-family';
 import type { FailedRecord, RecordError, RetryRecord, SucceededRecord, TokenCounts } from './outcomes';
 import { isRetryableRecordError, missingRecordError } from './retry-policy';
 import { addUsage, recordUsage } from './token-estimate';
@@ -72,6 +72,8 @@ export class ChunkReconciler {
   private readonly tokens: TokenCounts = { input: 0, output: 0 };
   unknownOutputRecords = 0;
   duplicateOutputRecords = 0;
+  /** Succeeded records whose output stopped at the output token limit. */
+  truncatedRecords = 0;
 
   /**
    * @param recordIds the chunk's record ids (unique: prepare rejects duplicates)
@@ -125,7 +127,9 @@ export class ChunkReconciler {
       // Bedrock echoes each record's modelInput in its output line: the text a missing count is estimated from.
       const usage = recordUsage(this.family, out.modelInput, out.modelOutput);
       addUsage(this.tokens, usage);
-      const record: SucceededRecord = { recordId, modelOutput: out.modelOutput, usage };
+      const truncated = stoppedAtMaxTokens(this.family, out.modelOutput);
+      if (truncated) this.truncatedRecords += 1;
+      const record: SucceededRecord = { recordId, modelOutput: out.modelOutput, usage, ...(truncated ? { truncated: true as const } : {}) };
       return { kind: 'succeeded', record };
     }
     const { retryable, ...error } = recordError(out.error);

@@ -6,7 +6,7 @@
 import { InvokeModelCommand, type BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { runKeys, s3Uri, type RunConfig } from './contracts';
-import { modelFamily } from './model-family';
+import { modelFamily, stoppedAtMaxTokens } from './model-family';
 import { addUsage, recordUsage } from './token-estimate';
 import type { FailedRecord, PartFile, RemainderStats, SucceededRecord, TokenCounts } from './outcomes';
 import { leadingRecordId } from './reconcile';
@@ -55,6 +55,7 @@ export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConf
   const tokens: TokenCounts = { input: 0, output: 0 };
   let records = 0;
   let onDemandRecords = 0;
+  let truncated = 0;
 
   // Read back (and copied into the new parts, before these replace the old ones at close) only
   // for records still in the remainder: its content is the step's, but a part of an attempt
@@ -70,6 +71,7 @@ export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConf
         if (typeof done.recordId !== 'string' || !remainderIds.has(done.recordId) || settled.has(done.recordId)) continue;
         settled.add(done.recordId);
         addUsage(tokens, done.usage);
+        if (done.truncated) truncated += 1;
         await writer.write(raw);
       }
     }
@@ -108,6 +110,7 @@ export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConf
         const task = invokeOnDemand(deps.bedrockRuntime, run, record).then(async (outcome) => {
           if ('modelOutput' in outcome) {
             addUsage(tokens, outcome.usage);
+            if (outcome.truncated) truncated += 1;
             await succeeded.write(outcome);
           } else {
             await fail(record.recordId, outcome.code, outcome.message);
@@ -151,6 +154,7 @@ export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConf
     held: heldLines,
     onDemandRecords,
     tokens,
+    ...(truncated > 0 ? { truncated } : {}),
     parts,
   };
   await writeJsonObject(deps.s3, run.bucket, runKeys.remainderStats(run.runId, round), stats);
@@ -178,7 +182,13 @@ async function invokeOnDemand(
         }),
       );
       const modelOutput = JSON.parse(Buffer.from(res.body ?? new Uint8Array()).toString('utf8')) as unknown;
-      return { recordId: record.recordId, modelOutput, usage: recordUsage(family, record.modelInput, modelOutput), onDemand: true };
+      return {
+        recordId: record.recordId,
+        modelOutput,
+        usage: recordUsage(family, record.modelInput, modelOutput),
+        onDemand: true,
+        ...(stoppedAtMaxTokens(family, modelOutput) ? { truncated: true as const } : {}),
+      };
     } catch (err) {
       const e = err as Error & { $metadata?: { httpStatusCode?: number } };
       const status = e.$metadata?.httpStatusCode;

@@ -521,7 +521,7 @@ export class BedrockEmulator {
     }
     if (!isRecord(modelInput)) throw new BedrockApiError('ValidationException', 'Malformed input request: the body must be a JSON object.');
     const result = fakeModelOutput({ modelId: modelIdParam, family, modelInput, seed: this.faults.seed });
-    if (!result.ok) throw new BedrockApiError('ValidationException', `Malformed input request: ${result.message}`);
+    if (!result.ok) throw new BedrockApiError('ValidationException', result.byModel ? result.message : `Malformed input request: ${result.message}`);
     const payload = JSON.stringify(result.body);
     res.writeHead(200, {
       'content-type': 'application/json',

@@ -5,6 +5,7 @@
  */
 import { baseModelId, modelInputProblem, type ModelFamily } from '../../lambdas/shared/model-family';
 import { hash53, seededRandom } from './faults';
+import { requestRuleProblem } from './request-rules';
 import { isRecord } from './validation';
 
 /** How a job's records are interpreted (facts §1 `modelInvocationType`). */
@@ -12,7 +13,9 @@ export type InvocationType = 'InvokeModel' | 'Converse';
 
 /** A fake model response, or the 400 a real model would answer with. */
 export type FakeModelResult =
-  { ok: true; body: Record<string, unknown>; usage: { input: number; output: number } } | { ok: false; errorCode: 400; message: string };
+  | { ok: true; body: Record<string, unknown>; usage: { input: number; output: number } }
+  /** `byModel`: refused by one of the model's own rules (its text stands alone), not as malformed. */
+  | { ok: false; errorCode: 400; message: string; byModel?: true };
 
 /** What {@link fakeModelOutput} needs to answer one request. */
 export interface FakeModelRequest {
@@ -56,6 +59,8 @@ export function fakeModelOutput(req: FakeModelRequest): FakeModelResult {
   const invocationType = req.invocationType ?? 'InvokeModel';
   const problem = fakeModelInputProblem(req.family, req.modelInput, invocationType);
   if (problem) return { ok: false, errorCode: 400, message: problem };
+  const refusal = requestRuleProblem(req.modelId, req.family, req.modelInput, invocationType);
+  if (refusal) return { ok: false, errorCode: 400, message: refusal, byModel: true };
 
   const text = inputText(req.modelInput);
   const key = hash53(text, req.seed ?? 1);

@@ -147,6 +147,8 @@ describe('finalizeRun (Finished)', () => {
       failed: 0,
       held: 0,
       onDemandRecords: 1,
+      // Its one record stopped at max_tokens.
+      truncated: 1,
       tokens: { input: 100_000, output: 0 },
       parts: [await part('succeeded', runKeys.roundPart('fin-1', 2, 'succeeded'), [ok('e', true)])],
     };
@@ -185,6 +187,7 @@ describe('finalizeRun (Finished)', () => {
       jobs: { Completed: 1, PartiallyCompleted: 2 },
       rounds: 2,
       onDemandRecords: 1,
+      truncated: 1,
       tokens: { input: 1_100_000, output: 100_000 },
       // Claude 3 Haiku: $0.25 in / $1.25 out per million on demand, $0.125 / $0.625 in batch.
       // batch: 1.0 M × 0.125 + 0.1 M × 0.625 = 0.125 + 0.0625; on demand: 0.1 M × 0.25;
@@ -440,6 +443,7 @@ describe('finalizeRun (Failed)', () => {
       jobs: {},
       rounds: 0,
       onDemandRecords: 0,
+      truncated: 0,
       tokens: { input: 0, output: 0 },
       cost: { currency: 'USD', batchUsd: 0, onDemandUsd: 0, allOnDemandUsd: 0, estimated: false },
       finishedAt: expect.any(String),

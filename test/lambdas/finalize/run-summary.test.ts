@@ -30,8 +30,11 @@ const remainder = (onDemandRecords: number, input: number, output: number): Rema
 const clean: RunTotals = totalsOf([], []);
 
 describe('run summary steps', () => {
-  it('adds up jobs by status, batch and on-demand tokens apart, the estimated ones, and the ignored output lines', () => {
-    const totals = totalsOf([chunk('Completed', 10, 5, 1, 0), chunk('Completed', 3, 2, 0, 2, 2), chunk('Failed', 1, 0)], [remainder(4, 7, 8)]);
+  it('adds up jobs by status, batch and on-demand tokens apart, the estimated ones, the truncated records and the ignored output lines', () => {
+    const totals = totalsOf(
+      [{ ...chunk('Completed', 10, 5, 1, 0), truncated: 3 }, chunk('Completed', 3, 2, 0, 2, 2), chunk('Failed', 1, 0)],
+      [{ ...remainder(4, 7, 8), truncated: 1 }],
+    );
     expect(totals).toEqual({
       jobs: { Completed: 2, Failed: 1 },
       batchTokens: { input: 14, output: 7 },
@@ -41,6 +44,7 @@ describe('run summary steps', () => {
       unknownOutputRecords: 1,
       duplicateOutputRecords: 2,
       savedFromStoppedJobs: 0,
+      truncated: 4,
     });
   });
 

@@ -1,4 +1,4 @@
-import { baseModelId, modelFamily, modelInputProblem, usageOf } from '../../../lambdas/shared/model-family';
+import { baseModelId, modelFamily, modelInputProblem, stoppedAtMaxTokens, usageOf } from '../../../lambdas/shared/model-family';
 
 describe('baseModelId / modelFamily', () => {
   it.each([
@@ -57,5 +57,24 @@ describe('usageOf', () => {
     ['anthropic', [1], { input: 0, output: 0 }],
   ] as const)('%s %j', (family, output, usage) => {
     expect(usageOf(family, output)).toEqual(usage);
+  });
+});
+
+describe('stoppedAtMaxTokens', () => {
+  it("reads each family's way of saying the output hit its token limit", () => {
+    expect(stoppedAtMaxTokens('anthropic', { stop_reason: 'max_tokens' })).toBe(true);
+    expect(stoppedAtMaxTokens('anthropic', { stop_reason: 'end_turn' })).toBe(false);
+    expect(stoppedAtMaxTokens('nova', { stopReason: 'max_tokens' })).toBe(true);
+    expect(stoppedAtMaxTokens('nova', { stopReason: 'end_turn' })).toBe(false);
+    expect(stoppedAtMaxTokens('llama', { stop_reason: 'length' })).toBe(true);
+    expect(stoppedAtMaxTokens('llama', { stop_reason: 'stop' })).toBe(false);
+    expect(stoppedAtMaxTokens('mistral', { outputs: [{ text: 'x', stop_reason: 'length' }] })).toBe(true);
+    expect(stoppedAtMaxTokens('mistral', { choices: [{ finish_reason: 'length' }] })).toBe(true);
+    expect(stoppedAtMaxTokens('mistral', { outputs: [{ text: 'x', stop_reason: 'stop' }] })).toBe(false);
+    // A Converse output, whatever the family.
+    expect(stoppedAtMaxTokens('llama', { output: {}, stopReason: 'max_tokens' })).toBe(true);
+    expect(stoppedAtMaxTokens('titan-embed', { embedding: [] })).toBe(false);
+    expect(stoppedAtMaxTokens('anthropic', null)).toBe(false);
+    expect(stoppedAtMaxTokens('mistral', { outputs: 'not a list' })).toBe(false);
   });
 });

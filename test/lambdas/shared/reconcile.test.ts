@@ -153,6 +153,17 @@ describe('ChunkReconciler', () => {
     expect(r.duplicateOutputRecords).toBe(1);
   });
 
+  it('marks and counts a succeeded record whose output stopped at max_tokens (cut off, not failed)', () => {
+    const r = new ChunkReconciler(inputs(), 1, 'anthropic');
+    const cut = JSON.parse(anthropicOutputLine('a')) as { modelOutput: Record<string, unknown> };
+    cut.modelOutput.stop_reason = 'max_tokens';
+    const v = r.accept(JSON.stringify(cut));
+    expect(v).toMatchObject({ kind: 'succeeded', record: { recordId: 'a', truncated: true } });
+    const whole = r.accept(anthropicOutputLine('b'));
+    expect(whole.kind === 'succeeded' && whole.record).not.toHaveProperty('truncated');
+    expect(r.truncatedRecords).toBe(1);
+  });
+
   it('treats a line with an error object as failed even when it has modelOutput', () => {
     const r = new ChunkReconciler(inputs(), 2, 'anthropic');
     const v = r.accept(JSON.stringify({ recordId: 'a', modelOutput: {}, error: { errorCode: 400, errorMessage: 'bad' } }));

@@ -74,3 +74,42 @@ describe('fake model outputs (facts §9)', () => {
     });
   });
 });
+
+describe("the fake model applies the catalog's request rules (a 400 with AWS's text)", () => {
+  const claude = (modelId: string, extra: Record<string, unknown>) => ({
+    modelId,
+    family: 'anthropic' as const,
+    modelInput: { anthropic_version: 'bedrock-2023-05-31', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }], ...extra },
+  });
+
+  it('refuses max_tokens above the model output limit, per family and for Converse', () => {
+    expect(fakeModelOutput(claude('anthropic.claude-3-haiku-20240307-v1:0', { max_tokens: 4097 }))).toEqual({
+      ok: false,
+      errorCode: 400,
+      message: 'The maximum tokens you requested exceeds the model limit of 4096. Try again with a maximum tokens value that is lower than 4096.',
+      byModel: true,
+    });
+    expect(fakeModelOutput(claude('anthropic.claude-3-haiku-20240307-v1:0', { max_tokens: 4096 })).ok).toBe(true);
+    const llama = fakeModelOutput({ modelId: 'meta.llama3-1-8b-instruct-v1:0', family: 'llama', modelInput: { prompt: 'hi', max_gen_len: 100_000 } });
+    expect(llama).toMatchObject({ ok: false, errorCode: 400, message: expect.stringMatching(/exceeds the model limit of \d+/) });
+    const converse = fakeModelOutput({
+      modelId: 'amazon.nova-lite-v1:0',
+      family: 'nova',
+      invocationType: 'Converse',
+      modelInput: { messages: [{ role: 'user', content: [{ text: 'hi' }] }], inferenceConfig: { maxTokens: 1_000_000 } },
+    });
+    expect(converse).toMatchObject({ ok: false, errorCode: 400 });
+  });
+
+  it('refuses temperature with top_p on the models that forbid both, and only there', () => {
+    const both = { temperature: 0.5, top_p: 0.9 };
+    expect(fakeModelOutput(claude('us.anthropic.claude-sonnet-4-5-20250929-v1:0', both))).toEqual({
+      ok: false,
+      errorCode: 400,
+      message: 'The model returned the following errors: `temperature` and `top_p` cannot both be specified for this model. Please use only one.',
+      byModel: true,
+    });
+    expect(fakeModelOutput(claude('us.anthropic.claude-sonnet-4-5-20250929-v1:0', { temperature: 0.5 })).ok).toBe(true);
+    expect(fakeModelOutput(claude('anthropic.claude-3-haiku-20240307-v1:0', both)).ok).toBe(true);
+  });
+});

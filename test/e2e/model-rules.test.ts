@@ -1,0 +1,51 @@
+/**
+ * A fake model that can say no: records that break the model's own rules fail one by one with
+ * a 400 and AWS's text (the job and the rest of the run go on), and outputs cut off at
+ * max_tokens succeed but are counted as truncated.
+ */
+import { runLocal } from '../../local/run-local';
+import { claudeRecord, CLAUDE, expectConservation, readOutputs, tempDir, writeLines } from './helpers';
+
+test("records over the model's output limit fail with its 400, outputs cut at max_tokens are counted truncated", async () => {
+  const dir = tempDir();
+  const lines: string[] = [];
+  const ids = { tooMany: [] as string[], short: [] as string[], plain: [] as string[] };
+  const withMaxTokens = (recordId: string, maxTokens: number) => {
+    const record = JSON.parse(claudeRecord(recordId)) as { modelInput: { max_tokens: number } };
+    record.modelInput.max_tokens = maxTokens;
+    return JSON.stringify(record);
+  };
+  for (let i = 0; i < 200; i++) {
+    // Claude 3 Haiku answers at most 4,096 output tokens; every fake answer is 8 words or more.
+    const [kind, line] =
+      i % 10 === 0
+        ? (['tooMany', withMaxTokens(`over-${i}`, 4097)] as const)
+        : i % 10 === 1
+          ? (['short', withMaxTokens(`short-${i}`, 3)] as const)
+          : (['plain', claudeRecord(`plain-${i}`)] as const);
+    ids[kind].push((JSON.parse(line) as { recordId: string }).recordId);
+    lines.push(line);
+  }
+  const file = writeLines(dir, 'rules.jsonl', lines);
+  // Two jobs of 100 (the model's minimum): every record runs in a batch job.
+  const outcome = await runLocal({ files: [file], modelId: CLAUDE, out: `${dir}/out`, maxRecordsPerJob: 100, maxConcurrentJobs: 2 });
+  expect(outcome.exitCode).toBe(0);
+  const out = readOutputs(outcome.runs[0]!);
+  expectConservation(out, 200, [...ids.tooMany, ...ids.short, ...ids.plain]);
+
+  // Over the limit: failed once, in the job, with the model's own 400 (not retried: a 400 cannot pass later).
+  expect(out.failed.map((f) => f.recordId).sort()).toEqual([...ids.tooMany].sort());
+  for (const f of out.failed) {
+    expect(f.error).toEqual({
+      code: '400',
+      message: 'The maximum tokens you requested exceeds the model limit of 4096. Try again with a maximum tokens value that is lower than 4096.',
+    });
+    expect(f.attempts).toBe(1);
+  }
+  // Cut off at max_tokens: succeeded, marked, and counted.
+  const truncated = out.results.filter((r) => (r as { truncated?: boolean }).truncated === true).map((r) => r.recordId);
+  expect(truncated.sort()).toEqual([...ids.short].sort());
+  expect(out.summary.truncated).toBe(ids.short.length);
+  expect(out.summary.status).toBe('CompletedWithFailures');
+  expect(out.summary.jobs).toEqual({ Completed: 2 });
+});
