@@ -27,8 +27,8 @@ export const USAGE = `usage: bedrock-batch local run <file.jsonl>... --model <mo
                      max-file-bytes, max-job-bytes, concurrent-jobs. The pipeline reads them
                      from the twin's Service Quotas, as on AWS; its own options never set them
 faults: record-error, record-throttle, job-fail, job-partial, job-expire,
-        create-throttle, drop-events, duplicate-events, handler-crash,
-        duplicate-invocation (rates 0..1)`;
+        create-throttle, drop-events, duplicate-events, reorder-events,
+        arn-model-id, handler-crash, duplicate-invocation (rates 0..1)`;
 
 /** Bad usage: exit 2 with this message. */
 export class UsageError extends Error {

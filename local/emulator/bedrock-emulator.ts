@@ -28,7 +28,7 @@ import type { Readable } from 'node:stream';
 import { dirname } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { isTerminalStatus } from '../../lambdas/shared/contracts';
-import { batchModelProblem, catalogModel, type CatalogModel, type ModelQuotas } from '../../lambdas/shared/model-catalog';
+import { batchModelProblem, catalogModel, parseModelId, type CatalogModel, type ModelQuotas } from '../../lambdas/shared/model-catalog';
 import { KNOWN_FAMILIES_HINT, modelFamily, type ModelFamily } from '../../lambdas/shared/model-family';
 import { BedrockApiError } from './api-error';
 import { formatCreationTime, JOB_STATE_DETAIL_TYPE, JOB_STATE_SOURCE, type BedrockJobStateEvent } from './events';
@@ -86,6 +86,8 @@ export interface EmulatorStats {
   eventsDropped: number;
   /** Extra deliveries made because of the `duplicate-events` fault. */
   eventsDuplicated: number;
+  /** Stale deliveries (the job's last non-terminal status, after its terminal one) made because of the `reorder-events` fault. */
+  eventsReordered: number;
   /** Deliveries whose `onEvent` threw or rejected. */
   eventErrors: number;
   /** Creates refused with ThrottlingException by the `create-throttle` fault. */
@@ -124,6 +126,8 @@ interface Job {
   stopRequested: boolean;
   faults: { fail: boolean; partial: boolean; expire: boolean };
   eventChain: Promise<void>;
+  /** The last non-terminal event sent, which the `reorder-events` fault sends again after the terminal one. */
+  lastNonTerminalEvent?: BedrockJobStateEvent;
 }
 
 const JOB_ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -177,6 +181,7 @@ export class BedrockEmulator {
     eventsSent: 0,
     eventsDropped: 0,
     eventsDuplicated: 0,
+    eventsReordered: 0,
     eventErrors: 0,
     createThrottled: 0,
     quotaRejections: 0,
@@ -667,7 +672,18 @@ export class BedrockEmulator {
 
   // ---------------------------------------------------------------- events
 
-  /** Sends the job's current status as an EventBridge event, with the drop/duplicate faults applied. */
+  /**
+   * The ARN form of a model id as given: a foundation model's ARN for a bare id, an inference
+   * profile's for a profile id, the id itself when it is an ARN already.
+   */
+  private modelArn(modelId: string): string {
+    const { form } = parseModelId(modelId);
+    if (form === 'profile') return `arn:aws:bedrock:${this.region}:${this.accountId}:inference-profile/${modelId}`;
+    if (form === 'bare') return `arn:aws:bedrock:${this.region}::foundation-model/${modelId}`;
+    return modelId;
+  }
+
+  /** Sends the job's current status as an EventBridge event, with the drop/duplicate/reorder/ARN faults applied. */
   private emit(job: Job): void {
     const now = new Date();
     const event: BedrockJobStateEvent = {
@@ -684,8 +700,9 @@ export class BedrockEmulator {
         accountId: this.accountId,
         batchJobName: job.request.jobName,
         batchJobArn: job.jobArn,
-        // UNCONFIRMED (facts §6) whether Bedrock resolves this to an ARN; echo the caller's modelId.
-        batchModelId: job.request.modelId,
+        // UNCONFIRMED (facts §6) whether Bedrock resolves this to an ARN: the caller's modelId,
+        // or its ARN with the arn-model-id fault, so that nothing may rely on either form.
+        batchModelId: this.faults.fires('arn-model-id', job.jobArn) ? this.modelArn(job.request.modelId) : job.request.modelId,
         status: job.status,
         failureMessage: job.status === 'Failed' || job.status === 'Expired' ? (job.message ?? '') : '',
         creationTime: formatCreationTime(job.submitTime),
@@ -697,15 +714,22 @@ export class BedrockEmulator {
       return;
     }
     const copies = this.faults.fires('duplicate-events', job.jobArn, job.status) ? 2 : 1;
+    const deliveries: BedrockJobStateEvent[] = Array.from({ length: copies }, () => event);
+    // Events may arrive out of order (facts §6): a stale status after the terminal one.
+    if (isTerminalStatus(job.status) && job.lastNonTerminalEvent && this.faults.fires('reorder-events', job.jobArn)) {
+      deliveries.push({ ...job.lastNonTerminalEvent, id: randomUUID() });
+      this.counters.eventsReordered++;
+    }
+    if (!isTerminalStatus(job.status)) job.lastNonTerminalEvent = event;
     this.pendingDeliveries++;
     job.eventChain = job.eventChain
       .then(async () => {
-        for (let i = 0; i < copies; i++) {
+        for (const [i, delivery] of deliveries.entries()) {
           if (this.closed) return;
           this.counters.eventsSent++;
-          if (i > 0) this.counters.eventsDuplicated++;
+          if (i > 0 && i < copies) this.counters.eventsDuplicated++;
           try {
-            await this.onEvent?.(event);
+            await this.onEvent?.(delivery);
           } catch {
             this.counters.eventErrors++;
           }

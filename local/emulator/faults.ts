@@ -18,6 +18,8 @@ export type FaultName =
   | 'create-throttle'
   | 'drop-events'
   | 'duplicate-events'
+  | 'reorder-events'
+  | 'arn-model-id'
   | 'handler-crash'
   | 'duplicate-invocation';
 
@@ -31,6 +33,8 @@ export const FAULT_NAMES: readonly FaultName[] = [
   'create-throttle',
   'drop-events',
   'duplicate-events',
+  'reorder-events',
+  'arn-model-id',
   'handler-crash',
   'duplicate-invocation',
 ];

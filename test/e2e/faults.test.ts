@@ -51,6 +51,20 @@ describe('faults on the local twin', () => {
     expect(out.results.length).toBeGreaterThan(390);
   });
 
+  test('a stale status after the terminal one (reordered events) changes nothing: every record succeeds once', async () => {
+    const out = await runWithFault('reorder-events', 1);
+    expect(out.emulator.eventsReordered as number).toBe(16);
+    expect(out.results).toHaveLength(400);
+    expect(out.summary.jobs).toEqual({ Completed: 16 });
+    expect(out.summary.rounds).toBe(1);
+  });
+
+  test("events that name the model by its ARN (batchModelId) are handled like those that echo the caller's id", async () => {
+    const out = await runWithFault('arn-model-id', 1);
+    expect(out.results).toHaveLength(400);
+    expect(out.summary.jobs).toEqual({ Completed: 16 });
+  });
+
   test('throttled creates are retried with the same client request token: no job is created twice', async () => {
     const out = await runWithFault('create-throttle', 0.5);
     expect(out.emulator.createThrottled as number).toBeGreaterThan(0);

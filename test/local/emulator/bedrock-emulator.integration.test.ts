@@ -515,6 +515,29 @@ describe('faults', () => {
     expect(h.emulator.stats()).toMatchObject({ eventsSent: 10, eventsDuplicated: 5, eventsDropped: 0 });
   });
 
+  it('sends a stale status after the terminal one with reorder-events=1', async () => {
+    const h = await emulator({ faults: { 'reorder-events': 1 } });
+    const arn = await h.create({ inputKey: await input(claudeRecords(100)), outputPrefix: freshOutput() });
+    await h.emulator.idle();
+    expect(h.statuses(arn)).toEqual(['Submitted', 'Validating', 'Scheduled', 'InProgress', 'Completed', 'InProgress']);
+    // A delivery of its own (another event id), not a duplicate of the terminal one.
+    expect(new Set(h.events.map((e) => e.id)).size).toBe(6);
+    expect(h.emulator.stats()).toMatchObject({ eventsSent: 6, eventsReordered: 1, eventsDuplicated: 0 });
+  });
+
+  it("names the model by its ARN in batchModelId with arn-model-id=1, the caller's id otherwise", async () => {
+    const h = await emulator({ faults: { 'arn-model-id': 1 } });
+    await h.create({ inputKey: await input(claudeRecords(100)), outputPrefix: freshOutput() });
+    await h.emulator.idle();
+    expect(new Set(h.events.map((e) => e.detail.batchModelId))).toEqual(
+      new Set(['arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0']),
+    );
+    const plain = await emulator({});
+    await plain.create({ inputKey: await input(claudeRecords(100)), outputPrefix: freshOutput() });
+    await plain.emulator.idle();
+    expect(new Set(plain.events.map((e) => e.detail.batchModelId))).toEqual(new Set(['anthropic.claude-3-haiku-20240307-v1:0']));
+  });
+
   it('counts onEvent errors without disturbing the job, and idle() waits for slow handlers', async () => {
     let slowDone = 0;
     const h = await emulator({

@@ -17,6 +17,8 @@ describe('parseFaultSpec', () => {
       'create-throttle',
       'drop-events',
       'duplicate-events',
+      'reorder-events',
+      'arn-model-id',
       'handler-crash',
       'duplicate-invocation',
     ]);
