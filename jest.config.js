@@ -9,5 +9,7 @@ module.exports = {
     '^.+\\.ts$': ['ts-jest', { diagnostics: false }],
   },
   setupFiles: ['<rootDir>/test/setup-env.ts'],
+  // IAM in the twin: a test whose twin refused a call of a handler fails, whatever it asserts.
+  setupFilesAfterEnv: ['<rootDir>/test/support/no-denied-calls.ts'],
   testTimeout: 120000,
 };

@@ -126,7 +126,8 @@ export const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   // the run claim over to the successor, and takes it back when the start fails.
   'next-window': {
     description: 'Hands the next window of chunks to the Map, or continues the run in a successor execution',
-    table: { items: { run: ['UpdateItem'] } },
+    // run: GetItem reads the claim (a run handed over already is not handed over again), UpdateItem hands it over.
+    table: { items: { run: ['GetItem', 'UpdateItem'] } },
   },
   'acquire-slot': { description: "Takes a slot of the model's global job cap", table: { items: { cap: ['UpdateItem'] } } },
   // Also completes its own task token when a retried submit finds the job already terminal
@@ -142,7 +143,9 @@ export const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   // job item and stops a job whose wait ended without its outcome, before freeing its slot.
   'reconcile-chunk': {
     description: "Joins a job's output with its input; frees the slot",
-    s3: { read: ['jobsInput', 'jobsOutput'], list: ['jobsOutput'], write: ['work'] },
+    // work/: it reads its chunk's stats.json first (a settled chunk is returned as it is), which
+    // is missing until it writes it: listing work/ makes that a 404, not an AccessDenied.
+    s3: { read: ['jobsInput', 'jobsOutput', 'work'], list: ['jobsOutput', 'work'], write: ['work'], readsMissingKeys: true },
     table: { items: { job: ['GetItem'], cap: ['UpdateItem'], run: ['GetItem', 'UpdateItem'] } },
     bedrockJobs: ['Get', 'Stop'],
   },

@@ -164,6 +164,8 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
         await download(twin, key, join(outDir, basename(key)));
       }
       await writeFile(join(outDir, 'emulator.json'), JSON.stringify({ ...emulator, faults }, null, 2) + '\n');
+      // IAM in the twin: every call the handlers made, checked against their roles' policies.
+      await writeFile(join(outDir, 'access.json'), JSON.stringify(twin.accessReport(), null, 2) + '\n');
       const result = execution.result!;
       // Another execution's summary (this one was refused the run id it asked for) is not this one's outcome.
       const own = summary !== undefined && (result.status === 'SUCCEEDED' || summary.status === (result.status === 'ABORTED' ? 'Stopped' : 'Failed'));

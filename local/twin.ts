@@ -24,7 +24,9 @@ import { describeEvent, executionStatusEvent, objectCreatedEvent, scheduledEvent
 import { RunProgress } from './twin/progress';
 import { bindRules, ruleTargetInput, type BoundRules } from './twin/rule-bindings';
 import { startTwinServices, stopServices, type TwinServices } from './twin/services';
+import { runAsFunction, type AccessReport } from './twin/access-checks';
 import { taskHandlers, type LocalFunction } from './twin/task-bindings';
+import type { CfnTemplate } from './services/template-intrinsics';
 
 /** Retry pauses of the workflow, in ms, instead of the definition's seconds. */
 const RETRY_INTERVAL_MS = 20;
@@ -42,6 +44,8 @@ export interface TwinOptions {
    * enforces and the twin's Service Quotas serves. Never the pipeline's own settings.
    */
   readonly accountQuotas?: AccountQuotas;
+  /** The template to run instead of `config`'s (e.g. with a grant removed). @default synthesized from `config` */
+  readonly template?: CfnTemplate;
   readonly faults?: FaultSpec;
   readonly seed?: number;
   /** Duration of each emulated job status step. @default 20 */
@@ -128,6 +132,11 @@ export class LocalTwin {
     }
   }
 
+  /** Every AWS call the handlers made, checked against their roles' policies (`access.json`). */
+  accessReport(): AccessReport {
+    return this.services.access.report();
+  }
+
   /** The state machine's ARN. */
   get stateMachineArn(): string {
     return this.services.stateMachineArn;
@@ -204,7 +213,7 @@ export class LocalTwin {
       .map((t) => ({ ...t, input: ruleTargetInput(t.target, scheduledEvent(t.ruleId, at)) }))
       .find((t) => (t.input as { sweep?: { route?: string } } | undefined)?.sweep?.route === route);
     if (!fired) throw new Error(`no nightly schedule for route ${route} in the template`);
-    return fired.handler(fired.input);
+    return runAsFunction(this.services.access, fired.functionName, async () => fired.handler(fired.input));
   }
 
   /** Waits until every execution started so far (and any they start) has finished. */
@@ -253,12 +262,13 @@ export class LocalTwin {
    * stable key and how many times this function has had this event before (the attempt).
    */
   private call(fn: LocalFunction, event: unknown): Promise<unknown> {
-    if (!this.crashes) return fn.handler(event);
+    const run = () => runAsFunction(this.services.access, fn.name, async () => fn.handler(event));
+    if (!this.crashes) return run();
     const eventKey = invocationKey(event);
     const countKey = `${fn.name}\u0000${eventKey}`;
     const attempt = (this.invocationCounts.get(countKey) ?? 0) + 1;
     this.invocationCounts.set(countKey, attempt);
-    return this.crashes.run({ functionName: fn.name, eventKey, attempt, subject: describeEvent(event) }, () => fn.handler(event));
+    return this.crashes.run({ functionName: fn.name, eventKey, attempt, subject: describeEvent(event) }, run);
   }
 
   private track<T>(invocation: Promise<T>): Promise<T> {

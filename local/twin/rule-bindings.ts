@@ -16,6 +16,8 @@ export interface CronTarget {
   readonly ruleId: string;
   readonly target: TemplateRuleTarget;
   readonly handler: Handler;
+  /** The function's handler name. */
+  readonly functionName: string;
 }
 
 /** What the twin does with a rule target's invocation. */
@@ -54,7 +56,7 @@ export function bindRules(
       }
       const rate = rule.scheduleExpression ? parseRateMs(rule.scheduleExpression) : undefined;
       if (rule.scheduleExpression && rate === undefined) {
-        bound.cronTargets.push({ ruleId: rule.logicalId, target, handler: fn.handler });
+        bound.cronTargets.push({ ruleId: rule.logicalId, target, handler: fn.handler, functionName: fn.name });
       }
       if (rate !== undefined) {
         // Nightly cron rules are not run by the clock: sweeps are started on request (sweep()).

@@ -22,6 +22,9 @@ import { eventRules, lambdaFunctions, stateMachineDefinition, type TemplateEvent
 import type { CfnTemplate } from '../services/template-intrinsics';
 import { cachedPipelineTemplate } from '../template-cache';
 import type { TwinOptions } from '../twin';
+import { awsClients } from '../../lambdas/shared/clients';
+import { AccessChecker, installAccessChecks } from './access-checks';
+import { functionPolicies } from './iam-policies';
 import { loadHandler, type LocalFunction } from './task-bindings';
 
 /** The drop bucket's local name. */
@@ -50,6 +53,8 @@ export interface TwinServices {
   /** Function ARN -> its handler code. */
   readonly functions: Map<string, LocalFunction>;
   readonly rules: TemplateEventRule[];
+  /** Checks every AWS call of the handlers against their roles' policies (IAM in the twin). */
+  readonly access: AccessChecker;
   /** Stops, in start order; {@link stopServices} runs them newest first. */
   readonly stops: Array<() => Promise<void>>;
 }
@@ -61,7 +66,7 @@ export async function stopServices(stops: Array<() => Promise<void>>): Promise<v
 
 /** Starts every local service for the template of `options.config`; stops them all if one fails. */
 export async function startTwinServices(options: TwinOptions, hooks: TwinServiceHooks): Promise<TwinServices> {
-  const template = cachedPipelineTemplate(options.config) as CfnTemplate;
+  const template = (options.template ?? cachedPipelineTemplate(options.config)) as CfnTemplate;
   const resources = template.Resources ?? {};
   const bucketId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::S3::Bucket' && !/log/i.test(id));
   const tableId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::DynamoDB::Table');
@@ -136,6 +141,16 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
     for (const fn of templateFunctions) functions.set(fn.arn, { name: fn.handlerName, handler: loadHandler(fn.handlerName) });
 
     const machineId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::StepFunctions::StateMachine')!;
+    const stateMachineArn = resolve({ Ref: machineId });
+    const keySchema = (resources[tableId]!.Properties?.KeySchema ?? []) as Array<{ AttributeName: string; KeyType: string }>;
+    const access = new AccessChecker(functionPolicies(template, resolve), {
+      region: LOCAL_REGION,
+      account: LOCAL_ACCOUNT,
+      stateMachineArn,
+      partitionKey: keySchema.find((k) => k.KeyType === 'HASH')?.AttributeName ?? 'pk',
+    });
+    // The handlers' clients, as they will build them from the environment set above.
+    installAccessChecks(awsClients());
     return {
       bucket,
       s3,
@@ -143,7 +158,8 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
       bus,
       stepFunctions,
       definition: stateMachineDefinition(template, resolve),
-      stateMachineArn: resolve({ Ref: machineId }),
+      stateMachineArn,
+      access,
       functions,
       rules: eventRules(template, resolve),
       stops,

@@ -2,6 +2,7 @@
  * Helpers of the end-to-end tests: input files, reading a run's outputs, and the checks every
  * run must pass (conservation, the concurrency cap).
  */
+import type { AccessReport } from '../../local/twin/access-checks';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,6 +49,8 @@ export interface RunOutputs {
   readonly failed: Array<{ recordId: string; error: { code: string; message: string }; attempts: number }>;
   readonly rejected: Array<{ file: string; line: number; recordId?: string; reason: string }>;
   readonly emulator: { jobsCreated: number; duplicateCreates: number; maxConcurrentJobs: number; eventsSent: number; [k: string]: unknown };
+  /** The twin's IAM report: every call of the handlers, checked against their roles' policies. */
+  readonly access?: AccessReport;
 }
 
 export function readOutputs(run: LocalRunReport): RunOutputs {
@@ -57,6 +60,7 @@ export function readOutputs(run: LocalRunReport): RunOutputs {
     failed: readJsonl(join(run.outDir, 'failed.jsonl')),
     rejected: readJsonl(join(run.outDir, 'rejected.jsonl')),
     emulator: JSON.parse(readFileSync(join(run.outDir, 'emulator.json'), 'utf8')),
+    access: JSON.parse(readFileSync(join(run.outDir, 'access.json'), 'utf8')) as AccessReport,
   };
 }
 
@@ -66,6 +70,9 @@ export function readOutputs(run: LocalRunReport): RunOutputs {
  */
 export function expectConservation(out: Omit<RunOutputs, 'emulator'>, inputLines: number, expectedIds?: readonly string[]): void {
   const { summary, results, failed, rejected } = out;
+  // IAM in the twin: no call of a handler was refused by its role's policies.
+  if ('access' in out && out.access) expect(out.access.calls.filter((c) => !c.allowed)).toEqual([]);
+  if ('access' in out && out.access) expect(out.access.denied).toBe(0);
   expect(results.length + failed.length + rejected.length).toBe(inputLines);
   expect(summary.records).toEqual({ input: inputLines, succeeded: results.length, failed: failed.length, rejected: rejected.length });
   const ids = [...results.map((r) => r.recordId), ...failed.map((r) => r.recordId)];

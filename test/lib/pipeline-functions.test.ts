@@ -136,7 +136,7 @@ describe('pipeline functions', () => {
         'servicequotas:GetServiceQuota',
       ],
     ],
-    ['next-window', [...LOGS, 'dynamodb:UpdateItem', 'states:DescribeExecution', 'states:GetExecutionHistory', 'states:StartExecution']],
+    ['next-window', [...LOGS, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'states:DescribeExecution', 'states:GetExecutionHistory', 'states:StartExecution']],
     ['acquire-slot', [...LOGS, 'dynamodb:UpdateItem']],
     [
       'submit-job',
@@ -296,15 +296,17 @@ describe('pipeline functions', () => {
         ...items('RUN#*', 'GetItem', 'UpdateItem'),
       ],
     ],
-    ['next-window', items('RUN#*', 'UpdateItem')],
+    // RUN#: GetItem found missing by the twin's IAM check (chooseSuccessorName reads the claim).
+    ['next-window', items('RUN#*', 'GetItem', 'UpdateItem')],
     ['acquire-slot', items('CAP#*', 'UpdateItem')],
     // RUN#: the stop mark, checked as a submit lists itself as a running step of the run.
     ['submit-job', [...items('JOB#*', 'PutItem', 'UpdateItem', 'GetItem'), ...items('RUN#*', 'GetItem', 'UpdateItem')]],
     [
       'reconcile-chunk',
       [
-        ...read('jobs-input/*', 'jobs-output/*'),
-        ...list('jobs-output/*'),
+        // work/: found missing by the twin's IAM check (it reads its chunk's stats.json first).
+        ...read('jobs-input/*', 'jobs-output/*', 'work/*'),
+        ...listAndProbe('jobs-output/*', 'work/*'),
         ...write('work/*'),
         ...items('JOB#*', 'GetItem'),
         ...items('CAP#*', 'UpdateItem'),

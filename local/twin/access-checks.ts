@@ -1,0 +1,165 @@
+/**
+ * IAM in the twin: every AWS call a handler makes is checked against the policies the
+ * synthesized template gives that function's role (iam-policies.ts), and refused with
+ * AccessDenied as AWS would, failing the handler the same way. Calls are tied to their function
+ * by an AsyncLocalStorage context the twin opens around each invocation; a middleware on each of
+ * the handlers' SDK clients (lambdas/shared/clients.ts) maps the call to what IAM authorizes
+ * (iam-calls.ts) before anything is sent. Calls outside an invocation (the twin's own uploads,
+ * a test's reads) are not checked.
+ *
+ * The report (`access.json`): each distinct call once with whether it was allowed, the number of
+ * denied ones, and the grants no call used. Grants the twin cannot see used are left out of
+ * that list: CloudWatch Logs and X-Ray (Lambda's runtime writes them) and SQS SendMessage (the
+ * Lambda service's on-failure destination).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { AwsClients } from '../../lambdas/shared/clients';
+import { accessRequestsOf, type CallEnvironment, type ClientService } from './iam-calls';
+import { decide, wildcardMatch, type PolicyStatement } from './iam-policies';
+
+/** One distinct call of a function. */
+export interface AccessCall {
+  readonly function: string;
+  readonly action: string;
+  readonly resource: string;
+  readonly allowed: boolean;
+}
+
+/** What `access.json` holds. */
+export interface AccessReport {
+  readonly calls: AccessCall[];
+  readonly denied: number;
+  readonly unusedGrants: Array<{ function: string; action: string; resource: string }>;
+}
+
+/** The error a denied call fails with, shaped as the SDK's service errors are. */
+export class AccessDenied extends Error {
+  readonly $fault = 'client';
+  readonly $metadata = { httpStatusCode: 403 };
+  constructor(name: string, message: string) {
+    super(message);
+    this.name = name;
+  }
+}
+
+/** Every denied call of every twin in this process not yet taken by {@link takeDeniedCalls}. */
+const deniedCalls: AccessCall[] = [];
+
+/**
+ * The denied calls of the twins of this process since the last take, and forgets them: the test
+ * suite fails a test that leaves any (test/support/no-denied-calls.ts).
+ */
+export function takeDeniedCalls(): AccessCall[] {
+  return deniedCalls.splice(0, deniedCalls.length);
+}
+
+/** Grants of actions the twin does not see used (see the header). */
+const UNOBSERVED = /^(logs|xray):|^sqs:SendMessage$/i;
+
+/** Checks and records the calls of one twin's functions. */
+export class AccessChecker {
+  private readonly calls = new Map<string, AccessCall>();
+  private readonly used = new Set<string>();
+
+  constructor(
+    private readonly policies: ReadonlyMap<string, readonly PolicyStatement[]>,
+    private readonly env: CallEnvironment,
+  ) {}
+
+  /** Checks one SDK call of `fn`; throws {@link AccessDenied} for the first request its role does not allow. */
+  check(fn: string, service: ClientService, command: string, input: Record<string, unknown>): void {
+    const statements = this.policies.get(fn) ?? [];
+    let refusal: AccessDenied | undefined;
+    for (const request of accessRequestsOf(service, command, input, this.env)) {
+      const decision = decide(statements, request);
+      const key = `${fn}\u0000${request.action}\u0000${request.resource}`;
+      if (!this.calls.has(key)) {
+        const call = { function: fn, action: request.action, resource: request.resource, allowed: decision.allowed };
+        this.calls.set(key, call);
+        if (!call.allowed) deniedCalls.push(call);
+      }
+      if (decision.allowedBy) {
+        const s = decision.allowedBy;
+        for (const action of s.actions) {
+          for (const resource of s.resources) {
+            if (wildcardMatch(action, request.action, true) && wildcardMatch(resource, request.resource))
+              this.used.add(`${fn}\u0000${action}\u0000${resource}`);
+          }
+        }
+      }
+      if (!decision.allowed && !refusal) {
+        const why = decision.deniedBy ? `with an explicit deny in ${decision.deniedBy.source}` : 'because no identity-based policy allows the action';
+        refusal = new AccessDenied(
+          service === 's3' ? 'AccessDenied' : 'AccessDeniedException',
+          `User: arn:aws:sts::${this.env.account}:assumed-role/${fn}/${fn} is not authorized to perform: ${request.action} on resource: ${request.resource} ${why}`,
+        );
+      }
+    }
+    if (refusal) throw refusal;
+  }
+
+  /** The report so far. */
+  report(): AccessReport {
+    const calls = [...this.calls.values()].sort(
+      (a, b) => a.function.localeCompare(b.function) || a.action.localeCompare(b.action) || a.resource.localeCompare(b.resource),
+    );
+    const unusedGrants: AccessReport['unusedGrants'] = [];
+    const seen = new Set<string>();
+    for (const [fn, statements] of [...this.policies.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+      for (const s of statements) {
+        if (s.effect !== 'Allow') continue;
+        for (const action of s.actions) {
+          if (UNOBSERVED.test(action)) continue;
+          for (const resource of s.resources) {
+            const key = `${fn}\u0000${action}\u0000${resource}`;
+            if (this.used.has(key) || seen.has(key)) continue;
+            seen.add(key);
+            unusedGrants.push({ function: fn, action, resource });
+          }
+        }
+      }
+    }
+    return { calls, denied: calls.filter((c) => !c.allowed).length, unusedGrants };
+  }
+}
+
+interface Invocation {
+  readonly functionName: string;
+  readonly checker: AccessChecker;
+}
+
+const invocation = new AsyncLocalStorage<Invocation>();
+
+/** Runs `work` as an invocation of `functionName`: its AWS calls are checked by `checker`. */
+export function runAsFunction<T>(checker: AccessChecker | undefined, functionName: string, work: () => Promise<T>): Promise<T> {
+  return checker ? invocation.run({ functionName, checker }, work) : work();
+}
+
+const SERVICES: ReadonlyArray<[keyof AwsClients, ClientService]> = [
+  ['s3', 's3'],
+  ['ddb', 'dynamodb'],
+  ['bedrock', 'bedrock'],
+  ['bedrockRuntime', 'bedrock-runtime'],
+  ['sfn', 'sfn'],
+  ['events', 'eventbridge'],
+  ['serviceQuotas', 'service-quotas'],
+];
+const installed = new WeakSet<object>();
+
+/** Adds the access check to each of the handlers' clients (once per client). */
+export function installAccessChecks(clients: AwsClients): void {
+  for (const [field, service] of SERVICES) {
+    const client = clients[field] as unknown as { middlewareStack: { add: (mw: unknown, opts: unknown) => void } };
+    if (installed.has(client)) continue;
+    installed.add(client);
+    client.middlewareStack.add(
+      (next: (args: { input: Record<string, unknown> }) => Promise<unknown>, context: { commandName?: string }) =>
+        async (args: { input: Record<string, unknown> }) => {
+          const current = invocation.getStore();
+          if (current) current.checker.check(current.functionName, service, context.commandName ?? 'UnknownCommand', args.input);
+          return next(args);
+        },
+      { step: 'initialize', name: 'bedrockBatchTwinAccessCheck', priority: 'high' },
+    );
+  }
+}

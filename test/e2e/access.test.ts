@@ -1,0 +1,85 @@
+/**
+ * IAM in the twin: a handler's call that its role does not allow is refused as AWS refuses it
+ * (AccessDenied), failing the handler the same way. With one grant removed from the synthesized
+ * template, the twin denies the call that needed it and the run fails.
+ */
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { loadPipelineConfig } from '../../lib/pipeline-config';
+import type { CfnTemplate } from '../../local/services/template-intrinsics';
+import { cachedPipelineTemplate } from '../../local/template-cache';
+import { takeDeniedCalls } from '../../local/twin/access-checks';
+import { LocalTwin } from '../../local/twin';
+import { claudeLines, CLAUDE, expectConservation, readOutputsFromS3, tempDir, writeLines } from './helpers';
+
+/** The template with `action` removed from every statement of the finalize function's policies. */
+function withoutFinalizeGrant(template: CfnTemplate, action: string): CfnTemplate {
+  const copy = structuredClone(template);
+  const resources = copy.Resources ?? {};
+  for (const [id, resource] of Object.entries(resources)) {
+    if (resource.Type !== 'AWS::IAM::Policy' || !/FinalizeRole/.test(id)) continue;
+    const doc = resource.Properties!.PolicyDocument as { Statement: Array<{ Action: string | string[] }> };
+    doc.Statement = doc.Statement.flatMap((s) => {
+      const actions = ([] as string[]).concat(s.Action).filter((a) => a !== action);
+      return actions.length > 0 ? [{ ...s, Action: actions }] : [];
+    });
+  }
+  return copy;
+}
+
+test("a call its role does not allow is denied: without finalize's s3:PutObject the run cannot write its results", async () => {
+  const dir = tempDir();
+  const file = writeLines(dir, 'a.jsonl', claudeLines(100));
+  const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 100 } } });
+  const template = withoutFinalizeGrant(cachedPipelineTemplate(config) as CfnTemplate, 's3:PutObject');
+  const twin = await LocalTwin.start({ config, template });
+  try {
+    const input = await twin.upload(file, 'inbox/default/a.jsonl');
+    twin.startExecution({ name: 'no-put', input: JSON.stringify({ inputs: [input], runId: 'no-put' }) });
+    const [execution] = await twin.settle();
+    // Finalize fails on its first write (its retries too), and FinalizeFailed (the same function) as well.
+    expect(execution!.result?.status).toBe('FAILED');
+    const report = twin.accessReport();
+    const denied = report.calls.filter((c) => !c.allowed);
+    expect(denied.length).toBeGreaterThan(0);
+    expect(report.denied).toBe(denied.length);
+    for (const c of denied)
+      expect(c).toMatchObject({
+        function: 'finalize',
+        action: 's3:PutObject',
+        resource: expect.stringMatching(/^arn:aws:s3:::bedrock-batch-local\/results\/no-put\//),
+      });
+    // Nothing of the run's results was written.
+    await expect(twin.s3.send(new GetObjectCommand({ Bucket: twin.bucket, Key: 'results/no-put/summary.json' }))).rejects.toMatchObject({ name: 'NoSuchKey' });
+    // The denial, taken here, is this test's expectation (the suite fails any other test that leaves one).
+    expect(takeDeniedCalls().map((c) => c.action)).toEqual(denied.map(() => 's3:PutObject'));
+    // The grants the unchanged functions used are not reported unused; finalize's removed one is not in its list.
+    expect(report.unusedGrants.some((g) => g.function === 'finalize' && g.action === 's3:PutObject')).toBe(false);
+  } finally {
+    await twin.stop();
+  }
+});
+
+test('an unchanged template: every call allowed, and what the functions were granted but did not use is listed', async () => {
+  const dir = tempDir();
+  const file = writeLines(dir, 'b.jsonl', claudeLines(100));
+  const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 100 } } });
+  const twin = await LocalTwin.start({ config });
+  try {
+    const input = await twin.upload(file, 'inbox/default/b.jsonl');
+    twin.startExecution({ name: 'all-ok', input: JSON.stringify({ inputs: [input], runId: 'all-ok' }) });
+    const [execution] = await twin.settle();
+    expect(execution!.result?.status).toBe('SUCCEEDED');
+    expectConservation(await readOutputsFromS3(twin.s3, twin.bucket, 'all-ok'), 100);
+    const report = twin.accessReport();
+    expect(report.denied).toBe(0);
+    const fns = new Set(report.calls.map((c) => c.function));
+    for (const fn of ['prepare', 'acquire-slot', 'submit-job', 'job-state', 'reconcile-chunk', 'finalize']) expect(fns).toContain(fn);
+    expect(report.calls).toContainEqual({ function: 'submit-job', action: 'iam:PassRole', resource: expect.stringContaining(':role/'), allowed: true });
+    // Stop-run never ran: its grants are all unused; finalize's PutObject was used.
+    expect(report.unusedGrants.some((g) => g.function === 'stop-run' && g.action === 'bedrock:StopModelInvocationJob')).toBe(true);
+    expect(report.unusedGrants.some((g) => g.function === 'finalize' && g.action === 's3:PutObject')).toBe(false);
+    expect(report.unusedGrants.some((g) => /^(logs|xray):/.test(g.action))).toBe(false);
+  } finally {
+    await twin.stop();
+  }
+});

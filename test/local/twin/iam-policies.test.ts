@@ -1,0 +1,137 @@
+import { loadPipelineConfig } from '../../../lib/pipeline-config';
+import { fakeResolver } from '../../../local/services/fake-arns';
+import type { CfnTemplate } from '../../../local/services/template-intrinsics';
+import { cachedPipelineTemplate } from '../../../local/template-cache';
+import { accessRequestsOf, type CallEnvironment } from '../../../local/twin/iam-calls';
+import { decide, functionPolicies, wildcardMatch, type PolicyStatement } from '../../../local/twin/iam-policies';
+
+const statement = (s: Partial<PolicyStatement>): PolicyStatement => ({ source: 't', effect: 'Allow', actions: [], resources: [], conditions: [], ...s });
+
+describe('the twin policy evaluator', () => {
+  it('matches IAM wildcards: * any run, ? one character, actions without case', () => {
+    expect(wildcardMatch('arn:aws:s3:::b/work/*', 'arn:aws:s3:::b/work/r01/c00000/stats.json')).toBe(true);
+    expect(wildcardMatch('arn:aws:s3:::b/work/*', 'arn:aws:s3:::b/results/x')).toBe(false);
+    expect(wildcardMatch('s3:Get?bject', 's3:GetObject')).toBe(true);
+    expect(wildcardMatch('S3:getobject', 's3:GetObject', true)).toBe(true);
+    expect(wildcardMatch('a.b', 'axb')).toBe(false);
+  });
+
+  it('denies by default, allows by a matching statement, and lets an explicit deny win', () => {
+    const allow = statement({ actions: ['s3:GetObject'], resources: ['arn:aws:s3:::b/*'] });
+    const deny = statement({ effect: 'Deny', actions: ['s3:GetObject'], resources: ['arn:aws:s3:::b/results/*'] });
+    expect(decide([], { action: 's3:GetObject', resource: 'arn:aws:s3:::b/x' }).allowed).toBe(false);
+    expect(decide([allow], { action: 's3:GetObject', resource: 'arn:aws:s3:::b/x' })).toMatchObject({ allowed: true, allowedBy: allow });
+    expect(decide([allow, deny], { action: 's3:GetObject', resource: 'arn:aws:s3:::b/results/x' })).toMatchObject({ allowed: false, deniedBy: deny });
+    expect(decide([allow], { action: 's3:PutObject', resource: 'arn:aws:s3:::b/x' }).allowed).toBe(false);
+  });
+
+  it('evaluates the condition operators the template uses, absent keys as IAM does', () => {
+    const list = (operator: PolicyStatement['conditions'][number]['operator']) =>
+      statement({ actions: ['s3:ListBucket'], resources: ['arn:aws:s3:::b'], conditions: [{ operator, key: 's3:prefix', values: ['work/*'] }] });
+    const req = (prefix?: string) => ({
+      action: 's3:ListBucket',
+      resource: 'arn:aws:s3:::b',
+      ...(prefix !== undefined ? { context: { 's3:prefix': prefix } } : {}),
+    });
+    expect(decide([list('StringLike')], req('work/r1/')).allowed).toBe(true);
+    expect(decide([list('StringLike')], req('results/')).allowed).toBe(false);
+    expect(decide([list('StringLike')], req()).allowed).toBe(false);
+    expect(decide([list('StringLikeIfExists')], req()).allowed).toBe(true);
+    expect(decide([list('StringLikeIfExists')], req('results/')).allowed).toBe(false);
+    const keys = statement({
+      actions: ['dynamodb:GetItem', 'dynamodb:Scan'],
+      resources: ['*'],
+      conditions: [{ operator: 'ForAllValues:StringLike', key: 'dynamodb:LeadingKeys', values: ['RUN#*'] }],
+    });
+    expect(decide([keys], { action: 'dynamodb:GetItem', resource: 't', context: { 'dynamodb:LeadingKeys': ['RUN#a'] } }).allowed).toBe(true);
+    expect(decide([keys], { action: 'dynamodb:GetItem', resource: 't', context: { 'dynamodb:LeadingKeys': ['JOB#a'] } }).allowed).toBe(false);
+    // ForAllValues is vacuously true for a request without the key (why a Scan needs a statement of its own).
+    expect(decide([keys], { action: 'dynamodb:Scan', resource: 't' }).allowed).toBe(true);
+    const pass = statement({
+      actions: ['iam:PassRole'],
+      resources: ['r'],
+      conditions: [{ operator: 'StringEquals', key: 'iam:PassedToService', values: ['bedrock.amazonaws.com'] }],
+    });
+    expect(decide([pass], { action: 'iam:PassRole', resource: 'r', context: { 'iam:PassedToService': 'bedrock.amazonaws.com' } }).allowed).toBe(true);
+    expect(decide([pass], { action: 'iam:PassRole', resource: 'r', context: { 'iam:PassedToService': 'lambda.amazonaws.com' } }).allowed).toBe(false);
+  });
+
+  it('refuses a policy it does not understand rather than guess', () => {
+    const template = (statementBody: Record<string, unknown>): CfnTemplate => ({
+      Resources: {
+        Fn: { Type: 'AWS::Lambda::Function', Metadata: { 'bedrock-batch:handler': 'x' }, Properties: { Role: { 'Fn::GetAtt': ['Role', 'Arn'] } } },
+        Role: { Type: 'AWS::IAM::Role', Properties: {} },
+        Policy: {
+          Type: 'AWS::IAM::Policy',
+          Properties: { Roles: [{ Ref: 'Role' }], PolicyDocument: { Statement: [{ Effect: 'Allow', Resource: '*', ...statementBody }] } },
+        },
+      },
+    });
+    const read = (body: Record<string, unknown>) => functionPolicies(template(body), fakeResolver(template(body)));
+    expect(read({ Action: 's3:GetObject' }).get('x')).toHaveLength(1);
+    expect(() => read({ NotAction: 's3:GetObject' })).toThrow(/does not understand the statement element NotAction/);
+    expect(() => read({ Action: 's3:GetObject', Condition: { DateGreaterThan: { 'aws:CurrentTime': '2020-01-01' } } })).toThrow(
+      /condition operator DateGreaterThan/,
+    );
+  });
+});
+
+describe("the synthesized template's policies, as the twin reads them", () => {
+  const config = loadPipelineConfig({ routes: { default: { modelId: 'anthropic.claude-3-haiku-20240307-v1:0' } } });
+  const template = cachedPipelineTemplate(config) as CfnTemplate;
+  const policies = functionPolicies(template, fakeResolver(template, { names: {} }));
+  const env: CallEnvironment = {
+    region: 'us-east-1',
+    account: '123456789012',
+    stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:WorkflowStateMachine8F1B1C15',
+    partitionKey: 'pk',
+  };
+  const allowed = (fn: string, service: Parameters<typeof accessRequestsOf>[0], command: string, input: Record<string, unknown>) =>
+    accessRequestsOf(service, command, input, env).every((r) => decide(policies.get(fn)!, r).allowed);
+
+  it('has the statements of every function', () => {
+    expect([...policies.keys()].sort()).toEqual(
+      [
+        'acquire-slot',
+        'end-round',
+        'finalize',
+        'job-state',
+        'next-window',
+        'prepare',
+        'reconcile-chunk',
+        'start-run',
+        'stop-run',
+        'submit-job',
+        'sweeper',
+      ].sort(),
+    );
+  });
+
+  it('lets each function do what it does, and not what another one does', () => {
+    const b = { Bucket: 'dropbucket0ebeb047' };
+    expect(allowed('finalize', 's3', 'PutObjectCommand', { ...b, Key: 'results/r/results.jsonl' })).toBe(true);
+    expect(allowed('finalize', 's3', 'PutObjectCommand', { ...b, Key: 'work/r/x' })).toBe(false);
+    expect(allowed('prepare', 's3', 'GetObjectCommand', { ...b, Key: 'inbox/default/a.jsonl' })).toBe(true);
+    // Prepare's explicit deny: the pipeline's own outputs are never a run input.
+    expect(allowed('prepare', 's3', 'GetObjectCommand', { ...b, Key: 'results/other-run/results.jsonl' })).toBe(false);
+    expect(allowed('start-run', 's3', 'ListObjectsV2Command', { ...b, Prefix: 'inbox/nightly/' })).toBe(true);
+    expect(allowed('start-run', 's3', 'ListObjectsV2Command', { ...b, Prefix: 'results/' })).toBe(false);
+    expect(allowed('acquire-slot', 'dynamodb', 'UpdateItemCommand', { TableName: 'JobTable67B858C0', Key: { pk: { S: 'CAP#m' } } })).toBe(true);
+    expect(allowed('acquire-slot', 'dynamodb', 'UpdateItemCommand', { TableName: 'JobTable67B858C0', Key: { pk: { S: 'RUN#r' } } })).toBe(false);
+    const create = {
+      jobName: 'bb-r-r01-c00000',
+      modelId: 'anthropic.claude-3-haiku-20240307-v1:0',
+      roleArn: 'arn:aws:iam::123456789012:role/BedrockServiceRole9BA95445',
+      tags: [{ key: 'bedrock-batch:run', value: 'r' }],
+    };
+    expect(allowed('submit-job', 'bedrock', 'CreateModelInvocationJobCommand', create)).toBe(true);
+    expect(allowed('submit-job', 'bedrock', 'CreateModelInvocationJobCommand', { ...create, modelId: 'anthropic.claude-sonnet-4-20250514-v1:0' })).toBe(false);
+    expect(allowed('submit-job', 'bedrock', 'CreateModelInvocationJobCommand', { ...create, tags: [{ key: 'owner', value: 'me' }] })).toBe(false);
+    expect(allowed('reconcile-chunk', 'bedrock', 'CreateModelInvocationJobCommand', create)).toBe(false);
+    expect(allowed('job-state', 'sfn', 'SendTaskSuccessCommand', {})).toBe(true);
+    expect(allowed('finalize', 'eventbridge', 'PutEventsCommand', { Entries: [{ EventBusName: 'default' }] })).toBe(true);
+    expect(allowed('finalize', 'eventbridge', 'PutEventsCommand', { Entries: [{ EventBusName: 'other' }] })).toBe(false);
+    // A call the map does not know is refused, not waved through.
+    expect(allowed('finalize', 's3', 'PutBucketPolicyCommand', b)).toBe(false);
+  });
+});
