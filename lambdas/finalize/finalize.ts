@@ -77,7 +77,11 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
   const records = { input: prepared?.inputLines ?? 0, succeeded: written.succeeded, failed: written.failed, rejected: written.rejected };
   const totals = totalsOf(committed.chunkStats, committed.remainderStats);
   const warnings = summaryWarnings(totals, records, { failedRun: event.outcome === 'Failed', prepared: Boolean(prepared) });
-  const status = runStatus(event.outcome, records, warnings);
+  // Bedrock refused every job of the run (the model does not run in batch, a grant is missing):
+  // the run could not do its work, though each record is accounted for (failed JobRefused).
+  const refusedRun = totals.refused !== undefined && event.outcome === 'Finished' && Object.keys(totals.jobs).every((s) => s === 'NotSubmitted');
+  if (totals.refused && !refusedRun) warnings.push(totals.refused.message);
+  const status = refusedRun ? 'Failed' : runStatus(event.outcome, records, warnings);
   const { tokens, cost, warning: costWarning } = costOf(run?.modelId, totals, deps.prices);
   if (costWarning) warnings.push(costWarning);
   const summary: RunSummary = {
@@ -104,6 +108,7 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
     ...(run?.quotas ? { quotas: run.quotas.values } : {}),
     ...(event.outcome === 'Stopped' ? { savedFromStoppedJobs: totals.savedFromStoppedJobs } : {}),
     ...(event.outcome === 'Failed' ? { error: { error: event.state.error?.Error ?? 'Unknown', cause: describeCause(event.state.error?.Cause) } } : {}),
+    ...(refusedRun ? { error: { error: 'JobRefused', cause: totals.refused!.message } } : {}),
   };
   await writeJsonObject(deps.s3, bucket, runKeys.results(runId, 'summary.json'), summary, true);
   await announceRunCompleted(deps, summary);

@@ -3,7 +3,7 @@
  * run committed (job and token totals, warnings, status, cost).
  */
 import type { RunQuotas } from '../shared/model-quotas';
-import type { ChunkStats, RemainderStats } from '../shared/outcomes';
+import type { ChunkStats, RecordError, RemainderStats } from '../shared/outcomes';
 import { NO_COST, runCost, type PriceOverrides, type RunCost } from '../shared/prices';
 
 export type RunStatus = 'Succeeded' | 'CompletedWithFailures' | 'Stopped' | 'Failed';
@@ -74,6 +74,8 @@ export interface RunTotals {
   readonly savedFromStoppedJobs: number;
   /** Succeeded records whose output stopped at the output token limit. */
   readonly truncated: number;
+  /** The first run-wide refusal of a job by Bedrock (ChunkStats `refused`), if any. */
+  readonly refused?: RecordError;
 }
 
 /** Adds up the run's committed chunk and remainder stats. */
@@ -84,9 +86,11 @@ export function totalsOf(chunkStats: readonly ChunkStats[], remainderStats: read
   let duplicateOutputRecords = 0;
   let savedFromStoppedJobs = 0;
   let truncated = 0;
+  let refused: RecordError | undefined;
   for (const s of chunkStats) {
     if (s.reconciledAfterStop) savedFromStoppedJobs += s.succeeded + s.failed;
     truncated += s.truncated ?? 0;
+    refused ??= s.refused;
     jobs[s.jobStatus] = (jobs[s.jobStatus] ?? 0) + 1;
     batchTokens.input += s.tokens.input;
     batchTokens.output += s.tokens.output;
@@ -106,7 +110,18 @@ export function totalsOf(chunkStats: readonly ChunkStats[], remainderStats: read
     estimatedTokens.input += s.tokens.estimated?.input ?? 0;
     estimatedTokens.output += s.tokens.estimated?.output ?? 0;
   }
-  return { jobs, batchTokens, onDemandTokens, estimatedTokens, onDemandRecords, unknownOutputRecords, duplicateOutputRecords, savedFromStoppedJobs, truncated };
+  return {
+    jobs,
+    batchTokens,
+    onDemandTokens,
+    estimatedTokens,
+    onDemandRecords,
+    unknownOutputRecords,
+    duplicateOutputRecords,
+    savedFromStoppedJobs,
+    truncated,
+    ...(refused ? { refused } : {}),
+  };
 }
 
 /** What the summary warns of: ignored or repeated output lines, and (unless the run failed) conservation. */

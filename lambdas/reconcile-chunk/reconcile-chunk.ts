@@ -11,7 +11,7 @@ import type { JobRecords } from '../shared/job-records';
 import type { JobSlotLimiter } from '../shared/job-slots';
 import { logger } from '../shared/logger';
 import { modelFamily } from '../shared/model-family';
-import type { ChunkStats, PartFile } from '../shared/outcomes';
+import type { ChunkStats, FailedRecord, PartFile, RecordError } from '../shared/outcomes';
 import { ChunkReconciler, leadingRecordId } from '../shared/reconcile';
 import { JsonlWriter, listObjects, readJsonObject, readObjectLineBatches, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
 
@@ -32,6 +32,26 @@ export interface ReconcileDeps {
 }
 
 type Outcome = { jobArn?: string; status: string; message?: string };
+
+/**
+ * CreateModelInvocationJob's answers about the request itself (the model, the role, a grant),
+ * the same for every job of the run: another round would be refused alike (a name in use,
+ * ConflictException, is the one chunk's own and is retried).
+ */
+const RUN_WIDE_REFUSALS = new Set(['ValidationException', 'AccessDeniedException', 'ResourceNotFoundException']);
+
+/** The error the chunk's records fail with when Bedrock refused its job for the whole run, else undefined. */
+function refusalOf(event: ReconcileEvent, outcome: Outcome): RecordError | undefined {
+  const name = event.jobError?.Error;
+  if (outcome.jobArn || !name || !RUN_WIDE_REFUSALS.has(name)) return undefined;
+  let cause = event.jobError?.Cause ?? '';
+  try {
+    cause = (JSON.parse(cause) as { errorMessage?: string }).errorMessage ?? cause;
+  } catch {
+    // Not a Lambda error document: the text as it is.
+  }
+  return { code: 'JobRefused', message: `Bedrock refused to create the job for model ${event.run.modelId}: ${name}: ${cause.slice(0, 500)}` };
+}
 
 /** The job's status and message from Bedrock, or undefined when it cannot be read. */
 async function readJob(deps: ReconcileDeps, jobArn: string): Promise<{ status?: string; message?: string } | undefined> {
@@ -126,11 +146,13 @@ export async function reconcileChunk(deps: ReconcileDeps, event: ReconcileEvent)
       }
     }
   }
+  const refused = refusalOf(event, outcome);
   if (reconciler.unsettledCount > 0) {
     for await (const raw of readObjectLines(deps.s3, run.bucket, inputKey)) {
       if (raw.length === 0) continue;
       const retry = reconciler.retryFor(raw.toString('utf8'), outcome.status, outcome.message);
-      if (retry) await writers.retry.write(retry);
+      if (retry && refused) await writers.failed.write({ recordId: retry.recordId, error: refused, attempts: round } satisfies FailedRecord);
+      else if (retry) await writers.retry.write(retry);
     }
   }
 
@@ -149,7 +171,9 @@ export async function reconcileChunk(deps: ReconcileDeps, event: ReconcileEvent)
     parts: writtenParts(writers),
     ...(reconciler.truncatedRecords > 0 ? { truncated: reconciler.truncatedRecords } : {}),
     ...(event.afterStop ? { reconciledAfterStop: true as const } : {}),
+    ...(refused ? { refused } : {}),
   };
+  if (refused) logger.error('Bedrock refused the job for the whole run: its records are failed, not retried', { runId: run.runId, ...refused });
   await writeJsonObject(deps.s3, run.bucket, statsKey, stats);
   logger.info('chunk reconciled', { runId: run.runId, jobArn: outcome.jobArn, ...stats, tokens: undefined, parts: undefined });
   return stats;

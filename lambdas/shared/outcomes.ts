@@ -87,6 +87,11 @@ export interface ChunkStats {
   /** Succeeded records whose output stopped at the output token limit (absent when none). */
   readonly truncated?: number;
   /**
+   * Set when Bedrock refused to create the chunk's job for a reason every job of the run shares
+   * (the model, the role, a grant): its records were failed with this error, not retried.
+   */
+  readonly refused?: RecordError;
+  /**
    * Set when stop-run reconciled the chunk: its job was stopped with its run, and the records it
    * had processed were kept (succeeded, or failed with their own error) instead of `RunStopped`.
    */

@@ -174,6 +174,28 @@ describe('reconcileChunk', () => {
     expect(ddbMock.commandCalls(UpdateCommand)).toHaveLength(1);
   });
 
+  it('fails, not retries, the records of a job Bedrock refused for the whole run (the model, a grant); a name in use is retried', async () => {
+    const run = await chunkWith('rc-ref', ['a', 'b']);
+    const cause = JSON.stringify({
+      errorType: 'ValidationException',
+      errorMessage: 'Batch inference is not supported for the model anthropic.claude-instant-v1.',
+    });
+    const stats = await reconcileChunk(deps(), { run, round: 1, chunk: 0, jobError: { Error: 'ValidationException', Cause: cause } });
+    const refused = {
+      code: 'JobRefused',
+      message: `Bedrock refused to create the job for model ${run.modelId}: ValidationException: Batch inference is not supported for the model anthropic.claude-instant-v1.`,
+    };
+    expect(stats).toMatchObject({ jobStatus: 'NotSubmitted', succeeded: 0, failed: 2, retry: 0, refused });
+    expect(await s3.jsonl(runKeys.chunkPart('rc-ref', 1, 0, 'failed'))).toEqual([
+      { recordId: 'a', error: refused, attempts: 1 },
+      { recordId: 'b', error: refused, attempts: 1 },
+    ]);
+    const named = await chunkWith('rc-conflict', ['a']);
+    const conflict = await reconcileChunk(deps(), { run: named, round: 1, chunk: 0, jobError: { Error: 'ConflictException', Cause: 'name in use' } });
+    expect(conflict).toMatchObject({ jobStatus: 'NotSubmitted', failed: 0, retry: 1 });
+    expect(conflict).not.toHaveProperty('refused');
+  });
+
   it("uses the event's status when the job cannot be read", async () => {
     const run = await chunkWith('rc-3', ['a']);
     bedrockMock.on(GetModelInvocationJobCommand).rejects(Object.assign(new Error('slow'), { name: 'ThrottlingException' }));
