@@ -153,7 +153,9 @@ export const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   // a tail re-split), exhausted records, remainders and held files.
   'end-round': {
     description: 'Re-chunks retryable records or applies the small-remainder policy',
-    s3: { read: ['work', 'jobsInput'], list: ['work'], write: ['work', 'jobsInput', 'held'] },
+    // readsMissingKeys: the on-demand policy reads a remainder part an earlier attempt may have
+    // left (found by the twin's IAM check: without it a missing part is a 403, not a 404).
+    s3: { read: ['work', 'jobsInput'], list: ['work'], write: ['work', 'jobsInput', 'held'], readsMissingKeys: true },
     // run: the stop mark, checked as it lists itself as a running step of the run.
     table: { items: { run: ['GetItem', 'UpdateItem'] } },
     invokeModel: true,
@@ -185,7 +187,8 @@ export const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
     description: 'Winds up a run whose execution a user stopped',
     // jobsOutput and Get: it reconciles the jobs it stopped, keeping what they had processed.
     s3: { read: ['work', 'jobsInput', 'jobsOutput'], list: ['work', 'results', 'jobsOutput'], write: ['work', 'results'], readsMissingKeys: true },
-    table: { items: { job: ['UpdateItem'], cap: ['GetItem', 'UpdateItem'], run: ['GetItem', 'UpdateItem'] }, scan: true },
+    // job GetItem: the job of a chunk whose token was completed after the stop (it ended meanwhile).
+    table: { items: { job: ['GetItem', 'UpdateItem'], cap: ['GetItem', 'UpdateItem'], run: ['GetItem', 'UpdateItem'] }, scan: true },
     bedrockJobs: ['Get', 'Stop'],
     putEvents: true,
   },

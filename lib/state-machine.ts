@@ -39,7 +39,7 @@ export const SUBMIT_RETRYABLE_ERRORS = ['ThrottlingException', 'ServiceQuotaExce
  * Bedrock's answers to CreateModelInvocationJob that a retry cannot change (a bad request, a
  * missing grant or model, a name in use): SubmitJob goes straight to its Catch on them.
  */
-export const SUBMIT_FINAL_ERRORS = ['ValidationException', 'AccessDeniedException', 'ResourceNotFoundException', 'ConflictException'];
+export const SUBMIT_FINAL_ERRORS = ['JobRefused', 'ValidationException', 'AccessDeniedException', 'ResourceNotFoundException', 'ConflictException'];
 
 /** The error Prepare throws for an execution input that can never start a run: not retried. */
 export const INVALID_RUN_INPUT_ERROR = 'InvalidRunInput';

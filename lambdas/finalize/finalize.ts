@@ -79,7 +79,8 @@ export async function finalizeRun(deps: FinalizeDeps, event: FinalizeEvent): Pro
   const warnings = summaryWarnings(totals, records, { failedRun: event.outcome === 'Failed', prepared: Boolean(prepared) });
   // Bedrock refused every job of the run (the model does not run in batch, a grant is missing):
   // the run could not do its work, though each record is accounted for (failed JobRefused).
-  const refusedRun = totals.refused !== undefined && event.outcome === 'Finished' && Object.keys(totals.jobs).every((s) => s === 'NotSubmitted');
+  const refusedRun =
+    totals.refused !== undefined && event.outcome === 'Finished' && records.succeeded === 0 && Object.keys(totals.jobs).every((s) => s === 'NotSubmitted');
   if (totals.refused && !refusedRun) warnings.push(totals.refused.message);
   const status = refusedRun ? 'Failed' : runStatus(event.outcome, records, warnings);
   const { tokens, cost, warning: costWarning } = costOf(run?.modelId, totals, deps.prices);

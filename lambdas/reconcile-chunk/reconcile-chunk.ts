@@ -33,24 +33,18 @@ export interface ReconcileDeps {
 
 type Outcome = { jobArn?: string; status: string; message?: string };
 
-/**
- * CreateModelInvocationJob's answers about the request itself (the model, the role, a grant),
- * the same for every job of the run: another round would be refused alike (a name in use,
- * ConflictException, is the one chunk's own and is retried).
- */
-const RUN_WIDE_REFUSALS = new Set(['ValidationException', 'AccessDeniedException', 'ResourceNotFoundException']);
-
 /** The error the chunk's records fail with when Bedrock refused its job for the whole run, else undefined. */
 function refusalOf(event: ReconcileEvent, outcome: Outcome): RecordError | undefined {
-  const name = event.jobError?.Error;
-  if (outcome.jobArn || !name || !RUN_WIDE_REFUSALS.has(name)) return undefined;
+  // SubmitJob's JobRefused (submit-job.ts): Bedrock refused the create for a reason every job of
+  // the run shares, so another round would be refused alike.
+  if (outcome.jobArn || event.jobError?.Error !== 'JobRefused') return undefined;
   let cause = event.jobError?.Cause ?? '';
   try {
     cause = (JSON.parse(cause) as { errorMessage?: string }).errorMessage ?? cause;
   } catch {
     // Not a Lambda error document: the text as it is.
   }
-  return { code: 'JobRefused', message: `Bedrock refused to create the job for model ${event.run.modelId}: ${name}: ${cause.slice(0, 500)}` };
+  return { code: 'JobRefused', message: `Bedrock refused to create the job for model ${event.run.modelId}: ${cause.slice(0, 500)}` };
 }
 
 /** The job's status and message from Bedrock, or undefined when it cannot be read. */

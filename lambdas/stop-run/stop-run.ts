@@ -9,7 +9,7 @@
  */
 import { GetModelInvocationJobCommand, type BedrockClient } from '@aws-sdk/client-bedrock';
 import { partsOf, readRoundChunkStats, readRoundPlan } from '../shared/committed-parts';
-import { isTerminalStatus, parseJobName, runKeys, S3_PREFIXES, type RunConfig } from '../shared/contracts';
+import { chunkLabel, isTerminalStatus, jobNameFor, parseJobName, roundLabel, runKeys, S3_PREFIXES, type RunConfig } from '../shared/contracts';
 import { stopJob } from '../shared/job-completion';
 import type { JobItem, JobRecords } from '../shared/job-records';
 import type { JobSlotLimiter } from '../shared/job-slots';
@@ -164,19 +164,34 @@ async function jobStatus(bedrock: BedrockClient, jobArn: string): Promise<string
 async function keepProcessed(deps: StopRunDeps, budget: WaitBudget, run: RunConfig, created: readonly CreatedJob[]): Promise<string[]> {
   const { keys, lastRound: round } = await workFiles(deps, run);
   const chunkCount = round > 0 ? ((await readRoundPlan(deps.s3, run.bucket, run.runId, round))?.chunkCount ?? 0) : 0;
+  // A reconcile that outlived the wait is still writing its chunk: the chunk is left to it (its
+  // records fail RunStopped below and what it commits later is not read), never written twice.
+  const running = new Set((await deps.claims.get(run.runId))?.steps ?? []);
+  const opened = new Map(created.filter((j) => j.round === round).map((j) => [j.chunk, j.jobArn]));
   const warnings: string[] = [];
-  for (const job of created) {
-    if (job.round !== round || job.chunk >= chunkCount || keys.has(runKeys.chunkStats(run.runId, round, job.chunk))) continue;
+  for (let chunk = 0; chunk < chunkCount; chunk++) {
+    if (keys.has(runKeys.chunkStats(run.runId, round, chunk))) continue;
+    const jobName = jobNameFor(run.runId, round, chunk);
+    if (running.has(`reconcile:${roundLabel(round)}-${chunkLabel(chunk)}`)) {
+      warnings.push(`the reconcile of job ${jobName} was still running after stop-run's wait: its records were failed RunStopped`);
+      continue;
+    }
+    // Also a job that ended (and had its token completed) between the stop and this look.
+    const jobArn = opened.get(chunk) ?? (await deps.jobs.get(jobName))?.jobArn;
+    if (!jobArn) continue;
     let status: string | undefined;
-    const ended = await waitFor(deps, budget, `job ${job.jobName}`, async () => isTerminalStatus((status = await jobStatus(deps.bedrock, job.jobArn))));
+    const ended = await waitFor(deps, budget, `job ${jobName}`, async () => isTerminalStatus((status = await jobStatus(deps.bedrock, jobArn))));
     if (!ended || !status) {
       warnings.push(
-        `job ${job.jobName} did not end within stop-run's wait after it was stopped: its records were failed RunStopped, including any it had processed (Bedrock bills those)`,
+        `job ${jobName} did not end within stop-run's wait after it was stopped: its records were failed RunStopped, including any it had processed (Bedrock bills those)`,
       );
       continue;
     }
-    const stats = await reconcileChunk(deps, { run, round, chunk: job.chunk, job: { jobArn: job.jobArn, status }, afterStop: true });
-    logger.info('kept what a stopped job processed', { jobName: job.jobName, status, succeeded: stats.succeeded, failed: stats.failed, retry: stats.retry });
+    // Reconciling draws on the same budget as waiting, so the whole wind-up stays within the invocation's time.
+    const started = Date.now();
+    const stats = await reconcileChunk(deps, { run, round, chunk, job: { jobArn, status }, afterStop: true });
+    budget.leftMs -= Date.now() - started;
+    logger.info('kept what a stopped job processed', { jobName, status, succeeded: stats.succeeded, failed: stats.failed, retry: stats.retry });
   }
   return warnings;
 }

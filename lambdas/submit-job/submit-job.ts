@@ -23,6 +23,28 @@ export interface SubmitDeps {
   readonly stackName?: string;
 }
 
+/**
+ * CreateModelInvocationJob's answers about the request itself (the model, the role, a grant),
+ * the same for every job of the run; a name in use (ConflictException) is the chunk's own.
+ */
+const RUN_WIDE_REFUSALS = new Set(['ValidationException', 'AccessDeniedException', 'ResourceNotFoundException']);
+
+/** The error SubmitJob fails with when Bedrock refuses the job for a reason every job of the run shares. */
+export class JobRefused extends Error {
+  override readonly name = 'JobRefused';
+}
+
+/** Sends the create; a run-wide refusal becomes {@link JobRefused} (only Bedrock's: a DynamoDB error of the same name is not one). */
+async function createJob(deps: SubmitDeps, modelId: string, command: CreateModelInvocationJobCommand) {
+  try {
+    return await deps.bedrock.send(command);
+  } catch (err) {
+    const name = (err as Error).name;
+    if (RUN_WIDE_REFUSALS.has(name)) throw new JobRefused(`${name}: ${(err as Error).message}`);
+    throw err;
+  }
+}
+
 /** Creates the chunk's job (once, however often it is retried) and returns its ARN. */
 export async function submitChunkJob(deps: SubmitDeps, event: SubmitJobEvent): Promise<string> {
   const { run, round, chunk } = event;
@@ -30,7 +52,9 @@ export async function submitChunkJob(deps: SubmitDeps, event: SubmitJobEvent): P
   // The token must be findable before the job exists: its first event can arrive at once.
   await deps.jobs.putSubmitting({ jobName, runId: run.runId, round, chunk, modelId: run.modelId, taskToken: event.taskToken });
 
-  const res = await deps.bedrock.send(
+  const res = await createJob(
+    deps,
+    run.modelId,
     new CreateModelInvocationJobCommand({
       jobName,
       roleArn: deps.bedrockRoleArn,

@@ -29,7 +29,8 @@ export interface AccessCall {
 export interface AccessReport {
   readonly calls: AccessCall[];
   readonly denied: number;
-  readonly unusedGrants: Array<{ function: string; action: string; resource: string }>;
+  /** Granted but never used; `condition` tells apart statements of one action and resource. */
+  readonly unusedGrants: Array<{ function: string; action: string; resource: string; condition?: string }>;
 }
 
 /** The error a denied call fails with, shaped as the SDK's service errors are. */
@@ -72,7 +73,9 @@ export class AccessChecker {
     let refusal: AccessDenied | undefined;
     for (const request of accessRequestsOf(service, command, input, this.env)) {
       const decision = decide(statements, request);
-      const key = `${fn}\u0000${request.action}\u0000${request.resource}`;
+      // By outcome too: one resource may be allowed under one condition value (a key, a prefix) and
+      // denied under another, and a denial must never hide behind an earlier allowed call.
+      const key = `${fn}\u0000${request.action}\u0000${request.resource}\u0000${decision.allowed}`;
       if (!this.calls.has(key)) {
         const call = { function: fn, action: request.action, resource: request.resource, allowed: decision.allowed };
         this.calls.set(key, call);
@@ -83,7 +86,7 @@ export class AccessChecker {
         for (const action of s.actions) {
           for (const resource of s.resources) {
             if (wildcardMatch(action, request.action, true) && wildcardMatch(resource, request.resource))
-              this.used.add(`${fn}\u0000${action}\u0000${resource}`);
+              this.used.add(`${fn}\u0000${s.source}\u0000${action}\u0000${resource}`);
           }
         }
       }
@@ -96,6 +99,28 @@ export class AccessChecker {
       }
     }
     if (refusal) throw refusal;
+  }
+
+  /**
+   * What S3 answers a function's read of a missing key: NoSuchKey (404) only when the function
+   * may list the bucket, else AccessDenied (403), so that a missing key tells nothing to a
+   * caller who could not list it
+   * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions").
+   * Returns the error to throw instead, or undefined to keep the 404.
+   */
+  missingKeyRefusal(fn: string, bucket: string, key: string): AccessDenied | undefined {
+    const request = { action: 's3:ListBucket', resource: `arn:aws:s3:::${bucket}` };
+    if (decide(this.policies.get(fn) ?? [], request).allowed) return undefined;
+    const call = { function: fn, action: 's3:ListBucket', resource: request.resource, allowed: false };
+    const id = `${fn}\u0000missing-key\u0000${request.resource}`;
+    if (!this.calls.has(id)) {
+      this.calls.set(id, call);
+      deniedCalls.push(call);
+    }
+    return new AccessDenied(
+      'AccessDenied',
+      `Access Denied (s3://${bucket}/${key} does not exist, and without s3:ListBucket on the bucket S3 answers 403, not 404)`,
+    );
   }
 
   /** The report so far. */
@@ -111,10 +136,11 @@ export class AccessChecker {
         for (const action of s.actions) {
           if (UNOBSERVED.test(action)) continue;
           for (const resource of s.resources) {
-            const key = `${fn}\u0000${action}\u0000${resource}`;
+            const key = `${fn}\u0000${s.source}\u0000${action}\u0000${resource}`;
             if (this.used.has(key) || seen.has(key)) continue;
             seen.add(key);
-            unusedGrants.push({ function: fn, action, resource });
+            const condition = s.conditions.map((c) => `${c.operator} ${c.key} ${c.values.join('|')}`).join('; ');
+            unusedGrants.push({ function: fn, action, resource, ...(condition ? { condition } : {}) });
           }
         }
       }
@@ -156,8 +182,19 @@ export function installAccessChecks(clients: AwsClients): void {
       (next: (args: { input: Record<string, unknown> }) => Promise<unknown>, context: { commandName?: string }) =>
         async (args: { input: Record<string, unknown> }) => {
           const current = invocation.getStore();
-          if (current) current.checker.check(current.functionName, service, context.commandName ?? 'UnknownCommand', args.input);
-          return next(args);
+          if (!current) return next(args);
+          const command = context.commandName ?? 'UnknownCommand';
+          current.checker.check(current.functionName, service, command, args.input);
+          try {
+            return await next(args);
+          } catch (err) {
+            // A missing key is a 404 only for a caller that may list the bucket (see missingKeyRefusal).
+            const missing = (err as Error).name === 'NoSuchKey' || (err as Error).name === 'NotFound';
+            if (service === 's3' && missing && (command === 'GetObjectCommand' || command === 'HeadObjectCommand')) {
+              throw current.checker.missingKeyRefusal(current.functionName, String(args.input.Bucket), String(args.input.Key)) ?? err;
+            }
+            throw err;
+          }
         },
       { step: 'initialize', name: 'bedrockBatchTwinAccessCheck', priority: 'high' },
     );

@@ -180,5 +180,14 @@ export function accessRequestsOf(service: ClientService, command: string, input:
             : service === 'eventbridge'
               ? eventsRequests(command, input, env)
               : serviceQuotasRequests(command);
-  return known ?? [{ action: `${service}:${command.replace(/Command$/, '')}`, resource: '*' }];
+  const prefix = {
+    s3: 's3',
+    dynamodb: 'dynamodb',
+    bedrock: 'bedrock',
+    'bedrock-runtime': 'bedrock',
+    sfn: 'states',
+    eventbridge: 'events',
+    'service-quotas': 'servicequotas',
+  }[service];
+  return known ?? [{ action: `${prefix}:${command.replace(/Command$/, '')}`, resource: '*' }];
 }

@@ -83,3 +83,33 @@ test('an unchanged template: every call allowed, and what the functions were gra
     await twin.stop();
   }
 });
+
+test('a read of a missing key without s3:ListBucket is a 403, not a 404: reconcile-chunk needs its IfExists listing grant', async () => {
+  const dir = tempDir();
+  const file = writeLines(dir, 'c.jsonl', claudeLines(100));
+  const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 100 } } });
+  // reconcile-chunk reads its chunk's stats.json, missing until it writes it. Its ListBucket grant
+  // is StringLikeIfExists on s3:prefix (lib/function-grants.ts, readsMissingKeys): S3 checks
+  // ListBucket without a prefix for a missing key. As a plain StringLike it would not hold.
+  const copy = structuredClone(cachedPipelineTemplate(config) as CfnTemplate);
+  for (const [id, resource] of Object.entries(copy.Resources ?? {})) {
+    if (resource.Type !== 'AWS::IAM::Policy' || !/ReconcileChunkRole/.test(id)) continue;
+    const doc = resource.Properties!.PolicyDocument as { Statement: Array<{ Condition?: Record<string, unknown> }> };
+    for (const s of doc.Statement) {
+      if (s.Condition?.StringLikeIfExists) s.Condition = { StringLike: s.Condition.StringLikeIfExists };
+    }
+  }
+  const twin = await LocalTwin.start({ config, template: copy });
+  try {
+    const input = await twin.upload(file, 'inbox/default/c.jsonl');
+    twin.startExecution({ name: 'no-list', input: JSON.stringify({ inputs: [input], runId: 'no-list' }) });
+    const [execution] = await twin.settle();
+    const denied = twin.accessReport().calls.filter((c) => !c.allowed);
+    expect(denied).toEqual([{ function: 'reconcile-chunk', action: 's3:ListBucket', resource: 'arn:aws:s3:::bedrock-batch-local', allowed: false }]);
+    expect(takeDeniedCalls()).toHaveLength(1);
+    // Every reconcile attempt fails: no chunk settles, and the run does not succeed.
+    expect(execution!.result?.status).not.toBe('SUCCEEDED');
+  } finally {
+    await twin.stop();
+  }
+});

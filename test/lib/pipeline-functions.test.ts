@@ -214,6 +214,7 @@ describe('pipeline functions', () => {
         's3:PutObject',
         'dynamodb:GetItem',
         'dynamodb:GetItem',
+        'dynamodb:GetItem',
         'dynamodb:Scan',
         'dynamodb:UpdateItem',
         'dynamodb:UpdateItem',
@@ -315,7 +316,8 @@ describe('pipeline functions', () => {
     ],
     [
       'end-round',
-      [...read('work/*', 'jobs-input/*'), ...list('work/*'), ...write('work/*', 'jobs-input/*', 'held/*'), ...items('RUN#*', 'GetItem', 'UpdateItem')],
+      // listAndProbe: found by the twin's IAM check (a missing remainder part must read as a 404).
+      [...read('work/*', 'jobs-input/*'), ...listAndProbe('work/*'), ...write('work/*', 'jobs-input/*', 'held/*'), ...items('RUN#*', 'GetItem', 'UpdateItem')],
     ],
     // RUN#: checks it owns the run; FinalizeFailed claims an unclaimed id.
     // Lists results/<runId>/ too: a rerun finds the results parts an earlier attempt left (to empty them).
@@ -330,7 +332,7 @@ describe('pipeline functions', () => {
         ...listAndProbe('work/*', 'results/*', 'jobs-output/*'),
         ...write('work/*', 'results/*'),
         'Allow dynamodb:Scan table',
-        ...items('JOB#*', 'UpdateItem'),
+        ...items('JOB#*', 'GetItem', 'UpdateItem'),
         ...items('CAP#*', 'GetItem', 'UpdateItem'),
         ...items('RUN#*', 'GetItem', 'UpdateItem'),
       ],

@@ -177,7 +177,7 @@ describe('BatchWorkflow definition', () => {
       { ErrorEquals: SUBMIT_FINAL_ERRORS, MaxAttempts: 0 },
       TRANSIENT_RETRY,
     ]);
-    expect(SUBMIT_FINAL_ERRORS).toEqual(['ValidationException', 'AccessDeniedException', 'ResourceNotFoundException', 'ConflictException']);
+    expect(SUBMIT_FINAL_ERRORS).toEqual(['JobRefused', 'ValidationException', 'AccessDeniedException', 'ResourceNotFoundException', 'ConflictException']);
   });
 
   test('every plain task retries a transient failure (States.TaskFailed, 5 s, backoff 2, 3 attempts) after its specific retriers', () => {

@@ -174,13 +174,13 @@ describe('reconcileChunk', () => {
     expect(ddbMock.commandCalls(UpdateCommand)).toHaveLength(1);
   });
 
-  it('fails, not retries, the records of a job Bedrock refused for the whole run (the model, a grant); a name in use is retried', async () => {
+  it('fails, not retries, the records of a job Bedrock refused for the whole run (JobRefused); a name in use or a table error is retried', async () => {
     const run = await chunkWith('rc-ref', ['a', 'b']);
     const cause = JSON.stringify({
-      errorType: 'ValidationException',
-      errorMessage: 'Batch inference is not supported for the model anthropic.claude-instant-v1.',
+      errorType: 'JobRefused',
+      errorMessage: 'ValidationException: Batch inference is not supported for the model anthropic.claude-instant-v1.',
     });
-    const stats = await reconcileChunk(deps(), { run, round: 1, chunk: 0, jobError: { Error: 'ValidationException', Cause: cause } });
+    const stats = await reconcileChunk(deps(), { run, round: 1, chunk: 0, jobError: { Error: 'JobRefused', Cause: cause } });
     const refused = {
       code: 'JobRefused',
       message: `Bedrock refused to create the job for model ${run.modelId}: ValidationException: Batch inference is not supported for the model anthropic.claude-instant-v1.`,
@@ -190,6 +190,10 @@ describe('reconcileChunk', () => {
       { recordId: 'a', error: refused, attempts: 1 },
       { recordId: 'b', error: refused, attempts: 1 },
     ]);
+    // A DynamoDB ValidationException of SubmitJob's own (not Bedrock's refusal) is retried too.
+    const ddbError = await chunkWith('rc-ddb', ['a']);
+    const table = await reconcileChunk(deps(), { run: ddbError, round: 1, chunk: 0, jobError: { Error: 'ValidationException', Cause: 'item too large' } });
+    expect(table).toMatchObject({ retry: 1, failed: 0 });
     const named = await chunkWith('rc-conflict', ['a']);
     const conflict = await reconcileChunk(deps(), { run: named, round: 1, chunk: 0, jobError: { Error: 'ConflictException', Cause: 'name in use' } });
     expect(conflict).toMatchObject({ jobStatus: 'NotSubmitted', failed: 0, retry: 1 });

@@ -188,6 +188,52 @@ describe('windUpStoppedRun', () => {
     });
   });
 
+  it('keeps the output of a job that ended (its token completed) between the stop and stop-run', async () => {
+    const run = runConfig({ runId: 'stopped-ended', bucket: s3.bucket });
+    const jobs = new JobRecords(db.ddb, db.table);
+    await s3.put(runKeys.runConfig('stopped-ended'), JSON.stringify(run));
+    await s3.put(runKeys.runStats('stopped-ended'), JSON.stringify({ inputFiles: 1, inputLines: 2, blankLines: 0, valid: 2, rejected: 0, inputs: [] }));
+    await planned('stopped-ended', 1, 1);
+    await s3.put(runKeys.chunkInput('stopped-ended', 1, 0), jsonl(['a', 'b'].map(line)));
+    await jobs.putSubmitting({ jobName: 'bb-stopped-ended-r01-c00000', runId: 'stopped-ended', round: 1, chunk: 0, modelId: run.modelId, taskToken: 't' });
+    await jobs.setCreated('bb-stopped-ended-r01-c00000', arn('ended0000001'));
+    // job-state completed its token after the execution was stopped: it is no open job any more.
+    await jobs.markTokenCompleted('bb-stopped-ended-r01-c00000');
+    await s3.put(
+      `${runKeys.chunkOutputPrefix('stopped-ended', 1, 0)}ended0000001/c00000.jsonl.out`,
+      [anthropicOutputLine('a'), anthropicOutputLine('b')].join('\n'),
+    );
+    bedrockMock.on(GetModelInvocationJobCommand).resolves({ status: 'Completed' });
+    const summary = await windUpStoppedRun(deps(), aborted('stopped-ended', { inputs: [], runId: 'stopped-ended' }));
+    expect(bedrockMock.commandCalls(StopModelInvocationJobCommand)).toHaveLength(0);
+    expect(summary).toMatchObject({ status: 'Stopped', records: { input: 2, succeeded: 2, failed: 0, rejected: 0 }, savedFromStoppedJobs: 2, warnings: [] });
+  });
+
+  it("leaves a chunk whose reconcile still runs after the wait to that reconcile: stop-run fails its records, and never writes the chunk's stats itself", async () => {
+    const run = runConfig({ runId: 'stopped-busy', bucket: s3.bucket });
+    const jobs = new JobRecords(db.ddb, db.table);
+    const claims = new RunClaims(db.ddb, db.table);
+    await claims.claim('stopped-busy', executionArn('stopped-busy'));
+    await s3.put(runKeys.runConfig('stopped-busy'), JSON.stringify(run));
+    await s3.put(runKeys.runStats('stopped-busy'), JSON.stringify({ inputFiles: 1, inputLines: 2, blankLines: 0, valid: 2, rejected: 0, inputs: [] }));
+    await planned('stopped-busy', 1, 1);
+    await s3.put(runKeys.chunkInput('stopped-busy', 1, 0), jsonl(['a', 'b'].map(line)));
+    await jobs.putSubmitting({ jobName: 'bb-stopped-busy-r01-c00000', runId: 'stopped-busy', round: 1, chunk: 0, modelId: run.modelId, taskToken: 't' });
+    await jobs.setCreated('bb-stopped-busy-r01-c00000', arn('busy00000001'));
+    await s3.put(`${runKeys.chunkOutputPrefix('stopped-busy', 1, 0)}busy00000001/c00000.jsonl.out`, anthropicOutputLine('a'));
+    // The chunk's reconcile entered its step and never leaves it within stop-run's wait.
+    await claims.enterStep('stopped-busy', 'reconcile:r01-c00000');
+    bedrockMock.on(StopModelInvocationJobCommand).resolves({});
+    bedrockMock.on(GetModelInvocationJobCommand).resolves({ status: 'Completed' });
+    const summary = await windUpStoppedRun(
+      { ...deps(), waitMs: 2 * POLL_MS, sleep: async () => undefined },
+      aborted('stopped-busy', { inputs: [], runId: 'stopped-busy' }),
+    );
+    expect(await s3.keys(runKeys.chunkStats('stopped-busy', 1, 0))).toEqual([]);
+    expect(summary).toMatchObject({ status: 'Stopped', records: { input: 2, succeeded: 0, failed: 2, rejected: 0 }, savedFromStoppedJobs: 0 });
+    expect((summary as { warnings: string[] }).warnings.join(' ')).toMatch(/reconcile of job bb-stopped-busy-r01-c00000 was still running/);
+  });
+
   it('fails every record of a stopped job RunStopped when the job does not end within the wait', async () => {
     const run = runConfig({ runId: 'stopped-slow', bucket: s3.bucket });
     const jobs = new JobRecords(db.ddb, db.table);

@@ -121,6 +121,20 @@ describe('submitChunkJob', () => {
     expect(ddbMock.commandCalls(UpdateCommand)).toHaveLength(0);
   });
 
+  it("turns Bedrock's run-wide refusals of the create into JobRefused, and leaves a table error of the same name as it is", async () => {
+    bedrockMock
+      .on(CreateModelInvocationJobCommand)
+      .rejects(Object.assign(new Error('Batch inference is not supported for the model m.'), { name: 'ValidationException' }));
+    const refused = (await submitChunkJob(deps(), event()).catch((e: unknown) => e)) as Error;
+    expect(refused.name).toBe('JobRefused');
+    expect(refused.message).toBe('ValidationException: Batch inference is not supported for the model m.');
+    bedrockMock.reset();
+    bedrockMock.on(CreateModelInvocationJobCommand).rejects(Object.assign(new Error('name in use'), { name: 'ConflictException' }));
+    expect(((await submitChunkJob(deps(), event()).catch((e: unknown) => e)) as Error).name).toBe('ConflictException');
+    ddbMock.on(PutCommand).rejects(Object.assign(new Error('item too large'), { name: 'ValidationException' }));
+    expect(((await submitChunkJob(deps(), event()).catch((e: unknown) => e)) as Error).name).toBe('ValidationException');
+  });
+
   it('does not create a job when the token cannot be stored', async () => {
     ddbMock.on(PutCommand).rejects(Object.assign(new Error('table gone'), { name: 'ResourceNotFoundException' }));
     await expect(submitChunkJob(deps(), event())).rejects.toThrow('table gone');

@@ -2,6 +2,7 @@ import { loadPipelineConfig } from '../../../lib/pipeline-config';
 import { fakeResolver } from '../../../local/services/fake-arns';
 import type { CfnTemplate } from '../../../local/services/template-intrinsics';
 import { cachedPipelineTemplate } from '../../../local/template-cache';
+import { AccessChecker, takeDeniedCalls } from '../../../local/twin/access-checks';
 import { accessRequestsOf, type CallEnvironment } from '../../../local/twin/iam-calls';
 import { decide, functionPolicies, wildcardMatch, type PolicyStatement } from '../../../local/twin/iam-policies';
 
@@ -133,5 +134,37 @@ describe("the synthesized template's policies, as the twin reads them", () => {
     expect(allowed('finalize', 'eventbridge', 'PutEventsCommand', { Entries: [{ EventBusName: 'other' }] })).toBe(false);
     // A call the map does not know is refused, not waved through.
     expect(allowed('finalize', 's3', 'PutBucketPolicyCommand', b)).toBe(false);
+  });
+});
+
+describe('AccessChecker', () => {
+  const env: CallEnvironment = { region: 'us-east-1', account: '123456789012', stateMachineArn: 'sm', partitionKey: 'pk' };
+  const list = statement({
+    actions: ['s3:ListBucket'],
+    resources: ['arn:aws:s3:::b'],
+    conditions: [{ operator: 'StringLike', key: 's3:prefix', values: ['jobs-output/*'] }],
+  });
+
+  it('reports a denied call even after the same action on the same resource was allowed under another condition value', () => {
+    const checker = new AccessChecker(new Map([['fn', [list]]]), env);
+    takeDeniedCalls();
+    expect(() => checker.check('fn', 's3', 'ListObjectsV2Command', { Bucket: 'b', Prefix: 'jobs-output/r/' })).not.toThrow();
+    expect(() => checker.check('fn', 's3', 'ListObjectsV2Command', { Bucket: 'b', Prefix: 'results/' })).toThrow(
+      /not authorized to perform: s3:ListBucket on resource: arn:aws:s3:::b because no identity-based policy allows the action/,
+    );
+    const report = checker.report();
+    expect(report.denied).toBe(1);
+    expect(report.calls).toEqual([
+      { function: 'fn', action: 's3:ListBucket', resource: 'arn:aws:s3:::b', allowed: true },
+      { function: 'fn', action: 's3:ListBucket', resource: 'arn:aws:s3:::b', allowed: false },
+    ]);
+    expect(takeDeniedCalls()).toHaveLength(1);
+    expect(report.unusedGrants).toEqual([]);
+  });
+
+  it('names an unmapped call by its IAM service prefix and denies it', () => {
+    const checker = new AccessChecker(new Map([['fn', [statement({ actions: ['*'], resources: ['arn:aws:states:::x'] })]]]), env);
+    expect(() => checker.check('fn', 'sfn', 'StopExecutionCommand', {})).toThrow(/states:StopExecution on resource: \*/);
+    expect(takeDeniedCalls()).toEqual([{ function: 'fn', action: 'states:StopExecution', resource: '*', allowed: false }]);
   });
 });
