@@ -92,6 +92,23 @@ describe('windUpStoppedRun', () => {
     detail: { executionArn: `arn:aws:states:us-east-1:123456789012:execution:M:${name}`, name, status: 'ABORTED', input: JSON.stringify(input) },
   });
 
+  /**
+   * A run stopped in round 1 of one chunk holding `ids`, whose job `jobId` was created: run.json,
+   * run-stats.json, the plan, the chunk input, and the job item with its ARN.
+   */
+  const runWithCreatedJob = async (runId: string, ids: string[], jobId: string) => {
+    const run = runConfig({ runId, bucket: s3.bucket });
+    const jobs = new JobRecords(db.ddb, db.table);
+    await s3.put(runKeys.runConfig(runId), JSON.stringify(run));
+    await s3.put(runKeys.runStats(runId), JSON.stringify({ inputFiles: 1, inputLines: ids.length, blankLines: 0, valid: ids.length, rejected: 0, inputs: [] }));
+    await planned(runId, 1, 1);
+    await s3.put(runKeys.chunkInput(runId, 1, 0), jsonl(ids.map(line)));
+    const jobName = `bb-${runId}-r01-c00000`;
+    await jobs.putSubmitting({ jobName, runId, round: 1, chunk: 0, modelId: run.modelId, taskToken: 't' });
+    await jobs.setCreated(jobName, arn(jobId));
+    return { run, jobs, jobName, output: `${runKeys.chunkOutputPrefix(runId, 1, 0)}${jobId}/c00000.jsonl.out` };
+  };
+
   it('ignores every status but ABORTED', async () => {
     const e = aborted('x', {});
     await expect(windUpStoppedRun(deps(), { ...e, detail: { ...e.detail, status: 'SUCCEEDED' } })).resolves.toEqual({ ignored: 'execution status SUCCEEDED' });
@@ -140,17 +157,9 @@ describe('windUpStoppedRun', () => {
   });
 
   it('keeps what a stopped job processed: its output is reconciled, only the records without output fail RunStopped', async () => {
-    const run = runConfig({ runId: 'stopped-keep', bucket: s3.bucket });
-    const jobs = new JobRecords(db.ddb, db.table);
-    await s3.put(runKeys.runConfig('stopped-keep'), JSON.stringify(run));
-    await s3.put(runKeys.runStats('stopped-keep'), JSON.stringify({ inputFiles: 1, inputLines: 5, blankLines: 0, valid: 5, rejected: 0, inputs: [] }));
-    await planned('stopped-keep', 1, 1);
-    await s3.put(runKeys.chunkInput('stopped-keep', 1, 0), jsonl(['a', 'b', 'c', 'd', 'e'].map(line)));
-    await jobs.putSubmitting({ jobName: 'bb-stopped-keep-r01-c00000', runId: 'stopped-keep', round: 1, chunk: 0, modelId: run.modelId, taskToken: 't' });
-    await jobs.setCreated('bb-stopped-keep-r01-c00000', arn('keep00000001'));
+    const { output } = await runWithCreatedJob('stopped-keep', ['a', 'b', 'c', 'd', 'e'], 'keep00000001');
     // The job had processed a (succeeded) and b (a model error of its own) when it was stopped.
-    const out = `${runKeys.chunkOutputPrefix('stopped-keep', 1, 0)}keep00000001/`;
-    await s3.put(`${out}c00000.jsonl.out`, [anthropicOutputLine('a', 3, 4), errorOutputLine('b', 400, 'max_tokens too large')].join('\n') + '\n');
+    await s3.put(output, [anthropicOutputLine('a', 3, 4), errorOutputLine('b', 400, 'max_tokens too large')].join('\n') + '\n');
     bedrockMock.on(StopModelInvocationJobCommand).resolves({});
     // Stopping, then Stopped at the second look.
     bedrockMock
@@ -189,20 +198,10 @@ describe('windUpStoppedRun', () => {
   });
 
   it('keeps the output of a job that ended (its token completed) between the stop and stop-run', async () => {
-    const run = runConfig({ runId: 'stopped-ended', bucket: s3.bucket });
-    const jobs = new JobRecords(db.ddb, db.table);
-    await s3.put(runKeys.runConfig('stopped-ended'), JSON.stringify(run));
-    await s3.put(runKeys.runStats('stopped-ended'), JSON.stringify({ inputFiles: 1, inputLines: 2, blankLines: 0, valid: 2, rejected: 0, inputs: [] }));
-    await planned('stopped-ended', 1, 1);
-    await s3.put(runKeys.chunkInput('stopped-ended', 1, 0), jsonl(['a', 'b'].map(line)));
-    await jobs.putSubmitting({ jobName: 'bb-stopped-ended-r01-c00000', runId: 'stopped-ended', round: 1, chunk: 0, modelId: run.modelId, taskToken: 't' });
-    await jobs.setCreated('bb-stopped-ended-r01-c00000', arn('ended0000001'));
+    const { jobs, jobName, output } = await runWithCreatedJob('stopped-ended', ['a', 'b'], 'ended0000001');
     // job-state completed its token after the execution was stopped: it is no open job any more.
-    await jobs.markTokenCompleted('bb-stopped-ended-r01-c00000');
-    await s3.put(
-      `${runKeys.chunkOutputPrefix('stopped-ended', 1, 0)}ended0000001/c00000.jsonl.out`,
-      [anthropicOutputLine('a'), anthropicOutputLine('b')].join('\n'),
-    );
+    await jobs.markTokenCompleted(jobName);
+    await s3.put(output, [anthropicOutputLine('a'), anthropicOutputLine('b')].join('\n'));
     bedrockMock.on(GetModelInvocationJobCommand).resolves({ status: 'Completed' });
     const summary = await windUpStoppedRun(deps(), aborted('stopped-ended', { inputs: [], runId: 'stopped-ended' }));
     expect(bedrockMock.commandCalls(StopModelInvocationJobCommand)).toHaveLength(0);
@@ -210,17 +209,10 @@ describe('windUpStoppedRun', () => {
   });
 
   it("leaves a chunk whose reconcile still runs after the wait to that reconcile: stop-run fails its records, and never writes the chunk's stats itself", async () => {
-    const run = runConfig({ runId: 'stopped-busy', bucket: s3.bucket });
-    const jobs = new JobRecords(db.ddb, db.table);
+    const { output } = await runWithCreatedJob('stopped-busy', ['a', 'b'], 'busy00000001');
     const claims = new RunClaims(db.ddb, db.table);
     await claims.claim('stopped-busy', executionArn('stopped-busy'));
-    await s3.put(runKeys.runConfig('stopped-busy'), JSON.stringify(run));
-    await s3.put(runKeys.runStats('stopped-busy'), JSON.stringify({ inputFiles: 1, inputLines: 2, blankLines: 0, valid: 2, rejected: 0, inputs: [] }));
-    await planned('stopped-busy', 1, 1);
-    await s3.put(runKeys.chunkInput('stopped-busy', 1, 0), jsonl(['a', 'b'].map(line)));
-    await jobs.putSubmitting({ jobName: 'bb-stopped-busy-r01-c00000', runId: 'stopped-busy', round: 1, chunk: 0, modelId: run.modelId, taskToken: 't' });
-    await jobs.setCreated('bb-stopped-busy-r01-c00000', arn('busy00000001'));
-    await s3.put(`${runKeys.chunkOutputPrefix('stopped-busy', 1, 0)}busy00000001/c00000.jsonl.out`, anthropicOutputLine('a'));
+    await s3.put(output, anthropicOutputLine('a'));
     // The chunk's reconcile entered its step and never leaves it within stop-run's wait.
     await claims.enterStep('stopped-busy', 'reconcile:r01-c00000');
     bedrockMock.on(StopModelInvocationJobCommand).resolves({});
@@ -235,14 +227,7 @@ describe('windUpStoppedRun', () => {
   });
 
   it('fails every record of a stopped job RunStopped when the job does not end within the wait', async () => {
-    const run = runConfig({ runId: 'stopped-slow', bucket: s3.bucket });
-    const jobs = new JobRecords(db.ddb, db.table);
-    await s3.put(runKeys.runConfig('stopped-slow'), JSON.stringify(run));
-    await s3.put(runKeys.runStats('stopped-slow'), JSON.stringify({ inputFiles: 1, inputLines: 2, blankLines: 0, valid: 2, rejected: 0, inputs: [] }));
-    await planned('stopped-slow', 1, 1);
-    await s3.put(runKeys.chunkInput('stopped-slow', 1, 0), jsonl(['a', 'b'].map(line)));
-    await jobs.putSubmitting({ jobName: 'bb-stopped-slow-r01-c00000', runId: 'stopped-slow', round: 1, chunk: 0, modelId: run.modelId, taskToken: 't' });
-    await jobs.setCreated('bb-stopped-slow-r01-c00000', arn('slow00000001'));
+    await runWithCreatedJob('stopped-slow', ['a', 'b'], 'slow00000001');
     bedrockMock.on(StopModelInvocationJobCommand).resolves({});
     bedrockMock.on(GetModelInvocationJobCommand).resolves({ status: 'Stopping' });
     const waits: number[] = [];
