@@ -13,7 +13,7 @@
  * Lambda service's on-failure destination).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { AwsClients } from '../../lambdas/shared/clients';
+import { awsClients, type AwsClients } from '../../lambdas/shared/clients';
 import { accessRequestsOf, type CallEnvironment, type ClientService } from './iam-calls';
 import { decide, wildcardMatch, type PolicyStatement } from './iam-policies';
 
@@ -158,7 +158,11 @@ const invocation = new AsyncLocalStorage<Invocation>();
 
 /** Runs `work` as an invocation of `functionName`: its AWS calls are checked by `checker`. */
 export function runAsFunction<T>(checker: AccessChecker | undefined, functionName: string, work: () => Promise<T>): Promise<T> {
-  return checker ? invocation.run({ functionName, checker }, work) : work();
+  if (!checker) return work();
+  // The clients the handler will get: new ones if the environment changed since the twin started
+  // (awsClients() rebuilds them), which must not escape the check.
+  installAccessChecks(awsClients());
+  return invocation.run({ functionName, checker }, work);
 }
 
 const SERVICES: ReadonlyArray<[keyof AwsClients, ClientService]> = [

@@ -5,7 +5,7 @@
  */
 import { takeDeniedCalls } from '../../local/twin/access-checks';
 
-afterEach(() => {
+function expectNoDeniedCalls(): void {
   const denied = takeDeniedCalls();
   if (denied.length > 0) {
     throw new Error(
@@ -13,4 +13,8 @@ afterEach(() => {
         denied.map((c) => `  ${c.function}: ${c.action} on ${c.resource}`).join('\n'),
     );
   }
-});
+}
+
+afterEach(expectNoDeniedCalls);
+// A handler still running when a file's last test ends (a background step) is checked too.
+afterAll(expectNoDeniedCalls);

@@ -2,7 +2,7 @@ import { loadPipelineConfig } from '../../../lib/pipeline-config';
 import { fakeResolver } from '../../../local/services/fake-arns';
 import type { CfnTemplate } from '../../../local/services/template-intrinsics';
 import { cachedPipelineTemplate } from '../../../local/template-cache';
-import { AccessChecker, takeDeniedCalls } from '../../../local/twin/access-checks';
+import { AccessChecker, runAsFunction, takeDeniedCalls } from '../../../local/twin/access-checks';
 import { accessRequestsOf, type CallEnvironment } from '../../../local/twin/iam-calls';
 import { decide, functionPolicies, wildcardMatch, type PolicyStatement } from '../../../local/twin/iam-policies';
 
@@ -166,5 +166,24 @@ describe('AccessChecker', () => {
     const checker = new AccessChecker(new Map([['fn', [statement({ actions: ['*'], resources: ['arn:aws:states:::x'] })]]]), env);
     expect(() => checker.check('fn', 'sfn', 'StopExecutionCommand', {})).toThrow(/states:StopExecution on resource: \*/);
     expect(takeDeniedCalls()).toEqual([{ function: 'fn', action: 'states:StopExecution', resource: '*', allowed: false }]);
+  });
+});
+
+describe('runAsFunction', () => {
+  it('checks the calls of clients built after the twin started (awsClients() rebuilds them when the environment changes)', async () => {
+    const { awsClients } = await import('../../../lambdas/shared/clients');
+    const before = process.env.AWS_ENDPOINT_URL_S3;
+    process.env.AWS_ENDPOINT_URL_S3 = 'http://127.0.0.1:9';
+    try {
+      const checker = new AccessChecker(new Map([['fn', []]]), { region: 'us-east-1', account: '123456789012', stateMachineArn: 'sm', partitionKey: 'pk' });
+      const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+      await expect(runAsFunction(checker, 'fn', () => awsClients().s3.send(new GetObjectCommand({ Bucket: 'b', Key: 'k' })))).rejects.toMatchObject({
+        name: 'AccessDenied',
+      });
+      expect(takeDeniedCalls()).toEqual([{ function: 'fn', action: 's3:GetObject', resource: 'arn:aws:s3:::b/k', allowed: false }]);
+    } finally {
+      if (before === undefined) delete process.env.AWS_ENDPOINT_URL_S3;
+      else process.env.AWS_ENDPOINT_URL_S3 = before;
+    }
   });
 });
