@@ -47,8 +47,8 @@ function refusalOf(event: ReconcileEvent, outcome: Outcome): RecordError | undef
   return { code: 'JobRefused', message: `Bedrock refused to create the job for model ${event.run.modelId}: ${cause.slice(0, 500)}` };
 }
 
-/** The job's status and message from Bedrock, or undefined when it cannot be read. */
-async function readJob(deps: ReconcileDeps, jobArn: string): Promise<{ status?: string; message?: string } | undefined> {
+/** The job's status and message from Bedrock, or undefined when it cannot be read (stop-run reads its stopped jobs with it too). */
+export async function readJob(deps: Pick<ReconcileDeps, 'bedrock'>, jobArn: string): Promise<{ status?: string; message?: string } | undefined> {
   try {
     const job = await deps.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: jobArn }));
     return { ...(job.status ? { status: job.status } : {}), ...(job.message ? { message: job.message } : {}) };

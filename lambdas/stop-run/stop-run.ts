@@ -7,11 +7,11 @@
  * reconciled like any other), fails every record the run had not finished with `RunStopped`,
  * and finalizes the run as `Stopped` so that every record is still accounted for.
  */
-import { GetModelInvocationJobCommand, type BedrockClient } from '@aws-sdk/client-bedrock';
+import type { BedrockClient } from '@aws-sdk/client-bedrock';
 import { partsOf, readRoundChunkStats, readRoundPlan } from '../shared/committed-parts';
 import { chunkLabel, isTerminalStatus, jobNameFor, parseJobName, roundLabel, runKeys, S3_PREFIXES, type RunConfig } from '../shared/contracts';
 import { stopJob } from '../shared/job-completion';
-import type { JobItem, JobRecords } from '../shared/job-records';
+import type { JobRecords } from '../shared/job-records';
 import type { JobSlotLimiter } from '../shared/job-slots';
 import { logger } from '../shared/logger';
 import type { FailedRecord, RetryRecord, StoppedManifest } from '../shared/outcomes';
@@ -20,7 +20,7 @@ import { executionNameOf, type RunClaims } from '../shared/run-claims';
 import { runIdOfExecutionInput } from '../shared/run-input';
 import { JsonlWriter, listObjects, readJsonl, readJsonObject, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
 import { finalizeRun, type FinalizeDeps, type RunSummary } from '../finalize/finalize';
-import { reconcileChunk } from '../reconcile-chunk/reconcile-chunk';
+import { readJob, reconcileChunk } from '../reconcile-chunk/reconcile-chunk';
 
 /** EventBridge's `Step Functions Execution Status Change` event (the fields used). */
 export interface ExecutionStatusChangeEvent {
@@ -118,20 +118,11 @@ async function waitForRunningSteps(deps: StopRunDeps, budget: WaitBudget, run: R
   await waitFor(deps, budget, 'end-round', async () => (await exists(runKeys.roundPlan(run.runId, round + 1))) || exists(runKeys.exhausted(run.runId, round)));
 }
 
-/** A job of the run that was open at the stop, with its ARN. */
-type CreatedJob = JobItem & { readonly jobArn: string };
-
-/**
- * Stops the run's open jobs and frees every slot the run holds; returns the open jobs that had
- * been created (stopped now, or already over), whose output {@link keepProcessed} reads.
- */
-async function stopJobs(deps: StopRunDeps, runId: string, modelId: string | undefined): Promise<CreatedJob[]> {
-  const created: CreatedJob[] = [];
+/** Stops the run's open jobs and frees every slot the run holds; returns how many jobs were stopped. */
+async function stopJobs(deps: StopRunDeps, runId: string, modelId: string | undefined): Promise<number> {
+  let stopped = 0;
   for (const item of await deps.jobs.openJobs(runId)) {
-    if (item.jobArn) {
-      await stopJob(deps.bedrock, item.jobArn);
-      created.push({ ...item, jobArn: item.jobArn });
-    }
+    if (item.jobArn && (await stopJob(deps.bedrock, item.jobArn))) stopped += 1;
     await deps.jobs.markTokenCompleted(item.jobName);
     await deps.limiter.release(item.modelId, item.jobName);
   }
@@ -141,17 +132,7 @@ async function stopJobs(deps: StopRunDeps, runId: string, modelId: string | unde
       if (parseJobName(holder)?.runId === runId) await deps.limiter.release(modelId, holder);
     }
   }
-  return created;
-}
-
-/** A job's status, or undefined when it cannot be read. */
-async function jobStatus(bedrock: BedrockClient, jobArn: string): Promise<string | undefined> {
-  try {
-    return (await bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: jobArn })))?.status;
-  } catch (err) {
-    logger.warn('could not read job', { jobArn, error: (err as Error).name });
-    return undefined;
-  }
+  return stopped;
 }
 
 /**
@@ -161,13 +142,12 @@ async function jobStatus(bedrock: BedrockClient, jobArn: string): Promise<string
  * and only the rest are failed `RunStopped` by {@link failUnfinished}. A job that does not end
  * within the wait keeps nothing; the returned warnings name it.
  */
-async function keepProcessed(deps: StopRunDeps, budget: WaitBudget, run: RunConfig, created: readonly CreatedJob[]): Promise<string[]> {
+async function keepProcessed(deps: StopRunDeps, budget: WaitBudget, run: RunConfig): Promise<string[]> {
   const { keys, lastRound: round } = await workFiles(deps, run);
   const chunkCount = round > 0 ? ((await readRoundPlan(deps.s3, run.bucket, run.runId, round))?.chunkCount ?? 0) : 0;
   // A reconcile that outlived the wait is still writing its chunk: the chunk is left to it (its
   // records fail RunStopped below and what it commits later is not read), never written twice.
   const running = new Set((await deps.claims.get(run.runId))?.steps ?? []);
-  const opened = new Map(created.filter((j) => j.round === round).map((j) => [j.chunk, j.jobArn]));
   const warnings: string[] = [];
   for (let chunk = 0; chunk < chunkCount; chunk++) {
     if (keys.has(runKeys.chunkStats(run.runId, round, chunk))) continue;
@@ -176,11 +156,11 @@ async function keepProcessed(deps: StopRunDeps, budget: WaitBudget, run: RunConf
       warnings.push(`the reconcile of job ${jobName} was still running after stop-run's wait: its records were failed RunStopped`);
       continue;
     }
-    // Also a job that ended (and had its token completed) between the stop and this look.
-    const jobArn = opened.get(chunk) ?? (await deps.jobs.get(jobName))?.jobArn;
+    // By its item: a job stopped above, or one that ended (its token completed) between the stop and this look.
+    const jobArn = (await deps.jobs.get(jobName))?.jobArn;
     if (!jobArn) continue;
     let status: string | undefined;
-    const ended = await waitFor(deps, budget, `job ${jobName}`, async () => isTerminalStatus((status = await jobStatus(deps.bedrock, jobArn))));
+    const ended = await waitFor(deps, budget, `job ${jobName}`, async () => isTerminalStatus((status = (await readJob(deps, jobArn))?.status)));
     if (!ended || !status) {
       warnings.push(
         `job ${jobName} did not end within stop-run's wait after it was stopped: its records were failed RunStopped, including any it had processed (Bedrock bills those)`,
@@ -271,9 +251,9 @@ export async function windUpStoppedRun(deps: StopRunDeps, event: ExecutionStatus
   const run = await readJsonObject<RunConfig>(deps.s3, deps.bucket, runKeys.runConfig(runId));
   // A run with run.json has started preparing; the round to fail must be complete first.
   if (run) await waitForRunningSteps(deps, budget, run);
-  const created = await stopJobs(deps, runId, run?.modelId);
-  const warnings = run ? await keepProcessed(deps, budget, run, created) : [];
+  const stoppedJobs = await stopJobs(deps, runId, run?.modelId);
+  const warnings = run ? await keepProcessed(deps, budget, run) : [];
   const unfinished = run ? await failUnfinished(deps, run) : 0;
-  logger.info('run stopped by a user', { stoppedJobs: created.length, unfinishedRecords: unfinished });
+  logger.info('run stopped by a user', { stoppedJobs, unfinishedRecords: unfinished });
   return finalizeRun(deps, { outcome: 'Stopped', runId, ...(run ? { run } : {}), executionName: event.detail.name, warnings });
 }

@@ -15,7 +15,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { awsClients, type AwsClients } from '../../lambdas/shared/clients';
 import { accessRequestsOf, type CallEnvironment, type ClientService } from './iam-calls';
-import { decide, wildcardMatch, type PolicyStatement } from './iam-policies';
+import { decide, wildcardMatch, type AccessRequest, type PolicyStatement } from './iam-policies';
 
 /** One distinct call of a function. */
 export interface AccessCall {
@@ -73,14 +73,7 @@ export class AccessChecker {
     let refusal: AccessDenied | undefined;
     for (const request of accessRequestsOf(service, command, input, this.env)) {
       const decision = decide(statements, request);
-      // By outcome too: one resource may be allowed under one condition value (a key, a prefix) and
-      // denied under another, and a denial must never hide behind an earlier allowed call.
-      const key = `${fn}\u0000${request.action}\u0000${request.resource}\u0000${decision.allowed}`;
-      if (!this.calls.has(key)) {
-        const call = { function: fn, action: request.action, resource: request.resource, allowed: decision.allowed };
-        this.calls.set(key, call);
-        if (!call.allowed) deniedCalls.push(call);
-      }
+      this.record(fn, request, decision.allowed);
       if (decision.allowedBy) {
         const s = decision.allowedBy;
         for (const action of s.actions) {
@@ -111,16 +104,23 @@ export class AccessChecker {
   missingKeyRefusal(fn: string, bucket: string, key: string): AccessDenied | undefined {
     const request = { action: 's3:ListBucket', resource: `arn:aws:s3:::${bucket}` };
     if (decide(this.policies.get(fn) ?? [], request).allowed) return undefined;
-    const call = { function: fn, action: 's3:ListBucket', resource: request.resource, allowed: false };
-    const id = `${fn}\u0000missing-key\u0000${request.resource}`;
-    if (!this.calls.has(id)) {
-      this.calls.set(id, call);
-      deniedCalls.push(call);
-    }
+    this.record(fn, request, false);
     return new AccessDenied(
       'AccessDenied',
       `Access Denied (s3://${bucket}/${key} does not exist, and without s3:ListBucket on the bucket S3 answers 403, not 404)`,
     );
+  }
+
+  /**
+   * Keeps a call once per outcome: one resource may be allowed under one condition value (a key,
+   * a prefix) and denied under another, and a denial must never hide behind an allowed call.
+   */
+  private record(fn: string, request: AccessRequest, allowed: boolean): void {
+    const key = `${fn}\u0000${request.action}\u0000${request.resource}\u0000${allowed}`;
+    if (this.calls.has(key)) return;
+    const call = { function: fn, action: request.action, resource: request.resource, allowed };
+    this.calls.set(key, call);
+    if (!allowed) deniedCalls.push(call);
   }
 
   /** The report so far. */

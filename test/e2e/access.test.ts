@@ -11,19 +11,25 @@ import { takeDeniedCalls } from '../../local/twin/access-checks';
 import { LocalTwin } from '../../local/twin';
 import { claudeLines, CLAUDE, expectConservation, readOutputsFromS3, tempDir, writeLines } from './helpers';
 
-/** The template with `action` removed from every statement of the finalize function's policies. */
-function withoutFinalizeGrant(template: CfnTemplate, action: string): CfnTemplate {
+type Statement = { Action: string | string[]; Condition?: Record<string, unknown> };
+
+/** A copy of the template whose policies of the role matching `role` have their statements replaced by `edit`'s. */
+function withRoleStatements(template: CfnTemplate, role: RegExp, edit: (s: Statement) => Statement[]): CfnTemplate {
   const copy = structuredClone(template);
-  const resources = copy.Resources ?? {};
-  for (const [id, resource] of Object.entries(resources)) {
-    if (resource.Type !== 'AWS::IAM::Policy' || !/FinalizeRole/.test(id)) continue;
-    const doc = resource.Properties!.PolicyDocument as { Statement: Array<{ Action: string | string[] }> };
-    doc.Statement = doc.Statement.flatMap((s) => {
-      const actions = ([] as string[]).concat(s.Action).filter((a) => a !== action);
-      return actions.length > 0 ? [{ ...s, Action: actions }] : [];
-    });
+  for (const [id, resource] of Object.entries(copy.Resources ?? {})) {
+    if (resource.Type !== 'AWS::IAM::Policy' || !role.test(id)) continue;
+    const doc = resource.Properties!.PolicyDocument as { Statement: Statement[] };
+    doc.Statement = doc.Statement.flatMap(edit);
   }
   return copy;
+}
+
+/** The template with `action` removed from every statement of the finalize function's policies. */
+function withoutFinalizeGrant(template: CfnTemplate, action: string): CfnTemplate {
+  return withRoleStatements(template, /FinalizeRole/, (s) => {
+    const actions = ([] as string[]).concat(s.Action).filter((a) => a !== action);
+    return actions.length > 0 ? [{ ...s, Action: actions }] : [];
+  });
 }
 
 test("a call its role does not allow is denied: without finalize's s3:PutObject the run cannot write its results", async () => {
@@ -91,14 +97,9 @@ test('a read of a missing key without s3:ListBucket is a 403, not a 404: reconci
   // reconcile-chunk reads its chunk's stats.json, missing until it writes it. Its ListBucket grant
   // is StringLikeIfExists on s3:prefix (lib/function-grants.ts, readsMissingKeys): S3 checks
   // ListBucket without a prefix for a missing key. As a plain StringLike it would not hold.
-  const copy = structuredClone(cachedPipelineTemplate(config) as CfnTemplate);
-  for (const [id, resource] of Object.entries(copy.Resources ?? {})) {
-    if (resource.Type !== 'AWS::IAM::Policy' || !/ReconcileChunkRole/.test(id)) continue;
-    const doc = resource.Properties!.PolicyDocument as { Statement: Array<{ Condition?: Record<string, unknown> }> };
-    for (const s of doc.Statement) {
-      if (s.Condition?.StringLikeIfExists) s.Condition = { StringLike: s.Condition.StringLikeIfExists };
-    }
-  }
+  const copy = withRoleStatements(cachedPipelineTemplate(config) as CfnTemplate, /ReconcileChunkRole/, (s) =>
+    s.Condition?.StringLikeIfExists ? [{ ...s, Condition: { StringLike: s.Condition.StringLikeIfExists } }] : [s],
+  );
   const twin = await LocalTwin.start({ config, template: copy });
   try {
     const input = await twin.upload(file, 'inbox/default/c.jsonl');
