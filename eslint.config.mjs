@@ -8,7 +8,7 @@ import tseslint from 'typescript-eslint';
 export default tseslint.config(
   { ignores: ['node_modules/', 'cdk.out/', 'coverage/', '**/*.js', '**/*.mjs', '**/*.cjs', '**/*.d.ts'] },
   {
-    files: ['bin/**/*.ts', 'lib/**/*.ts', 'lambdas/**/*.ts', 'local/**/*.ts', 'scripts/**/*.ts', 'test/**/*.ts'],
+    files: ['bin/**/*.ts', 'cli/**/*.ts', 'lib/**/*.ts', 'lambdas/**/*.ts', 'local/**/*.ts', 'scripts/**/*.ts', 'test/**/*.ts'],
     extends: [js.configs.recommended, ...tseslint.configs.recommended],
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },

@@ -9,13 +9,13 @@ process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
 // The SDK warns on every Node 20 process that releases after January 2027 need Node 22 (the
 // Lambda functions run on Node 22); the CLI runs on the machine's Node, so skip that notice.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-const sources = path.join(__dirname, '..', 'local', 'cli.ts');
+const sources = path.join(__dirname, '..', 'cli', 'main.ts');
 let cli;
 if (fs.existsSync(sources)) {
   require('tsx/cjs');
   cli = require(sources);
 } else {
-  cli = require('../dist/local/cli.js');
+  cli = require('../dist/cli/main.js');
 }
 cli.main(process.argv.slice(2)).then(
   (code) => {

@@ -73,6 +73,10 @@ export class BedrockBatchStack extends Stack {
       value: this.pipeline.stateMachine.stateMachineArn,
       description: 'The run workflow (start an execution with the input documented in the README)',
     });
+    new CfnOutput(this, 'JobTableName', {
+      value: this.pipeline.jobTable.tableName,
+      description: 'Run claims, job items and job slots: what `bedrock-batch status` and `list` read',
+    });
     new CfnOutput(this, 'AlarmTopicArn', {
       value: this.pipeline.alarmTopic.topicArn,
       description: 'Every alarm notifies this SNS topic: subscribe to it (docs/OPERATIONS.md, "Alarms")',

@@ -253,7 +253,10 @@ export function failureLines(outcome: LocalRunOutcome): string[] {
 }
 
 /** Runs the CLI; returns the exit code. */
-export async function main(argv: readonly string[], io = { out: process.stdout, err: process.stderr }): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: { out: NodeJS.WritableStream; err: NodeJS.WritableStream } = { out: process.stdout, err: process.stderr },
+): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h') || argv.length === 0) {
     (argv.length === 0 ? io.err : io.out).write(USAGE + '\n');
     return argv.length === 0 ? 2 : 0;

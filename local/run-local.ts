@@ -4,17 +4,17 @@
  */
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { createWriteStream } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { loadPipelineConfig } from '../lib/pipeline-config';
+import { loadPipelineConfig, type PipelineConfig } from '../lib/pipeline-config';
 import type { SmallRemainderPolicy } from '../lambdas/shared/contracts';
 import { runKeys } from '../lambdas/shared/contracts';
 import { runIdOfExecutionInput } from '../lambdas/shared/run-input';
 import type { RunSummary } from '../lambdas/finalize/finalize';
 import type { AccountQuotas, EmulatorStats, FaultSpec } from './emulator';
-import { ensureDir, LocalTwin, type TwinFaultStats } from './twin';
+import { LocalTwin, type TwinFaultStats } from './twin';
 
 /** Bedrock's default minimum records per job (facts §7). */
 export const BEDROCK_DEFAULT_MIN_RECORDS = 100;
@@ -99,11 +99,16 @@ export interface LocalRunOutcome {
   readonly exitCode: 0 | 1;
 }
 
-/** Runs the files through the pipeline on a fresh twin and collects the outputs. */
-export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
+/** The pipeline the twin runs: one `default` route on `modelId` with the request's settings. */
+export function localPipelineConfig(
+  req: Pick<
+    LocalRunRequest,
+    'modelId' | 'maxRecordsPerJob' | 'minRecordsPerJob' | 'maxConcurrentJobs' | 'historyEventBudget' | 'maxAttempts' | 'smallRemainder'
+  >,
+): PipelineConfig {
   const maxRecordsPerJob = req.maxRecordsPerJob ?? 50000;
   const minRecordsPerJob = req.minRecordsPerJob ?? Math.min(BEDROCK_DEFAULT_MIN_RECORDS, Math.max(1, Math.floor(maxRecordsPerJob / 2)));
-  const config = loadPipelineConfig({
+  return loadPipelineConfig({
     ...(req.maxConcurrentJobs !== undefined ? { maxConcurrentJobs: req.maxConcurrentJobs } : {}),
     ...(req.historyEventBudget !== undefined ? { historyEventBudget: req.historyEventBudget } : {}),
     routes: {
@@ -116,6 +121,11 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
       },
     },
   });
+}
+
+/** Runs the files through the pipeline on a fresh twin and collects the outputs. */
+export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
+  const config = localPipelineConfig(req);
   const twin = await LocalTwin.start({
     config,
     ...(req.accountQuotas ? { accountQuotas: req.accountQuotas } : {}),
@@ -155,7 +165,7 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
       if ((execution.result?.output as { continued?: boolean } | undefined)?.continued === true) continue;
       const runId = runIdOf(execution);
       const outDir = resolve(req.out ? (folderPerRun ? join(req.out, runId) : req.out) : join('bedrock-batch-out', runId));
-      await ensureDir(outDir);
+      await mkdir(outDir, { recursive: true });
       const summary = await download(twin, runKeys.results(runId, 'summary.json'), join(outDir, 'summary.json')).then(async (ok) =>
         ok ? (JSON.parse(await readFile(join(outDir, 'summary.json'), 'utf8')) as RunSummary) : undefined,
       );

@@ -8,7 +8,7 @@
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createReadStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { PipelineConfig } from '../lib/pipeline-config';
 import type { RunSummary } from '../lambdas/finalize/finalize';
@@ -140,6 +140,11 @@ export class LocalTwin {
   /** The state machine's ARN. */
   get stateMachineArn(): string {
     return this.services.stateMachineArn;
+  }
+
+  /** The job table's name and where each service listens: what `local up` writes to `endpoints.json`. */
+  get endpoints(): TwinServices['endpoints'] & { readonly tableName: string } {
+    return { ...this.services.endpoints, tableName: this.services.tableName };
   }
 
   /** Starts an execution of the state machine, as `StartExecution` does. */
@@ -289,12 +294,6 @@ export class LocalTwin {
     this.progress?.report(state, out);
     return out;
   }
-}
-
-/** Where a run's outputs go locally. */
-export async function ensureDir(dir: string): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  return dir;
 }
 
 export type { RunSummary };

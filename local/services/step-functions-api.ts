@@ -10,27 +10,21 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readJsonBody, sendJson, stringMember, StepFunctionsError, toWire } from './step-functions-wire';
+import {
+  readJsonBody,
+  sendJson,
+  stringMember,
+  StepFunctionsError,
+  toWire,
+  type DescribeExecutionRequest,
+  type GetExecutionHistoryRequest,
+  type StartExecutionRequest,
+  type StartExecutionResult,
+  type StopExecutionRequest,
+} from './step-functions-wire';
 
 export { StepFunctionsError };
-
-/** Input of `StartExecution`, as the SDK sends it. */
-export interface StartExecutionRequest {
-  readonly stateMachineArn: string;
-  readonly name?: string;
-  readonly input?: string;
-}
-
-/** What a `StartExecution` delegate returns. */
-export interface StartExecutionResult {
-  readonly executionArn: string;
-  readonly startDate: Date;
-}
-
-/** Input of `DescribeExecution`, as the SDK sends it. */
-export interface DescribeExecutionRequest {
-  readonly executionArn: string;
-}
+export type { DescribeExecutionRequest, GetExecutionHistoryRequest, StartExecutionRequest, StartExecutionResult, StopExecutionRequest };
 
 /** Options of {@link StepFunctionsApi}. */
 export interface StepFunctionsApiOptions {
@@ -55,13 +49,12 @@ export interface StepFunctionsApiOptions {
    * @default undefined: `GetExecutionHistory` answers `UnknownOperationException`
    */
   readonly onGetExecutionHistory?: (input: GetExecutionHistoryRequest) => Promise<Record<string, unknown>>;
-}
-
-/** Input of `GetExecutionHistory`, as the SDK sends it (the members the twin uses). */
-export interface GetExecutionHistoryRequest {
-  readonly executionArn: string;
-  readonly maxResults?: number;
-  readonly reverseOrder?: boolean;
+  /**
+   * Plays `StopExecution` (what `bedrock-batch stop` calls); returns the response members
+   * (`stopDate`). Errors are returned as for {@link onStartExecution} (`ExecutionDoesNotExist`).
+   * @default undefined: `StopExecution` answers `UnknownOperationException`
+   */
+  readonly onStopExecution?: (input: StopExecutionRequest) => Promise<Record<string, unknown>>;
 }
 
 // Limits of the real API (SendTaskSuccess / SendTaskFailure request members).
@@ -270,6 +263,16 @@ export class StepFunctionsApi {
             executionArn: stringMember(body, 'executionArn', 2048, true)!,
             ...(typeof body.maxResults === 'number' ? { maxResults: body.maxResults } : {}),
             ...(typeof body.reverseOrder === 'boolean' ? { reverseOrder: body.reverseOrder } : {}),
+          }),
+        );
+      }
+      case 'StopExecution': {
+        if (!this.options.onStopExecution) break;
+        return toWire(
+          await this.options.onStopExecution({
+            executionArn: stringMember(body, 'executionArn', 2048, true)!,
+            error: stringMember(body, 'error', MAX_ERROR_LENGTH),
+            cause: stringMember(body, 'cause', MAX_CAUSE_LENGTH),
           }),
         );
       }

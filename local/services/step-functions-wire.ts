@@ -86,3 +86,37 @@ export function sendJson(res: ServerResponse, status: number, body: object, erro
   });
   res.end(text);
 }
+
+// The execution calls' requests and results, as the SDK sends and reads them.
+
+/** Input of `StartExecution`, as the SDK sends it. */
+export interface StartExecutionRequest {
+  readonly stateMachineArn: string;
+  readonly name?: string;
+  readonly input?: string;
+}
+
+/** What a `StartExecution` delegate returns. */
+export interface StartExecutionResult {
+  readonly executionArn: string;
+  readonly startDate: Date;
+}
+
+/** Input of `DescribeExecution`, as the SDK sends it. */
+export interface DescribeExecutionRequest {
+  readonly executionArn: string;
+}
+
+/** Input of `GetExecutionHistory`, as the SDK sends it (the members the twin uses). */
+export interface GetExecutionHistoryRequest {
+  readonly executionArn: string;
+  readonly maxResults?: number;
+  readonly reverseOrder?: boolean;
+}
+
+/** Input of `StopExecution`, as the SDK sends it. */
+export interface StopExecutionRequest {
+  readonly executionArn: string;
+  readonly error?: string;
+  readonly cause?: string;
+}

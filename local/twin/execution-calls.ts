@@ -1,6 +1,7 @@
 /**
  * The Step Functions API calls about executions (`StartExecution`, `DescribeExecution`,
- * `GetExecutionHistory`) as the twin answers them to the handlers that make them through the SDK.
+ * `GetExecutionHistory`, `StopExecution`) as the twin answers them to the handlers that make them
+ * through the SDK, and to the operator commands run against `bedrock-batch local up`.
  */
 import { StepFunctionsError, type StartExecutionRequest, type StepFunctionsApiOptions } from '../services/step-functions-api';
 import type { TwinExecution } from '../twin';
@@ -10,6 +11,7 @@ export interface ExecutionHost {
   readonly executions: ReadonlyMap<string, TwinExecution>;
   readonly stateMachineArn: string;
   startExecution(req: Omit<StartExecutionRequest, 'stateMachineArn'>): { executionArn: string; startDate: Date };
+  stopExecution(name: string): void;
 }
 
 /** The Step Functions API's execution calls, played by the twin once it runs (`twin()`). */
@@ -34,7 +36,15 @@ export function executionCalls(twin: () => ExecutionHost | undefined): StepFunct
         status: execution.result?.status ?? 'RUNNING',
         startDate: execution.startDate,
         input: JSON.stringify(execution.input),
+        ...(execution.result?.error !== undefined ? { error: execution.result.error } : {}),
+        ...(execution.result?.cause !== undefined ? { cause: execution.result.cause } : {}),
       };
+    },
+    onStopExecution: async (req) => {
+      const execution = executionByArn(req.executionArn);
+      // Stopping an execution that has ended changes nothing, as on AWS.
+      if (!execution.result) twin()!.stopExecution(execution.name);
+      return { stopDate: new Date() };
     },
     onGetExecutionHistory: async (req) => {
       const execution = executionByArn(req.executionArn);

@@ -55,6 +55,10 @@ export interface TwinServices {
   readonly rules: TemplateEventRule[];
   /** Checks every AWS call of the handlers against their roles' policies (IAM in the twin). */
   readonly access: AccessChecker;
+  /** The job table's local name. */
+  readonly tableName: string;
+  /** Where each local service listens (what `local up` writes to `endpoints.json`). */
+  readonly endpoints: { readonly s3: string; readonly sfn: string; readonly dynamodb: string; readonly bedrock: string };
   /** Stops, in start order; {@link stopServices} runs them newest first. */
   readonly stops: Array<() => Promise<void>>;
 }
@@ -160,6 +164,8 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
       definition: stateMachineDefinition(template, resolve),
       stateMachineArn,
       access,
+      tableName: LOCAL_TABLE,
+      endpoints: { s3: s3Server.endpoint, sfn: sfnEndpoint.endpoint, dynamodb: dynamo.endpoint, bedrock: bedrockEndpoint.endpoint },
       functions,
       rules: eventRules(template, resolve),
       stops,

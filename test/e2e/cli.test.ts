@@ -26,7 +26,7 @@ describe('bedrock-batch local run (CLI)', () => {
     ],
     [['local', 'run', 'x.jsonl', '--model', CLAUDE, '--faults', 'record-eror=0.1'], /^bedrock-batch: --faults: .*record-eror/],
     [['local', 'run', 'x.jsonl', '--model', CLAUDE, '--bogus'], /^bedrock-batch: unknown option --bogus$/],
-    [['remote', 'run'], /^bedrock-batch: unknown command 'remote run'/],
+    [['remote', 'run'], /^bedrock-batch: unknown command 'remote'/],
     [
       ['local', 'run', 'a.jsonl', 'b.jsonl', '--model', CLAUDE, '--run-id', 'r1'],
       /^bedrock-batch: --run-id needs exactly one input file, got 2 \(for several runs, use --input-json/,

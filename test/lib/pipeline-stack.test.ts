@@ -18,11 +18,12 @@ describe('BedrockBatchStack', () => {
   const { stack, template } = buildStack();
   const json = template.toJSON();
 
-  test('outputs the bucket name and the state machine ARN', () => {
+  test('outputs the bucket name, the state machine ARN and the job table name (what the operator commands read)', () => {
     const bucketId = stack.resolve((stack.dropBucket.bucket.node.defaultChild as any).logicalId);
     const sm = onlyResource(template, 'AWS::StepFunctions::StateMachine');
     template.hasOutput('BucketName', { Value: { Ref: bucketId } });
     template.hasOutput('StateMachineArn', { Value: { Ref: sm.id } });
+    template.hasOutput('JobTableName', { Value: { Ref: onlyResource(template, 'AWS::DynamoDB::Table').id } });
   });
 
   test("keeps the logical ids the stack's resources had before the pipeline became a construct", () => {

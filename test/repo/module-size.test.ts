@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
-const DIRS = ['bin', 'lib', 'lambdas', 'local', 'scripts'];
+const DIRS = ['bin', 'cli', 'lib', 'lambdas', 'local', 'scripts'];
 const EXEMPT = ['local/emulator/'];
 const LIMIT = 300;
 const REASON = 'Why this file is long:';

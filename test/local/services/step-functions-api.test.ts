@@ -5,6 +5,7 @@ import {
   SendTaskSuccessCommand,
   SFNClient,
   StartExecutionCommand,
+  StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { StepFunctionsError, StepFunctionsApi, stepFunctionsApiEnvironment } from '../../../local/services/step-functions-api';
 
@@ -22,9 +23,20 @@ describe('StepFunctionsApi', () => {
     async onDescribeExecution({ executionArn }) {
       const startDate = executions.get(executionArn);
       if (!startDate) throw new StepFunctionsError('ExecutionDoesNotExist', 'Execution Does Not Exist');
-      return { executionArn, status: 'RUNNING', startDate, stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:M' };
+      return {
+        executionArn,
+        status: stopped.has(executionArn) ? 'ABORTED' : 'RUNNING',
+        startDate,
+        stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:M',
+      };
+    },
+    async onStopExecution({ executionArn, error, cause }) {
+      if (!executions.has(executionArn)) throw new StepFunctionsError('ExecutionDoesNotExist', 'Execution Does Not Exist');
+      stopped.set(executionArn, `${error}: ${cause}`);
+      return { stopDate: new Date('2024-05-01T12:05:00Z') };
     },
   });
+  const stopped = new Map<string, string>();
   let sfn: SFNClient;
 
   beforeAll(async () => {
@@ -160,6 +172,17 @@ describe('StepFunctionsApi', () => {
     const described = await sfn.send(new DescribeExecutionCommand({ executionArn: started.executionArn }));
     expect(described).toMatchObject({ status: 'RUNNING', startDate: new Date('2024-05-01T12:00:00.250Z') });
     const missing = await sfn.send(new DescribeExecutionCommand({ executionArn: 'arn:x' })).catch((e: unknown) => e);
+    expect(missing).toMatchObject({ name: 'ExecutionDoesNotExist' });
+  });
+
+  it('delegates StopExecution (what `bedrock-batch stop` calls), with its error and cause', async () => {
+    const arn = 'arn:aws:states:us-east-1:123456789012:stateMachine:Pipeline';
+    const started = await sfn.send(new StartExecutionCommand({ stateMachineArn: arn, name: 'stop-1', input: '{}' }));
+    const res = await sfn.send(new StopExecutionCommand({ executionArn: started.executionArn, error: 'RunStopped', cause: 'by hand' }));
+    expect(res.stopDate).toEqual(new Date('2024-05-01T12:05:00Z'));
+    expect(stopped.get(started.executionArn!)).toBe('RunStopped: by hand');
+    expect(await sfn.send(new DescribeExecutionCommand({ executionArn: started.executionArn }))).toMatchObject({ status: 'ABORTED' });
+    const missing = await sfn.send(new StopExecutionCommand({ executionArn: 'arn:none' })).catch((e: unknown) => e);
     expect(missing).toMatchObject({ name: 'ExecutionDoesNotExist' });
   });
 

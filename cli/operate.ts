@@ -1,0 +1,238 @@
+/**
+ * What the operator commands do to a deployed pipeline (or a running twin): start a run from
+ * local files or S3 inputs, stop one and wait for it to wind up, fetch its outputs, list runs.
+ * Each takes a {@link Target}; the command line (cli/main.ts) parses and prints.
+ */
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { StartExecutionCommand, StopExecutionCommand, DescribeExecutionCommand } from '@aws-sdk/client-sfn';
+import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { Upload } from '@aws-sdk/lib-storage';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { isValidRunId, runKeys } from '../lambdas/shared/contracts';
+import type { RunSummary } from '../lambdas/finalize/run-summary';
+import { readJson, readRunView, RunNotFound, type RunView } from './run-view';
+import type { Target } from './target';
+
+/** Where `submit` uploads local files: a prefix no rule watches, so an upload starts nothing by itself. */
+export const SUBMIT_PREFIX = 'uploads/';
+
+/** A wrong input to a command that the user can fix: one line, exit 2. */
+export class CommandInputError extends Error {
+  override readonly name = 'CommandInputError';
+}
+
+/** What `submit` starts. */
+export interface SubmitRequest {
+  /** Local `.jsonl` files (uploaded) and `s3://` URIs of the pipeline's bucket (named as they are). */
+  readonly inputs: readonly string[];
+  readonly route?: string;
+  readonly runId?: string;
+  /** Fields of the console input that override the route's settings for this run (`modelId`, `maxAttempts`, ...). */
+  readonly overrides?: Readonly<Record<string, string | number>>;
+}
+
+/** A run id for a submit that names none: the first input's name, the time and 4 random characters. */
+export function defaultRunId(firstInput: string, now: Date, random = Math.random): string {
+  const stem = (
+    basename(firstInput)
+      .replace(/\.jsonl$/i, '')
+      .replace(/[^A-Za-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'run'
+  )
+    .slice(0, 19)
+    .replace(/-+$/, '');
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  const suffix = Math.floor(random() * 36 ** 4)
+    .toString(36)
+    .padStart(4, '0');
+  return `${stem || 'run'}-${stamp}-${suffix}`;
+}
+
+/**
+ * Uploads the local inputs under `uploads/<runId>/` and starts the run with the console input
+ * the README documents; returns the run id and the execution.
+ */
+export async function submitRun(
+  target: Target,
+  req: SubmitRequest,
+  opts: { now?: Date; progress?: (line: string) => void } = {},
+): Promise<{ runId: string; executionArn: string; inputs: string[] }> {
+  if (req.inputs.length === 0) throw new CommandInputError('no input given: name local .jsonl files or s3:// URIs');
+  const runId = req.runId ?? defaultRunId(req.inputs[0]!, opts.now ?? new Date());
+  if (!isValidRunId(runId))
+    throw new CommandInputError(`--run-id must be 1..40 letters, digits and single hyphens, starting and ending with a letter or digit, got '${runId}'`);
+  const local: string[] = [];
+  for (const input of req.inputs) {
+    if (input.startsWith('s3://')) {
+      if (!input.startsWith(`s3://${target.bucket}/`))
+        throw new CommandInputError(`${input} is not in the pipeline's bucket (s3://${target.bucket}/): copy it there first`);
+      continue;
+    }
+    const info = await stat(input).catch(() => undefined);
+    if (!info) throw new CommandInputError(`file not found: ${input}`);
+    if (!info.isFile()) throw new CommandInputError(`not a file: ${input}`);
+    local.push(input);
+  }
+  const claim = await target.ddb.send(new GetCommand({ TableName: target.tableName, Key: { pk: `RUN#${runId}`, sk: 'RUN' }, ConsistentRead: true }));
+  if (claim.Item) throw new CommandInputError(`run id ${runId} is taken (a run owns its id): choose another --run-id`);
+
+  const names = local.map((f) => basename(f));
+  const inputs: string[] = [];
+  for (const input of req.inputs) {
+    if (input.startsWith('s3://')) {
+      inputs.push(input);
+      continue;
+    }
+    const i = local.indexOf(input);
+    const name = names.indexOf(names[i]!) === i ? names[i]! : `${i + 1}-${names[i]!}`;
+    const key = `${SUBMIT_PREFIX}${runId}/${name}`;
+    opts.progress?.(`uploading ${input} to s3://${target.bucket}/${key}`);
+    await new Upload({ client: target.s3, params: { Bucket: target.bucket, Key: key, Body: createReadStream(input) } }).done();
+    inputs.push(`s3://${target.bucket}/${key}`);
+  }
+  const input = { inputs, runId, ...(req.route !== undefined ? { route: req.route } : {}), ...req.overrides };
+  const started = await target.sfn.send(new StartExecutionCommand({ stateMachineArn: target.stateMachineArn, name: runId, input: JSON.stringify(input) }));
+  return { runId, executionArn: started.executionArn!, inputs };
+}
+
+/** Options of {@link waitForRun}. */
+export interface WaitOptions {
+  /** Called with each view that differs from the last one. */
+  readonly onChange?: (view: RunView) => void;
+  readonly intervalMs?: number;
+  /** Gives up after this long (ms). @default no limit */
+  readonly timeoutMs?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly now?: () => Date;
+}
+
+/** Polls the run until it has ended (its view is `final`); returns the final view. */
+export async function waitForRun(target: Target, runId: string, opts: WaitOptions = {}): Promise<RunView> {
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const now = opts.now ?? (() => new Date());
+  const started = now().getTime();
+  let last = '';
+  for (;;) {
+    const view = await readRunView(target, runId, now);
+    const key = JSON.stringify({ ...view, elapsedSeconds: undefined, etaSeconds: undefined });
+    if (key !== last) opts.onChange?.(view);
+    last = key;
+    if (view.final) return view;
+    if (opts.timeoutMs !== undefined && now().getTime() - started > opts.timeoutMs)
+      throw new Error(`run ${runId} is still ${view.status} after ${Math.round(opts.timeoutMs / 1000)} s`);
+    await sleep(opts.intervalMs ?? 2000);
+  }
+}
+
+/**
+ * Stops the run's execution (its current one, after a hand-over) and waits until the pipeline
+ * has wound it up: `summary.json` is its last write (stop-run's, or the run's own if it ended
+ * first). Waits at most `timeoutMs` (default 20 minutes: stop-run's own budget is 15).
+ */
+export async function stopRun(target: Target, runId: string, wait: WaitOptions = {}): Promise<RunView> {
+  const claim = await target.ddb.send(new GetCommand({ TableName: target.tableName, Key: { pk: `RUN#${runId}`, sk: 'RUN' }, ConsistentRead: true }));
+  const owner = (claim.Item as { owner?: string } | undefined)?.owner;
+  if (!owner) throw new RunNotFound(`no run '${runId}' in ${target.description}`);
+  const execution = await target.sfn.send(new DescribeExecutionCommand({ executionArn: owner }));
+  if (execution.status === 'RUNNING') {
+    await target.sfn.send(new StopExecutionCommand({ executionArn: owner, error: 'RunStopped', cause: 'stopped with bedrock-batch stop' }));
+  }
+  const sleep = wait.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const now = wait.now ?? (() => new Date());
+  const timeoutMs = wait.timeoutMs ?? 20 * 60_000;
+  const started = now().getTime();
+  let last = '';
+  for (;;) {
+    const view = await readRunView(target, runId, now);
+    const key = JSON.stringify({ ...view, elapsedSeconds: undefined, etaSeconds: undefined });
+    if (key !== last) wait.onChange?.(view);
+    last = key;
+    if (await readJson<RunSummary>(target, runKeys.results(runId, 'summary.json'))) return readRunView(target, runId, now);
+    if (now().getTime() - started > timeoutMs)
+      throw new Error(
+        `the pipeline has not written run ${runId}'s summary after ${Math.round(timeoutMs / 1000)} s (is its stop-run function failing? see docs/OPERATIONS.md)`,
+      );
+    await sleep(wait.intervalMs ?? 2000);
+  }
+}
+
+/** Downloads the run's outputs (summary, results, failed, rejected) to `dir`; returns the files written. */
+export async function downloadResults(target: Target, runId: string, dir: string): Promise<string[]> {
+  const summary = await readJson<RunSummary>(target, runKeys.results(runId, 'summary.json'));
+  if (!summary) {
+    const view = await readRunView(target, runId);
+    throw new Error(`run ${runId} has not ended (it is ${view.status}): its results appear when it does ('bedrock-batch status ${runId} --watch')`);
+  }
+  await mkdir(dir, { recursive: true });
+  const prefix = `s3://${target.bucket}/`;
+  const keys = [
+    ...summary.outputs.results.map((u) => u.slice(prefix.length)),
+    runKeys.results(runId, 'failed.jsonl'),
+    runKeys.results(runId, 'rejected.jsonl'),
+  ];
+  const written: string[] = [];
+  for (const key of [runKeys.results(runId, 'summary.json'), ...keys]) {
+    const path = join(dir, basename(key));
+    if (await download(target.s3, target.bucket, key, path)) written.push(path);
+  }
+  return written;
+}
+
+async function download(s3: S3Client, bucket: string, key: string, path: string): Promise<boolean> {
+  try {
+    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    await pipeline(res.Body as Readable, createWriteStream(path));
+    return true;
+  } catch (err) {
+    if ((err as Error).name === 'NoSuchKey') return false;
+    throw err;
+  }
+}
+
+/** One line of `list`. */
+export interface RunListing {
+  readonly runId: string;
+  readonly status: string;
+  readonly claimedAt?: string;
+  readonly records?: RunSummary['records'];
+  readonly costUsd?: number | null;
+}
+
+/** Recent runs, newest first: every run claim in the table, with its summary when it has ended. */
+export async function listRuns(target: Target, limit = 20): Promise<RunListing[]> {
+  const claims: Array<{ runId: string; owner?: string; claimedAt?: string; stopRequestedAt?: string }> = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await target.ddb.send(
+      new ScanCommand({
+        TableName: target.tableName,
+        FilterExpression: 'begins_with(pk, :run)',
+        ExpressionAttributeValues: { ':run': 'RUN#' },
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const item of page.Items ?? []) claims.push({ ...(item as (typeof claims)[number]), runId: String(item.pk).slice('RUN#'.length) });
+    start = page.LastEvaluatedKey;
+  } while (start);
+  claims.sort((a, b) => (b.claimedAt ?? '').localeCompare(a.claimedAt ?? '') || a.runId.localeCompare(b.runId));
+  return Promise.all(
+    claims.slice(0, limit).map(async (c): Promise<RunListing> => {
+      const summary = await readJson<RunSummary>(target, runKeys.results(c.runId, 'summary.json'));
+      if (summary)
+        return {
+          runId: c.runId,
+          status: summary.status,
+          ...(c.claimedAt ? { claimedAt: c.claimedAt } : {}),
+          records: summary.records,
+          costUsd: summary.cost ? summary.cost.batchUsd + summary.cost.onDemandUsd : null,
+        };
+      const execution = c.owner ? await target.sfn.send(new DescribeExecutionCommand({ executionArn: c.owner })).catch(() => undefined) : undefined;
+      const status = execution?.status === 'RUNNING' || !execution ? (c.stopRequestedAt ? 'Stopping' : 'Running') : execution.status!;
+      return { runId: c.runId, status, ...(c.claimedAt ? { claimedAt: c.claimedAt } : {}) };
+    }),
+  );
+}
