@@ -7,16 +7,28 @@ import { access, readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { isValidRunId, type SmallRemainderPolicy } from '../lambdas/shared/contracts';
 import { KNOWN_FAMILIES_HINT, modelFamily } from '../lambdas/shared/model-family';
-import { describeCost } from '../lambdas/shared/prices';
+import { AppError } from './app-template';
 import { parseAccountQuotas, parseFaultSpec, type AccountQuotas, type FaultSpec } from './emulator';
-import type { LocalRunOutcome, LocalRunRequest } from './run-local';
+import type { LocalRunRequest } from './run-local';
+import { describeOutcome, failureLines } from './run-lines';
+
+export { describeOutcome, failureLines };
 
 export const USAGE = `usage: bedrock-batch local run <file.jsonl>... --model <modelId> [--out <dir>]
     [--max-records-per-job N] [--min-records-per-job N] [--max-concurrent-jobs N]
     [--max-attempts N] [--small-remainder on-demand|hold|fail]
+    | --app "<command>" [--pipeline PATH] [--route R]
     [--one-run-per-file | --run-id ID | --input-json FILE...]
     [--account-quota name=N,...] [--faults name=rate,...] [--seed N] [--step-delay-ms N] [--quiet]
 
+--app "<command>"    run your own CDK app's pipeline instead of this package's stack: the
+                     command that synthesizes it, as in cdk.json's "app" (e.g. "npx ts-node
+                     bin/app.ts"); its App must synthesize into CDK_OUTDIR, as under cdk synth.
+                     Its routes set the models and limits, so --model and the route options
+                     above are not taken
+--pipeline PATH      which BedrockBatchPipeline of the app (construct path, e.g. MyStack/Tickets,
+                     or its id), when it has several
+--route R            the route the files are dropped on (default: default, or the only route)
 --run-id ID          the run's id (one input file only)
 --input-json FILE    an execution input as pasted in the Step Functions console (repeatable:
                      one run each, all at once); the input files are uploaded first to
@@ -56,6 +68,9 @@ const VALUE_OPTIONS = new Set([
   '--step-delay-ms',
   '--run-id',
   '--input-json',
+  '--app',
+  '--pipeline',
+  '--route',
 ]);
 /** Options that may be given more than once, each value kept. */
 const REPEATABLE_OPTIONS = new Set(['--input-json']);
@@ -115,9 +130,18 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     if (twice !== undefined)
       throw new UsageError(`two input files are named ${twice}: with --input-json each is uploaded to uploads/<file name>, so names must differ`);
   }
+  const appCommand = values.get('--app');
   const modelId = values.get('--model');
-  if (!modelId) throw new UsageError('--model <modelId> is required');
-  if (!modelFamily(modelId)) throw new UsageError(`unknown model family for '${modelId}' (known: ${KNOWN_FAMILIES_HINT})`);
+  if (appCommand !== undefined) {
+    const routeOptions = ['--model', '--max-records-per-job', '--min-records-per-job', '--max-concurrent-jobs', '--max-attempts', '--small-remainder'];
+    const given = routeOptions.filter((o) => values.has(o));
+    if (given.length > 0) throw new UsageError(`${given.join(', ')} cannot be combined with --app: the app's own routes set them`);
+  } else {
+    for (const o of ['--pipeline', '--route'])
+      if (values.has(o)) throw new UsageError(`${o} needs --app (this package's own stack has one pipeline and one route, default)`);
+    if (!modelId) throw new UsageError('--model <modelId> is required');
+    if (!modelFamily(modelId)) throw new UsageError(`unknown model family for '${modelId}' (known: ${KNOWN_FAMILIES_HINT})`);
+  }
 
   let faults: FaultSpec | undefined;
   if (values.has('--faults')) {
@@ -149,7 +173,16 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   if (seedText !== undefined && !/^\d+$/.test(seedText)) throw new UsageError(`--seed must be a non-negative integer, got '${seedText}'`);
   const request: LocalRunRequest = {
     files,
-    modelId,
+    ...(modelId !== undefined ? { modelId } : {}),
+    ...(appCommand !== undefined
+      ? {
+          app: {
+            command: appCommand,
+            ...(values.has('--pipeline') ? { pipeline: values.get('--pipeline')! } : {}),
+            ...(values.has('--route') ? { route: values.get('--route')! } : {}),
+          },
+        }
+      : {}),
     ...(values.has('--out') ? { out: values.get('--out')! } : {}),
     ...(maxRecordsPerJob !== undefined ? { maxRecordsPerJob } : {}),
     ...(minRecordsPerJob !== undefined ? { minRecordsPerJob } : {}),
@@ -213,45 +246,6 @@ async function checkFiles(files: readonly string[]): Promise<void> {
   }
 }
 
-/** One line per run: what happened and where the outputs are. */
-export function describeOutcome(outcome: LocalRunOutcome): string[] {
-  const lines: string[] = [];
-  for (const run of outcome.runs) {
-    const s = run.summary;
-    if (run.error !== undefined) {
-      lines.push(`${run.runId}: Failed: ${run.error} (outputs in ${run.outDir})`);
-      continue;
-    }
-    if (!s) continue;
-    const jobs = Object.values(s.jobs).reduce((a, b) => a + b, 0);
-    lines.push(
-      `${run.runId}: ${s.status}: ${s.records.input} input, ${s.records.succeeded} succeeded, ${s.records.failed} failed, ${s.records.rejected} rejected; ` +
-        `${jobs} job(s) in ${s.rounds} round(s)${run.executions > 1 ? ` over ${run.executions} executions` : ''}, ${s.onDemandRecords} on demand; ${describeCost(s.cost)}; outputs in ${run.outDir}`,
-    );
-    for (const w of s.warnings) lines.push(`${run.runId}: warning: ${w}`);
-  }
-  const f = outcome.faults;
-  const twinFaults =
-    f.handlerCrash + f.duplicateInvocation > 0 ? `; ${f.handlerCrash} handler crash(es), ${f.duplicateInvocation} duplicate invocation(s)` : '';
-  lines.push(
-    `emulator: ${outcome.emulator.jobsCreated} job(s) created, at most ${outcome.emulator.maxConcurrentJobs} at once, ${outcome.emulator.duplicateCreates} duplicate create(s)${twinFaults}`,
-  );
-  return lines;
-}
-
-/** One line on stderr for each run that failed or was refused (none when all finished). */
-export function failureLines(outcome: LocalRunOutcome): string[] {
-  if (outcome.exitCode === 0) return [];
-  if (outcome.runs.length === 0) return ['bedrock-batch: run failed: no run finished'];
-  return outcome.runs
-    .filter((r) => r.error !== undefined)
-    .map((r) => {
-      // Two executions may name one runId: then say which execution failed.
-      const shared = outcome.runs.filter((o) => o.runId === r.runId).length > 1;
-      return `bedrock-batch: run ${r.runId}${shared ? ` (execution ${r.executionName})` : ''} failed: ${r.error!.replace(/\s*\n\s*/g, ' ')}`;
-    });
-}
-
 /** Runs the CLI; returns the exit code. */
 export async function main(
   argv: readonly string[],
@@ -288,6 +282,10 @@ export async function main(
     for (const line of failureLines(outcome)) io.err.write(line + '\n');
     return outcome.exitCode;
   } catch (err) {
+    if (err instanceof AppError) {
+      io.err.write(`bedrock-batch: ${err.message.split('\n')[0]}\n`);
+      return 2;
+    }
     io.err.write(`bedrock-batch: run failed: ${(err as Error).message.split('\n')[0]}\n`);
     return 1;
   }

@@ -14,6 +14,8 @@ import { runKeys } from '../lambdas/shared/contracts';
 import { runIdOfExecutionInput } from '../lambdas/shared/run-input';
 import type { RunSummary } from '../lambdas/finalize/finalize';
 import type { AccountQuotas, EmulatorStats, FaultSpec } from './emulator';
+import { AppError, findPipelines, selectPipeline, synthesizeApp } from './app-template';
+import type { CfnTemplate } from './services/template-intrinsics';
 import { LocalTwin, type TwinFaultStats } from './twin';
 
 /** Bedrock's default minimum records per job (facts §7). */
@@ -32,7 +34,14 @@ export function uploadKey(file: string): string {
 
 export interface LocalRunRequest {
   readonly files: readonly string[];
-  readonly modelId: string;
+  /** The `default` route's model (required unless `app` is given: then the app's routes name theirs). */
+  readonly modelId?: string;
+  /**
+   * Run a consumer's own CDK app instead of the package's stack (`--app`): the command that
+   * synthesizes it, which of its pipelines (`--pipeline`, needed when it has several) and the
+   * route the files are dropped on (`--route`; default `default`, or the pipeline's only route).
+   */
+  readonly app?: { readonly command: string; readonly pipeline?: string; readonly route?: string };
   /** Output folder. @default ./bedrock-batch-out/<runId>/ (with several runs: <out>/<runId>/) */
   readonly out?: string;
   readonly maxRecordsPerJob?: number;
@@ -106,6 +115,7 @@ export function localPipelineConfig(
     'modelId' | 'maxRecordsPerJob' | 'minRecordsPerJob' | 'maxConcurrentJobs' | 'historyEventBudget' | 'maxAttempts' | 'smallRemainder'
   >,
 ): PipelineConfig {
+  if (!req.modelId) throw new Error("a model id is required for the package's own stack");
   const maxRecordsPerJob = req.maxRecordsPerJob ?? 50000;
   const minRecordsPerJob = req.minRecordsPerJob ?? Math.min(BEDROCK_DEFAULT_MIN_RECORDS, Math.max(1, Math.floor(maxRecordsPerJob / 2)));
   return loadPipelineConfig({
@@ -125,9 +135,10 @@ export function localPipelineConfig(
 
 /** Runs the files through the pipeline on a fresh twin and collects the outputs. */
 export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
-  const config = localPipelineConfig(req);
+  const app = req.app ? await appPipeline(req.app) : undefined;
+  const route = app?.route ?? 'default';
   const twin = await LocalTwin.start({
-    config,
+    ...(app ? { template: app.template } : { config: localPipelineConfig(req) }),
     ...(req.accountQuotas ? { accountQuotas: req.accountQuotas } : {}),
     ...(req.faults ? { faults: req.faults } : {}),
     ...(req.seed !== undefined ? { seed: req.seed } : {}),
@@ -135,7 +146,7 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
     ...(req.progress ? { progress: req.progress } : {}),
   });
   try {
-    const keys = inboxKeys(req.files);
+    const keys = inboxKeys(req.files, route);
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
     const executionName = `local-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
     if (req.executionInputs) {
@@ -143,7 +154,7 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
       // Named apart, started together: they share the one emulator and the one job cap.
       for (const [i, input] of req.executionInputs.entries()) twin.startExecution({ name: `${executionName}-${i + 1}`, input: JSON.stringify(input) });
     } else if (req.oneRunPerFile) {
-      for (const [i, file] of req.files.entries()) await twin.drop(file, 'default', keys[i]);
+      for (const [i, file] of req.files.entries()) await twin.drop(file, route, keys[i]);
     } else {
       const inputs: string[] = [];
       for (const [i, file] of req.files.entries()) inputs.push(await twin.upload(file, keys[i]!));
@@ -198,10 +209,21 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
   }
 }
 
-/** `inbox/default/<name>` for each file, numbered when two files share a name. */
-function inboxKeys(files: readonly string[]): string[] {
+/** `inbox/<route>/<name>` for each file, numbered when two files share a name. */
+function inboxKeys(files: readonly string[], route: string): string[] {
   const names = files.map((f) => basename(f));
-  return names.map((name, i) => `inbox/default/${names.indexOf(name) === i ? name : `${i + 1}-${name}`}`);
+  return names.map((name, i) => `inbox/${route}/${names.indexOf(name) === i ? name : `${i + 1}-${name}`}`);
+}
+
+/** The consumer's pipeline `--app` names, and the route its files are dropped on. */
+async function appPipeline(app: NonNullable<LocalRunRequest['app']>): Promise<{ template: CfnTemplate; route: string }> {
+  const pipeline = selectPipeline(findPipelines(await synthesizeApp(app.command)), app.pipeline);
+  const routes = Object.keys(pipeline.routes);
+  const route = app.route ?? (routes.includes('default') || routes.length !== 1 ? 'default' : routes[0]!);
+  if (!routes.includes(route)) {
+    throw new AppError(`${app.route ? `--route ${route}` : 'no --route given'}: the pipeline ${pipeline.path} has routes ${routes.join(', ') || '(none)'}`);
+  }
+  return { template: pipeline.template, route };
 }
 
 async function download(twin: LocalTwin, key: string, path: string): Promise<boolean> {

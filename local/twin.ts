@@ -37,8 +37,8 @@ const RETRY_INTERVAL_MS = 20;
 const SLOT_RETRY_INTERVAL_MS = 250;
 
 export interface TwinOptions {
-  /** The pipeline configuration the stack is synthesized with. */
-  readonly config: PipelineConfig;
+  /** The pipeline configuration the stack is synthesized with (unless `template` is given). */
+  readonly config?: PipelineConfig;
   /**
    * The emulated account's quotas, over the model catalog's defaults: what the Bedrock emulator
    * enforces and the twin's Service Quotas serves. Never the pipeline's own settings.

@@ -70,7 +70,8 @@ export async function stopServices(stops: Array<() => Promise<void>>): Promise<v
 
 /** Starts every local service for the template of `options.config`; stops them all if one fails. */
 export async function startTwinServices(options: TwinOptions, hooks: TwinServiceHooks): Promise<TwinServices> {
-  const template = (options.template ?? cachedPipelineTemplate(options.config)) as CfnTemplate;
+  if (!options.template && !options.config) throw new Error('the twin needs a pipeline configuration or a template');
+  const template = (options.template ?? cachedPipelineTemplate(options.config!)) as CfnTemplate;
   const resources = template.Resources ?? {};
   const bucketId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::S3::Bucket' && !/log/i.test(id));
   const tableId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::DynamoDB::Table');

@@ -68,3 +68,21 @@ test.each([
 ])('--account-quota %s is bad usage', (value, message) => {
   expect(() => parseArgs(['local', 'run', 'a.jsonl', '--model', CLAUDE, '--account-quota', value])).toThrow(message);
 });
+
+test('--app takes the pipeline and route to run, and no --model: the app names its models', () => {
+  const parsed = parseArgs(['local', 'run', 'a.jsonl', '--app', 'npx ts-node bin/app.ts', '--pipeline', 'Stack/Tickets', '--route', 'tickets']);
+  expect(parsed.request.app).toEqual({ command: 'npx ts-node bin/app.ts', pipeline: 'Stack/Tickets', route: 'tickets' });
+  expect(parsed.request.modelId).toBeUndefined();
+});
+
+test.each([
+  [['--app', 'x', '--model', CLAUDE], "--model cannot be combined with --app: the app's own routes set them"],
+  [
+    ['--app', 'x', '--max-records-per-job', '10', '--small-remainder', 'hold'],
+    "--max-records-per-job, --small-remainder cannot be combined with --app: the app's own routes set them",
+  ],
+  [['--model', CLAUDE, '--pipeline', 'A'], "--pipeline needs --app (this package's own stack has one pipeline and one route, default)"],
+  [['--model', CLAUDE, '--route', 'r'], "--route needs --app (this package's own stack has one pipeline and one route, default)"],
+])('%j is bad usage', (extra, message) => {
+  expect(() => parseArgs(['local', 'run', 'a.jsonl', ...extra])).toThrow(message);
+});
