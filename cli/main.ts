@@ -1,6 +1,6 @@
 /**
  * The `bedrock-batch` command line, parsed by commander (MIT): the operator commands (`submit`,
- * `status`, `list`, `results`, `stop`) against a deployed stack (`--stack`) or a
+ * `status`, `list`, `results`, `stop`, `estimate`) against a deployed stack (`--stack`) or a
  * running twin (`--local DIR`), `local up` to run that twin, and `local run` (one-shot, for the
  * demo and CI; local/cli.ts parses it). Exit 0 on success, 1 when a run (or the target) failed,
  * 2 for bad usage; errors are one line on stderr, never a stack trace.
@@ -11,6 +11,7 @@ import { isValidRunId } from '../lambdas/shared/contracts';
 import { KNOWN_FAMILIES_HINT, modelFamily } from '../lambdas/shared/model-family';
 import { parseAccountQuotas, parseFaultSpec } from '../local/emulator';
 import { main as localRun, USAGE as LOCAL_RUN_USAGE } from '../local/cli';
+import { estimateFiles, formatEstimate } from './estimate';
 import { localUp } from './local-up';
 import { CommandInputError, downloadResults, listRuns, stopRun, submitRun, waitForRun } from './operate';
 import { readRunView, RunNotFound } from './run-view';
@@ -178,6 +179,24 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void, factori
         write((o.json ? JSON.stringify(view) : describeView(view)) + '\n');
         return 0;
       });
+    });
+
+  program
+    .command('estimate')
+    .description('before submitting: records, jobs, tokens and cost at batch and on-demand prices')
+    .argument('<files...>', 'local .jsonl files')
+    .requiredOption('--model <modelId>', 'the model the records would run on', modelArgument)
+    .option('--max-records-per-job <n>', "the route's maximum records per job", integer('--max-records-per-job', 50000))
+    .option('--min-records-per-job <n>', "the route's minimum records per job", integer('--min-records-per-job', 50000))
+    .option('--json', 'one JSON object')
+    .action(async (files: string[], o: { model: string; maxRecordsPerJob?: number; minRecordsPerJob?: number; json?: boolean }) => {
+      const report = await estimateFiles(files, {
+        modelId: o.model,
+        ...(o.maxRecordsPerJob ? { maxRecordsPerJob: o.maxRecordsPerJob } : {}),
+        ...(o.minRecordsPerJob ? { minRecordsPerJob: o.minRecordsPerJob } : {}),
+      });
+      write(o.json ? JSON.stringify(report) + '\n' : formatEstimate(report).join('\n') + '\n');
+      setCode(0);
     });
 
   const local = program.command('local').description('the local twin');

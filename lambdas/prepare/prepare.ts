@@ -11,7 +11,7 @@ import { planningQuotas, type ModelQuotaReader } from '../shared/model-quotas';
 import type { PrepareStats } from '../shared/outcomes';
 import type { ResumeInput } from '../next-window/next-window';
 import { RecordIdIndex } from '../shared/record-id-index';
-import { fileStemOf, judgeLine } from '../shared/records';
+import { fileStemOf, judgeLine, uniqueStem } from '../shared/records';
 import { RecordsToCome, RoundChunkWriter, type RoundDeps } from '../shared/round-chunk-writer';
 import { executionNameOf, withRunStep, type RunClaims } from '../shared/run-claims';
 import { InvalidRunInput, resolveRunConfig } from '../shared/run-input';
@@ -68,18 +68,6 @@ export async function expandInputs(s3: S3Client, inputs: readonly string[]): Pro
     out.push(...objects.filter((o) => o.key.endsWith('.jsonl')).map((o) => ({ uri: `s3://${bucket}/${o.key}`, bytes: o.size })));
   }
   return out;
-}
-
-/**
- * A file stem not used by an earlier file of the run (`data`, then `data-2`, ...): default record
- * ids are `<stem>-L<line>`, and two files named alike (`2025-01-01/data.jsonl`,
- * `2025-01-02/data.jsonl`) must not give the same ids.
- */
-function uniqueStem(stem: string, used: Set<string>): string {
-  let candidate = stem;
-  for (let n = 2; used.has(candidate); n++) candidate = `${stem}-${n}`;
-  used.add(candidate);
-  return candidate;
 }
 
 /** An ETag as an If-Match header value: quoted (S3's events give it bare). */

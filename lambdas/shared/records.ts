@@ -172,3 +172,15 @@ function canonicalLine(bytes: Buffer, text: string, start: number, parsed: Recor
   if (text.indexOf('"modelInput":', start + prefix.length) !== -1) return undefined;
   return start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
 }
+
+/**
+ * A file stem not used by an earlier file of the run (`data`, then `data-2`, ...): default record
+ * ids are `<stem>-L<line>`, and two files named alike (`2025-01-01/data.jsonl`,
+ * `2025-01-02/data.jsonl`) must not give the same ids.
+ */
+export function uniqueStem(stem: string, used: Set<string>): string {
+  let candidate = stem;
+  for (let n = 2; used.has(candidate); n++) candidate = `${stem}-${n}`;
+  used.add(candidate);
+  return candidate;
+}

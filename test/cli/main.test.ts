@@ -42,6 +42,10 @@ describe('bedrock-batch command line', () => {
       ['submit', 'a.jsonl', '--small-remainder', 'later'],
       "bedrock-batch: option '--small-remainder <policy>' argument 'later' is invalid. Allowed choices are on-demand, hold, fail.",
     ],
+    [
+      ['estimate', 'a.jsonl', '--model', 'cohere.command-r-v1:0'],
+      "bedrock-batch: option '--model <modelId>' argument 'cohere.command-r-v1:0' is invalid. unknown model family",
+    ],
     [['list', '--stack', 'A', '--local', 'b'], "bedrock-batch: option '--local <dir>' cannot be used with option '--stack <name>'"],
     [['list', '--bogus'], "bedrock-batch: unknown option '--bogus'"],
     [['sumbit'], "bedrock-batch: unknown command 'sumbit' (Did you mean submit?)"],
