@@ -58,10 +58,27 @@ export interface BedrockBatchPipelineProps extends PipelineSettingsProps {
    * @default - SSE-S3 (S3 managed keys)
    */
   readonly encryptionKey?: kms.IKey;
+  /**
+   * A bucket of yours to use instead of creating one (a data lake shared with other data: give a
+   * `keyPrefix` too). Nothing is set on it: turn on its EventBridge notifications (drops start
+   * runs only then) and add lifecycle rules expiring `<keyPrefix>jobs-input/`, `jobs-output/`
+   * and `work/` (a synth warning says both). Give `encryptionKey` if it is SSE-KMS encrypted, so
+   * the roles may use the key. `removalPolicy` does not touch it.
+   * @default - a drop bucket is created (private, TLS-only, access-logged, EventBridge on)
+   */
+  readonly bucket?: s3.IBucket;
+  /**
+   * Every key the pipeline reads or writes is under this prefix (`teams/ml/` gives
+   * `teams/ml/inbox/<route>/`, `teams/ml/results/<runId>/`, ...), and its roles are scoped to it:
+   * run inputs too must be under it. Letters, digits and `!-_.*'()` in `/`-separated segments,
+   * ending in `/`, at most 100 characters.
+   * @default '' (the bucket's top level)
+   */
+  readonly keyPrefix?: string;
 }
 
 /** Keys of {@link BedrockBatchPipelineProps} beyond the settings. */
-const RESOURCE_PROP_KEYS = ['alarmTopic', 'logRetention', 'removalPolicy', 'encryptionKey'] as const;
+const RESOURCE_PROP_KEYS = ['alarmTopic', 'logRetention', 'removalPolicy', 'encryptionKey', 'bucket', 'keyPrefix'] as const;
 
 const REMOVAL_POLICIES: readonly string[] = Object.values(RemovalPolicy);
 const RETENTION_DAYS: readonly unknown[] = Object.values(logs.RetentionDays);
@@ -126,15 +143,19 @@ export class BedrockBatchPipeline extends Construct {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
 
+    const keyPrefix = props.keyPrefix ?? '';
     this.dropBucket = new DropBucket(this, 'DropBucket', {
       workRetentionDays: settings.workRetentionDays,
       removalPolicy,
+      keyPrefix,
+      ...(props.bucket ? { existingBucket: props.bucket } : {}),
       ...(props.encryptionKey ? { encryptionKey: props.encryptionKey } : {}),
     });
     this.jobTableConstruct = new JobTable(this, 'JobTable', { removalPolicy });
     this.bedrockServiceRole = new BedrockServiceRole(this, 'BedrockServiceRole', {
       bucket: this.dropBucket.bucket,
       modelIds: Object.values(settings.routes).map((r) => r.modelId),
+      keyPrefix,
       ...(props.encryptionKey ? { encryptionKey: props.encryptionKey } : {}),
     });
     this.functions = new PipelineFunctions(this, 'Functions', {
@@ -182,6 +203,7 @@ export class BedrockBatchPipeline extends Construct {
       routes: settings.routes,
       nightlySchedule: settings.nightlySchedule,
       sweepInterval,
+      keyPrefix,
     });
     new JobStateRule(this, 'JobStateRule', { handler: fn('job-state'), delivery: delivery('job-state') });
     new RunStoppedRule(this, 'RunStoppedRule', { stateMachine: this.workflow.stateMachine, handler: fn('stop-run'), delivery: delivery('stop-run') });
@@ -204,7 +226,7 @@ export class BedrockBatchPipeline extends Construct {
       detailType: [RUN_COMPLETED_DETAIL_TYPE],
       // Every run of this pipeline writes its outputs to this bucket (finalize, summary.outputs):
       // the one field of the event that names the pipeline.
-      detail: { outputs: { failed: [{ prefix: `s3://${this.bucket.bucketName}/` }] } },
+      detail: { outputs: { failed: [{ prefix: `s3://${this.bucket.bucketName}/${keyPrefix}` }] } },
     };
   }
 }
@@ -212,7 +234,15 @@ export class BedrockBatchPipeline extends Construct {
 /** The checks TypeScript makes on the resource props, for callers in plain JavaScript. */
 function checkResourceProps(props: BedrockBatchPipelineProps, heading: string): void {
   const problems: string[] = [];
-  const { alarmTopic, logRetention, removalPolicy, encryptionKey } = props;
+  const { alarmTopic, logRetention, removalPolicy, encryptionKey, bucket, keyPrefix } = props;
+  if (bucket !== undefined && (typeof bucket !== 'object' || bucket === null || typeof bucket.bucketArn !== 'string')) {
+    problems.push(`props.bucket must be an s3.IBucket, e.g. s3.Bucket.fromBucketName(this, 'Lake', name) (got ${JSON.stringify(bucket)})`);
+  }
+  if (keyPrefix !== undefined && !isKeyPrefix(keyPrefix)) {
+    problems.push(
+      `props.keyPrefix must be '' or /-separated segments of letters, digits and !-_.*'() ending in '/', at most 100 characters, no '.' or '..' segment (got ${JSON.stringify(keyPrefix)})`,
+    );
+  }
   if (alarmTopic !== undefined && (typeof alarmTopic !== 'object' || alarmTopic === null || typeof alarmTopic.topicArn !== 'string')) {
     problems.push(`props.alarmTopic must be an sns.ITopic, e.g. sns.Topic.fromTopicArn(this, 'Paging', arn) (got ${JSON.stringify(alarmTopic)})`);
   }
@@ -226,4 +256,11 @@ function checkResourceProps(props: BedrockBatchPipelineProps, heading: string): 
     problems.push(`props.encryptionKey must be a kms.IKey, e.g. kms.Key.fromKeyArn(this, 'DataKey', arn) (got ${JSON.stringify(encryptionKey)})`);
   }
   if (problems.length > 0) throw new Error(`${heading}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+}
+
+/** A key prefix the pipeline accepts: '' or safe segments ending in `/` (no `.`/`..` segment, no leading `/`). */
+function isKeyPrefix(value: unknown): boolean {
+  if (value === '') return true;
+  if (typeof value !== 'string' || value.length > 100 || !/^(?:[A-Za-z0-9!_.*'()-]+\/)+$/.test(value)) return false;
+  return value.split('/').every((segment) => segment !== '.' && segment !== '..');
 }

@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { S3_PREFIXES } from '../lambdas/shared/contracts';
+import { s3PrefixesUnder } from '../lambdas/shared/contracts';
 import { modelInvocationJobArnPattern, modelResourceArnsOf, usesInferenceProfile } from './model-arns';
 import { grantObjectEncryption } from './encryption-key';
 import { acknowledgeNag, nagResourceFinding } from './nag';
@@ -24,6 +24,8 @@ export interface BedrockServiceRoleProps {
    * @default - the bucket is SSE-S3: no key permission
    */
   readonly encryptionKey?: kms.IKey;
+  /** The pipeline's key prefix in the bucket: Bedrock's prefixes are under it. @default '' */
+  readonly keyPrefix?: string;
 }
 
 /**
@@ -40,8 +42,9 @@ export class BedrockServiceRole extends Construct {
     super(scope, id);
     const env = { partition: Aws.PARTITION, region: Aws.REGION, account: Aws.ACCOUNT_ID };
     const bucketArn = props.bucket.bucketArn;
-    const inputObjects = `${bucketArn}/${S3_PREFIXES.jobsInput}*`;
-    const outputObjects = `${bucketArn}/${S3_PREFIXES.jobsOutput}*`;
+    const prefixes = s3PrefixesUnder(props.keyPrefix ?? '');
+    const inputObjects = `${bucketArn}/${prefixes.jobsInput}*`;
+    const outputObjects = `${bucketArn}/${prefixes.jobsOutput}*`;
     const sameAccount = { StringEquals: { 'aws:ResourceAccount': Aws.ACCOUNT_ID } };
 
     const statements = [
@@ -63,7 +66,7 @@ export class BedrockServiceRole extends Construct {
         resources: [bucketArn],
         conditions: {
           ...sameAccount,
-          StringLike: { 's3:prefix': [`${S3_PREFIXES.jobsInput}*`, `${S3_PREFIXES.jobsOutput}*`] },
+          StringLike: { 's3:prefix': [`${prefixes.jobsInput}*`, `${prefixes.jobsOutput}*`] },
         },
       }),
     ];

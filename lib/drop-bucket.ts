@@ -1,10 +1,10 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
-import { S3_PREFIXES } from '../lambdas/shared/contracts';
+import { s3PrefixesUnder } from '../lambdas/shared/contracts';
 import { grantObjectEncryption } from './encryption-key';
 
 /** Properties of {@link DropBucket}. */
@@ -32,6 +32,16 @@ export interface DropBucketProps {
    * @default - SSE-S3
    */
   readonly encryptionKey?: kms.IKey;
+  /**
+   * A bucket of the user's to use instead of creating one (it may hold other data: give a
+   * `keyPrefix`). This construct then sets nothing on it: EventBridge notifications must be on
+   * for drops to start runs, and the intermediate prefixes do not expire unless its own lifecycle
+   * rules say so (a warning at synth says both).
+   * @default - a bucket is created
+   */
+  readonly existingBucket?: s3.IBucket;
+  /** Every key of the pipeline is under it (`teams/ml/`): `<keyPrefix>inbox/`, ... @default '' */
+  readonly keyPrefix?: string;
 }
 
 /**
@@ -41,10 +51,14 @@ export interface DropBucketProps {
  * prefixes expire, server access logs kept.
  */
 export class DropBucket extends Construct {
-  /** The drop bucket. */
-  readonly bucket: s3.Bucket;
-  /** Where the drop bucket's server access logs go. */
-  readonly accessLogsBucket: s3.IBucket;
+  /** The drop bucket (the user's, with `existingBucket`). */
+  readonly bucket: s3.IBucket;
+  /** Where the drop bucket's server access logs go (none is set up on an existing bucket). */
+  readonly accessLogsBucket?: s3.IBucket;
+  /** The pipeline's key prefix in the bucket (`''` or ending in `/`). */
+  readonly keyPrefix: string;
+  /** The pipeline's prefixes, under {@link keyPrefix}. */
+  readonly prefixes: ReturnType<typeof s3PrefixesUnder>;
   /** The key the drop bucket's objects are encrypted with (`encryptionKey`), if any. */
   readonly encryptionKey?: kms.IKey;
 
@@ -55,6 +69,18 @@ export class DropBucket extends Construct {
     // app's feature flags; must be set before any child is created.
     this.node.setContext(S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, true);
 
+    this.keyPrefix = props.keyPrefix ?? '';
+    this.prefixes = s3PrefixesUnder(this.keyPrefix);
+    this.encryptionKey = props.encryptionKey;
+    if (props.existingBucket) {
+      this.bucket = props.existingBucket;
+      Annotations.of(this).addWarningV2(
+        'bedrock-batch:existing-bucket',
+        `The pipeline uses an existing bucket: turn on its EventBridge notifications (drops under ${this.prefixes.inbox} start runs only then), ` +
+          `and add lifecycle rules expiring ${this.prefixes.jobsInput}, ${this.prefixes.jobsOutput} and ${this.prefixes.work} (nothing here sets them on a bucket it does not own)`,
+      );
+      return;
+    }
     const retentionDays = props.workRetentionDays ?? 14;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const secure = {
@@ -77,17 +103,16 @@ export class DropBucket extends Construct {
       this.accessLogsBucket = logs;
     }
 
-    const expiring = [S3_PREFIXES.jobsInput, S3_PREFIXES.jobsOutput, S3_PREFIXES.work];
+    const expiring = [this.prefixes.jobsInput, this.prefixes.jobsOutput, this.prefixes.work];
     const lifecycleRules: s3.LifecycleRule[] = expiring.map((prefix) => ({
-      id: `expire-${prefix.replace(/\/$/, '')}`,
+      id: `expire-${prefix.replace(/\/$/, '').replace(/\//g, '-')}`,
       prefix,
       expiration: Duration.days(retentionDays),
       ...(props.versioned ? { noncurrentVersionExpiration: Duration.days(retentionDays) } : {}),
     }));
     lifecycleRules.push({ id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) });
 
-    this.encryptionKey = props.encryptionKey;
-    this.bucket = new s3.Bucket(this, 'Bucket', {
+    const bucket = new s3.Bucket(this, 'Bucket', {
       ...secure,
       ...(props.encryptionKey ? { encryption: s3.BucketEncryption.KMS, encryptionKey: props.encryptionKey, bucketKeyEnabled: true } : {}),
       versioned: props.versioned ?? false,
@@ -101,7 +126,8 @@ export class DropBucket extends Construct {
     // a managed policy and a wildcard s3:PutBucketNotification); CloudFormation supports the
     // setting natively, so no extra function is deployed. Do not mix with
     // `bucket.addEventNotification()`, which would manage the same configuration.
-    const cfnBucket = this.bucket.node.defaultChild as s3.CfnBucket;
+    this.bucket = bucket;
+    const cfnBucket = bucket.node.defaultChild as s3.CfnBucket;
     cfnBucket.notificationConfiguration = { eventBridgeConfiguration: { eventBridgeEnabled: true } };
   }
 
@@ -113,9 +139,14 @@ export class DropBucket extends Construct {
     const objects = iam.Grant.addToPrincipal({
       grantee,
       actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
-      resourceArns: [this.bucket.arnForObjects('*')],
+      resourceArns: [this.bucket.arnForObjects(`${this.keyPrefix}*`)],
     });
-    iam.Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [this.bucket.bucketArn] });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
+      ...(this.keyPrefix ? { conditions: { StringLike: { 's3:prefix': [`${this.keyPrefix}*`] } } } : {}),
+    });
     if (this.encryptionKey) grantObjectEncryption(grantee, this.encryptionKey);
     return objects;
   }

@@ -4,7 +4,7 @@
  * pipeline's IAM. lib/function-grants.ts turns it into policy statements; PipelineFunctions
  * (lib/pipeline-functions.ts) applies them.
  */
-import { S3_PREFIXES } from '../lambdas/shared/contracts';
+import type { s3PrefixesUnder } from '../lambdas/shared/contracts';
 
 /** The pipeline's functions; each name is its folder under `lambdas/`. */
 export const PIPELINE_FUNCTION_NAMES = [
@@ -30,8 +30,8 @@ export type PipelineFunctionName = (typeof PIPELINE_FUNCTION_NAMES)[number];
  */
 export type JobAction = 'Create' | 'Get' | 'Stop';
 
-/** A prefix of the drop bucket, by its name in `S3_PREFIXES` (lambdas/shared/contracts.ts). */
-export type Prefix = keyof typeof S3_PREFIXES;
+/** A prefix of the drop bucket, by its name in `s3PrefixesUnder` (lambdas/shared/contracts.ts). */
+export type Prefix = keyof ReturnType<typeof s3PrefixesUnder>;
 
 /**
  * What a function may do in the drop bucket, by prefix. `read` is GetObject (also what HeadObject

@@ -1,14 +1,13 @@
 /** The policy statements of a function's {@link S3Access} and {@link TableAccess} (lib/function-access.ts). */
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { S3_PREFIXES } from '../lambdas/shared/contracts';
 import type { DropBucket } from './drop-bucket';
 import { grantObjectEncryption } from './encryption-key';
 import { ITEM_KEYS, NOT_RUN_INPUTS, type ItemAction, type ItemKind, type Prefix, type S3Access, type TableAccess } from './function-access';
 
-/** The key pattern of a prefix's objects: `work/*`. */
-export function prefixPattern(prefix: Prefix): string {
-  return `${S3_PREFIXES[prefix]}*`;
+/** The key pattern of a prefix's objects: `work/*` (`<keyPrefix>work/*` under a key prefix). */
+export function prefixPattern(dropBucket: Pick<DropBucket, 'prefixes'>, prefix: Prefix): string {
+  return `${dropBucket.prefixes[prefix]}*`;
 }
 
 /**
@@ -23,35 +22,38 @@ export function grantBucketAccess(role: iam.IRole, dropBucket: DropBucket, acces
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources }));
     allowed.push(...resources);
   };
+  const pattern = (p: Prefix) => prefixPattern(dropBucket, p);
   if (access.read === 'run-inputs') {
-    allow(['s3:GetObject'], [bucket.arnForObjects('*')]);
+    // Anywhere in the pipeline's bucket, or under its key prefix in a bucket it shares.
+    allow(['s3:GetObject'], [bucket.arnForObjects(`${dropBucket.keyPrefix}*`)]);
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         effect: iam.Effect.DENY,
         actions: ['s3:GetObject'],
-        resources: NOT_RUN_INPUTS.map((p) => bucket.arnForObjects(prefixPattern(p))),
+        resources: NOT_RUN_INPUTS.map((p) => bucket.arnForObjects(pattern(p))),
       }),
     );
   } else if (access.read?.length) {
     allow(
       ['s3:GetObject'],
-      access.read.map((p) => bucket.arnForObjects(prefixPattern(p))),
+      access.read.map((p) => bucket.arnForObjects(pattern(p))),
     );
   }
   if (access.write?.length) {
     allow(
       ['s3:PutObject', 's3:AbortMultipartUpload'],
-      access.write.map((p) => bucket.arnForObjects(prefixPattern(p))),
+      access.write.map((p) => bucket.arnForObjects(pattern(p))),
     );
   }
   if (access.list === 'run-inputs') {
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }));
+    const underPrefix = dropBucket.keyPrefix ? { conditions: { StringLike: { 's3:prefix': [`${dropBucket.keyPrefix}*`] } } } : {};
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn], ...underPrefix }));
   } else if (access.list?.length) {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['s3:ListBucket'],
         resources: [bucket.bucketArn],
-        conditions: { [access.readsMissingKeys ? 'StringLikeIfExists' : 'StringLike']: { 's3:prefix': access.list.map(prefixPattern) } },
+        conditions: { [access.readsMissingKeys ? 'StringLikeIfExists' : 'StringLike']: { 's3:prefix': access.list.map(pattern) } },
       }),
     );
   }

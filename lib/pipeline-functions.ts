@@ -1,3 +1,4 @@
+import { KEY_PREFIX_VARIABLE } from '../lambdas/shared/contracts';
 import { Arn, ArnFormat, Aws, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -74,6 +75,8 @@ export class PipelineFunctions extends Construct {
       EVENT_BUS_NAME: 'default',
       // The value of the bedrock-batch:stack tag of the jobs submit-job creates.
       STACK_NAME: Stack.of(this).stackName,
+      // Every key the handlers read or write is under it (lambdas/shared/contracts.ts, S3_PREFIXES).
+      ...(props.dropBucket.keyPrefix ? { [KEY_PREFIX_VARIABLE]: props.dropBucket.keyPrefix } : {}),
     };
 
     const env = { partition: Aws.PARTITION, region: Aws.REGION, account: Aws.ACCOUNT_ID };

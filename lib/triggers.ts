@@ -5,7 +5,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { RouteConfig } from './pipeline-config';
-import { S3_PREFIXES } from '../lambdas/shared/contracts';
+import { s3PrefixesUnder } from '../lambdas/shared/contracts';
 import type { TargetDelivery } from './event-delivery';
 
 /** Properties of {@link PipelineTriggers}. */
@@ -27,6 +27,8 @@ export interface PipelineTriggersProps {
   readonly routes: Readonly<Record<string, RouteConfig>>;
   /** Schedule expression of the nightly sweeps, e.g. `cron(0 2 * * ? *)`. */
   readonly nightlySchedule: string;
+  /** The pipeline's key prefix in the bucket: drops are under `<keyPrefix>inbox/`. @default '' */
+  readonly keyPrefix?: string;
   /** How often the sweeper runs. @default Duration.minutes(5) */
   readonly sweepInterval?: Duration;
 }
@@ -66,6 +68,7 @@ export class PipelineTriggers extends Construct {
 
   constructor(scope: Construct, id: string, props: PipelineTriggersProps) {
     super(scope, id);
+    const prefixes = s3PrefixesUnder(props.keyPrefix ?? '');
     this.objectCreatedRule = new events.Rule(this, 'InboxObjectCreated', {
       description: 'A file dropped under inbox/ starts a run',
       eventPattern: {
@@ -73,7 +76,7 @@ export class PipelineTriggers extends Construct {
         detailType: ['Object Created'],
         detail: {
           bucket: { name: [props.bucket.bucketName] },
-          object: { key: events.Match.prefix(S3_PREFIXES.inbox) },
+          object: { key: events.Match.prefix(prefixes.inbox) },
         },
       },
       targets: [new targets.LambdaFunction(props.startRun, { ...props.startRunDelivery })],
@@ -82,7 +85,7 @@ export class PipelineTriggers extends Construct {
     const nightlyRules: Record<string, events.Rule> = {};
     for (const [route, settings] of Object.entries(props.routes)) {
       if (!needsNightlySweep(settings)) continue;
-      const swept = settings.trigger === 'nightly' ? `${S3_PREFIXES.inbox}${route}/ and ${S3_PREFIXES.held}${route}/` : `${S3_PREFIXES.held}${route}/`;
+      const swept = settings.trigger === 'nightly' ? `${prefixes.inbox}${route}/ and ${prefixes.held}${route}/` : `${prefixes.held}${route}/`;
       nightlyRules[route] = new events.Rule(this, `NightlySweep-${route}`, {
         description: `Nightly sweep of ${swept}`,
         schedule: events.Schedule.expression(props.nightlySchedule),

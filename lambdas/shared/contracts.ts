@@ -154,19 +154,61 @@ export function parseJobName(jobName: string): { runId: string; round: number; c
 }
 
 /**
- * The S3 layout of a run. Bedrock reads only `jobs-input/` and writes only `jobs-output/`
- * (the service role is scoped to exactly these); the pipeline's own scratch data is in `work/`
- * and what users read is in `results/`. None of them is under `inbox/`, so a run never
- * triggers itself.
+ * The environment variable holding the pipeline's key prefix in its bucket (`teams/ml/`), set on
+ * every function when the pipeline is given one (a bucket of the user's, shared with other data):
+ * every key the pipeline reads or writes is under it. Absent: the bucket is the pipeline's own.
+ */
+export const KEY_PREFIX_VARIABLE = 'KEY_PREFIX';
+
+/** The pipeline's key prefix in this process (`''` when it has none). */
+export function keyPrefix(): string {
+  return process.env[KEY_PREFIX_VARIABLE] ?? '';
+}
+
+/** The pipeline's prefixes under `root` (its key prefix): what the CDK grants and scopes. */
+export function s3PrefixesUnder(root: string) {
+  return {
+    inbox: `${root}inbox/`,
+    jobsInput: `${root}jobs-input/`,
+    jobsOutput: `${root}jobs-output/`,
+    work: `${root}work/`,
+    results: `${root}results/`,
+    held: `${root}held/`,
+  } as const;
+}
+
+/** A string matched literally inside a RegExp (a key prefix may hold `.`, `(`, `*`...). */
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * The S3 layout of a run, under the pipeline's key prefix ({@link keyPrefix}, read when a key is
+ * made, so a process's prefix is the one its environment has). Bedrock reads only `jobs-input/`
+ * and writes only `jobs-output/` (the service role is scoped to exactly these); the pipeline's
+ * own scratch data is in `work/` and what users read is in `results/`. None of them is under
+ * `inbox/`, so a run never triggers itself.
  */
 export const S3_PREFIXES = {
-  inbox: 'inbox/',
-  jobsInput: 'jobs-input/',
-  jobsOutput: 'jobs-output/',
-  work: 'work/',
-  results: 'results/',
-  held: 'held/',
-} as const;
+  get inbox() {
+    return s3PrefixesUnder(keyPrefix()).inbox;
+  },
+  get jobsInput() {
+    return s3PrefixesUnder(keyPrefix()).jobsInput;
+  },
+  get jobsOutput() {
+    return s3PrefixesUnder(keyPrefix()).jobsOutput;
+  },
+  get work() {
+    return s3PrefixesUnder(keyPrefix()).work;
+  },
+  get results() {
+    return s3PrefixesUnder(keyPrefix()).results;
+  },
+  get held() {
+    return s3PrefixesUnder(keyPrefix()).held;
+  },
+};
 
 export const runKeys = {
   /** The chunk's job input file (what Bedrock reads). */

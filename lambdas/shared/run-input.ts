@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { PipelineEnvConfig } from './config';
-import { isValidRunId, parseS3Uri, S3_PREFIXES, type RunConfig, type SmallRemainderPolicy } from './contracts';
+import { escapeRegExp, isValidRunId, keyPrefix, parseS3Uri, S3_PREFIXES, type RunConfig, type SmallRemainderPolicy } from './contracts';
 import { KNOWN_FAMILIES_HINT, modelFamily } from './model-family';
 
 /** The documented execution input. Only `inputs` is required. */
@@ -33,7 +33,9 @@ export interface RunInput {
 }
 
 /** Prefixes of the pipeline's own data: never an input (a run must not read another run's work or results). */
-export const RESERVED_INPUT_PREFIXES = [S3_PREFIXES.jobsInput, S3_PREFIXES.jobsOutput, S3_PREFIXES.work, S3_PREFIXES.results] as const;
+export function reservedInputPrefixes(): readonly string[] {
+  return [S3_PREFIXES.jobsInput, S3_PREFIXES.jobsOutput, S3_PREFIXES.work, S3_PREFIXES.results];
+}
 
 /** Thrown for an execution input that cannot start a run; the run ends `Failed` with this message. */
 export class InvalidRunInput extends Error {
@@ -70,7 +72,7 @@ export function runIdOfExecutionInput(executionName: string, input: unknown): st
 function routeOfInput(uri: string): string | undefined {
   try {
     const { key } = parseS3Uri(uri);
-    const m = new RegExp(`^(?:${S3_PREFIXES.inbox}|${S3_PREFIXES.held})([^/]+)/`).exec(key);
+    const m = new RegExp(`^(?:${escapeRegExp(S3_PREFIXES.inbox)}|${escapeRegExp(S3_PREFIXES.held)})([^/]+)/`).exec(key);
     return m?.[1];
   } catch {
     return undefined;
@@ -97,9 +99,10 @@ export function resolveRunConfig(
     // eslint-disable-next-line no-control-regex
     if (/[\u0000-\u001f\u007f]/.test(uri)) throw new InvalidRunInput(`inputs[${i}] contains a control character (newline, tab, ...): ${JSON.stringify(uri)}`);
     const { key } = parseS3Uri(uri);
-    const reserved = RESERVED_INPUT_PREFIXES.find((prefix) => key.startsWith(prefix));
+    const reservedPrefixes = reservedInputPrefixes();
+    const reserved = reservedPrefixes.find((prefix) => key.startsWith(prefix));
     if (reserved) {
-      throw new InvalidRunInput(`inputs[${i}] is under ${reserved}, the pipeline's own data (${RESERVED_INPUT_PREFIXES.join(', ')} may not be inputs): ${uri}`);
+      throw new InvalidRunInput(`inputs[${i}] is under ${reserved}, the pipeline's own data (${reservedPrefixes.join(', ')} may not be inputs): ${uri}`);
     }
   }
   const inputs = input.inputs as string[];
@@ -128,8 +131,15 @@ export function resolveRunConfig(
     );
   }
   for (const [i, uri] of inputs.entries()) {
-    if (parseS3Uri(uri).bucket !== ctx.bucket) {
+    const { bucket, key } = parseS3Uri(uri);
+    if (bucket !== ctx.bucket) {
       throw new InvalidRunInput(`inputs[${i}] is not in the pipeline's bucket ${ctx.bucket} (the pipeline may read only its own bucket): ${uri}`);
+    }
+    // A pipeline with a key prefix shares its bucket: its roles may read only under the prefix.
+    if (!key.startsWith(keyPrefix())) {
+      throw new InvalidRunInput(
+        `inputs[${i}] is not under the pipeline's key prefix ${keyPrefix()} (the pipeline may read only its own part of the bucket): ${uri}`,
+      );
     }
   }
 

@@ -15,7 +15,7 @@
  * This file starts the run of a dropped file; sweep.ts the nightly sweep; claim-and-start.ts
  * the claim-then-start both use.
  */
-import { S3_PREFIXES } from '../shared/contracts';
+import { escapeRegExp, S3_PREFIXES } from '../shared/contracts';
 import { claimAndStart, RunIdTaken, runIdPrefix, shortHash, type StartDeps, type StartOutcome } from './claim-and-start';
 
 /** EventBridge's S3 `Object Created` event (the fields used). */
@@ -28,7 +28,7 @@ export interface ObjectCreatedEvent {
 export async function startFromObject(deps: StartDeps, event: ObjectCreatedEvent): Promise<StartOutcome> {
   const { bucket, object } = event.detail;
   const key = object.key;
-  const m = new RegExp(`^${S3_PREFIXES.inbox}([^/]+)/.+\\.jsonl$`).exec(key);
+  const m = new RegExp(`^${escapeRegExp(S3_PREFIXES.inbox)}([^/]+)/.+\\.jsonl$`).exec(key);
   if (!m) return { ignored: `not a .jsonl file under ${S3_PREFIXES.inbox}<route>/: ${key}` };
   const route = m[1]!;
   // Own properties only: `inbox/constructor/` names no route.

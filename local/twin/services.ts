@@ -23,6 +23,7 @@ import type { CfnTemplate } from '../services/template-intrinsics';
 import { cachedPipelineTemplate } from '../template-cache';
 import type { TwinOptions } from '../twin';
 import { awsClients } from '../../lambdas/shared/clients';
+import { KEY_PREFIX_VARIABLE } from '../../lambdas/shared/contracts';
 import { AccessChecker, installAccessChecks } from './access-checks';
 import { functionPolicies } from './iam-policies';
 import { loadHandler, type LocalFunction } from './task-bindings';
@@ -63,6 +64,18 @@ export interface TwinServices {
   readonly stops: Array<() => Promise<void>>;
 }
 
+/** The bucket the functions of a pipeline with an existing bucket name (their `BUCKET_NAME`). */
+function existingBucketName(template: CfnTemplate): string {
+  for (const r of Object.values(template.Resources ?? {})) {
+    if (r.Type !== 'AWS::Lambda::Function') continue;
+    const name = (r.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables?.BUCKET_NAME;
+    if (typeof name === 'string' && name !== '') return name;
+  }
+  throw new Error(
+    "the synthesized template has no drop bucket, and its functions name no bucket (BUCKET_NAME) the twin could create: give the pipeline's bucket a literal name",
+  );
+}
+
 /** Stops services newest first; a failed stop does not keep the others running. */
 export async function stopServices(stops: Array<() => Promise<void>>): Promise<void> {
   for (const stop of [...stops].reverse()) await stop().catch(() => undefined);
@@ -75,9 +88,10 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
   const resources = template.Resources ?? {};
   const bucketId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::S3::Bucket' && !/log/i.test(id));
   const tableId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::DynamoDB::Table');
-  if (!bucketId || !tableId) throw new Error('the synthesized template has no drop bucket or job table');
-  const bucket = LOCAL_BUCKET;
-  const resolve = fakeResolver(template, { names: { [bucketId]: bucket, [tableId]: LOCAL_TABLE } });
+  if (!tableId) throw new Error('the synthesized template has no job table');
+  // A pipeline given a bucket of the user's (props.bucket) creates none: its functions name it.
+  const bucket = bucketId ? LOCAL_BUCKET : existingBucketName(template);
+  const resolve = fakeResolver(template, { names: { ...(bucketId ? { [bucketId]: bucket } : {}), [tableId]: LOCAL_TABLE } });
 
   const stops: Array<() => Promise<void>> = [];
   try {
@@ -126,6 +140,8 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
     const templateFunctions = lambdaFunctions(template, resolve);
     const environment: Record<string, string> = {};
     for (const fn of templateFunctions) Object.assign(environment, fn.environment);
+    // Set only when the pipeline has a key prefix: an earlier twin's must not linger.
+    delete process.env[KEY_PREFIX_VARIABLE];
     Object.assign(process.env, environment, {
       AWS_REGION: LOCAL_REGION,
       AWS_ACCESS_KEY_ID: 'S3RVER',

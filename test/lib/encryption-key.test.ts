@@ -52,7 +52,7 @@ describe('BedrockBatchPipeline with an encryptionKey', () => {
     expect(drop.Properties.BucketEncryption.ServerSideEncryptionConfiguration).toEqual([
       { BucketKeyEnabled: true, ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: keyArn } },
     ]);
-    const logs = buckets[stack.getLogicalId(pipeline.dropBucket.accessLogsBucket.node.defaultChild as any)]!;
+    const logs = buckets[stack.getLogicalId(pipeline.dropBucket.accessLogsBucket!.node.defaultChild as any)]!;
     // Server access logs can only be delivered to an SSE-S3 bucket.
     expect(logs.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault).toEqual({ SSEAlgorithm: 'AES256' });
     expect(pipeline.encryptionKey).toBe(key);

@@ -227,3 +227,22 @@ describe('resolveRunConfig', () => {
     expect(errorOf({ inputs: ['s3://drop/x.jsonl'] }, { pipeline: two }).message).toBe('route "" is not configured (configured: a, b)');
   });
 });
+
+describe('resolveRunConfig under a key prefix (KEY_PREFIX: a pipeline in a shared bucket)', () => {
+  beforeEach(() => (process.env.KEY_PREFIX = 'teams/ml.v2/'));
+  afterEach(() => delete process.env.KEY_PREFIX);
+
+  it('takes the route from <prefix>inbox/<route>/, the prefix read literally', () => {
+    expect(resolve({ inputs: ['s3://drop/teams/ml.v2/inbox/embed/a.jsonl'] }).run.route).toBe('embed');
+    // `.` in the prefix is not a wildcard: teams/mlXv2/ is not under it.
+    expect(errorOf({ inputs: ['s3://drop/teams/mlXv2/inbox/special/a.jsonl'] }).message).toBe(
+      "inputs[0] is not under the pipeline's key prefix teams/ml.v2/ (the pipeline may read only its own part of the bucket): s3://drop/teams/mlXv2/inbox/special/a.jsonl",
+    );
+  });
+
+  it("refuses the prefix's own work and results as inputs", () => {
+    expect(errorOf({ inputs: ['s3://drop/teams/ml.v2/work/r/x.jsonl'] }).message).toMatch(
+      /^inputs\[0\] is under teams\/ml\.v2\/work\/, the pipeline's own data/,
+    );
+  });
+});
