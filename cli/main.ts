@@ -14,7 +14,7 @@ import { main as localRun, USAGE as LOCAL_RUN_USAGE } from '../local/cli';
 import { estimateFiles, formatEstimate } from './estimate';
 import { localUp } from './local-up';
 import { CommandInputError, downloadResults, listRuns, stopRun, submitRun, waitForRun } from './operate';
-import { readRunView, RunNotFound } from './run-view';
+import { readRunView, RunNotFound, type RunView } from './run-view';
 import { awsProblem, DEFAULT_STACK, resolveTarget, TargetError, type Target, type TargetFactories } from './target';
 import { barPrinter, describeView, jobLines, linePrinter, listLines, type ViewPrinter } from './views';
 
@@ -50,13 +50,21 @@ interface TargetFlags {
   stack?: string;
   local?: string;
   region?: string;
+  bucket?: string;
+  stateMachine?: string;
+  table?: string;
+  keyPrefix?: string;
 }
 
 function targetOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--stack <name>', `the deployed stack (its outputs name the bucket, state machine and table) (default: "${DEFAULT_STACK}")`))
     .addOption(new Option('--local <dir>', "a twin started with 'bedrock-batch local up --state-dir <dir>'").conflicts('stack'))
-    .option('--region <region>', "the stack's region (default: the AWS SDK's: AWS_REGION, the profile)");
+    .option('--region <region>', "the stack's region (default: the AWS SDK's: AWS_REGION, the profile)")
+    .option('--bucket <name>', 'with --state-machine and --table: a pipeline placed in a stack of your own, by its resources')
+    .option('--state-machine <arn>', "that pipeline's state machine ARN")
+    .option('--table <name>', "that pipeline's job table name")
+    .option('--key-prefix <prefix>', "that pipeline's keyPrefix in its bucket, if it has one");
 }
 
 /** Builds the program; `factories` replaces the AWS clients in tests. */
@@ -118,12 +126,12 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void, factori
           { inputs, ...(o.route ? { route: String(o.route) } : {}), ...(o.runId ? { runId: String(o.runId) } : {}), overrides },
           { progress: say },
         );
-        write(`${started.runId}\n`);
+        write(o.json && o.wait ? JSON.stringify({ runId: started.runId, executionArn: started.executionArn }) + '\n' : `${started.runId}\n`);
         if (!o.wait) return 0;
         const p = printer(o.json === true, true);
         const view = await waitForRun(target, started.runId, { onChange: (v) => p.update(v) });
         p.done();
-        return view.status === 'Failed' || !['Succeeded', 'CompletedWithFailures', 'Stopped'].includes(view.status) ? 1 : 0;
+        return endedWell(view) ? 0 : 1;
       });
     });
 
@@ -140,9 +148,10 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void, factori
           return 0;
         }
         const p = printer(o.json === true, true);
-        await waitForRun(target, runId, { intervalMs: o.interval * 1000, onChange: (v) => p.update(v) });
+        const view = await waitForRun(target, runId, { intervalMs: o.interval * 1000, onChange: (v) => p.update(v) });
         p.done();
-        return 0;
+        // As submit --wait: a run that failed is exit 1.
+        return endedWell(view) ? 0 : 1;
       });
     });
 
@@ -174,8 +183,11 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void, factori
     .option('--timeout <seconds>', 'give up waiting after this long', integer('--timeout', 86400), 1200)
     .action(async (runId: string, o: { json?: boolean; timeout: number } & TargetFlags) => {
       await withTarget(o, async (target) => {
-        say(`stopping ${runId}; waiting for the pipeline to keep what its jobs processed and write the summary`);
-        const view = await stopRun(target, runId, { timeoutMs: o.timeout * 1000 });
+        const { view, stopped } = await stopRun(target, runId, {
+          timeoutMs: o.timeout * 1000,
+          onChange: (v) => (v.final ? undefined : say(`${describeView(v)} (waiting for the pipeline to keep what its jobs processed)`)),
+        });
+        if (!stopped) say(`${runId} was not running: nothing to stop`);
         write((o.json ? JSON.stringify(view) : describeView(view)) + '\n');
         return 0;
       });
@@ -194,6 +206,9 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void, factori
         modelId: o.model,
         ...(o.maxRecordsPerJob ? { maxRecordsPerJob: o.maxRecordsPerJob } : {}),
         ...(o.minRecordsPerJob ? { minRecordsPerJob: o.minRecordsPerJob } : {}),
+      }).catch((err: Error) => {
+        // Every refusal of estimate is about its input (a file, the model): usage, exit 2.
+        throw new CommandInputError(err.message);
       });
       write(o.json ? JSON.stringify(report) + '\n' : formatEstimate(report).join('\n') + '\n');
       setCode(0);
@@ -235,6 +250,11 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void, factori
   // Parsed by local/cli.ts (main() hands it over before commander sees it); listed here for --help.
   local.command('run').description('one-shot: run local files through a fresh twin and write the outputs (see local run --help)').helpOption(false);
   return program;
+}
+
+/** A run that ended as a run should: every record settled, or stopped on purpose. */
+function endedWell(view: RunView): boolean {
+  return ['Succeeded', 'CompletedWithFailures', 'Stopped'].includes(view.status);
 }
 
 /** Runs the command line; returns the exit code. */

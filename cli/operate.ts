@@ -4,20 +4,20 @@
  * Each takes a {@link Target}; the command line (cli/main.ts) parses and prints.
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { StartExecutionCommand, StopExecutionCommand, DescribeExecutionCommand } from '@aws-sdk/client-sfn';
+import { StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { isValidRunId, runKeys } from '../lambdas/shared/contracts';
+import { isValidRunId, keyPrefix, runKeys } from '../lambdas/shared/contracts';
 import type { RunSummary } from '../lambdas/finalize/run-summary';
-import { readJson, readRunView, RunNotFound, type RunView } from './run-view';
+import { describeExecution, readJson, readRunView, type RunView, type ViewCache } from './run-view';
 import type { Target } from './target';
 
-/** Where `submit` uploads local files: a prefix no rule watches, so an upload starts nothing by itself. */
+/** Where `submit` uploads local files (under the pipeline's key prefix): a prefix no rule watches, so an upload starts nothing by itself. */
 export const SUBMIT_PREFIX = 'uploads/';
 
 /** A wrong input to a command that the user can fix: one line, exit 2. */
@@ -65,8 +65,11 @@ export async function submitRun(
   const runId = req.runId ?? defaultRunId(req.inputs[0]!, opts.now ?? new Date());
   if (!isValidRunId(runId))
     throw new CommandInputError(`--run-id must be 1..40 letters, digits and single hyphens, starting and ending with a letter or digit, got '${runId}'`);
-  const local: string[] = [];
+  const seen = new Set<string>();
   for (const input of req.inputs) {
+    const same = input.startsWith('s3://') ? input : resolve(input);
+    if (seen.has(same)) throw new CommandInputError(`${input} is given twice: each input is read once per run`);
+    seen.add(same);
     if (input.startsWith('s3://')) {
       if (!input.startsWith(`s3://${target.bucket}/`))
         throw new CommandInputError(`${input} is not in the pipeline's bucket (s3://${target.bucket}/): copy it there first`);
@@ -75,21 +78,23 @@ export async function submitRun(
     const info = await stat(input).catch(() => undefined);
     if (!info) throw new CommandInputError(`file not found: ${input}`);
     if (!info.isFile()) throw new CommandInputError(`not a file: ${input}`);
-    local.push(input);
   }
   const claim = await target.ddb.send(new GetCommand({ TableName: target.tableName, Key: { pk: `RUN#${runId}`, sk: 'RUN' }, ConsistentRead: true }));
   if (claim.Item) throw new CommandInputError(`run id ${runId} is taken (a run owns its id): choose another --run-id`);
 
-  const names = local.map((f) => basename(f));
   const inputs: string[] = [];
+  const used = new Set<string>();
   for (const input of req.inputs) {
     if (input.startsWith('s3://')) {
       inputs.push(input);
       continue;
     }
-    const i = local.indexOf(input);
-    const name = names.indexOf(names[i]!) === i ? names[i]! : `${i + 1}-${names[i]!}`;
-    const key = `${SUBMIT_PREFIX}${runId}/${name}`;
+    // Two files named alike (a/x.jsonl, b/x.jsonl) get x.jsonl and 2-x.jsonl, never one key.
+    const name = basename(input);
+    let unique = name;
+    for (let n = 2; used.has(unique); n++) unique = `${n}-${name}`;
+    used.add(unique);
+    const key = `${keyPrefix()}${SUBMIT_PREFIX}${runId}/${unique}`;
     opts.progress?.(`uploading ${input} to s3://${target.bucket}/${key}`);
     await new Upload({ client: target.s3, params: { Bucket: target.bucket, Key: key, Body: createReadStream(input) } }).done();
     inputs.push(`s3://${target.bucket}/${key}`);
@@ -116,8 +121,9 @@ export async function waitForRun(target: Target, runId: string, opts: WaitOption
   const now = opts.now ?? (() => new Date());
   const started = now().getTime();
   let last = '';
+  const cache: ViewCache = new Map();
   for (;;) {
-    const view = await readRunView(target, runId, now);
+    const view = await readRunView(target, runId, now, cache);
     const key = JSON.stringify({ ...view, elapsedSeconds: undefined, etaSeconds: undefined });
     if (key !== last) opts.onChange?.(view);
     last = key;
@@ -133,25 +139,27 @@ export async function waitForRun(target: Target, runId: string, opts: WaitOption
  * has wound it up: `summary.json` is its last write (stop-run's, or the run's own if it ended
  * first). Waits at most `timeoutMs` (default 20 minutes: stop-run's own budget is 15).
  */
-export async function stopRun(target: Target, runId: string, wait: WaitOptions = {}): Promise<RunView> {
-  const claim = await target.ddb.send(new GetCommand({ TableName: target.tableName, Key: { pk: `RUN#${runId}`, sk: 'RUN' }, ConsistentRead: true }));
-  const owner = (claim.Item as { owner?: string } | undefined)?.owner;
-  if (!owner) throw new RunNotFound(`no run '${runId}' in ${target.description}`);
-  const execution = await target.sfn.send(new DescribeExecutionCommand({ executionArn: owner }));
-  if (execution.status === 'RUNNING') {
-    await target.sfn.send(new StopExecutionCommand({ executionArn: owner, error: 'RunStopped', cause: 'stopped with bedrock-batch stop' }));
-  }
+export async function stopRun(target: Target, runId: string, wait: WaitOptions = {}): Promise<{ view: RunView; stopped: boolean }> {
   const sleep = wait.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const now = wait.now ?? (() => new Date());
+  const cache: ViewCache = new Map();
+  const first = await readRunView(target, runId, now, cache);
+  if (first.final) return { view: first, stopped: false };
+  const execution = await describeExecution(target, first.executionArn!);
+  let stopped = false;
+  if (execution?.status === 'RUNNING') {
+    await target.sfn.send(new StopExecutionCommand({ executionArn: first.executionArn!, error: 'RunStopped', cause: 'stopped with bedrock-batch stop' }));
+    stopped = true;
+  }
   const timeoutMs = wait.timeoutMs ?? 20 * 60_000;
   const started = now().getTime();
   let last = '';
   for (;;) {
-    const view = await readRunView(target, runId, now);
+    const view = await readRunView(target, runId, now, cache);
     const key = JSON.stringify({ ...view, elapsedSeconds: undefined, etaSeconds: undefined });
     if (key !== last) wait.onChange?.(view);
     last = key;
-    if (await readJson<RunSummary>(target, runKeys.results(runId, 'summary.json'))) return readRunView(target, runId, now);
+    if (view.final) return { view, stopped };
     if (now().getTime() - started > timeoutMs)
       throw new Error(
         `the pipeline has not written run ${runId}'s summary after ${Math.round(timeoutMs / 1000)} s (is its stop-run function failing? see docs/OPERATIONS.md)`,
@@ -230,8 +238,9 @@ export async function listRuns(target: Target, limit = 20): Promise<RunListing[]
           records: summary.records,
           costUsd: summary.cost ? summary.cost.batchUsd + summary.cost.onDemandUsd : null,
         };
-      const execution = c.owner ? await target.sfn.send(new DescribeExecutionCommand({ executionArn: c.owner })).catch(() => undefined) : undefined;
-      const status = execution?.status === 'RUNNING' || !execution ? (c.stopRequestedAt ? 'Stopping' : 'Running') : execution.status!;
+      const execution = c.owner ? await describeExecution(target, c.owner) : undefined;
+      const status =
+        execution?.status === 'ABORTED' || c.stopRequestedAt ? 'Stopping' : execution?.status === 'RUNNING' || !execution ? 'Running' : execution.status!;
       return { runId: c.runId, status, ...(c.claimedAt ? { claimedAt: c.claimedAt } : {}) };
     }),
   );

@@ -6,7 +6,7 @@
  */
 import { GetModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, type DescribeExecutionCommandOutput } from '@aws-sdk/client-sfn';
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { runKeys, S3_PREFIXES, type RunConfig } from '../lambdas/shared/contracts';
 import type { ChunkStats, PrepareStats, RemainderStats } from '../lambdas/shared/outcomes';
@@ -64,34 +64,60 @@ interface Claim {
   readonly round?: { number?: number };
 }
 
-/** Reads where `runId` stands. `now` is injected for tests. */
-export async function readRunView(target: Target, runId: string, now: () => Date = () => new Date()): Promise<RunView> {
-  const [claim, summary] = await Promise.all([readClaim(target, runId), readJson<RunSummary>(target, runKeys.results(runId, 'summary.json'))]);
-  if (!claim && !summary) throw new RunNotFound(`no run '${runId}' in ${target.description}`);
-  if (summary) return summaryView(runId, summary, claim);
+/** The ARN of the execution `submit` starts for `runId` (it names the execution after the run). */
+export function submittedExecutionArn(stateMachineArn: string, runId: string): string {
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${runId}`;
+}
 
-  const execution = claim?.owner ? await target.sfn.send(new DescribeExecutionCommand({ executionArn: claim.owner })).catch(() => undefined) : undefined;
+/** DescribeExecution, or undefined when there is no such execution (yet). Other errors are thrown. */
+export async function describeExecution(target: Target, executionArn: string): Promise<DescribeExecutionCommandOutput | undefined> {
+  try {
+    return await target.sfn.send(new DescribeExecutionCommand({ executionArn }));
+  } catch (err) {
+    if ((err as Error).name === 'ExecutionDoesNotExist') return undefined;
+    throw err;
+  }
+}
+
+/** What a view keeps between looks: `stats.json` files are written once, so each is read once. */
+export type ViewCache = Map<string, ChunkCounters>;
+
+/** Reads where `runId` stands. `now` is injected for tests; `cache` spares re-reading chunk counters. */
+export async function readRunView(target: Target, runId: string, now: () => Date = () => new Date(), cache: ViewCache = new Map()): Promise<RunView> {
+  const [claim, summary] = await Promise.all([readClaim(target, runId), readJson<RunSummary>(target, runKeys.results(runId, 'summary.json'))]);
+  if (summary) return summaryView(runId, summary, claim);
+  // Before prepare has claimed the run there is no claim: `submit` names its execution after the run.
+  const executionArn = claim?.owner ?? submittedExecutionArn(target.stateMachineArn, runId);
+  const execution = await describeExecution(target, executionArn);
+  if (!claim && !execution) throw new RunNotFound(`no run '${runId}' in ${target.description}`);
+
   const [config, prepared, chunks, jobs] = await Promise.all([
     readJson<RunConfig>(target, runKeys.runConfig(runId)),
     readJson<PrepareStats>(target, runKeys.runStats(runId)),
-    readChunkStats(target, runId),
+    readChunkStats(target, runId, cache),
     readJobs(target, runId),
   ]);
   let succeeded = 0;
   let failed = 0;
   const batch = { input: 0, output: 0 };
+  const onDemand = { input: 0, output: 0 };
   const estimated = { input: 0, output: 0 };
   for (const s of chunks) {
     succeeded += s.succeeded;
     failed += s.failed;
-    batch.input += s.tokens.input;
-    batch.output += s.tokens.output;
+    // A round's small remainder ran on demand (finalize prices it so too).
+    const bucket = s.remainder ? onDemand : batch;
+    bucket.input += s.tokens.input;
+    bucket.output += s.tokens.output;
     estimated.input += s.tokens.estimated?.input ?? 0;
     estimated.output += s.tokens.estimated?.output ?? 0;
   }
   const executionStatus = execution?.status;
-  const running = executionStatus === 'RUNNING' || executionStatus === undefined;
-  const status = !running ? executionStatus! : claim?.stopRequestedAt ? 'Stopping' : prepared ? 'Running' : 'Preparing';
+  // A stopped execution is ABORTED at once; the run has ended only once stop-run wrote its summary.
+  const stopping = executionStatus === 'ABORTED' || claim?.stopRequestedAt !== undefined;
+  const running = executionStatus === 'RUNNING' || executionStatus === undefined || executionStatus === 'PENDING_REDRIVE';
+  const final = !running && !stopping;
+  const status = stopping ? 'Stopping' : !running ? executionStatus! : prepared ? 'Running' : 'Preparing';
   const jobsByStatus: Record<string, number> = {};
   for (const j of jobs) jobsByStatus[j.status] = (jobsByStatus[j.status] ?? 0) + 1;
   const startedAt = config?.startedAt ?? claim?.claimedAt ?? execution?.startDate?.toISOString();
@@ -101,15 +127,17 @@ export async function readRunView(target: Target, runId: string, now: () => Date
   const left = prepared ? prepared.valid - succeeded - failed - inFlight : undefined;
   const etaSeconds = elapsedSeconds && done > 0 && left !== undefined && left >= 0 ? Math.round((left * elapsedSeconds) / done) : undefined;
   const modelId = config?.modelId;
+  // The claim's round is written at a hand-over only: the chunks say how far the run has gone since.
+  const rounds = [claim?.round?.number, ...chunks.map((c) => c.round)].filter((r): r is number => r !== undefined);
   return {
     runId,
     status,
-    final: !running,
-    ...(claim?.owner ? { executionArn: claim.owner } : {}),
+    final,
+    executionArn,
     ...(executionStatus ? { executionStatus } : {}),
     ...(modelId ? { modelId } : {}),
     ...(config?.route ? { route: config.route } : {}),
-    ...(claim?.round?.number !== undefined ? { round: claim.round.number } : chunks.length > 0 ? { round: Math.max(...chunks.map((c) => c.round)) } : {}),
+    ...(rounds.length > 0 ? { round: Math.max(...rounds) } : {}),
     records: {
       ...(prepared ? { input: prepared.inputLines, prepared: prepared.valid } : {}),
       succeeded,
@@ -119,11 +147,11 @@ export async function readRunView(target: Target, runId: string, now: () => Date
     jobs,
     jobsByStatus,
     ...(config ? { slots: { held: jobs.filter((j) => !TERMINAL_JOB_STATUSES.has(j.status)).length, cap: config.maxConcurrentJobs } } : {}),
-    ...(modelId ? { cost: runCost(modelId, { batch, onDemand: { input: 0, output: 0 }, estimated }).cost } : {}),
+    ...(modelId ? { cost: runCost(modelId, { batch, onDemand, estimated }).cost } : {}),
     ...(startedAt ? { startedAt } : {}),
     ...(elapsedSeconds !== undefined ? { elapsedSeconds: Math.round(elapsedSeconds) } : {}),
-    ...(etaSeconds !== undefined && running ? { etaSeconds } : {}),
-    ...(!running && execution?.error ? { error: { error: execution.error, cause: execution.cause ?? '' } } : {}),
+    ...(etaSeconds !== undefined && running && !stopping ? { etaSeconds } : {}),
+    ...(final && execution?.error ? { error: { error: execution.error, cause: execution.cause ?? '' } } : {}),
   };
 }
 
@@ -164,8 +192,11 @@ export async function readJson<T>(target: Target, key: string): Promise<T | unde
   }
 }
 
-/** Every committed chunk's and remainder's counters under `work/<runId>/`, read 16 at a time. */
-async function readChunkStats(target: Target, runId: string): Promise<Array<Pick<ChunkStats, 'round' | 'succeeded' | 'failed' | 'tokens'>>> {
+/** A committed chunk's or remainder's counters (`remainder`: a small remainder, run on demand). */
+export type ChunkCounters = Pick<ChunkStats, 'round' | 'succeeded' | 'failed' | 'tokens'> & { readonly remainder: boolean };
+
+/** Every committed chunk's and remainder's counters under `work/<runId>/`, read 16 at a time, each once per `cache`. */
+async function readChunkStats(target: Target, runId: string, cache: ViewCache): Promise<ChunkCounters[]> {
   const keys: string[] = [];
   let token: string | undefined;
   do {
@@ -173,12 +204,22 @@ async function readChunkStats(target: Target, runId: string): Promise<Array<Pick
     for (const o of page.Contents ?? []) if (o.Key && /\/r\d{2,}\/(c\d{5,}\/stats|remainder-stats)\.json$/.test(o.Key)) keys.push(o.Key);
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
-  const out: Array<Pick<ChunkStats, 'round' | 'succeeded' | 'failed' | 'tokens'>> = [];
-  for (let i = 0; i < keys.length; i += 16) {
-    const batch = await Promise.all(keys.slice(i, i + 16).map((k) => readJson<ChunkStats | RemainderStats>(target, k)));
-    for (const s of batch) if (s) out.push(s);
+  const missing = keys.filter((k) => !cache.has(k));
+  for (let i = 0; i < missing.length; i += 16) {
+    const part = missing.slice(i, i + 16);
+    const read = await Promise.all(part.map((k) => readJson<ChunkStats | RemainderStats>(target, k)));
+    read.forEach((s, j) => {
+      if (s)
+        cache.set(part[j]!, {
+          round: s.round,
+          succeeded: s.succeeded,
+          failed: s.failed,
+          tokens: s.tokens,
+          remainder: part[j]!.endsWith('remainder-stats.json'),
+        });
+    });
   }
-  return out;
+  return keys.map((k) => cache.get(k)).filter((c): c is ChunkCounters => c !== undefined);
 }
 
 /** The run's job items, with Bedrock's record counters for each job not yet ended. */
@@ -198,18 +239,21 @@ async function readJobs(target: Target, runId: string): Promise<JobView[]> {
     start = page.LastEvaluatedKey;
   } while (start);
   items.sort((a, b) => a.round - b.round || a.chunk - b.chunk);
-  return Promise.all(
-    items.map(async (item): Promise<JobView> => {
-      const base = { name: item.jobName, round: item.round, chunk: item.chunk, status: item.status };
-      if (!item.jobArn || TERMINAL_JOB_STATUSES.has(item.status)) return base;
-      const job = await target.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: item.jobArn })).catch(() => undefined);
-      if (!job) return base;
-      return {
-        ...base,
-        status: job.status ?? item.status,
-        ...(job.processedRecordCount !== undefined ? { processed: job.processedRecordCount } : {}),
-        ...(job.totalRecordCount !== undefined ? { total: job.totalRecordCount } : {}),
-      };
-    }),
-  );
+  const look = async (item: (typeof items)[number]): Promise<JobView> => {
+    const base = { name: item.jobName, round: item.round, chunk: item.chunk, status: item.status };
+    if (!item.jobArn || TERMINAL_JOB_STATUSES.has(item.status)) return base;
+    // Progress is extra: a job Bedrock cannot describe (throttled, gone) keeps its item's status.
+    const job = await target.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: item.jobArn })).catch(() => undefined);
+    if (!job) return base;
+    return {
+      ...base,
+      status: job.status ?? item.status,
+      ...(job.processedRecordCount !== undefined ? { processed: job.processedRecordCount } : {}),
+      ...(job.totalRecordCount !== undefined ? { total: job.totalRecordCount } : {}),
+    };
+  };
+  // A few at a time: a run can have many open jobs, and GetModelInvocationJob is rate limited.
+  const views: JobView[] = [];
+  for (let i = 0; i < items.length; i += 8) views.push(...(await Promise.all(items.slice(i, i + 8).map(look))));
+  return views;
 }

@@ -12,6 +12,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { readFile } from 'node:fs/promises';
+import { KEY_PREFIX_VARIABLE } from '../lambdas/shared/contracts';
 import { join } from 'node:path';
 
 /** The stack outputs the commands need (lib/pipeline-stack.ts writes them). */
@@ -59,6 +60,12 @@ export interface TargetOptions {
   readonly stack?: string;
   readonly local?: string;
   readonly region?: string;
+  /** A pipeline named by its resources (one placed in a stack of the user's): all three together. */
+  readonly bucket?: string;
+  readonly stateMachine?: string;
+  readonly table?: string;
+  /** The pipeline's `keyPrefix` in its bucket, if it has one. */
+  readonly keyPrefix?: string;
 }
 
 /** Clients the stack lookup uses; replaced in tests. */
@@ -68,6 +75,30 @@ export interface TargetFactories {
 
 /** Resolves `--local DIR` or `--stack NAME` (default {@link DEFAULT_STACK}). */
 export async function resolveTarget(options: TargetOptions, factories: TargetFactories = {}): Promise<Target> {
+  if (options.keyPrefix !== undefined) {
+    if (!/^(?:[A-Za-z0-9!_.*'()-]+\/)+$/.test(options.keyPrefix))
+      throw new TargetError(`--key-prefix must be /-separated segments ending in '/', got '${options.keyPrefix}'`);
+    // The keys the commands read and write (runKeys, S3_PREFIXES) are under it, as the pipeline's are.
+    process.env[KEY_PREFIX_VARIABLE] = options.keyPrefix;
+  }
+  const named = [options.bucket, options.stateMachine, options.table];
+  if (named.some((n) => n !== undefined)) {
+    if (named.some((n) => n === undefined))
+      throw new TargetError("--bucket, --state-machine and --table go together (the pipeline construct's bucket, stateMachine and jobTable)");
+    if (options.stack !== undefined || options.local !== undefined)
+      throw new TargetError('give --bucket/--state-machine/--table, --stack or --local, not several');
+    const config = options.region ? { region: options.region } : {};
+    const s3 = new S3Client(config);
+    const where = await s3.config.region().catch((err: unknown) => {
+      s3.destroy();
+      throw awsProblem(err, 'the AWS region');
+    });
+    return withClients(
+      `the pipeline of bucket ${options.bucket} (${where})`,
+      { bucket: options.bucket!, stateMachineArn: options.stateMachine!, tableName: options.table! },
+      { s3, sfn: new SFNClient({ region: where }), dynamo: new DynamoDBClient({ region: where }), bedrock: new BedrockClient({ region: where }) },
+    );
+  }
   if (options.local !== undefined) {
     if (options.stack !== undefined) throw new TargetError('give --stack or --local, not both');
     return localTarget(options.local);

@@ -15,8 +15,21 @@ export function duration(seconds: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
+/**
+ * Text read from the bucket or the execution (an error's cause), made safe for a terminal: control
+ * characters (escape sequences that could redraw an operator's screen) become spaces.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
+}
+
 /** One line: status, round, records, jobs by status, slots, cost, elapsed and time left. */
 export function describeView(v: RunView): string {
+  return printable(describeViewText(v));
+}
+
+function describeViewText(v: RunView): string {
   const r = v.records;
   const parts = [
     `${v.runId}: ${v.status}`,
@@ -35,7 +48,7 @@ export function describeView(v: RunView): string {
 
 /** Lines of the running jobs' progress (`bb-run-r01-c00002 InProgress 40/100`). */
 export function jobLines(v: RunView): string[] {
-  return v.jobs.filter((j) => j.total !== undefined).map((j) => `  ${j.name} ${j.status} ${j.processed ?? 0}/${j.total}`);
+  return v.jobs.filter((j) => j.total !== undefined).map((j) => printable(`  ${j.name} ${j.status} ${j.processed ?? 0}/${j.total}`));
 }
 
 /** What `status --watch` and `submit --wait` print for each change. */
@@ -86,8 +99,10 @@ export function barPrinter(stream: NodeJS.WritableStream): ViewPrinter {
       for (const job of view.jobs) {
         let bar = jobs.get(job.name);
         if (job.total === undefined) {
-          // A job that has ended: its bar (if it had one) shows it full, with how it ended.
-          bar?.update(bar.getTotal(), { label: `${job.name} ${job.status}` });
+          // A job that has ended leaves the view (its records count in the run's bar): the bars
+          // stay as many as the jobs running, which the cap bounds.
+          if (bar) bars.remove(bar);
+          jobs.delete(job.name);
           continue;
         }
         if (!bar) {

@@ -40,7 +40,9 @@ export interface AppPipeline {
 export async function synthesizeApp(command: string, cwd = process.cwd()): Promise<Array<{ stackName: string; template: CfnTemplate }>> {
   const outdir = await mkdtemp(join(tmpdir(), 'bb-app-'));
   try {
-    const context = { 'aws:cdk:enable-path-metadata': true, 'aws:cdk:bundling-stacks': [] };
+    // The CDK CLI hands an app its context through CDK_CONTEXT_JSON (App reads nothing else):
+    // cdk.json's, then cdk.context.json's (cached lookups), then the twin's own two settings.
+    const context = { ...(await appContext(cwd)), 'aws:cdk:enable-path-metadata': true, 'aws:cdk:bundling-stacks': [] };
     const stderr = await new Promise<string>((resolve, reject) => {
       const child = spawn(command, {
         cwd,
@@ -76,6 +78,26 @@ export async function synthesizeApp(command: string, cwd = process.cwd()): Promi
   } finally {
     await rm(outdir, { recursive: true, force: true });
   }
+}
+
+/** The context the CDK CLI would give an app run in `cwd`: `cdk.json`'s `context`, then `cdk.context.json`. */
+async function appContext(cwd: string): Promise<Record<string, unknown>> {
+  const read = async (file: string): Promise<Record<string, unknown>> => {
+    let text: string;
+    try {
+      text = await readFile(join(cwd, file), 'utf8');
+    } catch {
+      return {};
+    }
+    try {
+      return JSON.parse(text) as Record<string, unknown>;
+    } catch (err) {
+      throw new AppError(`--app: ${file} is not JSON (${(err as Error).message})`);
+    }
+  };
+  const cdkJson = await read('cdk.json');
+  const context = typeof cdkJson.context === 'object' && cdkJson.context !== null ? (cdkJson.context as Record<string, unknown>) : {};
+  return { ...context, ...(await read('cdk.context.json')) };
 }
 
 const pathOf = (r: CfnResource) => (r as { Metadata?: Record<string, unknown> }).Metadata?.[PATH_METADATA];

@@ -33,7 +33,8 @@ export function executionCalls(twin: () => ExecutionHost | undefined): StepFunct
         executionArn: execution.arn,
         stateMachineArn: twin()!.stateMachineArn,
         name: execution.name,
-        status: execution.result?.status ?? 'RUNNING',
+        // AWS reports ABORTED as soon as StopExecution returns; the interpreter unwinds later.
+        status: execution.result?.status ?? (execution.abort.signal.aborted ? 'ABORTED' : 'RUNNING'),
         startDate: execution.startDate,
         input: JSON.stringify(execution.input),
         ...(execution.result?.error !== undefined ? { error: execution.result.error } : {}),

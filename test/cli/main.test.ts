@@ -58,6 +58,13 @@ describe('bedrock-batch command line', () => {
     expect(t.out()).toBe('');
   });
 
+  it('estimate of a missing file is bad usage: exit 2, one line naming it', async () => {
+    const t = io();
+    expect(await main(['estimate', '/no/such.jsonl', '--model', 'anthropic.claude-3-haiku-20240307-v1:0'], t.io)).toBe(2);
+    expect(t.err().trim().split('\n')).toHaveLength(1);
+    expect(t.err()).toMatch(/^bedrock-batch: .*\/no\/such\.jsonl/);
+  });
+
   it('no arguments: the help on stderr, exit 2', async () => {
     const t = io();
     expect(await main([], t.io)).toBe(2);

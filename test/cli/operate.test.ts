@@ -1,7 +1,7 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -78,6 +78,20 @@ describe('submitRun', () => {
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 
+  it('gives files named alike keys of their own, and refuses a file given twice', async () => {
+    for (const d of ['a', 'b']) await mkdir(join(dir, d));
+    const files = [join(dir, 'a', 'x.jsonl'), join(dir, 'b', 'x.jsonl'), join(dir, '2-x.jsonl')];
+    for (const f of files) await writeFile(f, '\n');
+    ddb.on(GetCommand).resolves({});
+    s3.on(PutObjectCommand).resolves({ ETag: '"e"' });
+    sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec', startDate: new Date() });
+    const started = await submitRun(mockedTarget(), { inputs: files, runId: 'r1' });
+    expect(started.inputs).toEqual(['s3://bb-bucket/uploads/r1/x.jsonl', 's3://bb-bucket/uploads/r1/2-x.jsonl', 's3://bb-bucket/uploads/r1/2-2-x.jsonl']);
+    await expect(submitRun(mockedTarget(), { inputs: [files[0]!, join(dir, 'b', '..', 'a', 'x.jsonl')], runId: 'r2' })).rejects.toThrow(
+      /x\.jsonl is given twice: each input is read once per run$/,
+    );
+  });
+
   it('makes a valid run id from the first file name when none is given', () => {
     const id = defaultRunId('/data/Support Tickets (Dec).jsonl', new Date('2026-12-06T10:11:12Z'), () => 0.5);
     expect(id).toMatch(/^Support-Tickets-Dec-20261206-101112-[0-9a-z]{4}$/);
@@ -88,52 +102,82 @@ describe('submitRun', () => {
 });
 
 describe('stopRun', () => {
+  const summary = {
+    runId: 'run-1',
+    status: 'Stopped',
+    records: { input: 10, succeeded: 4, failed: 6, rejected: 0 },
+    jobs: { Stopped: 1 },
+    rounds: 1,
+    cost: null,
+    finishedAt: '2026-12-06T10:01:00.000Z',
+    outputs: { results: [], failed: '', rejected: '' },
+    warnings: [],
+  };
+
   it("stops the run's current execution and returns once the pipeline has written the summary", async () => {
     ddb.on(GetCommand).resolves({ Item: { owner: OWNER, claimedAt: '2026-12-06T10:00:00.000Z' } });
+    // Running when looked at; ABORTED at once after StopExecution, as on AWS.
     sfn
       .on(DescribeExecutionCommand)
       .resolvesOnce({ status: 'RUNNING' } as never)
+      .resolvesOnce({ status: 'RUNNING' } as never)
       .resolves({ status: 'ABORTED' } as never);
     sfn.on(StopExecutionCommand).resolves({ stopDate: new Date() });
-    ddb.on(ScanCommand).resolves({ Items: [] });
-    s3.on(GetObjectCommand).rejects(noSuchKey());
-    const summary = {
-      runId: 'run-1',
-      status: 'Stopped',
-      records: { input: 10, succeeded: 4, failed: 6, rejected: 0 },
-      jobs: { Stopped: 1 },
-      rounds: 1,
-      cost: null,
-      finishedAt: '2026-12-06T10:01:00.000Z',
-      outputs: { results: [], failed: '', rejected: '' },
-      warnings: [],
-    };
+    const seen: string[] = [];
     let looks = 0;
-    const view = await stopRun(mockedTarget(), 'run-1', {
+    const { view, stopped } = await stopRun(mockedTarget(), 'run-1', {
       intervalMs: 1,
-      // The summary appears on the third look (an injected sleep counts the looks).
+      onChange: (v) => seen.push(v.status),
+      // The summary appears after the second look (an injected sleep counts the looks).
       sleep: async () => {
         looks += 1;
         if (looks === 2) s3.on(GetObjectCommand, { Bucket: 'bb-bucket', Key: 'results/run-1/summary.json' }).resolves(jsonBody(summary));
       },
     });
+    expect(stopped).toBe(true);
     expect(view).toMatchObject({ status: 'Stopped', final: true, records: { succeeded: 4, failed: 6 } });
+    // ABORTED without a summary is not the end: stop-run is still winding the run up.
+    expect(seen).toEqual(['Stopping', 'Stopped']);
     expect(sfn.commandCalls(StopExecutionCommand)[0]!.args[0].input).toEqual({
       executionArn: OWNER,
       error: 'RunStopped',
       cause: 'stopped with bedrock-batch stop',
     });
-    expect(looks).toBe(2);
   });
 
-  it('does not stop an execution that has ended, and gives up after its timeout', async () => {
+  it('stops a run prepare has not claimed yet, by the execution submit named after it', async () => {
+    ddb.on(GetCommand).resolves({});
+    const arn = 'arn:aws:states:eu-west-1:111122223333:execution:bb:fresh-1';
+    sfn
+      .on(DescribeExecutionCommand, { executionArn: arn })
+      .resolvesOnce({ status: 'RUNNING' } as never)
+      .resolvesOnce({ status: 'RUNNING' } as never)
+      .resolves({ status: 'ABORTED' } as never);
+    sfn.on(StopExecutionCommand).resolves({ stopDate: new Date() });
+    s3.on(GetObjectCommand, { Bucket: 'bb-bucket', Key: 'results/fresh-1/summary.json' })
+      .rejectsOnce(noSuchKey())
+      .rejectsOnce(noSuchKey())
+      .resolves(jsonBody({ ...summary, runId: 'fresh-1' }));
+    const { stopped } = await stopRun(mockedTarget(), 'fresh-1', { sleep: async () => undefined });
+    expect(stopped).toBe(true);
+    expect(sfn.commandCalls(StopExecutionCommand)[0]!.args[0].input.executionArn).toBe(arn);
+  });
+
+  it('does not stop a run that has ended', async () => {
     ddb.on(GetCommand).resolves({ Item: { owner: OWNER } });
-    sfn.on(DescribeExecutionCommand).resolves({ status: 'FAILED' } as never);
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'FAILED', error: 'States.Runtime', cause: 'boom' } as never);
+    const { view, stopped } = await stopRun(mockedTarget(), 'run-1');
+    expect({ stopped, status: view.status, final: view.final }).toEqual({ stopped: false, status: 'FAILED', final: true });
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
+  });
+
+  it('gives up after its timeout when no summary comes', async () => {
+    ddb.on(GetCommand).resolves({ Item: { owner: OWNER } });
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'ABORTED' } as never);
     let t = 0;
     await expect(
       stopRun(mockedTarget(), 'run-1', { timeoutMs: 10_000, sleep: async () => void (t += 6000), now: () => new Date(1_800_000_000_000 + t) }),
     ).rejects.toThrow("the pipeline has not written run run-1's summary after 10 s");
-    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
   });
 });
 

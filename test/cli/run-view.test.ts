@@ -143,8 +143,64 @@ describe('readRunView', () => {
     expect(sfn.commandCalls(DescribeExecutionCommand)).toHaveLength(0);
   });
 
-  it('says a run id is unknown when there is no claim and no summary', async () => {
+  it('finds a run prepare has not claimed yet by the execution submit named after it', async () => {
     ddb.on(GetCommand).resolves({});
+    s3.on(ListObjectsV2Command).resolves({});
+    ddb.on(ScanCommand).resolves({});
+    const arn = 'arn:aws:states:eu-west-1:111122223333:execution:bb:fresh-1';
+    sfn
+      .on(DescribeExecutionCommand, { executionArn: arn })
+      .resolves({ executionArn: arn, status: 'RUNNING', startDate: new Date('2026-12-06T10:00:00Z') } as never);
+    expect(await readRunView(mockedTarget(), 'fresh-1')).toMatchObject({ status: 'Preparing', final: false, executionArn: arn });
+  });
+
+  it('an ABORTED execution without a summary is Stopping, not ended: stop-run is still at work', async () => {
+    runningRun();
+    sfn.on(DescribeExecutionCommand, { executionArn: OWNER }).resolves({ executionArn: OWNER, status: 'ABORTED', error: 'RunStopped', cause: 'x' } as never);
+    const view = await readRunView(mockedTarget(), 'run-1');
+    expect(view).toMatchObject({ status: 'Stopping', final: false });
+    expect(view.error).toBeUndefined();
+  });
+
+  it('says why it cannot look at the execution instead of calling the run Preparing forever', async () => {
+    runningRun();
+    sfn
+      .on(DescribeExecutionCommand)
+      .rejects(Object.assign(new Error('not authorized to perform: states:DescribeExecution'), { name: 'AccessDeniedException', $metadata: {} }));
+    await expect(readRunView(mockedTarget(), 'run-1')).rejects.toThrow(/states:DescribeExecution/);
+  });
+
+  it("prices a small remainder's tokens on demand, as finalize does, and reads each stats.json once per cache", async () => {
+    runningRun();
+    s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'work/run-1/r01/c00000/stats.json' }, { Key: 'work/run-1/r02/remainder-stats.json' }] });
+    s3.on(GetObjectCommand, key('work/run-1/r02/remainder-stats.json')).resolves(
+      jsonBody({
+        round: 2,
+        policy: 'on-demand',
+        records: 10,
+        succeeded: 10,
+        failed: 0,
+        held: 0,
+        onDemandRecords: 10,
+        tokens: { input: 1_000_000, output: 0 },
+        parts: [],
+      }),
+    );
+    const cache = new Map();
+    const view = await readRunView(mockedTarget(), 'run-1', () => new Date('2026-12-06T10:10:00Z'), cache);
+    // Batch: 1M in, 0.2M out at $0.125 / $0.625; on demand: 1M in at $0.25.
+    expect(view.cost?.batchUsd).toBeCloseTo(0.125 + 0.2 * 0.625, 6);
+    expect(view.cost?.onDemandUsd).toBeCloseTo(0.25, 6);
+    expect(view.round).toBe(2);
+    const reads = () => s3.commandCalls(GetObjectCommand).filter((c) => /(\/c\d+\/stats|remainder-stats)\.json$/.test(String(c.args[0].input.Key))).length;
+    const before = reads();
+    await readRunView(mockedTarget(), 'run-1', () => new Date('2026-12-06T10:10:00Z'), cache);
+    expect(reads()).toBe(before);
+  });
+
+  it('says a run id is unknown when there is no claim, no summary and no execution of that name', async () => {
+    ddb.on(GetCommand).resolves({});
+    sfn.on(DescribeExecutionCommand).rejects(Object.assign(new Error('Execution Does Not Exist'), { name: 'ExecutionDoesNotExist', $metadata: {} }));
     await expect(readRunView(mockedTarget(), 'nope')).rejects.toThrow(new RunNotFound("no run 'nope' in stack Test (eu-west-1)"));
   });
 });

@@ -106,3 +106,30 @@ describe('awsProblem', () => {
     expect(err.message).toBe('stack S (eu-west-1): AccessDeniedException: User: x is not authorized');
   });
 });
+
+describe('resolveTarget by resources (a pipeline in a stack of your own)', () => {
+  afterEach(() => delete process.env.KEY_PREFIX);
+
+  it('takes the bucket, state machine and table as given, and the key prefix the keys are made under', async () => {
+    const target = await resolveTarget({
+      bucket: 'lake',
+      stateMachine: 'arn:aws:states:eu-west-1:1:stateMachine:m',
+      table: 't',
+      keyPrefix: 'teams/ml/',
+      region: 'eu-west-1',
+    });
+    expect({ bucket: target.bucket, table: target.tableName, d: target.description }).toEqual({
+      bucket: 'lake',
+      table: 't',
+      d: 'the pipeline of bucket lake (eu-west-1)',
+    });
+    expect(process.env.KEY_PREFIX).toBe('teams/ml/');
+    target.close();
+  });
+
+  it('wants all three, and no --stack or --local beside them', async () => {
+    await expect(resolveTarget({ bucket: 'lake', table: 't' })).rejects.toThrow('--bucket, --state-machine and --table go together');
+    await expect(resolveTarget({ bucket: 'l', stateMachine: 'a', table: 't', stack: 'S' })).rejects.toThrow('not several');
+    await expect(resolveTarget({ stack: 'S', keyPrefix: '/bad' })).rejects.toThrow("--key-prefix must be /-separated segments ending in '/', got '/bad'");
+  });
+});

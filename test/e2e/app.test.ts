@@ -73,6 +73,22 @@ describe('local run --app', () => {
     expect(res.stderr.trim()).toMatch(message);
   });
 
+  test("this repository's own app, whose routes are in cdk.json's context, as `cdk synth` would give it", () => {
+    const out = join(dir, 'own');
+    const own = `"${process.execPath}" -r "${require.resolve('tsx/cjs')}" bin/app.ts`;
+    const res = cli(['local', 'run', file, '--app', own, '--out', out, '--quiet']);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as RunSummary;
+    // cdk.json: route default on Claude 3 Haiku, 100..50,000 records per job: one job of 120.
+    expect(summary).toMatchObject({
+      route: 'default',
+      modelId: 'anthropic.claude-3-haiku-20240307-v1:0',
+      records: { input: 121, succeeded: 120, failed: 0, rejected: 1 },
+    });
+    expect(summary.jobs).toEqual({ Completed: 1 });
+  });
+
   test('an app command that fails is named with its last line of output', () => {
     const res = cli(['local', 'run', file, '--app', `"${process.execPath}" -e "console.error('no credentials for lookup'); process.exit(3)"`, '--quiet']);
     expect(res.code).toBe(2);

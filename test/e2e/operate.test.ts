@@ -121,8 +121,8 @@ describe('operator commands against `local up`', () => {
     const small = writeLines(work, 'small.jsonl', claudeLines(60, 'small'));
     const waited = cli(['submit', small, '--run-id', 'op-wait', '--wait', '--json', ...local]);
     expect(waited.code).toBe(0);
-    const [runId, ...changes] = waited.stdout.trim().split('\n');
-    expect(runId).toBe('op-wait');
+    const [started, ...changes] = waited.stdout.trim().split('\n');
+    expect(JSON.parse(started!)).toMatchObject({ runId: 'op-wait' });
     const last = JSON.parse(changes.at(-1)!) as RunView;
     expect(last).toMatchObject({ status: 'Succeeded', records: { input: 60, succeeded: 60, failed: 0, rejected: 0 } });
 
