@@ -94,6 +94,35 @@ describe('the packed package in a fresh CDK app', () => {
     expect(new Set(summary.handlers).size).toBe(11);
   });
 
+  test("NodejsFunction bundles the shipped handlers from the app's node_modules (esbuild, offline)", () => {
+    // What a consumer installs for bundling: esbuild (its platform binary is an optional dependency of it).
+    for (const dep of ['esbuild', '@esbuild']) {
+      const link = path.join(appDir, 'node_modules', dep);
+      if (!fs.existsSync(link)) fs.symlinkSync(path.join(REPO, 'node_modules', dep), link);
+    }
+    const outdir = path.join(work, 'bundled.out');
+    fs.writeFileSync(
+      path.join(appDir, 'bundled.js'),
+      `const { App, Stack } = require('aws-cdk-lib');\nconst { BedrockBatchPipeline } = require('bedrock-batch');\n` +
+        `const app = new App({ outdir: process.argv[2] });\nconst stack = new Stack(app, 'Bundled');\n` +
+        `new BedrockBatchPipeline(stack, 'Tickets', { routes: { default: { modelId: 'anthropic.claude-3-haiku-20240307-v1:0' } } });\napp.synth();\n`,
+    );
+    execFileSync(process.execPath, ['bundled.js', outdir], { cwd: appDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const template = JSON.parse(fs.readFileSync(path.join(outdir, 'Bundled.template.json'), 'utf8')) as { Resources: Record<string, any> };
+    const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function' && r.Metadata?.['bedrock-batch:handler']);
+    expect(functions).toHaveLength(11);
+    // Each function's asset is one bundled file (its handler and the SDK clients it uses) that
+    // Node loads on its own, outside any node_modules, and that exports the handler.
+    const bundles = functions.map((fn) => path.join(outdir, `asset.${String(fn.Properties.Code.S3Key).replace(/\.zip$/, '')}`, 'index.js'));
+    for (const bundle of bundles) expect(fs.statSync(bundle).size).toBeGreaterThan(100_000);
+    const loaded = execFileSync(process.execPath, ['-e', `for (const b of ${JSON.stringify(bundles)}) console.log(typeof require(b).handler)`], {
+      cwd: os.tmpdir(),
+      encoding: 'utf8',
+      env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'SILENT', AWS_REGION: 'us-east-1' },
+    });
+    expect(loaded.trim().split('\n')).toEqual(Array(11).fill('function'));
+  }, 300000);
+
   test('a TypeScript app type-checks against the shipped declarations', () => {
     fs.writeFileSync(
       path.join(appDir, 'app.ts'),
