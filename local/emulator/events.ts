@@ -1,6 +1,7 @@
 /**
  * The EventBridge events Bedrock sends on every batch job state change (facts §6).
  */
+import { parseModelId } from '../../lambdas/shared/model-catalog';
 import type { JobStatus } from './validation';
 
 /** detail-type of Bedrock's job state events, exactly as Bedrock sends it. */
@@ -50,4 +51,15 @@ export function formatCreationTime(date: Date): string {
     `${MONTHS[date.getUTCMonth()]} ${date.getUTCDate()}, ${date.getUTCFullYear()}, ` +
     `${h12}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} ${h24 < 12 ? 'AM' : 'PM'}`
   );
+}
+
+/**
+ * The ARN form of a model id as given: a foundation model's ARN for a bare id, an inference
+ * profile's for a profile id, the id itself when it is an ARN already.
+ */
+export function modelArnOf(modelId: string, region: string, accountId: string): string {
+  const { form } = parseModelId(modelId);
+  if (form === 'profile') return `arn:aws:bedrock:${region}:${accountId}:inference-profile/${modelId}`;
+  if (form === 'bare') return `arn:aws:bedrock:${region}::foundation-model/${modelId}`;
+  return modelId;
 }

@@ -1,0 +1,117 @@
+/**
+ * A job's way through its statuses (facts §4), one step per `stepDelayMs`: Submitted,
+ * Validating (the input files checked against the model's quotas), Scheduled, InProgress (the
+ * fake model answers every record and the output files are written), then Completed,
+ * PartiallyCompleted, Failed, Expired or, after a stop, Stopping and Stopped; with the job
+ * faults applied.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { isTerminalStatus } from '../../lambdas/shared/contracts';
+import type { FaultDecider } from './faults';
+import { processJobRecords, validateJobInput, type RecordCounts } from './job-processing';
+import type { Job } from './job-store';
+import type { JobStatus } from './validation';
+
+/** What a job's driver needs of the emulator. */
+export interface LifecycleHost {
+  readonly s3: S3Client;
+  readonly faults: FaultDecider;
+  /** True once the emulator is stopped: the driver leaves the job where it is. */
+  closed(): boolean;
+  /** Waits one step; false when the emulator was stopped meanwhile. */
+  step(): Promise<boolean>;
+  transition(job: Job, to: JobStatus, message?: string): void;
+  /** Records processed by batch jobs, for the stats. */
+  countProcessed(records: number): void;
+}
+
+/** Moves a job through its statuses, one step per `stepDelayMs` (facts §4). */
+export async function driveJob(host: LifecycleHost, job: Job): Promise<void> {
+  try {
+    if (!(await host.step())) return;
+    if (job.stopRequested) return await finishStop(host, job);
+    host.transition(job, 'Validating');
+    const input = await validateJobInput(
+      host.s3,
+      {
+        inputS3Uri: job.request.inputDataConfig.s3InputDataConfig.s3Uri,
+        outputS3Uri: job.request.outputDataConfig.s3OutputDataConfig.s3Uri,
+        modelId: job.request.modelId,
+      },
+      job.quotas,
+      () => job.stopRequested || host.closed(),
+    );
+    if (!(await host.step())) return;
+    if (job.stopRequested) return await finishStop(host, job);
+    if ('problem' in input) return host.transition(job, 'Failed', input.problem);
+
+    host.transition(job, 'Scheduled');
+    if (!(await host.step())) return;
+    if (job.stopRequested) return await finishStop(host, job);
+    if (job.faults.expire) {
+      // Expired: scheduled but did not start before the timeout; no output (facts §4).
+      return host.transition(
+        job,
+        'Expired',
+        `The batch inference job expired: it was scheduled but did not begin before its timeout of ${job.timeoutHours} hours.`,
+      );
+    }
+
+    job.counts.total = input.recordCount;
+    host.transition(job, 'InProgress');
+    if (job.faults.fail) {
+      if (!(await host.step())) return;
+      if (job.stopRequested) return await finishStop(host, job);
+      return host.transition(job, 'Failed', 'The batch inference job failed because of an internal error (emulated job-fail fault).');
+    }
+
+    const limit = job.faults.partial ? partialCount(host, job, input.recordCount) : undefined;
+    let reported = 0;
+    const onProgress = (c: RecordCounts) => {
+      job.counts.processed = c.processed;
+      job.counts.success = c.success;
+      job.counts.error = c.error;
+      host.countProcessed(c.processed - reported);
+      reported = c.processed;
+    };
+    const counts = await processJobRecords({
+      s3: host.s3,
+      files: input.files,
+      totalRecords: input.recordCount,
+      jobArn: job.jobArn,
+      jobId: job.jobId,
+      modelId: job.request.modelId,
+      family: job.family,
+      invocationType: job.invocationType,
+      outputS3Uri: job.request.outputDataConfig.s3OutputDataConfig.s3Uri,
+      faults: host.faults,
+      limit,
+      shouldStop: () => job.stopRequested || host.closed(),
+      shouldAbandon: () => host.closed(),
+      onProgress,
+    });
+    onProgress(counts);
+    if (!(await host.step())) return;
+    if (job.stopRequested) return await finishStop(host, job);
+    if (limit !== undefined && counts.processed < input.recordCount) {
+      // The doc's meaning of PartiallyCompleted: the timeout hit after processing began (facts §4).
+      return host.transition(job, 'PartiallyCompleted', 'Not all of your records could be processed in time.');
+    }
+    host.transition(job, 'Completed');
+  } catch (err) {
+    if (host.closed() || isTerminalStatus(job.status)) return;
+    host.transition(job, 'Failed', `The batch inference job failed: ${(err as Error)?.message ?? String(err)}`);
+  }
+}
+
+async function finishStop(host: LifecycleHost, job: Job): Promise<void> {
+  if (!(await host.step())) return;
+  host.transition(job, 'Stopped');
+}
+
+/** How many records a `job-partial` job gets through: 30-80% of them, never all. */
+function partialCount(host: LifecycleHost, job: Job, total: number): number {
+  if (total <= 1) return 0;
+  const fraction = 0.3 + 0.5 * host.faults.uniform('job-partial-fraction', job.jobArn);
+  return Math.min(total - 1, Math.max(1, Math.floor(total * fraction)));
+}
