@@ -21,6 +21,7 @@ import { StepFunctionsError, type StartExecutionRequest } from './services/step-
 import { LOCAL_ACCOUNT, LOCAL_REGION } from './services/fake-arns';
 import { executionCalls } from './twin/execution-calls';
 import { describeEvent, executionStatusEvent, objectCreatedEvent, scheduledEvent } from './twin/events';
+import { taskResult } from './twin/payload-limits';
 import { RunProgress } from './twin/progress';
 import { bindRules, ruleTargetInput, type BoundRules } from './twin/rule-bindings';
 import { startTwinServices, stopServices, type TwinServices } from './twin/services';
@@ -290,7 +291,7 @@ export class LocalTwin {
     const fn = this.services.functions.get(functionArn.replace(/:\$LATEST$/, ''));
     if (!fn) throw new StepFunctionsError('Lambda.ResourceNotFoundException', `${state}: no local handler for ${functionArn}`);
     const result = await this.track(this.call(fn, JSON.parse(JSON.stringify(payload ?? null))));
-    const out = result === undefined ? null : JSON.parse(JSON.stringify(result));
+    const out = taskResult(functionArn, result);
     this.progress?.report(state, out);
     return out;
   }

@@ -1,0 +1,36 @@
+/**
+ * Step Functions' payload limit in the twin: a state's input or output is at most 256 KiB
+ * (262,144 bytes of UTF-8; the `output` of `TaskSucceededEventDetails`, the `output` of
+ * `SendTaskSuccess`). A task whose result is larger fails the execution with
+ * `States.DataLimitExceeded`, which neither `States.ALL` nor a retrier matches, so a handler
+ * that returns too much fails here as it would on AWS instead of passing the twin.
+ * The message is AWS's, as reported in NASA-IMPACT/csdap-cumulus#296.
+ */
+import { StepFunctionsError } from '../services/step-functions-wire';
+
+/** The largest state input or output, in bytes of UTF-8. */
+export const STATE_PAYLOAD_LIMIT_BYTES = 262_144;
+
+/** `States.DataLimitExceeded`: terminal, never retried or caught (aws-local-stepfunctions reads these flags). */
+export class DataLimitExceeded extends StepFunctionsError {
+  readonly isRetryable = false;
+  readonly isCatchable = false;
+  constructor(resource: string, bytes: number) {
+    super(
+      'States.DataLimitExceeded',
+      `The state/task '${resource}' returned a result with a size exceeding the maximum number of bytes service limit (${bytes} bytes, limit ${STATE_PAYLOAD_LIMIT_BYTES}).`,
+    );
+  }
+}
+
+/**
+ * A task's result as Step Functions receives it: JSON in and out (a handler's `undefined` is
+ * `null`), refused when over the limit.
+ * @throws DataLimitExceeded when its JSON is over {@link STATE_PAYLOAD_LIMIT_BYTES}
+ */
+export function taskResult(resource: string, result: unknown): unknown {
+  const json = JSON.stringify(result === undefined ? null : result);
+  const bytes = Buffer.byteLength(json);
+  if (bytes > STATE_PAYLOAD_LIMIT_BYTES) throw new DataLimitExceeded(resource, bytes);
+  return JSON.parse(json);
+}
