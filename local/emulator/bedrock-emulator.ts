@@ -72,6 +72,13 @@ export interface EmulatorOptions {
    * errors are caught and counted in `eventErrors`, never crash the emulator.
    */
   onEvent?: (event: BedrockJobStateEvent) => Promise<void> | void;
+  /**
+   * Whether the service role a job names may do an S3 action (the twin evaluates the role's
+   * policies from the template): undefined when the role is not known, and then nothing is
+   * checked. A job whose role may not read its input or write its output fails after
+   * validation, as on AWS (facts §8).
+   */
+  serviceRoleAllows?: (roleArn: string, action: string, resource: string, context: Record<string, string>) => boolean | undefined;
 }
 
 /** What the emulator saw; written to `emulator.json` by local runs. */
@@ -122,6 +129,7 @@ export class BedrockEmulator {
   private readonly stepDelayMs: number;
   private readonly faults: FaultDecider;
   private readonly onEvent?: (event: BedrockJobStateEvent) => Promise<void> | void;
+  private readonly serviceRoleAllows?: EmulatorOptions['serviceRoleAllows'];
 
   private readonly transport = new DualProtocolServer();
   private closed = false;
@@ -159,7 +167,9 @@ export class BedrockEmulator {
     this.faults = new FaultDecider(opts.faults ?? {}, opts.seed ?? 1);
     this.store = new JobStore(this.faults.seed);
     this.onEvent = opts.onEvent;
+    this.serviceRoleAllows = opts.serviceRoleAllows;
     this.lifecycle = {
+      serviceRoleProblem: (job) => this.serviceRoleProblem(job),
       s3: this.s3,
       faults: this.faults,
       closed: () => this.closed,
@@ -380,6 +390,31 @@ export class BedrockEmulator {
   }
 
   // ---------------------------------------------------------------- lifecycle
+
+  /**
+   * What the job's service role may not do of what the job needs: read its input object, write
+   * under its output prefix (`aws:ResourceAccount` is this account). Undefined when it may, or
+   * when the role is not known.
+   */
+  private serviceRoleProblem(job: Job): string | undefined {
+    if (!this.serviceRoleAllows) return undefined;
+    const roleArn = job.request.roleArn;
+    const s3Arn = (uri: string) => `arn:aws:s3:::${uri.slice('s3://'.length)}`;
+    const input = job.request.inputDataConfig.s3InputDataConfig.s3Uri;
+    const output = job.request.outputDataConfig.s3OutputDataConfig.s3Uri;
+    const needs: Array<[string, string]> = [
+      ['s3:GetObject', s3Arn(input)],
+      ['s3:PutObject', s3Arn(`${output.endsWith('/') ? output : `${output}/`}${job.jobId}/manifest.json.out`)],
+    ];
+    const context = { 'aws:ResourceAccount': this.accountId };
+    const denied = needs.filter(([action, resource]) => this.serviceRoleAllows!(roleArn, action, resource, context) === false);
+    if (denied.length === 0) return undefined;
+    // Bedrock's words (facts §8), then what the twin found.
+    return (
+      `Amazon Bedrock could not validate GetObject or PutObject permissions with the service role ${roleArn}: ` +
+      denied.map(([action, resource]) => `${action} on ${resource} is not allowed`).join('; ')
+    );
+  }
 
   /** Waits one step; false when the emulator was stopped meanwhile. */
   private step(): Promise<boolean> {

@@ -23,6 +23,8 @@ export interface LifecycleHost {
   transition(job: Job, to: JobStatus, message?: string): void;
   /** Records processed by batch jobs, for the stats. */
   countProcessed(records: number): void;
+  /** Why the job's service role may not read its input or write its output, if so. */
+  serviceRoleProblem(job: Job): string | undefined;
 }
 
 /** Moves a job through its statuses, one step per `stepDelayMs` (facts §4). */
@@ -44,6 +46,9 @@ export async function driveJob(host: LifecycleHost, job: Job): Promise<void> {
     if (!(await host.step())) return;
     if (job.stopRequested) return await finishStop(host, job);
     if ('problem' in input) return host.transition(job, 'Failed', input.problem);
+    // Accepted, then failed once Bedrock tries the role (facts §8): not at create.
+    const denied = host.serviceRoleProblem(job);
+    if (denied) return host.transition(job, 'Failed', denied);
 
     host.transition(job, 'Scheduled');
     if (!(await host.step())) return;

@@ -98,24 +98,42 @@ export function functionPolicies(template: CfnTemplate, resolve: TokenResolver):
     if (typeof name !== 'string') continue;
     const roleAtt = (fn.Properties?.Role as { 'Fn::GetAtt'?: [string, string] } | undefined)?.['Fn::GetAtt'];
     if (!roleAtt) throw new Error(`${fnId}: the twin needs the function's Role as a Fn::GetAtt of a role in the template`);
-    const roleId = roleAtt[0];
-    const role = resources[roleId];
-    const managed = (role?.Properties?.ManagedPolicyArns as unknown[] | undefined) ?? [];
-    if (managed.length > 0) throw new Error(`${roleId}: the twin's policy evaluator does not read managed policies`);
-    const statements: PolicyStatement[] = [];
-    const inline = (role?.Properties?.Policies as Array<{ PolicyName: string; PolicyDocument: { Statement: unknown[] } }> | undefined) ?? [];
-    for (const p of inline) {
-      for (const [i, st] of resolveTokens<unknown[]>(p.PolicyDocument.Statement, resolve).entries())
-        statements.push(readStatement(st, `${roleId}.${p.PolicyName}[${i}]`));
-    }
-    for (const [policyId, policy] of Object.entries(resources)) {
-      if (policy.Type !== 'AWS::IAM::Policy') continue;
-      const roles = (policy.Properties?.Roles as Array<{ Ref?: string }> | undefined) ?? [];
-      if (!roles.some((r) => r.Ref === roleId)) continue;
-      const doc = policy.Properties?.PolicyDocument as { Statement: unknown[] };
-      for (const [i, st] of resolveTokens<unknown[]>(doc.Statement, resolve).entries()) statements.push(readStatement(st, `${policyId}[${i}]`));
-    }
-    result.set(name, statements);
+    result.set(name, roleStatements(template, resolve, roleAtt[0]));
+  }
+  return result;
+}
+
+/** Every statement a role of the template has: its inline policies and the AWS::IAM::Policy resources attached to it. */
+export function roleStatements(template: CfnTemplate, resolve: TokenResolver, roleId: string): PolicyStatement[] {
+  const resources = template.Resources ?? {};
+  const role = resources[roleId];
+  const managed = (role?.Properties?.ManagedPolicyArns as unknown[] | undefined) ?? [];
+  if (managed.length > 0) throw new Error(`${roleId}: the twin's policy evaluator does not read managed policies`);
+  const statements: PolicyStatement[] = [];
+  const inline = (role?.Properties?.Policies as Array<{ PolicyName: string; PolicyDocument: { Statement: unknown[] } }> | undefined) ?? [];
+  for (const p of inline) {
+    for (const [i, st] of resolveTokens<unknown[]>(p.PolicyDocument.Statement, resolve).entries())
+      statements.push(readStatement(st, `${roleId}.${p.PolicyName}[${i}]`));
+  }
+  for (const [policyId, policy] of Object.entries(resources)) {
+    if (policy.Type !== 'AWS::IAM::Policy') continue;
+    const roles = (policy.Properties?.Roles as Array<{ Ref?: string }> | undefined) ?? [];
+    if (!roles.some((r) => r.Ref === roleId)) continue;
+    const doc = policy.Properties?.PolicyDocument as { Statement: unknown[] };
+    for (const [i, st] of resolveTokens<unknown[]>(doc.Statement, resolve).entries()) statements.push(readStatement(st, `${policyId}[${i}]`));
+  }
+  return statements;
+}
+
+/** The roles Bedrock may assume (trusted by `bedrock.amazonaws.com`), by ARN, with their statements. */
+export function bedrockServiceRoles(template: CfnTemplate, resolve: TokenResolver): Map<string, PolicyStatement[]> {
+  const result = new Map<string, PolicyStatement[]>();
+  for (const [roleId, role] of Object.entries(template.Resources ?? {})) {
+    if (role.Type !== 'AWS::IAM::Role') continue;
+    const trust = JSON.stringify(role.Properties?.AssumeRolePolicyDocument ?? {});
+    if (!trust.includes('bedrock.amazonaws.com')) continue;
+    const arn = resolveTokens<string>({ 'Fn::GetAtt': [roleId, 'Arn'] }, resolve);
+    result.set(arn, roleStatements(template, resolve, roleId));
   }
   return result;
 }

@@ -25,7 +25,7 @@ import type { TwinOptions } from '../twin';
 import { awsClients } from '../../lambdas/shared/clients';
 import { KEY_PREFIX_VARIABLE } from '../../lambdas/shared/contracts';
 import { AccessChecker, installAccessChecks } from './access-checks';
-import { functionPolicies } from './iam-policies';
+import { bedrockServiceRoles, decide, functionPolicies } from './iam-policies';
 import { loadHandler, type LocalFunction } from './task-bindings';
 
 /** The drop bucket's local name. */
@@ -92,6 +92,7 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
   // A pipeline given a bucket of the user's (props.bucket) creates none: its functions name it.
   const bucket = bucketId ? LOCAL_BUCKET : existingBucketName(template);
   const resolve = fakeResolver(template, { names: { ...(bucketId ? { [bucketId]: bucket } : {}), [tableId]: LOCAL_TABLE } });
+  const serviceRoles = bedrockServiceRoles(template, resolve);
 
   const stops: Array<() => Promise<void>> = [];
   try {
@@ -129,6 +130,11 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
       stepDelayMs: options.stepDelayMs ?? 20,
       onEvent: (event) => bus.publish(event as unknown as BusEvent),
+      // IAM for Bedrock too: a job's service role must let it read the input and write the output.
+      serviceRoleAllows: (roleArn, action, resource, context) => {
+        const statements = serviceRoles.get(roleArn);
+        return statements ? decide(statements, { action, resource, context }).allowed : undefined;
+      },
     });
     const bedrockEndpoint = await emulator.start();
     stops.push(() => emulator.stop());

@@ -114,3 +114,33 @@ test('a read of a missing key without s3:ListBucket is a 403, not a 404: reconci
     await twin.stop();
   }
 });
+
+test("Bedrock's service role is checked too: without its s3:PutObject on jobs-output/ every job fails after validation, as on AWS", async () => {
+  const dir = tempDir();
+  const file = writeLines(dir, 'd.jsonl', claudeLines(100));
+  const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 100, maxAttempts: 2 } } });
+  const copy = structuredClone(cachedPipelineTemplate(config) as CfnTemplate);
+  // The service role's policy is inline (lib/bedrock-service-role.ts): drop its WriteJobOutputs statement.
+  const role = Object.entries(copy.Resources ?? {}).find(([id, r]) => r.Type === 'AWS::IAM::Role' && /BedrockServiceRole/.test(id))![1];
+  const policies = role.Properties!.Policies as Array<{ PolicyDocument: { Statement: Array<{ Sid?: string }> } }>;
+  for (const p of policies) p.PolicyDocument.Statement = p.PolicyDocument.Statement.filter((s) => s.Sid !== 'WriteJobOutputs');
+  const twin = await LocalTwin.start({ config, template: copy });
+  try {
+    const input = await twin.upload(file, 'inbox/default/d.jsonl');
+    twin.startExecution({ name: 'no-output', input: JSON.stringify({ inputs: [input], runId: 'no-output' }) });
+    await twin.settle();
+    await twin.emulator.idle();
+    const stats = twin.emulatorStats();
+    // Accepted at create, failed once Bedrock tried the role: one job per attempt.
+    expect(stats.jobsCreated).toBe(2);
+    expect(stats.jobsByStatus).toMatchObject({ Failed: 2 });
+    const out = await readOutputsFromS3(twin.s3, twin.bucket, 'no-output');
+    expectConservation(out, 100);
+    expect(out.summary.records).toMatchObject({ succeeded: 0, failed: 100 });
+    expect(out.failed[0]!.error.message).toMatch(
+      /could not validate GetObject or PutObject permissions with the service role .*s3:PutObject on arn:aws:s3:::bedrock-batch-local\/jobs-output\//,
+    );
+  } finally {
+    await twin.stop();
+  }
+});
