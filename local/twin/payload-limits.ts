@@ -4,7 +4,10 @@
  * `SendTaskSuccess`). A task whose result is larger fails the execution with
  * `States.DataLimitExceeded`, which neither `States.ALL` nor a retrier matches, so a handler
  * that returns too much fails here as it would on AWS instead of passing the twin.
- * The message is AWS's, as reported in NASA-IMPACT/csdap-cumulus#296.
+ * Sources: https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html
+ * (States.ALL cannot catch the terminal States.DataLimitExceeded), the 262,144-byte length of
+ * `TaskSucceededEventDetails.output` in the API reference; the message is AWS's, as reported in
+ * NASA-IMPACT/csdap-cumulus#296. The twin refuses it to a Catch naming it too (stricter than AWS).
  */
 import { StepFunctionsError } from '../services/step-functions-wire';
 
