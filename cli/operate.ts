@@ -3,22 +3,17 @@
  * local files or S3 inputs, stop one and wait for it to wind up, fetch its outputs, list runs.
  * Each takes a {@link Target}; the command line (cli/main.ts) parses and prints.
  */
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
-import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { Upload } from '@aws-sdk/lib-storage';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { isValidRunId, keyPrefix, runKeys } from '../lambdas/shared/contracts';
+import { isValidRunId, keyPrefix, runKeys, UPLOADS_PREFIX } from '../lambdas/shared/contracts';
+import { downloadObject } from '../lambdas/shared/s3-jsonl';
 import type { RunSummary } from '../lambdas/finalize/run-summary';
-import { describeExecution, readJson, readRunView, type RunView, type ViewCache } from './run-view';
+import { describeExecution, readClaim, readJson, readRunView, type RunView, type ViewCache } from './run-view';
 import type { Target } from './target';
-
-/** Where `submit` uploads local files (under the pipeline's key prefix): a prefix no rule watches, so an upload starts nothing by itself. */
-export const SUBMIT_PREFIX = 'uploads/';
 
 /** A wrong input to a command that the user can fix: one line, exit 2. */
 export class CommandInputError extends Error {
@@ -79,8 +74,7 @@ export async function submitRun(
     if (!info) throw new CommandInputError(`file not found: ${input}`);
     if (!info.isFile()) throw new CommandInputError(`not a file: ${input}`);
   }
-  const claim = await target.ddb.send(new GetCommand({ TableName: target.tableName, Key: { pk: `RUN#${runId}`, sk: 'RUN' }, ConsistentRead: true }));
-  if (claim.Item) throw new CommandInputError(`run id ${runId} is taken (a run owns its id): choose another --run-id`);
+  if (await readClaim(target, runId)) throw new CommandInputError(`run id ${runId} is taken (a run owns its id): choose another --run-id`);
 
   const inputs: string[] = [];
   const used = new Set<string>();
@@ -94,7 +88,7 @@ export async function submitRun(
     let unique = name;
     for (let n = 2; used.has(unique); n++) unique = `${n}-${name}`;
     used.add(unique);
-    const key = `${keyPrefix()}${SUBMIT_PREFIX}${runId}/${unique}`;
+    const key = `${keyPrefix()}${UPLOADS_PREFIX}${runId}/${unique}`;
     opts.progress?.(`uploading ${input} to s3://${target.bucket}/${key}`);
     await new Upload({ client: target.s3, params: { Bucket: target.bucket, Key: key, Body: createReadStream(input) } }).done();
     inputs.push(`s3://${target.bucket}/${key}`);
@@ -116,22 +110,8 @@ export interface WaitOptions {
 }
 
 /** Polls the run until it has ended (its view is `final`); returns the final view. */
-export async function waitForRun(target: Target, runId: string, opts: WaitOptions = {}): Promise<RunView> {
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const now = opts.now ?? (() => new Date());
-  const started = now().getTime();
-  let last = '';
-  const cache: ViewCache = new Map();
-  for (;;) {
-    const view = await readRunView(target, runId, now, cache);
-    const key = JSON.stringify({ ...view, elapsedSeconds: undefined, etaSeconds: undefined });
-    if (key !== last) opts.onChange?.(view);
-    last = key;
-    if (view.final) return view;
-    if (opts.timeoutMs !== undefined && now().getTime() - started > opts.timeoutMs)
-      throw new Error(`run ${runId} is still ${view.status} after ${Math.round(opts.timeoutMs / 1000)} s`);
-    await sleep(opts.intervalMs ?? 2000);
-  }
+export function waitForRun(target: Target, runId: string, opts: WaitOptions = {}): Promise<RunView> {
+  return pollUntilFinal(target, runId, opts, new Map(), opts.timeoutMs, (view, seconds) => `run ${runId} is still ${view.status} after ${seconds} s`);
 }
 
 /**
@@ -140,10 +120,8 @@ export async function waitForRun(target: Target, runId: string, opts: WaitOption
  * first). Waits at most `timeoutMs` (default 20 minutes: stop-run's own budget is 15).
  */
 export async function stopRun(target: Target, runId: string, wait: WaitOptions = {}): Promise<{ view: RunView; stopped: boolean }> {
-  const sleep = wait.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const now = wait.now ?? (() => new Date());
   const cache: ViewCache = new Map();
-  const first = await readRunView(target, runId, now, cache);
+  const first = await readRunView(target, runId, wait.now, cache);
   if (first.final) return { view: first, stopped: false };
   const execution = await describeExecution(target, first.executionArn!);
   let stopped = false;
@@ -151,20 +129,39 @@ export async function stopRun(target: Target, runId: string, wait: WaitOptions =
     await target.sfn.send(new StopExecutionCommand({ executionArn: first.executionArn!, error: 'RunStopped', cause: 'stopped with bedrock-batch stop' }));
     stopped = true;
   }
-  const timeoutMs = wait.timeoutMs ?? 20 * 60_000;
+  const view = await pollUntilFinal(
+    target,
+    runId,
+    wait,
+    cache,
+    wait.timeoutMs ?? 20 * 60_000,
+    (_view, seconds) => `the pipeline has not written run ${runId}'s summary after ${seconds} s (is its stop-run function failing? see docs/OPERATIONS.md)`,
+  );
+  return { view, stopped };
+}
+
+/** Reads the run's view every `intervalMs` until it is final, telling `onChange` of each change; throws `timedOut`'s message after `timeoutMs`. */
+async function pollUntilFinal(
+  target: Target,
+  runId: string,
+  opts: WaitOptions,
+  cache: ViewCache,
+  timeoutMs: number | undefined,
+  timedOut: (view: RunView, seconds: number) => string,
+): Promise<RunView> {
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const now = opts.now ?? (() => new Date());
   const started = now().getTime();
   let last = '';
   for (;;) {
     const view = await readRunView(target, runId, now, cache);
+    // Elapsed and time left change on every look: a change is anything else.
     const key = JSON.stringify({ ...view, elapsedSeconds: undefined, etaSeconds: undefined });
-    if (key !== last) wait.onChange?.(view);
+    if (key !== last) opts.onChange?.(view);
     last = key;
-    if (view.final) return { view, stopped };
-    if (now().getTime() - started > timeoutMs)
-      throw new Error(
-        `the pipeline has not written run ${runId}'s summary after ${Math.round(timeoutMs / 1000)} s (is its stop-run function failing? see docs/OPERATIONS.md)`,
-      );
-    await sleep(wait.intervalMs ?? 2000);
+    if (view.final) return view;
+    if (timeoutMs !== undefined && now().getTime() - started > timeoutMs) throw new Error(timedOut(view, Math.round(timeoutMs / 1000)));
+    await sleep(opts.intervalMs ?? 2000);
   }
 }
 
@@ -185,20 +182,9 @@ export async function downloadResults(target: Target, runId: string, dir: string
   const written: string[] = [];
   for (const key of [runKeys.results(runId, 'summary.json'), ...keys]) {
     const path = join(dir, basename(key));
-    if (await download(target.s3, target.bucket, key, path)) written.push(path);
+    if (await downloadObject(target.s3, target.bucket, key, path)) written.push(path);
   }
   return written;
-}
-
-async function download(s3: S3Client, bucket: string, key: string, path: string): Promise<boolean> {
-  try {
-    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    await pipeline(res.Body as Readable, createWriteStream(path));
-    return true;
-  } catch (err) {
-    if ((err as Error).name === 'NoSuchKey') return false;
-    throw err;
-  }
 }
 
 /** One line of `list`. */

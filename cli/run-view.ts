@@ -5,17 +5,15 @@
  * record counters of each job still running, and `summary.json` once the run has ended.
  */
 import { GetModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, type DescribeExecutionCommandOutput } from '@aws-sdk/client-sfn';
-import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { runKeys, S3_PREFIXES, type RunConfig } from '../lambdas/shared/contracts';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { isTerminalStatus, runKeys, S3_PREFIXES, type RunConfig } from '../lambdas/shared/contracts';
 import type { ChunkStats, PrepareStats, RemainderStats } from '../lambdas/shared/outcomes';
 import { runCost, type RunCost } from '../lambdas/shared/prices';
+import { RunClaims, type RunClaim } from '../lambdas/shared/run-claims';
+import { listObjects, readJsonObject } from '../lambdas/shared/s3-jsonl';
 import type { RunSummary } from '../lambdas/finalize/run-summary';
 import type { Target } from './target';
-
-/** Bedrock job statuses after which a job changes no more. */
-const TERMINAL_JOB_STATUSES = new Set(['Completed', 'PartiallyCompleted', 'Failed', 'Stopped', 'Expired']);
 
 /** One job of the run, with Bedrock's record counters while it runs. */
 export interface JobView {
@@ -55,13 +53,6 @@ export interface RunView {
 /** The run id is not known to this pipeline. */
 export class RunNotFound extends Error {
   override readonly name = 'RunNotFound';
-}
-
-interface Claim {
-  readonly owner?: string;
-  readonly claimedAt?: string;
-  readonly stopRequestedAt?: string;
-  readonly round?: { number?: number };
 }
 
 /** The ARN of the execution `submit` starts for `runId` (it names the execution after the run). */
@@ -146,7 +137,7 @@ export async function readRunView(target: Target, runId: string, now: () => Date
     },
     jobs,
     jobsByStatus,
-    ...(config ? { slots: { held: jobs.filter((j) => !TERMINAL_JOB_STATUSES.has(j.status)).length, cap: config.maxConcurrentJobs } } : {}),
+    ...(config ? { slots: { held: jobs.filter((j) => !isTerminalStatus(j.status)).length, cap: config.maxConcurrentJobs } } : {}),
     ...(modelId ? { cost: runCost(modelId, { batch, onDemand, estimated }).cost } : {}),
     ...(startedAt ? { startedAt } : {}),
     ...(elapsedSeconds !== undefined ? { elapsedSeconds: Math.round(elapsedSeconds) } : {}),
@@ -156,7 +147,7 @@ export async function readRunView(target: Target, runId: string, now: () => Date
 }
 
 /** A run that ended: everything comes from its summary. */
-function summaryView(runId: string, s: RunSummary, claim: Claim | undefined): RunView {
+function summaryView(runId: string, s: RunSummary, claim: RunClaim | undefined): RunView {
   const elapsed = s.startedAt ? (Date.parse(s.finishedAt) - Date.parse(s.startedAt)) / 1000 : undefined;
   return {
     runId,
@@ -176,20 +167,14 @@ function summaryView(runId: string, s: RunSummary, claim: Claim | undefined): Ru
   };
 }
 
-async function readClaim(target: Target, runId: string): Promise<Claim | undefined> {
-  const res = await target.ddb.send(new GetCommand({ TableName: target.tableName, Key: { pk: `RUN#${runId}`, sk: 'RUN' }, ConsistentRead: true }));
-  return res.Item as Claim | undefined;
+/** The run's claim in the job table (lambdas/shared/run-claims.ts), or undefined before prepare claimed it. */
+export function readClaim(target: Target, runId: string): Promise<RunClaim | undefined> {
+  return new RunClaims(target.ddb, target.tableName).get(runId);
 }
 
-/** Reads a JSON object, or undefined when there is none (yet). */
-export async function readJson<T>(target: Target, key: string): Promise<T | undefined> {
-  try {
-    const res = await target.s3.send(new GetObjectCommand({ Bucket: target.bucket, Key: key }));
-    return JSON.parse(await res.Body!.transformToString()) as T;
-  } catch (err) {
-    if ((err as Error).name === 'NoSuchKey') return undefined;
-    throw err;
-  }
+/** Reads a JSON object of the pipeline's bucket, or undefined when there is none (yet). */
+export function readJson<T>(target: Target, key: string): Promise<T | undefined> {
+  return readJsonObject<T>(target.s3, target.bucket, key);
 }
 
 /** A committed chunk's or remainder's counters (`remainder`: a small remainder, run on demand). */
@@ -197,13 +182,9 @@ export type ChunkCounters = Pick<ChunkStats, 'round' | 'succeeded' | 'failed' | 
 
 /** Every committed chunk's and remainder's counters under `work/<runId>/`, read 16 at a time, each once per `cache`. */
 async function readChunkStats(target: Target, runId: string, cache: ViewCache): Promise<ChunkCounters[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await target.s3.send(new ListObjectsV2Command({ Bucket: target.bucket, Prefix: `${S3_PREFIXES.work}${runId}/`, ContinuationToken: token }));
-    for (const o of page.Contents ?? []) if (o.Key && /\/r\d{2,}\/(c\d{5,}\/stats|remainder-stats)\.json$/.test(o.Key)) keys.push(o.Key);
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  const keys = (await listObjects(target.s3, target.bucket, `${S3_PREFIXES.work}${runId}/`))
+    .map((o) => o.key)
+    .filter((k) => /\/r\d{2,}\/(c\d{5,}\/stats|remainder-stats)\.json$/.test(k));
   const missing = keys.filter((k) => !cache.has(k));
   for (let i = 0; i < missing.length; i += 16) {
     const part = missing.slice(i, i + 16);
@@ -241,7 +222,7 @@ async function readJobs(target: Target, runId: string): Promise<JobView[]> {
   items.sort((a, b) => a.round - b.round || a.chunk - b.chunk);
   const look = async (item: (typeof items)[number]): Promise<JobView> => {
     const base = { name: item.jobName, round: item.round, chunk: item.chunk, status: item.status };
-    if (!item.jobArn || TERMINAL_JOB_STATUSES.has(item.status)) return base;
+    if (!item.jobArn || isTerminalStatus(item.status)) return base;
     // Progress is extra: a job Bedrock cannot describe (throttled, gone) keeps its item's status.
     const job = await target.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: item.jobArn })).catch(() => undefined);
     if (!job) return base;

@@ -2,15 +2,11 @@
  * `bedrock-batch local run`: one or more runs of the pipeline on the local twin, from local
  * JSONL files to the run's outputs in a local folder.
  */
-import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
 import { loadPipelineConfig, type PipelineConfig } from '../lib/pipeline-config';
-import type { SmallRemainderPolicy } from '../lambdas/shared/contracts';
-import { runKeys } from '../lambdas/shared/contracts';
+import { runKeys, UPLOADS_PREFIX, type SmallRemainderPolicy } from '../lambdas/shared/contracts';
+import { downloadObject } from '../lambdas/shared/s3-jsonl';
 import { runIdOfExecutionInput } from '../lambdas/shared/run-input';
 import type { RunSummary } from '../lambdas/finalize/finalize';
 import type { AccountQuotas, EmulatorStats, FaultSpec } from './emulator';
@@ -21,11 +17,8 @@ import { LocalTwin, type TwinFaultStats } from './twin';
 /** Bedrock's default minimum records per job (facts §7). */
 export const BEDROCK_DEFAULT_MIN_RECORDS = 100;
 
-/**
- * Where files for console-style inputs go in the twin's bucket: a prefix no rule watches
- * (the S3 rule starts runs only under `inbox/`), so an upload starts nothing by itself.
- */
-export const UPLOADS_PREFIX = 'uploads/';
+/** Where files for console-style inputs go in the twin's bucket (defined with the pipeline's prefixes). */
+export { UPLOADS_PREFIX };
 
 /** The twin's key for a local file given with `executionInputs`: `uploads/<file name>`. */
 export function uploadKey(file: string): string {
@@ -177,12 +170,12 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
       const runId = runIdOf(execution);
       const outDir = resolve(req.out ? (folderPerRun ? join(req.out, runId) : req.out) : join('bedrock-batch-out', runId));
       await mkdir(outDir, { recursive: true });
-      const summary = await download(twin, runKeys.results(runId, 'summary.json'), join(outDir, 'summary.json')).then(async (ok) =>
+      const summary = await downloadObject(twin.s3, twin.bucket, runKeys.results(runId, 'summary.json'), join(outDir, 'summary.json')).then(async (ok) =>
         ok ? (JSON.parse(await readFile(join(outDir, 'summary.json'), 'utf8')) as RunSummary) : undefined,
       );
       const resultKeys = summary?.outputs.results.map((uri) => uri.slice(`s3://${twin.bucket}/`.length)) ?? [runKeys.results(runId, 'results.jsonl')];
       for (const key of [...resultKeys, runKeys.results(runId, 'failed.jsonl'), runKeys.results(runId, 'rejected.jsonl')]) {
-        await download(twin, key, join(outDir, basename(key)));
+        await downloadObject(twin.s3, twin.bucket, key, join(outDir, basename(key)));
       }
       await writeFile(join(outDir, 'emulator.json'), JSON.stringify({ ...emulator, faults }, null, 2) + '\n');
       // IAM in the twin: every call the handlers made, checked against their roles' policies.
@@ -224,15 +217,4 @@ async function appPipeline(app: NonNullable<LocalRunRequest['app']>): Promise<{ 
     throw new AppError(`${app.route ? `--route ${route}` : 'no --route given'}: the pipeline ${pipeline.path} has routes ${routes.join(', ') || '(none)'}`);
   }
   return { template: pipeline.template, route };
-}
-
-async function download(twin: LocalTwin, key: string, path: string): Promise<boolean> {
-  try {
-    const res = await twin.s3.send(new GetObjectCommand({ Bucket: twin.bucket, Key: key }));
-    await pipeline(res.Body as Readable, createWriteStream(path));
-    return true;
-  } catch (err) {
-    if ((err as Error).name === 'NoSuchKey') return false;
-    throw err;
-  }
 }

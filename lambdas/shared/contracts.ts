@@ -177,6 +177,13 @@ export function s3PrefixesUnder(root: string) {
   } as const;
 }
 
+/**
+ * Where `bedrock-batch submit` and `local run --input-json` upload local files for a run's
+ * inputs: a prefix no rule watches (the S3 rule starts runs only under `inbox/`), so an upload
+ * starts nothing by itself. Not one of the pipeline's own prefixes: inputs may be read there.
+ */
+export const UPLOADS_PREFIX = 'uploads/';
+
 /** A string matched literally inside a RegExp (a key prefix may hold `.`, `(`, `*`...). */
 export function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -1,10 +1,13 @@
 /**
  * Streaming JSONL over S3: read an object line by line, write one through a multipart upload,
- * list keys, and small JSON documents. Written once here and used by every handler.
+ * list keys, and small JSON documents. Written once here and used by every handler (and, for
+ * downloads to local files, by the command line and the twin).
  */
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { createWriteStream } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 const NEWLINE = 0x0a;
 const NEWLINE_BYTES = Buffer.from([NEWLINE]);
@@ -110,6 +113,19 @@ export async function readJsonObject<T>(s3: S3Client, bucket: string, key: strin
     if ((err as Error).name === 'NoSuchKey') return undefined;
     throw err;
   }
+}
+
+/** Copies an object to a local file (the command line's and the twin's downloads); false when it does not exist (nothing is written then). */
+export async function downloadObject(s3: S3Client, bucket: string, key: string, path: string): Promise<boolean> {
+  let body: Readable;
+  try {
+    body = await getObjectStream(s3, bucket, key);
+  } catch (err) {
+    if ((err as Error).name === 'NoSuchKey') return false;
+    throw err;
+  }
+  await pipeline(body, createWriteStream(path));
+  return true;
 }
 
 /** Writes a small JSON document. */
