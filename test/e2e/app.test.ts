@@ -87,6 +87,12 @@ describe('local run --app', () => {
       records: { input: 121, succeeded: 120, failed: 0, rejected: 1 },
     });
     expect(summary.jobs).toEqual({ Completed: 1 });
+    const ids = readJsonl<{ recordId: string }>(join(out, 'results.jsonl')).map((r) => r.recordId);
+    expect({ lines: ids.length, unique: new Set(ids).size, rejected: readJsonl(join(out, 'rejected.jsonl')).length }).toEqual({
+      lines: 120,
+      unique: 120,
+      rejected: 1,
+    });
   });
 
   test('an app command that fails is named with its last line of output', () => {

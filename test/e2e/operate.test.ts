@@ -137,6 +137,22 @@ describe('operator commands against `local up`', () => {
     expect(watched.stdout).toContain('op-watch: Succeeded');
     const final = JSON.parse(cli(['status', 'op-watch', '--json', ...local]).stdout) as RunView;
     expect(final.records).toEqual({ input: 200, prepared: 200, succeeded: 200, failed: 0, rejected: 0 });
+
+    // Conservation, record by record: every input line of both runs came back exactly once.
+    for (const [runId, count] of [
+      ['op-wait', 60],
+      ['op-watch', 200],
+    ] as const) {
+      const out = join(work, `out-${runId}`);
+      expect(cli(['results', runId, '--out', out, ...local]).code).toBe(0);
+      const ids = readJsonl<{ recordId: string }>(join(out, 'results.jsonl')).map((r) => r.recordId);
+      expect({ runId, lines: ids.length, unique: new Set(ids).size, failed: readJsonl(join(out, 'failed.jsonl')).length }).toEqual({
+        runId,
+        lines: count,
+        unique: count,
+        failed: 0,
+      });
+    }
   });
 
   test('unknown run ids and a missing twin each get one line', () => {
