@@ -77,6 +77,7 @@ export async function submitRun(
   if (await readClaim(target, runId)) throw new CommandInputError(`run id ${runId} is taken (a run owns its id): choose another --run-id`);
 
   const inputs: string[] = [];
+  const inputETags: Record<string, string> = {};
   const used = new Set<string>();
   for (const input of req.inputs) {
     if (input.startsWith('s3://')) {
@@ -90,10 +91,20 @@ export async function submitRun(
     used.add(unique);
     const key = `${keyPrefix()}${UPLOADS_PREFIX}${runId}/${unique}`;
     opts.progress?.(`uploading ${input} to s3://${target.bucket}/${key}`);
-    await new Upload({ client: target.s3, params: { Bucket: target.bucket, Key: key, Body: createReadStream(input) } }).done();
-    inputs.push(`s3://${target.bucket}/${key}`);
+    const uploaded = await new Upload({ client: target.s3, params: { Bucket: target.bucket, Key: key, Body: createReadStream(input) } }).done();
+    const uri = `s3://${target.bucket}/${key}`;
+    inputs.push(uri);
+    // The run reads the file only while it is this upload (README, inputETags): a second submit
+    // racing for the same run id cannot swap its file in under this run.
+    if (uploaded.ETag) inputETags[uri] = uploaded.ETag;
   }
-  const input = { inputs, runId, ...(req.route !== undefined ? { route: req.route } : {}), ...req.overrides };
+  const input = {
+    inputs,
+    runId,
+    ...(req.route !== undefined ? { route: req.route } : {}),
+    ...(Object.keys(inputETags).length > 0 ? { inputETags } : {}),
+    ...req.overrides,
+  };
   const started = await target.sfn.send(new StartExecutionCommand({ stateMachineArn: target.stateMachineArn, name: runId, input: JSON.stringify(input) }));
   return { runId, executionArn: started.executionArn!, inputs };
 }

@@ -53,6 +53,8 @@ describe('submitRun', () => {
       inputs: ['s3://bb-bucket/uploads/tickets-1/tickets.jsonl', 's3://bb-bucket/inbox/default/more.jsonl'],
       runId: 'tickets-1',
       route: 'default',
+      // The uploaded file is read only while it has the ETag of this upload.
+      inputETags: { 's3://bb-bucket/uploads/tickets-1/tickets.jsonl': '"e"' },
       maxAttempts: 2,
       modelId: 'amazon.nova-lite-v1:0',
     });
