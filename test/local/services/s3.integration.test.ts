@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -89,6 +89,35 @@ describe('startLocalS3', () => {
     }
   });
 
+  it('serves the whole old object while an overwrite of it is still uploading, as S3 does', async () => {
+    // S3 is atomic per object: a GET sees the old object or the new one, never a part. s3rver
+    // 3.7.1 truncated the object's file when an upload began, so a read during a rewrite (two
+    // copies of one handler writing the same JSON, in the twin's parallel sandboxes) got an
+    // empty or partial body and the reader failed "Unexpected end of JSON input".
+    const key = 'work/overwrite/state.json';
+    const oldBody = JSON.stringify({ version: 'old', pad: 'x'.repeat(50_000) });
+    const newBody = JSON.stringify({ version: 'new', pad: 'y'.repeat(60_000) });
+    await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: oldBody }));
+    const folder = join(dir, BUCKET, 'work', 'overwrite');
+    const before = new Map(readdirSync(folder).map((f) => [f, statSync(join(folder, f)).size]));
+
+    const body = new PassThrough();
+    const put = client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, ContentLength: newBody.length }));
+    body.write(newBody.slice(0, 20_000));
+    // Wait until the server has begun storing the upload: a new file, or one whose size changed.
+    await waitFor(() => readdirSync(folder).some((f) => before.get(f) !== statSync(join(folder, f)).size));
+
+    const during = await (await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToString();
+    expect({ length: during.length, same: during === oldBody }).toEqual({ length: oldBody.length, same: true });
+
+    body.end(newBody.slice(20_000));
+    await put;
+    const after = await (await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToString();
+    expect({ length: after.length, same: after === newBody }).toEqual({ length: newBody.length, same: true });
+    // Nothing of the upload is left beside the object.
+    expect(readdirSync(folder).sort()).toEqual([...before.keys()].sort());
+  });
+
   it('serves a client configured only through the environment variables', async () => {
     const env = localS3Environment(s3.endpoint);
     const saved = { ...process.env };
@@ -108,6 +137,11 @@ describe('startLocalS3', () => {
 
 function* chunks(data: Buffer, size: number): Generator<Buffer> {
   for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
+}
+
+/** Resolves once `condition` holds, checking on every turn of the event loop. */
+async function waitFor(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
 }
 
 function sha256(b: Buffer): string {
