@@ -134,8 +134,14 @@ export function summaryWarnings(
   const { unknownOutputRecords: unknown, duplicateOutputRecords: duplicate } = totals;
   if (unknown > 0) warnings.push(`${unknown} job output line(s) had a recordId not in their job's input, or no recordId; ignored`);
   if (duplicate > 0) warnings.push(`${duplicate} job output line(s) repeated a recordId; counted once`);
-  if (opts.failedRun) return warnings;
   const { input, succeeded, failed, rejected } = records;
+  if (opts.failedRun) {
+    // A failed run ends where its step failed: say what it did not account for.
+    const missing = input - succeeded - failed - rejected;
+    if (opts.prepared && missing > 0)
+      warnings.push(`the run failed before ${missing} of its ${input} input records reached an output: they are in none of results, failed or rejected`);
+    return warnings;
+  }
   if (!opts.prepared) {
     warnings.push('prepare did not finish: the number of input lines, and so whether every record is accounted for, is not known');
   } else if (input !== succeeded + failed + rejected) {

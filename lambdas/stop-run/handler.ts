@@ -6,8 +6,16 @@ import { RunClaims } from '../shared/run-claims';
 import type { RunSummary } from '../finalize/finalize';
 import { windUpStoppedRun, type ExecutionStatusChangeEvent } from './stop-run';
 
-/** What stop-run keeps of its own time limit for the rest of its work after waiting for prepare or end-round. */
+/**
+ * What stop-run keeps of its own time limit for the rest of its work after waiting for prepare
+ * or end-round: 5 minutes, or a third of what it has when that is less (a shorter timeout).
+ */
 const AFTER_WAIT_MS = 5 * 60 * 1000;
+
+/** How long stop-run may wait, out of the `remainingMs` its invocation has. */
+export function waitBudgetMs(remainingMs: number): number {
+  return Math.max(0, remainingMs - Math.min(AFTER_WAIT_MS, remainingMs / 3));
+}
 
 /** Target of the rule on the workflow's `Step Functions Execution Status Change` (ABORTED) events. */
 export const handler = async (
@@ -29,7 +37,7 @@ export const handler = async (
       prices: config.pipeline.prices,
       // A prepare or end-round still running ends within its own 15 minutes; wait what this
       // invocation can spare.
-      waitMs: Math.max(0, (context?.getRemainingTimeInMillis?.() ?? 15 * 60 * 1000) - AFTER_WAIT_MS),
+      waitMs: waitBudgetMs(context?.getRemainingTimeInMillis?.() ?? 15 * 60 * 1000),
     },
     event,
   );

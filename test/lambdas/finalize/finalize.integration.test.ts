@@ -476,7 +476,7 @@ describe('finalizeRun (Failed)', () => {
     expect(unnamed.error).toEqual({ error: 'Unknown', cause: '' });
   });
 
-  it('reports what a run that failed midway finished, without a conservation warning', async () => {
+  it('reports what a run that failed midway finished, and how many records it left in no output', async () => {
     const run = runConfig({ runId: 'fin-mid', bucket: s3.bucket });
     await prepared('fin-mid', 4);
     await planned('fin-mid', 1, 2);
@@ -495,7 +495,7 @@ describe('finalizeRun (Failed)', () => {
       modelId: run.modelId,
       route: 'default',
       records: { input: 4, succeeded: 1, failed: 0, rejected: 0 },
-      warnings: [],
+      warnings: ['the run failed before 3 of its 4 input records reached an output: they are in none of results, failed or rejected'],
       error: { error: 'Lambda.Unknown', cause: 'boom' },
     });
   });
@@ -607,7 +607,11 @@ describe('finalizeRun (Failed)', () => {
 
       // It was never started: the run is taken back and finalized Failed.
       sfnMock.on(DescribeExecutionCommand).rejects(Object.assign(new Error('no such execution'), { name: 'ExecutionDoesNotExist' }));
-      await expect(finalizeRun({ ...deps(), sfn }, failed)).resolves.toMatchObject({ runId: 'fin-handed', status: 'Failed', warnings: [] });
+      await expect(finalizeRun({ ...deps(), sfn }, failed)).resolves.toMatchObject({
+        runId: 'fin-handed',
+        status: 'Failed',
+        warnings: ['the run failed before 1 of its 1 input records reached an output: they are in none of results, failed or rejected'],
+      });
       expect(await claims.get('fin-handed')).toMatchObject({ owner: arnOf('fin-handed') });
       expect(await s3.json(runKeys.results('fin-handed', 'summary.json'))).toMatchObject({ status: 'Failed' });
     } finally {

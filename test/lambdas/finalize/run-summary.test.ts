@@ -64,6 +64,14 @@ describe('run summary steps', () => {
     expect(summaryWarnings(clean, { ...records, failed: 2 }, { failedRun: false, prepared: true })).toEqual([]);
   });
 
+  it('says how many records a failed run left in no output, so that none is dropped silently', () => {
+    const records = { input: 200, succeeded: 50, failed: 0, rejected: 3 };
+    expect(summaryWarnings(clean, records, { failedRun: true, prepared: true })).toEqual([
+      'the run failed before 147 of its 200 input records reached an output: they are in none of results, failed or rejected',
+    ]);
+    expect(summaryWarnings(clean, { ...records, failed: 147 }, { failedRun: true, prepared: true })).toEqual([]);
+  });
+
   it('says Succeeded only with nothing failed, rejected or warned of', () => {
     const ok = { input: 2, succeeded: 2, failed: 0, rejected: 0 };
     expect(runStatus('Finished', ok, [])).toBe('Succeeded');
