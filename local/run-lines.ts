@@ -28,6 +28,11 @@ export function describeOutcome(outcome: LocalRunOutcome): string[] {
   lines.push(
     `emulator: ${outcome.emulator.jobsCreated} job(s) created, at most ${outcome.emulator.maxConcurrentJobs} at once, ${outcome.emulator.duplicateCreates} duplicate create(s)${twinFaults}`,
   );
+  const l = outcome.lambda;
+  const killed = l.timeouts + l.outOfMemory > 0 ? `; ${l.timeouts} timed out, ${l.outOfMemory} out of memory` : '';
+  lines.push(
+    `lambda: ${l.invocations} invocation(s) in sandboxes, ${l.coldStarts} cold start(s) (${(l.coldStartMs / 1000).toFixed(1)} s in all), at most ${l.peakSandboxes} sandbox(es) at once${killed}`,
+  );
   return lines;
 }
 

@@ -13,6 +13,7 @@ import type { AccountQuotas, EmulatorStats, FaultSpec } from './emulator';
 import { AppError, findPipelines, selectPipeline, synthesizeApp } from './app-template';
 import type { CfnTemplate } from './services/template-intrinsics';
 import { LocalTwin, type TwinFaultStats } from './twin';
+import type { LambdaRuntimeStats } from './twin/lambda-runtime';
 
 /** Bedrock's default minimum records per job (facts §7). */
 export const BEDROCK_DEFAULT_MIN_RECORDS = 100;
@@ -70,6 +71,10 @@ export interface LocalRunRequest {
   readonly faults?: FaultSpec;
   readonly seed?: number;
   readonly stepDelayMs?: number;
+  /** The handlers' Powertools log level. @default 'SILENT' */
+  readonly logLevel?: string;
+  /** A function's time limit in the twin as a fraction of its `Timeout`. @default 0.1 */
+  readonly lambdaTimeScale?: number;
   /** History events one execution may use before the run continues in a successor. @default 20000 */
   readonly historyEventBudget?: number;
   readonly progress?: (line: string) => void;
@@ -97,6 +102,8 @@ export interface LocalRunOutcome {
   readonly emulator: EmulatorStats;
   /** What the twin's own faults did (`handler-crash`, `duplicate-invocation`). */
   readonly faults: TwinFaultStats;
+  /** What the Lambda sandboxes did. */
+  readonly lambda: LambdaRuntimeStats;
   /** 0 when every run finished (records may have failed), 1 when a run itself failed. */
   readonly exitCode: 0 | 1;
 }
@@ -136,6 +143,8 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
     ...(req.faults ? { faults: req.faults } : {}),
     ...(req.seed !== undefined ? { seed: req.seed } : {}),
     ...(req.stepDelayMs !== undefined ? { stepDelayMs: req.stepDelayMs } : {}),
+    ...(req.logLevel ? { logLevel: req.logLevel } : {}),
+    ...(req.lambdaTimeScale !== undefined ? { lambdaTimeScale: req.lambdaTimeScale } : {}),
     ...(req.progress ? { progress: req.progress } : {}),
   });
   try {
@@ -157,6 +166,7 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
     await req.onSettled?.(twin);
     const emulator = twin.emulatorStats();
     const faults = twin.faultStats();
+    const lambda = twin.lambdaStats();
 
     // The run id the pipeline gives an execution (what its summary says): the input's, or
     // one derived from the execution's name (prepare's rule).
@@ -177,7 +187,7 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
       for (const key of [...resultKeys, runKeys.results(runId, 'failed.jsonl'), runKeys.results(runId, 'rejected.jsonl')]) {
         await downloadObject(twin.s3, twin.bucket, key, join(outDir, basename(key)));
       }
-      await writeFile(join(outDir, 'emulator.json'), JSON.stringify({ ...emulator, faults }, null, 2) + '\n');
+      await writeFile(join(outDir, 'emulator.json'), JSON.stringify({ ...emulator, faults, lambda }, null, 2) + '\n');
       // IAM in the twin: every call the handlers made, checked against their roles' policies.
       await writeFile(join(outDir, 'access.json'), JSON.stringify(twin.accessReport(), null, 2) + '\n');
       const result = execution.result!;
@@ -196,7 +206,7 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
           : {}),
       });
     }
-    return { runs, emulator, faults, exitCode: runs.some((r) => r.error !== undefined) || runs.length === 0 ? 1 : 0 };
+    return { runs, emulator, faults, lambda, exitCode: runs.some((r) => r.error !== undefined) || runs.length === 0 ? 1 : 0 };
   } finally {
     await twin.stop();
   }

@@ -2,9 +2,11 @@
  * The local twin: the CloudFormation template synthesized from the CDK stack, run on this
  * machine. Local S3 (s3rver), DynamoDB (dynalite), the Bedrock emulator, a Step Functions API
  * and an event bus start in-process on loopback (twin/services.ts); the synthesized state
- * machine runs in aws-local-stepfunctions with every Task bound to the real handler code
- * (twin/task-bindings.ts) and every rule routed to its target (twin/rule-bindings.ts); the
- * handlers reach the local services only through `AWS_ENDPOINT_URL_<SERVICE>`.
+ * machine runs in aws-local-stepfunctions with every Task bound to its function
+ * (twin/task-bindings.ts) and every rule routed to its target (twin/rule-bindings.ts). Each
+ * invocation runs the real handler code in a Lambda sandbox of its own, a worker thread with the
+ * function's environment, memory and time limit (twin/lambda-runtime.ts); the handlers reach
+ * the local services only through `AWS_ENDPOINT_URL_<SERVICE>`.
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createReadStream } from 'node:fs';
@@ -12,8 +14,7 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { PipelineConfig } from '../lib/pipeline-config';
 import type { RunSummary } from '../lambdas/finalize/finalize';
-import { CrashInjector, type CrashRecord } from './crash-injector';
-import { invocationKey, seededCrashPlan } from './crash-plan';
+import { invocationKey, seededCrashPlan, type CrashPlan } from './crash-plan';
 import type { AccountQuotas, BedrockEmulator, EmulatorStats, FaultSpec } from './emulator';
 import type { LocalEventBus } from './services/event-bus';
 import { runStateMachine, type ExecutionResult } from './services/step-functions';
@@ -25,7 +26,9 @@ import { taskResult } from './twin/payload-limits';
 import { RunProgress } from './twin/progress';
 import { bindRules, ruleTargetInput, type BoundRules } from './twin/rule-bindings';
 import { startTwinServices, stopServices, type TwinServices } from './twin/services';
-import { runAsFunction, type AccessReport } from './twin/access-checks';
+import type { AccessReport } from './twin/access-checks';
+import type { LambdaRuntimeStats } from './twin/lambda-runtime';
+import { copyFaultStats, countCrash, newFaultStats, type TwinFaultStats } from './twin/fault-stats';
 import { taskHandlers, type LocalFunction } from './twin/task-bindings';
 import type { CfnTemplate } from './services/template-intrinsics';
 
@@ -55,6 +58,10 @@ export interface TwinOptions {
   readonly progress?: (line: string) => void;
   /** The handlers' Powertools log level (the template says INFO). @default 'SILENT' */
   readonly logLevel?: string;
+  /** A function's time limit in the twin as a fraction of its `Timeout`. @default LAMBDA_TIME_SCALE (0.1) */
+  readonly lambdaTimeScale?: number;
+  /** Lambda sandboxes alive at once (lambda-runtime.ts). @default 8 */
+  readonly maxSandboxes?: number;
 }
 
 /** One execution of the state machine in the twin. */
@@ -71,18 +78,6 @@ export interface TwinExecution {
   readonly abort: AbortController;
 }
 
-/** What the twin's own faults (`handler-crash`, `duplicate-invocation`) did. */
-export interface TwinFaultStats {
-  /** Invocations crashed after one of their writes. */
-  handlerCrash: number;
-  /** Rule deliveries made twice. */
-  duplicateInvocation: number;
-  /** Crashes by where they happened: `<function> after write <n> (<operation>)` -> count. */
-  crashPoints: Record<string, number>;
-  /** Every crash in order: where, and what the invocation was about. */
-  crashes: Array<{ point: string; attempt: number; subject: string }>;
-}
-
 /** The twin's running services and the executions started in it. */
 export class LocalTwin {
   readonly executions = new Map<string, TwinExecution>();
@@ -94,7 +89,7 @@ export class LocalTwin {
   /** Invocations so far by function and event key: the attempt number of the next one. */
   private readonly invocationCounts = new Map<string, number>();
   private readonly faultCounts: TwinFaultStats;
-  private readonly crashes?: CrashInjector;
+  private readonly crashPlan?: CrashPlan;
   private readonly progress?: RunProgress;
   /** Handler invocations under way, awaited by {@link stop}. */
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -107,7 +102,7 @@ export class LocalTwin {
     ({ bucket: this.bucket, s3: this.s3, emulator: this.emulator, bus: this.bus } = services);
     this.faultCounts = faultCounts;
     const rate = options.faults?.['handler-crash'] ?? 0;
-    if (rate > 0) this.crashes = new CrashInjector(seededCrashPlan(rate, options.seed ?? 1), (crash) => this.countCrash(crash));
+    if (rate > 0) this.crashPlan = seededCrashPlan(rate, options.seed ?? 1);
     if (options.progress) this.progress = new RunProgress(options.progress);
     this.rules = bindRules(services.rules, services.functions, services.bus, {
       call: (fn, event) => this.call(fn, event),
@@ -117,11 +112,12 @@ export class LocalTwin {
 
   /** Starts every local service and binds the template's functions, rules and workflow. */
   static async start(options: TwinOptions): Promise<LocalTwin> {
-    const faultCounts: TwinFaultStats = { handlerCrash: 0, duplicateInvocation: 0, crashPoints: {}, crashes: [] };
+    const faultCounts = newFaultStats();
     // Assigned once the services run: the Step Functions API answers `StateMachineDoesNotExist` until then.
     let twin: LocalTwin | undefined;
     const services = await startTwinServices(options, {
       onDuplicateDelivery: () => void (faultCounts.duplicateInvocation += 1),
+      onCrash: (crash) => countCrash(faultCounts, crash),
       stepFunctions: executionCalls(() => twin),
     });
     try {
@@ -219,7 +215,7 @@ export class LocalTwin {
       .map((t) => ({ ...t, input: ruleTargetInput(t.target, scheduledEvent(t.ruleId, at)) }))
       .find((t) => (t.input as { sweep?: { route?: string } } | undefined)?.sweep?.route === route);
     if (!fired) throw new Error(`no nightly schedule for route ${route} in the template`);
-    return runAsFunction(this.services.access, fired.functionName, async () => fired.handler(fired.input));
+    return this.call(fired.fn, fired.input);
   }
 
   /** Waits until every execution started so far (and any they start) has finished. */
@@ -238,9 +234,14 @@ export class LocalTwin {
     return this.emulator.stats();
   }
 
+  /** What the Lambda sandboxes did (invocations, cold starts, timeouts ...). */
+  lambdaStats(): LambdaRuntimeStats {
+    return this.services.lambda.stats();
+  }
+
   /** What the twin's own faults did (`handler-crash`, `duplicate-invocation`). */
   faultStats(): TwinFaultStats {
-    return { ...this.faultCounts, crashPoints: { ...this.faultCounts.crashPoints }, crashes: [...this.faultCounts.crashes] };
+    return copyFaultStats(this.faultCounts);
   }
 
   /** Stops every service. */
@@ -251,30 +252,23 @@ export class LocalTwin {
     await this.bus.drain();
     await Promise.allSettled([...this.inFlight]);
     await stopServices(this.services.stops);
-    this.crashes?.uninstall();
     this.s3.destroy();
   }
 
-  private countCrash(crash: CrashRecord): void {
-    this.faultCounts.handlerCrash += 1;
-    const point = `${crash.functionName} after write ${crash.afterWrite} (${crash.operation})`;
-    this.faultCounts.crashPoints[point] = (this.faultCounts.crashPoints[point] ?? 0) + 1;
-    this.faultCounts.crashes.push({ point, attempt: crash.attempt, subject: crash.subject ?? '' });
-  }
-
   /**
-   * One invocation of a function, as Lambda runs it: under the \`handler-crash\` fault it may
-   * die after one of its writes. Its identity for that decision is the function, the event's
-   * stable key and how many times this function has had this event before (the attempt).
+   * One invocation of a function, in a sandbox as Lambda runs it: under the \`handler-crash\`
+   * fault it may die after one of its writes. Its identity for that decision is the function,
+   * the event's stable key and how many times this function has had this event before (the attempt).
    */
   private call(fn: LocalFunction, event: unknown): Promise<unknown> {
-    const run = () => runAsFunction(this.services.access, fn.name, async () => fn.handler(event));
-    if (!this.crashes) return run();
+    if (!this.crashPlan) return this.services.lambda.invoke(fn, event);
     const eventKey = invocationKey(event);
     const countKey = `${fn.name}\u0000${eventKey}`;
     const attempt = (this.invocationCounts.get(countKey) ?? 0) + 1;
     this.invocationCounts.set(countKey, attempt);
-    return this.crashes.run({ functionName: fn.name, eventKey, attempt, subject: describeEvent(event) }, run);
+    const identity = { functionName: fn.name, eventKey, attempt, subject: describeEvent(event) };
+    const after = this.crashPlan(identity);
+    return this.services.lambda.invoke(fn, event, after === undefined ? undefined : { after: Math.max(1, Math.floor(after)), identity });
   }
 
   private track<T>(invocation: Promise<T>): Promise<T> {
@@ -290,11 +284,11 @@ export class LocalTwin {
   private async invoke(state: string, functionArn: string, payload: unknown): Promise<unknown> {
     const fn = this.services.functions.get(functionArn.replace(/:\$LATEST$/, ''));
     if (!fn) throw new StepFunctionsError('Lambda.ResourceNotFoundException', `${state}: no local handler for ${functionArn}`);
-    const result = await this.track(this.call(fn, JSON.parse(JSON.stringify(payload ?? null))));
+    const result = await this.track(this.call(fn, payload ?? null));
     const out = taskResult(functionArn, result);
     this.progress?.report(state, out);
     return out;
   }
 }
 
-export type { RunSummary };
+export type { RunSummary, TwinFaultStats };

@@ -10,7 +10,7 @@
  * (50), `--max-concurrent-jobs N` (20), `--step-delay-ms N` (the twin's 20), `--seed N`.
  * Progress goes to stderr, the report (JSON) to stdout.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -48,7 +48,13 @@ export async function bigRun(options: BigRunOptions): Promise<Record<string, unk
   try {
     const inputIds = Array.from({ length: options.records }, (_, i) => `rec-${String(i).padStart(6, '0')}`);
     const input = join(dir, 'input.jsonl');
-    writeFileSync(input, inputIds.map((id) => record(id)).join('\n') + '\n');
+    // Written in pieces, so that the input never sits whole in this process's memory (its peak RSS is measured).
+    const fd = openSync(input, 'w');
+    for (let i = 0; i < inputIds.length; i += 1000) {
+      const piece = inputIds.slice(i, i + 1000).map((id) => `${record(id)}\n`);
+      writeSync(fd, piece.join(''));
+    }
+    closeSync(fd);
 
     let measured: { events: BusEvent[]; historyEvents: number; executions: number; failedDeliveries: number } | undefined;
     const started = Date.now();
@@ -63,6 +69,8 @@ export async function bigRun(options: BigRunOptions): Promise<Record<string, unk
       maxConcurrentJobs: options.maxConcurrentJobs,
       ...(options.stepDelayMs !== undefined ? { stepDelayMs: options.stepDelayMs } : {}),
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      // The handlers run in sandboxes with their own loggers: INFO, for the lines counted below.
+      logLevel: 'INFO',
       progress: (line) => process.stderr.write(`  ${line} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`),
       onSettled: (twin: LocalTwin) => {
         const executions = [...twin.executions.values()];
@@ -75,6 +83,8 @@ export async function bigRun(options: BigRunOptions): Promise<Record<string, unk
       },
     });
     const wallSeconds = round((Date.now() - started) / 1000);
+    // Before the outputs are read back below (whole, into this process).
+    const peakRssMB = round(process.resourceUsage().maxRSS / 1024, 1);
     const run = outcome.runs[0];
     const ids = (name: string) => readIds(join(run?.outDir ?? dir, name));
     const summary = run?.summary;
@@ -101,6 +111,10 @@ export async function bigRun(options: BigRunOptions): Promise<Record<string, unk
       missedJobStateEvents: { count: logCounts.get(MISSED_EVENT_LINE) ?? 0, ...(measured ? missedDelays(measured.events, missed) : {}) },
       failedEventDeliveries: measured?.failedDeliveries,
       emulator: outcome.emulator,
+      // The twin's whole memory: its services, the interpreter and every Lambda sandbox (worker
+      // threads of this one process), at their peak over the run.
+      peakRssMB,
+      lambda: outcome.lambda,
       handlerLogLines: Object.fromEntries([...logCounts].sort((a, b) => b[1] - a[1])),
       conservation: checkConservation(inputIds, {
         ...(summary ? { summary } : {}),

@@ -74,6 +74,10 @@ export interface TemplateFunction {
   readonly environment: Record<string, string>;
   /** The fake function ARN (see {@link fakeArn}). */
   readonly arn: string;
+  /** `MemorySize` in MB (Lambda's default, 128, when the template sets none). */
+  readonly memoryMb: number;
+  /** `Timeout` in seconds (Lambda's default, 3, when the template sets none). */
+  readonly timeoutSeconds: number;
 }
 
 /**
@@ -87,7 +91,13 @@ export function lambdaFunctions(template: CfnTemplate, resolve: TokenResolver): 
     const variables = (resource.Properties?.Environment as { Variables?: unknown } | undefined)?.Variables ?? {};
     const resolved = resolveTokens<Record<string, unknown>>(variables, resolve);
     const environment = Object.fromEntries(Object.entries(resolved).map(([k, v]) => [k, asString(v, `Environment ${k}`)]));
-    return [{ logicalId, handlerName, environment, arn: fakeArn(logicalId, resource.Type) }];
+    const memoryMb = Number(resource.Properties?.MemorySize ?? 128);
+    const timeoutSeconds = Number(resource.Properties?.Timeout ?? 3);
+    if (!Number.isFinite(memoryMb) || memoryMb <= 0)
+      throw new Error(`${logicalId}: MemorySize must be a number of MB, not ${String(resource.Properties?.MemorySize)}`);
+    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0)
+      throw new Error(`${logicalId}: Timeout must be a number of seconds, not ${String(resource.Properties?.Timeout)}`);
+    return [{ logicalId, handlerName, environment, arn: fakeArn(logicalId, resource.Type), memoryMb, timeoutSeconds }];
   });
 }
 

@@ -57,15 +57,42 @@ export function takeDeniedCalls(): AccessCall[] {
 /** Grants of actions the twin does not see used (see the header). */
 const UNOBSERVED = /^(logs|xray):|^sqs:SendMessage$/i;
 
+/**
+ * One thing a checker learned: a call and its outcome, or a grant a call used (its key). A
+ * sandbox's checker posts them to the twin's, which keeps the report ({@link AccessChecker.absorb}).
+ */
+export type AccessRecord = { readonly call: AccessCall } | { readonly usedGrant: string };
+
 /** Checks and records the calls of one twin's functions. */
 export class AccessChecker {
   private readonly calls = new Map<string, AccessCall>();
   private readonly used = new Set<string>();
 
+  /**
+   * @param onRecord told of every call and used grant the first time it is seen (a sandbox's
+   *   checker passes them to the twin's)
+   */
   constructor(
     private readonly policies: ReadonlyMap<string, readonly PolicyStatement[]>,
     private readonly env: CallEnvironment,
+    private readonly onRecord?: (record: AccessRecord) => void,
   ) {}
+
+  /** The role statements of `fn` (what its sandbox checks with). */
+  statementsOf(fn: string): readonly PolicyStatement[] | undefined {
+    return this.policies.get(fn);
+  }
+
+  /** The call environment (what a sandbox's checker needs). */
+  get environment(): CallEnvironment {
+    return this.env;
+  }
+
+  /** Keeps what a sandbox's checker learned. */
+  absorb(record: AccessRecord): void {
+    if ('usedGrant' in record) this.used.add(record.usedGrant);
+    else this.keep(record.call);
+  }
 
   /** Checks one SDK call of `fn`; throws {@link AccessDenied} for the first request its role does not allow. */
   check(fn: string, service: ClientService, command: string, input: Record<string, unknown>): void {
@@ -79,7 +106,7 @@ export class AccessChecker {
         for (const action of s.actions) {
           for (const resource of s.resources) {
             if (wildcardMatch(action, request.action, true) && wildcardMatch(resource, request.resource))
-              this.used.add(`${fn}\u0000${s.source}\u0000${action}\u0000${resource}`);
+              this.useGrant(`${fn}\u0000${s.source}\u0000${action}\u0000${resource}`);
           }
         }
       }
@@ -116,11 +143,21 @@ export class AccessChecker {
    * a prefix) and denied under another, and a denial must never hide behind an allowed call.
    */
   private record(fn: string, request: AccessRequest, allowed: boolean): void {
-    const key = `${fn}\u0000${request.action}\u0000${request.resource}\u0000${allowed}`;
+    this.keep({ function: fn, action: request.action, resource: request.resource, allowed });
+  }
+
+  private keep(call: AccessCall): void {
+    const key = `${call.function}\u0000${call.action}\u0000${call.resource}\u0000${call.allowed}`;
     if (this.calls.has(key)) return;
-    const call = { function: fn, action: request.action, resource: request.resource, allowed };
     this.calls.set(key, call);
-    if (!allowed) deniedCalls.push(call);
+    if (!call.allowed) deniedCalls.push(call);
+    this.onRecord?.({ call });
+  }
+
+  private useGrant(key: string): void {
+    if (this.used.has(key)) return;
+    this.used.add(key);
+    this.onRecord?.({ usedGrant: key });
   }
 
   /** The report so far. */

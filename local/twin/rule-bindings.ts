@@ -6,7 +6,7 @@
 import type { BusEvent, LocalEventBus } from '../services/event-bus';
 import type { eventRules, TemplateRuleTarget } from '../services/template';
 import { scheduledEvent } from './events';
-import type { Handler, LocalFunction } from './task-bindings';
+import type { LocalFunction } from './task-bindings';
 
 /** How the twin's clock is sped up: a `rate(5 minutes)` schedule runs every 300 ms. */
 const SCHEDULE_SPEEDUP = 1000;
@@ -15,9 +15,8 @@ const SCHEDULE_SPEEDUP = 1000;
 export interface CronTarget {
   readonly ruleId: string;
   readonly target: TemplateRuleTarget;
-  readonly handler: Handler;
-  /** The function's handler name. */
-  readonly functionName: string;
+  /** The function it invokes. */
+  readonly fn: LocalFunction;
 }
 
 /** What the twin does with a rule target's invocation. */
@@ -56,7 +55,7 @@ export function bindRules(
       }
       const rate = rule.scheduleExpression ? parseRateMs(rule.scheduleExpression) : undefined;
       if (rule.scheduleExpression && rate === undefined) {
-        bound.cronTargets.push({ ruleId: rule.logicalId, target, handler: fn.handler, functionName: fn.name });
+        bound.cronTargets.push({ ruleId: rule.logicalId, target, fn });
       }
       if (rate !== undefined) {
         // Nightly cron rules are not run by the clock: sweeps are started on request (sweep()).

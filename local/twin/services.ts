@@ -22,11 +22,20 @@ import { eventRules, lambdaFunctions, stateMachineDefinition, type TemplateEvent
 import type { CfnTemplate } from '../services/template-intrinsics';
 import { cachedPipelineTemplate } from '../template-cache';
 import type { TwinOptions } from '../twin';
-import { awsClients } from '../../lambdas/shared/clients';
 import { KEY_PREFIX_VARIABLE } from '../../lambdas/shared/contracts';
-import { AccessChecker, installAccessChecks } from './access-checks';
+import { AccessChecker } from './access-checks';
 import { bedrockServiceRoles, decide, functionPolicies } from './iam-policies';
-import { loadHandler, type LocalFunction } from './task-bindings';
+import { LambdaRuntime } from './lambda-runtime';
+import type { LocalFunction } from './task-bindings';
+import type { CrashRecord } from '../crash-injector';
+
+/**
+ * A function's time limit in the twin, as a fraction of its `Timeout`: 15 minutes are 90 s. The
+ * twin's waits run 50 times faster than AWS's (retry pauses, job steps), but a handler's own work
+ * runs at this machine's speed, so its limit is cut less: enough for the largest documented local
+ * runs, short enough that a handler that hangs or loops fails a test within it.
+ */
+export const LAMBDA_TIME_SCALE = 0.1;
 
 /** The drop bucket's local name. */
 const LOCAL_BUCKET = 'bedrock-batch-local';
@@ -39,6 +48,8 @@ export interface TwinServiceHooks {
   readonly onDuplicateDelivery: () => void;
   /** The Step Functions API's execution calls (`StartExecution`, ...), played by the twin. */
   readonly stepFunctions: StepFunctionsApiOptions;
+  /** A sandbox crashed under the `handler-crash` fault. */
+  readonly onCrash: (crash: CrashRecord) => void;
 }
 
 /** The twin's running services and what it read from the template. */
@@ -51,8 +62,10 @@ export interface TwinServices {
   /** The state machine's definition, tokens resolved. */
   readonly definition: Record<string, unknown>;
   readonly stateMachineArn: string;
-  /** Function ARN -> its handler code. */
+  /** Function ARN -> the function. */
   readonly functions: Map<string, LocalFunction>;
+  /** Runs the functions, each invocation in a sandbox (lambda-runtime.ts). */
+  readonly lambda: LambdaRuntime;
   readonly rules: TemplateEventRule[];
   /** Checks every AWS call of the handlers against their roles' policies (IAM in the twin). */
   readonly access: AccessChecker;
@@ -142,13 +155,13 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
     const serviceQuotasEndpoint = await serviceQuotas.start();
     stops.push(() => serviceQuotas.stop());
 
-    // What a deployed function has: its template environment, plus endpoints for the SDK.
+    // What a deployed function has: its template environment, plus endpoints for the SDK. Each
+    // sandbox gets its own function's variables; this process gets all of them, for the twin's
+    // own reads of the pipeline's keys (KEY_PREFIX).
     const templateFunctions = lambdaFunctions(template, resolve);
     const environment: Record<string, string> = {};
     for (const fn of templateFunctions) Object.assign(environment, fn.environment);
-    // Set only when the pipeline has a key prefix: an earlier twin's must not linger.
-    delete process.env[KEY_PREFIX_VARIABLE];
-    Object.assign(process.env, environment, {
+    const sdkEnvironment: Record<string, string> = {
       AWS_REGION: LOCAL_REGION,
       AWS_ACCESS_KEY_ID: 'S3RVER',
       AWS_SECRET_ACCESS_KEY: 'S3RVER',
@@ -162,10 +175,15 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
       AWS_ENDPOINT_URL_EVENTBRIDGE: busEndpoint.endpoint,
       AWS_ENDPOINT_URL_SERVICE_QUOTAS: serviceQuotasEndpoint.endpoint,
       POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'SILENT',
-    });
+    };
+    // Set only when the pipeline has a key prefix: an earlier twin's must not linger.
+    delete process.env[KEY_PREFIX_VARIABLE];
+    Object.assign(process.env, environment, sdkEnvironment);
 
     const functions = new Map<string, LocalFunction>();
-    for (const fn of templateFunctions) functions.set(fn.arn, { name: fn.handlerName, handler: loadHandler(fn.handlerName) });
+    for (const fn of templateFunctions) {
+      functions.set(fn.arn, { name: fn.handlerName, arn: fn.arn, environment: fn.environment, memoryMb: fn.memoryMb, timeoutSeconds: fn.timeoutSeconds });
+    }
 
     const machineId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::StepFunctions::StateMachine')!;
     const stateMachineArn = resolve({ Ref: machineId });
@@ -176,9 +194,16 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
       stateMachineArn,
       partitionKey: keySchema.find((k) => k.KeyType === 'HASH')?.AttributeName ?? 'pk',
     });
-    // The handlers' clients, as they will build them from the environment set above.
-    installAccessChecks(awsClients());
+    const lambda = new LambdaRuntime({
+      environment: sdkEnvironment,
+      timeScale: options.lambdaTimeScale ?? LAMBDA_TIME_SCALE,
+      access,
+      ...(options.maxSandboxes !== undefined ? { maxSandboxes: options.maxSandboxes } : {}),
+      onCrash: hooks.onCrash,
+    });
+    stops.push(() => lambda.stop());
     return {
+      lambda,
       bucket,
       s3,
       emulator,

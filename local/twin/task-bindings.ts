@@ -1,29 +1,12 @@
 /**
- * How the twin plays the template's functions: each function's handler code, loaded from
- * `lambdas/<name>/handler.ts`, and each Task state of the workflow bound to it as its resource
+ * How the twin plays the template's Task states: each Task state of the workflow bound to it as its resource
  * (`lambda:invoke`, `lambda:invoke.waitForTaskToken`, or a bare function ARN) would be on AWS.
  */
-import { join } from 'node:path';
 import { StepFunctionsError } from '../services/step-functions-wire';
+import type { SandboxFunction } from './lambda-runtime';
 
-/** A Lambda handler as the twin calls it. */
-export type Handler = (event: unknown) => Promise<unknown>;
-
-/** A template function bound to its handler code. */
-export interface LocalFunction {
-  /** The handler name, `lambdas/<name>/handler.ts`. */
-  readonly name: string;
-  readonly handler: Handler;
-}
-
-/** The handler function of `lambdas/<name>/handler.ts`, loaded once. */
-export function loadHandler(name: string): Handler {
-  if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`bad handler name in template metadata: ${name}`);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(join(__dirname, '..', '..', 'lambdas', name, 'handler')) as { handler?: Handler };
-  if (typeof mod.handler !== 'function') throw new Error(`lambdas/${name}/handler has no exported handler`);
-  return mod.handler;
-}
+/** A template function as the twin runs it (in a sandbox of its own, lambda-runtime.ts). */
+export type LocalFunction = SandboxFunction;
 
 /** What a Task binding needs from the twin. */
 export interface TaskRuntime {

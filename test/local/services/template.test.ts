@@ -14,6 +14,8 @@ const template: CfnTemplate = {
       Metadata: { 'bedrock-batch:handler': 'prepare', 'aws:asset:path': 'asset.abc' },
       Properties: {
         Role: { 'Fn::GetAtt': ['PrepareRole1', 'Arn'] },
+        MemorySize: 1024,
+        Timeout: 900,
         Environment: {
           Variables: {
             BUCKET_NAME: { Ref: 'DropBucketABC' },
@@ -218,6 +220,8 @@ describe('lambdaFunctions', () => {
       logicalId: 'PrepareFn1',
       handlerName: 'prepare',
       arn: `arn:aws:lambda:us-east-1:${ACCOUNT}:function:PrepareFn1`,
+      memoryMb: 1024,
+      timeoutSeconds: 900,
       environment: {
         BUCKET_NAME: 'local-drop',
         TABLE_NAME: 'local-jobs',
@@ -229,6 +233,16 @@ describe('lambdaFunctions', () => {
       },
     });
     expect(fns[1]!.environment).toEqual({ STATE_MACHINE_ARN: `arn:aws:states:us-east-1:${ACCOUNT}:stateMachine:PipelineSM` });
+    // Lambda's defaults when the template sets none.
+    expect(fns[1]).toMatchObject({ memoryMb: 128, timeoutSeconds: 3 });
+  });
+
+  it('refuses a memory size or timeout that is not a positive number', () => {
+    const withProps = (props: Record<string, unknown>): CfnTemplate => ({
+      Resources: { F: { Type: 'AWS::Lambda::Function', Metadata: { 'bedrock-batch:handler': 'prepare' }, Properties: props } },
+    });
+    expect(() => lambdaFunctions(withProps({ MemorySize: 'lots' }), resolve)).toThrow(/F: MemorySize must be a number of MB/);
+    expect(() => lambdaFunctions(withProps({ Timeout: 0 }), resolve)).toThrow(/F: Timeout must be a number of seconds/);
   });
 });
 

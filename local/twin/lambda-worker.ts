@@ -1,0 +1,119 @@
+/**
+ * Inside one of the twin's Lambda sandboxes (a worker thread, lambda-runtime.ts): loads one
+ * function's handler, then runs the invocations the parent sends, one at a time, as the Lambda
+ * runtime does. The function's AWS calls are checked here against its role's policies (the
+ * check must refuse a call before it is sent, so it runs where the call is made) and every
+ * decision is posted to the parent, which keeps the twin's report. Under the `handler-crash`
+ * fault the parent says after which write the invocation dies; the worker is then discarded.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { CrashInjector } from '../crash-injector';
+import type { InvocationIdentity } from '../crash-plan';
+import { AccessChecker, runAsFunction, type AccessRecord } from './access-checks';
+import type { CallEnvironment } from './iam-calls';
+import type { PolicyStatement } from './iam-policies';
+
+/** A handler as a sandbox calls it: the event and Lambda's context object. */
+export type SandboxHandler = (event: unknown, context: LambdaContext) => Promise<unknown>;
+
+/** The handler of a function, by its handler name (`lambdas/<name>/handler`). */
+export type HandlerLoader = (name: string) => SandboxHandler;
+
+/** The part of Lambda's context object the twin gives. */
+export interface LambdaContext {
+  readonly functionName: string;
+  readonly functionVersion: string;
+  readonly invokedFunctionArn: string;
+  readonly memoryLimitInMB: string;
+  readonly awsRequestId: string;
+  readonly callbackWaitsForEmptyEventLoop: boolean;
+  getRemainingTimeInMillis(): number;
+}
+
+/** What a sandbox is started with (`workerData`). */
+export interface SandboxData {
+  /** The function's handler name. */
+  readonly name: string;
+  readonly arn: string;
+  readonly memoryMb: number;
+  /** The function's role's statements. Absent: calls are not checked. */
+  readonly statements?: readonly PolicyStatement[];
+  readonly callEnvironment: CallEnvironment;
+}
+
+/** Parent -> sandbox: run one invocation. */
+export interface InvokeMessage {
+  readonly id: number;
+  readonly requestId: string;
+  /** The event as JSON text (Lambda's boundary is JSON). */
+  readonly payload: string;
+  /** When the invocation times out, in `Date.now()` ms. */
+  readonly deadline: number;
+  /** Under `handler-crash`: die after this write. */
+  readonly crashAfter?: number;
+  readonly identity?: InvocationIdentity;
+}
+
+/** Sandbox -> parent. */
+export type SandboxMessage =
+  | { readonly kind: 'ready' }
+  | { readonly kind: 'init-error'; readonly name: string; readonly message: string }
+  | { readonly kind: 'result'; readonly id: number; readonly payload: string }
+  | { readonly kind: 'error'; readonly id: number; readonly name: string; readonly message: string; readonly crashed?: CrashPost }
+  | { readonly kind: 'access'; readonly record: AccessRecord };
+
+/** A crash of the `handler-crash` fault, as the parent counts it. */
+export interface CrashPost {
+  readonly afterWrite: number;
+  readonly operation: string;
+}
+
+/** Runs the sandbox: call from the worker's entry with how handlers are loaded. */
+export function runSandbox(load: HandlerLoader): void {
+  const port = parentPort;
+  if (!port) throw new Error('lambda-worker runs only in a worker thread');
+  const data = workerData as SandboxData;
+  const post = (message: SandboxMessage) => port.postMessage(message);
+  let handler: SandboxHandler;
+  try {
+    handler = load(data.name);
+  } catch (err) {
+    post({ kind: 'init-error', name: (err as Error).name ?? 'Error', message: (err as Error).message ?? String(err) });
+    return;
+  }
+  const checker = data.statements
+    ? new AccessChecker(new Map([[data.name, data.statements]]), data.callEnvironment, (record) => post({ kind: 'access', record }))
+    : undefined;
+
+  port.on('message', (message: InvokeMessage) => {
+    const context: LambdaContext = {
+      functionName: data.name,
+      functionVersion: '$LATEST',
+      invokedFunctionArn: data.arn,
+      memoryLimitInMB: String(data.memoryMb),
+      awsRequestId: message.requestId,
+      callbackWaitsForEmptyEventLoop: true,
+      getRemainingTimeInMillis: () => Math.max(0, message.deadline - Date.now()),
+    };
+    let crash: CrashPost | undefined;
+    const run = () => runAsFunction(checker, data.name, async () => handler(JSON.parse(message.payload), context));
+    let injector: CrashInjector | undefined;
+    if (message.crashAfter !== undefined && message.identity) {
+      injector = new CrashInjector(
+        () => message.crashAfter,
+        (record) => (crash = { afterWrite: record.afterWrite, operation: record.operation }),
+      );
+    }
+    const invocation = injector && message.identity ? injector.run(message.identity, run) : run();
+    invocation
+      .finally(() => injector?.uninstall())
+      .then(
+        (result) => post({ kind: 'result', id: message.id, payload: JSON.stringify(result === undefined ? null : result) }),
+        (err: unknown) => {
+          const e = err instanceof Error ? err : new Error(String(err));
+          post({ kind: 'error', id: message.id, name: e.name || 'Error', message: e.message, ...(crash ? { crashed: crash } : {}) });
+        },
+      );
+  });
+  post({ kind: 'ready' });
+}

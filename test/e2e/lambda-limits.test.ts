@@ -1,0 +1,77 @@
+/**
+ * Lambda's limits in the twin: each invocation runs in a sandbox with its function's memory size
+ * as its heap limit and its (scaled) timeout, so a function that would be killed on Lambda is
+ * killed here, with Lambda's error, and the workflow handles it as it would on AWS.
+ */
+import { loadPipelineConfig } from '../../lib/pipeline-config';
+import type { CfnTemplate } from '../../local/services/template-intrinsics';
+import { cachedPipelineTemplate } from '../../local/template-cache';
+import { LocalTwin } from '../../local/twin';
+import { claudeLines, CLAUDE, expectConservation, readOutputsFromS3, tempDir, writeLines } from './helpers';
+
+/** The template with `props` set on the function whose handler is `handler`. */
+function withFunction(template: CfnTemplate, handler: string, props: Record<string, unknown>): CfnTemplate {
+  const copy = structuredClone(template);
+  let found = 0;
+  for (const r of Object.values(copy.Resources ?? {})) {
+    if (r.Metadata?.['bedrock-batch:handler'] !== handler) continue;
+    Object.assign(r.Properties!, props);
+    found += 1;
+  }
+  expect(found).toBe(1);
+  return copy;
+}
+
+const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 100 } } });
+
+test('submit-job with too little memory is killed with Runtime.OutOfMemory: its jobs are never submitted and every record fails, once', async () => {
+  const file = writeLines(tempDir(), 'a.jsonl', claudeLines(200));
+  const template = withFunction(cachedPipelineTemplate(config) as CfnTemplate, 'submit-job', { MemorySize: 8 });
+  const twin = await LocalTwin.start({ config, template });
+  try {
+    const input = await twin.upload(file, 'inbox/default/a.jsonl');
+    twin.startExecution({ name: 'oom', input: JSON.stringify({ inputs: [input], runId: 'oom' }) });
+    const [execution] = await twin.settle();
+    expect(execution!.result?.status).toBe('SUCCEEDED');
+    expect(twin.lambdaStats().outOfMemory).toBeGreaterThan(0);
+    expect(twin.emulatorStats().jobsCreated).toBe(0);
+    const out = await readOutputsFromS3(twin.s3, twin.bucket, 'oom');
+    expectConservation(out, 200);
+    expect(out.failed).toHaveLength(200);
+    expect(out.summary.jobs).toEqual({ NotSubmitted: expect.any(Number) });
+  } finally {
+    await twin.stop();
+  }
+});
+
+test('a reconcile that outlives its timeout is killed with Sandbox.Timedout, retried as Lambda errors are, and the run fails naming it', async () => {
+  const file = writeLines(tempDir(), 'a.jsonl', claudeLines(200));
+  // 0.1 s at a time scale of 0.01: 1 ms, less than any reconcile takes.
+  const template = withFunction(cachedPipelineTemplate(config) as CfnTemplate, 'reconcile-chunk', { Timeout: 0.1 });
+  const twin = await LocalTwin.start({ config, template, lambdaTimeScale: 0.01 });
+  try {
+    const input = await twin.upload(file, 'inbox/default/a.jsonl');
+    twin.startExecution({ name: 'slow', input: JSON.stringify({ inputs: [input], runId: 'slow' }) });
+    const [execution] = await twin.settle();
+    expect(execution!.result).toMatchObject({ status: 'FAILED', cause: expect.stringContaining('Task timed out after 0.10 seconds') });
+    const stats = twin.lambdaStats();
+    // Each chunk's reconcile and its retries: more than one timeout per chunk.
+    expect(stats.timeouts).toBeGreaterThan(2);
+    expect(stats.outOfMemory).toBe(0);
+    // The failed run says what it did not account for: no record is dropped silently, none twice.
+    const out = await readOutputsFromS3(twin.s3, twin.bucket, 'slow');
+    const { input: lines, succeeded, failed, rejected } = out.summary.records;
+    expect(lines).toBe(200);
+    expect([out.results.length, out.failed.length, out.rejected.length]).toEqual([succeeded, failed, rejected]);
+    const ids = [...out.results, ...out.failed].map((r) => r.recordId);
+    expect(new Set(ids).size).toBe(ids.length);
+    const missing = lines - succeeded - failed - rejected;
+    expect(missing).toBeGreaterThan(0);
+    expect(out.summary.warnings).toEqual([
+      `the run failed before ${missing} of its 200 input records reached an output: they are in none of results, failed or rejected`,
+    ]);
+    expect(out.summary.error).toMatchObject({ error: 'Sandbox.Timedout' });
+  } finally {
+    await twin.stop();
+  }
+});

@@ -1,0 +1,91 @@
+import { join } from 'node:path';
+import { INVOKE_PAYLOAD_LIMIT_BYTES, LambdaRuntime, type SandboxFunction } from '../../../local/twin/lambda-runtime';
+
+const bootstrap = `require(${JSON.stringify(join(__dirname, 'fixtures', 'sandbox-handlers.js'))});`;
+
+function fn(name: string, overrides: Partial<SandboxFunction> = {}): SandboxFunction {
+  return { name, arn: `arn:aws:lambda:us-east-1:000000000000:function:${name}`, environment: {}, memoryMb: 256, timeoutSeconds: 60, ...overrides };
+}
+
+describe('LambdaRuntime (each invocation in a worker sandbox, with Lambda limits)', () => {
+  let runtime: LambdaRuntime | undefined;
+  afterEach(async () => {
+    await runtime?.stop();
+    runtime = undefined;
+  });
+  const start = (options: Partial<ConstructorParameters<typeof LambdaRuntime>[0]> = {}) =>
+    (runtime = new LambdaRuntime({ environment: { AWS_REGION: 'us-east-1' }, timeScale: 0.1, bootstrap, ...options }));
+
+  it("gives the handler its function's environment (not the twin's), Lambda's context and JSON back", async () => {
+    process.env.BEDROCK_BATCH_TEST_PARENT_ONLY = 'leaked';
+    try {
+      const r = start();
+      const out = (await r.invoke(fn('echo', { environment: { FROM_FUNCTION: 'yes' }, memoryMb: 512, timeoutSeconds: 100 }), { a: [1, 'b'] })) as Record<
+        string,
+        unknown
+      >;
+      expect(out).toMatchObject({
+        event: { a: [1, 'b'] },
+        fromFunction: 'yes',
+        fromTwinProcess: null,
+        region: 'us-east-1',
+        functionName: 'echo',
+        memoryLimitInMB: '512',
+      });
+      // 100 s scaled by 0.1: at most 10 s remain, and some time does.
+      expect(out.remainingMs).toBeGreaterThan(0);
+      expect(out.remainingMs).toBeLessThanOrEqual(10_000);
+    } finally {
+      delete process.env.BEDROCK_BATCH_TEST_PARENT_ONLY;
+    }
+  });
+
+  it('keeps a sandbox warm after a handled error, which keeps its name', async () => {
+    const r = start();
+    await expect(r.invoke(fn('fail'), {})).rejects.toMatchObject({ name: 'RecordsMissing', message: 'the handler said no' });
+    await expect(r.invoke(fn('fail'), {})).rejects.toMatchObject({ name: 'RecordsMissing' });
+    expect(r.stats()).toMatchObject({ invocations: 2, coldStarts: 1 });
+  });
+
+  it("times an invocation out at its function's scaled timeout with Sandbox.Timedout, and starts afresh", async () => {
+    const r = start({ timeScale: 0.05 });
+    await expect(r.invoke(fn('hang', { timeoutSeconds: 2 }), {})).rejects.toMatchObject({
+      name: 'Sandbox.Timedout',
+      message: expect.stringContaining('Task timed out after 2.00 seconds'),
+    });
+    await expect(r.invoke(fn('echo'), 1)).resolves.toMatchObject({ event: 1 });
+    expect(r.stats()).toMatchObject({ timeouts: 1, coldStarts: 2 });
+  });
+
+  it('kills a handler over its memory size with Runtime.OutOfMemory', async () => {
+    const r = start();
+    await expect(r.invoke(fn('hog', { memoryMb: 48 }), {})).rejects.toMatchObject({ name: 'Runtime.OutOfMemory' });
+    expect(r.stats().outOfMemory).toBe(1);
+    await expect(r.invoke(fn('echo'), 2)).resolves.toMatchObject({ event: 2 });
+  });
+
+  it('fails a result over 6 MB with Function.ResponseSizeTooLarge and an event over 6 MB before it runs', async () => {
+    const r = start();
+    await expect(r.invoke(fn('big'), {})).rejects.toMatchObject({ name: 'Function.ResponseSizeTooLarge' });
+    const before = r.stats().invocations;
+    await expect(r.invoke(fn('echo'), 'y'.repeat(INVOKE_PAYLOAD_LIMIT_BYTES))).rejects.toMatchObject({ name: 'Lambda.RequestTooLargeException' });
+    expect(r.stats().invocations).toBe(before);
+  });
+
+  it('reports a sandbox whose process exits as Runtime.ExitError', async () => {
+    const r = start();
+    await expect(r.invoke(fn('exit'), {})).rejects.toMatchObject({ name: 'Runtime.ExitError' });
+  });
+
+  it('never has more sandboxes alive than allowed: invocations wait, warm ones of other functions are retired', async () => {
+    const r = start({ maxSandboxes: 2 });
+    const names = ['echo', 'fail', 'echo2'];
+    const out = await Promise.all(Array.from({ length: 9 }, (_, i) => r.invoke(fn(names[i % 3]!), i).catch((e: Error) => e.name)));
+    expect(out.filter((o) => o === 'RecordsMissing')).toHaveLength(3);
+    expect(out.filter((o) => typeof o === 'object').map((o) => (o as { event: number }).event)).toEqual([0, 2, 3, 5, 6, 8]);
+    const stats = r.stats();
+    expect(stats.peakSandboxes).toBe(2);
+    // Three functions through two sandboxes: some warm sandbox was retired for another function.
+    expect(stats.coldStarts).toBeGreaterThan(2);
+  });
+});
