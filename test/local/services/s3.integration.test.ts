@@ -118,6 +118,34 @@ describe('startLocalS3', () => {
     expect(readdirSync(folder).sort()).toEqual([...before.keys()].sort());
   });
 
+  it('closes and removes an upload that is aborted halfway, and the file of a read refused by If-Match', async () => {
+    // Sandboxes that time out or crash abort their uploads; each leaked descriptor would stay
+    // open for the twin's whole run.
+    const openFiles = () => readdirSync('/proc/self/fd').length;
+    const folder = join(dir, BUCKET, 'work', 'aborted');
+    await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'work/aborted/seed.json', Body: '{}' }));
+    const before = openFiles();
+    for (let i = 0; i < 5; i += 1) {
+      const body = new PassThrough();
+      const abort = new AbortController();
+      const put = client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'work/aborted/part.json', Body: body, ContentLength: 100_000 }), {
+        abortSignal: abort.signal,
+      });
+      body.write('x'.repeat(10_000));
+      await waitFor(() => readdirSync(folder).some((f) => f.includes('.upload-')));
+      abort.abort();
+      await expect(put).rejects.toThrow();
+      await waitFor(() => !readdirSync(folder).some((f) => f.includes('.upload-')));
+    }
+    for (let i = 0; i < 5; i += 1) {
+      await expect(client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'work/aborted/seed.json', IfMatch: '"not-its-etag"' }))).rejects.toMatchObject({
+        name: 'PreconditionFailed',
+      });
+    }
+    expect(openFiles()).toBe(before);
+    expect(readdirSync(folder).filter((f) => f.startsWith('part.json'))).toEqual([]);
+  });
+
   it('serves a client configured only through the environment variables', async () => {
     const env = localS3Environment(s3.endpoint);
     const saved = { ...process.env };
