@@ -16,8 +16,20 @@ import { join, relative, sep } from 'node:path';
 /** The repository (or package) root: this file is `local/twin/` (or `dist/local/twin/`) below it. */
 const CODE_ROOT = join(__dirname, '..', '..');
 
-/** Variables a sandbox takes from the twin's own process (paths, locale, the SDK's Node notice). */
-const PASSED_THROUGH = ['PATH', 'HOME', 'TMPDIR', 'TEMP', 'TMP', 'LANG', 'TZ', 'SystemRoot', 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'];
+/** Variables a sandbox takes from the twin's own process (paths, the SDK's Node notice). */
+const PASSED_THROUGH = ['PATH', 'HOME', 'TMPDIR', 'TEMP', 'TMP', 'SystemRoot', 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'];
+
+/**
+ * What Lambda's environment has whatever the machine's: UTC (Lambda sets `TZ=:UTC`), its locale,
+ * and no shared AWS config or credentials files, so the machine's `~/.aws` (retry mode, max
+ * attempts, FIPS endpoints, a profile) cannot change how the handlers call AWS.
+ */
+const LAMBDA_FIXED = {
+  TZ: 'UTC',
+  LANG: 'en_US.UTF-8',
+  AWS_CONFIG_FILE: join(tmpdir(), 'bedrock-batch-twin', 'no-aws-config', 'config'),
+  AWS_SHARED_CREDENTIALS_FILE: join(tmpdir(), 'bedrock-batch-twin', 'no-aws-config', 'credentials'),
+};
 
 /**
  * A sandbox's environment, as a deployed function's: its own template variables (not the other
@@ -30,7 +42,7 @@ export function sandboxEnvironment(
 ): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of PASSED_THROUGH) if (process.env[name] !== undefined) env[name] = process.env[name]!;
-  return Object.assign(env, fn.environment, common, {
+  return Object.assign(env, LAMBDA_FIXED, fn.environment, common, {
     AWS_LAMBDA_FUNCTION_NAME: fn.name,
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
     AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
@@ -118,7 +130,7 @@ function sourceHash(): string {
     for (const name of readdirSync(dir).sort()) {
       const path = join(dir, name);
       if (statSync(path).isDirectory()) walk(path);
-      else if (/\.(ts|json|patch)$/.test(name)) hash.update(relative(CODE_ROOT, path).split(sep).join('/')).update(readFileSync(path));
+      else if (/\.(ts|js|json|patch)$/.test(name)) hash.update(relative(CODE_ROOT, path).split(sep).join('/')).update(readFileSync(path));
     }
   };
   walk(join(CODE_ROOT, 'lambdas'));

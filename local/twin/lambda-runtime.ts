@@ -1,20 +1,13 @@
 /**
  * Lambda in the twin: every invocation of a template function runs in a sandbox of its own, a
  * worker thread started with the function's environment (its template variables, not the
- * twin's), its memory size as the V8 heap limit, and a time limit of the function's timeout
- * scaled like the twin's other clocks. As on Lambda, a sandbox runs one invocation at a time and
- * is kept warm for the next; one that timed out, ran out of memory, crashed or exited is thrown
- * away. What Lambda would refuse fails here with Lambda's error name, which is what the
- * workflow's Retry and Catch match (Step Functions passes a function's `errorType` on as the
- * error), so a handler that would be killed on Lambda is killed here too:
- *
- * - over its time: `Sandbox.Timedout`, "Task timed out after N.NN seconds";
- * - over its memory: `Runtime.OutOfMemory`, "Runtime exited with error: signal: killed";
- * - the process exited (an uncaught error outside the invocation): `Runtime.ExitError`;
- * - an event over the 6 MB invocation payload: `Lambda.RequestTooLargeException`;
- * - a result over 6 MB: `Function.ResponseSizeTooLarge`.
- *
- * Limits and error names, with their sources: docs/ARCHITECTURE.md, "Lambda in the twin".
+ * twin's), its memory size as the limit of its heap (and of heap plus Buffers, sampled by the
+ * sandbox), and a time limit of the function's timeout scaled like the twin's other clocks. As
+ * on Lambda, a sandbox runs one invocation at a time and is kept warm for the next; one that
+ * timed out, ran out of memory, crashed or exited is thrown away. What Lambda would refuse fails
+ * with Lambda's error name (lambda-errors.ts), which the workflow's Retry and Catch match, so a
+ * handler that would be killed on Lambda is killed here too. Limits and error names, with their
+ * sources: docs/ARCHITECTURE.md, "Lambda in the twin".
  *
  * Sandboxes are bounded (`maxSandboxes` in all and `maxSandboxesPerFunction`, running and warm
  * together): an invocation waits for a free one, and a warm sandbox of another function is
@@ -27,10 +20,9 @@ import type { CrashRecord } from '../crash-injector';
 import type { InvocationIdentity } from '../crash-plan';
 import type { AccessChecker } from './access-checks';
 import { sandboxBootstrap, sandboxEnvironment } from './lambda-code';
+import * as errors from './lambda-errors';
+import { INVOKE_PAYLOAD_LIMIT_BYTES, LambdaError } from './lambda-errors';
 import type { InvokeMessage, SandboxData, SandboxMessage } from './lambda-worker';
-
-/** Lambda's synchronous invocation payload limit, request and response (6 MB). */
-export const INVOKE_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024;
 
 /** A template function as the runtime runs it. */
 export interface SandboxFunction {
@@ -64,14 +56,11 @@ export interface LambdaRuntimeOptions {
   readonly onCrash?: (crash: CrashRecord) => void;
   /** The source a sandbox's worker runs (`eval`). @default the pipeline's handlers (lambda-code.ts) */
   readonly bootstrap?: string;
-}
-
-/** An invocation's failure as Lambda reports it: `name` is the `errorType`. */
-export class LambdaError extends Error {
-  constructor(name: string, message: string) {
-    super(message);
-    this.name = name;
-  }
+  /**
+   * How long a sandbox may take to load its handler (Lambda's 10-second init phase; not scaled,
+   * since it is this machine's CPU work). @default 10000
+   */
+  readonly initTimeoutMs?: number;
 }
 
 /** What the runtime did, for reports and the benchmark. */
@@ -90,8 +79,12 @@ export interface LambdaRuntimeStats {
 interface Sandbox {
   readonly fn: SandboxFunction;
   readonly worker: Worker;
+  /** Ends the cold start (set while the handler loads). */
+  ready?: (error?: Error) => void;
   /** Settles the running invocation (set while one runs). */
-  settle?: (outcome: { result?: unknown; error?: Error }) => void;
+  settle?: (outcome: { result?: unknown; error?: Error; discard?: boolean }) => void;
+  /** The running invocation's request id. */
+  requestId?: string;
   lastUsed: number;
 }
 
@@ -120,12 +113,7 @@ export class LambdaRuntime {
   async invoke(fn: SandboxFunction, event: unknown, crash?: { readonly after: number; readonly identity: InvocationIdentity }): Promise<unknown> {
     const payload = JSON.stringify(event === undefined ? null : event);
     const bytes = Buffer.byteLength(payload);
-    if (bytes > INVOKE_PAYLOAD_LIMIT_BYTES) {
-      throw new LambdaError(
-        'Lambda.RequestTooLargeException',
-        `${fn.name}: Request must be smaller than ${INVOKE_PAYLOAD_LIMIT_BYTES} bytes for the InvokeFunction operation (${bytes} bytes)`,
-      );
-    }
+    if (bytes > INVOKE_PAYLOAD_LIMIT_BYTES) throw errors.requestTooLarge(fn, bytes);
     this.counters.invocations += 1;
     const sandbox = await this.acquire(fn);
     const requestId = randomUUID();
@@ -137,11 +125,12 @@ export class LambdaRuntime {
       deadline: Date.now() + timeoutMs,
       ...(crash ? { crashAfter: crash.after, identity: crash.identity } : {}),
     };
+    sandbox.requestId = requestId;
     const outcome = await new Promise<{ result?: unknown; error?: Error; discard?: boolean }>((resolve) => {
       const timer = setTimeout(() => {
         this.counters.timeouts += 1;
         resolve({
-          error: new LambdaError('Sandbox.Timedout', `RequestId: ${requestId} Error: Task timed out after ${fn.timeoutSeconds.toFixed(2)} seconds`),
+          error: errors.timedOut(requestId, fn.timeoutSeconds),
           discard: true,
         });
       }, timeoutMs);
@@ -152,6 +141,7 @@ export class LambdaRuntime {
       sandbox.worker.postMessage(message);
     });
     sandbox.settle = undefined;
+    sandbox.requestId = undefined;
     const discard = outcome.discard || (outcome.error as { crashed?: boolean } | undefined)?.crashed === true;
     if (discard) await this.retire(sandbox);
     else this.release(sandbox);
@@ -176,23 +166,26 @@ export class LambdaRuntime {
     return { ...this.counters };
   }
 
-  /** Ends every sandbox; invocations still waiting for one fail. */
+  /** Ends every sandbox; invocations waiting for one, starting one or running in one fail. */
   async stop(): Promise<void> {
     this.stopped = true;
     for (const wake of this.waiting.splice(0)) wake();
-    await Promise.all([...this.alive].map((s) => this.retire(s)));
+    await Promise.all([...this.alive].map((s) => this.retire(s, errors.stopping(s.fn))));
   }
 
   /** A warm sandbox of `fn`, or a new one once there is room. */
   private async acquire(fn: SandboxFunction): Promise<Sandbox> {
     for (;;) {
-      if (this.stopped) throw new LambdaError('Lambda.ServiceException', `${fn.name}: the twin is stopping`);
+      if (this.stopped) throw errors.stopping(fn);
       const warm = this.warm.get(fn.name)?.pop();
       if (warm) return warm;
       const room = (this.perFunction.get(fn.name) ?? 0) < this.maxPerFunction;
       if (room && this.alive.size >= this.max) {
         const idle = this.oldestIdle();
-        if (idle) await this.retire(idle);
+        if (idle) {
+          await this.retire(idle);
+          continue; // Look again: the room may have gone while the sandbox ended.
+        }
       }
       if (room && this.alive.size < this.max) return this.start(fn);
       await new Promise<void>((wake) => this.waiting.push(wake));
@@ -213,8 +206,13 @@ export class LambdaRuntime {
     this.wakeAll();
   }
 
-  private async retire(sandbox: Sandbox): Promise<void> {
+  /** Ends a sandbox; a cold start or an invocation still in it fails with `error`. */
+  private async retire(sandbox: Sandbox, error?: Error): Promise<void> {
     if (!this.alive.delete(sandbox)) return;
+    if (error) {
+      sandbox.ready?.(error);
+      sandbox.settle?.({ error, discard: true });
+    }
     this.perFunction.set(sandbox.fn.name, (this.perFunction.get(sandbox.fn.name) ?? 1) - 1);
     const list = this.warm.get(sandbox.fn.name);
     if (list?.includes(sandbox)) list.splice(list.indexOf(sandbox), 1);
@@ -246,36 +244,49 @@ export class LambdaRuntime {
       resourceLimits: { maxOldGenerationSizeMb: fn.memoryMb },
     });
     const sandbox: Sandbox = { fn, worker, lastUsed: began };
+    const initTimeoutMs = this.options.initTimeoutMs ?? 10_000;
     this.alive.add(sandbox);
     this.perFunction.set(fn.name, (this.perFunction.get(fn.name) ?? 0) + 1);
     this.counters.coldStarts += 1;
     this.counters.peakSandboxes = Math.max(this.counters.peakSandboxes, this.alive.size);
-    let ready!: (error?: Error) => void;
-    const started = new Promise<Error | undefined>((resolve) => (ready = resolve));
+    const started = new Promise<Error | undefined>((resolve) => {
+      const timer = setTimeout(() => sandbox.ready?.(errors.initTimedOut(fn, initTimeoutMs)), initTimeoutMs);
+      sandbox.ready = (error) => {
+        clearTimeout(timer);
+        sandbox.ready = undefined;
+        resolve(error);
+      };
+    });
+    const oom = (used: string) => {
+      if (!this.alive.has(sandbox)) return;
+      this.counters.outOfMemory += 1;
+      died(errors.outOfMemory(sandbox.requestId, fn.memoryMb, used));
+    };
     worker.on('message', (m: SandboxMessage) => {
-      if (m.kind === 'ready') ready();
-      else if (m.kind === 'init-error') ready(new LambdaError(m.name, `${fn.name}: ${m.message}`));
+      if (m.kind === 'ready') sandbox.ready?.();
+      else if (m.kind === 'init-error') sandbox.ready?.(new LambdaError(m.name, `${fn.name}: ${m.message}`));
       else if (m.kind === 'access') this.options.access?.absorb(m.record);
-      else if (m.kind === 'result') sandbox.settle?.({ result: JSON.parse(m.payload), ...this.resultLimit(fn, m.payload) });
-      else if (m.kind === 'error') {
+      else if (m.kind === 'memory') oom(`${m.usedMb} MB in use`);
+      else if (m.kind === 'result') {
+        const tooLarge = errors.responseTooLarge(fn, m.payload);
+        sandbox.settle?.(tooLarge ? { error: tooLarge } : { result: JSON.parse(m.payload) as unknown });
+      } else if (m.kind === 'error') {
         const error = new LambdaError(m.name, m.message);
         if (m.crashed) Object.assign(error, { crashed: true, post: m.crashed });
         sandbox.settle?.({ error });
       }
     });
     const died = (error: LambdaError) => {
-      ready(error);
-      sandbox.settle?.({ error, discard: true } as { error: Error });
+      sandbox.ready?.(error);
+      sandbox.settle?.({ error, discard: true });
       void this.retire(sandbox);
     };
     worker.on('error', (err: Error & { code?: string }) => {
-      if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-        this.counters.outOfMemory += 1;
-        died(new LambdaError('Runtime.OutOfMemory', `RequestId: ${fn.name} Error: Runtime exited with error: signal: killed (heap limit ${fn.memoryMb} MB)`));
-      } else died(new LambdaError('Runtime.ExitError', `${fn.name}: Runtime exited with error: ${err.name}: ${err.message}`));
+      if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') oom('its heap full');
+      else died(errors.exited(fn, `${err.name}: ${err.message}`));
     });
     worker.on('exit', (code) => {
-      if (this.alive.has(sandbox)) died(new LambdaError('Runtime.ExitError', `${fn.name}: Runtime exited with error: exit status ${code}`));
+      if (this.alive.has(sandbox)) died(errors.exited(fn, `exit status ${code}`));
     });
     const failure = await started;
     this.counters.coldStartMs += Date.now() - began;
@@ -283,18 +294,7 @@ export class LambdaRuntime {
       await this.retire(sandbox);
       throw failure;
     }
+    if (!this.alive.has(sandbox)) throw errors.stopping(fn);
     return sandbox;
-  }
-
-  /** A result over Lambda's response limit, as the error it becomes. */
-  private resultLimit(fn: SandboxFunction, payload: string): { error?: Error } {
-    const bytes = Buffer.byteLength(payload);
-    if (bytes <= INVOKE_PAYLOAD_LIMIT_BYTES) return {};
-    return {
-      error: new LambdaError(
-        'Function.ResponseSizeTooLarge',
-        `${fn.name}: Response payload size (${bytes} bytes) exceeded maximum allowed payload size (${INVOKE_PAYLOAD_LIMIT_BYTES} bytes).`,
-      ),
-    };
   }
 }

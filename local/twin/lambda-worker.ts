@@ -6,6 +6,7 @@
  * decision is posted to the parent, which keeps the twin's report. Under the `handler-crash`
  * fault the parent says after which write the invocation dies; the worker is then discarded.
  */
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CrashInjector } from '../crash-injector';
 import type { InvocationIdentity } from '../crash-plan';
@@ -60,7 +61,12 @@ export type SandboxMessage =
   | { readonly kind: 'init-error'; readonly name: string; readonly message: string }
   | { readonly kind: 'result'; readonly id: number; readonly payload: string }
   | { readonly kind: 'error'; readonly id: number; readonly name: string; readonly message: string; readonly crashed?: CrashPost }
-  | { readonly kind: 'access'; readonly record: AccessRecord };
+  | { readonly kind: 'access'; readonly record: AccessRecord }
+  /** The sandbox uses more than its memory size (heap and Buffers): Lambda would kill it. */
+  | { readonly kind: 'memory'; readonly usedMb: number };
+
+/** How often a sandbox compares its memory with its memory size, ms. */
+const MEMORY_SAMPLE_MS = 50;
 
 /** A crash of the `handler-crash` fault, as the parent counts it. */
 export interface CrashPost {
@@ -81,6 +87,21 @@ export function runSandbox(load: HandlerLoader): void {
     post({ kind: 'init-error', name: (err as Error).name ?? 'Error', message: (err as Error).message ?? String(err) });
     return;
   }
+  // V8's heap limit (the parent's resourceLimits) does not cover Buffers, which Lambda counts
+  // all the same: sample this isolate's heap and external memory while it lives. A burst of
+  // allocations between two samples can pass; code that awaits between them (streams) cannot.
+  let overMemory = false;
+  let running = 0;
+  const limitBytes = data.memoryMb * 1024 * 1024;
+  setInterval(() => {
+    if (overMemory || running === 0) return;
+    const heap = getHeapStatistics();
+    const used = heap.used_heap_size + heap.external_memory;
+    if (used <= limitBytes) return;
+    overMemory = true;
+    post({ kind: 'memory', usedMb: Math.round(used / (1024 * 1024)) });
+  }, MEMORY_SAMPLE_MS).unref();
+
   const checker = data.statements
     ? new AccessChecker(new Map([[data.name, data.statements]]), data.callEnvironment, (record) => post({ kind: 'access', record }))
     : undefined;
@@ -104,11 +125,27 @@ export function runSandbox(load: HandlerLoader): void {
         (record) => (crash = { afterWrite: record.afterWrite, operation: record.operation }),
       );
     }
+    running += 1;
     const invocation = injector && message.identity ? injector.run(message.identity, run) : run();
     invocation
-      .finally(() => injector?.uninstall())
+      .finally(() => {
+        running -= 1;
+        injector?.uninstall();
+      })
       .then(
-        (result) => post({ kind: 'result', id: message.id, payload: JSON.stringify(result === undefined ? null : result) }),
+        (result) => {
+          // Lambda answers with the result as JSON: undefined (or a function) is null; a value
+          // JSON cannot write (a BigInt, a cycle) fails the invocation with JSON's own error.
+          let payload: string;
+          try {
+            payload = JSON.stringify(result === undefined ? null : result) ?? 'null';
+          } catch (err) {
+            const e = err instanceof Error ? err : new Error(String(err));
+            post({ kind: 'error', id: message.id, name: e.name || 'Error', message: e.message });
+            return;
+          }
+          post({ kind: 'result', id: message.id, payload });
+        },
         (err: unknown) => {
           const e = err instanceof Error ? err : new Error(String(err));
           post({ kind: 'error', id: message.id, name: e.name || 'Error', message: e.message, ...(crash ? { crashed: crash } : {}) });

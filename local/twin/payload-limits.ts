@@ -1,7 +1,7 @@
 /**
  * Step Functions' payload limit in the twin: a state's input or output is at most 256 KiB
  * (262,144 bytes of UTF-8; the `output` of `TaskSucceededEventDetails`, the `output` of
- * `SendTaskSuccess`). A task whose result is larger fails the execution with
+ * `SendTaskSuccess`). A task whose input or result is larger fails the execution with
  * `States.DataLimitExceeded`, which neither `States.ALL` nor a retrier matches, so a handler
  * that returns too much fails here as it would on AWS instead of passing the twin.
  * Sources: https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html
@@ -18,12 +18,22 @@ export const STATE_PAYLOAD_LIMIT_BYTES = 262_144;
 export class DataLimitExceeded extends StepFunctionsError {
   readonly isRetryable = false;
   readonly isCatchable = false;
-  constructor(resource: string, bytes: number) {
+  constructor(resource: string, bytes: number, what: 'returned a result' | 'has an input' = 'returned a result') {
     super(
       'States.DataLimitExceeded',
-      `The state/task '${resource}' returned a result with a size exceeding the maximum number of bytes service limit (${bytes} bytes, limit ${STATE_PAYLOAD_LIMIT_BYTES}).`,
+      `The state/task '${resource}' ${what} with a size exceeding the maximum number of bytes service limit (${bytes} bytes, limit ${STATE_PAYLOAD_LIMIT_BYTES}).`,
     );
   }
+}
+
+/**
+ * A Task state's input (after its Parameters) as Step Functions checks it before it calls the
+ * resource: over the limit, the state fails with `States.DataLimitExceeded` and nothing runs.
+ * @throws DataLimitExceeded when its JSON is over {@link STATE_PAYLOAD_LIMIT_BYTES}
+ */
+export function taskInput(state: string, input: unknown): void {
+  const bytes = Buffer.byteLength(JSON.stringify(input ?? null));
+  if (bytes > STATE_PAYLOAD_LIMIT_BYTES) throw new DataLimitExceeded(state, bytes, 'has an input');
 }
 
 /**

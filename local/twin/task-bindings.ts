@@ -4,6 +4,7 @@
  */
 import { StepFunctionsError } from '../services/step-functions-wire';
 import type { SandboxFunction } from './lambda-runtime';
+import { taskInput } from './payload-limits';
 
 /** A template function as the twin runs it (in a sandbox of its own, lambda-runtime.ts). */
 export type LocalFunction = SandboxFunction;
@@ -22,6 +23,7 @@ export function taskHandlers(definition: Record<string, unknown>, runtime: TaskR
   for (const [name, state] of taskStates(definition)) {
     const resource = String(state.Resource ?? '');
     out[name] = async (input: unknown) => {
+      taskInput(name, input);
       const params = (input ?? {}) as { FunctionName?: string; Payload?: unknown };
       if (resource === 'arn:aws:states:::lambda:invoke') {
         const payload = await runtime.invoke(name, String(params.FunctionName), params.Payload);

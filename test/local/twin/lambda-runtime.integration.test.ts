@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { INVOKE_PAYLOAD_LIMIT_BYTES, LambdaRuntime, type SandboxFunction } from '../../../local/twin/lambda-runtime';
+import { INVOKE_PAYLOAD_LIMIT_BYTES } from '../../../local/twin/lambda-errors';
+import { LambdaRuntime, type SandboxFunction } from '../../../local/twin/lambda-runtime';
 
 const bootstrap = `require(${JSON.stringify(join(__dirname, 'fixtures', 'sandbox-handlers.js'))});`;
 
@@ -72,6 +73,56 @@ describe('LambdaRuntime (each invocation in a worker sandbox, with Lambda limits
     expect(r.stats().invocations).toBe(before);
   });
 
+  it('counts Buffers (outside the V8 heap) against the memory size too', async () => {
+    const r = start();
+    await expect(r.invoke(fn('buffers', { memoryMb: 64 }), {})).rejects.toMatchObject({
+      name: 'Runtime.OutOfMemory',
+      message: expect.stringMatching(/^RequestId: [0-9a-f-]{36} Error: Runtime exited with error: signal: killed/),
+    });
+    expect(r.stats().outOfMemory).toBe(1);
+  });
+
+  it('answers null for a result that is not JSON, and fails a result JSON cannot write, without harm to the twin', async () => {
+    const r = start();
+    await expect(r.invoke(fn('notJson'), {})).resolves.toBeNull();
+    await expect(r.invoke(fn('bigint'), {})).rejects.toMatchObject({ name: 'TypeError', message: expect.stringContaining('BigInt') });
+    await expect(r.invoke(fn('echo'), 3)).resolves.toMatchObject({ event: 3 });
+  });
+
+  it("gives a sandbox Lambda's UTC clock and no AWS config files of the machine", async () => {
+    const saved = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      const out = (await start().invoke(fn('environment'), {})) as Record<string, string>;
+      expect(out.tz).toBe('UTC');
+      expect(out.config).toMatch(/no-aws-config/);
+      expect(out.credentials).toMatch(/no-aws-config/);
+    } finally {
+      if (saved === undefined) delete process.env.TZ;
+      else process.env.TZ = saved;
+    }
+  });
+
+  it('fails an initialization that does not end within its limit, and stops cleanly while one runs', async () => {
+    const r = start({ initTimeoutMs: 300 });
+    await expect(r.invoke(fn('slowInit'), {})).rejects.toMatchObject({ name: 'Sandbox.Timedout', message: expect.stringContaining('init') });
+    const other = start({ initTimeoutMs: 60_000 });
+    const pending = other.invoke(fn('slowInit'), {}).catch((e: Error) => e);
+    await waitFor(() => other.stats().coldStarts === 1);
+    await other.stop();
+    expect(await pending).toMatchObject({ name: 'Lambda.ServiceException' });
+    await r.stop();
+  });
+
+  it('fails an invocation still running when the twin stops, not as a timeout', async () => {
+    const r = start();
+    const pending = r.invoke(fn('hang'), {}).catch((e: Error) => e);
+    await waitFor(() => r.stats().coldStarts === 1 && r.stats().coldStartMs > 0);
+    await r.stop();
+    expect(await pending).toMatchObject({ name: 'Lambda.ServiceException' });
+    expect(r.stats().timeouts).toBe(0);
+  });
+
   it('reports a sandbox whose process exits as Runtime.ExitError', async () => {
     const r = start();
     await expect(r.invoke(fn('exit'), {})).rejects.toMatchObject({ name: 'Runtime.ExitError' });
@@ -89,3 +140,8 @@ describe('LambdaRuntime (each invocation in a worker sandbox, with Lambda limits
     expect(stats.coldStarts).toBeGreaterThan(2);
   });
 });
+
+/** Resolves once `condition` holds, checking every few milliseconds. */
+async function waitFor(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
+}

@@ -4,6 +4,7 @@
  */
 import { runStateMachine } from '../../../local/services/step-functions';
 import { STATE_PAYLOAD_LIMIT_BYTES, taskResult } from '../../../local/twin/payload-limits';
+import { taskHandlers } from '../../../local/twin/task-bindings';
 
 const FN = 'arn:aws:lambda:us-east-1:123456789012:function:Big';
 const definition = {
@@ -57,4 +58,23 @@ test('the limit counts UTF-8 bytes, not characters, and a handler returning noth
   expect(() => taskResult(FN, 'é'.repeat(131_072))).toThrow(/States|size exceeding/);
   expect(taskResult(FN, undefined)).toBeNull();
   expect(taskResult(FN, { a: [1, 'b'] })).toEqual({ a: [1, 'b'] });
+});
+
+test("a task's input over the limit fails the execution before the function runs, uncaught and unretried", async () => {
+  let invoked = 0;
+  const handlers = taskHandlers(definition, {
+    invoke: async () => {
+      invoked += 1;
+      return 'ok';
+    },
+    waitForToken: async () => undefined,
+  });
+  const run = (input: unknown) => runStateMachine(definition, input, { taskHandlers: handlers, newToken: () => 't', retryIntervalMs: 0 });
+  // The task's input is `{FunctionName, Payload}`: its JSON is the execution input plus 60-odd bytes.
+  expect((await run({ text: 'x'.repeat(STATE_PAYLOAD_LIMIT_BYTES - 200) })).status).toBe('SUCCEEDED');
+  expect(invoked).toBe(1);
+  const over = await run({ text: 'x'.repeat(STATE_PAYLOAD_LIMIT_BYTES) });
+  expect(over).toMatchObject({ status: 'FAILED', error: 'States.DataLimitExceeded' });
+  expect(over.cause).toMatch(/^The state\/task 'Big' has an input with a size exceeding the maximum number of bytes service limit/);
+  expect(invoked).toBe(1);
 });
