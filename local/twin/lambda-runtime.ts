@@ -11,8 +11,8 @@
  *
  * Sandboxes are bounded (`maxSandboxes` in all and `maxSandboxesPerFunction`, running and warm
  * together): an invocation waits for a free one, and a warm sandbox of another function is
- * retired to make room, so the twin's memory depends on how many functions run at once, not on
- * the input's size. The time limit starts when the sandbox takes the invocation.
+ * retired to make room, so the number of sandboxes depends on how many functions run at once,
+ * not on the input's size. The time limit starts when the sandbox takes the invocation.
  */
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
