@@ -268,7 +268,7 @@ export class LocalTwin {
     this.invocationCounts.set(countKey, attempt);
     const identity = { functionName: fn.name, eventKey, attempt, subject: describeEvent(event) };
     const after = this.crashPlan(identity);
-    return this.services.lambda.invoke(fn, event, after === undefined ? undefined : { after: Math.max(1, Math.floor(after)), identity });
+    return this.services.lambda.invoke(fn, event, after === undefined ? undefined : { after, identity });
   }
 
   private track<T>(invocation: Promise<T>): Promise<T> {

@@ -1,3 +1,5 @@
+import type { CrashRecord } from '../crash-injector';
+
 /**
  * Lambda's limits and the errors the twin's sandboxes (lambda-runtime.ts) fail with, named as
  * Lambda names them: the name is the `errorType` that the workflow's Retry and Catch match.
@@ -9,7 +11,15 @@ export const INVOKE_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024;
 
 /** An invocation's failure as Lambda reports it: `name` is the `errorType`. */
 export class LambdaError extends Error {
-  constructor(name: string, message: string) {
+  /**
+   * @param crash set when the invocation died under the twin's `handler-crash` fault (its
+   *   sandbox is then thrown away)
+   */
+  constructor(
+    name: string,
+    message: string,
+    readonly crash?: CrashRecord,
+  ) {
     super(message);
     this.name = name;
   }

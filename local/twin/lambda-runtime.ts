@@ -142,22 +142,11 @@ export class LambdaRuntime {
     });
     sandbox.settle = undefined;
     sandbox.requestId = undefined;
-    const discard = outcome.discard || (outcome.error as { crashed?: boolean } | undefined)?.crashed === true;
-    if (discard) await this.retire(sandbox);
+    const crashed = outcome.error instanceof LambdaError ? outcome.error.crash : undefined;
+    if (outcome.discard || crashed) await this.retire(sandbox);
     else this.release(sandbox);
-    if (outcome.error) {
-      if (crash && (outcome.error as { crashed?: boolean }).crashed) {
-        const post = (outcome.error as unknown as { post: { afterWrite: number; operation: string } }).post;
-        this.options.onCrash?.({
-          functionName: fn.name,
-          attempt: crash.identity.attempt,
-          afterWrite: post.afterWrite,
-          operation: post.operation,
-          ...(crash.identity.subject !== undefined ? { subject: crash.identity.subject } : {}),
-        });
-      }
-      throw outcome.error;
-    }
+    if (crashed) this.options.onCrash?.(crashed);
+    if (outcome.error) throw outcome.error;
     return outcome.result;
   }
 
@@ -271,9 +260,7 @@ export class LambdaRuntime {
         const tooLarge = errors.responseTooLarge(fn, m.payload);
         sandbox.settle?.(tooLarge ? { error: tooLarge } : { result: JSON.parse(m.payload) as unknown });
       } else if (m.kind === 'error') {
-        const error = new LambdaError(m.name, m.message);
-        if (m.crashed) Object.assign(error, { crashed: true, post: m.crashed });
-        sandbox.settle?.({ error });
+        sandbox.settle?.({ error: new LambdaError(m.name, m.message, m.crashed) });
       }
     });
     const died = (error: LambdaError) => {

@@ -8,7 +8,7 @@
  */
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
-import { CrashInjector } from '../crash-injector';
+import { CrashInjector, type CrashRecord } from '../crash-injector';
 import type { InvocationIdentity } from '../crash-plan';
 import { AccessChecker, runAsFunction, type AccessRecord } from './access-checks';
 import type { CallEnvironment } from './iam-calls';
@@ -60,19 +60,13 @@ export type SandboxMessage =
   | { readonly kind: 'ready' }
   | { readonly kind: 'init-error'; readonly name: string; readonly message: string }
   | { readonly kind: 'result'; readonly id: number; readonly payload: string }
-  | { readonly kind: 'error'; readonly id: number; readonly name: string; readonly message: string; readonly crashed?: CrashPost }
+  | { readonly kind: 'error'; readonly id: number; readonly name: string; readonly message: string; readonly crashed?: CrashRecord }
   | { readonly kind: 'access'; readonly record: AccessRecord }
   /** The sandbox uses more than its memory size (heap and Buffers): Lambda would kill it. */
   | { readonly kind: 'memory'; readonly usedMb: number };
 
 /** How often a sandbox compares its memory with its memory size, ms. */
 const MEMORY_SAMPLE_MS = 50;
-
-/** A crash of the `handler-crash` fault, as the parent counts it. */
-export interface CrashPost {
-  readonly afterWrite: number;
-  readonly operation: string;
-}
 
 /** Runs the sandbox: call from the worker's entry with how handlers are loaded. */
 export function runSandbox(load: HandlerLoader): void {
@@ -116,13 +110,13 @@ export function runSandbox(load: HandlerLoader): void {
       callbackWaitsForEmptyEventLoop: true,
       getRemainingTimeInMillis: () => Math.max(0, message.deadline - Date.now()),
     };
-    let crash: CrashPost | undefined;
+    let crash: CrashRecord | undefined;
     const run = () => runAsFunction(checker, data.name, async () => handler(JSON.parse(message.payload), context));
     let injector: CrashInjector | undefined;
     if (message.crashAfter !== undefined && message.identity) {
       injector = new CrashInjector(
         () => message.crashAfter,
-        (record) => (crash = { afterWrite: record.afterWrite, operation: record.operation }),
+        (record) => (crash = record),
       );
     }
     running += 1;
