@@ -71,7 +71,10 @@ describe('operator commands against `local up`', () => {
   });
 
   test('submit, watch, stop mid-run, fetch and list: every record comes back once', async () => {
-    const file = writeLines(work, 'stop-me.jsonl', claudeLines(300));
+    // 20 chunks of 50 behind a cap of 2: once the stop is seen with fewer than 6 jobs, at least
+    // 7 more rounds of jobs (seconds each at a 300 ms step delay) stand between it and the queue
+    // draining, so the separate stop process cannot arrive after every record has finished.
+    const file = writeLines(work, 'stop-me.jsonl', claudeLines(1000));
     const submitted = cli(['submit', file, '--run-id', 'op-stop', ...local]);
     expect(submitted).toMatchObject({ code: 0, stdout: 'op-stop\n' });
 
@@ -86,7 +89,7 @@ describe('operator commands against `local up`', () => {
     });
     expect(seen.slots!.cap).toBe(2);
     expect(seen.slots!.held).toBeLessThanOrEqual(2);
-    expect(seen.records.prepared).toBe(300);
+    expect(seen.records.prepared).toBe(1000);
 
     const stopped = cli(['stop', 'op-stop', '--json', ...local]);
     expect(stopped.code).toBe(0);
@@ -102,9 +105,9 @@ describe('operator commands against `local up`', () => {
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as RunSummary;
     const results = readJsonl<{ recordId: string }>(join(out, 'results.jsonl'));
     const failed = readJsonl<{ recordId: string; error: { code: string } }>(join(out, 'failed.jsonl'));
-    // Conservation: 300 lines = succeeded + failed + rejected, each record exactly once.
-    expect(summary.records).toEqual({ input: 300, succeeded: results.length, failed: failed.length, rejected: 0 });
-    expect(new Set([...results, ...failed].map((r) => r.recordId)).size).toBe(300);
+    // Conservation: 1,000 lines = succeeded + failed + rejected, each record exactly once.
+    expect(summary.records).toEqual({ input: 1000, succeeded: results.length, failed: failed.length, rejected: 0 });
+    expect(new Set([...results, ...failed].map((r) => r.recordId)).size).toBe(1000);
     // What had finished before the stop came back succeeded; only unfinished records failed, as RunStopped.
     expect(results.length).toBeGreaterThanOrEqual(seen.records.succeeded);
     expect(failed.length).toBeGreaterThan(0);
