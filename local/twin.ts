@@ -60,7 +60,7 @@ export interface TwinOptions {
   readonly logLevel?: string;
   /** A function's time limit in the twin as a fraction of its `Timeout`. @default LAMBDA_TIME_SCALE (0.1) */
   readonly lambdaTimeScale?: number;
-  /** Lambda sandboxes alive at once (lambda-runtime.ts). @default 16 */
+  /** Lambda sandboxes alive at once (lambda-runtime.ts). @default 10 */
   readonly maxSandboxes?: number;
 }
 

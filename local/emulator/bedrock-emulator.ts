@@ -22,8 +22,10 @@
  * - An omitted timeoutDurationInHours is 24; `jobExpirationTime` is submitTime + timeout.
  * - A job name is unique in the account and region whatever the job's status: a create with a
  *   name in use (and another clientRequestToken) is a ConflictException (facts §1: likely).
- * - The manifest is written for every job that reached InProgress and was not failed or
- *   abandoned (so also PartiallyCompleted and Stopped-while-running).
+ * - The manifest is written for every job whose records began to be processed and was not
+ *   failed or abandoned (so also PartiallyCompleted and Stopped while processing).
+ * - The records of `processingSlots` (default 1) InProgress jobs are processed at a time; the
+ *   others wait, looking for a stop at each step. Bedrock promises no time for InProgress.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -63,6 +65,13 @@ export interface EmulatorOptions {
   accountQuotas?: Partial<ModelQuotas>;
   /** Delay before each status transition, in milliseconds. @default 20 */
   stepDelayMs?: number;
+  /**
+   * Jobs whose records are processed at once. Other InProgress jobs wait their turn, checking
+   * for a stop at each step: Bedrock promises no time for an InProgress job, and the twin's
+   * memory then does not grow with the number of jobs running (the fake model runs on the
+   * twin's one thread, so more slots would not finish the records sooner). @default 1
+   */
+  processingSlots?: number;
   /** Fault rates; none by default. */
   faults?: FaultSpec;
   /** Seed of every generated id, output and fault decision. @default 1 */
@@ -109,6 +118,8 @@ export interface EmulatorStats {
   conflicts: number;
   /** Records processed by batch jobs (succeeded or failed). */
   recordsProcessed: number;
+  /** Highest number of jobs whose records were being processed at once (at most `processingSlots`). */
+  maxProcessingJobs: number;
   /** InvokeModel calls received (throttled ones included). */
   invokeModelCalls: number;
   /** Current number of jobs in each status. */
@@ -127,6 +138,8 @@ export class BedrockEmulator {
   private readonly accountId: string;
   private readonly accountQuotas: Partial<ModelQuotas>;
   private readonly stepDelayMs: number;
+  private readonly processingSlots: number;
+  private processing = 0;
   private readonly faults: FaultDecider;
   private readonly onEvent?: (event: BedrockJobStateEvent) => Promise<void> | void;
   private readonly serviceRoleAllows?: EmulatorOptions['serviceRoleAllows'];
@@ -154,6 +167,7 @@ export class BedrockEmulator {
     quotaRejections: 0,
     conflicts: 0,
     recordsProcessed: 0,
+    maxProcessingJobs: 0,
     invokeModelCalls: 0,
     jobsByStatus: {},
   };
@@ -164,6 +178,7 @@ export class BedrockEmulator {
     this.accountId = opts.accountId ?? '123456789012';
     this.accountQuotas = { ...opts.accountQuotas };
     this.stepDelayMs = opts.stepDelayMs ?? 20;
+    this.processingSlots = Math.max(1, opts.processingSlots ?? 1);
     this.faults = new FaultDecider(opts.faults ?? {}, opts.seed ?? 1);
     this.store = new JobStore(this.faults.seed);
     this.onEvent = opts.onEvent;
@@ -176,6 +191,13 @@ export class BedrockEmulator {
       step: () => this.step(),
       transition: (job, to, message) => this.transition(job, to, message),
       countProcessed: (records) => void (this.counters.recordsProcessed += records),
+      tryProcessing: () => {
+        if (this.processing >= this.processingSlots) return false;
+        this.processing += 1;
+        this.counters.maxProcessingJobs = Math.max(this.counters.maxProcessingJobs, this.processing);
+        return true;
+      },
+      endProcessing: () => void (this.processing -= 1),
     };
   }
 

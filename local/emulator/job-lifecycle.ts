@@ -23,6 +23,10 @@ export interface LifecycleHost {
   transition(job: Job, to: JobStatus, message?: string): void;
   /** Records processed by batch jobs, for the stats. */
   countProcessed(records: number): void;
+  /** Takes one of the slots for processing a job's records; false when all are taken. */
+  tryProcessing(): boolean;
+  /** Gives a slot taken with `tryProcessing` back. */
+  endProcessing(): void;
   /** Why the job's service role may not read its input or write its output, if so. */
   serviceRoleProblem(job: Job): string | undefined;
 }
@@ -70,6 +74,11 @@ export async function driveJob(host: LifecycleHost, job: Job): Promise<void> {
       return host.transition(job, 'Failed', 'The batch inference job failed because of an internal error (emulated job-fail fault).');
     }
 
+    // Records are processed for a few jobs at a time; the others wait, a step at a time.
+    while (!host.tryProcessing()) {
+      if (!(await host.step())) return;
+      if (job.stopRequested) return await finishStop(host, job);
+    }
     const limit = job.faults.partial ? partialCount(host, job, input.recordCount) : undefined;
     let reported = 0;
     const onProgress = (c: RecordCounts) => {
@@ -94,7 +103,7 @@ export async function driveJob(host: LifecycleHost, job: Job): Promise<void> {
       shouldStop: () => job.stopRequested || host.closed(),
       shouldAbandon: () => host.closed(),
       onProgress,
-    });
+    }).finally(() => host.endProcessing());
     onProgress(counts);
     if (!(await host.step())) return;
     if (job.stopRequested) return await finishStop(host, job);

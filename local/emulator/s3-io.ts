@@ -1,6 +1,7 @@
 /**
  * The emulator's S3 access: find a job's input files, stream them line by line, and stream
- * output lines back. Memory stays bounded by a line (reads) or an upload part (writes).
+ * output lines back. Memory stays bounded by a line (reads) or two upload parts (writes: one
+ * filling, one in flight).
  */
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -99,6 +100,9 @@ export async function* readLines(s3: S3Client, bucket: string, key: string): Asy
   }
 }
 
+/** Upload parts in flight per output file (lib-storage's default is 4, each 5 MiB). */
+const UPLOAD_QUEUE_SIZE = 1;
+
 /** Size of the batches handed to the upload stream: fewer, larger writes. */
 const WRITE_BATCH_CHARS = 256 * 1024;
 
@@ -115,7 +119,11 @@ export class S3LineWriter {
   private pendingChars = 0;
 
   constructor(s3: S3Client, bucket: string, key: string, contentType = 'application/jsonl') {
-    this.upload = new Upload({ client: s3, params: { Bucket: bucket, Key: key, Body: this.stream, ContentType: contentType } });
+    this.upload = new Upload({
+      client: s3,
+      params: { Bucket: bucket, Key: key, Body: this.stream, ContentType: contentType },
+      queueSize: UPLOAD_QUEUE_SIZE,
+    });
     this.done = this.upload.done();
     this.done.catch((err: unknown) => {
       this.failure = err ?? new Error('upload failed');

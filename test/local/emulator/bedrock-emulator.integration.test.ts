@@ -625,6 +625,53 @@ describe('Get, Stop and List', () => {
     expect(manifest.processedRecordCount).toBe(job.processedRecordCount);
   });
 
+  it('processes the records of at most `processingSlots` jobs at once; the others wait InProgress', async () => {
+    for (const [slots, most] of [
+      [2, 2],
+      [undefined, 1],
+    ] as const) {
+      const h = await emulator({ stepDelayMs: 1, ...(slots ? { processingSlots: slots } : {}) });
+      const arns = await Promise.all([1, 2, 3].map(async () => h.create({ inputKey: await input(claudeRecords(300)), outputPrefix: freshOutput() })));
+      await h.emulator.idle();
+      for (const arn of arns) {
+        expect(await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }))).toMatchObject({
+          status: 'Completed',
+          processedRecordCount: 300,
+        });
+      }
+      expect(h.emulator.stats().maxProcessingJobs).toBeGreaterThanOrEqual(1);
+      expect(h.emulator.stats().maxProcessingJobs).toBeLessThanOrEqual(most);
+    }
+  });
+
+  it('stops a job waiting for a processing slot at its next step, with nothing processed', async () => {
+    const h = await emulator({ stepDelayMs: 1, processingSlots: 1 });
+    const job = async (arn: string) => h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: arn }));
+    /** Waits until the job is in `status`; fails if it ends in another. */
+    const reaches = async (arn: string, status: string) => {
+      for (;;) {
+        const now = (await job(arn)).status!;
+        if (now === status) return;
+        if (['Completed', 'PartiallyCompleted', 'Failed', 'Stopped', 'Expired'].includes(now)) throw new Error(`${arn} ended ${now}, not ${status}`);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    };
+    const busy = await h.create({ inputKey: await input(claudeRecords(50_000)), outputPrefix: freshOutput() });
+    await reaches(busy, 'InProgress');
+    const waitingOut = freshOutput();
+    const waiting = await h.create({ inputKey: await input(claudeRecords(100)), outputPrefix: waitingOut });
+    await reaches(waiting, 'InProgress');
+    await h.bedrock.send(new StopModelInvocationJobCommand({ jobIdentifier: waiting }));
+    await reaches(waiting, 'Stopped');
+    // Stopped while the busy job still held the only slot: 50,000 records take far longer than a few steps.
+    expect(await job(busy)).toMatchObject({ status: 'InProgress' });
+    expect(await job(waiting)).toMatchObject({ processedRecordCount: 0 });
+    expect(await s3.keys(waitingOut)).toEqual([]);
+    await h.emulator.idle();
+    expect(await job(busy)).toMatchObject({ status: 'Completed', processedRecordCount: 50_000 });
+    expect(h.emulator.stats().maxProcessingJobs).toBe(1);
+  });
+
   it('lists jobs with filters, sort order and pagination', async () => {
     const h = await emulator({ stepDelayMs: 10_000 });
     // Sorting is by submit time: each job is created once the clock has passed the last one's.

@@ -139,6 +139,24 @@ describe('LambdaRuntime (each invocation in a worker sandbox, with Lambda limits
     // Three functions through two sandboxes: some warm sandbox was retired for another function.
     expect(stats.coldStarts).toBeGreaterThan(2);
   });
+
+  it("limits a sandbox's old generation to its memory size and its young generation to the twin's small default", async () => {
+    const r = start();
+    await expect(r.invoke(fn('limits', { memoryMb: 384 }), {})).resolves.toMatchObject({ maxOldGenerationSizeMb: 384, maxYoungGenerationSizeMb: 8 });
+    const roomy = new LambdaRuntime({ environment: {}, timeScale: 0.1, bootstrap, youngGenerationMb: 16 });
+    try {
+      await expect(roomy.invoke(fn('limits'), {})).resolves.toMatchObject({ maxYoungGenerationSizeMb: 16 });
+    } finally {
+      await roomy.stop();
+    }
+  });
+
+  it('keeps at most 10 sandboxes alive by default, however many functions run at once', async () => {
+    const r = start();
+    const out = await Promise.all(Array.from({ length: 12 }, (_, i) => r.invoke(fn(`echo-${i}`), i)));
+    expect(out.map((o) => (o as { event: number }).event)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(r.stats()).toMatchObject({ invocations: 12, coldStarts: 12, peakSandboxes: 10 });
+  });
 });
 
 /** Resolves once `condition` holds, checking every few milliseconds. */
