@@ -42,6 +42,7 @@ import { accountQuotasFor } from './account-quotas';
 import { DualProtocolServer, parseJsonBody, readBody, sendApiError, sendJson, type HttpRequest, type HttpResponse } from './http-transport';
 import { driveJob, type LifecycleHost } from './job-lifecycle';
 import { JobStore, requestKey, type Job } from './job-store';
+import { ProcessingSlots } from './processing-slots';
 import { isRecord, validateCreateJobRequest, type JobStatus } from './validation';
 
 export { FAULT_NAMES, parseFaultSpec, type FaultName, type FaultSpec } from './faults';
@@ -138,8 +139,7 @@ export class BedrockEmulator {
   private readonly accountId: string;
   private readonly accountQuotas: Partial<ModelQuotas>;
   private readonly stepDelayMs: number;
-  private readonly processingSlots: number;
-  private processing = 0;
+  private readonly slots: ProcessingSlots;
   private readonly faults: FaultDecider;
   private readonly onEvent?: (event: BedrockJobStateEvent) => Promise<void> | void;
   private readonly serviceRoleAllows?: EmulatorOptions['serviceRoleAllows'];
@@ -178,7 +178,7 @@ export class BedrockEmulator {
     this.accountId = opts.accountId ?? '123456789012';
     this.accountQuotas = { ...opts.accountQuotas };
     this.stepDelayMs = opts.stepDelayMs ?? 20;
-    this.processingSlots = Math.max(1, opts.processingSlots ?? 1);
+    this.slots = new ProcessingSlots(Math.max(1, Math.floor(opts.processingSlots ?? 1) || 1));
     this.faults = new FaultDecider(opts.faults ?? {}, opts.seed ?? 1);
     this.store = new JobStore(this.faults.seed);
     this.onEvent = opts.onEvent;
@@ -191,13 +191,7 @@ export class BedrockEmulator {
       step: () => this.step(),
       transition: (job, to, message) => this.transition(job, to, message),
       countProcessed: (records) => void (this.counters.recordsProcessed += records),
-      tryProcessing: () => {
-        if (this.processing >= this.processingSlots) return false;
-        this.processing += 1;
-        this.counters.maxProcessingJobs = Math.max(this.counters.maxProcessingJobs, this.processing);
-        return true;
-      },
-      endProcessing: () => void (this.processing -= 1),
+      slots: this.slots,
     };
   }
 
@@ -224,7 +218,7 @@ export class BedrockEmulator {
 
   /** A snapshot of what the emulator saw. */
   stats(): EmulatorStats {
-    return structuredClone(this.counters);
+    return structuredClone({ ...this.counters, maxProcessingJobs: this.slots.peak });
   }
 
   /** Resolves when no job is in a non-terminal state and no event delivery is pending (or the emulator is stopped). */

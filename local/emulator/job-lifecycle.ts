@@ -10,6 +10,7 @@ import { isTerminalStatus } from '../../lambdas/shared/contracts';
 import type { FaultDecider } from './faults';
 import { processJobRecords, validateJobInput, type RecordCounts } from './job-processing';
 import type { Job } from './job-store';
+import type { ProcessingSlots } from './processing-slots';
 import type { JobStatus } from './validation';
 
 /** What a job's driver needs of the emulator. */
@@ -23,10 +24,8 @@ export interface LifecycleHost {
   transition(job: Job, to: JobStatus, message?: string): void;
   /** Records processed by batch jobs, for the stats. */
   countProcessed(records: number): void;
-  /** Takes one of the slots for processing a job's records; false when all are taken. */
-  tryProcessing(): boolean;
-  /** Gives a slot taken with `tryProcessing` back. */
-  endProcessing(): void;
+  /** The slots for processing jobs' records (a few jobs at a time). */
+  readonly slots: ProcessingSlots;
   /** Why the job's service role may not read its input or write its output, if so. */
   serviceRoleProblem(job: Job): string | undefined;
 }
@@ -74,12 +73,16 @@ export async function driveJob(host: LifecycleHost, job: Job): Promise<void> {
       return host.transition(job, 'Failed', 'The batch inference job failed because of an internal error (emulated job-fail fault).');
     }
 
-    // Records are processed for a few jobs at a time; the others wait, a step at a time.
-    while (!host.tryProcessing()) {
-      if (!(await host.step())) return;
-      if (job.stopRequested) return await finishStop(host, job);
+    // The records of a few jobs are processed at a time; the others wait their turn in order,
+    // woken when a slot is given back and at each step to look for a stop.
+    while (!host.slots.tryTake(job)) {
+      const open = await Promise.race([host.step(), host.slots.changed().then(() => !host.closed())]);
+      if (!open || job.stopRequested) {
+        host.slots.leave(job);
+        return open ? await finishStop(host, job) : undefined;
+      }
     }
-    const limit = job.faults.partial ? partialCount(host, job, input.recordCount) : undefined;
+    let limit: number | undefined;
     let reported = 0;
     const onProgress = (c: RecordCounts) => {
       job.counts.processed = c.processed;
@@ -88,22 +91,28 @@ export async function driveJob(host: LifecycleHost, job: Job): Promise<void> {
       host.countProcessed(c.processed - reported);
       reported = c.processed;
     };
-    const counts = await processJobRecords({
-      s3: host.s3,
-      files: input.files,
-      totalRecords: input.recordCount,
-      jobArn: job.jobArn,
-      jobId: job.jobId,
-      modelId: job.request.modelId,
-      family: job.family,
-      invocationType: job.invocationType,
-      outputS3Uri: job.request.outputDataConfig.s3OutputDataConfig.s3Uri,
-      faults: host.faults,
-      limit,
-      shouldStop: () => job.stopRequested || host.closed(),
-      shouldAbandon: () => host.closed(),
-      onProgress,
-    }).finally(() => host.endProcessing());
+    let counts: RecordCounts;
+    try {
+      limit = job.faults.partial ? partialCount(host, job, input.recordCount) : undefined;
+      counts = await processJobRecords({
+        s3: host.s3,
+        files: input.files,
+        totalRecords: input.recordCount,
+        jobArn: job.jobArn,
+        jobId: job.jobId,
+        modelId: job.request.modelId,
+        family: job.family,
+        invocationType: job.invocationType,
+        outputS3Uri: job.request.outputDataConfig.s3OutputDataConfig.s3Uri,
+        faults: host.faults,
+        limit,
+        shouldStop: () => job.stopRequested || host.closed(),
+        shouldAbandon: () => host.closed(),
+        onProgress,
+      });
+    } finally {
+      host.slots.give();
+    }
     onProgress(counts);
     if (!(await host.step())) return;
     if (job.stopRequested) return await finishStop(host, job);

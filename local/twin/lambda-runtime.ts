@@ -211,8 +211,8 @@ export class LambdaRuntime {
     this.perFunction.set(sandbox.fn.name, (this.perFunction.get(sandbox.fn.name) ?? 1) - 1);
     const list = this.warm.get(sandbox.fn.name);
     if (list?.includes(sandbox)) list.splice(list.indexOf(sandbox), 1);
+    this.wakeAll(); // The room is free now, however long the thread takes to end.
     await sandbox.worker.terminate();
-    this.wakeAll();
   }
 
   /** Lets every waiting invocation look again (each waits for room of its own function). */
