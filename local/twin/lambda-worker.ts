@@ -6,6 +6,7 @@
  * decision is posted to the parent, which keeps the twin's report. Under the `handler-crash`
  * fault the parent says after which write the invocation dies; the worker is then discarded.
  */
+import { types } from 'node:util';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CrashInjector, type CrashRecord } from '../crash-injector';
@@ -134,17 +135,39 @@ export function runSandbox(load: HandlerLoader): void {
           try {
             payload = JSON.stringify(result === undefined ? null : result) ?? 'null';
           } catch (err) {
-            const e = err instanceof Error ? err : new Error(String(err));
-            post({ kind: 'error', id: message.id, name: e.name || 'Error', message: e.message });
+            post({ kind: 'error', id: message.id, ...reportedError(err) });
             return;
           }
           post({ kind: 'result', id: message.id, payload });
         },
         (err: unknown) => {
-          const e = err instanceof Error ? err : new Error(String(err));
-          post({ kind: 'error', id: message.id, name: e.name || 'Error', message: e.message, ...(crash ? { crashed: crash } : {}) });
+          post({ kind: 'error', id: message.id, ...reportedError(err), ...(crash ? { crashed: crash } : {}) });
         },
       );
   });
   post({ kind: 'ready' });
+}
+
+/**
+ * The error type and message Lambda's Node.js runtime reports for what a handler threw (its
+ * runtime interface client, aws/aws-lambda-nodejs-runtime-interface-client, `src/Errors.js`,
+ * `toRapidResponse`): an Error (or a value with string `name`, `message` and `stack`) by its
+ * name and message; any other value by its `typeof` and its `toString()`; a value whose
+ * `toString()` fails (null, undefined) as `handled`.
+ */
+export function reportedError(err: unknown): { name: string; message: string } {
+  try {
+    if (types.isNativeError(err) || isErrorLike(err)) return { name: String(err.name), message: String(err.message) };
+    return { name: typeof err, message: String((err as { toString(): unknown }).toString()) };
+  } catch {
+    return {
+      name: 'handled',
+      message: 'callback called with Error argument, but there was a problem while retrieving one or more of its message, name, and stack',
+    };
+  }
+}
+
+function isErrorLike(value: unknown): value is { name: string; message: string; stack: string } {
+  const v = value as { name?: unknown; message?: unknown; stack?: unknown } | null | undefined;
+  return Boolean(v && v.name && v.message && v.stack && typeof v.name === 'string' && typeof v.message === 'string' && typeof v.stack === 'string');
 }

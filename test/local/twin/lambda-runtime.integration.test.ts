@@ -140,6 +140,16 @@ describe('LambdaRuntime (each invocation in a worker sandbox, with Lambda limits
     expect(stats.coldStarts).toBeGreaterThan(2);
   });
 
+  it("names what a handler throws as Lambda's Node.js runtime does: a value that is not an Error by its type", async () => {
+    const r = start();
+    await expect(r.invoke(fn('throwString'), {})).rejects.toMatchObject({ name: 'string', message: 'not an Error' });
+    await expect(r.invoke(fn('throwErrorLike'), {})).rejects.toMatchObject({ name: 'LikeAnError', message: 'duck typed' });
+    await expect(r.invoke(fn('throwNull'), {})).rejects.toMatchObject({
+      name: 'handled',
+      message: expect.stringContaining('there was a problem while retrieving one or more of its message, name, and stack'),
+    });
+  });
+
   it("limits a sandbox's old generation to its memory size and its young generation to the twin's small default", async () => {
     const r = start();
     await expect(r.invoke(fn('limits', { memoryMb: 384 }), {})).resolves.toMatchObject({ maxOldGenerationSizeMb: 384, maxYoungGenerationSizeMb: 8 });
