@@ -7,7 +7,7 @@
  *
  *   npx tsx scripts/lambda-overhead.ts [--invocations N] [--event-kb K]
  *
- * Prints JSON on stdout. See docs/PERFORMANCE.md, "The twin's Lambda sandboxes".
+ * Prints JSON on stdout. See docs/PERFORMANCE.md, "The whole twin's memory".
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';

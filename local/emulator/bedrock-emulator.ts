@@ -153,7 +153,8 @@ export class BedrockEmulator {
   private readonly drivers = new Set<Promise<void>>();
   private pendingDeliveries = 0;
   private idleWaiters: (() => void)[] = [];
-  private readonly counters: EmulatorStats = {
+  /** Every stat but `maxProcessingJobs`, which the processing slots keep. */
+  private readonly counters: Omit<EmulatorStats, 'maxProcessingJobs'> = {
     jobsCreated: 0,
     duplicateCreates: 0,
     maxConcurrentJobs: 0,
@@ -167,7 +168,6 @@ export class BedrockEmulator {
     quotaRejections: 0,
     conflicts: 0,
     recordsProcessed: 0,
-    maxProcessingJobs: 0,
     invokeModelCalls: 0,
     jobsByStatus: {},
   };
