@@ -47,6 +47,7 @@ export async function localUp(options: LocalUpOptions): Promise<void> {
     ...(options.progress ? { progress: options.progress } : {}),
   });
   const file = join(dir, ENDPOINTS_FILE);
+  const stop = stopSignals(options.signal, () => options.progress?.('already stopping (Ctrl-\\ ends it at once)'));
   try {
     const { tableName, ...endpoints } = twin.endpoints;
     const content: LocalEndpoints = {
@@ -63,30 +64,53 @@ export async function localUp(options: LocalUpOptions): Promise<void> {
     await writeFile(`${file}.tmp`, JSON.stringify(content, null, 2) + '\n');
     await rename(`${file}.tmp`, file);
     options.progress?.(`twin ready: ${file} (stop with Ctrl-C)`);
-    await untilStopped(options.signal);
+    await stop.stopped;
     options.progress?.('stopping the twin');
   } finally {
     await rm(file, { force: true });
     for (const execution of twin.executions.values()) if (!execution.result) execution.abort.abort();
     await Promise.allSettled([...twin.executions.values()].map((e) => e.done));
     await writeFile(join(dir, 'access.json'), JSON.stringify(twin.accessReport(), null, 2) + '\n').catch(() => undefined);
-    await twin.stop();
+    try {
+      await twin.stop();
+    } finally {
+      stop.release();
+    }
   }
 }
 
-function untilStopped(signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((done) => {
-    if (signal) {
-      if (signal.aborted) return done();
-      signal.addEventListener('abort', () => done(), { once: true });
-      return;
-    }
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      done();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+/**
+ * Resolves `stopped` when `signal` aborts or, without one, on the first SIGINT or SIGTERM. The
+ * handlers stay until `release()`, which the caller calls once the twin has stopped: a repeat
+ * while it stops calls `repeated` and is otherwise a no-op, instead of ending the process with
+ * the twin half-stopped. On Linux a signal sent to the command's whole process group (by a
+ * supervisor, `pkill`, `timeout`) reaches the twin twice: directly and through the command's
+ * parent (bin/relaunch.js).
+ */
+export function stopSignals(
+  signal: AbortSignal | undefined,
+  repeated: () => void = () => undefined,
+  signals: Pick<NodeJS.EventEmitter, 'on' | 'off'> = process,
+): { stopped: Promise<void>; release(): void } {
+  if (signal) {
+    const stopped = new Promise<void>((done) => (signal.aborted ? done() : signal.addEventListener('abort', () => done(), { once: true })));
+    return { stopped, release: () => undefined };
+  }
+  let first = true;
+  let done: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => (done = resolve));
+  const onSignal = () => {
+    if (first) done();
+    else repeated();
+    first = false;
+  };
+  signals.on('SIGINT', onSignal);
+  signals.on('SIGTERM', onSignal);
+  return {
+    stopped,
+    release: () => {
+      signals.off('SIGINT', onSignal);
+      signals.off('SIGTERM', onSignal);
+    },
+  };
 }

@@ -13,7 +13,10 @@ import { claudeLines, CLAUDE, readJsonl, tempDir, writeLines } from './helpers';
 
 const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'bedrock-batch.js');
-const env = { ...process.env, CI: 'true' };
+const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true' };
+// The relaunch with MALLOC_ARENA_MAX (bin/relaunch.js) as users get it, whatever the caller's shell sets.
+delete env.MALLOC_ARENA_MAX;
+delete env.BEDROCK_BATCH_NO_RELAUNCH;
 
 function cli(args: string[]) {
   const res = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', env });
@@ -169,8 +172,16 @@ describe('operator commands against `local up`', () => {
   });
 
   test('SIGTERM stops the twin cleanly: endpoints.json is removed and access.json shows no denied call', async () => {
+    // On Linux the command line runs the twin as its child with MALLOC_ARENA_MAX=2 (bin/relaunch.js).
+    const { pid } = JSON.parse(readFileSync(join(state, 'endpoints.json'), 'utf8')) as { pid: number };
+    if (process.platform === 'linux') {
+      expect(pid).not.toBe(twin.pid);
+      expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
+    }
     twin.kill('SIGTERM');
     expect(await exited(twin)).toBe(0);
+    // The signal reached the twin through the parent: it is gone too.
+    expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
     expect(existsSync(join(state, 'endpoints.json'))).toBe(false);
     const access = JSON.parse(readFileSync(join(state, 'access.json'), 'utf8')) as { denied: number; calls: unknown[] };
     expect(access.denied).toBe(0);
