@@ -22,6 +22,8 @@ export interface LocalUpOptions extends Pick<
   readonly faults?: FaultSpec;
   readonly seed?: number;
   readonly stepDelayMs?: number;
+  /** Each function's time limit as a fraction of its `Timeout`. @default the twin's (0.1) */
+  readonly lambdaTimeScale?: number;
   readonly progress?: (line: string) => void;
   /** Stops the twin when aborted. @default SIGINT or SIGTERM */
   readonly signal?: AbortSignal;
@@ -44,6 +46,7 @@ export async function localUp(options: LocalUpOptions): Promise<void> {
     ...(options.faults ? { faults: options.faults } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.stepDelayMs !== undefined ? { stepDelayMs: options.stepDelayMs } : {}),
+    ...(options.lambdaTimeScale !== undefined ? { lambdaTimeScale: options.lambdaTimeScale } : {}),
     ...(options.progress ? { progress: options.progress } : {}),
   });
   const file = join(dir, ENDPOINTS_FILE);

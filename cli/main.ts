@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { isValidRunId } from '../lambdas/shared/contracts';
 import { KNOWN_FAMILIES_HINT, modelFamily } from '../lambdas/shared/model-family';
 import { parseAccountQuotas, parseFaultSpec } from '../local/emulator';
-import { main as localRun, USAGE as LOCAL_RUN_USAGE } from '../local/cli';
+import { main as localRun, parseLambdaTimeScale, USAGE as LOCAL_RUN_USAGE } from '../local/cli';
 import { estimateFiles, formatEstimate } from './estimate';
 import { localUp } from './local-up';
 import { CommandInputError, downloadResults, listRuns, stopRun, submitRun, waitForRun } from './operate';
@@ -35,6 +35,13 @@ const runIdArgument = (value: string) => {
 const modelArgument = (value: string) => {
   if (!modelFamily(value)) throw new InvalidArgumentError(`unknown model family (known: ${KNOWN_FAMILIES_HINT})`);
   return value;
+};
+const timeScaleArgument = (value: string) => {
+  try {
+    return parseLambdaTimeScale(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 };
 const spec =
   <T>(name: string, parse: (v: string) => T) =>
@@ -229,6 +236,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void, factori
     .option('--faults <spec>', 'fault rates (name=rate,...), as for local run', spec('--faults', parseFaultSpec))
     .option('--seed <n>', 'fault seed', integer('--seed', 2 ** 31))
     .option('--step-delay-ms <n>', 'duration of each emulated job status step', integer('--step-delay-ms', 600000))
+    .option('--lambda-time-scale <x>', "each function's time limit as a fraction of its Timeout, 0.001..1 (default 0.1)", timeScaleArgument)
     .option('--quiet', 'no progress lines')
     .action(async (o: Record<string, unknown>) => {
       await localUp({
@@ -243,6 +251,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void, factori
         ...(o.faults !== undefined ? { faults: o.faults as never } : {}),
         ...(o.seed !== undefined ? { seed: o.seed as number } : {}),
         ...(o.stepDelayMs !== undefined ? { stepDelayMs: o.stepDelayMs as number } : {}),
+        ...(o.lambdaTimeScale !== undefined ? { lambdaTimeScale: o.lambdaTimeScale as number } : {}),
         ...(o.quiet ? {} : { progress: say }),
       });
       setCode(0);

@@ -19,7 +19,8 @@ export const USAGE = `usage: bedrock-batch local run <file.jsonl>... --model <mo
     [--max-attempts N] [--small-remainder on-demand|hold|fail]
     | --app "<command>" [--pipeline PATH] [--route R]
     [--one-run-per-file | --run-id ID | --input-json FILE...]
-    [--account-quota name=N,...] [--faults name=rate,...] [--seed N] [--step-delay-ms N] [--quiet]
+    [--account-quota name=N,...] [--faults name=rate,...] [--seed N] [--step-delay-ms N]
+    [--lambda-time-scale X] [--quiet]
 
 --app "<command>"    run your own CDK app's pipeline instead of this package's stack: the
                      command that synthesizes it, as in cdk.json's "app" (e.g. "npx ts-node
@@ -38,6 +39,9 @@ export const USAGE = `usage: bedrock-batch local run <file.jsonl>... --model <mo
                      test jobs); names: min-records, max-records, max-records-per-file,
                      max-file-bytes, max-job-bytes, concurrent-jobs. The pipeline reads them
                      from the twin's Service Quotas, as on AWS; its own options never set them
+--lambda-time-scale  each function's time limit in the twin as a fraction of its Timeout,
+                     0.001..1 (default 0.1: 15 minutes are 90 s; 1 is Lambda's own). The
+                     twin's waits run faster than AWS's but a handler's own work does not
 faults: record-error, record-throttle, job-fail, job-partial, job-expire,
         create-throttle, drop-events, duplicate-events, reorder-events,
         arn-model-id, handler-crash, duplicate-invocation (rates 0..1)`;
@@ -66,6 +70,7 @@ const VALUE_OPTIONS = new Set([
   '--account-quota',
   '--seed',
   '--step-delay-ms',
+  '--lambda-time-scale',
   '--run-id',
   '--input-json',
   '--app',
@@ -80,6 +85,18 @@ function positiveInt(name: string, value: string, max = 1_000_000): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > max) throw new UsageError(`${name} must be an integer in 1..${max}, got '${value}'`);
   return n;
+}
+
+/**
+ * A `--lambda-time-scale` value: a decimal number in 0.001..1.
+ * @throws UsageError naming the value
+ */
+export function parseLambdaTimeScale(text: string): number {
+  const value = Number(text);
+  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text) || !(value >= 0.001 && value <= 1)) {
+    throw new UsageError(`--lambda-time-scale must be a number in 0.001..1, got '${text}'`);
+  }
+  return value;
 }
 
 /** Parses `local run ...` arguments; throws {@link UsageError} with a one-line reason. */
@@ -195,6 +212,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     ...(accountQuotas ? { accountQuotas } : {}),
     ...(seedText !== undefined ? { seed: Number(seedText) } : {}),
     ...(values.has('--step-delay-ms') ? { stepDelayMs: num('--step-delay-ms', 60000)! } : {}),
+    ...(values.has('--lambda-time-scale') ? { lambdaTimeScale: parseLambdaTimeScale(values.get('--lambda-time-scale')!) } : {}),
   };
   return { request, quiet: flags.has('--quiet'), inputJson };
 }

@@ -14,6 +14,7 @@ import { AppError, findPipelines, selectPipeline, synthesizeApp } from './app-te
 import type { CfnTemplate } from './services/template-intrinsics';
 import { LocalTwin, type TwinFaultStats } from './twin';
 import type { LambdaRuntimeStats } from './twin/lambda-runtime';
+import { LAMBDA_TIME_SCALE } from './twin/services';
 
 /** Bedrock's default minimum records per job (facts §7). */
 export const BEDROCK_DEFAULT_MIN_RECORDS = 100;
@@ -102,8 +103,8 @@ export interface LocalRunOutcome {
   readonly emulator: EmulatorStats;
   /** What the twin's own faults did (`handler-crash`, `duplicate-invocation`). */
   readonly faults: TwinFaultStats;
-  /** What the Lambda sandboxes did. */
-  readonly lambda: LambdaRuntimeStats;
+  /** What the Lambda sandboxes did, and their time limits as a fraction of each `Timeout`. */
+  readonly lambda: LambdaRuntimeStats & { readonly timeScale: number };
   /** 0 when every run finished (records may have failed), 1 when a run itself failed. */
   readonly exitCode: 0 | 1;
 }
@@ -166,7 +167,7 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
     await req.onSettled?.(twin);
     const emulator = twin.emulatorStats();
     const faults = twin.faultStats();
-    const lambda = twin.lambdaStats();
+    const lambda = { ...twin.lambdaStats(), timeScale: req.lambdaTimeScale ?? LAMBDA_TIME_SCALE };
 
     // The run id the pipeline gives an execution (what its summary says): the input's, or
     // one derived from the execution's name (prepare's rule).

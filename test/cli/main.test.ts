@@ -48,6 +48,10 @@ describe('bedrock-batch command line', () => {
     ],
     [['list', '--stack', 'A', '--local', 'b'], "bedrock-batch: option '--local <dir>' cannot be used with option '--stack <name>'"],
     [['list', '--bogus'], "bedrock-batch: unknown option '--bogus'"],
+    [
+      ['local', 'up', '--state-dir', 's', '--model', 'anthropic.claude-3-haiku-20240307-v1:0', '--lambda-time-scale', '2'],
+      "bedrock-batch: option '--lambda-time-scale <x>' argument '2' is invalid. --lambda-time-scale must be a number in 0.001..1, got '2'",
+    ],
     [['sumbit'], "bedrock-batch: unknown command 'sumbit' (Did you mean submit?)"],
   ])('bad usage %j exits 2 with one line naming the argument', async (argv, message) => {
     const t = io();

@@ -224,7 +224,23 @@ describe('bedrock-batch local run (CLI)', () => {
     const file = writeLines(dir, 'in.jsonl', [...claudeLines(120), 'not json']);
     const out = join(dir, 'out');
     const res = cli(
-      ['local', 'run', file, '--model', CLAUDE, '--out', out, '--max-records-per-job', '50', '--account-quota', 'min-records=25', '--max-concurrent-jobs', '2'],
+      [
+        'local',
+        'run',
+        file,
+        '--model',
+        CLAUDE,
+        '--out',
+        out,
+        '--max-records-per-job',
+        '50',
+        '--account-quota',
+        'min-records=25',
+        '--max-concurrent-jobs',
+        '2',
+        '--lambda-time-scale',
+        '0.5',
+      ],
       dir,
     );
     expect(res.stderr).toMatch(/round 1, 3 job\(s\) to run/);
@@ -236,6 +252,8 @@ describe('bedrock-batch local run (CLI)', () => {
     const outputs = readOutputs({ runId: summary.runId, executionName: summary.runId, executionStatus: 'SUCCEEDED', summary, outDir: out, executions: 1 });
     expectConservation(outputs, 121);
     expect(outputs.emulator.maxConcurrentJobs).toBeLessThanOrEqual(2);
+    // The sandboxes' time limits were half of each function's Timeout, as asked.
+    expect(JSON.parse(readFileSync(join(out, 'emulator.json'), 'utf8')).lambda).toMatchObject({ timeScale: 0.5, timeouts: 0 });
   });
 
   test('without --out the outputs go to ./bedrock-batch-out/<runId>/', () => {

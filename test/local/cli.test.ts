@@ -31,7 +31,7 @@ test('one stderr line per failed run; two executions of one runId are told apart
     runs,
     emulator: {} as LocalRunOutcome['emulator'],
     faults: { handlerCrash: 0, duplicateInvocation: 0, crashPoints: {}, crashes: [] },
-    lambda: { invocations: 0, coldStarts: 0, peakSandboxes: 0, coldStartMs: 0, timeouts: 0, outOfMemory: 0 },
+    lambda: { invocations: 0, coldStarts: 0, peakSandboxes: 0, coldStartMs: 0, timeouts: 0, outOfMemory: 0, timeScale: 0.1 },
     exitCode: runs.some((r) => r.error) || runs.length === 0 ? 1 : 0,
   });
   expect(failureLines(outcome([run('a', 'e1')]))).toEqual([]);
@@ -86,4 +86,15 @@ test.each([
   [['--model', CLAUDE, '--route', 'r'], "--route needs --app (this package's own stack has one pipeline and one route, default)"],
 ])('%j is bad usage', (extra, message) => {
   expect(() => parseArgs(['local', 'run', 'a.jsonl', ...extra])).toThrow(message);
+});
+
+test("--lambda-time-scale sets the sandboxes' time limits as a fraction of each function's Timeout; outside 0.001..1 it is refused", () => {
+  const base = ['local', 'run', 'a.jsonl', '--model', CLAUDE];
+  expect(parseArgs([...base, '--lambda-time-scale', '0.5']).request.lambdaTimeScale).toBe(0.5);
+  expect(parseArgs([...base, '--lambda-time-scale=1']).request.lambdaTimeScale).toBe(1);
+  expect(parseArgs([...base, '--lambda-time-scale', '.001']).request.lambdaTimeScale).toBe(0.001);
+  expect(parseArgs(base).request.lambdaTimeScale).toBeUndefined();
+  for (const bad of ['0', '1.5', '2', 'abc', '0.0001', '1e-2', '0x1', 'Infinity', ' 0.5']) {
+    expect(() => parseArgs([...base, '--lambda-time-scale', bad])).toThrow(`--lambda-time-scale must be a number in 0.001..1, got '${bad}'`);
+  }
 });
