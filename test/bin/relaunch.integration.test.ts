@@ -17,6 +17,7 @@ interface Report {
   arenas: string | null;
   watching: boolean;
   passedOn: { arenas: string | null; relaunched: string | null };
+  execArgv: string[];
   signals: string[];
 }
 
@@ -46,12 +47,17 @@ afterEach(() => {
 });
 
 function start(...args: string[]): Started {
+  return startWith([], args);
+}
+
+/** Starts the parent with node's own flags `nodeFlags`. */
+function startWith(nodeFlags: string[], args: string[]): Started {
   const report = join(dir, 'report.json');
   const env = { ...process.env };
   delete env.MALLOC_ARENA_MAX;
   delete env.BEDROCK_BATCH_RELAUNCHED;
   // A process group of its own, as a shell gives a command: the test can signal the group as a terminal does.
-  const parent = spawn(process.execPath, [PARENT, report, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  const parent = spawn(process.execPath, [...nodeFlags, PARENT, report, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   started.push(parent.pid!);
   let out = '';
   parent.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -89,6 +95,22 @@ describe('relaunch', () => {
     expect(seen).toMatchObject({ arenas: '2', watching: true, passedOn: { arenas: null, relaunched: null } });
     expect(seen.pid).not.toBe(parent.pid);
     expect(await stdout).toBe(`child ${seen.pid} here\n`);
+  });
+
+  test("node's own flags reach the child", async () => {
+    const { report, ended } = startWith(['--max-old-space-size=321', '--no-warnings'], ['exit', '0']);
+    expect(await ended).toEqual({ code: 0, signal: null });
+    expect(readReport(report)!.execArgv).toEqual(['--max-old-space-size=321', '--no-warnings']);
+  });
+
+  test('SIGHUP to the parent alone reaches the child', async () => {
+    const { parent, report, ended } = start('wait');
+    await until('the child', () => readReport(report));
+    parent.kill('SIGHUP');
+    await until('the SIGHUP in the child', () => (readReport(report)!.signals.includes('SIGHUP') ? true : undefined));
+    parent.kill('SIGTERM');
+    expect(await ended).toEqual({ code: 0, signal: null });
+    expect(readReport(report)!.signals).toEqual(['SIGHUP', 'SIGTERM']);
   });
 
   test('a child ended by a signal ends the parent by the same signal', async () => {
