@@ -59,11 +59,20 @@ export function bindRules(
       }
       if (rate !== undefined) {
         // Nightly cron rules are not run by the clock: sweeps are started on request (sweep()).
+        // A tick that comes while this target's previous one still runs is skipped: on the
+        // sped-up clock a slow sweep (a loaded machine) would otherwise queue a new invocation
+        // every few hundred ms, without bound, until the twin crawls.
+        let running = false;
         const timer = setInterval(
           () => {
+            if (running) return;
+            running = true;
             // Nothing waits for a tick (stop() does, through track()); a failed tick is dropped, as
             // the rule fires again at the next one.
-            void runtime.track(runtime.call(fn, ruleTargetInput(target, scheduledEvent(rule.logicalId)))).catch(() => undefined);
+            void runtime
+              .track(runtime.call(fn, ruleTargetInput(target, scheduledEvent(rule.logicalId))))
+              .catch(() => undefined)
+              .finally(() => (running = false));
           },
           Math.max(50, rate / SCHEDULE_SPEEDUP),
         );
