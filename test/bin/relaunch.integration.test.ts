@@ -103,31 +103,21 @@ describe('relaunch', () => {
     expect(readReport(report)!.execArgv).toEqual(['--max-old-space-size=321', '--no-warnings']);
   });
 
-  test('SIGHUP to the parent alone reaches the child', async () => {
-    const { parent, report, ended } = start('wait');
-    await until('the child', () => readReport(report));
-    parent.kill('SIGHUP');
-    await until('the SIGHUP in the child', () => (readReport(report)!.signals.includes('SIGHUP') ? true : undefined));
-    parent.kill('SIGTERM');
-    expect(await ended).toEqual({ code: 0, signal: null });
-    expect(readReport(report)!.signals).toEqual(['SIGHUP', 'SIGTERM']);
-  });
-
   test('a child ended by a signal ends the parent by the same signal', async () => {
     const { ended } = start('die');
     expect(await ended).toEqual({ code: null, signal: 'SIGTERM' });
   });
 
-  test('the child stays in the caller group; a SIGINT to the parent alone reaches it, through the parent', async () => {
+  test.each(['SIGINT', 'SIGHUP'] as const)('the child stays in the caller group; %s to the parent alone reaches it, through the parent', async (signal) => {
     const { parent, report, ended } = start('wait');
     const child = (await until('the child', () => readReport(report))).pid;
     // In the same group: a terminal's Ctrl-C or Ctrl-Z reaches the child (and what it starts) directly.
     expect(ps(child)!.pgid).toBe(ps(parent.pid!)!.pgid);
-    parent.kill('SIGINT');
-    await until('the SIGINT in the child', () => (readReport(report)!.signals.includes('SIGINT') ? true : undefined));
+    parent.kill(signal);
+    await until(`the ${signal} in the child`, () => (readReport(report)!.signals.includes(signal) ? true : undefined));
     parent.kill('SIGTERM');
     expect(await ended).toEqual({ code: 0, signal: null });
-    expect(readReport(report)!.signals).toEqual(['SIGINT', 'SIGTERM']);
+    expect(readReport(report)!.signals).toEqual([signal, 'SIGTERM']);
   });
 
   test('a SIGINT to the whole group reaches the child, directly and through the parent (once or twice: the kernel may merge the two)', async () => {
