@@ -9,6 +9,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until as untilEvery } from '../support/until';
+
+/** Polls every 50 ms, up to 600 looks. */
+const until = <T>(what: string, check: () => T | undefined) => untilEvery(what, check, 600, 50);
 
 const PARENT = join(__dirname, 'fixtures', 'relaunching-parent.js');
 
@@ -64,16 +68,6 @@ function startWith(nodeFlags: string[], args: string[]): Started {
   const stdout = new Promise<string>((done) => parent.stdout!.once('close', () => done(out)));
   const ended = new Promise<{ code: number | null; signal: string | null }>((done) => parent.once('exit', (code, signal) => done({ code, signal })));
   return { parent, report, stdout, ended };
-}
-
-/** Waits (polling) until `check` returns a value; fails after `tries` looks. */
-async function until<T>(what: string, check: () => T | undefined, tries = 600, pauseMs = 50): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const value = check();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, pauseMs));
-  }
-  throw new Error(`gave up waiting for ${what}`);
 }
 
 function readReport(file: string): Report | undefined {

@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunView } from '../../cli/run-view';
 import type { RunSummary } from '../../lambdas/finalize/run-summary';
+import { until } from '../support/until';
 import { claudeLines, CLAUDE, readJsonl, tempDir, writeLines } from './helpers';
 
 const ROOT = join(__dirname, '..', '..');
@@ -21,16 +22,6 @@ delete env.BEDROCK_BATCH_NO_RELAUNCH;
 function cli(args: string[]) {
   const res = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', env });
   return { code: res.status, stdout: res.stdout, stderr: res.stderr };
-}
-
-/** Waits (polling) until `check` returns a value; fails after `tries` looks. */
-async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, tries = 600, pauseMs = 100): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, pauseMs));
-  }
-  throw new Error(`gave up waiting for ${what}`);
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
