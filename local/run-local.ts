@@ -14,7 +14,6 @@ import { AppError, findPipelines, selectPipeline, synthesizeApp } from './app-te
 import type { CfnTemplate } from './services/template-intrinsics';
 import { LocalTwin, type TwinFaultStats } from './twin';
 import type { LambdaRuntimeStats } from './twin/lambda-runtime';
-import { LAMBDA_TIME_SCALE } from './twin/services';
 
 /** Bedrock's default minimum records per job (facts §7). */
 export const BEDROCK_DEFAULT_MIN_RECORDS = 100;
@@ -104,7 +103,7 @@ export interface LocalRunOutcome {
   /** What the twin's own faults did (`handler-crash`, `duplicate-invocation`). */
   readonly faults: TwinFaultStats;
   /** What the Lambda sandboxes did, and their time limits as a fraction of each `Timeout`. */
-  readonly lambda: LambdaRuntimeStats & { readonly timeScale: number };
+  readonly lambda: LambdaRuntimeStats;
   /** 0 when every run finished (records may have failed), 1 when a run itself failed. */
   readonly exitCode: 0 | 1;
 }
@@ -167,7 +166,7 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
     await req.onSettled?.(twin);
     const emulator = twin.emulatorStats();
     const faults = twin.faultStats();
-    const lambda = { ...twin.lambdaStats(), timeScale: req.lambdaTimeScale ?? LAMBDA_TIME_SCALE };
+    const lambda = twin.lambdaStats();
 
     // The run id the pipeline gives an execution (what its summary says): the input's, or
     // one derived from the execution's name (prepare's rule).

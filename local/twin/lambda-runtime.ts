@@ -80,7 +80,10 @@ export interface LambdaRuntimeStats {
   coldStartMs: number;
   timeouts: number;
   outOfMemory: number;
+  /** The time limits' scale: a function's limit is its `Timeout` times this. */
+  timeScale: number;
 }
+type Counters = Omit<LambdaRuntimeStats, 'timeScale'>;
 
 interface Sandbox {
   readonly fn: SandboxFunction;
@@ -104,7 +107,7 @@ export class LambdaRuntime {
   /** Sandboxes alive by function name. */
   private readonly perFunction = new Map<string, number>();
   private stopped = false;
-  private readonly counters: LambdaRuntimeStats = { invocations: 0, coldStarts: 0, peakSandboxes: 0, coldStartMs: 0, timeouts: 0, outOfMemory: 0 };
+  private readonly counters: Counters = { invocations: 0, coldStarts: 0, peakSandboxes: 0, coldStartMs: 0, timeouts: 0, outOfMemory: 0 };
 
   constructor(private readonly options: LambdaRuntimeOptions) {
     this.max = Math.max(1, options.maxSandboxes ?? 10);
@@ -158,7 +161,7 @@ export class LambdaRuntime {
 
   /** What the runtime did so far. */
   stats(): LambdaRuntimeStats {
-    return { ...this.counters };
+    return { ...this.counters, timeScale: this.options.timeScale };
   }
 
   /** Ends every sandbox; invocations waiting for one, starting one or running in one fail. */
