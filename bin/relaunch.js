@@ -131,4 +131,4 @@ function watchParent() {
   return true;
 }
 
-module.exports = { shouldRelaunch, relaunch, endAs, watchParent, RELAUNCHED, ARENAS };
+module.exports = { shouldRelaunch, relaunch, endAs, watchParent };

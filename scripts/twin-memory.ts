@@ -109,8 +109,9 @@ async function measure(input: string, records: number, out: string, relaunch: bo
   let processes = 0;
   const walk = setInterval(() => (pids = descendants(child.pid!)), TREE_MS);
   const sample = setInterval(() => {
-    const sum = pids.reduce((total, pid) => total + rss(pid), 0);
-    if (sum > peak) [peak, processes] = [sum, pids.filter((pid) => rss(pid) > 0).length];
+    const sizes = pids.map(rss);
+    const sum = sizes.reduce((total, bytes) => total + bytes, 0);
+    if (sum > peak) [peak, processes] = [sum, sizes.filter((bytes) => bytes > 0).length];
   }, SAMPLE_MS);
   const [code, signal] = await new Promise<[number | null, string | null]>((done) => child.once('exit', (c, s) => done([c, s])));
   clearInterval(walk);
