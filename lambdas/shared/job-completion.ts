@@ -36,7 +36,13 @@ export async function completeJobTask(sfn: SFNClient, jobs: JobRecords, item: Jo
     logger.info('task token already closed', { jobName: item.jobName, jobArn: outcome.jobArn, error: (err as Error).name });
   }
   await jobs.setStatus(item.jobName, outcome.status, outcome.jobArn);
-  await jobs.markTokenCompleted(item.jobName);
+  // Marked only while the item still holds this token. A retried submit that stored its own
+  // token during the send leaves it open: marking it would hide it from the sweeper, and the
+  // retry (finding the job over) would then see it completed and send nothing, so the run
+  // would wait on that token until the task's timeout.
+  if (!(await jobs.markTokenCompleted(item.jobName, { taskToken: item.taskToken }))) {
+    logger.info('the item holds another task token now (a retried submit); it is left open', { jobName: item.jobName, jobArn: outcome.jobArn });
+  }
   return sent;
 }
 

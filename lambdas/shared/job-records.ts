@@ -90,16 +90,28 @@ export class JobRecords {
     }
   }
 
-  /** Marks the item's task token completed. */
-  async markTokenCompleted(jobName: string, now = new Date()): Promise<void> {
-    await this.ddb.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: key(jobName),
-        UpdateExpression: 'SET tokenCompletedAt = :now',
-        ExpressionAttributeValues: { ':now': now.toISOString() },
-      }),
-    );
+  /**
+   * Marks the item's task token completed. Given `taskToken`, only while the item still holds
+   * that token: a retried submit may have stored a new one meanwhile, which must stay open for
+   * its own completion. Returns false when the item holds another token (or is gone).
+   */
+  async markTokenCompleted(jobName: string, opts: { readonly taskToken?: string; readonly now?: Date } = {}): Promise<boolean> {
+    const { taskToken, now = new Date() } = opts;
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: key(jobName),
+          UpdateExpression: 'SET tokenCompletedAt = :now',
+          ...(taskToken === undefined ? {} : { ConditionExpression: 'taskToken = :tok' }),
+          ExpressionAttributeValues: { ':now': now.toISOString(), ...(taskToken === undefined ? {} : { ':tok': taskToken }) },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (taskToken !== undefined && (err as Error).name === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
   }
 
   /** Jobs whose task token is still open (of one run, when given): what the sweeper polls. */

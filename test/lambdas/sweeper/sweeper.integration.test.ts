@@ -79,8 +79,8 @@ describe('sweepJobs (dynalite table, mocked Bedrock and Step Functions)', () => 
     await track('running', 'm1', arn('running'));
     for (const h of ['old', 'recent', 'running']) await limiter.acquire('m1', h, 10);
     const t0 = new Date('2026-01-01T00:00:00Z');
-    await jobs.markTokenCompleted('old', t0);
-    await jobs.markTokenCompleted('recent', new Date(t0.getTime() + SLOT_LEAK_GRACE_MS));
+    await jobs.markTokenCompleted('old', { now: t0 });
+    await jobs.markTokenCompleted('recent', { now: new Date(t0.getTime() + SLOT_LEAK_GRACE_MS) });
     bedrockMock.on(GetModelInvocationJobCommand).resolves({ status: 'InProgress' });
 
     const report = await sweepJobs(deps(), new Date(t0.getTime() + SLOT_LEAK_GRACE_MS + 1000));
@@ -124,7 +124,7 @@ describe('sweepJobs (dynalite table, mocked Bedrock and Step Functions)', () => 
     await track('leaked', 'm1', arn('leaked'));
     await limiter.acquire('m1', 'leaked', 10, t0);
     await limiter.acquire('m1', 'poison', 10, t0);
-    await jobs.markTokenCompleted('leaked', t0);
+    await jobs.markTokenCompleted('leaked', { now: t0 });
     bedrockMock
       .on(GetModelInvocationJobCommand)
       .resolves({ status: 'Completed' })
