@@ -21,8 +21,8 @@ import type { InvocationIdentity } from '../crash-plan';
 import type { AccessChecker } from './access-checks';
 import { sandboxBootstrap, sandboxEnvironment } from './lambda-code';
 import * as errors from './lambda-errors';
-import { INVOKE_PAYLOAD_LIMIT_BYTES, LambdaError } from './lambda-errors';
 import type { InvokeMessage, SandboxData, SandboxMessage } from './lambda-worker';
+import { freezeCell, thaw, type FreezeCell } from './sandbox-freeze';
 
 /** A template function as the runtime runs it. */
 export interface SandboxFunction {
@@ -94,6 +94,8 @@ interface Sandbox {
   settle?: (outcome: { result?: unknown; error?: Error; discard?: boolean }) => void;
   /** The running invocation's request id. */
   requestId?: string;
+  /** Shared with the sandbox, which freezes on it between invocations. */
+  readonly freeze: FreezeCell;
   lastUsed: number;
 }
 
@@ -122,7 +124,7 @@ export class LambdaRuntime {
   async invoke(fn: SandboxFunction, event: unknown, crash?: { readonly after: number; readonly identity: InvocationIdentity }): Promise<unknown> {
     const payload = JSON.stringify(event === undefined ? null : event);
     const bytes = Buffer.byteLength(payload);
-    if (bytes > INVOKE_PAYLOAD_LIMIT_BYTES) throw errors.requestTooLarge(fn, bytes);
+    if (bytes > errors.INVOKE_PAYLOAD_LIMIT_BYTES) throw errors.requestTooLarge(fn, bytes);
     this.counters.invocations += 1;
     const sandbox = await this.acquire(fn);
     const requestId = randomUUID();
@@ -138,20 +140,18 @@ export class LambdaRuntime {
     const outcome = await new Promise<{ result?: unknown; error?: Error; discard?: boolean }>((resolve) => {
       const timer = setTimeout(() => {
         this.counters.timeouts += 1;
-        resolve({
-          error: errors.timedOut(requestId, fn.timeoutSeconds),
-          discard: true,
-        });
+        resolve({ error: errors.timedOut(requestId, fn.timeoutSeconds), discard: true });
       }, timeoutMs);
       sandbox.settle = (o) => {
         clearTimeout(timer);
         resolve(o);
       };
+      thaw(sandbox.freeze);
       sandbox.worker.postMessage(message);
     });
     sandbox.settle = undefined;
     sandbox.requestId = undefined;
-    const crashed = outcome.error instanceof LambdaError ? outcome.error.crash : undefined;
+    const crashed = outcome.error instanceof errors.LambdaError ? outcome.error.crash : undefined;
     if (outcome.discard || crashed) await this.retire(sandbox);
     else this.release(sandbox);
     if (crashed) this.options.onCrash?.(crashed);
@@ -215,6 +215,7 @@ export class LambdaRuntime {
     const list = this.warm.get(sandbox.fn.name);
     if (list?.includes(sandbox)) list.splice(list.indexOf(sandbox), 1);
     this.wakeAll(); // The room is free now, however long the thread takes to end.
+    // Not thawed first: what a frozen sandbox left running never runs again, as on Lambda.
     await sandbox.worker.terminate();
   }
 
@@ -228,12 +229,14 @@ export class LambdaRuntime {
     const began = Date.now();
     const env = sandboxEnvironment(fn, this.options.environment);
     const statements = this.options.access?.statementsOf(fn.name);
+    const freeze = freezeCell();
     const data: SandboxData = {
       name: fn.name,
       arn: fn.arn,
       memoryMb: fn.memoryMb,
       ...(this.options.access ? { statements: statements ?? [] } : {}),
       callEnvironment: this.options.access?.environment ?? { region: '', account: '', stateMachineArn: '', partitionKey: '' },
+      freeze,
     };
     const worker = new Worker(this.options.bootstrap ?? sandboxBootstrap(), {
       eval: true,
@@ -241,7 +244,7 @@ export class LambdaRuntime {
       workerData: data,
       resourceLimits: { maxOldGenerationSizeMb: fn.memoryMb, maxYoungGenerationSizeMb: this.options.youngGenerationMb ?? 8 },
     });
-    const sandbox: Sandbox = { fn, worker, lastUsed: began };
+    const sandbox: Sandbox = { fn, worker, lastUsed: began, freeze };
     const initTimeoutMs = this.options.initTimeoutMs ?? 10_000;
     this.alive.add(sandbox);
     this.perFunction.set(fn.name, (this.perFunction.get(fn.name) ?? 0) + 1);
@@ -262,17 +265,17 @@ export class LambdaRuntime {
     };
     worker.on('message', (m: SandboxMessage) => {
       if (m.kind === 'ready') sandbox.ready?.();
-      else if (m.kind === 'init-error') sandbox.ready?.(new LambdaError(m.name, `${fn.name}: ${m.message}`));
+      else if (m.kind === 'init-error') sandbox.ready?.(new errors.LambdaError(m.name, `${fn.name}: ${m.message}`));
       else if (m.kind === 'access') this.options.access?.absorb(m.record);
       else if (m.kind === 'memory') oom(`${m.usedMb} MB in use`);
       else if (m.kind === 'result') {
         const tooLarge = errors.responseTooLarge(fn, m.payload);
         sandbox.settle?.(tooLarge ? { error: tooLarge } : { result: JSON.parse(m.payload) as unknown });
       } else if (m.kind === 'error') {
-        sandbox.settle?.({ error: new LambdaError(m.name, m.message, m.crashed) });
+        sandbox.settle?.({ error: new errors.LambdaError(m.name, m.message, m.crashed) });
       }
     });
-    const died = (error: LambdaError) => {
+    const died = (error: errors.LambdaError) => {
       sandbox.ready?.(error);
       sandbox.settle?.({ error, discard: true });
       void this.retire(sandbox);

@@ -14,6 +14,7 @@ import type { InvocationIdentity } from '../crash-plan';
 import { AccessChecker, runAsFunction, type AccessRecord } from './access-checks';
 import type { CallEnvironment } from './iam-calls';
 import type { PolicyStatement } from './iam-policies';
+import { postAndFreeze, type FreezeCell } from './sandbox-freeze';
 
 /** A handler as a sandbox calls it: the event and Lambda's context object. */
 export type SandboxHandler = (event: unknown, context: LambdaContext) => Promise<unknown>;
@@ -41,6 +42,8 @@ export interface SandboxData {
   /** The function's role's statements. Absent: calls are not checked. */
   readonly statements?: readonly PolicyStatement[];
   readonly callEnvironment: CallEnvironment;
+  /** Shared with the runtime: the sandbox freezes on it between invocations (sandbox-freeze.ts). */
+  readonly freeze: FreezeCell;
 }
 
 /** Parent -> sandbox: run one invocation. */
@@ -75,6 +78,8 @@ export function runSandbox(load: HandlerLoader): void {
   if (!port) throw new Error('lambda-worker runs only in a worker thread');
   const data = workerData as SandboxData;
   const post = (message: SandboxMessage) => port.postMessage(message);
+  // An invocation's outcome, after which the sandbox is frozen until its next invocation.
+  const answer = (message: SandboxMessage) => postAndFreeze(data.freeze, () => post(message));
   let handler: SandboxHandler;
   try {
     handler = load(data.name);
@@ -135,13 +140,13 @@ export function runSandbox(load: HandlerLoader): void {
           try {
             payload = JSON.stringify(result === undefined ? null : result) ?? 'null';
           } catch (err) {
-            post({ kind: 'error', id: message.id, ...reportedError(err) });
+            answer({ kind: 'error', id: message.id, ...reportedError(err) });
             return;
           }
-          post({ kind: 'result', id: message.id, payload });
+          answer({ kind: 'result', id: message.id, payload });
         },
         (err: unknown) => {
-          post({ kind: 'error', id: message.id, ...reportedError(err), ...(crash ? { crashed: crash } : {}) });
+          answer({ kind: 'error', id: message.id, ...reportedError(err), ...(crash ? { crashed: crash } : {}) });
         },
       );
   });

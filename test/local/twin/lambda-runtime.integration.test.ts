@@ -1,3 +1,5 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INVOKE_PAYLOAD_LIMIT_BYTES } from '../../../local/twin/lambda-errors';
 import { LambdaRuntime, type SandboxFunction } from '../../../local/twin/lambda-runtime';
@@ -38,6 +40,28 @@ describe('LambdaRuntime (each invocation in a worker sandbox, with Lambda limits
       expect(out.remainingMs).toBeLessThanOrEqual(10_000);
     } finally {
       delete process.env.BEDROCK_BATCH_TEST_PARENT_ONLY;
+    }
+  });
+
+  it('freezes a sandbox between invocations, as Lambda does: what a handler left running waits until it is invoked again', async () => {
+    const r = start();
+    const dir = mkdtempSync(join(tmpdir(), 'bb-freeze-'));
+    try {
+      const file = join(dir, 'ticks');
+      await r.invoke(fn('background'), { file });
+      const frozenAt = Number(readFileSync(file, 'utf8'));
+      // Real work elsewhere meanwhile (another function's cold start, 100 ms or more): the
+      // interval left running in the first sandbox does not tick.
+      await expect(r.invoke(fn('echo'), 1)).resolves.toMatchObject({ event: 1 });
+      await expect(r.invoke(fn('echo'), 2)).resolves.toMatchObject({ event: 2 });
+      expect(Number(readFileSync(file, 'utf8'))).toBe(frozenAt);
+      // Invoked again, the same (warm) sandbox thaws and the interval runs on.
+      const again = (await r.invoke(fn('background'), { file, wait: true })) as { ticks: number };
+      expect(again.ticks).toBeGreaterThan(frozenAt);
+      expect(r.stats()).toMatchObject({ coldStarts: 2 });
+    } finally {
+      await r.stop(); // before the folder goes: the interval writes into it
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
