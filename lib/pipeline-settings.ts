@@ -20,7 +20,7 @@ export interface RouteProps {
   readonly modelId: string;
   /** Largest number of records in one job, 1..50000. @default 50000 (Bedrock's default quota) */
   readonly maxRecordsPerJob?: number;
-  /** Smallest number of records Bedrock accepts in one job, 1..maxRecordsPerJob. @default 100 */
+  /** The route's smallest job, 1..maxRecordsPerJob; jobs are planned at the model's own minimum (read from Service Quotas at run time) when that is larger. @default 100 */
   readonly minRecordsPerJob?: number;
   /** How many rounds a record may take part in before it is failed, 1..10. @default 3 */
   readonly maxAttempts?: number;

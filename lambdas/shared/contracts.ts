@@ -15,7 +15,7 @@ export interface RouteSettings {
   readonly modelId: string;
   /** Largest number of records in one job. @default 50000 (Bedrock's default quota) */
   readonly maxRecordsPerJob: number;
-  /** Smallest number of records Bedrock accepts in one job. @default 100 */
+  /** The route's smallest job; planning uses the model's own minimum (Service Quotas) when that is larger. @default 100 */
   readonly minRecordsPerJob: number;
   /** How many rounds a record may take part in before it is failed. @default 3 */
   readonly maxAttempts: number;
