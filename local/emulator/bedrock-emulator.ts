@@ -44,6 +44,7 @@ import { driveJob, type LifecycleHost } from './job-lifecycle';
 import { JobStore, requestKey, type Job } from './job-store';
 import { ProcessingSlots } from './processing-slots';
 import { isRecord, validateCreateJobRequest, type JobStatus } from './validation';
+import { serviceRoleMessage, serviceRoleNeeds } from './service-role';
 
 export { FAULT_NAMES, parseFaultSpec, type FaultName, type FaultSpec } from './faults';
 export { accountQuotasFor, parseAccountQuotas, type AccountQuotas } from './account-quotas';
@@ -407,28 +408,22 @@ export class BedrockEmulator {
 
   // ---------------------------------------------------------------- lifecycle
 
-  /**
-   * What the job's service role may not do of what the job needs: read its input object, write
-   * under its output prefix (`aws:ResourceAccount` is this account). Undefined when it may, or
-   * when the role is not known.
-   */
+  /** What the job's service role denies of what the job needs (service-role.ts); undefined when nothing, or when the role is not known. */
   private serviceRoleProblem(job: Job): string | undefined {
     if (!this.serviceRoleAllows) return undefined;
     const roleArn = job.request.roleArn;
-    const s3Arn = (uri: string) => `arn:aws:s3:::${uri.slice('s3://'.length)}`;
-    const input = job.request.inputDataConfig.s3InputDataConfig.s3Uri;
-    const output = job.request.outputDataConfig.s3OutputDataConfig.s3Uri;
-    const needs: Array<[string, string]> = [
-      ['s3:GetObject', s3Arn(input)],
-      ['s3:PutObject', s3Arn(`${output.endsWith('/') ? output : `${output}/`}${job.jobId}/manifest.json.out`)],
-    ];
-    const context = { 'aws:ResourceAccount': this.accountId };
-    const denied = needs.filter(([action, resource]) => this.serviceRoleAllows!(roleArn, action, resource, context) === false);
-    if (denied.length === 0) return undefined;
-    // Bedrock's words (facts §8), then what the twin found.
-    return (
-      `Amazon Bedrock could not validate GetObject or PutObject permissions with the service role ${roleArn}: ` +
-      denied.map(([action, resource]) => `${action} on ${resource} is not allowed`).join('; ')
+    const needs = serviceRoleNeeds(
+      {
+        modelId: job.request.modelId,
+        inputUri: job.request.inputDataConfig.s3InputDataConfig.s3Uri,
+        outputUri: job.request.outputDataConfig.s3OutputDataConfig.s3Uri,
+      },
+      job.jobId,
+      { region: this.region, accountId: this.accountId },
+    );
+    return serviceRoleMessage(
+      roleArn,
+      needs.filter((n) => this.serviceRoleAllows!(roleArn, n.action, n.resource, n.context) === false),
     );
   }
 

@@ -6,6 +6,7 @@
  * kind of call fails in the twin until it is mapped here, rather than passing unchecked.
  */
 import { parseModelId } from '../../lambdas/shared/model-catalog';
+import { destinationRegions } from '../emulator/profile-regions';
 import type { AccessRequest } from './iam-policies';
 
 /** What the map needs of the twin's account. */
@@ -22,13 +23,18 @@ type Input = Record<string, unknown>;
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
-/** The ARNs IAM checks for a model id: the model's, and for a profile the profile's and its model's in this region. */
+/**
+ * The ARNs IAM checks for a model id: a bare id's foundation model in this region; for a system
+ * inference profile (id or ARN), the profile and its foundation model in every region the
+ * profile routes to (profile-regions.ts); any other ARN, itself.
+ */
 function modelResources(modelId: string, env: CallEnvironment): string[] {
   const { form, baseId } = parseModelId(modelId);
-  const foundation = (id: string) => `arn:aws:bedrock:${env.region}::foundation-model/${id}`;
-  if (form === 'bare') return [foundation(modelId)];
-  if (form === 'profile') return [`arn:aws:bedrock:${env.region}:${env.account}:inference-profile/${modelId}`, ...(baseId ? [foundation(baseId)] : [])];
-  return [modelId];
+  const foundation = (region: string, id: string) => `arn:aws:bedrock:${region}::foundation-model/${id}`;
+  if (form === 'bare') return [foundation(env.region, modelId)];
+  if (form !== 'profile' && form !== 'inference-profile-arn') return [modelId];
+  const profile = form === 'profile' ? `arn:aws:bedrock:${env.region}:${env.account}:inference-profile/${modelId}` : modelId;
+  return [profile, ...(baseId ? destinationRegions(modelId, env.region).map((region) => foundation(region, baseId)) : [])];
 }
 
 /** A job identifier (ARN or id) as its ARN. */

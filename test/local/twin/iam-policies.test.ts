@@ -137,6 +137,33 @@ describe("the synthesized template's policies, as the twin reads them", () => {
   });
 });
 
+describe('the calls a model id authorizes against', () => {
+  const env: CallEnvironment = { region: 'us-east-1', account: '123456789012', stateMachineArn: 'sm', partitionKey: 'pk' };
+  const profile = 'us.anthropic.claude-3-5-haiku-20241022-v1:0';
+  const model = (region: string) => `arn:aws:bedrock:${region}::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0`;
+  const invoke = (modelId: string) => accessRequestsOf('bedrock-runtime', 'InvokeModelCommand', { modelId }, env).map((r) => r.resource);
+
+  it("names a profile's foundation model in each region the profile routes to, from an id or an ARN", () => {
+    const regions = ['us-east-1', 'us-east-2', 'us-west-2'];
+    expect(invoke(profile)).toEqual([`arn:aws:bedrock:us-east-1:123456789012:inference-profile/${profile}`, ...regions.map(model)]);
+    const arn = `arn:aws:bedrock:us-east-1:123456789012:inference-profile/${profile}`;
+    expect(invoke(arn)).toEqual([arn, ...regions.map(model)]);
+    const create = accessRequestsOf('bedrock', 'CreateModelInvocationJobCommand', { jobName: 'j', modelId: profile, roleArn: 'r' }, env);
+    expect(create.filter((r) => r.action === 'bedrock:CreateModelInvocationJob').map((r) => r.resource)).toEqual(expect.arrayContaining(regions.map(model)));
+    // A bare id is served in the caller's region only.
+    expect(invoke('anthropic.claude-3-5-haiku-20241022-v1:0')).toEqual([model('us-east-1')]);
+  });
+
+  it("refuses a profile call to a role whose grant names the model in the caller's region only", () => {
+    const grant = (resource: string) =>
+      statement({ actions: ['bedrock:InvokeModel'], resources: [`arn:aws:bedrock:us-east-1:123456789012:inference-profile/${profile}`, resource] });
+    const allowedBy = (s: PolicyStatement) =>
+      accessRequestsOf('bedrock-runtime', 'InvokeModelCommand', { modelId: profile }, env).every((r) => decide([s], r).allowed);
+    expect(allowedBy(grant(model('us-east-1')))).toBe(false);
+    expect(allowedBy(grant(model('*')))).toBe(true);
+  });
+});
+
 describe('AccessChecker', () => {
   const env: CallEnvironment = { region: 'us-east-1', account: '123456789012', stateMachineArn: 'sm', partitionKey: 'pk' };
   const list = statement({
