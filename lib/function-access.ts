@@ -84,7 +84,7 @@ export interface FunctionAccess {
   readonly passServiceRole?: boolean;
   /** `events:PutEvents` on the default bus. */
   readonly putEvents?: boolean;
-  /** `servicequotas:ListServiceQuotas` and `GetServiceQuota`: the model's quotas, read at run time. */
+  /** `servicequotas:ListServiceQuotas`: the model's quotas, read at run time (the only Service Quotas call made). */
   readonly readQuotas?: boolean;
 }
 

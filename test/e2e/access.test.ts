@@ -85,6 +85,9 @@ test('an unchanged template: every call allowed, and what the functions were gra
     expect(report.unusedGrants.some((g) => g.function === 'stop-run' && g.action === 'bedrock:StopModelInvocationJob')).toBe(true);
     expect(report.unusedGrants.some((g) => g.function === 'finalize' && g.action === 's3:PutObject')).toBe(false);
     expect(report.unusedGrants.some((g) => /^(logs|xray):/.test(g.action))).toBe(false);
+    // Prepare reads the model's quotas, and is granted only the Service Quotas call it makes.
+    expect(report.calls).toContainEqual(expect.objectContaining({ function: 'prepare', action: 'servicequotas:ListServiceQuotas', allowed: true }));
+    expect(report.unusedGrants.filter((g) => g.action.startsWith('servicequotas:'))).toEqual([]);
   } finally {
     await twin.stop();
   }

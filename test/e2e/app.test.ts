@@ -93,6 +93,9 @@ describe('local run --app', () => {
       unique: 120,
       rejected: 1,
     });
+    // IAM in the twin, for a run in another process: the suite's own check sees only this one.
+    const access = JSON.parse(readFileSync(join(out, 'access.json'), 'utf8')) as { denied: number; calls: Array<{ allowed: boolean }> };
+    expect({ denied: access.denied, refused: access.calls.filter((c) => !c.allowed).length }).toEqual({ denied: 0, refused: 0 });
   });
 
   test('an app command that fails is named with its last line of output', () => {
