@@ -108,6 +108,8 @@ export interface EmulatorStats {
   eventsDropped: number;
   /** Extra deliveries made because of the `duplicate-events` fault. */
   eventsDuplicated: number;
+  /** Deliveries whose `batchModelId` was an ARN (the `arn-model-id` fault, or a caller that gave one), stale ones of `reorder-events` included. */
+  eventsWithModelArn: number;
   /** Stale deliveries (the job's last non-terminal status, after its terminal one) made because of the `reorder-events` fault. */
   eventsReordered: number;
   /** Deliveries whose `onEvent` threw or rejected. */
@@ -164,6 +166,7 @@ export class BedrockEmulator {
     eventsDropped: 0,
     eventsDuplicated: 0,
     eventsReordered: 0,
+    eventsWithModelArn: 0,
     eventErrors: 0,
     createThrottled: 0,
     quotaRejections: 0,
@@ -510,6 +513,7 @@ export class BedrockEmulator {
           if (this.closed) return;
           this.counters.eventsSent++;
           if (i > 0 && i < copies) this.counters.eventsDuplicated++;
+          if (delivery.detail.batchModelId.startsWith('arn:')) this.counters.eventsWithModelArn++;
           try {
             await this.onEvent?.(delivery);
           } catch {

@@ -147,3 +147,34 @@ test("Bedrock's service role is checked too: without its s3:PutObject on jobs-ou
     await twin.stop();
   }
 });
+
+test("without prepare's Service Quotas grant the run plans with the documented defaults, and its summary warns", async () => {
+  const dir = tempDir();
+  const file = writeLines(dir, 'q.jsonl', claudeLines(150));
+  // The route allows jobs of 20 records; Claude 3 Haiku's documented minimum is 100 (facts §7).
+  const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 100, minRecordsPerJob: 20 } } });
+  const template = withRoleStatements(cachedPipelineTemplate(config) as CfnTemplate, /PrepareRole/, (s) => {
+    const actions = ([] as string[]).concat(s.Action).filter((a) => !a.startsWith('servicequotas:'));
+    return actions.length > 0 ? [{ ...s, Action: actions }] : [];
+  });
+  const twin = await LocalTwin.start({ config, template });
+  try {
+    const input = await twin.upload(file, 'inbox/default/q.jsonl');
+    twin.startExecution({ name: 'no-quotas', input: JSON.stringify({ inputs: [input], runId: 'no-quotas' }) });
+    const [execution] = await twin.settle();
+    expect(execution!.result?.status).toBe('SUCCEEDED');
+    // The denial is this test's expectation: prepare's one ListServiceQuotas call.
+    expect(takeDeniedCalls().map((c) => `${c.function} ${c.action}`)).toEqual(['prepare servicequotas:ListServiceQuotas']);
+    const out = await readOutputsFromS3(twin.s3, twin.bucket, 'no-quotas');
+    expectConservation(out, 150);
+    expect(out.summary.quotas?.minRecordsPerJob).toEqual({ value: 100, source: 'default' });
+    expect(out.summary.warnings).toEqual([
+      expect.stringMatching(/^Service Quotas could not be read \(AccessDeniedException: .*\): the documented default quotas of /),
+    ]);
+    // One job of 100 (never one below the model's minimum); the 50 left run on demand.
+    expect(out.summary.jobs).toEqual({ Completed: 1 });
+    expect(out.summary.onDemandRecords).toBe(50);
+  } finally {
+    await twin.stop();
+  }
+});

@@ -532,10 +532,12 @@ describe('faults', () => {
     expect(new Set(h.events.map((e) => e.detail.batchModelId))).toEqual(
       new Set(['arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0']),
     );
+    expect(h.emulator.stats().eventsWithModelArn).toBe(h.events.length);
     const plain = await emulator({});
     await plain.create({ inputKey: await input(claudeRecords(100)), outputPrefix: freshOutput() });
     await plain.emulator.idle();
     expect(new Set(plain.events.map((e) => e.detail.batchModelId))).toEqual(new Set(['anthropic.claude-3-haiku-20240307-v1:0']));
+    expect(plain.emulator.stats().eventsWithModelArn).toBe(0);
   });
 
   it('counts onEvent errors without disturbing the job, and idle() waits for slow handlers', async () => {
