@@ -135,7 +135,7 @@ export const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   'submit-job': {
     description: "Stores the task token and creates the chunk's Bedrock batch job",
     // run: the stop mark, checked as it lists itself as a running step of the run.
-    table: { items: { job: ['PutItem', 'UpdateItem', 'GetItem'], run: ['GetItem', 'UpdateItem'] } },
+    table: { items: { job: ['UpdateItem', 'GetItem'], run: ['GetItem', 'UpdateItem'] } },
     bedrockJobs: ['Create', 'Get'],
     passServiceRole: true,
   },

@@ -164,6 +164,7 @@ export class LocalTwin {
         taskHandlers: taskHandlers(this.services.definition, {
           invoke: (state, functionArn, payload) => this.invoke(state, functionArn, payload),
           waitForToken: (token) => this.services.stepFunctions.wait(token),
+          closeToken: (token) => this.services.stepFunctions.expire(token),
         }),
         newToken: () => this.services.stepFunctions.newToken(),
         execution: { Id: arn, Name: name, StartTime: startDate.toISOString(), RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/local` },

@@ -2,7 +2,7 @@
  * The job items of the table: one per chunk job, keyed by the Bedrock job name, written before
  * the job is created so that a state-change event can always find its task token.
  */
-import { GetCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 export interface JobItem {
   readonly jobName: string;
@@ -10,7 +10,14 @@ export interface JobItem {
   readonly round: number;
   readonly chunk: number;
   readonly modelId: string;
+  /** The token of the attempt that stored the item last. */
   readonly taskToken: string;
+  /**
+   * Every attempt's token (a string set): attempts of SubmitJob can overlap (Step Functions
+   * retries on a Lambda service error while the first one may still run), so the last one to
+   * store its token is not always the live one. Completion sends to all of them.
+   */
+  readonly taskTokens?: ReadonlySet<string>;
   readonly jobArn?: string;
   /** `Submitting` until the job exists, then Bedrock's status as last seen. */
   readonly status: string;
@@ -31,12 +38,31 @@ export class JobRecords {
     private readonly table: string,
   ) {}
 
-  /** Stores (or replaces, for a retried submit) the item with a fresh task token. */
-  async putSubmitting(item: Omit<JobItem, 'status' | 'createdAt' | 'updatedAt'>, now = new Date()): Promise<void> {
+  /**
+   * Stores the item with this attempt's task token, added to the tokens of earlier attempts
+   * (a retried submit), and opens it again: the new token is not completed yet.
+   */
+  async putSubmitting(item: Omit<JobItem, 'status' | 'createdAt' | 'updatedAt' | 'taskTokens'>, now = new Date()): Promise<void> {
     await this.ddb.send(
-      new PutCommand({
+      new UpdateCommand({
         TableName: this.table,
-        Item: { ...key(item.jobName), ...item, status: 'Submitting', createdAt: now.toISOString(), updatedAt: now.toISOString(), expiresAt: expiry(now) },
+        Key: key(item.jobName),
+        UpdateExpression:
+          'SET jobName = :name, runId = :run, #round = :round, chunk = :chunk, modelId = :model, taskToken = :token, #s = :submitting, ' +
+          'createdAt = if_not_exists(createdAt, :now), updatedAt = :now, expiresAt = :exp ADD taskTokens :tokens REMOVE tokenCompletedAt',
+        ExpressionAttributeNames: { '#s': 'status', '#round': 'round' },
+        ExpressionAttributeValues: {
+          ':name': item.jobName,
+          ':run': item.runId,
+          ':round': item.round,
+          ':chunk': item.chunk,
+          ':model': item.modelId,
+          ':token': item.taskToken,
+          ':tokens': new Set([item.taskToken]),
+          ':submitting': 'Submitting',
+          ':now': now.toISOString(),
+          ':exp': expiry(now),
+        },
       }),
     );
   }
@@ -91,25 +117,26 @@ export class JobRecords {
   }
 
   /**
-   * Marks the item's task token completed. Given `taskToken`, only while the item still holds
-   * that token: a retried submit may have stored a new one meanwhile, which must stay open for
-   * its own completion. Returns false when the item holds another token (or is gone).
+   * Marks the item's task tokens completed. Given `tokenCount` (how many tokens the caller sent
+   * to), only while the item still holds that many: a retried submit may have added one
+   * meanwhile, which must stay open for its own completion. Returns false when it has more (or
+   * the item is gone).
    */
-  async markTokenCompleted(jobName: string, opts: { readonly taskToken?: string; readonly now?: Date } = {}): Promise<boolean> {
-    const { taskToken, now = new Date() } = opts;
+  async markTokenCompleted(jobName: string, opts: { readonly tokenCount?: number; readonly now?: Date } = {}): Promise<boolean> {
+    const { tokenCount, now = new Date() } = opts;
     try {
       await this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: key(jobName),
           UpdateExpression: 'SET tokenCompletedAt = :now',
-          ...(taskToken === undefined ? {} : { ConditionExpression: 'taskToken = :tok' }),
-          ExpressionAttributeValues: { ':now': now.toISOString(), ...(taskToken === undefined ? {} : { ':tok': taskToken }) },
+          ...(tokenCount === undefined ? {} : { ConditionExpression: 'size(taskTokens) = :n' }),
+          ExpressionAttributeValues: { ':now': now.toISOString(), ...(tokenCount === undefined ? {} : { ':n': tokenCount }) },
         }),
       );
       return true;
     } catch (err) {
-      if (taskToken !== undefined && (err as Error).name === 'ConditionalCheckFailedException') return false;
+      if (tokenCount !== undefined && (err as Error).name === 'ConditionalCheckFailedException') return false;
       throw err;
     }
   }
@@ -136,4 +163,9 @@ export class JobRecords {
 
 function expiry(now: Date): number {
   return Math.floor(now.getTime() / 1000) + RETENTION_DAYS * 86400;
+}
+
+/** Every task token of an item: its attempts' set, and the last one stored (items written before the set had only that). */
+export function tokensOf(item: Pick<JobItem, 'taskToken' | 'taskTokens'>): string[] {
+  return [...new Set([...(item.taskTokens ?? []), item.taskToken])];
 }

@@ -7,7 +7,7 @@ import { CreateModelInvocationJobCommand, GetModelInvocationJobCommand, type Bed
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import { clientRequestTokenFor, isTerminalStatus, jobNameFor, runKeys, s3Uri, type ChunkTask } from '../shared/contracts';
 import { completeJobTask } from '../shared/job-completion';
-import { JobRecords } from '../shared/job-records';
+import { JobRecords, tokensOf } from '../shared/job-records';
 import { logger } from '../shared/logger';
 
 export interface SubmitJobEvent extends ChunkTask {
@@ -77,11 +77,12 @@ export async function submitChunkJob(deps: SubmitDeps, event: SubmitJobEvent): P
   await deps.jobs.setCreated(jobName, jobArn);
 
   // A retried submit gets the existing job back (same client request token); if that job is
-  // already over, no further event will come for the new task token: complete it here.
+  // already over, no further event will come for the new task token: complete it here (with
+  // every token the item holds, this one among them).
   const job = await deps.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: jobArn }));
   if (isTerminalStatus(job.status)) {
     const item = await deps.jobs.get(jobName);
-    if (item && item.taskToken === event.taskToken) {
+    if (item && tokensOf(item).includes(event.taskToken)) {
       await completeJobTask(deps.sfn, deps.jobs, item, { jobArn, status: job.status!, ...(job.message ? { message: job.message } : {}) });
     }
   }

@@ -12,9 +12,13 @@
  *
  * Each model's profile has its own list, and the lists grow. The twin uses, per geography, the
  * regions its profiles route to in the AWS pages above and in the CDK Bedrock constructs'
- * `CrossRegionInferenceProfileRegion` (read 2026-12-07), plus the caller's own region; `global`
- * routes to every commercial region, of which a few stand in. A grant with a region wildcard
- * (`arn:aws:bedrock:*::foundation-model/...`, what lib/model-arns.ts grants) passes every list.
+ * `CrossRegionInferenceProfileRegion` (read 2026-12-07), plus the caller's own region. A `global`
+ * profile is authorized differently: against the model in the caller's region and the model's
+ * region-less ARN, `arn:aws:bedrock:::foundation-model/<id>`, not one ARN per region
+ * (<https://docs.aws.amazon.com/bedrock/latest/userguide/global-cross-region-inference.html>,
+ * "IAM policy requirements"), so its one "region" here is the empty one. A grant with a region
+ * wildcard (`arn:aws:bedrock:*::foundation-model/...`, what lib/model-arns.ts grants) matches
+ * every one of these, the empty region too.
  */
 import { parseModelId, PROFILE_PREFIXES } from '../../lambdas/shared/model-catalog';
 
@@ -23,7 +27,8 @@ export const PROFILE_DESTINATIONS: Readonly<Record<string, readonly string[]>> =
   us: ['us-east-1', 'us-east-2', 'us-west-2'],
   eu: ['eu-central-1', 'eu-west-1', 'eu-west-3'],
   apac: ['ap-northeast-1', 'ap-southeast-1', 'ap-southeast-2'],
-  global: ['us-east-1', 'us-east-2', 'us-west-2', 'eu-west-1', 'ap-northeast-1'],
+  // Region-less: `arn:aws:bedrock:::foundation-model/<id>` (see above).
+  global: [''],
   'us-gov': ['us-gov-west-1', 'us-gov-east-1'],
   ca: ['ca-central-1', 'ca-west-1'],
   jp: ['ap-northeast-1', 'ap-northeast-3'],

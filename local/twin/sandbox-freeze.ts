@@ -7,10 +7,11 @@
  * Lambda function and did not complete when the function ended resume if Lambda reuses the
  * execution environment"). A sandbox does the same: right after it posts an invocation's
  * outcome it blocks its thread on a cell shared with the runtime (`Atomics.wait`), in the same
- * synchronous step, so nothing of the handler's runs in between (only promise reactions already
- * queued when it answered run first); the runtime thaws it before the next invocation, and ends
- * a sandbox it retires without thawing it (`worker.terminate()` ends a waiting thread), so what
- * was left running never runs again. A handler that relies on work finishing after it answered
+ * synchronous step, so nothing of the handler's runs in between (promise reactions already
+ * queued when it answered run after the thaw, before the next invocation's handler). The
+ * runtime thaws it before the next invocation, and ends a sandbox it retires without thawing it
+ * (`worker.terminate()` ends a waiting thread), so what was left running never runs again; so
+ * do log lines the handler wrote just before answering that the worker had not yet passed on. A handler that relies on work finishing after it answered
  * fails here as it would on Lambda.
  */
 

@@ -15,6 +15,8 @@ export interface TaskRuntime {
   readonly invoke: (state: string, functionArn: string, payload: unknown) => Promise<unknown>;
   /** Waits for a task token's completion (`SendTaskSuccess` / `SendTaskFailure`). */
   readonly waitForToken: (token: string) => Promise<unknown>;
+  /** Closes a token whose task failed: later completions answer `TaskTimedOut`, as on AWS. */
+  readonly closeToken?: (token: string) => void;
 }
 
 /** Task state name -> local handler, playing each Task's resource as AWS would. */
@@ -32,7 +34,13 @@ export function taskHandlers(definition: Record<string, unknown>, runtime: TaskR
       if (resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken') {
         const token = (params.Payload as { taskToken?: string } | undefined)?.taskToken;
         if (!token) throw new StepFunctionsError('States.Runtime', `${name}: the payload carries no taskToken`);
-        await runtime.invoke(name, String(params.FunctionName), params.Payload);
+        try {
+          await runtime.invoke(name, String(params.FunctionName), params.Payload);
+        } catch (err) {
+          // The attempt failed, and with it its token: a retry gets a new one.
+          runtime.closeToken?.(token);
+          throw err;
+        }
         return runtime.waitForToken(token);
       }
       return runtime.invoke(name, resource, input);

@@ -62,6 +62,7 @@ describe('faults on the local twin', () => {
   test("events that name the model by its ARN (batchModelId) are handled like those that echo the caller's id", async () => {
     const out = await runWithFault('arn-model-id', 1);
     // Every event named the model by its ARN (the fault reached the twin's emulator).
+    expect(out.emulator.eventsSent as number).toBeGreaterThan(0);
     expect(out.emulator.eventsWithModelArn as number).toBe(out.emulator.eventsSent);
     expect(out.results).toHaveLength(400);
     expect(out.summary.jobs).toEqual({ Completed: 16 });

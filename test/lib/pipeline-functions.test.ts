@@ -143,7 +143,6 @@ describe('pipeline functions', () => {
         ...LOGS,
         'dynamodb:GetItem',
         'dynamodb:GetItem',
-        'dynamodb:PutItem',
         'dynamodb:UpdateItem',
         'dynamodb:UpdateItem',
         'bedrock:CreateModelInvocationJob',
@@ -300,7 +299,7 @@ describe('pipeline functions', () => {
     ['next-window', items('RUN#*', 'GetItem', 'UpdateItem')],
     ['acquire-slot', items('CAP#*', 'UpdateItem')],
     // RUN#: the stop mark, checked as a submit lists itself as a running step of the run.
-    ['submit-job', [...items('JOB#*', 'PutItem', 'UpdateItem', 'GetItem'), ...items('RUN#*', 'GetItem', 'UpdateItem')]],
+    ['submit-job', [...items('JOB#*', 'UpdateItem', 'GetItem'), ...items('RUN#*', 'GetItem', 'UpdateItem')]],
     [
       'reconcile-chunk',
       [

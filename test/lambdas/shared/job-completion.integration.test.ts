@@ -28,15 +28,18 @@ describe('completeJobTask racing a retried submit (dynalite)', () => {
   afterEach(async () => db.stop());
   afterAll(() => sfnMock.restore());
 
-  it('leaves the new token open when the retry replaces the item during the send, so the retry completes it', async () => {
+  it('leaves the new token open when a retry adds it during the send, so the retry completes it', async () => {
     await submit('tok-1');
     await jobs.setCreated(JOB_NAME, JOB_ARN);
     const stale = (await jobs.get(JOB_NAME))!;
     // The first attempt failed, so its token is closed; its retry stores a new token meanwhile.
-    sfnMock.on(SendTaskSuccessCommand, { taskToken: 'tok-1' }).callsFake(async () => {
-      await submit('tok-2');
-      throw new TaskTimedOut({ message: 'closed', $metadata: {} });
-    });
+    sfnMock
+      .on(SendTaskSuccessCommand, { taskToken: 'tok-1' })
+      .callsFakeOnce(async () => {
+        await submit('tok-2');
+        throw new TaskTimedOut({ message: 'closed', $metadata: {} });
+      })
+      .rejects(new TaskTimedOut({ message: 'closed', $metadata: {} }));
     sfnMock.on(SendTaskSuccessCommand, { taskToken: 'tok-2' }).resolves({});
 
     await expect(completeJobTask(sfn(), jobs, stale, outcome)).resolves.toBe(false);
@@ -45,10 +48,28 @@ describe('completeJobTask racing a retried submit (dynalite)', () => {
     expect(current.tokenCompletedAt).toBeUndefined();
     expect((await jobs.openJobs()).map((j) => j.taskToken)).toEqual(['tok-2']);
 
-    // The retry finds the job over already and completes its own token (submit-job's path).
+    // The retry finds the job over already and completes the item (submit-job's path): every
+    // token it holds, the closed tok-1 answering TaskTimedOut.
     await expect(completeJobTask(sfn(), jobs, current, outcome)).resolves.toBe(true);
-    expect(sfnMock.commandCalls(SendTaskSuccessCommand).map((c) => c.args[0].input.taskToken)).toEqual(['tok-1', 'tok-2']);
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand).map((c) => c.args[0].input.taskToken)).toEqual(['tok-1', 'tok-1', 'tok-2']);
     expect((await jobs.get(JOB_NAME))!.tokenCompletedAt).toEqual(expect.any(String));
+    expect(await jobs.openJobs()).toEqual([]);
+  });
+
+  it("completes the live token when an earlier attempt, still running, stores its token after its retry's", async () => {
+    // Step Functions retried SubmitJob (a Lambda service error) while attempt 1 was still
+    // running: attempt 2 stored tok-2, found the job running and returned; attempt 1 then
+    // stored tok-1, which nothing waits on any more.
+    await submit('tok-2');
+    await jobs.setCreated(JOB_NAME, JOB_ARN);
+    await submit('tok-1');
+    await jobs.setCreated(JOB_NAME, JOB_ARN);
+    sfnMock.on(SendTaskSuccessCommand, { taskToken: 'tok-1' }).rejects(new TaskTimedOut({ message: 'closed', $metadata: {} }));
+    sfnMock.on(SendTaskSuccessCommand, { taskToken: 'tok-2' }).resolves({});
+
+    // The job ends; job-state (or the sweeper) completes what the item holds.
+    await expect(completeJobTask(sfn(), jobs, (await jobs.get(JOB_NAME))!, outcome)).resolves.toBe(true);
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand).map((c) => c.args[0].input.taskToken)).toContain('tok-2');
     expect(await jobs.openJobs()).toEqual([]);
   });
 

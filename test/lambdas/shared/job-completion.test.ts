@@ -57,11 +57,13 @@ describe('completeJobTask', () => {
     expect(updates()).toEqual([]);
   });
 
-  it('sends nothing to a token that a retried submit has replaced', async () => {
-    ddbMock.on(GetCommand).resolves({ Item: { ...snapshot, taskToken: 'newer' } });
-    await expect(completeJobTask(sfn(), jobs(), snapshot, outcome)).resolves.toBe(false);
-    expect(sfnMock.calls()).toHaveLength(0);
-    expect(updates()).toEqual([]);
+  it('sends to every token the item holds now, and marks it only while it holds no more', async () => {
+    // A retried submit added its token since the caller read the item: both get the outcome.
+    ddbMock.on(GetCommand).resolves({ Item: { ...snapshot, taskToken: 'newer', taskTokens: new Set(['tok', 'newer']) } });
+    await expect(completeJobTask(sfn(), jobs(), snapshot, outcome)).resolves.toBe(true);
+    expect(sfnMock.commandCalls(SendTaskSuccessCommand).map((c) => c.args[0].input.taskToken)).toEqual(['tok', 'newer']);
+    const mark = ddbMock.commandCalls(UpdateCommand).find((c) => c.args[0].input.UpdateExpression === 'SET tokenCompletedAt = :now')!;
+    expect(mark.args[0].input).toMatchObject({ ConditionExpression: 'size(taskTokens) = :n', ExpressionAttributeValues: { ':n': 2 } });
   });
 
   it('still completes the token when the item cannot be found again (it is the only record of the token)', async () => {

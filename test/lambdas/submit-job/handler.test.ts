@@ -1,5 +1,5 @@
 import { BedrockClient, CreateModelInvocationJobCommand, GetModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
-import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../../lambdas/submit-job/handler';
 import { pipeline, runConfig } from '../support/fixtures';
@@ -18,10 +18,10 @@ afterAll(() => {
 describe('submit-job handler', () => {
   it('submits with the configured role and table and returns the job ARN', async () => {
     const jobArn = 'arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/x1';
-    ddbMock.on(PutCommand).resolves({}).on(UpdateCommand).resolves({});
+    ddbMock.on(UpdateCommand).resolves({});
     bedrockMock.on(CreateModelInvocationJobCommand).resolves({ jobArn }).on(GetModelInvocationJobCommand).resolves({ status: 'Submitted' });
     await expect(handler({ run: runConfig(), round: 1, chunk: 0, taskToken: 'tok' })).resolves.toEqual({ jobArn });
-    expect(ddbMock.commandCalls(PutCommand)[0]!.args[0].input.TableName).toBe(HANDLER_ENV.TABLE_NAME);
+    expect(ddbMock.commandCalls(UpdateCommand)[0]!.args[0].input.TableName).toBe(HANDLER_ENV.TABLE_NAME);
     expect(bedrockMock.commandCalls(CreateModelInvocationJobCommand)[0]!.args[0].input.roleArn).toBe(HANDLER_ENV.BEDROCK_ROLE_ARN);
     // The stack tag comes from STACK_NAME.
     expect(bedrockMock.commandCalls(CreateModelInvocationJobCommand)[0]!.args[0].input.tags).toContainEqual({

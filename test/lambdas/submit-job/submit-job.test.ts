@@ -1,7 +1,7 @@
 import { BedrockClient, CreateModelInvocationJobCommand, GetModelInvocationJobCommand, ThrottlingException } from '@aws-sdk/client-bedrock';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { JobRecords } from '../../../lambdas/shared/job-records';
 import { submitChunkJob, type SubmitJobEvent } from '../../../lambdas/submit-job/submit-job';
@@ -38,7 +38,6 @@ beforeEach(() => {
   bedrockMock.reset();
   sfnMock.reset();
   order = [];
-  ddbMock.on(PutCommand).callsFake(() => (order.push('ddb:Put'), {}));
   ddbMock.on(UpdateCommand).callsFake((input: { UpdateExpression: string }) => (order.push(`ddb:Update ${input.UpdateExpression.split(' ')[1]}`), {}));
   bedrockMock.on(CreateModelInvocationJobCommand).callsFake(() => (order.push('bedrock:Create'), { jobArn: JOB_ARN }));
   bedrockMock.on(GetModelInvocationJobCommand).callsFake(() => (order.push('bedrock:Get'), { jobArn: JOB_ARN, status: 'Submitted' }));
@@ -58,27 +57,28 @@ afterAll(() => {
 describe('submitChunkJob', () => {
   it('stores the task token before creating the job, then records the ARN', async () => {
     await expect(submitChunkJob(deps(), event())).resolves.toBe(JOB_ARN);
-    expect(order).toEqual(['ddb:Put', 'bedrock:Create', 'ddb:Update jobArn', 'bedrock:Get']);
+    expect(order).toEqual(['ddb:Update jobName', 'bedrock:Create', 'ddb:Update jobArn', 'bedrock:Get']);
 
-    const put = ddbMock.commandCalls(PutCommand)[0]!.args[0].input;
-    expect(put.TableName).toBe('jobs');
-    expect(put.Item).toMatchObject({
-      pk: `JOB#${JOB_NAME}`,
-      sk: 'JOB',
-      jobName: JOB_NAME,
-      runId: 'run-7',
-      round: 2,
-      chunk: 3,
-      modelId: ANTHROPIC_MODEL,
-      taskToken: 'token-1',
-      status: 'Submitting',
+    const [store, created] = ddbMock.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+    expect(store!.TableName).toBe('jobs');
+    expect(store!.Key).toEqual({ pk: `JOB#${JOB_NAME}`, sk: 'JOB' });
+    // This attempt's token joins the earlier attempts' (a set), and the item is open again.
+    expect(store!.UpdateExpression).toMatch(/ ADD taskTokens :tokens REMOVE tokenCompletedAt$/);
+    expect(store!.ExpressionAttributeValues).toMatchObject({
+      ':name': JOB_NAME,
+      ':run': 'run-7',
+      ':round': 2,
+      ':chunk': 3,
+      ':model': ANTHROPIC_MODEL,
+      ':token': 'token-1',
+      ':tokens': new Set(['token-1']),
+      ':submitting': 'Submitting',
+      ':exp': expect.any(Number),
     });
-    expect(put.Item!.expiresAt).toEqual(expect.any(Number));
 
-    const update = ddbMock.commandCalls(UpdateCommand)[0]!.args[0].input;
     // Submitted only over Submitting: an event that already recorded a later status wins.
-    expect(update).toMatchObject({ Key: { pk: `JOB#${JOB_NAME}`, sk: 'JOB' }, ConditionExpression: '#s = :submitting' });
-    expect(update.ExpressionAttributeValues).toMatchObject({ ':submitted': 'Submitted', ':arn': JOB_ARN });
+    expect(created).toMatchObject({ Key: { pk: `JOB#${JOB_NAME}`, sk: 'JOB' }, ConditionExpression: '#s = :submitting' });
+    expect(created!.ExpressionAttributeValues).toMatchObject({ ':submitted': 'Submitted', ':arn': JOB_ARN });
     expect(sfnMock.calls()).toHaveLength(0);
   });
 
@@ -109,7 +109,8 @@ describe('submitChunkJob', () => {
     expect(creates[1]!.clientRequestToken).toBe(creates[0]!.clientRequestToken);
     expect(creates[1]!.jobName).toBe(creates[0]!.jobName);
     // The retry stores its own (new) task token under the same job name.
-    expect(ddbMock.commandCalls(PutCommand).map((c) => c.args[0].input.Item!.taskToken)).toEqual(['token-1', 'token-2']);
+    const stores = ddbMock.commandCalls(UpdateCommand).filter((c) => c.args[0].input.UpdateExpression!.startsWith('SET jobName'));
+    expect(stores.map((c) => c.args[0].input.ExpressionAttributeValues![':tokens'])).toEqual([new Set(['token-1']), new Set(['token-2'])]);
   });
 
   it('propagates ThrottlingException by name, after the token was stored, without marking the job submitted', async () => {
@@ -117,8 +118,8 @@ describe('submitChunkJob', () => {
     const err = (await submitChunkJob(deps(), event()).catch((e: unknown) => e)) as Error;
     expect(err.name).toBe('ThrottlingException');
     expect(err.message).toBe('Rate exceeded');
-    expect(order).toEqual(['ddb:Put']);
-    expect(ddbMock.commandCalls(UpdateCommand)).toHaveLength(0);
+    expect(order).toEqual(['ddb:Update jobName']);
+    expect(ddbMock.commandCalls(UpdateCommand)).toHaveLength(1);
   });
 
   it("turns Bedrock's run-wide refusals of the create into JobRefused, and leaves a table error of the same name as it is", async () => {
@@ -131,12 +132,12 @@ describe('submitChunkJob', () => {
     bedrockMock.reset();
     bedrockMock.on(CreateModelInvocationJobCommand).rejects(Object.assign(new Error('name in use'), { name: 'ConflictException' }));
     expect(((await submitChunkJob(deps(), event()).catch((e: unknown) => e)) as Error).name).toBe('ConflictException');
-    ddbMock.on(PutCommand).rejects(Object.assign(new Error('item too large'), { name: 'ValidationException' }));
+    ddbMock.on(UpdateCommand).rejects(Object.assign(new Error('item too large'), { name: 'ValidationException' }));
     expect(((await submitChunkJob(deps(), event()).catch((e: unknown) => e)) as Error).name).toBe('ValidationException');
   });
 
   it('does not create a job when the token cannot be stored', async () => {
-    ddbMock.on(PutCommand).rejects(Object.assign(new Error('table gone'), { name: 'ResourceNotFoundException' }));
+    ddbMock.on(UpdateCommand).rejects(Object.assign(new Error('table gone'), { name: 'ResourceNotFoundException' }));
     await expect(submitChunkJob(deps(), event())).rejects.toThrow('table gone');
     expect(bedrockMock.commandCalls(CreateModelInvocationJobCommand)).toHaveLength(0);
   });
@@ -151,7 +152,7 @@ describe('submitChunkJob', () => {
     expect(sends[0]!.taskToken).toBe('token-2');
     expect(JSON.parse(sends[0]!.output!)).toEqual({ jobArn: JOB_ARN, status: 'Completed', message: 'done' });
     expect(order).toEqual([
-      'ddb:Put',
+      'ddb:Update jobName',
       'bedrock:Create',
       'ddb:Update jobArn',
       'bedrock:Get',
@@ -162,7 +163,7 @@ describe('submitChunkJob', () => {
     expect(ddbMock.commandCalls(GetCommand)[0]!.args[0].input).toMatchObject({ Key: { pk: `JOB#${JOB_NAME}`, sk: 'JOB' }, ConsistentRead: true });
   });
 
-  it('leaves a terminal job alone when a newer submit replaced the token', async () => {
+  it('leaves a terminal job alone when the item does not hold its token (not stored by this attempt)', async () => {
     bedrockJobIs({ status: 'Failed' });
     ddbMock.on(GetCommand).resolves({ Item: { jobName: JOB_NAME, taskToken: 'token-3', status: 'Submitted' } });
     await submitChunkJob(deps(), event('token-2'));

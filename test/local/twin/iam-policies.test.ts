@@ -150,6 +150,12 @@ describe('the calls a model id authorizes against', () => {
     expect(invoke(arn)).toEqual([arn, ...regions.map(model)]);
     const create = accessRequestsOf('bedrock', 'CreateModelInvocationJobCommand', { jobName: 'j', modelId: profile, roleArn: 'r' }, env);
     expect(create.filter((r) => r.action === 'bedrock:CreateModelInvocationJob').map((r) => r.resource)).toEqual(expect.arrayContaining(regions.map(model)));
+    // A global profile: the model in the caller's region and its region-less ARN.
+    expect(invoke('global.anthropic.claude-sonnet-4-5-20250929-v1:0')).toEqual([
+      'arn:aws:bedrock:us-east-1:123456789012:inference-profile/global.anthropic.claude-sonnet-4-5-20250929-v1:0',
+      'arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0',
+      'arn:aws:bedrock:::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0',
+    ]);
     // A bare id is served in the caller's region only.
     expect(invoke('anthropic.claude-3-5-haiku-20241022-v1:0')).toEqual([model('us-east-1')]);
   });
@@ -161,6 +167,16 @@ describe('the calls a model id authorizes against', () => {
       accessRequestsOf('bedrock-runtime', 'InvokeModelCommand', { modelId: profile }, env).every((r) => decide([s], r).allowed);
     expect(allowedBy(grant(model('us-east-1')))).toBe(false);
     expect(allowedBy(grant(model('*')))).toBe(true);
+    // The region wildcard also matches a global profile's region-less model ARN.
+    const global = 'global.anthropic.claude-sonnet-4-5-20250929-v1:0';
+    const wildcard = statement({
+      actions: ['bedrock:InvokeModel'],
+      resources: [
+        `arn:aws:bedrock:us-east-1:123456789012:inference-profile/${global}`,
+        'arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0',
+      ],
+    });
+    expect(accessRequestsOf('bedrock-runtime', 'InvokeModelCommand', { modelId: global }, env).every((r) => decide([wildcard], r).allowed)).toBe(true);
   });
 });
 
