@@ -12,23 +12,9 @@ import {
 } from '@aws-sdk/client-bedrock';
 import { InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
 import { BedrockEmulator } from '../../../local/emulator/bedrock-emulator';
-import { BUCKET, CLAUDE, EmulatorHarness, LocalS3, ROLE_ARN, claudeRecord, claudeRecords, jobIdOf, sdkError } from './harness';
+import { BUCKET, CLAUDE, ROLE_ARN, claudeRecord, claudeRecords, emulatorsForFile, jobIdOf, sdkError, type EmulatorHarness } from './harness';
 
-const s3 = new LocalS3();
-let harnesses: EmulatorHarness[] = [];
-
-beforeAll(() => s3.start());
-afterAll(() => s3.stop());
-afterEach(async () => {
-  await Promise.all(harnesses.map((h) => h.stop()));
-  harnesses = [];
-});
-
-async function emulator(opts: ConstructorParameters<typeof EmulatorHarness>[1] = {}): Promise<EmulatorHarness> {
-  const h = new EmulatorHarness(s3, opts);
-  harnesses.push(h);
-  return h.start();
-}
+const { s3, emulator } = emulatorsForFile();
 
 let inputSeq = 0;
 /** Writes records to a fresh input key and returns the key. */

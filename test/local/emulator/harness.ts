@@ -153,3 +153,26 @@ export async function sdkError(fn: () => Promise<unknown>): Promise<Error & { $m
 }
 
 export const jobIdOf = (jobArn: string): string => jobArn.slice(jobArn.lastIndexOf('/') + 1);
+
+/**
+ * One local S3 for a test file (started before its tests, stopped after), and emulators on it,
+ * each stopped after the test that started it.
+ */
+export function emulatorsForFile(): { readonly s3: LocalS3; emulator(opts?: Partial<EmulatorOptions>): Promise<EmulatorHarness> } {
+  const s3 = new LocalS3();
+  let harnesses: EmulatorHarness[] = [];
+  beforeAll(() => s3.start());
+  afterAll(() => s3.stop());
+  afterEach(async () => {
+    await Promise.all(harnesses.map((h) => h.stop()));
+    harnesses = [];
+  });
+  return {
+    s3,
+    emulator(opts = {}) {
+      const h = new EmulatorHarness(s3, opts);
+      harnesses.push(h);
+      return h.start();
+    },
+  };
+}

@@ -1,20 +1,13 @@
 import { GetModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
 import { decide, type PolicyStatement } from '../../../local/twin/iam-policies';
-import { BUCKET, EmulatorHarness, LocalS3, claudeRecords } from './harness';
+import { BUCKET, claudeRecords, emulatorsForFile } from './harness';
 
 /**
  * The job's service role, as Bedrock uses it once the job is accepted: read the input, list and
  * write the output, and for a job on an inference profile invoke the model in each region the
  * profile routes to (docs/BEDROCK-FACTS.md §8).
  */
-const s3 = new LocalS3();
-let harnesses: EmulatorHarness[] = [];
-beforeAll(() => s3.start());
-afterAll(() => s3.stop());
-afterEach(async () => {
-  await Promise.all(harnesses.map((h) => h.stop()));
-  harnesses = [];
-});
+const { s3, emulator } = emulatorsForFile();
 
 const PROFILE = 'us.anthropic.claude-3-5-haiku-20241022-v1:0';
 const PROFILE_ARN = `arn:aws:bedrock:us-east-1:123456789012:inference-profile/${PROFILE}`;
@@ -26,14 +19,12 @@ let seq = 0;
 /** Runs one job under a role with `statements`; returns what it ended with and the requests the role was asked. */
 async function runUnder(statements: PolicyStatement[], modelId: string) {
   const asked: Array<{ action: string; resource: string; context: Record<string, string> }> = [];
-  const harness = new EmulatorHarness(s3, {
+  const harness = await emulator({
     serviceRoleAllows: (_role, action, resource, context) => {
       asked.push({ action, resource, context });
       return decide(statements, { action, resource, context }).allowed;
     },
   });
-  harnesses.push(harness);
-  await harness.start();
   const key = `in/role-${++seq}/input.jsonl`;
   await s3.putRecords(key, claudeRecords(100));
   const arn = await harness.create({ inputKey: key, outputPrefix: `out/role-${seq}/`, modelId });
