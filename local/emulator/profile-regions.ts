@@ -20,7 +20,7 @@
  * wildcard (`arn:aws:bedrock:*::foundation-model/...`, what lib/model-arns.ts grants) matches
  * every one of these, the empty region too.
  */
-import { parseModelId, PROFILE_PREFIXES } from '../../lambdas/shared/model-catalog';
+import { parseModelId } from '../../lambdas/shared/model-catalog';
 
 /** Destination regions by profile prefix (`us.anthropic...` routes within `us`). */
 export const PROFILE_DESTINATIONS: Readonly<Record<string, readonly string[]>> = {
@@ -36,14 +36,16 @@ export const PROFILE_DESTINATIONS: Readonly<Record<string, readonly string[]>> =
 };
 
 /**
- * The regions a call on `modelId` reaches: for a system profile (id or ARN), the caller's
- * region and the profile's destinations; for anything else, the caller's region.
+ * The ARNs a call on a system inference profile (id or ARN) is authorized against: the profile
+ * and its foundation model in the caller's region and each of the profile's destinations.
+ * Undefined for anything else (a bare id, a foundation-model ARN, another ARN).
  */
-export function destinationRegions(modelId: string, callerRegion: string): string[] {
-  const { form } = parseModelId(modelId);
-  if (form !== 'profile' && form !== 'inference-profile-arn') return [callerRegion];
+export function profileModelArns(modelId: string, env: { readonly region: string; readonly account: string }): string[] | undefined {
+  const { form, baseId } = parseModelId(modelId);
+  if ((form !== 'profile' && form !== 'inference-profile-arn') || !baseId) return undefined;
   const id = form === 'profile' ? modelId : modelId.slice(modelId.indexOf('/') + 1);
   const prefix = id.slice(0, id.indexOf('.'));
-  if (!PROFILE_PREFIXES.includes(prefix)) return [callerRegion];
-  return [...new Set([callerRegion, ...(PROFILE_DESTINATIONS[prefix] ?? [])])];
+  const regions = new Set([env.region, ...(PROFILE_DESTINATIONS[prefix] ?? [])]);
+  const profile = form === 'profile' ? `arn:aws:bedrock:${env.region}:${env.account}:inference-profile/${modelId}` : modelId;
+  return [profile, ...[...regions].map((region) => `arn:aws:bedrock:${region}::foundation-model/${baseId}`)];
 }

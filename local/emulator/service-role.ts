@@ -6,8 +6,7 @@
  * foundation model in every region the profile routes to (profile-regions.ts). Bedrock accepts
  * the job at create and fails it when it tries the role.
  */
-import { parseModelId } from '../../lambdas/shared/model-catalog';
-import { destinationRegions } from './profile-regions';
+import { profileModelArns } from './profile-regions';
 
 /** One permission the role is asked for. */
 export interface RoleNeed {
@@ -36,13 +35,8 @@ export function serviceRoleNeeds(
     { action: 's3:ListBucket', resource: `arn:aws:s3:::${output.bucket}`, context: { ...account, 's3:prefix': output.key } },
     { action: 's3:PutObject', resource: `arn:aws:s3:::${output.bucket}/${output.key}${jobId}/manifest.json.out`, context: account },
   ];
-  const { form, baseId } = parseModelId(request.modelId);
-  if ((form === 'profile' || form === 'inference-profile-arn') && baseId) {
-    const profile = form === 'profile' ? `arn:aws:bedrock:${env.region}:${env.accountId}:inference-profile/${request.modelId}` : request.modelId;
-    needs.push({ action: 'bedrock:InvokeModel', resource: profile, context: {} });
-    for (const region of destinationRegions(request.modelId, env.region)) {
-      needs.push({ action: 'bedrock:InvokeModel', resource: `arn:aws:bedrock:${region}::foundation-model/${baseId}`, context: {} });
-    }
+  for (const resource of profileModelArns(request.modelId, { region: env.region, account: env.accountId }) ?? []) {
+    needs.push({ action: 'bedrock:InvokeModel', resource, context: {} });
   }
   return needs;
 }

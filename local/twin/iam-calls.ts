@@ -6,7 +6,7 @@
  * kind of call fails in the twin until it is mapped here, rather than passing unchecked.
  */
 import { parseModelId } from '../../lambdas/shared/model-catalog';
-import { destinationRegions } from '../emulator/profile-regions';
+import { profileModelArns } from '../emulator/profile-regions';
 import type { AccessRequest } from './iam-policies';
 
 /** What the map needs of the twin's account. */
@@ -29,12 +29,8 @@ const str = (v: unknown): string => (typeof v === 'string' ? v : '');
  * profile routes to (profile-regions.ts); any other ARN, itself.
  */
 function modelResources(modelId: string, env: CallEnvironment): string[] {
-  const { form, baseId } = parseModelId(modelId);
-  const foundation = (region: string, id: string) => `arn:aws:bedrock:${region}::foundation-model/${id}`;
-  if (form === 'bare') return [foundation(env.region, modelId)];
-  if (form !== 'profile' && form !== 'inference-profile-arn') return [modelId];
-  const profile = form === 'profile' ? `arn:aws:bedrock:${env.region}:${env.account}:inference-profile/${modelId}` : modelId;
-  return [profile, ...(baseId ? destinationRegions(modelId, env.region).map((region) => foundation(region, baseId)) : [])];
+  if (parseModelId(modelId).form === 'bare') return [`arn:aws:bedrock:${env.region}::foundation-model/${modelId}`];
+  return profileModelArns(modelId, env) ?? [modelId];
 }
 
 /** A job identifier (ARN or id) as its ARN. */
