@@ -24,10 +24,10 @@ function withRoleStatements(template: CfnTemplate, role: RegExp, edit: (s: State
   return copy;
 }
 
-/** The template with `action` removed from every statement of the finalize function's policies. */
-function withoutFinalizeGrant(template: CfnTemplate, action: string): CfnTemplate {
-  return withRoleStatements(template, /FinalizeRole/, (s) => {
-    const actions = ([] as string[]).concat(s.Action).filter((a) => a !== action);
+/** The template with the actions `drop` picks removed from every statement of the policies of the role matching `role`. */
+function withoutGrants(template: CfnTemplate, role: RegExp, drop: (action: string) => boolean): CfnTemplate {
+  return withRoleStatements(template, role, (s) => {
+    const actions = ([] as string[]).concat(s.Action).filter((a) => !drop(a));
     return actions.length > 0 ? [{ ...s, Action: actions }] : [];
   });
 }
@@ -36,7 +36,7 @@ test("a call its role does not allow is denied: without finalize's s3:PutObject 
   const dir = tempDir();
   const file = writeLines(dir, 'a.jsonl', claudeLines(100));
   const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 100 } } });
-  const template = withoutFinalizeGrant(cachedPipelineTemplate(config) as CfnTemplate, 's3:PutObject');
+  const template = withoutGrants(cachedPipelineTemplate(config) as CfnTemplate, /FinalizeRole/, (a) => a === 's3:PutObject');
   const twin = await LocalTwin.start({ config, template });
   try {
     const input = await twin.upload(file, 'inbox/default/a.jsonl');
@@ -153,10 +153,7 @@ test("without prepare's Service Quotas grant the run plans with the documented d
   const file = writeLines(dir, 'q.jsonl', claudeLines(150));
   // The route allows jobs of 20 records; Claude 3 Haiku's documented minimum is 100 (facts §7).
   const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 100, minRecordsPerJob: 20 } } });
-  const template = withRoleStatements(cachedPipelineTemplate(config) as CfnTemplate, /PrepareRole/, (s) => {
-    const actions = ([] as string[]).concat(s.Action).filter((a) => !a.startsWith('servicequotas:'));
-    return actions.length > 0 ? [{ ...s, Action: actions }] : [];
-  });
+  const template = withoutGrants(cachedPipelineTemplate(config) as CfnTemplate, /PrepareRole/, (a) => a.startsWith('servicequotas:'));
   const twin = await LocalTwin.start({ config, template });
   try {
     const input = await twin.upload(file, 'inbox/default/q.jsonl');
