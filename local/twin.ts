@@ -22,7 +22,7 @@ import { StepFunctionsError, type StartExecutionRequest } from './services/step-
 import { LOCAL_ACCOUNT, LOCAL_REGION } from './services/fake-arns';
 import { executionCalls } from './twin/execution-calls';
 import { describeEvent, executionStatusEvent, objectCreatedEvent, scheduledEvent } from './twin/events';
-import { taskResult } from './twin/payload-limits';
+import { stateOutput, taskResult } from './twin/payload-limits';
 import { RunProgress } from './twin/progress';
 import { bindRules, ruleTargetInput, type BoundRules } from './twin/rule-bindings';
 import { startTwinServices, stopServices, type TwinServices } from './twin/services';
@@ -170,6 +170,7 @@ export class LocalTwin {
         execution: { Id: arn, Name: name, StartTime: startDate.toISOString(), RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/local` },
         retryIntervalMs: RETRY_INTERVAL_MS,
         retryIntervalOverrides: { AcquireSlot: SLOT_RETRY_INTERVAL_MS },
+        onStateExited: stateOutput,
         onEvent: () => {
           execution.events += 1;
         },

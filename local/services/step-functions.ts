@@ -42,6 +42,7 @@ import type {
   ExecutionTimeoutError as ExecutionTimeoutErrorClass,
   StateMachine as StateMachineClass,
 } from 'aws-local-stepfunctions';
+import { installPromiseWithResolvers, installStateExitHook, STATE_EXITED, type StateExitCheck } from './interpreter-patches';
 
 // aws-local-stepfunctions 3 declares Node >= 22 and calls Promise.withResolvers in every Task;
 // on Node 20 it must exist before the library is loaded.
@@ -54,24 +55,7 @@ const asl = require('aws-local-stepfunctions') as {
   ExecutionAbortedError: typeof ExecutionAbortedErrorClass;
   ExecutionTimeoutError: typeof ExecutionTimeoutErrorClass;
 };
-
-function installPromiseWithResolvers(): void {
-  const P = Promise as unknown as { withResolvers?: unknown };
-  if (typeof P.withResolvers === 'function') return;
-  Object.defineProperty(Promise, 'withResolvers', {
-    configurable: true,
-    writable: true,
-    value: function withResolvers<T>() {
-      let resolve!: (value: T | PromiseLike<T>) => void;
-      let reject!: (reason?: unknown) => void;
-      const promise = new Promise<T>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      return { promise, resolve, reject };
-    },
-  });
-}
+installStateExitHook(asl.StateMachine);
 
 /** A local stand-in for a Task state: gets the evaluated Parameters, returns the raw result. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -115,6 +99,11 @@ export interface RunStateMachineOptions {
    * `StartTime` is always set by the interpreter to the moment the run starts.
    */
   readonly execution?: Record<string, unknown>;
+  /**
+   * Checks each state's output as the state ends, before the next begins (Map iterations
+   * included); what it throws fails the state (see interpreter-patches.ts).
+   */
+  readonly onStateExited?: StateExitCheck;
   /** Sees each event of the execution's event log as it happens. */
   readonly onEvent?: (event: ExecutionEvent) => void;
   /** Validate the definition with asl-validator before running. @default true */
@@ -188,6 +177,7 @@ export async function runStateMachine(definition: object, input: unknown, opts: 
   const contextExecution = { ...(opts.context?.Execution as Record<string, unknown> | undefined), ...opts.execution };
   const executionName = typeof contextExecution.Name === 'string' ? contextExecution.Name : randomUUID();
   const execution = machine.run(input as never, {
+    ...(opts.onStateExited ? { [STATE_EXITED]: opts.onStateExited } : {}),
     overrides: {
       taskResourceLocalHandlers: handlers as never,
       retryIntervalOverrides: retryOverrides(normalized, opts),

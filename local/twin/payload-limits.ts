@@ -1,7 +1,8 @@
 /**
  * Step Functions' payload limit in the twin: a state's input or output is at most 256 KiB
  * (262,144 bytes of UTF-8; the `output` of `TaskSucceededEventDetails`, the `output` of
- * `SendTaskSuccess`). A task whose input or result is larger fails the execution with
+ * `SendTaskSuccess`). A task whose input or result, or any state whose output (a Pass, a Map's
+ * gathered results, a state inside an iteration), is larger fails the execution with
  * `States.DataLimitExceeded`, which neither `States.ALL` nor a retrier matches, so a handler
  * that returns too much fails here as it would on AWS instead of passing the twin.
  * Sources: https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html
@@ -46,4 +47,15 @@ export function taskResult(resource: string, result: unknown): unknown {
   const bytes = Buffer.byteLength(json);
   if (bytes > STATE_PAYLOAD_LIMIT_BYTES) throw new DataLimitExceeded(resource, bytes);
   return JSON.parse(json);
+}
+
+/**
+ * Any state's output as Step Functions checks it when the state ends (a Pass that builds a
+ * large object, a Map's gathered results, a state inside an iteration): over the limit, the
+ * state fails with `States.DataLimitExceeded` and the next state never runs.
+ * @throws DataLimitExceeded when its JSON is over {@link STATE_PAYLOAD_LIMIT_BYTES}
+ */
+export function stateOutput(state: string, output: unknown): void {
+  const bytes = Buffer.byteLength(JSON.stringify(output ?? null));
+  if (bytes > STATE_PAYLOAD_LIMIT_BYTES) throw new DataLimitExceeded(state, bytes);
 }
