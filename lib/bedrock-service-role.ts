@@ -60,13 +60,16 @@ export class BedrockServiceRole extends Construct {
         resources: [outputObjects],
         conditions: sameAccount,
       }),
+      // IfExists: AWS's own example role grants ListBucket on the whole bucket, and no page says
+      // Bedrock always lists with a prefix; a list without one must not fail every job on AWS.
+      // A list that names a prefix is still held to the job prefixes. (docs/BEDROCK-FACTS.md §8)
       new iam.PolicyStatement({
         sid: 'ListJobPrefixes',
         actions: ['s3:ListBucket'],
         resources: [bucketArn],
         conditions: {
           ...sameAccount,
-          StringLike: { 's3:prefix': [`${prefixes.jobsInput}*`, `${prefixes.jobsOutput}*`] },
+          StringLikeIfExists: { 's3:prefix': [`${prefixes.jobsInput}*`, `${prefixes.jobsOutput}*`] },
         },
       }),
     ];

@@ -32,6 +32,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { isTerminalStatus } from '../../lambdas/shared/contracts';
+import { profileRegionProblem } from './profile-regions';
 import { batchModelProblem, catalogModel, type CatalogModel, type ModelQuotas } from '../../lambdas/shared/model-catalog';
 import { KNOWN_FAMILIES_HINT, modelFamily } from '../../lambdas/shared/model-family';
 import { BedrockApiError } from './api-error';
@@ -314,7 +315,8 @@ export class BedrockEmulator {
 
     // Refused at create, as Bedrock refuses them (facts, "Model catalog"): unknown models, models
     // without batch, bare ids of models served only through an inference profile.
-    const problem = batchModelProblem(request.modelId);
+    // And a profile called from outside its geography (profile-regions.ts).
+    const problem = batchModelProblem(request.modelId) ?? profileRegionProblem(request.modelId, this.region);
     if (problem) throw new BedrockApiError('ValidationException', problem);
     const model = catalogModel(request.modelId) as CatalogModel;
     const quotas = accountQuotasFor(model, this.accountQuotas);
@@ -386,6 +388,8 @@ export class BedrockEmulator {
     if (this.faults.fires('record-throttle', 'invoke-model', this.counters.invokeModelCalls)) {
       throw new BedrockApiError('ThrottlingException', THROTTLE_MESSAGE);
     }
+    const outside = profileRegionProblem(modelIdParam, this.region);
+    if (outside) throw new BedrockApiError('ValidationException', outside);
     const family = modelFamily(modelIdParam);
     if (!family) throw new BedrockApiError('ValidationException', `The provided model identifier is invalid: ${modelIdParam} (known: ${KNOWN_FAMILIES_HINT}).`);
     let modelInput: unknown;

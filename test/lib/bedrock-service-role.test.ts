@@ -49,7 +49,7 @@ describe('BedrockServiceRole', () => {
         Effect: 'Allow',
         Action: 's3:ListBucket',
         Resource: bucketArn,
-        Condition: { ...sameAccount, StringLike: { 's3:prefix': ['jobs-input/*', 'jobs-output/*'] } },
+        Condition: { ...sameAccount, StringLikeIfExists: { 's3:prefix': ['jobs-input/*', 'jobs-output/*'] } },
       },
     ]);
     // No other policy is attached to the service role.

@@ -361,12 +361,30 @@ describe('job lifecycle', () => {
     ['a model that does not run in batch', 'anthropic.claude-instant-v1', /Batch inference is not supported for the model anthropic\.claude-instant-v1/],
     ['the bare id of a model served only through a profile', 'anthropic.claude-sonnet-4-5-20250929-v1:0', /inference profile/],
     ['the foundation-model ARN of such a model', 'arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-premier-v1:0', /inference profile/],
+    // A geographic profile runs only from a region inside its geography (this emulator is us-east-1).
+    ['an EU profile called from us-east-1', 'eu.anthropic.claude-3-haiku-20240307-v1:0', /^The provided model identifier is invalid\./],
+    ['an APAC profile called from us-east-1', 'apac.anthropic.claude-3-haiku-20240307-v1:0', /^The provided model identifier is invalid\./],
+    [
+      'a profile ARN of another region',
+      'arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0',
+      /^The provided model identifier is invalid\./,
+    ],
   ])('refuses at create %s (ValidationException, no job)', async (_label, modelId, message) => {
     const h = await emulator();
     const err = await h.create({ inputKey: await input(claudeRecords(100)), modelId }).catch((e: unknown) => e);
     expect(err).toMatchObject({ name: 'ValidationException', $metadata: { httpStatusCode: 400 } });
     expect((err as Error).message).toMatch(message);
     expect(h.emulator.stats().jobsCreated).toBe(0);
+  });
+
+  it.each([
+    ['a US profile', 'us.anthropic.claude-3-haiku-20240307-v1:0'],
+    ['a global profile', 'global.anthropic.claude-sonnet-4-5-20250929-v1:0'],
+    ["this region's profile ARN", 'arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0'],
+  ])('accepts from us-east-1 %s', async (_label, modelId) => {
+    const h = await emulator();
+    await h.create({ inputKey: await input(claudeRecords(100)), modelId });
+    expect(h.emulator.stats().jobsCreated).toBe(1);
   });
 
   it('accepts a profile-only model through its inference profile, and holds it to its own quotas', async () => {
@@ -732,6 +750,14 @@ describe('InvokeModel (bedrock-runtime)', () => {
       usage: { totalTokens: expect.any(Number) },
     });
     expect(h.emulator.stats().invokeModelCalls).toBe(4);
+  });
+
+  it('refuses a profile of another geography, as create does', async () => {
+    const h = await emulator();
+    const err = await sdkError(() => invoke(h, `eu.${CLAUDE}`, claudeRecord(1).modelInput));
+    expect(err).toMatchObject({ name: 'ValidationException', message: 'The provided model identifier is invalid.' });
+    const ok = await invoke(h, `us.${CLAUDE}`, claudeRecord(1).modelInput);
+    expect(ok.$metadata.httpStatusCode).toBe(200);
   });
 
   it('rejects an invalid body with ValidationException', async () => {
