@@ -119,8 +119,8 @@ export class JobRecords {
   /**
    * Marks the item's task tokens completed. Given `tokenCount` (how many tokens the caller sent
    * to), only while the item still holds that many: a retried submit may have added one
-   * meanwhile, which must stay open for its own completion. Returns false when it has more (or
-   * the item is gone).
+   * meanwhile, which must stay open for its own completion. Returns false when it has more, or
+   * when the item is gone (deleted by TTL after it was read): an update would create a stub.
    */
   async markTokenCompleted(jobName: string, opts: { readonly tokenCount?: number; readonly now?: Date } = {}): Promise<boolean> {
     const { tokenCount, now = new Date() } = opts;
@@ -130,13 +130,13 @@ export class JobRecords {
           TableName: this.table,
           Key: key(jobName),
           UpdateExpression: 'SET tokenCompletedAt = :now',
-          ...(tokenCount === undefined ? {} : { ConditionExpression: 'size(taskTokens) = :n' }),
+          ConditionExpression: tokenCount === undefined ? 'attribute_exists(pk)' : 'size(taskTokens) = :n',
           ExpressionAttributeValues: { ':now': now.toISOString(), ...(tokenCount === undefined ? {} : { ':n': tokenCount }) },
         }),
       );
       return true;
     } catch (err) {
-      if (tokenCount !== undefined && (err as Error).name === 'ConditionalCheckFailedException') return false;
+      if ((err as Error).name === 'ConditionalCheckFailedException') return false;
       throw err;
     }
   }

@@ -1,4 +1,5 @@
 import { SFNClient, SendTaskSuccessCommand, TaskTimedOut } from '@aws-sdk/client-sfn';
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { completeJobTask } from '../../../lambdas/shared/job-completion';
 import { JobRecords } from '../../../lambdas/shared/job-records';
@@ -79,5 +80,25 @@ describe('completeJobTask racing a retried submit (dynalite)', () => {
     sfnMock.on(SendTaskSuccessCommand).resolves({});
     await expect(completeJobTask(sfn(), jobs, (await jobs.get(JOB_NAME))!, outcome)).resolves.toBe(true);
     expect(await jobs.get(JOB_NAME)).toMatchObject({ taskToken: 'tok-1', status: 'Completed', tokenCompletedAt: expect.any(String) });
+  });
+});
+
+describe('marking an item that is gone (dynalite)', () => {
+  let db: TestDynamo;
+  beforeEach(async () => {
+    db = await startTestDynamo();
+  });
+  afterEach(async () => db.stop());
+
+  it.each([
+    ['without a token count (stop-run)', {}],
+    ['with a token count (completion)', { tokenCount: 1 }],
+  ])('creates no stub item %s and says so', async (_label, opts) => {
+    const jobs = new JobRecords(db.ddb, db.table);
+    // Scanned open, then deleted (TTL, or another stop) before the mark.
+    await jobs.putSubmitting({ jobName: JOB_NAME, runId: 'run-1', round: 1, chunk: 0, modelId: 'm', taskToken: 'tok-1' });
+    await db.ddb.send(new DeleteCommand({ TableName: db.table, Key: { pk: `JOB#${JOB_NAME}`, sk: 'JOB' } }));
+    await expect(jobs.markTokenCompleted(JOB_NAME, opts)).resolves.toBe(false);
+    expect(await jobs.get(JOB_NAME)).toBeUndefined();
   });
 });
