@@ -7,7 +7,10 @@
  *   npm run -s big-run -- --records 20000    # a smaller one (200 chunks)
  *
  * Options: `--records N` (default 80000), `--max-records-per-job N` (100), `--min-records-per-job N`
- * (50), `--max-concurrent-jobs N` (20), `--step-delay-ms N` (the twin's 20), `--seed N`.
+ * (50), `--max-concurrent-jobs N` (20), `--step-delay-ms N` (the twin's 20), `--seed N`, and
+ * `--account-quota <spec>` (e.g. `min-records=20`), the emulated account's quotas as for
+ * `local run`: by default the model catalog's, never the route's options (the default run's
+ * chunks of exactly 100 records meet Claude 3 Haiku's minimum of 100).
  * Progress goes to stderr, the report (JSON) to stdout.
  */
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
@@ -17,6 +20,7 @@ import { execFileSync } from 'node:child_process';
 import { checkConservation, missedDelays, round, slotUtilization, type ConservationCheck } from './big-run/measures';
 import { logger } from '../lambdas/shared/logger';
 import type { BusEvent } from '../local/services/event-bus';
+import { parseAccountQuotas, type AccountQuotas } from '../local/emulator/account-quotas';
 import { runLocal } from '../local/run-local';
 import type { LocalTwin } from '../local/twin';
 
@@ -33,6 +37,8 @@ export interface BigRunOptions {
   /** Duration of each emulated job status step. @default the twin's (20 ms) */
   readonly stepDelayMs?: number;
   readonly seed?: number;
+  /** The emulated account's quotas. @default the model catalog's */
+  readonly accountQuotas?: AccountQuotas;
 }
 
 const DEFAULTS: BigRunOptions = { records: 80_000, maxRecordsPerJob: 100, minRecordsPerJob: 50, maxConcurrentJobs: 20 };
@@ -64,8 +70,7 @@ export async function bigRun(options: BigRunOptions): Promise<Record<string, unk
       out: join(dir, 'out'),
       maxRecordsPerJob: options.maxRecordsPerJob,
       minRecordsPerJob: options.minRecordsPerJob,
-      // The emulated account's minimum is the route's: a measurement of the pipeline, not of quotas.
-      accountQuotas: { minRecordsPerJob: options.minRecordsPerJob },
+      ...(options.accountQuotas ? { accountQuotas: options.accountQuotas } : {}),
       maxConcurrentJobs: options.maxConcurrentJobs,
       ...(options.stepDelayMs !== undefined ? { stepDelayMs: options.stepDelayMs } : {}),
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
@@ -195,7 +200,7 @@ function gitCommit(): string {
 /** Parses the command line; throws with the usage on anything unknown. */
 export function parseBigRunArgs(argv: readonly string[]): BigRunOptions {
   const usage =
-    'usage: npm run -s big-run -- [--records N] [--max-records-per-job N] [--min-records-per-job N] [--max-concurrent-jobs N] [--step-delay-ms N] [--seed N]';
+    'usage: npm run -s big-run -- [--records N] [--max-records-per-job N] [--min-records-per-job N] [--max-concurrent-jobs N] [--step-delay-ms N] [--seed N] [--account-quota name=N,...]';
   const names: Record<string, keyof BigRunOptions> = {
     '--records': 'records',
     '--max-records-per-job': 'maxRecordsPerJob',
@@ -204,14 +209,23 @@ export function parseBigRunArgs(argv: readonly string[]): BigRunOptions {
     '--step-delay-ms': 'stepDelayMs',
     '--seed': 'seed',
   };
-  const out: Record<string, number> = { ...DEFAULTS };
+  const out: Record<string, unknown> = { ...DEFAULTS };
   for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--account-quota' && argv[i + 1] !== undefined) {
+      try {
+        out.accountQuotas = parseAccountQuotas(argv[++i]!);
+      } catch (err) {
+        throw new Error(`${usage}\n--account-quota: ${(err as Error).message}`, { cause: err });
+      }
+      continue;
+    }
     const name = names[argv[i]!];
     const value = argv[++i];
     if (!name || value === undefined || !/^\d+$/.test(value) || (name !== 'seed' && Number(value) < 1)) throw new Error(usage);
     out[name] = Number(value);
   }
-  if (out.minRecordsPerJob! > out.maxRecordsPerJob!) throw new Error(`${usage}\n--min-records-per-job must not exceed --max-records-per-job`);
+  if ((out.minRecordsPerJob as number) > (out.maxRecordsPerJob as number))
+    throw new Error(`${usage}\n--min-records-per-job must not exceed --max-records-per-job`);
   return out as unknown as BigRunOptions;
 }
 

@@ -89,4 +89,14 @@ describe('parseBigRunArgs', () => {
   it.each([[['--records']], [['--records', 'x']], [['--records', '0']], [['--nope', '1']], [['--min-records-per-job', '200']]])('rejects %j', (argv) => {
     expect(() => parseBigRunArgs(argv)).toThrow(/usage/);
   });
+
+  it("never sets the emulated account from the route's options; --account-quota does, by name", () => {
+    expect(parseBigRunArgs(['--min-records-per-job', '20'])).not.toHaveProperty('accountQuotas');
+    expect(parseBigRunArgs(['--account-quota', 'min-records=20,concurrent-jobs=30'])).toMatchObject({
+      minRecordsPerJob: 50,
+      accountQuotas: { minRecordsPerJob: 20, maxConcurrentJobs: 30 },
+    });
+    expect(() => parseBigRunArgs(['--account-quota', 'min-records=x'])).toThrow(/--account-quota: 'min-records=x' is not name=integer/);
+    expect(() => parseBigRunArgs(['--account-quota'])).toThrow(/usage/);
+  });
 });
