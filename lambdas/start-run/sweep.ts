@@ -89,11 +89,13 @@ export function sweepPrefixes(route: string, trigger: RouteEnvConfig['trigger'])
 
 /**
  * The run id (and execution name) of a route's sweep at `at`: the same for every delivery of one
- * scheduled event, different for two routes swept by the same schedule.
+ * scheduled event, different for two routes swept by the same schedule, and for two pipelines
+ * (their bucket, or their key prefix in a shared one) sweeping routes of the same name at the
+ * same tick: job names are made of the run id, and Bedrock's are unique per account and region.
  */
-export function sweepRunId(route: string, at: Date): string {
+export function sweepRunId(route: string, at: Date, bucket: string): string {
   const iso = at.toISOString();
-  return `${runIdPrefix(route, 12)}-sweep-${iso.slice(0, 10).replace(/-/g, '')}-${shortHash(`${route}@${iso}`, 6)}`;
+  return `${runIdPrefix(route, 12)}-sweep-${iso.slice(0, 10).replace(/-/g, '')}-${shortHash(`${bucket}/${S3_PREFIXES.inbox}${route}@${iso}`, 6)}`;
 }
 
 /**
@@ -137,7 +139,7 @@ export async function startSweep(deps: StartDeps, event: SweepEvent, now = new D
     );
   }
 
-  const runId = sweepRunId(route, at);
+  const runId = sweepRunId(route, at, deps.bucket);
   const expiresAt = Math.floor(at.getTime() / 1000) + SWEEP_MARK_RETENTION_DAYS * 86400;
   const taken: ListedObject[] = [];
   for (const o of files) {

@@ -4,7 +4,7 @@ import { DescribeExecutionCommand, ExecutionAlreadyExists, SFNClient, StartExecu
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
-import { isValidRunId } from '../../../lambdas/shared/contracts';
+import { isValidRunId, KEY_PREFIX_VARIABLE } from '../../../lambdas/shared/contracts';
 import { RunIdTaken, type StartDeps } from '../../../lambdas/start-run/claim-and-start';
 import { startFromObject, type ObjectCreatedEvent } from '../../../lambdas/start-run/start-run';
 import {
@@ -349,7 +349,7 @@ describe('startSweep', () => {
 
   it('is a duplicate when the same sweep was already started (same input): its marks stay', async () => {
     listing('inbox/nightly/', [{ Key: 'inbox/nightly/a.jsonl', Size: 10, ETag: '"ea"' }]);
-    const runId = sweepRunId('nightly', NOW);
+    const runId = sweepRunId('nightly', NOW, 'drop');
     sfnMock.on(StartExecutionCommand).rejects(Object.assign(new Error('exists'), { name: 'ExecutionAlreadyExists' }));
     sfnMock.on(DescribeExecutionCommand).resolves({ input: JSON.stringify({ runId, route: 'nightly', inputs: ['s3://drop/inbox/nightly/a.jsonl'] }) });
     await expect(startSweep(deps(), { sweep: { route: 'nightly' } }, NOW)).resolves.toEqual({ duplicate: runId });
@@ -359,7 +359,7 @@ describe('startSweep', () => {
   describe('a squatted run id or execution name (computed in advance by someone else)', () => {
     const A = { Key: 'inbox/nightly/a.jsonl', Size: 10, ETag: '"ea"' };
     const B = { Key: 'inbox/nightly/b.jsonl', Size: 20, ETag: '"eb"' };
-    const runId = sweepRunId('nightly', NOW);
+    const runId = sweepRunId('nightly', NOW, 'drop');
     const ownInput = { inputs: ['s3://drop/inbox/nightly/a.jsonl', 's3://drop/inbox/nightly/b.jsonl'], route: 'nightly', runId };
     const removed = () => ddbMock.commandCalls(DeleteCommand).map((c) => c.args[0].input.Key);
     const MARKS = [
@@ -445,10 +445,10 @@ describe('startSweep', () => {
       sfnMock.on(DescribeExecutionCommand).callsFake(() => ({ input: starts()[0]!.input }));
       await expect(startSweep(deps(), tick('nightly'), new Date('2025-03-04T02:00:03Z'))).rejects.toThrow('socket hang up');
       await expect(startSweep(deps(), tick('nightly'), new Date('2025-03-04T02:04:10Z'))).resolves.toEqual({
-        duplicate: sweepRunId('nightly', new Date(TICK)),
+        duplicate: sweepRunId('nightly', new Date(TICK), 'drop'),
       });
       const names = starts().map((x) => x.name);
-      expect(names).toEqual([sweepRunId('nightly', new Date(TICK)), sweepRunId('nightly', new Date(TICK))]);
+      expect(names).toEqual([sweepRunId('nightly', new Date(TICK), 'drop'), sweepRunId('nightly', new Date(TICK), 'drop')]);
       expect(starts()[0]!.input).toBe(starts()[1]!.input);
       // The redelivery took its own marks again (the failed start had removed them) and keeps them.
       expect(puts().map((p) => [p.Item!.runId, p.Item!.takenAt, p.Item!.expiresAt])).toEqual([
@@ -461,9 +461,27 @@ describe('startSweep', () => {
     it('two routes swept by the same tick get different names', () => {
       const at = new Date(TICK);
       // Same first 12 characters: the prefix alone would collide.
-      expect(sweepRunId('tickets-emea-a', at)).not.toBe(sweepRunId('tickets-emea-b', at));
-      expect(sweepRunId('nightly', at)).toBe(sweepRunId('nightly', new Date(TICK)));
-      expect(isValidRunId(sweepRunId('nightly', at))).toBe(true);
+      expect(sweepRunId('tickets-emea-a', at, 'drop')).not.toBe(sweepRunId('tickets-emea-b', at, 'drop'));
+      expect(sweepRunId('nightly', at, 'drop')).toBe(sweepRunId('nightly', new Date(TICK), 'drop'));
+      expect(isValidRunId(sweepRunId('nightly', at, 'drop'))).toBe(true);
+    });
+
+    it('two pipelines in one account sweeping a route of the same name at the same tick get different names', () => {
+      // Job names are bb-<runId>-r..-c..., unique per account and region: the same run id in two
+      // stacks (dev and prod, both with a nightly route) would collide at CreateModelInvocationJob.
+      const at = new Date(TICK);
+      expect(sweepRunId('nightly', at, 'dev-drop')).not.toBe(sweepRunId('nightly', at, 'prod-drop'));
+      // Two pipelines in one shared bucket, under their own key prefixes.
+      const saved = process.env[KEY_PREFIX_VARIABLE];
+      try {
+        process.env[KEY_PREFIX_VARIABLE] = 'teams/a/';
+        const a = sweepRunId('nightly', at, 'lake');
+        process.env[KEY_PREFIX_VARIABLE] = 'teams/b/';
+        expect(sweepRunId('nightly', at, 'lake')).not.toBe(a);
+      } finally {
+        if (saved === undefined) delete process.env[KEY_PREFIX_VARIABLE];
+        else process.env[KEY_PREFIX_VARIABLE] = saved;
+      }
     });
 
     it('leaves files written after the tick for the next sweep, so every delivery of one tick takes the same files', async () => {
