@@ -28,8 +28,10 @@ export type JobStateOutcome = 'completed' | 'already-closed' | 'not-terminal' | 
 export async function handleJobStateEvent(deps: { sfn: SFNClient; jobs: JobRecords }, event: BatchJobStateEvent): Promise<JobStateOutcome> {
   const { batchJobArn: jobArn, batchJobName: jobName, status, failureMessage } = event.detail;
   const item = await deps.jobs.get(jobName);
-  if (!item) {
-    logger.info('event for a job this pipeline does not track', { jobArn, jobName, status });
+  // An item that knows its job's ARN answers only to that job's events: a job of the same name
+  // elsewhere (another pipeline in the account) must not complete this chunk's task.
+  if (!item || (item.jobArn !== undefined && item.jobArn !== jobArn)) {
+    logger.info('event for a job this pipeline does not track', { jobArn, jobName, status, ...(item?.jobArn ? { trackedJobArn: item.jobArn } : {}) });
     return 'unknown-job';
   }
   if (!isTerminalStatus(status)) {

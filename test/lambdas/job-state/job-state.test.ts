@@ -56,6 +56,15 @@ describe('handleJobStateEvent', () => {
     expect(updates()).toHaveLength(0);
   });
 
+  it.each(['InProgress', 'Completed', 'Failed'])("ignores an event (%s) for another job of the same name: its ARN is not the item's", async (status) => {
+    // A job of this name that is not the item's (another pipeline's in the account, say): its
+    // events must not complete this chunk's task.
+    ddbMock.on(GetCommand).resolves({ Item: item({ jobArn: 'arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/ffffff000000' }) });
+    await expect(handleJobStateEvent(deps(), stateEvent(status))).resolves.toBe('unknown-job');
+    expect(sfnMock.calls()).toHaveLength(0);
+    expect(updates()).toHaveLength(0);
+  });
+
   it.each(['Submitted', 'Validating', 'Scheduled', 'InProgress', 'Stopping'])(
     'records a non-terminal status (%s) without completing the token',
     async (status) => {
