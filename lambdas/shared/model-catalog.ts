@@ -370,10 +370,20 @@ export function catalogModel(modelId: string): CatalogModel | undefined {
  * (or foundation-model ARN) of a model served only through an inference profile.
  */
 export function batchModelProblem(modelId: string): string | undefined {
+  const model = catalogModel(modelId);
+  if (model && !model.batch) return `Batch inference is not supported for the model ${modelId}.`;
+  return onDemandModelProblem(modelId);
+}
+
+/**
+ * Why Bedrock would refuse an InvokeModel call on `modelId`, or undefined when it would accept
+ * it: an unknown model, or the bare id (or foundation-model ARN) of a model served only through
+ * an inference profile. (A model without batch still answers on demand.)
+ */
+export function onDemandModelProblem(modelId: string): string | undefined {
   const { form } = parseModelId(modelId);
   const model = catalogModel(modelId);
   if (!model) return `The provided model identifier is invalid: ${modelId}.`;
-  if (!model.batch) return `Batch inference is not supported for the model ${modelId}.`;
   if (model.profileRequired && (form === 'bare' || form === 'foundation-model-arn')) {
     return `Invocation of model ID ${model.id} with on-demand throughput isn't supported. Retry your request with the ID or ARN of an inference profile that contains this model.`;
   }

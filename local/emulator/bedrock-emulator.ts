@@ -33,7 +33,7 @@ import { dirname } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { isTerminalStatus } from '../../lambdas/shared/contracts';
 import { profileRegionProblem } from './profile-regions';
-import { batchModelProblem, catalogModel, type CatalogModel, type ModelQuotas } from '../../lambdas/shared/model-catalog';
+import { batchModelProblem, catalogModel, onDemandModelProblem, type CatalogModel, type ModelQuotas } from '../../lambdas/shared/model-catalog';
 import { KNOWN_FAMILIES_HINT, modelFamily } from '../../lambdas/shared/model-family';
 import { BedrockApiError } from './api-error';
 import { formatCreationTime, JOB_STATE_DETAIL_TYPE, JOB_STATE_SOURCE, modelArnOf, type BedrockJobStateEvent } from './events';
@@ -388,8 +388,9 @@ export class BedrockEmulator {
     if (this.faults.fires('record-throttle', 'invoke-model', this.counters.invokeModelCalls)) {
       throw new BedrockApiError('ThrottlingException', THROTTLE_MESSAGE);
     }
-    const outside = profileRegionProblem(modelIdParam, this.region);
-    if (outside) throw new BedrockApiError('ValidationException', outside);
+    // Refused as on AWS: an unknown model, a profile-only model's bare id, a profile of elsewhere.
+    const refused = onDemandModelProblem(modelIdParam) ?? profileRegionProblem(modelIdParam, this.region);
+    if (refused) throw new BedrockApiError('ValidationException', refused);
     const family = modelFamily(modelIdParam);
     if (!family) throw new BedrockApiError('ValidationException', `The provided model identifier is invalid: ${modelIdParam} (known: ${KNOWN_FAMILIES_HINT}).`);
     let modelInput: unknown;

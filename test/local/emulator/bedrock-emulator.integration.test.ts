@@ -752,6 +752,23 @@ describe('InvokeModel (bedrock-runtime)', () => {
     expect(h.emulator.stats().invokeModelCalls).toBe(4);
   });
 
+  it.each([
+    ['an unknown model of a known family', 'anthropic.claude-9-v1:0', /^The provided model identifier is invalid/],
+    [
+      'the bare id of a model served only through a profile',
+      'anthropic.claude-sonnet-4-5-20250929-v1:0',
+      /^Invocation of model ID anthropic\.claude-sonnet-4-5-20250929-v1:0 with on-demand throughput isn't supported\. Retry your request with the ID or ARN of an inference profile that contains this model\.$/,
+    ],
+  ])('refuses %s, as on-demand inference on AWS does', async (_label, modelId, message) => {
+    const h = await emulator();
+    const err = await sdkError(() => invoke(h, modelId, claudeRecord(1).modelInput));
+    expect(err.name).toBe('ValidationException');
+    expect(err.message).toMatch(message);
+    // Through its profile, the same model answers.
+    const ok = await invoke(h, 'us.anthropic.claude-sonnet-4-5-20250929-v1:0', claudeRecord(1).modelInput);
+    expect(ok.$metadata.httpStatusCode).toBe(200);
+  });
+
   it('refuses a profile of another geography, as create does', async () => {
     const h = await emulator();
     const err = await sdkError(() => invoke(h, `eu.${CLAUDE}`, claudeRecord(1).modelInput));
