@@ -15,7 +15,7 @@ import type { CfnTemplate } from './services/template-intrinsics';
 import { LocalTwin, type TwinFaultStats } from './twin';
 import type { LambdaRuntimeStats } from './twin/lambda-runtime';
 
-/** Bedrock's default minimum records per job (facts §7). */
+/** Bedrock's default minimum records per job (docs/BEDROCK-FACTS.md §7). */
 export const BEDROCK_DEFAULT_MIN_RECORDS = 100;
 
 /** Where files for console-style inputs go in the twin's bucket (defined with the pipeline's prefixes). */

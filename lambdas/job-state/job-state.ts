@@ -9,7 +9,7 @@ import { completeJobTask } from '../shared/job-completion';
 import type { JobRecords } from '../shared/job-records';
 import { logger } from '../shared/logger';
 
-/** The detail of Bedrock's event (reference facts §6). */
+/** The detail of Bedrock's event (docs/BEDROCK-FACTS.md §6). */
 export interface BatchJobStateDetail {
   readonly batchJobArn: string;
   readonly batchJobName: string;

@@ -1,6 +1,6 @@
 /**
  * Which per-record errors are worth another round. Bedrock writes `errorCode` as a number
- * (facts §5); throttling and server-side errors are transient, client errors are not.
+ * (docs/BEDROCK-FACTS.md §5); throttling and server-side errors are transient, client errors are not.
  */
 
 /** HTTP-like error codes that a later attempt can succeed on. */

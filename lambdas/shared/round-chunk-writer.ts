@@ -19,7 +19,7 @@ export interface RoundDeps {
 }
 
 /**
- * Bedrock's input file and job size quotas (reference facts §7: 1 GB per file, 5 GB per job),
+ * Bedrock's input file and job size quotas (docs/BEDROCK-FACTS.md §7: 1 GB per file, 5 GB per job),
  * in bytes, kept a little under the limit.
  */
 const MAX_JOB_INPUT_BYTES = 1_000_000_000 - 1_000_000;

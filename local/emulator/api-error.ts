@@ -1,7 +1,7 @@
 /**
  * Errors the emulator returns on the wire. Bedrock is a restJson1 service: the SDK reads the
  * error name from the `X-Amzn-Errortype` header and the text from the body's `message`
- * (facts §2).
+ * (docs/BEDROCK-FACTS.md §2).
  */
 
 /** The Bedrock exception names the emulator can return. */
@@ -15,7 +15,7 @@ export type BedrockErrorName =
   | 'InternalServerException'
   | 'UnknownOperationException';
 
-/** HTTP status of each exception (facts §2: ServiceQuotaExceededException is 400, not 402/429). */
+/** HTTP status of each exception (docs/BEDROCK-FACTS.md §2: ServiceQuotaExceededException is 400, not 402/429). */
 export const ERROR_HTTP_STATUS: Record<BedrockErrorName, number> = {
   ValidationException: 400,
   ConflictException: 400,

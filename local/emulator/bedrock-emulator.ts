@@ -12,16 +12,16 @@
  * job-processing.ts (input validation and the output files), fake-model.ts, faults.ts, events.ts.
  *
  * Choices where the facts are UNCONFIRMED (each marked in the code):
- * - Stopping a job that is already terminal is a ValidationException (facts §3 leaves
+ * - Stopping a job that is already terminal is a ValidationException (docs/BEDROCK-FACTS.md §3 leaves
  *   ConflictException or ValidationException open); stopping a `Stopping` job is a no-op.
  * - A reused clientRequestToken with the same request returns the first job's ARN; with a
- *   different request it is a ConflictException (facts §1 leaves both open).
+ *   different request it is a ConflictException (docs/BEDROCK-FACTS.md §1 leaves both open).
  * - The concurrent-jobs quota counts every non-terminal status, per base model (an inference
  *   profile shares its model's quota); a job over it gets ServiceQuotaExceededException.
  * - List defaults: newest first, pages of up to 1000.
  * - An omitted timeoutDurationInHours is 24; `jobExpirationTime` is submitTime + timeout.
  * - A job name is unique in the account and region whatever the job's status: a create with a
- *   name in use (and another clientRequestToken) is a ConflictException (facts §1: likely).
+ *   name in use (and another clientRequestToken) is a ConflictException (docs/BEDROCK-FACTS.md §1: likely).
  * - The manifest is written for every job whose records began to be processed and was not
  *   failed or abandoned (so also PartiallyCompleted and Stopped while processing).
  * - The records of `processingSlots` (default 1) InProgress jobs are processed at a time; the
@@ -80,7 +80,7 @@ export interface EmulatorOptions {
   /** Seed of every generated id, output and fault decision. @default 1 */
   seed?: number;
   /**
-   * Called with each EventBridge event (full envelope, facts §6). Awaited, in order per job;
+   * Called with each EventBridge event (full envelope, docs/BEDROCK-FACTS.md §6). Awaited, in order per job;
    * errors are caught and counted in `eventErrors`, never crash the emulator.
    */
   onEvent?: (event: BedrockJobStateEvent) => Promise<void> | void;
@@ -88,7 +88,7 @@ export interface EmulatorOptions {
    * Whether the service role a job names may do an S3 action (the twin evaluates the role's
    * policies from the template): undefined when the role is not known, and then nothing is
    * checked. A job whose role may not read its input or write its output fails after
-   * validation, as on AWS (facts §8).
+   * validation, as on AWS (docs/BEDROCK-FACTS.md §8).
    */
   serviceRoleAllows?: (roleArn: string, action: string, resource: string, context: Record<string, string>) => boolean | undefined;
 }
@@ -244,7 +244,7 @@ export class BedrockEmulator {
     try {
       const body = await readBody(req);
       const url = new URL(req.url ?? '/', 'http://localhost');
-      // Split before decoding: an ARN in a path label arrives with its '/' as %2F (facts §0).
+      // Split before decoding: an ARN in a path label arrives with its '/' as %2F (docs/BEDROCK-FACTS.md §0).
       const segments = url.pathname.split('/').slice(1).map(decodeURIComponent);
       const method = req.method ?? 'GET';
       const [first, second, third, fourth] = segments;
@@ -280,7 +280,7 @@ export class BedrockEmulator {
 
   private createJob(body: unknown): { jobArn: string } {
     const request = validateCreateJobRequest(body);
-    // The SDK always fills clientRequestToken (idempotencyToken trait, facts §1); a raw caller may not.
+    // The SDK always fills clientRequestToken (idempotencyToken trait, docs/BEDROCK-FACTS.md §1); a raw caller may not.
     const token = request.clientRequestToken ?? randomUUID();
 
     const attempt = this.store.createAttemptsByToken.get(token) ?? 0;
@@ -294,7 +294,7 @@ export class BedrockEmulator {
     const existing = this.store.jobIdByToken.get(token);
     if (existing !== undefined) {
       const first = this.store.jobs.get(existing)!;
-      // UNCONFIRMED (facts §1): a repeat of the same request returns the first job's ARN; the
+      // UNCONFIRMED (docs/BEDROCK-FACTS.md §1): a repeat of the same request returns the first job's ARN; the
       // token reused for another request is refused, so that a caller's naming bug shows here.
       if (requestKey(first.request) !== requestKey(request)) {
         this.counters.conflicts++;
@@ -313,9 +313,9 @@ export class BedrockEmulator {
       throw new BedrockApiError('ConflictException', `A batch inference job named ${request.jobName} already exists (${other.jobArn}, ${other.status}).`);
     }
 
-    // Refused at create, as Bedrock refuses them (facts, "Model catalog"): unknown models, models
-    // without batch, bare ids of models served only through an inference profile.
-    // And a profile called from outside its geography (profile-regions.ts).
+    // Refused at create, as Bedrock refuses them (docs/BEDROCK-FACTS.md §7a): unknown models,
+    // models without batch, bare ids of models served only through an inference profile, and a
+    // profile called from outside its geography (profile-regions.ts).
     const problem = batchModelProblem(request.modelId) ?? profileRegionProblem(request.modelId, this.region);
     if (problem) throw new BedrockApiError('ValidationException', problem);
     const model = catalogModel(request.modelId) as CatalogModel;
@@ -372,7 +372,7 @@ export class BedrockEmulator {
 
   private stopJob(job: Job): void {
     if (isTerminalStatus(job.status)) {
-      // UNCONFIRMED (facts §3): ValidationException chosen over ConflictException for a terminal job.
+      // UNCONFIRMED (docs/BEDROCK-FACTS.md §3): ValidationException chosen over ConflictException for a terminal job.
       throw new BedrockApiError('ValidationException', `The batch inference job ${job.jobArn} is already ${job.status} and cannot be stopped.`);
     }
     if (job.status === 'Stopping') return;
@@ -490,7 +490,7 @@ export class BedrockEmulator {
         accountId: this.accountId,
         batchJobName: job.request.jobName,
         batchJobArn: job.jobArn,
-        // UNCONFIRMED (facts §6) whether Bedrock resolves this to an ARN: the caller's modelId,
+        // UNCONFIRMED (docs/BEDROCK-FACTS.md §6) whether Bedrock resolves this to an ARN: the caller's modelId,
         // or its ARN with the arn-model-id fault, so that nothing may rely on either form.
         batchModelId: this.faults.fires('arn-model-id', job.jobArn) ? modelArnOf(job.request.modelId, this.region, this.accountId) : job.request.modelId,
         status: job.status,
@@ -498,14 +498,14 @@ export class BedrockEmulator {
         creationTime: formatCreationTime(job.submitTime),
       },
     };
-    // Events are best effort (facts §6): the drop-events fault models a lost one.
+    // Events are best effort (docs/BEDROCK-FACTS.md §6): the drop-events fault models a lost one.
     if (this.faults.fires('drop-events', job.jobArn, job.status)) {
       this.counters.eventsDropped++;
       return;
     }
     const copies = this.faults.fires('duplicate-events', job.jobArn, job.status) ? 2 : 1;
     const deliveries: BedrockJobStateEvent[] = Array.from({ length: copies }, () => event);
-    // Events may arrive out of order (facts §6): a stale status after the terminal one.
+    // Events may arrive out of order (docs/BEDROCK-FACTS.md §6): a stale status after the terminal one.
     if (isTerminalStatus(job.status) && job.lastNonTerminalEvent && this.faults.fires('reorder-events', job.jobArn)) {
       deliveries.push({ ...job.lastNonTerminalEvent, id: randomUUID() });
       this.counters.eventsReordered++;

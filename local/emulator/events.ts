@@ -1,5 +1,5 @@
 /**
- * The EventBridge events Bedrock sends on every batch job state change (facts §6).
+ * The EventBridge events Bedrock sends on every batch job state change (docs/BEDROCK-FACTS.md §6).
  */
 import { parseModelId } from '../../lambdas/shared/model-catalog';
 import type { JobStatus } from './validation';
@@ -9,7 +9,7 @@ export const JOB_STATE_DETAIL_TYPE = 'Batch Inference Job State Change';
 /** source of Bedrock's job state events. */
 export const JOB_STATE_SOURCE = 'aws.bedrock';
 
-/** `detail` of a job state event. The keys are `batchJobArn` / `batchJobName`, not `jobArn` (facts §6). */
+/** `detail` of a job state event. The keys are `batchJobArn` / `batchJobName`, not `jobArn` (docs/BEDROCK-FACTS.md §6). */
 export interface BedrockJobStateDetail {
   version: string;
   accountId: string;
@@ -22,7 +22,7 @@ export interface BedrockJobStateDetail {
    * `PartiallyCompleted` included (its message, e.g. the timeout's, is only in GetModelInvocationJob).
    */
   failureMessage: string;
-  /** Human-readable, not ISO: `Aug 28, 2024, 10:47:53 PM` (facts §6). */
+  /** Human-readable, not ISO: `Aug 28, 2024, 10:47:53 PM` (docs/BEDROCK-FACTS.md §6). */
   creationTime: string;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Deterministic fake model outputs, one response shape per model family (facts §9), with token
+ * Deterministic fake model outputs, one response shape per model family (docs/BEDROCK-FACTS.md §9), with token
  * usage derived from the request's text. The same seed and the same `modelInput` always give
  * the same output, in a batch job and through InvokeModel alike.
  */
@@ -8,7 +8,7 @@ import { hash53, seededRandom } from './faults';
 import { requestRuleProblem } from './request-rules';
 import { isRecord } from './validation';
 
-/** How a job's records are interpreted (facts §1 `modelInvocationType`). */
+/** How a job's records are interpreted (docs/BEDROCK-FACTS.md §1 `modelInvocationType`). */
 export type InvocationType = 'InvokeModel' | 'Converse';
 
 /** A fake model response, or the 400 a real model would answer with. */
@@ -42,7 +42,7 @@ export function fakeModelInputProblem(
   if (invocationType === 'Converse') {
     if ('modelId' in modelInput) return 'modelInput must not contain modelId (the model is set per job)';
     if (!Array.isArray(modelInput.messages) || modelInput.messages.length === 0) return 'modelInput.messages must be a non-empty array';
-    // Newest batch doc: tool calling is unsupported for Converse jobs, such records fail with 400 (facts §5).
+    // Newest batch doc: tool calling is unsupported for Converse jobs, such records fail with 400 (docs/BEDROCK-FACTS.md §5).
     if ('toolConfig' in modelInput) return 'toolConfig is not supported for batch inference jobs of type Converse';
     return undefined;
   }
@@ -101,7 +101,7 @@ export function fakeModelOutput(req: FakeModelRequest): FakeModelResult {
     }
     case 'nova': {
       const cfg = isRecord(req.modelInput.inferenceConfig) ? req.modelInput.inferenceConfig : {};
-      // Nova docs name the limit maxTokens now and max_new_tokens in older revisions (facts §9).
+      // Nova docs name the limit maxTokens now and max_new_tokens in older revisions (docs/BEDROCK-FACTS.md §9).
       const limit = typeof cfg.maxTokens === 'number' ? cfg.maxTokens : typeof cfg.max_new_tokens === 'number' ? cfg.max_new_tokens : undefined;
       const gen = generate(random, limit);
       return {
@@ -136,7 +136,7 @@ export function fakeModelOutput(req: FakeModelRequest): FakeModelResult {
     case 'mistral': {
       const gen = generate(random, maxTokensOf(req.modelInput, 'max_tokens'));
       if (Array.isArray(req.modelInput.messages)) {
-        // Chat-format Mistral models (Large 2407) answer OpenAI-style; facts §9 marks the detail unconfirmed.
+        // Chat-format Mistral models (Large 2407) answer OpenAI-style; docs/BEDROCK-FACTS.md §9 marks the detail unconfirmed.
         return {
           ok: true,
           body: {
@@ -150,7 +150,7 @@ export function fakeModelOutput(req: FakeModelRequest): FakeModelResult {
           usage: { input: inputTokens, output: gen.tokens },
         };
       }
-      // Text-completion Mistral bodies carry no token counts (facts §9).
+      // Text-completion Mistral bodies carry no token counts (docs/BEDROCK-FACTS.md §9).
       return {
         ok: true,
         body: { outputs: [{ text: gen.text, stop_reason: gen.truncated ? 'length' : 'stop' }] },

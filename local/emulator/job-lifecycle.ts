@@ -1,5 +1,5 @@
 /**
- * A job's way through its statuses (facts §4), one step per `stepDelayMs`: Submitted,
+ * A job's way through its statuses (docs/BEDROCK-FACTS.md §4), one step per `stepDelayMs`: Submitted,
  * Validating (the input files checked against the model's quotas), Scheduled, InProgress (the
  * fake model answers every record and the output files are written), then Completed,
  * PartiallyCompleted, Failed, Expired or, after a stop, Stopping and Stopped; with the job
@@ -30,7 +30,7 @@ export interface LifecycleHost {
   serviceRoleProblem(job: Job): string | undefined;
 }
 
-/** Moves a job through its statuses, one step per `stepDelayMs` (facts §4). */
+/** Moves a job through its statuses, one step per `stepDelayMs` (docs/BEDROCK-FACTS.md §4). */
 export async function driveJob(host: LifecycleHost, job: Job): Promise<void> {
   try {
     if (!(await host.step())) return;
@@ -49,7 +49,7 @@ export async function driveJob(host: LifecycleHost, job: Job): Promise<void> {
     if (!(await host.step())) return;
     if (job.stopRequested) return await finishStop(host, job);
     if ('problem' in input) return host.transition(job, 'Failed', input.problem);
-    // Accepted, then failed once Bedrock tries the role (facts §8): not at create.
+    // Accepted, then failed once Bedrock tries the role (docs/BEDROCK-FACTS.md §8): not at create.
     const denied = host.serviceRoleProblem(job);
     if (denied) return host.transition(job, 'Failed', denied);
 
@@ -57,7 +57,7 @@ export async function driveJob(host: LifecycleHost, job: Job): Promise<void> {
     if (!(await host.step())) return;
     if (job.stopRequested) return await finishStop(host, job);
     if (job.faults.expire) {
-      // Expired: scheduled but did not start before the timeout; no output (facts §4).
+      // Expired: scheduled but did not start before the timeout; no output (docs/BEDROCK-FACTS.md §4).
       return host.transition(
         job,
         'Expired',
@@ -117,7 +117,7 @@ export async function driveJob(host: LifecycleHost, job: Job): Promise<void> {
     if (!(await host.step())) return;
     if (job.stopRequested) return await finishStop(host, job);
     if (limit !== undefined && counts.processed < input.recordCount) {
-      // The doc's meaning of PartiallyCompleted: the timeout hit after processing began (facts §4).
+      // The doc's meaning of PartiallyCompleted: the timeout hit after processing began (docs/BEDROCK-FACTS.md §4).
       return host.transition(job, 'PartiallyCompleted', 'Not all of your records could be processed in time.');
     }
     host.transition(job, 'Completed');

@@ -1,7 +1,7 @@
 /**
  * What an emulated batch job does with its data: validate the input as Bedrock's `Validating`
- * step does (facts §4, §7), then run every record through the fake model and write the output
- * files and manifest in Bedrock's layout (facts §5).
+ * step does (docs/BEDROCK-FACTS.md §4, §7), then run every record through the fake model and write the output
+ * files and manifest in Bedrock's layout (docs/BEDROCK-FACTS.md §5).
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ModelQuotas } from '../../lambdas/shared/model-catalog';
@@ -129,7 +129,7 @@ export interface ProcessJobOptions {
   onProgress: (counts: RecordCounts) => void;
 }
 
-/** How many shuffled lines are held back before writing: output order is not input order (facts §5). */
+/** How many shuffled lines are held back before writing: output order is not input order (docs/BEDROCK-FACTS.md §5). */
 const SHUFFLE_WINDOW = 2048;
 const PROGRESS_EVERY = 500;
 
@@ -221,7 +221,7 @@ type RecordResult = { ok: true; line: string; inputTokens: number; outputTokens:
 
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
-/** The 11-character id Bedrock adds to a record without one (facts §5), deterministic here. */
+/** The 11-character id Bedrock adds to a record without one (docs/BEDROCK-FACTS.md §5), deterministic here. */
 export function generatedRecordId(seed: number, jobArn: string, fileKey: string, lineNo: number): string {
   const random = seededRandom(hash53(`${jobArn}\u0000${fileKey}\u0000${lineNo}`, seed) % 4294967296);
   let id = '';
@@ -243,7 +243,7 @@ function processRecord(line: string, file: InputFile, lineNo: number, opts: Proc
     line: JSON.stringify({ recordId, modelInput, error: { errorCode, errorMessage } }),
   });
 
-  // Validating does not check modelInput against the model's schema; a bad body fails its record only (facts §4).
+  // Validating does not check modelInput against the model's schema; a bad body fails its record only (docs/BEDROCK-FACTS.md §4).
   if (modelInput === undefined) return failure(400, 'modelInput: Field required');
   if (!isRecord(modelInput)) return failure(400, 'modelInput must be a JSON object');
   const problem = fakeModelInputProblem(opts.family, modelInput, opts.invocationType);
@@ -264,7 +264,7 @@ function processRecord(line: string, file: InputFile, lineNo: number, opts: Proc
   if (!result.ok) return failure(result.errorCode, result.message);
   return {
     ok: true,
-    // Real batch output is compact JSON with keys in this order (facts §5, aws-samples output).
+    // Real batch output is compact JSON with keys in this order (docs/BEDROCK-FACTS.md §5, aws-samples output).
     line: JSON.stringify({ modelInput, modelOutput: result.body, recordId }),
     inputTokens: result.usage.input,
     outputTokens: result.usage.output,

@@ -132,7 +132,7 @@ export class JobStore {
       timeoutDurationInHours: job.timeoutHours,
       jobExpirationTime: job.jobExpirationTime.toISOString(),
       modelInvocationType: job.invocationType,
-      // Counters read 0 until the job runs, as AWS returned while Validating (facts §3).
+      // Counters read 0 until the job runs, as AWS returned while Validating (docs/BEDROCK-FACTS.md §3).
       totalRecordCount: job.counts.total,
       processedRecordCount: job.counts.processed,
       successRecordCount: job.counts.success,

@@ -41,7 +41,7 @@ export interface InputFile {
 
 /**
  * The `.jsonl` files an input S3Uri designates. Bedrock takes either a single file or a folder
- * and "processes all JSONL ... files at that S3 location" (facts §1). A URI that names an
+ * and "processes all JSONL ... files at that S3 location" (docs/BEDROCK-FACTS.md §1). A URI that names an
  * existing object is a file; anything else is a prefix, searched recursively.
  * @returns the files, or a problem that fails the job (not an API error)
  */

@@ -43,7 +43,7 @@ export function serviceRoleNeeds(
 
 /**
  * The job's failure message for the needs the role denies, or undefined when it denies none.
- * Bedrock's words for S3 (facts §8: "could not validate GetObject or PutObject permissions",
+ * Bedrock's words for S3 (docs/BEDROCK-FACTS.md §8: "could not validate GetObject or PutObject permissions",
  * used for ListBucket too); for the model, the twin's own words (AWS's text not confirmed).
  */
 export function serviceRoleMessage(roleArn: string, denied: readonly RoleNeed[]): string | undefined {

@@ -1,11 +1,11 @@
 /**
  * Synchronous request validation for the emulated Bedrock control plane, with the exact
- * patterns and ranges of the service model (facts §1, §3). Messages follow the AWS style
+ * patterns and ranges of the service model (docs/BEDROCK-FACTS.md §1, §3). Messages follow the AWS style
  * ("1 validation error detected: Value 'x' at 'jobName' failed to satisfy constraint: ...").
  */
 import { BedrockApiError } from './api-error';
 
-/** Every job status (facts §4). */
+/** Every job status (docs/BEDROCK-FACTS.md §4). */
 export const JOB_STATUSES = [
   'Submitted',
   'Validating',
@@ -18,7 +18,7 @@ export const JOB_STATUSES = [
   'Stopped',
   'Expired',
 ] as const;
-/** A batch job status (facts §4). */
+/** A batch job status (docs/BEDROCK-FACTS.md §4). */
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 /** The service model's patterns, as written there (shown in error messages). */
@@ -51,7 +51,7 @@ const RE = {
   tag: /^[a-zA-Z0-9\s._:/=+@-]*$/,
   nextToken: /^\S*$/,
   /**
-   * The forms of facts §1 (bare and profile ids, foundation-model, inference-profile,
+   * The forms of docs/BEDROCK-FACTS.md §1 (bare and profile ids, foundation-model, inference-profile,
    * application-inference-profile and custom-model ARNs). An approximation of the model's
    * pattern, which the fact sheet does not quote: unknown-but-well-formed ids pass here and
    * fail the job later, as an unsupported model does on Bedrock.
@@ -60,7 +60,7 @@ const RE = {
     /^(?:arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:(?:[0-9]{12})?:(?:foundation-model|inference-profile|application-inference-profile|custom-model|imported-model)\/[a-zA-Z0-9.:/_-]+|[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){1,2}(?:\.[a-z0-9-]{1,63})?(?::[a-z0-9-]{1,63}){0,2})$/,
 };
 
-/** `CreateModelInvocationJob` request body, as validated (facts §1). */
+/** `CreateModelInvocationJob` request body, as validated (docs/BEDROCK-FACTS.md §1). */
 export interface CreateJobRequest {
   jobName: string;
   roleArn: string;
@@ -74,7 +74,7 @@ export interface CreateJobRequest {
   modelInvocationType?: 'InvokeModel' | 'Converse';
 }
 
-/** `ListModelInvocationJobs` query, as validated (facts §3). */
+/** `ListModelInvocationJobs` query, as validated (docs/BEDROCK-FACTS.md §3). */
 export interface ListJobsQuery {
   submitTimeAfter?: Date;
   submitTimeBefore?: Date;

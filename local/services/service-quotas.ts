@@ -6,7 +6,7 @@
  * very values the Bedrock emulator holds jobs to.
  *
  * Quota codes here are made up (`L-` and 8 hex digits of a hash of the name): the real codes are
- * not in the project's sources, and the pipeline matches quotas by name (facts §7).
+ * not in the project's sources, and the pipeline matches quotas by name (docs/BEDROCK-FACTS.md §7).
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

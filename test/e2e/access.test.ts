@@ -151,7 +151,7 @@ test("Bedrock's service role is checked too: without its s3:PutObject on jobs-ou
 test("without prepare's Service Quotas grant the run plans with the documented defaults, and its summary warns", async () => {
   const dir = tempDir();
   const file = writeLines(dir, 'q.jsonl', claudeLines(150));
-  // The route allows jobs of 20 records; Claude 3 Haiku's documented minimum is 100 (facts §7).
+  // The route allows jobs of 20 records; Claude 3 Haiku's documented minimum is 100 (docs/BEDROCK-FACTS.md §7).
   const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 100, minRecordsPerJob: 20 } } });
   const template = withoutGrants(cachedPipelineTemplate(config) as CfnTemplate, /PrepareRole/, (a) => a.startsWith('servicequotas:'));
   const twin = await LocalTwin.start({ config, template });

@@ -9,7 +9,7 @@ describe('quotas read at run time', () => {
   test("a route whose minimum is below the model's quota plans jobs at the quota, never below it", async () => {
     const dir = tempDir();
     const file = writeLines(dir, 'q.jsonl', claudeLines(250));
-    // The route allows jobs of 20..100 records; Claude 3 Haiku's minimum is 100 (facts §7).
+    // The route allows jobs of 20..100 records; Claude 3 Haiku's minimum is 100 (docs/BEDROCK-FACTS.md §7).
     const outcome = await runLocal({ files: [file], modelId: CLAUDE, out: `${dir}/out`, maxRecordsPerJob: 100, minRecordsPerJob: 20, maxConcurrentJobs: 2 });
     expect(outcome.exitCode).toBe(0);
     const out = readOutputs(outcome.runs[0]!);

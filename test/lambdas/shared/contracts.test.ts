@@ -20,7 +20,7 @@ import {
   s3Uri,
 } from '../../../lambdas/shared/contracts';
 
-/** Bedrock's patterns (reference facts §2), anchored as Bedrock matches the whole value. */
+/** Bedrock's patterns (docs/BEDROCK-FACTS.md §1), anchored as Bedrock matches the whole value. */
 const JOB_NAME = /^[a-zA-Z0-9]{1,63}(-*[a-zA-Z0-9+\-.]){0,63}$/;
 const CLIENT_REQUEST_TOKEN = /^[a-zA-Z0-9]{1,256}(-*[a-zA-Z0-9]){0,256}$/;
 

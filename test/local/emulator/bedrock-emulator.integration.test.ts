@@ -392,7 +392,7 @@ describe('job lifecycle', () => {
     const scout = await h.create({ inputKey: await input(claudeRecords(60)), modelId: 'us.meta.llama4-scout-17b-instruct-v1:0' });
     const haiku = await h.create({ inputKey: await input(claudeRecords(60)) });
     await h.emulator.idle();
-    // 60 records: above Llama 4 Scout's minimum of 50, below Claude 3 Haiku's 100 (facts §7).
+    // 60 records: above Llama 4 Scout's minimum of 50, below Claude 3 Haiku's 100 (docs/BEDROCK-FACTS.md §7).
     const a = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: scout }));
     const b = await h.bedrock.send(new GetModelInvocationJobCommand({ jobIdentifier: haiku }));
     expect(a.status).toBe('Completed');

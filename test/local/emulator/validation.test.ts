@@ -18,7 +18,7 @@ const problem = (body: Record<string, unknown>): string | undefined => {
   }
 };
 
-describe('CreateModelInvocationJob patterns (facts §1)', () => {
+describe('CreateModelInvocationJob patterns (docs/BEDROCK-FACTS.md §1)', () => {
   it.each(['job-1', 'job.v2+x', 'Job--1', 'a', 'A'.repeat(63), 'bb-run1-r01-c00001', 'x-'])('accepts jobName %p', (jobName) => {
     expect(problem({ jobName })).toBeUndefined();
   });
