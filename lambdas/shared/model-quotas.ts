@@ -1,12 +1,12 @@
 /**
  * The model's batch quotas, read at run time from Service Quotas (service code `bedrock`,
- * `ListServiceQuotas`, matched by quota name as in facts §7), and the limits a run plans with:
+ * `ListServiceQuotas`, matched by quota name as in docs/BEDROCK-FACTS.md §7), and the limits a run plans with:
  * the stricter of each quota and the route's own setting. Quotas vary by model and region, change
  * over time, and some are adjustable: they are read, not hard-coded. When they cannot be read,
  * the model catalog's documented defaults are used and the run's summary says so.
  */
 import { ListServiceQuotasCommand, type ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
-import { catalogModel, QUOTA_NAMES, type ModelQuotas, type QuotaKind } from './model-catalog';
+import { catalogModel, DEFAULT_MODEL_QUOTAS, QUOTA_NAMES, type ModelQuotas, type QuotaKind } from './model-catalog';
 
 /** Where a value a run planned with came from. */
 export type QuotaSource = 'service-quotas' | 'route' | 'default';
@@ -46,8 +46,8 @@ function normalName(name: string): string {
 /**
  * Reads the model's quotas from Service Quotas. Never throws for a quota it cannot read: that
  * quota takes the model catalog's documented default (`source: 'default'`) and a warning says
- * why; a model the catalog does not know has no defaults (`undefined`), and the route's settings
- * stand.
+ * why; a model the catalog does not know takes the defaults most models share (its quota names
+ * are unknown, so nothing is read), and a warning says so.
  */
 export async function readModelQuotas(client: ServiceQuotasClient, modelId: string): Promise<QuotaReading> {
   const model = catalogModel(modelId);
@@ -55,8 +55,13 @@ export async function readModelQuotas(client: ServiceQuotasClient, modelId: stri
   const quotas: Partial<Record<QuotaKind, PlannedValue>> = {};
   const defaults: ModelQuotas | undefined = model?.quotas;
   if (!model) {
-    warnings.push(`model ${modelId} is not in the model catalog: its quotas could not be looked up, the route's settings were used as they are`);
-    return { quotas: { ...emptyReading() }, warnings };
+    // Its quota names are unknown; planning with the route's settings alone could make jobs
+    // below the model's minimum, which Bedrock fails. Most models share these defaults.
+    warnings.push(
+      `model ${modelId} is not in the model catalog: its quotas could not be looked up, the defaults most models share were used (minimum ${DEFAULT_MODEL_QUOTAS.minRecordsPerJob} records per job)`,
+    );
+    for (const kind of READ_KINDS) quotas[kind] = { value: DEFAULT_MODEL_QUOTAS[kind], source: 'default' };
+    return { quotas: { ...emptyReading(), ...quotas }, warnings };
   }
 
   const byName = new Map<string, number>();

@@ -57,11 +57,23 @@ describe('readModelQuotas', () => {
     expect(reading.warnings).toEqual([expect.stringMatching(/^Service Quotas could not be read \(AccessDeniedException: User is not authorized/)]);
   });
 
-  it('reads nothing for a model the catalog does not know, and says so', async () => {
-    const reading = await readModelQuotas(client, 'cohere.command-r-v1:0');
+  it('plans a model the catalog does not know with the defaults most models share, and says so', async () => {
+    // Its quota names are unknown, so nothing is read; a route minimum of 20 must still not
+    // plan jobs that Bedrock fails below its minimum (100 for most models).
+    const reading = await readModelQuotas(client, 'anthropic.claude-3-7-sonnet-20250219-v1:0');
     expect(sq.commandCalls(ListServiceQuotasCommand)).toHaveLength(0);
-    expect(reading.quotas.minRecordsPerJob).toBeUndefined();
-    expect(reading.warnings).toEqual([expect.stringMatching(/not in the model catalog/)]);
+    expect(reading.quotas).toMatchObject({
+      minRecordsPerJob: { value: 100, source: 'default' },
+      maxRecordsPerJob: { value: 50_000, source: 'default' },
+      maxConcurrentJobs: { value: 20, source: 'default' },
+    });
+    expect(reading.warnings).toEqual([expect.stringMatching(/not in the model catalog: .*the defaults most models share/)]);
+    const plan = planningQuotas({ minRecordsPerJob: 20, maxRecordsPerJob: 100_000, maxConcurrentJobs: 50 }, reading);
+    expect(plan.values).toEqual({
+      minRecordsPerJob: { value: 100, source: 'default' },
+      maxRecordsPerJob: { value: 50_000, source: 'default' },
+      maxConcurrentJobs: { value: 20, source: 'default' },
+    });
   });
 });
 
