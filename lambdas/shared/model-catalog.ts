@@ -26,7 +26,7 @@ export const MODEL_CATALOG_SOURCES = {
   temperatureTopP: 'https://github.com/aws-samples/bedrock-access-gateway/issues/191',
 } as const;
 
-/** The per-model batch quotas (facts §7), in records, bytes and jobs. */
+/** The per-model batch quotas (docs/BEDROCK-FACTS.md §7), in records, bytes and jobs. */
 export interface ModelQuotas {
   /** "Minimum number of records per batch inference job for {model}". Not adjustable. */
   readonly minRecordsPerJob: number;
@@ -58,7 +58,7 @@ const GIB = 1024 ** 3;
 
 /**
  * How each quota is named in Service Quotas (service code `bedrock`) and the unit of its value
- * there: the names of the quota table (facts §7) with the model's quota name in place of {model};
+ * there: the names of the quota table (docs/BEDROCK-FACTS.md §7) with the model's quota name in place of {model};
  * sizes are given in GB there and in bytes here.
  */
 export const QUOTA_NAMES: Readonly<Record<QuotaKind, { readonly name: (model: string) => string; readonly unitBytes: number; readonly adjustable: boolean }>> =
@@ -71,7 +71,7 @@ export const QUOTA_NAMES: Readonly<Record<QuotaKind, { readonly name: (model: st
     maxConcurrentJobs: { name: (m) => `Sum of in-progress and submitted batch inference jobs using a base model for ${m}`, unitBytes: 1, adjustable: true },
   };
 
-/** The defaults most models share (facts §7). */
+/** The defaults most models share (docs/BEDROCK-FACTS.md §7). */
 export const DEFAULT_MODEL_QUOTAS: ModelQuotas = {
   minRecordsPerJob: 100,
   maxRecordsPerJob: 50_000,
@@ -86,7 +86,12 @@ export type RequestRule =
   /** `max_tokens` (or the family's equivalent) above the model's output token limit. */
   | { readonly kind: 'max-output-tokens'; readonly confirmed: boolean }
   /** `temperature` and `top_p` both set: "`temperature` and `top_p` cannot both be specified for this model. Please use only one." */
-  | { readonly kind: 'temperature-xor-top-p'; readonly confirmed: boolean };
+  | { readonly kind: 'temperature-xor-top-p'; readonly confirmed: boolean }
+  /**
+   * An image whose base64 data is over `maxBase64Bytes` (Claude: 5 MiB of base64, about 3.75 MiB
+   * of image): "image exceeds 5 MB maximum: N bytes > 5242880 bytes", with where it is.
+   */
+  | { readonly kind: 'image-size'; readonly maxBase64Bytes: number; readonly confirmed: boolean };
 
 /** A foundation model as the catalog knows it. */
 export interface CatalogModel {
@@ -114,9 +119,15 @@ type Entry = Omit<CatalogModel, 'quotas' | 'requestRules' | 'confirmed'> &
 
 const TEMPERATURE_XOR_TOP_P: RequestRule = { kind: 'temperature-xor-top-p', confirmed: true };
 const MAX_OUTPUT: RequestRule = { kind: 'max-output-tokens', confirmed: false };
+/**
+ * Claude's per-image limit as Bedrock answers it, counted on the base64 text (reported for
+ * InvokeModel and Converse: aws/aws-sdk-js-v3#6785; aws-solutions-library-samples/
+ * accelerated-intelligent-document-processing-on-aws#841). Not on an AWS page: unconfirmed.
+ */
+const CLAUDE_IMAGE_SIZE: RequestRule = { kind: 'image-size', maxBase64Bytes: 5 * 1024 * 1024, confirmed: false };
 
 const ENTRIES: readonly Entry[] = [
-  // Anthropic (facts §7: minimum 100 for Claude 3/3.5).
+  // Anthropic (docs/BEDROCK-FACTS.md §7: minimum 100 for Claude 3/3.5).
   {
     id: 'anthropic.claude-3-haiku-20240307-v1:0',
     family: 'anthropic',
@@ -172,7 +183,7 @@ const ENTRIES: readonly Entry[] = [
     batch: true,
     profileRequired: true,
     maxOutputTokens: 64000,
-    requestRules: [MAX_OUTPUT, TEMPERATURE_XOR_TOP_P],
+    requestRules: [MAX_OUTPUT, TEMPERATURE_XOR_TOP_P, CLAUDE_IMAGE_SIZE],
     confirmed: false,
     note: 'batch through the global profile per the Sonnet 4.5 global cross-Region inference announcement; quota name not confirmed',
   },
@@ -183,7 +194,7 @@ const ENTRIES: readonly Entry[] = [
     batch: true,
     profileRequired: true,
     maxOutputTokens: 64000,
-    requestRules: [MAX_OUTPUT, TEMPERATURE_XOR_TOP_P],
+    requestRules: [MAX_OUTPUT, TEMPERATURE_XOR_TOP_P, CLAUDE_IMAGE_SIZE],
     confirmed: false,
     note: 'batch support and quota name not confirmed; the temperature/top_p rule is (aws-samples/bedrock-access-gateway#191)',
   },
@@ -197,7 +208,7 @@ const ENTRIES: readonly Entry[] = [
     confirmed: false,
     note: 'a legacy text-completions model; not among the models the batch pages name (unconfirmed: the stored copy of the table was cut)',
   },
-  // Amazon (facts §7: minimum 100 for Nova and Titan embeddings; job size 100 GB for Nova Lite V1 and Pro V1).
+  // Amazon (docs/BEDROCK-FACTS.md §7: minimum 100 for Nova and Titan embeddings; job size 100 GB for Nova Lite V1 and Pro V1).
   {
     id: 'amazon.nova-micro-v1:0',
     family: 'nova',
@@ -249,7 +260,7 @@ const ENTRIES: readonly Entry[] = [
     confirmed: false,
     note: 'quota name spelling not confirmed',
   },
-  // Meta (facts §7: minimum 100 for Llama 3.x and Llama 4 Maverick, 50 for Llama 4 Scout).
+  // Meta (docs/BEDROCK-FACTS.md §7: minimum 100 for Llama 3.x and Llama 4 Maverick, 50 for Llama 4 Scout).
   {
     id: 'meta.llama3-1-8b-instruct-v1:0',
     family: 'llama',
@@ -279,7 +290,7 @@ const ENTRIES: readonly Entry[] = [
     maxOutputTokens: 8192,
     quotas: { minRecordsPerJob: 50 },
     confirmed: false,
-    note: 'the minimum of 50 is confirmed (facts §7); profile requirement, output limit and quota name are not',
+    note: 'the minimum of 50 is confirmed (docs/BEDROCK-FACTS.md §7); profile requirement, output limit and quota name are not',
   },
   {
     id: 'meta.llama4-maverick-17b-instruct-v1:0',
@@ -291,7 +302,7 @@ const ENTRIES: readonly Entry[] = [
     confirmed: false,
     note: 'profile requirement, output limit and quota name not confirmed',
   },
-  // Mistral (facts §7: minimum 100).
+  // Mistral (docs/BEDROCK-FACTS.md §7: minimum 100).
   {
     id: 'mistral.mistral-large-2402-v1:0',
     family: 'mistral',
@@ -328,14 +339,19 @@ const ENTRIES: readonly Entry[] = [
 export const MODEL_CATALOG: ReadonlyMap<string, CatalogModel> = new Map(
   ENTRIES.map((e) => [
     e.id,
-    { ...e, quotas: { ...DEFAULT_MODEL_QUOTAS, ...e.quotas }, requestRules: e.requestRules ?? [MAX_OUTPUT], confirmed: e.confirmed ?? false },
+    {
+      ...e,
+      quotas: { ...DEFAULT_MODEL_QUOTAS, ...e.quotas },
+      requestRules: e.requestRules ?? (e.family === 'anthropic' ? [MAX_OUTPUT, CLAUDE_IMAGE_SIZE] : [MAX_OUTPUT]),
+      confirmed: e.confirmed ?? false,
+    },
   ]),
 );
 
 /** Region prefixes of system inference profiles (`us.anthropic...`, `global.anthropic...`). */
 export const PROFILE_PREFIXES = ['us', 'eu', 'apac', 'global', 'us-gov', 'ca', 'jp', 'au'];
 
-/** How a model id names its model (facts §1, the forms the `modelId` pattern accepts). */
+/** How a model id names its model (docs/BEDROCK-FACTS.md §1, the forms the `modelId` pattern accepts). */
 export type ModelIdForm = 'bare' | 'profile' | 'foundation-model-arn' | 'inference-profile-arn' | 'application-inference-profile-arn' | 'other-arn';
 
 /** The form of a model id, and the bare foundation-model id behind it (undefined when the id does not say). */

@@ -39,6 +39,29 @@ function setsTemperatureAndTopP(modelInput: Record<string, unknown>, invocationT
 }
 
 /**
+ * The first image whose base64 data is over `max` bytes, as where it is and its size: an
+ * Anthropic Messages block (`messages.I.content.J.image.source.base64`) or a Converse one
+ * (`messages.I.content.J.image.source`, its `bytes` as JSON carries them, in base64).
+ */
+function oversizedImage(modelInput: Record<string, unknown>, invocationType: InvocationType, max: number): { at: string; bytes: number } | undefined {
+  const messages = Array.isArray(modelInput.messages) ? modelInput.messages : [];
+  for (const [i, message] of messages.entries()) {
+    const content = isRecord(message) && Array.isArray(message.content) ? message.content : [];
+    for (const [j, block] of content.entries()) {
+      if (!isRecord(block)) continue;
+      if (invocationType === 'Converse') {
+        const source = isRecord(block.image) && isRecord(block.image.source) ? block.image.source : undefined;
+        if (typeof source?.bytes === 'string' && source.bytes.length > max)
+          return { at: `messages.${i}.content.${j}.image.source`, bytes: source.bytes.length };
+      } else if (block.type === 'image' && isRecord(block.source) && block.source.type === 'base64' && typeof block.source.data === 'string') {
+        if (block.source.data.length > max) return { at: `messages.${i}.content.${j}.image.source.base64`, bytes: block.source.data.length };
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
  * Why the model refuses this request by one of its catalog rules, in AWS's words, or undefined.
  * A model the catalog does not know applies none (the emulator refuses it at job creation).
  */
@@ -60,6 +83,13 @@ export function requestRuleProblem(
     }
     if (rule.kind === 'temperature-xor-top-p' && setsTemperatureAndTopP(modelInput, invocationType)) {
       return 'The model returned the following errors: `temperature` and `top_p` cannot both be specified for this model. Please use only one.';
+    }
+    if (rule.kind === 'image-size') {
+      const image = oversizedImage(modelInput, invocationType, rule.maxBase64Bytes);
+      if (image) {
+        const mb = Math.round(rule.maxBase64Bytes / (1024 * 1024));
+        return `The model returned the following errors: ${image.at}: image exceeds ${mb} MB maximum: ${image.bytes} bytes > ${rule.maxBase64Bytes} bytes`;
+      }
     }
   }
   return undefined;

@@ -7,7 +7,7 @@ const ok = (req: FakeModelRequest) => {
   return result;
 };
 
-describe('fake model outputs (facts §9)', () => {
+describe('fake model outputs (docs/BEDROCK-FACTS.md §9)', () => {
   it('answers Claude with a Messages response whose usage matches usageOf', () => {
     const r = ok({
       modelId: 'us.anthropic.claude-3-5-haiku-20241022-v1:0',
@@ -99,6 +99,38 @@ describe("the fake model applies the catalog's request rules (a 400 with AWS's t
       modelInput: { messages: [{ role: 'user', content: [{ text: 'hi' }] }], inferenceConfig: { maxTokens: 1_000_000 } },
     });
     expect(converse).toMatchObject({ ok: false, errorCode: 400 });
+  });
+
+  it('refuses an image over 5 MB of base64 on Claude models, naming where it is, in a batch record and through Converse', () => {
+    const LIMIT = 5 * 1024 * 1024;
+    const image = (chars: number) => ({ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'A'.repeat(chars) } });
+    const withImage = (chars: number) => ({
+      messages: [
+        { role: 'user', content: 'first' },
+        { role: 'assistant', content: 'ok' },
+        { role: 'user', content: [{ type: 'text', text: 'what is this?' }, image(chars)] },
+      ],
+    });
+    expect(fakeModelOutput(claude('anthropic.claude-3-haiku-20240307-v1:0', withImage(LIMIT + 1)))).toEqual({
+      ok: false,
+      errorCode: 400,
+      message: `The model returned the following errors: messages.2.content.1.image.source.base64: image exceeds 5 MB maximum: ${LIMIT + 1} bytes > ${LIMIT} bytes`,
+      byModel: true,
+    });
+    expect(fakeModelOutput(claude('us.anthropic.claude-sonnet-4-5-20250929-v1:0', withImage(LIMIT + 1)))).toMatchObject({ ok: false, byModel: true });
+    expect(fakeModelOutput(claude('anthropic.claude-3-haiku-20240307-v1:0', withImage(LIMIT))).ok).toBe(true);
+    const converse = (chars: number) =>
+      fakeModelOutput({
+        modelId: 'anthropic.claude-3-haiku-20240307-v1:0',
+        family: 'anthropic',
+        invocationType: 'Converse',
+        modelInput: { messages: [{ role: 'user', content: [{ text: 'hi' }, { image: { format: 'png', source: { bytes: 'A'.repeat(chars) } } }] }] },
+      });
+    expect(converse(LIMIT + 1)).toMatchObject({
+      ok: false,
+      message: `The model returned the following errors: messages.0.content.1.image.source: image exceeds 5 MB maximum: ${LIMIT + 1} bytes > ${LIMIT} bytes`,
+    });
+    expect(converse(LIMIT).ok).toBe(true);
   });
 
   it('refuses temperature with top_p on the models that forbid both, and only there', () => {
