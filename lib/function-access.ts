@@ -84,7 +84,10 @@ export interface FunctionAccess {
   readonly passServiceRole?: boolean;
   /** `events:PutEvents` on the default bus. */
   readonly putEvents?: boolean;
-  /** `servicequotas:ListServiceQuotas`: the model's quotas, read at run time (the only Service Quotas call made). */
+  /**
+   * `servicequotas:ListServiceQuotas` and `ListAWSDefaultServiceQuotas`: the model's quotas, read
+   * at run time (applied values, and AWS's defaults of the quotas without one).
+   */
   readonly readQuotas?: boolean;
 }
 

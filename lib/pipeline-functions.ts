@@ -153,8 +153,13 @@ export class PipelineFunctions extends Construct {
       }
       if (access.putEvents) defaultBus.grantPutEventsTo(fn.role);
       if (access.readQuotas) {
-        fn.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['servicequotas:ListServiceQuotas'], resources: ['*'] }));
-        ack('Service Quotas: ListServiceQuotas has no resource type to scope to (the quota codes are not known before reading them).', ['Resource::*']);
+        fn.role.addToPrincipalPolicy(
+          new iam.PolicyStatement({ actions: ['servicequotas:ListServiceQuotas', 'servicequotas:ListAWSDefaultServiceQuotas'], resources: ['*'] }),
+        );
+        ack(
+          'Service Quotas: ListServiceQuotas and ListAWSDefaultServiceQuotas have no resource type to scope to (the quota codes are not known before reading them).',
+          ['Resource::*'],
+        );
       }
     }
     this.byName = byName;

@@ -1,11 +1,12 @@
 /**
  * The model's batch quotas, read at run time from Service Quotas (service code `bedrock`,
- * `ListServiceQuotas`, matched by quota name as in docs/BEDROCK-FACTS.md §7), and the limits a run plans with:
+ * `ListServiceQuotas`, then `ListAWSDefaultServiceQuotas` for a quota without an applied value,
+ * matched by quota name as in docs/BEDROCK-FACTS.md §7), and the limits a run plans with:
  * the stricter of each quota and the route's own setting. Quotas vary by model and region, change
  * over time, and some are adjustable: they are read, not hard-coded. When they cannot be read,
  * the model catalog's documented defaults are used and the run's summary says so.
  */
-import { ListServiceQuotasCommand, type ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
+import { ListAWSDefaultServiceQuotasCommand, ListServiceQuotasCommand, type ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { catalogModel, DEFAULT_MODEL_QUOTAS, QUOTA_NAMES, type ModelQuotas, type QuotaKind } from './model-catalog';
 
 /** Where a value a run planned with came from. */
@@ -64,35 +65,59 @@ export async function readModelQuotas(client: ServiceQuotasClient, modelId: stri
     return { quotas: { ...emptyReading(), ...quotas }, warnings };
   }
 
-  const byName = new Map<string, number>();
+  let applied: Map<string, number>;
   try {
-    let token: string | undefined;
-    do {
-      const page = await client.send(new ListServiceQuotasCommand({ ServiceCode: 'bedrock', NextToken: token, MaxResults: 100 }));
-      for (const q of page.Quotas ?? []) if (q.QuotaName && typeof q.Value === 'number') byName.set(normalName(q.QuotaName), q.Value);
-      token = page.NextToken;
-    } while (token);
+    applied = await listQuotas(client, false);
   } catch (err) {
     const e = err as Error;
     warnings.push(`Service Quotas could not be read (${e.name}: ${e.message}): the documented default quotas of ${model.id} were used`);
     for (const kind of READ_KINDS) quotas[kind] = { value: defaults![kind], source: 'default' };
     return { quotas: { ...emptyReading(), ...quotas }, warnings };
   }
+  // ListServiceQuotas leaves out a quota without an applied value ("If the applied quota value is
+  // not available for a quota, the quota is not retrieved"; a minimum that cannot be adjusted):
+  // AWS's own default of such a quota is read from ListAWSDefaultServiceQuotas.
+  const nameOf = (kind: QuotaKind) => QUOTA_NAMES[kind].name(model.quotaName);
+  let awsDefaults = new Map<string, number>();
+  if (READ_KINDS.some((kind) => usable(applied.get(normalName(nameOf(kind)))) === undefined)) {
+    try {
+      awsDefaults = await listQuotas(client, true);
+    } catch (err) {
+      const e = err as Error;
+      warnings.push(
+        `AWS's default quotas could not be read (${e.name}: ${e.message}): the documented defaults were used for the quotas without an applied value`,
+      );
+    }
+  }
 
   const missing: string[] = [];
   for (const kind of READ_KINDS) {
-    const spec = QUOTA_NAMES[kind];
-    const name = spec.name(model.quotaName);
-    const value = byName.get(normalName(name));
-    if (value !== undefined && Number.isFinite(value) && value >= 0) {
-      quotas[kind] = { value: Math.floor(value * spec.unitBytes), source: 'service-quotas' };
+    const name = nameOf(kind);
+    const value = usable(applied.get(normalName(name))) ?? usable(awsDefaults.get(normalName(name)));
+    if (value !== undefined) {
+      quotas[kind] = { value: Math.floor(value * QUOTA_NAMES[kind].unitBytes), source: 'service-quotas' };
     } else {
       quotas[kind] = { value: defaults![kind], source: 'default' };
       missing.push(`"${name}"`);
     }
   }
-  if (missing.length > 0) warnings.push(`Service Quotas has no ${missing.join(', ')}: the documented default was used`);
+  if (missing.length > 0 && warnings.length === 0) warnings.push(`Service Quotas has no ${missing.join(', ')}: the documented default was used`);
   return { quotas: { ...emptyReading(), ...quotas }, warnings };
+}
+
+const usable = (value: number | undefined): number | undefined => (value !== undefined && Number.isFinite(value) && value >= 0 ? value : undefined);
+
+/** Every bedrock quota's value by normalized name: applied values, or AWS's defaults. */
+async function listQuotas(client: ServiceQuotasClient, awsDefaults: boolean): Promise<Map<string, number>> {
+  const byName = new Map<string, number>();
+  let token: string | undefined;
+  do {
+    const input = { ServiceCode: 'bedrock', NextToken: token, MaxResults: 100 };
+    const page = await client.send(awsDefaults ? new ListAWSDefaultServiceQuotasCommand(input) : new ListServiceQuotasCommand(input));
+    for (const q of page.Quotas ?? []) if (q.QuotaName && typeof q.Value === 'number') byName.set(normalName(q.QuotaName), q.Value);
+    token = page.NextToken;
+  } while (token);
+  return byName;
 }
 
 function emptyReading(): Record<QuotaKind, PlannedValue | undefined> {

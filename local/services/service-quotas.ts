@@ -1,5 +1,6 @@
 /**
- * The twin's Service Quotas: `ListServiceQuotas` and `GetServiceQuota` (awsJson1_1,
+ * The twin's Service Quotas: `ListServiceQuotas`, `GetServiceQuota` and
+ * `ListAWSDefaultServiceQuotas` (awsJson1_1,
  * `ServiceQuotasV20190624.<Operation>`) for the unmodified `@aws-sdk/client-service-quotas`,
  * reached through `AWS_ENDPOINT_URL_SERVICE_QUOTAS`. It serves, for service code `bedrock`, the
  * per-model batch quotas of the model catalog with the emulated account's override applied: the
@@ -40,13 +41,31 @@ export interface LocalServiceQuotasOptions {
   readonly denyAccess?: boolean;
 }
 
-/** The Bedrock batch quotas of every catalog model, in the account of `opts`. */
-export function bedrockQuotas(opts: Pick<LocalServiceQuotasOptions, 'region' | 'accountId' | 'accountQuotas'>): ServedQuota[] {
+/**
+ * The Bedrock batch quotas of every catalog model, in the account of `opts`: `applied`, the
+ * values ListServiceQuotas and GetServiceQuota return, or `defaults`, ListAWSDefaultServiceQuotas'.
+ *
+ * ListServiceQuotas: "For some quotas, only the default values are available. If the applied
+ * quota value is not available for a quota, the quota is not retrieved"
+ * (<https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_ListServiceQuotas.html>).
+ * The twin takes the strict reading: a quota that cannot be adjusted (a job's minimum records,
+ * file and job sizes) has no applied value, so a reader that asks ListServiceQuotas alone never
+ * sees it. AWS's defaults "do not reflect any quota increases"
+ * (<https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_ListAWSDefaultServiceQuotas.html>):
+ * the emulated account's override shows among the defaults only for the quotas that cannot be
+ * adjusted (it stands for an account whose fixed quota differs), among applied values for the others.
+ */
+export function bedrockQuotas(
+  opts: Pick<LocalServiceQuotasOptions, 'region' | 'accountId' | 'accountQuotas'>,
+  list: 'applied' | 'defaults' = 'applied',
+): ServedQuota[] {
   const out: ServedQuota[] = [];
   for (const model of MODEL_CATALOG.values()) {
     const values = accountQuotasFor(model, opts.accountQuotas);
     for (const kind of QUOTA_KINDS) {
       const spec = QUOTA_NAMES[kind];
+      if (list === 'applied' && !spec.adjustable) continue;
+      const value = list === 'defaults' && spec.adjustable ? model.quotas[kind] : values[kind];
       const name = spec.name(model.quotaName);
       const code = `L-${createHash('sha256').update(name).digest('hex').slice(0, 8).toUpperCase()}`;
       out.push({
@@ -55,7 +74,7 @@ export function bedrockQuotas(opts: Pick<LocalServiceQuotasOptions, 'region' | '
         QuotaArn: `arn:aws:servicequotas:${opts.region}:${opts.accountId}:bedrock/${code}`,
         QuotaCode: code,
         QuotaName: name,
-        Value: values[kind] / spec.unitBytes,
+        Value: value / spec.unitBytes,
         Unit: 'None',
         Adjustable: spec.adjustable,
         GlobalQuota: false,
@@ -79,9 +98,11 @@ class QuotaApiError extends Error {
 export class LocalServiceQuotas {
   private server?: Server;
   private readonly quotas: ServedQuota[];
+  private readonly defaults: ServedQuota[];
 
   constructor(private readonly opts: LocalServiceQuotasOptions) {
     this.quotas = bedrockQuotas(opts);
+    this.defaults = bedrockQuotas(opts, 'defaults');
   }
 
   /** Listens on 127.0.0.1 with a free port. */
@@ -125,20 +146,22 @@ export class LocalServiceQuotas {
   }
 
   private operation(name: string, body: Record<string, unknown>): unknown {
-    if (name === 'ListServiceQuotas') return this.list(body);
+    if (name === 'ListServiceQuotas') return this.list(body, this.serviceQuotas(body));
+    if (name === 'ListAWSDefaultServiceQuotas') return this.list(body, this.serviceQuotas(body, this.defaults));
     if (name === 'GetServiceQuota') return this.get(body);
     throw new QuotaApiError('UnknownOperationException', `unsupported operation ${TARGET_PREFIX}${name}`);
   }
 
-  private serviceQuotas(body: Record<string, unknown>): ServedQuota[] {
+  /** `served` (applied values unless told otherwise), once the request's ServiceCode is checked. */
+  private serviceQuotas(body: Record<string, unknown>, served: ServedQuota[] = this.quotas): ServedQuota[] {
     const code = body.ServiceCode;
     if (typeof code !== 'string' || code === '') throw new QuotaApiError('IllegalArgumentException', 'ServiceCode is required.');
     if (code !== 'bedrock') throw new QuotaApiError('NoSuchResourceException', `The service code ${code} is not served by the local twin (only bedrock).`);
-    return this.quotas;
+    return served;
   }
 
-  private list(body: Record<string, unknown>): { Quotas: ServedQuota[]; NextToken?: string } {
-    const all = this.serviceQuotas(body).filter((q) => body.QuotaCode === undefined || q.QuotaCode === body.QuotaCode);
+  private list(body: Record<string, unknown>, served: ServedQuota[]): { Quotas: ServedQuota[]; NextToken?: string } {
+    const all = served.filter((q) => body.QuotaCode === undefined || q.QuotaCode === body.QuotaCode);
     const size = body.MaxResults ?? DEFAULT_PAGE_SIZE;
     if (typeof size !== 'number' || !Number.isInteger(size) || size < 1 || size > 100) {
       throw new QuotaApiError('IllegalArgumentException', 'MaxResults must be an integer in 1..100.');

@@ -158,7 +158,7 @@ function eventsRequests(command: string, input: Input, env: CallEnvironment): Ac
 }
 
 function serviceQuotasRequests(command: string): AccessRequest[] | undefined {
-  if (command === 'ListServiceQuotasCommand' || command === 'GetServiceQuotaCommand') {
+  if (command === 'ListServiceQuotasCommand' || command === 'GetServiceQuotaCommand' || command === 'ListAWSDefaultServiceQuotasCommand') {
     // Service Quotas' actions take no resource-level permissions: the policy must grant "*".
     return [{ action: `servicequotas:${command.replace(/Command$/, '')}`, resource: '*' }];
   }

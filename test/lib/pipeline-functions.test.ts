@@ -133,6 +133,7 @@ describe('pipeline functions', () => {
         'dynamodb:UpdateItem',
         'bedrock:InvokeModel',
         'servicequotas:ListServiceQuotas',
+        'servicequotas:ListAWSDefaultServiceQuotas',
       ],
     ],
     ['next-window', [...LOGS, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'states:DescribeExecution', 'states:GetExecutionHistory', 'states:StartExecution']],
@@ -417,7 +418,10 @@ describe('pipeline functions', () => {
 
   test("prepare reads Service Quotas (the model's quotas at run time); no other function does", () => {
     const statements = (name: string) => statementsOfFunction(template, name).filter((x) => String(x.Action).startsWith('servicequotas:'));
-    expect(statements('prepare')).toEqual([expect.objectContaining({ Action: 'servicequotas:ListServiceQuotas', Resource: '*' })]);
+    // Applied values, and AWS's defaults for the quotas that have none (a minimum cannot be adjusted).
+    expect(statements('prepare')).toEqual([
+      expect.objectContaining({ Action: ['servicequotas:ListServiceQuotas', 'servicequotas:ListAWSDefaultServiceQuotas'], Resource: '*' }),
+    ]);
     for (const name of ['end-round', 'submit-job', 'finalize', 'acquire-slot']) expect(statements(name)).toEqual([]);
   });
 

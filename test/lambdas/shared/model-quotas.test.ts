@@ -1,4 +1,4 @@
-import { ListServiceQuotasCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
+import { ListAWSDefaultServiceQuotasCommand, ListServiceQuotasCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { mockClient } from 'aws-sdk-client-mock';
 import { planningQuotas, readModelQuotas, type QuotaReading } from '../../../lambdas/shared/model-quotas';
 
@@ -7,7 +7,10 @@ const client = new ServiceQuotasClient({ region: 'us-east-1' });
 const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
 const quota = (QuotaName: string, Value: number) => ({ ServiceCode: 'bedrock', QuotaName, QuotaCode: 'L-00000000', Value });
 
-beforeEach(() => sq.reset());
+beforeEach(() => {
+  sq.reset();
+  sq.on(ListAWSDefaultServiceQuotasCommand).resolves({ Quotas: [] });
+});
 afterAll(() => sq.restore());
 
 describe('readModelQuotas', () => {
@@ -37,6 +40,40 @@ describe('readModelQuotas', () => {
       maxConcurrentJobs: { value: 4, source: 'service-quotas' },
     });
     expect(sq.commandCalls(ListServiceQuotasCommand)).toHaveLength(2);
+    // Every quota had an applied value: AWS's defaults are not needed.
+    expect(sq.commandCalls(ListAWSDefaultServiceQuotasCommand)).toHaveLength(0);
+  });
+
+  it("reads a quota ListServiceQuotas leaves out (no applied value, e.g. a minimum that cannot be adjusted) from AWS's defaults", async () => {
+    // ListServiceQuotas: "If the applied quota value is not available for a quota, the quota is not retrieved."
+    sq.on(ListServiceQuotasCommand).resolves({
+      Quotas: [
+        quota('Records per batch inference job for Claude 3 Haiku', 20000),
+        quota('Records per input file per batch inference job for Claude 3 Haiku', 20000),
+        quota('Sum of in-progress and submitted batch inference jobs using a base model for Claude 3 Haiku', 30),
+      ],
+    });
+    sq.on(ListAWSDefaultServiceQuotasCommand, { ServiceCode: 'bedrock', NextToken: undefined })
+      .resolves({ Quotas: [quota('Records per batch inference job for Claude 3 Haiku', 50000)], NextToken: 'd2' })
+      .on(ListAWSDefaultServiceQuotasCommand, { ServiceCode: 'bedrock', NextToken: 'd2' })
+      .resolves({ Quotas: [quota('Minimum number of records per batch inference job for Claude 3 Haiku', 120)] });
+    const reading = await readModelQuotas(client, HAIKU);
+    expect(reading.warnings).toEqual([]);
+    expect(reading.quotas).toMatchObject({
+      minRecordsPerJob: { value: 120, source: 'service-quotas' },
+      // The applied value wins over the default.
+      maxRecordsPerJob: { value: 20000, source: 'service-quotas' },
+      maxConcurrentJobs: { value: 30, source: 'service-quotas' },
+    });
+    expect(sq.commandCalls(ListAWSDefaultServiceQuotasCommand)).toHaveLength(2);
+  });
+
+  it("uses the catalog's default, naming the error, when AWS's defaults cannot be read", async () => {
+    sq.on(ListServiceQuotasCommand).resolves({ Quotas: [quota('Records per batch inference job for Claude 3 Haiku', 20000)] });
+    sq.on(ListAWSDefaultServiceQuotasCommand).rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }));
+    const reading = await readModelQuotas(client, HAIKU);
+    expect(reading.quotas).toMatchObject({ minRecordsPerJob: { value: 100, source: 'default' }, maxRecordsPerJob: { value: 20000, source: 'service-quotas' } });
+    expect(reading.warnings).toEqual([expect.stringMatching(/^AWS's default quotas could not be read \(AccessDeniedException: not authorized\)/)]);
   });
 
   it('takes the documented default for a quota Service Quotas does not list, and says which', async () => {
