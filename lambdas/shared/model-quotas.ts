@@ -7,7 +7,7 @@
  * the model catalog's documented defaults are used and the run's summary says so.
  */
 import { ListAWSDefaultServiceQuotasCommand, ListServiceQuotasCommand, type ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
-import { catalogModel, DEFAULT_MODEL_QUOTAS, QUOTA_NAMES, type ModelQuotas, type QuotaKind } from './model-catalog';
+import { catalogModel, DEFAULT_MODEL_QUOTAS, parseModelId, QUOTA_NAMES, type ModelQuotas, type QuotaKind } from './model-catalog';
 
 /** Where a value a run planned with came from. */
 export type QuotaSource = 'service-quotas' | 'route' | 'default';
@@ -47,8 +47,9 @@ function normalName(name: string): string {
 /**
  * Reads the model's quotas from Service Quotas. Never throws for a quota it cannot read: that
  * quota takes the model catalog's documented default (`source: 'default'`) and a warning says
- * why; a model the catalog does not know takes the defaults most models share (its quota names
- * are unknown, so nothing is read), and a warning says so.
+ * why. A model the catalog does not know takes the minimum most models share (its quota names
+ * are unknown, so nothing is read) and the route's other settings; an application inference
+ * profile (its model unknown here) the route's settings alone. A warning says which.
  */
 export async function readModelQuotas(client: ServiceQuotasClient, modelId: string): Promise<QuotaReading> {
   const model = catalogModel(modelId);
@@ -56,12 +57,21 @@ export async function readModelQuotas(client: ServiceQuotasClient, modelId: stri
   const quotas: Partial<Record<QuotaKind, PlannedValue>> = {};
   const defaults: ModelQuotas | undefined = model?.quotas;
   if (!model) {
-    // Its quota names are unknown; planning with the route's settings alone could make jobs
-    // below the model's minimum, which Bedrock fails. Most models share these defaults.
+    // An application inference profile's model is known only to Bedrock: the route stands.
+    if (parseModelId(modelId).form === 'application-inference-profile-arn') {
+      warnings.push(
+        `model ${modelId} is an application inference profile: its model's quotas could not be looked up, the route's settings were used as they are`,
+      );
+      return { quotas: { ...emptyReading() }, warnings };
+    }
+    // A model id the catalog does not know: its quota names are unknown, so nothing is read. Its
+    // minimum still binds (a job below it fails in Bedrock's validation), and most models share
+    // one; its other quotas may have been raised, so the route's settings stand for them.
+    const minimum = DEFAULT_MODEL_QUOTAS.minRecordsPerJob;
     warnings.push(
-      `model ${modelId} is not in the model catalog: its quotas could not be looked up, the defaults most models share were used (minimum ${DEFAULT_MODEL_QUOTAS.minRecordsPerJob} records per job)`,
+      `model ${modelId} is not in the model catalog: its quotas could not be looked up, the minimum most models share (${minimum} records per job) was used and the route's other settings as they are`,
     );
-    for (const kind of READ_KINDS) quotas[kind] = { value: DEFAULT_MODEL_QUOTAS[kind], source: 'default' };
+    quotas.minRecordsPerJob = { value: minimum, source: 'default' };
     return { quotas: { ...emptyReading(), ...quotas }, warnings };
   }
 
@@ -101,7 +111,7 @@ export async function readModelQuotas(client: ServiceQuotasClient, modelId: stri
       missing.push(`"${name}"`);
     }
   }
-  if (missing.length > 0 && warnings.length === 0) warnings.push(`Service Quotas has no ${missing.join(', ')}: the documented default was used`);
+  if (missing.length > 0) warnings.push(`Service Quotas has no ${missing.join(', ')}: the documented default was used`);
   return { quotas: { ...emptyReading(), ...quotas }, warnings };
 }
 

@@ -73,7 +73,11 @@ describe('readModelQuotas', () => {
     sq.on(ListAWSDefaultServiceQuotasCommand).rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }));
     const reading = await readModelQuotas(client, HAIKU);
     expect(reading.quotas).toMatchObject({ minRecordsPerJob: { value: 100, source: 'default' }, maxRecordsPerJob: { value: 20000, source: 'service-quotas' } });
-    expect(reading.warnings).toEqual([expect.stringMatching(/^AWS's default quotas could not be read \(AccessDeniedException: not authorized\)/)]);
+    expect(reading.warnings).toEqual([
+      expect.stringMatching(/^AWS's default quotas could not be read \(AccessDeniedException: not authorized\)/),
+      // Which quotas fell back to the catalog's value, by name.
+      expect.stringMatching(/^Service Quotas has no "Minimum number of records per batch inference job for Claude 3 Haiku"/),
+    ]);
   });
 
   it('takes the documented default for a quota Service Quotas does not list, and says which', async () => {
@@ -94,23 +98,29 @@ describe('readModelQuotas', () => {
     expect(reading.warnings).toEqual([expect.stringMatching(/^Service Quotas could not be read \(AccessDeniedException: User is not authorized/)]);
   });
 
-  it('plans a model the catalog does not know with the defaults most models share, and says so', async () => {
+  it('plans a model the catalog does not know with the minimum most models share, and says so', async () => {
     // Its quota names are unknown, so nothing is read; a route minimum of 20 must still not
-    // plan jobs that Bedrock fails below its minimum (100 for most models).
+    // plan jobs that Bedrock fails below its minimum (100 for most models). Its other quotas
+    // may have been raised: the route's settings stand for them.
     const reading = await readModelQuotas(client, 'anthropic.claude-3-7-sonnet-20250219-v1:0');
     expect(sq.commandCalls(ListServiceQuotasCommand)).toHaveLength(0);
-    expect(reading.quotas).toMatchObject({
-      minRecordsPerJob: { value: 100, source: 'default' },
-      maxRecordsPerJob: { value: 50_000, source: 'default' },
-      maxConcurrentJobs: { value: 20, source: 'default' },
-    });
-    expect(reading.warnings).toEqual([expect.stringMatching(/not in the model catalog: .*the defaults most models share/)]);
+    expect(reading.quotas).toMatchObject({ minRecordsPerJob: { value: 100, source: 'default' }, maxConcurrentJobs: undefined, maxRecordsPerJob: undefined });
+    expect(reading.warnings).toEqual([expect.stringMatching(/not in the model catalog: .*the minimum most models share \(100 records per job\)/)]);
     const plan = planningQuotas({ minRecordsPerJob: 20, maxRecordsPerJob: 100_000, maxConcurrentJobs: 50 }, reading);
     expect(plan.values).toEqual({
       minRecordsPerJob: { value: 100, source: 'default' },
-      maxRecordsPerJob: { value: 50_000, source: 'default' },
-      maxConcurrentJobs: { value: 20, source: 'default' },
+      maxRecordsPerJob: { value: 100_000, source: 'route' },
+      maxConcurrentJobs: { value: 50, source: 'route' },
     });
+  });
+
+  it("leaves an application inference profile's route settings as they are: its model is Bedrock's to know", async () => {
+    // Its model may be one with a minimum of 50 (Llama 4 Scout): a default of 100 could refuse a
+    // route that runs on AWS.
+    const reading = await readModelQuotas(client, 'arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abcdef123456');
+    expect(sq.commandCalls(ListServiceQuotasCommand)).toHaveLength(0);
+    expect(reading.quotas.minRecordsPerJob).toBeUndefined();
+    expect(reading.warnings).toEqual([expect.stringMatching(/application inference profile.*the route's settings were used/)]);
   });
 });
 
