@@ -49,9 +49,13 @@ export function installStateExitHook(stateMachineClass: { prototype: object }): 
     throw new Error('aws-local-stepfunctions: StateMachine.prototype.execute is gone; the state output check needs it');
   }
   prototype.execute = function (this: unknown, input, options, cleanup) {
-    const check = options.runOptions?.[STATE_EXITED];
-    const logger = options.eventLogger;
-    if (check && typeof logger?.dispatchStateExitedEvent === 'function') {
+    const check = options?.runOptions?.[STATE_EXITED];
+    const logger = options?.eventLogger;
+    if (check) {
+      // A version of the library without this call would skip every check without a word: refuse to run.
+      if (typeof logger?.dispatchStateExitedEvent !== 'function') {
+        throw new Error('aws-local-stepfunctions: execute() no longer gets an eventLogger with dispatchStateExitedEvent; the state output check needs it');
+      }
       const dispatch = logger.dispatchStateExitedEvent.bind(logger);
       logger.dispatchStateExitedEvent = (name, type, stateInput, output) => {
         check(name, output);
