@@ -1,13 +1,13 @@
 /**
  * One big run through the local twin, measured: by default 80,000 records in 800 chunks of 100
- * (`--max-records-per-job 100 --min-records-per-job 50 --max-concurrent-jobs 20`), no faults.
+ * (`--max-records-per-job 100 --min-records-per-job 100 --max-concurrent-jobs 20`), no faults.
  * Not part of `npm test` (it takes minutes). See docs/PERFORMANCE.md, "The 800-chunk run".
  *
  *   npm run -s big-run                       # the 800-chunk run; JSON on stdout
  *   npm run -s big-run -- --records 20000    # a smaller one (200 chunks)
  *
  * Options: `--records N` (default 80000), `--max-records-per-job N` (100), `--min-records-per-job N`
- * (50), `--max-concurrent-jobs N` (20), `--step-delay-ms N` (the twin's 20), `--seed N`, and
+ * (100), `--max-concurrent-jobs N` (20), `--step-delay-ms N` (the twin's 20), `--seed N`, and
  * `--account-quota <spec>` (e.g. `min-records=20`), the emulated account's quotas as for
  * `local run`: by default the model catalog's, never the route's options (the default run's
  * chunks of exactly 100 records meet Claude 3 Haiku's minimum of 100).
@@ -30,7 +30,7 @@ export interface BigRunOptions {
   readonly records: number;
   /** @default 100 */
   readonly maxRecordsPerJob: number;
-  /** @default 50 */
+  /** @default 100 (Claude 3 Haiku's minimum) */
   readonly minRecordsPerJob: number;
   /** The job-slot cap. @default 20 */
   readonly maxConcurrentJobs: number;
@@ -41,7 +41,7 @@ export interface BigRunOptions {
   readonly accountQuotas?: AccountQuotas;
 }
 
-const DEFAULTS: BigRunOptions = { records: 80_000, maxRecordsPerJob: 100, minRecordsPerJob: 50, maxConcurrentJobs: 20 };
+const DEFAULTS: BigRunOptions = { records: 80_000, maxRecordsPerJob: 100, minRecordsPerJob: 100, maxConcurrentJobs: 20 };
 const MODEL_ID = 'anthropic.claude-3-haiku-20240307-v1:0';
 /** The sweeper's line for a job whose token it had to complete itself (lambdas/sweeper). */
 const MISSED_EVENT_LINE = 'completed a job whose state event was missed';

@@ -34,7 +34,7 @@ export const INVALID_MODEL_IDENTIFIER = 'The provided model identifier is invali
 export const PROFILE_DESTINATIONS: Readonly<Record<string, readonly string[]>> = {
   us: ['us-east-1', 'us-east-2', 'us-west-2'],
   eu: ['eu-central-1', 'eu-west-1', 'eu-west-3'],
-  apac: ['ap-northeast-1', 'ap-southeast-1', 'ap-southeast-2'],
+  apac: ['ap-northeast-1', 'ap-northeast-2', 'ap-south-1', 'ap-southeast-1', 'ap-southeast-2'],
   // Region-less: `arn:aws:bedrock:::foundation-model/<id>` (see above).
   global: [''],
   'us-gov': ['us-gov-west-1', 'us-gov-east-1'],

@@ -82,7 +82,7 @@ describe('checkConservation', () => {
 
 describe('parseBigRunArgs', () => {
   it('defaults to the 800-chunk run and takes overrides', () => {
-    expect(parseBigRunArgs([])).toEqual({ records: 80000, maxRecordsPerJob: 100, minRecordsPerJob: 50, maxConcurrentJobs: 20 });
+    expect(parseBigRunArgs([])).toEqual({ records: 80000, maxRecordsPerJob: 100, minRecordsPerJob: 100, maxConcurrentJobs: 20 });
     expect(parseBigRunArgs(['--records', '2000', '--step-delay-ms', '5'])).toMatchObject({ records: 2000, stepDelayMs: 5 });
   });
 
@@ -93,7 +93,7 @@ describe('parseBigRunArgs', () => {
   it("never sets the emulated account from the route's options; --account-quota does, by name", () => {
     expect(parseBigRunArgs(['--min-records-per-job', '20'])).not.toHaveProperty('accountQuotas');
     expect(parseBigRunArgs(['--account-quota', 'min-records=20,concurrent-jobs=30'])).toMatchObject({
-      minRecordsPerJob: 50,
+      minRecordsPerJob: 100,
       accountQuotas: { minRecordsPerJob: 20, maxConcurrentJobs: 30 },
     });
     expect(() => parseBigRunArgs(['--account-quota', 'min-records=x'])).toThrow(/--account-quota: 'min-records=x' is not name=integer/);

@@ -4,7 +4,7 @@ import type { CfnTemplate } from '../../../local/services/template-intrinsics';
 import { cachedPipelineTemplate } from '../../../local/template-cache';
 import { AccessChecker, runAsFunction, takeDeniedCalls } from '../../../local/twin/access-checks';
 import { accessRequestsOf, type CallEnvironment } from '../../../local/twin/iam-calls';
-import { decide, functionPolicies, wildcardMatch, type PolicyStatement } from '../../../local/twin/iam-policies';
+import { bedrockServiceRoles, decide, functionPolicies, wildcardMatch, type PolicyStatement } from '../../../local/twin/iam-policies';
 
 const statement = (s: Partial<PolicyStatement>): PolicyStatement => ({ source: 't', effect: 'Allow', actions: [], resources: [], conditions: [], ...s });
 
@@ -134,6 +134,25 @@ describe("the synthesized template's policies, as the twin reads them", () => {
     expect(allowed('finalize', 'eventbridge', 'PutEventsCommand', { Entries: [{ EventBusName: 'other' }] })).toBe(false);
     // A call the map does not know is refused, not waved through.
     expect(allowed('finalize', 's3', 'PutBucketPolicyCommand', b)).toBe(false);
+  });
+
+  it("holds Bedrock's service role to the job prefixes when a list names a prefix, and lets a list without one through", () => {
+    // AWS's example role grants ListBucket with no prefix condition, and which prefix Bedrock lists
+    // with is not documented (docs/BEDROCK-FACTS.md §8): a list without one must not fail the job.
+    const roles = bedrockServiceRoles(template, fakeResolver(template, { names: {} }));
+    expect(roles.size).toBe(1);
+    const statements = [...roles.values()][0]!;
+    const list = (context: Record<string, string>) =>
+      decide(statements, {
+        action: 's3:ListBucket',
+        resource: 'arn:aws:s3:::dropbucket0ebeb047',
+        context: { 'aws:ResourceAccount': '123456789012', ...context },
+      }).allowed;
+    expect(list({})).toBe(true);
+    expect(list({ 's3:prefix': 'jobs-input/r/r01/c00000.jsonl' })).toBe(true);
+    expect(list({ 's3:prefix': 'jobs-output/r/r01/c00000/' })).toBe(true);
+    expect(list({ 's3:prefix': 'results/' })).toBe(false);
+    expect(list({ 's3:prefix': 'inbox/' })).toBe(false);
   });
 });
 
