@@ -60,23 +60,29 @@ test('the limit counts UTF-8 bytes, not characters, and a handler returning noth
   expect(taskResult(FN, { a: [1, 'b'] })).toEqual({ a: [1, 'b'] });
 });
 
-test("a task's input over the limit fails the execution before the function runs, uncaught and unretried", async () => {
-  let invoked = 0;
-  const handlers = taskHandlers(definition, {
+/** The definition's task handlers, each function answering 'ok', and how many calls they got. */
+function countingHandlers(of: Record<string, unknown>) {
+  const calls = { invoked: 0 };
+  const handlers = taskHandlers(of, {
     invoke: async () => {
-      invoked += 1;
+      calls.invoked += 1;
       return 'ok';
     },
     waitForToken: async () => undefined,
   });
+  return { handlers, calls };
+}
+
+test("a task's input over the limit fails the execution before the function runs, uncaught and unretried", async () => {
+  const { handlers, calls } = countingHandlers(definition);
   const run = (input: unknown) => runStateMachine(definition, input, { taskHandlers: handlers, newToken: () => 't', retryIntervalMs: 0 });
   // The task's input is `{FunctionName, Payload}`: its JSON is the execution input plus 60-odd bytes.
   expect((await run({ text: 'x'.repeat(STATE_PAYLOAD_LIMIT_BYTES - 200) })).status).toBe('SUCCEEDED');
-  expect(invoked).toBe(1);
+  expect(calls.invoked).toBe(1);
   const over = await run({ text: 'x'.repeat(STATE_PAYLOAD_LIMIT_BYTES) });
   expect(over).toMatchObject({ status: 'FAILED', error: 'States.DataLimitExceeded' });
   expect(over.cause).toMatch(/^The state\/task 'Big' has an input with a size exceeding the maximum number of bytes service limit/);
-  expect(invoked).toBe(1);
+  expect(calls.invoked).toBe(1);
 });
 
 describe('every state output, not only task results (Pass, Map and a Map iteration)', () => {
@@ -89,21 +95,9 @@ describe('every state output, not only task results (Pass, Map and a Map iterati
     End: true,
   };
   const runWith = async (definition: Record<string, unknown>, input: unknown) => {
-    let invoked = 0;
-    const handlers = taskHandlers(definition, {
-      invoke: async () => {
-        invoked += 1;
-        return 'ok';
-      },
-      waitForToken: async () => undefined,
-    });
-    const result = await runStateMachine(definition, input, {
-      taskHandlers: handlers,
-      newToken: () => 't',
-      retryIntervalMs: 0,
-      onStateExited: stateOutput,
-    });
-    return { result, invoked };
+    const { handlers, calls } = countingHandlers(definition);
+    const result = await runStateMachine(definition, input, { taskHandlers: handlers, newToken: () => 't', retryIntervalMs: 0, onStateExited: stateOutput });
+    return { result, invoked: calls.invoked };
   };
 
   test('a Pass state whose output is over the limit fails the execution before the next state runs', async () => {
