@@ -91,6 +91,8 @@ export interface EmulatorOptions {
    * validation, as on AWS (docs/BEDROCK-FACTS.md §8).
    */
   serviceRoleAllows?: (roleArn: string, action: string, resource: string, context: Record<string, string>) => boolean | undefined;
+  /** The KMS key ARN of each SSE-KMS bucket, by name: a job's role must use it through S3. */
+  bucketKeys?: Readonly<Record<string, string>>;
 }
 
 /** What the emulator saw; written to `emulator.json` by local runs. */
@@ -147,6 +149,7 @@ export class BedrockEmulator {
   private readonly faults: FaultDecider;
   private readonly onEvent?: (event: BedrockJobStateEvent) => Promise<void> | void;
   private readonly serviceRoleAllows?: EmulatorOptions['serviceRoleAllows'];
+  private readonly bucketKeys?: EmulatorOptions['bucketKeys'];
 
   private readonly transport = new DualProtocolServer();
   private closed = false;
@@ -188,6 +191,7 @@ export class BedrockEmulator {
     this.store = new JobStore(this.faults.seed);
     this.onEvent = opts.onEvent;
     this.serviceRoleAllows = opts.serviceRoleAllows;
+    this.bucketKeys = opts.bucketKeys;
     this.lifecycle = {
       serviceRoleProblem: (job) => this.serviceRoleProblem(job),
       s3: this.s3,
@@ -427,7 +431,7 @@ export class BedrockEmulator {
         outputUri: job.request.outputDataConfig.s3OutputDataConfig.s3Uri,
       },
       job.jobId,
-      { region: this.region, accountId: this.accountId },
+      { region: this.region, accountId: this.accountId, ...(this.bucketKeys ? { bucketKeys: this.bucketKeys } : {}) },
     );
     return serviceRoleMessage(
       roleArn,

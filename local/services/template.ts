@@ -149,3 +149,18 @@ export function eventRules(template: CfnTemplate, resolve: TokenResolver): Templ
     };
   });
 }
+
+/**
+ * The KMS key a bucket resource encrypts its objects with by default (`BucketEncryption` with
+ * `SSEAlgorithm: aws:kms` and a `KMSMasterKeyID`), resolved; undefined for SSE-S3 or none.
+ */
+export function bucketEncryptionKey(bucket: CfnResource, resolve: TokenResolver): string | undefined {
+  const rules = (bucket.Properties?.BucketEncryption as { ServerSideEncryptionConfiguration?: unknown } | undefined)?.ServerSideEncryptionConfiguration;
+  for (const rule of Array.isArray(rules) ? rules : []) {
+    const byDefault = (rule as { ServerSideEncryptionByDefault?: { SSEAlgorithm?: unknown; KMSMasterKeyID?: unknown } }).ServerSideEncryptionByDefault;
+    if (byDefault?.SSEAlgorithm === 'aws:kms' && byDefault.KMSMasterKeyID !== undefined) {
+      return asString(resolveTokens(byDefault.KMSMasterKeyID, resolve), 'BucketEncryption KMSMasterKeyID');
+    }
+  }
+  return undefined;
+}

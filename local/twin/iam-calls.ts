@@ -17,6 +17,8 @@ export interface CallEnvironment {
   readonly stateMachineArn: string;
   /** The job table's partition key attribute (`dynamodb:LeadingKeys`). */
   readonly partitionKey: string;
+  /** The KMS key ARN of each bucket whose objects are SSE-KMS encrypted by default, by bucket name. */
+  readonly bucketKeys?: Readonly<Record<string, string>>;
 }
 
 type Input = Record<string, unknown>;
@@ -47,16 +49,34 @@ function partitionKeyOf(item: unknown, env: CallEnvironment): string[] {
   return [];
 }
 
-function s3Requests(command: string, input: Input): AccessRequest[] | undefined {
+/**
+ * What S3 asks KMS on the caller's behalf for an object of an SSE-KMS bucket, through S3 in this
+ * region (`kms:ViaService`): `kms:Decrypt` to read it, `kms:GenerateDataKey` to write it; for an
+ * upload in parts, GenerateDataKey to start it and Decrypt for each part (CreateMultipartUpload's
+ * "Permissions"). A HEAD and a list need no key
+ * (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html>,
+ * <https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateMultipartUpload.html>).
+ */
+function kmsRequests(bucket: unknown, uses: ReadonlyArray<'kms:Decrypt' | 'kms:GenerateDataKey'>, env: CallEnvironment): AccessRequest[] {
+  const key = env.bucketKeys?.[str(bucket)];
+  if (!key) return [];
+  return uses.map((action) => ({ action, resource: key, context: { 'kms:ViaService': `s3.${env.region}.amazonaws.com` } }));
+}
+
+function s3Requests(command: string, input: Input, env: CallEnvironment): AccessRequest[] | undefined {
   const object = (bucket: unknown, key: unknown) => `arn:aws:s3:::${str(bucket)}/${str(key)}`;
   const target = object(input.Bucket, input.Key);
   switch (command) {
     case 'GetObjectCommand':
+      return [{ action: 's3:GetObject', resource: target }, ...kmsRequests(input.Bucket, ['kms:Decrypt'], env)];
     case 'HeadObjectCommand':
       return [{ action: 's3:GetObject', resource: target }];
     case 'PutObjectCommand':
+      return [{ action: 's3:PutObject', resource: target }, ...kmsRequests(input.Bucket, ['kms:GenerateDataKey'], env)];
     case 'CreateMultipartUploadCommand':
+      return [{ action: 's3:PutObject', resource: target }, ...kmsRequests(input.Bucket, ['kms:GenerateDataKey'], env)];
     case 'UploadPartCommand':
+      return [{ action: 's3:PutObject', resource: target }, ...kmsRequests(input.Bucket, ['kms:Decrypt'], env)];
     case 'CompleteMultipartUploadCommand':
       return [{ action: 's3:PutObject', resource: target }];
     case 'AbortMultipartUploadCommand':
@@ -69,6 +89,8 @@ function s3Requests(command: string, input: Input): AccessRequest[] | undefined 
       return [
         { action: 's3:GetObject', resource: object(source.slice(0, slash), source.slice(slash + 1)) },
         { action: 's3:PutObject', resource: target },
+        ...kmsRequests(source.slice(0, slash), ['kms:Decrypt'], env),
+        ...kmsRequests(input.Bucket, ['kms:GenerateDataKey'], env),
       ];
     }
     case 'ListObjectsV2Command':
@@ -172,7 +194,7 @@ export type ClientService = 's3' | 'dynamodb' | 'bedrock' | 'bedrock-runtime' | 
 export function accessRequestsOf(service: ClientService, command: string, input: Input, env: CallEnvironment): AccessRequest[] {
   const known =
     service === 's3'
-      ? s3Requests(command, input)
+      ? s3Requests(command, input, env)
       : service === 'dynamodb'
         ? dynamoRequests(command, input, env)
         : service === 'bedrock' || service === 'bedrock-runtime'

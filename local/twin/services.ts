@@ -18,7 +18,7 @@ import { localS3ClientConfig, startLocalS3 } from '../services/s3';
 import { LocalServiceQuotas } from '../services/service-quotas';
 import { StepFunctionsApi, type StepFunctionsApiOptions } from '../services/step-functions-api';
 import { fakeResolver, LOCAL_ACCOUNT, LOCAL_REGION } from '../services/fake-arns';
-import { eventRules, lambdaFunctions, stateMachineDefinition, type TemplateEventRule } from '../services/template';
+import { bucketEncryptionKey, eventRules, lambdaFunctions, stateMachineDefinition, type TemplateEventRule } from '../services/template';
 import type { CfnTemplate } from '../services/template-intrinsics';
 import { cachedPipelineTemplate } from '../template-cache';
 import type { TwinOptions } from '../twin';
@@ -106,6 +106,10 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
   const bucket = bucketId ? LOCAL_BUCKET : existingBucketName(template);
   const resolve = fakeResolver(template, { names: { ...(bucketId ? { [bucketId]: bucket } : {}), [tableId]: LOCAL_TABLE } });
   const serviceRoles = bedrockServiceRoles(template, resolve);
+  // An SSE-KMS drop bucket: S3 asks its key on the caller's behalf, which IAM checks too. (A
+  // bucket of the user's is not in the template: whether it is encrypted is not known here.)
+  const bucketKey = bucketId ? bucketEncryptionKey(resources[bucketId]!, resolve) : undefined;
+  const bucketKeys = bucketKey ? { [bucket]: bucketKey } : undefined;
 
   const stops: Array<() => Promise<void>> = [];
   try {
@@ -144,6 +148,7 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
       stepDelayMs: options.stepDelayMs ?? 20,
       onEvent: (event) => bus.publish(event as unknown as BusEvent),
       // IAM for Bedrock too: a job's service role must let it read the input and write the output.
+      ...(bucketKeys ? { bucketKeys } : {}),
       serviceRoleAllows: (roleArn, action, resource, context) => {
         const statements = serviceRoles.get(roleArn);
         return statements ? decide(statements, { action, resource, context }).allowed : undefined;
@@ -193,6 +198,7 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
       account: LOCAL_ACCOUNT,
       stateMachineArn,
       partitionKey: keySchema.find((k) => k.KeyType === 'HASH')?.AttributeName ?? 'pk',
+      ...(bucketKeys ? { bucketKeys } : {}),
     });
     const lambda = new LambdaRuntime({
       environment: sdkEnvironment,

@@ -17,9 +17,10 @@ const S3_GRANTS = [allow(['s3:GetObject', 's3:PutObject'], [`arn:aws:s3:::${BUCK
 
 let seq = 0;
 /** Runs one job under a role with `statements`; returns what it ended with and the requests the role was asked. */
-async function runUnder(statements: PolicyStatement[], modelId: string) {
+async function runUnder(statements: PolicyStatement[], modelId: string, bucketKeys?: Record<string, string>) {
   const asked: Array<{ action: string; resource: string; context: Record<string, string> }> = [];
   const harness = await emulator({
+    ...(bucketKeys ? { bucketKeys } : {}),
     serviceRoleAllows: (_role, action, resource, context) => {
       asked.push({ action, resource, context });
       return decide(statements, { action, resource, context }).allowed;
@@ -61,4 +62,26 @@ it('fails a job whose role may not list the bucket, and asks with the input and 
   expect(granted.asked.filter((a) => a.action === 's3:ListBucket').map((a) => a.context['s3:prefix'])).toEqual([granted.key, granted.output]);
   // A bare model id needs no InvokeModel grant on the service role.
   expect(granted.asked.some((a) => a.action === 'bedrock:InvokeModel')).toBe(false);
+});
+
+it('fails a job on an SSE-KMS bucket whose role may not use the key through S3, with the S3 message (no word of KMS)', async () => {
+  const KEY = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  const keyGrant = (actions: string[]): PolicyStatement => ({
+    ...allow(actions, [KEY]),
+    conditions: [{ operator: 'StringEquals', key: 'kms:ViaService', values: ['s3.us-east-1.amazonaws.com'] }],
+  });
+  const haiku = 'anthropic.claude-3-haiku-20240307-v1:0';
+  const keys = { [BUCKET]: KEY };
+  const denied = await runUnder([...S3_GRANTS, keyGrant(['kms:Decrypt'])], haiku, keys);
+  expect(denied.job.status).toBe('Failed');
+  // Bedrock's S3 message, as when KMS permissions are missing on AWS (docs/BEDROCK-FACTS.md §8).
+  expect(denied.job.message).toMatch(/^Amazon Bedrock could not validate GetObject or PutObject permissions .*kms:GenerateDataKey on arn:aws:kms:/);
+  expect(denied.asked.filter((a) => a.action.startsWith('kms:')).map((a) => `${a.action} ${a.context['kms:ViaService']}`)).toEqual([
+    'kms:Decrypt s3.us-east-1.amazonaws.com',
+    'kms:GenerateDataKey s3.us-east-1.amazonaws.com',
+  ]);
+  const granted = await runUnder([...S3_GRANTS, keyGrant(['kms:Decrypt', 'kms:GenerateDataKey'])], haiku, keys);
+  expect(granted.job.status).toBe('Completed');
+  // An unencrypted bucket asks nothing of KMS.
+  expect((await runUnder(S3_GRANTS, haiku)).asked.some((a) => a.action.startsWith('kms:'))).toBe(false);
 });

@@ -249,3 +249,29 @@ describe('runAsFunction', () => {
     }
   });
 });
+
+describe('S3 calls on an SSE-KMS bucket also ask KMS, through S3', () => {
+  const KEY = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  const env: CallEnvironment = { region: 'us-east-1', account: '123456789012', stateMachineArn: 'sm', partitionKey: 'pk', bucketKeys: { enc: KEY } };
+  const kms = (command: string, input: Record<string, unknown>) =>
+    accessRequestsOf('s3', command, input, env)
+      .filter((r) => r.action.startsWith('kms:'))
+      .map((r) => `${r.action} ${r.resource} ${JSON.stringify(r.context)}`);
+  const via = JSON.stringify({ 'kms:ViaService': 's3.us-east-1.amazonaws.com' });
+
+  it('asks Decrypt to read, GenerateDataKey to write, both in an upload in parts, and nothing to list or head', () => {
+    const o = { Bucket: 'enc', Key: 'work/r/x.jsonl' };
+    expect(kms('GetObjectCommand', o)).toEqual([`kms:Decrypt ${KEY} ${via}`]);
+    expect(kms('PutObjectCommand', o)).toEqual([`kms:GenerateDataKey ${KEY} ${via}`]);
+    expect(kms('CreateMultipartUploadCommand', o)).toEqual([`kms:GenerateDataKey ${KEY} ${via}`]);
+    expect(kms('UploadPartCommand', { ...o, UploadId: 'u', PartNumber: 1 })).toEqual([`kms:Decrypt ${KEY} ${via}`]);
+    expect(kms('CopyObjectCommand', { ...o, CopySource: 'enc/inbox/a.jsonl' })).toEqual([`kms:Decrypt ${KEY} ${via}`, `kms:GenerateDataKey ${KEY} ${via}`]);
+    expect(kms('HeadObjectCommand', o)).toEqual([]);
+    expect(kms('ListObjectsV2Command', { Bucket: 'enc', Prefix: 'work/' })).toEqual([]);
+  });
+
+  it('asks nothing of KMS for a bucket without a key', () => {
+    expect(kms('GetObjectCommand', { Bucket: 'plain', Key: 'a' })).toEqual([]);
+    expect(kms('PutObjectCommand', { Bucket: 'plain', Key: 'a' })).toEqual([]);
+  });
+});
