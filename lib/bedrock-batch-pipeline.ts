@@ -54,7 +54,8 @@ export interface BedrockBatchPipelineProps extends PipelineSettingsProps {
    * Keys on), e.g. the key the stack already uses for its data. Every role that reads or writes
    * the bucket's objects, the Bedrock service role included, may then use it through S3
    * (`kms:Decrypt`, `kms:GenerateDataKey`); the key's policy must let the account's IAM policies
-   * grant that (the default key policy does). The access-log bucket stays SSE-S3.
+   * grant that (the default key policy does). The key itself, not an alias (IAM checks the
+   * key's ARN). The access-log bucket stays SSE-S3.
    * @default - SSE-S3 (S3 managed keys)
    */
   readonly encryptionKey?: kms.IKey;
@@ -254,6 +255,12 @@ function checkResourceProps(props: BedrockBatchPipelineProps, heading: string): 
   }
   if (encryptionKey !== undefined && (typeof encryptionKey !== 'object' || encryptionKey === null || typeof encryptionKey.keyArn !== 'string')) {
     problems.push(`props.encryptionKey must be a kms.IKey, e.g. kms.Key.fromKeyArn(this, 'DataKey', arn) (got ${JSON.stringify(encryptionKey)})`);
+  } else if (encryptionKey !== undefined && typeof (encryptionKey as unknown as { aliasName?: unknown }).aliasName === 'string') {
+    // S3 takes an alias as the bucket's key, but IAM checks the key's own ARN: grants on the
+    // alias's ARN would refuse every read and write of the bucket on AWS.
+    problems.push(
+      `props.encryptionKey is a KMS alias (${(encryptionKey as unknown as { aliasName: string }).aliasName}): IAM grants use of a key by the key's ARN, not its alias; give the key, e.g. kms.Key.fromKeyArn(this, 'DataKey', arn)`,
+    );
   }
   if (problems.length > 0) throw new Error(`${heading}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 }

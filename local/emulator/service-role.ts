@@ -56,12 +56,15 @@ export function serviceRoleNeeds(
  */
 export function serviceRoleMessage(roleArn: string, denied: readonly RoleNeed[]): string | undefined {
   const list = (needs: readonly RoleNeed[]) => needs.map((n) => `${n.action} on ${n.resource} is not allowed`).join('; ');
-  // A missing KMS permission fails the job with the same S3 message, which does not name KMS.
+  // A missing KMS permission fails the job with the same S3 message, which does not name KMS:
+  // the twin lists the S3 permissions it denies, never the key's.
   const storage = (n: RoleNeed) => n.action.startsWith('s3:') || n.action.startsWith('kms:');
-  const s3 = denied.filter(storage);
+  const s3 = denied.filter((n) => n.action.startsWith('s3:'));
   const model = denied.filter((n) => !storage(n));
   const parts = [
-    ...(s3.length > 0 ? [`Amazon Bedrock could not validate GetObject or PutObject permissions with the service role ${roleArn}: ${list(s3)}`] : []),
+    ...(denied.some(storage)
+      ? [`Amazon Bedrock could not validate GetObject or PutObject permissions with the service role ${roleArn}${s3.length > 0 ? `: ${list(s3)}` : ''}`]
+      : []),
     ...(model.length > 0 ? [`The service role ${roleArn} may not invoke the model in every region its inference profile routes to: ${list(model)}`] : []),
   ];
   return parts.length > 0 ? parts.join('. ') : undefined;

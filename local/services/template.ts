@@ -152,15 +152,24 @@ export function eventRules(template: CfnTemplate, resolve: TokenResolver): Templ
 
 /**
  * The KMS key a bucket resource encrypts its objects with by default (`BucketEncryption` with
- * `SSEAlgorithm: aws:kms` and a `KMSMasterKeyID`), resolved; undefined for SSE-S3 or none.
+ * `SSEAlgorithm` `aws:kms` or `aws:kms:dsse` and a `KMSMasterKeyID`), resolved; undefined for
+ * SSE-S3, none, or the AWS managed key (no `KMSMasterKeyID`: its policy lets the account use it
+ * through S3, no grant needed).
+ * @throws Error for a configuration it cannot read (a condition, say): the twin would otherwise
+ *   check no key at all
  */
 export function bucketEncryptionKey(bucket: CfnResource, resolve: TokenResolver): string | undefined {
-  const rules = (bucket.Properties?.BucketEncryption as { ServerSideEncryptionConfiguration?: unknown } | undefined)?.ServerSideEncryptionConfiguration;
-  for (const rule of Array.isArray(rules) ? rules : []) {
-    const byDefault = (rule as { ServerSideEncryptionByDefault?: { SSEAlgorithm?: unknown; KMSMasterKeyID?: unknown } }).ServerSideEncryptionByDefault;
-    if (byDefault?.SSEAlgorithm === 'aws:kms' && byDefault.KMSMasterKeyID !== undefined) {
-      return asString(resolveTokens(byDefault.KMSMasterKeyID, resolve), 'BucketEncryption KMSMasterKeyID');
-    }
+  const encryption = bucket.Properties?.BucketEncryption as { ServerSideEncryptionConfiguration?: unknown } | undefined;
+  if (encryption === undefined) return undefined;
+  const rules = encryption.ServerSideEncryptionConfiguration;
+  const unreadable = () => new Error(`the drop bucket's BucketEncryption cannot be read by the twin: ${JSON.stringify(encryption)}`);
+  if (!Array.isArray(rules)) throw unreadable();
+  for (const rule of rules) {
+    const byDefault = (rule as { ServerSideEncryptionByDefault?: Record<string, unknown> }).ServerSideEncryptionByDefault;
+    if (byDefault === undefined) continue;
+    if (typeof byDefault.SSEAlgorithm !== 'string') throw unreadable();
+    if (!byDefault.SSEAlgorithm.startsWith('aws:kms') || byDefault.KMSMasterKeyID === undefined) continue;
+    return asString(resolveTokens(byDefault.KMSMasterKeyID, resolve), 'BucketEncryption KMSMasterKeyID');
   }
   return undefined;
 }

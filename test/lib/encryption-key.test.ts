@@ -108,13 +108,20 @@ describe('BedrockBatchPipeline encryptionKey props', () => {
     expect(pipeline.encryptionKey).toBeUndefined();
   });
 
-  test('a key that is not a kms.IKey, or in another region than the stack, is refused by its prop path', () => {
+  test('a key that is not a kms.IKey, an alias, or in another region than the stack, is refused by its prop path', () => {
     const build = (props: Partial<BedrockBatchPipelineProps>, env?: { region: string; account: string }) => {
       const stack = newStack(env);
       return () => new BedrockBatchPipeline(stack, 'Pipeline', { routes, ...props });
     };
     expect(build({ encryptionKey: KEY_ARN as unknown as kms.IKey })).toThrow(
       /Invalid BedrockBatchPipeline props \(Shared\/Pipeline\):\n {2}- props\.encryptionKey must be a kms\.IKey, e\.g\. kms\.Key\.fromKeyArn\(this, 'DataKey', arn\) \(got "arn:aws:kms/,
+    );
+    // An alias: S3 takes it as the bucket's key, but IAM checks the key's own ARN, so a grant on
+    // the alias ARN would refuse every read and write on AWS.
+    const aliasStack = newStack({ region: 'us-east-1', account: '123456789012' });
+    const alias = kms.Alias.fromAliasName(aliasStack, 'Alias', 'alias/data');
+    expect(() => new BedrockBatchPipeline(aliasStack, 'Pipeline', { routes, encryptionKey: alias })).toThrow(
+      /props\.encryptionKey is a KMS alias \(alias\/data\): IAM grants use of a key by the key's ARN, not its alias; give the key, e\.g\. kms\.Key\.fromKeyArn/,
     );
     const stack = newStack({ region: 'eu-west-1', account: '111122223333' });
     const key = kms.Key.fromKeyArn(stack, 'Imported', KEY_ARN);

@@ -1,6 +1,6 @@
 import { fakeArn, fakeResolver, logicalIdFromFakeArn } from '../../../local/services/fake-arns';
-import { eventRules, lambdaFunctions, stateMachineDefinition } from '../../../local/services/template';
-import { resolveTokens, type CfnTemplate, type TokenResolver } from '../../../local/services/template-intrinsics';
+import { bucketEncryptionKey, eventRules, lambdaFunctions, stateMachineDefinition } from '../../../local/services/template';
+import { resolveTokens, type CfnResource, type CfnTemplate, type TokenResolver } from '../../../local/services/template-intrinsics';
 
 /** A hand-written miniature of what CDK synthesizes for the pipeline. */
 const template: CfnTemplate = {
@@ -277,5 +277,32 @@ describe('eventRules', () => {
         targets: [{ id: 'Target0', arn: startRunArn, input: '{"sweep":"default"}' }],
       },
     ]);
+  });
+});
+
+describe('bucketEncryptionKey', () => {
+  const resolve: TokenResolver = (ref) => `arn:aws:kms:us-east-1:123456789012:key/${ref.GetAtt?.[0] ?? ref.Ref}`;
+  const bucket = (sse: unknown): CfnResource => ({
+    Type: 'AWS::S3::Bucket',
+    Properties: sse === undefined ? {} : { BucketEncryption: { ServerSideEncryptionConfiguration: sse } },
+  });
+  const rule = (SSEAlgorithm: string, KMSMasterKeyID?: unknown) => [
+    { ServerSideEncryptionByDefault: { SSEAlgorithm, ...(KMSMasterKeyID ? { KMSMasterKeyID } : {}) } },
+  ];
+
+  it('gives the resolved key of an SSE-KMS (or dual-layer) bucket, nothing for SSE-S3 or none', () => {
+    expect(bucketEncryptionKey(bucket(rule('aws:kms', { 'Fn::GetAtt': ['DataKey', 'Arn'] })), resolve)).toBe('arn:aws:kms:us-east-1:123456789012:key/DataKey');
+    expect(bucketEncryptionKey(bucket(rule('aws:kms:dsse', 'arn:aws:kms:us-east-1:123456789012:key/d')), resolve)).toBe(
+      'arn:aws:kms:us-east-1:123456789012:key/d',
+    );
+    expect(bucketEncryptionKey(bucket(rule('AES256')), resolve)).toBeUndefined();
+    expect(bucketEncryptionKey(bucket(undefined), resolve)).toBeUndefined();
+    // SSE-KMS with the AWS managed key (aws/s3): its policy lets the account use it through S3, no grant needed.
+    expect(bucketEncryptionKey(bucket(rule('aws:kms')), resolve)).toBeUndefined();
+  });
+
+  it('refuses a shape it cannot read rather than checking nothing', () => {
+    expect(() => bucketEncryptionKey(bucket({ 'Fn::If': ['Encrypt', [], []] }), resolve)).toThrow(/BucketEncryption.*cannot be read/);
+    expect(() => bucketEncryptionKey(bucket([{ ServerSideEncryptionByDefault: { 'Fn::If': ['Encrypt', {}, {}] } }]), resolve)).toThrow(/cannot be read/);
   });
 });
