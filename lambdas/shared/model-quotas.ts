@@ -49,7 +49,8 @@ function normalName(name: string): string {
  * quota takes the model catalog's documented default (`source: 'default'`) and a warning says
  * why. A model the catalog does not know takes the minimum most models share (its quota names
  * are unknown, so nothing is read) and the route's other settings; an application inference
- * profile (its model unknown here) the route's settings alone. A warning says which.
+ * profile or another model ARN (its model unknown here) the route's settings alone. A warning
+ * says which.
  */
 export async function readModelQuotas(client: ServiceQuotasClient, modelId: string): Promise<QuotaReading> {
   const model = catalogModel(modelId);
@@ -57,11 +58,12 @@ export async function readModelQuotas(client: ServiceQuotasClient, modelId: stri
   const quotas: Partial<Record<QuotaKind, PlannedValue>> = {};
   const defaults: ModelQuotas | undefined = model?.quotas;
   if (!model) {
-    // An application inference profile's model is known only to Bedrock: the route stands.
-    if (parseModelId(modelId).form === 'application-inference-profile-arn') {
-      warnings.push(
-        `model ${modelId} is an application inference profile: its model's quotas could not be looked up, the route's settings were used as they are`,
-      );
+    // An application inference profile's model, or a custom, imported or provisioned model's
+    // base, is known only to Bedrock: the route stands.
+    const form = parseModelId(modelId).form;
+    if (form === 'application-inference-profile-arn' || form === 'other-arn') {
+      const what = form === 'other-arn' ? 'a model ARN the catalog cannot resolve' : 'an application inference profile';
+      warnings.push(`model ${modelId} is ${what}: its model's quotas could not be looked up, the route's settings were used as they are`);
       return { quotas: { ...emptyReading() }, warnings };
     }
     // A model id the catalog does not know: its quota names are unknown, so nothing is read. Its
@@ -89,14 +91,12 @@ export async function readModelQuotas(client: ServiceQuotasClient, modelId: stri
   // AWS's own default of such a quota is read from ListAWSDefaultServiceQuotas.
   const nameOf = (kind: QuotaKind) => QUOTA_NAMES[kind].name(model.quotaName);
   let awsDefaults = new Map<string, number>();
+  let defaultsError: Error | undefined;
   if (READ_KINDS.some((kind) => usable(applied.get(normalName(nameOf(kind)))) === undefined)) {
     try {
       awsDefaults = await listQuotas(client, true);
     } catch (err) {
-      const e = err as Error;
-      warnings.push(
-        `AWS's default quotas could not be read (${e.name}: ${e.message}): the documented defaults were used for the quotas without an applied value`,
-      );
+      defaultsError = err as Error;
     }
   }
 
@@ -111,7 +111,13 @@ export async function readModelQuotas(client: ServiceQuotasClient, modelId: stri
       missing.push(`"${name}"`);
     }
   }
-  if (missing.length > 0) warnings.push(`Service Quotas has no ${missing.join(', ')}: the documented default was used`);
+  if (missing.length > 0) {
+    warnings.push(
+      defaultsError
+        ? `AWS's default quotas could not be read (${defaultsError.name}: ${defaultsError.message}): the documented default was used for ${missing.join(', ')}`
+        : `Service Quotas has no ${missing.join(', ')}: the documented default was used`,
+    );
+  }
   return { quotas: { ...emptyReading(), ...quotas }, warnings };
 }
 

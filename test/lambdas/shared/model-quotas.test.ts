@@ -73,10 +73,11 @@ describe('readModelQuotas', () => {
     sq.on(ListAWSDefaultServiceQuotasCommand).rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }));
     const reading = await readModelQuotas(client, HAIKU);
     expect(reading.quotas).toMatchObject({ minRecordsPerJob: { value: 100, source: 'default' }, maxRecordsPerJob: { value: 20000, source: 'service-quotas' } });
+    // One warning, naming the error and each quota that fell back to the catalog's value.
     expect(reading.warnings).toEqual([
-      expect.stringMatching(/^AWS's default quotas could not be read \(AccessDeniedException: not authorized\)/),
-      // Which quotas fell back to the catalog's value, by name.
-      expect.stringMatching(/^Service Quotas has no "Minimum number of records per batch inference job for Claude 3 Haiku"/),
+      expect.stringMatching(
+        /^AWS's default quotas could not be read \(AccessDeniedException: not authorized\): the documented default was used for "Minimum number of records per batch inference job for Claude 3 Haiku"/,
+      ),
     ]);
   });
 
@@ -121,6 +122,10 @@ describe('readModelQuotas', () => {
     expect(sq.commandCalls(ListServiceQuotasCommand)).toHaveLength(0);
     expect(reading.quotas.minRecordsPerJob).toBeUndefined();
     expect(reading.warnings).toEqual([expect.stringMatching(/application inference profile.*the route's settings were used/)]);
+    // A custom (or imported, or provisioned) model's ARN: the same.
+    const custom = await readModelQuotas(client, 'arn:aws:bedrock:us-east-1:123456789012:custom-model/abcdef123456');
+    expect(custom.quotas.minRecordsPerJob).toBeUndefined();
+    expect(custom.warnings).toEqual([expect.stringMatching(/a model ARN the catalog cannot resolve.*the route's settings were used/)]);
   });
 });
 
