@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { s3PrefixesUnder } from '../lambdas/shared/contracts';
+import { BUCKET_KEY_METADATA_KEY, s3PrefixesUnder } from '../lambdas/shared/contracts';
 import { modelInvocationJobArnPattern, modelResourceArnsOf, usesInferenceProfile } from './model-arns';
 import { grantObjectEncryption } from './encryption-key';
 import { acknowledgeNag, nagResourceFinding } from './nag';
@@ -88,7 +88,10 @@ export class BedrockServiceRole extends Construct {
       }),
       inlinePolicies: { BatchJobAccess: new iam.PolicyDocument({ statements }) },
     });
-    if (props.encryptionKey) grantObjectEncryption(this.role, props.encryptionKey);
+    if (props.encryptionKey) {
+      grantObjectEncryption(this.role, props.encryptionKey);
+      (this.role.node.defaultChild as iam.CfnRole).addMetadata(BUCKET_KEY_METADATA_KEY, props.encryptionKey.keyArn);
+    }
 
     acknowledgeNag(
       this.role,

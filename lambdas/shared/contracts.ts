@@ -93,6 +93,13 @@ export function isTerminalStatus(status: string | undefined): status is Terminal
 export const HANDLER_METADATA_KEY = 'bedrock-batch:handler';
 
 /**
+ * Metadata key, on the Bedrock service role, holding the KMS key ARN the drop bucket's objects
+ * are encrypted with (`encryptionKey`): the one place a template says so for a bucket of the
+ * user's, which it does not define. The local twin checks the key's use through S3 by it.
+ */
+export const BUCKET_KEY_METADATA_KEY = 'bedrock-batch:bucket-key';
+
+/**
  * The error AcquireSlot throws while the model's job cap is full (the `name` of
  * `SlotUnavailable`, lambdas/shared/job-slots.ts); the workflow retries, then catches, it by this name.
  */

@@ -5,7 +5,7 @@
  * are resolved (template-intrinsics.ts) to local names and fake ARNs (fake-arns.ts), so the twin
  * runs the definition that deploys, not a copy of it.
  */
-import { HANDLER_METADATA_KEY } from '../../lambdas/shared/contracts';
+import { BUCKET_KEY_METADATA_KEY, HANDLER_METADATA_KEY } from '../../lambdas/shared/contracts';
 import { fakeArn } from './fake-arns';
 import { asString, resolveTokens, type CfnResource, type CfnTemplate, type TokenResolver } from './template-intrinsics';
 
@@ -170,6 +170,19 @@ export function bucketEncryptionKey(bucket: CfnResource, resolve: TokenResolver)
     if (typeof byDefault.SSEAlgorithm !== 'string') throw unreadable();
     if (!byDefault.SSEAlgorithm.startsWith('aws:kms') || byDefault.KMSMasterKeyID === undefined) continue;
     return asString(resolveTokens(byDefault.KMSMasterKeyID, resolve), 'BucketEncryption KMSMasterKeyID');
+  }
+  return undefined;
+}
+
+/**
+ * The KMS key the construct was told the drop bucket is encrypted with (its
+ * {@link BUCKET_KEY_METADATA_KEY} metadata), resolved; undefined when none was given. For a
+ * bucket of the user's, which the template does not define.
+ */
+export function declaredBucketKey(template: CfnTemplate, resolve: TokenResolver): string | undefined {
+  for (const resource of Object.values(template.Resources ?? {})) {
+    const key = resource.Metadata?.[BUCKET_KEY_METADATA_KEY];
+    if (key !== undefined) return asString(resolveTokens(key, resolve), `Metadata ${BUCKET_KEY_METADATA_KEY}`);
   }
   return undefined;
 }

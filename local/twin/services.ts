@@ -18,7 +18,7 @@ import { localS3ClientConfig, startLocalS3 } from '../services/s3';
 import { LocalServiceQuotas } from '../services/service-quotas';
 import { StepFunctionsApi, type StepFunctionsApiOptions } from '../services/step-functions-api';
 import { fakeResolver, LOCAL_ACCOUNT, LOCAL_REGION } from '../services/fake-arns';
-import { bucketEncryptionKey, eventRules, lambdaFunctions, stateMachineDefinition, type TemplateEventRule } from '../services/template';
+import { bucketEncryptionKey, declaredBucketKey, eventRules, lambdaFunctions, stateMachineDefinition, type TemplateEventRule } from '../services/template';
 import type { CfnTemplate } from '../services/template-intrinsics';
 import { cachedPipelineTemplate } from '../template-cache';
 import type { TwinOptions } from '../twin';
@@ -106,9 +106,9 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
   const bucket = bucketId ? LOCAL_BUCKET : existingBucketName(template);
   const resolve = fakeResolver(template, { names: { ...(bucketId ? { [bucketId]: bucket } : {}), [tableId]: LOCAL_TABLE } });
   const serviceRoles = bedrockServiceRoles(template, resolve);
-  // An SSE-KMS drop bucket: S3 asks its key on the caller's behalf, which IAM checks too. (A
-  // bucket of the user's is not in the template: whether it is encrypted is not known here.)
-  const bucketKey = bucketId ? bucketEncryptionKey(resources[bucketId]!, resolve) : undefined;
+  // An SSE-KMS drop bucket: S3 asks its key on the caller's behalf, which IAM checks too. A
+  // bucket of the user's is not in the template: the key the construct was given stands for it.
+  const bucketKey = bucketId ? bucketEncryptionKey(resources[bucketId]!, resolve) : declaredBucketKey(template, resolve);
   const bucketKeys = bucketKey ? { [bucket]: bucketKey } : undefined;
 
   const stops: Array<() => Promise<void>> = [];

@@ -7,17 +7,23 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { BedrockBatchPipeline } from '../../lib';
 import type { CfnTemplate } from '../../local/services/template-intrinsics';
 import { takeDeniedCalls } from '../../local/twin/access-checks';
 import { LocalTwin } from '../../local/twin';
 import { claudeLines, CLAUDE, expectConservation, readOutputsFromS3, tempDir, writeLines } from './helpers';
 
-function encryptedTemplate(): CfnTemplate {
+const LAKE_KEY = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+/** The pipeline on its own bucket encrypted with a key of the stack, or (`lake`) on a bucket of the user's under a key of theirs. */
+function encryptedTemplate(lake = false): CfnTemplate {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const stack = new Stack(app, 'Encrypted');
+  const stack = new Stack(app, 'Encrypted', { env: { region: 'us-east-1', account: '123456789012' } });
   new BedrockBatchPipeline(stack, 'Batch', {
-    encryptionKey: new kms.Key(stack, 'DataKey', { enableKeyRotation: true }),
+    ...(lake
+      ? { bucket: s3.Bucket.fromBucketName(stack, 'Lake', 'data-lake'), keyPrefix: 'teams/ml/', encryptionKey: kms.Key.fromKeyArn(stack, 'LakeKey', LAKE_KEY) }
+      : { encryptionKey: new kms.Key(stack, 'DataKey', { enableKeyRotation: true }) }),
     maxConcurrentJobs: 2,
     routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 100 } },
   });
@@ -92,6 +98,23 @@ test("without the service role's kms:GenerateDataKey, Bedrock fails the job with
     expect(out.results).toHaveLength(0);
     expect(out.summary.jobs).toEqual({ Failed: expect.any(Number) });
     expect(twin.accessReport().denied).toBe(0);
+  } finally {
+    await twin.stop();
+  }
+});
+
+test("on a bucket of the user's given with its key, the key the construct was given is checked the same way", async () => {
+  const file = writeLines(tempDir(), 'd.jsonl', claudeLines(100));
+  const twin = await LocalTwin.start({ template: encryptedTemplate(true) });
+  try {
+    await twin.drop(file, 'default', 'teams/ml/inbox/default/d.jsonl');
+    const [execution] = await twin.settle();
+    expect(execution!.result?.status).toBe('SUCCEEDED');
+    const report = twin.accessReport();
+    expect(report.denied).toBe(0);
+    const kmsCalls = report.calls.filter((c) => c.action.startsWith('kms:'));
+    expect(kmsCalls).toContainEqual(expect.objectContaining({ function: 'prepare', action: 'kms:Decrypt', resource: LAKE_KEY, allowed: true }));
+    expect(kmsCalls).toContainEqual(expect.objectContaining({ function: 'finalize', action: 'kms:GenerateDataKey', resource: LAKE_KEY, allowed: true }));
   } finally {
     await twin.stop();
   }

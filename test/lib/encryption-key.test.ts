@@ -1,4 +1,5 @@
 import { App, Stack } from 'aws-cdk-lib';
+import { BUCKET_KEY_METADATA_KEY } from '../../lambdas/shared/contracts';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -97,6 +98,18 @@ describe('BedrockBatchPipeline encryptionKey props', () => {
     expect(Object.keys(byRole)).toHaveLength(6);
     const report = new AwsSolutionsChecks(undefined, { verbose: true }).validateScope(stack);
     expect(report.violations).toEqual([]);
+  });
+
+  test("the Bedrock service role names the key in its metadata (how the local twin knows a user's bucket is encrypted)", () => {
+    const stack = newStack({ region: 'us-east-1', account: '111122223333' });
+    new BedrockBatchPipeline(stack, 'Pipeline', { routes, encryptionKey: kms.Key.fromKeyArn(stack, 'K', KEY_ARN) });
+    const roles = Object.values(Template.fromStack(stack).findResources('AWS::IAM::Role')).filter((r) => r.Metadata?.[BUCKET_KEY_METADATA_KEY] !== undefined);
+    expect(roles.map((r) => r.Metadata[BUCKET_KEY_METADATA_KEY])).toEqual([KEY_ARN]);
+    const plain = newStack();
+    new BedrockBatchPipeline(plain, 'Pipeline', { routes });
+    expect(Object.values(Template.fromStack(plain).findResources('AWS::IAM::Role')).some((r) => r.Metadata?.[BUCKET_KEY_METADATA_KEY] !== undefined)).toBe(
+      false,
+    );
   });
 
   test('without a key nothing is granted on any key and the bucket is SSE-S3', () => {
