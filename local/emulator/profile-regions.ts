@@ -50,9 +50,8 @@ export const PROFILE_DESTINATIONS: Readonly<Record<string, readonly string[]>> =
  */
 export function profileModelArns(modelId: string, env: { readonly region: string; readonly account: string }): string[] | undefined {
   const { form, baseId } = parseModelId(modelId);
-  if ((form !== 'profile' && form !== 'inference-profile-arn') || !baseId) return undefined;
-  const id = form === 'profile' ? modelId : modelId.slice(modelId.indexOf('/') + 1);
-  const prefix = id.slice(0, id.indexOf('.'));
+  const prefix = profilePrefix(modelId);
+  if (prefix === undefined || !baseId) return undefined;
   // A geographic profile is called from inside its geography (profileRegionProblem), so its list
   // holds the caller's region; a global one adds the caller's region to the region-less ARN.
   const regions = new Set(prefix === 'global' ? [env.region, ''] : (PROFILE_DESTINATIONS[prefix] ?? [env.region]));
@@ -72,12 +71,18 @@ export function profileModelArns(modelId: string, env: { readonly region: string
  * from eu-central-1); AWS does not document it.
  */
 export function profileRegionProblem(modelId: string, region: string): string | undefined {
-  const { form } = parseModelId(modelId);
-  if (form !== 'profile' && form !== 'inference-profile-arn') return undefined;
-  if (form === 'inference-profile-arn' && modelId.split(':')[3] !== region) return INVALID_MODEL_IDENTIFIER;
-  const id = form === 'profile' ? modelId : modelId.slice(modelId.indexOf('/') + 1);
-  const prefix = id.slice(0, id.indexOf('.'));
+  const prefix = profilePrefix(modelId);
+  if (prefix === undefined) return undefined;
+  if (parseModelId(modelId).form === 'inference-profile-arn' && modelId.split(':')[3] !== region) return INVALID_MODEL_IDENTIFIER;
   const regions = PROFILE_DESTINATIONS[prefix];
   if (prefix === 'global' || !regions) return undefined;
   return regions.includes(region) ? undefined : INVALID_MODEL_IDENTIFIER;
+}
+
+/** The geography prefix (`us`, `global` ...) of a system inference profile's id or ARN; undefined for anything else. */
+function profilePrefix(modelId: string): string | undefined {
+  const { form } = parseModelId(modelId);
+  if (form !== 'profile' && form !== 'inference-profile-arn') return undefined;
+  const id = form === 'profile' ? modelId : modelId.slice(modelId.indexOf('/') + 1);
+  return id.slice(0, id.indexOf('.'));
 }

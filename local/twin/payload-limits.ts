@@ -33,8 +33,7 @@ export class DataLimitExceeded extends StepFunctionsError {
  * @throws DataLimitExceeded when its JSON is over {@link STATE_PAYLOAD_LIMIT_BYTES}
  */
 export function taskInput(state: string, input: unknown): void {
-  const bytes = Buffer.byteLength(JSON.stringify(input ?? null));
-  if (bytes > STATE_PAYLOAD_LIMIT_BYTES) throw new DataLimitExceeded(state, bytes, 'has an input');
+  withinLimit(state, input, 'has an input');
 }
 
 /**
@@ -43,10 +42,7 @@ export function taskInput(state: string, input: unknown): void {
  * @throws DataLimitExceeded when its JSON is over {@link STATE_PAYLOAD_LIMIT_BYTES}
  */
 export function taskResult(resource: string, result: unknown): unknown {
-  const json = JSON.stringify(result === undefined ? null : result);
-  const bytes = Buffer.byteLength(json);
-  if (bytes > STATE_PAYLOAD_LIMIT_BYTES) throw new DataLimitExceeded(resource, bytes);
-  return JSON.parse(json);
+  return JSON.parse(withinLimit(resource, result));
 }
 
 /**
@@ -56,6 +52,16 @@ export function taskResult(resource: string, result: unknown): unknown {
  * @throws DataLimitExceeded when its JSON is over {@link STATE_PAYLOAD_LIMIT_BYTES}
  */
 export function stateOutput(state: string, output: unknown): void {
-  const bytes = Buffer.byteLength(JSON.stringify(output ?? null));
-  if (bytes > STATE_PAYLOAD_LIMIT_BYTES) throw new DataLimitExceeded(state, bytes);
+  withinLimit(state, output);
+}
+
+/**
+ * The JSON of `value` (`undefined` is `null`), when its UTF-8 is within the limit.
+ * @throws DataLimitExceeded naming `name` when it is not
+ */
+function withinLimit(name: string, value: unknown, what?: 'returned a result' | 'has an input'): string {
+  const json = JSON.stringify(value ?? null);
+  const bytes = Buffer.byteLength(json);
+  if (bytes > STATE_PAYLOAD_LIMIT_BYTES) throw new DataLimitExceeded(name, bytes, what);
+  return json;
 }

@@ -10,9 +10,10 @@
  * synchronous step, so nothing of the handler's runs in between (promise reactions already
  * queued when it answered run after the thaw, before the next invocation's handler). The
  * runtime thaws it before the next invocation, and ends a sandbox it retires without thawing it
- * (`worker.terminate()` ends a waiting thread), so what was left running never runs again; so
- * do log lines the handler wrote just before answering that the worker had not yet passed on. A handler that relies on work finishing after it answered
- * fails here as it would on Lambda.
+ * (`worker.terminate()` ends a waiting thread), so what was left running never runs again, and
+ * neither do log lines the handler wrote just before answering that the worker had not yet
+ * passed on. A handler that relies on work finishing after it answered fails here as it would
+ * on Lambda.
  */
 
 const THAWED = 0;
