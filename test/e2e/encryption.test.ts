@@ -4,6 +4,7 @@
  * the functions and for Bedrock's service role alike. The stack grants them; without one, the
  * twin denies the call that needed it, as AWS would.
  */
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -81,6 +82,13 @@ test("without prepare's kms:Decrypt it cannot read the input: the call is denied
     const denied = takeDeniedCalls();
     expect(denied.length).toBeGreaterThan(0);
     expect(denied.every((c) => c.function === 'prepare' && c.action === 'kms:Decrypt')).toBe(true);
+    // Prepare failed before it read a line: the run accounts for none and says why, naming the
+    // file; the file itself is untouched, to be run again once the grant is back.
+    const out = await readOutputsFromS3(twin.s3, twin.bucket, 'kms-denied');
+    expectConservation(out, 0);
+    expect(out.summary).toMatchObject({ status: 'Failed', error: { error: 'InputUnreadable', cause: `cannot read input ${input}: AccessDenied` } });
+    const kept = await twin.s3.send(new ListObjectsV2Command({ Bucket: twin.bucket, Prefix: 'inbox/default/b.jsonl' }));
+    expect((kept.Contents ?? []).map((o) => o.Key)).toEqual(['inbox/default/b.jsonl']);
   } finally {
     await twin.stop();
   }
@@ -107,9 +115,11 @@ test("on a bucket of the user's given with its key, the key the construct was gi
   const file = writeLines(tempDir(), 'd.jsonl', claudeLines(100));
   const twin = await LocalTwin.start({ template: encryptedTemplate(true) });
   try {
-    await twin.drop(file, 'default', 'teams/ml/inbox/default/d.jsonl');
+    const input = await twin.upload(file, 'teams/ml/inbox/default/d.jsonl');
+    twin.startExecution({ name: 'kms-lake', input: JSON.stringify({ inputs: [input], runId: 'kms-lake' }) });
     const [execution] = await twin.settle();
     expect(execution!.result?.status).toBe('SUCCEEDED');
+    expectConservation(await readOutputsFromS3(twin.s3, 'data-lake', 'kms-lake', 'teams/ml/'), 100);
     const report = twin.accessReport();
     expect(report.denied).toBe(0);
     const kmsCalls = report.calls.filter((c) => c.action.startsWith('kms:'));

@@ -95,9 +95,11 @@ export async function readOutputsFromS3(
   s3: { send: (command: GetObjectCommand) => Promise<{ Body?: { transformToString(): Promise<string> } }> },
   bucket: string,
   runId: string,
+  /** The pipeline's key prefix in a bucket of the user's (`teams/ml/`). */
+  keyPrefix = '',
 ): Promise<Omit<RunOutputs, 'emulator'>> {
   const text = async (name: string) => {
-    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `results/${runId}/${name}` }));
+    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${keyPrefix}results/${runId}/${name}` }));
     return res.Body!.transformToString();
   };
   const lines = <T>(t: string) =>
