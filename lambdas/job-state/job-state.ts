@@ -2,6 +2,12 @@
  * Job-state: Bedrock's `Batch Inference Job State Change` events complete the task token of
  * the job's SubmitJob task when the job is terminal. Events are best effort and may repeat:
  * unknown jobs are ignored, repeats are harmless, lost ones are caught by the sweeper.
+ *
+ * An event counts only once the item has recorded its job's ARN. Job names are unique within
+ * the account only while a job of that name exists, so until submit-job has its own job's ARN
+ * an event of that name may be another pipeline's job. Nothing is lost by waiting: submit-job
+ * reads its job after recording the ARN and completes the token itself if the job is already
+ * over, and the sweeper polls every item that has an ARN.
  */
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import { isTerminalStatus } from '../shared/contracts';
@@ -23,7 +29,7 @@ export interface BatchJobStateEvent {
   readonly detail: BatchJobStateDetail;
 }
 
-export type JobStateOutcome = 'completed' | 'already-closed' | 'not-terminal' | 'unknown-job';
+export type JobStateOutcome = 'completed' | 'already-closed' | 'not-terminal' | 'unknown-job' | 'awaiting-job-arn';
 
 export async function handleJobStateEvent(deps: { sfn: SFNClient; jobs: JobRecords }, event: BatchJobStateEvent): Promise<JobStateOutcome> {
   const { batchJobArn: jobArn, batchJobName: jobName, status, failureMessage } = event.detail;
@@ -33,6 +39,10 @@ export async function handleJobStateEvent(deps: { sfn: SFNClient; jobs: JobRecor
   if (!item || (item.jobArn !== undefined && item.jobArn !== jobArn)) {
     logger.info('event for a job this pipeline does not track', { jobArn, jobName, status, ...(item?.jobArn ? { trackedJobArn: item.jobArn } : {}) });
     return 'unknown-job';
+  }
+  if (item.jobArn === undefined) {
+    logger.info('event before the job ARN was recorded; submit-job checks the job itself', { jobArn, jobName, status });
+    return 'awaiting-job-arn';
   }
   if (!isTerminalStatus(status)) {
     if (!item.tokenCompletedAt) await deps.jobs.setStatus(jobName, status, jobArn);

@@ -88,7 +88,8 @@ export class JobRecords {
 
   /**
    * Records the ARN of a job just created, and `Submitted` unless a state-change event got
-   * there first with a later status (events can beat the create call's response).
+   * there first with a later status (a retried submit's item already holds the ARN, so its
+   * job's events are recorded while the retry's create call runs).
    */
   async setCreated(jobName: string, jobArn: string, now = new Date()): Promise<void> {
     try {

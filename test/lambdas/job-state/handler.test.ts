@@ -13,7 +13,7 @@ describe('job-state handler', () => {
   it("completes the job's token from an EventBridge event, reading the configured table", async () => {
     ddbMock
       .on(GetCommand)
-      .resolves({ Item: { jobName: 'bb-r-r01-c00000', taskToken: 'tok' } })
+      .resolves({ Item: { jobName: 'bb-r-r01-c00000', taskToken: 'tok', jobArn: 'arn:job/x' } })
       .on(UpdateCommand)
       .resolves({});
     sfnMock.on(SendTaskSuccessCommand).resolves({});

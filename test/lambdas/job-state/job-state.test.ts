@@ -31,6 +31,7 @@ const item = (extra: Record<string, unknown> = {}) => ({
   chunk: 0,
   modelId: 'm',
   taskToken: 'tok',
+  jobArn: JOB_ARN,
   status: 'Submitted',
   ...extra,
 });
@@ -93,13 +94,14 @@ describe('handleJobStateEvent', () => {
     expect(updates()[0]!.ExpressionAttributeValues).toMatchObject({ ':s': status, ':arn': JOB_ARN });
   });
 
-  it('completes the wait on a terminal event that arrives before submit-job recorded the job ARN', async () => {
-    // The item is written before the create call and found by job name: the event's own
-    // batchJobName, so an event that beats CreateModelInvocationJob's response still matches.
-    ddbMock.on(GetCommand).resolves({ Item: item({ status: 'Submitting' }) });
-    await expect(handleJobStateEvent(deps(), stateEvent('Completed'))).resolves.toBe('completed');
-    expect(sfnMock.commandCalls(SendTaskSuccessCommand).map((c) => c.args[0].input.taskToken)).toEqual(['tok']);
-    expect(updates()[0]!.ExpressionAttributeValues).toMatchObject({ ':s': 'Completed', ':arn': JOB_ARN });
+  it.each(['Completed', 'InProgress'])('changes nothing on an event (%s) that arrives before submit-job recorded the job ARN', async (status) => {
+    // Until the item has its job's ARN, an event of its name may be another job's (see the
+    // module comment); submit-job reads its own job once the ARN is recorded.
+    const { jobArn: _unknown, ...submitting } = item({ status: 'Submitting' });
+    ddbMock.on(GetCommand).resolves({ Item: submitting });
+    await expect(handleJobStateEvent(deps(), stateEvent(status))).resolves.toBe('awaiting-job-arn');
+    expect(sfnMock.calls()).toHaveLength(0);
+    expect(updates()).toHaveLength(0);
   });
 
   it('sends no message field when the event has none', async () => {
