@@ -9,7 +9,7 @@ import type { CfnTemplate } from '../../local/services/template-intrinsics';
 import { cachedPipelineTemplate } from '../../local/template-cache';
 import { takeDeniedCalls } from '../../local/twin/access-checks';
 import { LocalTwin } from '../../local/twin';
-import { claudeLines, CLAUDE, expectConservation, readOutputsFromS3, tempDir, writeLines } from './helpers';
+import { claudeLines, CLAUDE, expectConservation, expectFailedRunAccounted, readOutputsFromS3, tempDir, writeLines } from './helpers';
 
 type Statement = { Action: string | string[]; Condition?: Record<string, unknown> };
 
@@ -55,7 +55,27 @@ test("a call its role does not allow is denied: without finalize's s3:PutObject 
         resource: expect.stringMatching(/^arn:aws:s3:::bedrock-batch-local\/results\/no-put\//),
       });
     // Nothing of the run's results was written.
-    await expect(twin.s3.send(new GetObjectCommand({ Bucket: twin.bucket, Key: 'results/no-put/summary.json' }))).rejects.toMatchObject({ name: 'NoSuchKey' });
+    for (const name of ['summary.json', 'results.jsonl', 'failed.jsonl', 'rejected.jsonl'])
+      await expect(twin.s3.send(new GetObjectCommand({ Bucket: twin.bucket, Key: `results/no-put/${name}` }))).rejects.toMatchObject({ name: 'NoSuchKey' });
+    // Conservation up to the denied write: the one chunk reconciled every input record exactly
+    // once into its parts, which a finalize with its grant back would publish.
+    const part = async (name: string): Promise<string[]> => {
+      const key = `work/no-put/r01/c00000/${name}.jsonl`;
+      const res = await twin.s3
+        .send(new GetObjectCommand({ Bucket: twin.bucket, Key: key }))
+        .catch((e: Error) => (e.name === 'NoSuchKey' ? undefined : Promise.reject(e)));
+      const text = res ? await res.Body!.transformToString() : '';
+      return text
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => (JSON.parse(l) as { recordId: string }).recordId);
+    };
+    const reconciled = [...(await part('succeeded')), ...(await part('failed')), ...(await part('retry'))];
+    expect(reconciled.sort()).toEqual(
+      claudeLines(100)
+        .map((l) => (JSON.parse(l) as { recordId: string }).recordId)
+        .sort(),
+    );
     // The denial, taken here, is this test's expectation (the suite fails any other test that leaves one).
     expect(takeDeniedCalls().map((c) => c.action)).toEqual(denied.map(() => 's3:PutObject'));
     // The grants the unchanged functions used are not reported unused; finalize's removed one is not in its list.
@@ -113,6 +133,9 @@ test('a read of a missing key without s3:ListBucket is a 403, not a 404: reconci
     expect(takeDeniedCalls()).toHaveLength(1);
     // Every reconcile attempt fails: no chunk settles, and the run does not succeed.
     expect(execution!.result?.status).not.toBe('SUCCEEDED');
+    // FinalizeFailed still accounts for every record: none twice, and those no chunk settled are
+    // counted in its summary's warning, not dropped silently.
+    expect(expectFailedRunAccounted(await readOutputsFromS3(twin.s3, twin.bucket, 'no-list'), 100)).toBe(100);
   } finally {
     await twin.stop();
   }

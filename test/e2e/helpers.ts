@@ -84,6 +84,25 @@ export function expectConservation(out: Omit<RunOutputs, 'emulator'>, inputLines
   }
 }
 
+/**
+ * Conservation for a run that failed before every record reached an output: the files agree
+ * with the summary, no record is in them twice, and the summary names how many input records
+ * are in none of them (nothing is dropped silently). Returns that number.
+ */
+export function expectFailedRunAccounted(out: Omit<RunOutputs, 'emulator'>, inputLines: number): number {
+  const { input, succeeded, failed, rejected } = out.summary.records;
+  expect(input).toBe(inputLines);
+  expect([out.results.length, out.failed.length, out.rejected.length]).toEqual([succeeded, failed, rejected]);
+  const ids = [...out.results, ...out.failed].map((r) => r.recordId);
+  expect(new Set(ids).size).toBe(ids.length);
+  const missing = input - succeeded - failed - rejected;
+  expect(missing).toBeGreaterThan(0);
+  expect(out.summary.warnings).toContain(
+    `the run failed before ${missing} of its ${inputLines} input records reached an output: they are in none of results, failed or rejected`,
+  );
+  return missing;
+}
+
 /** No more jobs were ever in flight than the cap allows. */
 export function expectUnderCap(out: RunOutputs, cap: number): void {
   expect(out.emulator.maxConcurrentJobs).toBeGreaterThan(0);
