@@ -175,6 +175,9 @@ export class LocalTwin {
           execution.events += 1;
         },
       }).then((result) => {
+        // The execution is over, and with it every task it ran: a late SendTaskSuccess on one of
+        // its tokens answers TaskTimedOut, as on AWS (completed tokens are left as they are).
+        for (const token of result.issuedTokens) this.services.stepFunctions.expire(token);
         execution.result = result;
         // Step Functions announces a stopped execution on the default bus (the stop-run rule's source).
         if (result.status === 'ABORTED') this.bus.publish(executionStatusEvent(execution, this.stateMachineArn, 'ABORTED', req.input ?? '{}'));

@@ -5,7 +5,8 @@
  */
 import { BedrockClient, ListModelInvocationJobsCommand } from '@aws-sdk/client-bedrock';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { SFNClient, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
 import { loadPipelineConfig } from '../../lib/pipeline-config';
 import { parseJobName, runKeys } from '../../lambdas/shared/contracts';
 import { LocalTwin } from '../../local/twin';
@@ -119,6 +120,51 @@ test('a job that had processed its records when the run was stopped keeps them: 
     await twin.stop();
   }
 });
+
+test('the task tokens of a stopped execution are closed: a late SendTaskSuccess on one answers TaskTimedOut, as on AWS', async () => {
+  const dir = tempDir();
+  const file = writeLines(dir, 'tokens.jsonl', claudeLines(200));
+  const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 50, minRecordsPerJob: 10 } } });
+  const twin = await LocalTwin.start({ config, accountQuotas: { minRecordsPerJob: 10 }, stepDelayMs: 400 });
+  const ddb = new DynamoDBClient({});
+  const sfn = new SFNClient({ endpoint: twin.endpoints.sfn });
+  try {
+    const input = await twin.upload(file, 'inbox/default/tokens.jsonl');
+    twin.startExecution({ name: 'stop-tokens', input: JSON.stringify({ inputs: [input], runId: 'stop-tokens' }) });
+    // Wait until a job is created and its task waits on its token, then stop the execution.
+    let waiting: string[] = [];
+    for (let i = 0; i < 2000 && waiting.length === 0; i++) {
+      waiting = await openTokens(ddb, 'stop-tokens');
+      if (waiting.length === 0) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(waiting.length).toBeGreaterThan(0);
+    twin.stopExecution('stop-tokens');
+    expect((await twin.executions.get('stop-tokens')!.done).status).toBe('ABORTED');
+    // The execution is over: its tasks no longer exist, whatever the job items still hold.
+    for (const taskToken of waiting) {
+      await expect(sfn.send(new SendTaskSuccessCommand({ taskToken, output: '{}' }))).rejects.toMatchObject({ name: 'TaskTimedOut' });
+    }
+
+    await twin.settle();
+    const summary = JSON.parse(await readResult<string>(twin, 'results/stop-tokens/summary.json'));
+    expect(summary.status).toBe('Stopped');
+    const results = jsonl(await readResult<string>(twin, 'results/stop-tokens/results.jsonl'));
+    const failed = jsonl(await readResult<string>(twin, 'results/stop-tokens/failed.jsonl'));
+    // Conservation: every input record in exactly one output, once.
+    expect(summary.records).toEqual({ input: 200, succeeded: results.length, failed: failed.length, rejected: 0 });
+    expect(new Set([...results, ...failed].map((r) => r.recordId)).size).toBe(200);
+  } finally {
+    sfn.destroy();
+    ddb.destroy();
+    await twin.stop();
+  }
+});
+
+/** The task tokens of the run's job items whose job exists and whose tokens are not completed. */
+async function openTokens(ddb: DynamoDBClient, runId: string): Promise<string[]> {
+  const res = await ddb.send(new ScanCommand({ TableName: 'bedrock-batch-jobs' }));
+  return (res.Items ?? []).filter((i) => i.runId?.S === runId && i.jobArn?.S && !i.tokenCompletedAt).flatMap((i) => i.taskTokens?.SS ?? []);
+}
 
 /** How many chunks of the run's first round are reconciled (have their stats.json). */
 async function reconciledChunks(twin: LocalTwin, runId: string): Promise<number> {
