@@ -123,7 +123,10 @@ function dynamoRequests(command: string, input: Input, env: CallEnvironment): Ac
     case 'PutItem':
       return [{ action: 'dynamodb:PutItem', resource: table, context: { 'dynamodb:LeadingKeys': partitionKeyOf(input.Item, env) } }];
     case 'Scan':
-      return [{ action: 'dynamodb:Scan', resource: table }];
+      // A Scan of an index is authorized against the index's ARN, which a grant on the table's
+      // alone does not cover (AWS's DynamoDB guide, "IAM policy to grant access to a specific
+      // DynamoDB table and its indexes", grants `table/Books/index/*` beside the table).
+      return [{ action: 'dynamodb:Scan', resource: input.IndexName === undefined ? table : `${table}/index/${str(input.IndexName)}` }];
     default:
       return undefined;
   }

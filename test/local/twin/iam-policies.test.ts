@@ -136,6 +136,15 @@ describe("the synthesized template's policies, as the twin reads them", () => {
     expect(allowed('finalize', 's3', 'PutBucketPolicyCommand', b)).toBe(false);
   });
 
+  it("asks a Scan of an index for the index's ARN, which a grant on the table alone does not cover", () => {
+    const table = { TableName: 'JobTable67B858C0' };
+    expect(allowed('sweeper', 'dynamodb', 'ScanCommand', table)).toBe(true);
+    expect(accessRequestsOf('dynamodb', 'ScanCommand', { ...table, IndexName: 'byRun' }, env).map((r) => r.resource)).toEqual([
+      'arn:aws:dynamodb:us-east-1:123456789012:table/JobTable67B858C0/index/byRun',
+    ]);
+    expect(allowed('sweeper', 'dynamodb', 'ScanCommand', { ...table, IndexName: 'byRun' })).toBe(false);
+  });
+
   it("holds Bedrock's service role to the job prefixes when a list names a prefix, and lets a list without one through", () => {
     // AWS's example role grants ListBucket with no prefix condition, and which prefix Bedrock lists
     // with is not documented (docs/BEDROCK-FACTS.md §8): a list without one must not fail the job.
