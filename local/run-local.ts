@@ -156,6 +156,11 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
       // Named apart, started together: they share the one emulator and the one job cap.
       for (const [i, input] of req.executionInputs.entries()) twin.startExecution({ name: `${executionName}-${i + 1}`, input: JSON.stringify(input) });
     } else if (req.oneRunPerFile) {
+      if (!twin.sendsObjectEvents) {
+        throw new AppError(
+          '--one-run-per-file drops the files into the inbox, but the drop bucket does not send its events to EventBridge (NotificationConfiguration.EventBridgeConfiguration): on AWS no run would start',
+        );
+      }
       for (const [i, file] of req.files.entries()) await twin.drop(file, route, keys[i]);
     } else {
       const inputs: string[] = [];

@@ -85,10 +85,11 @@ export class LocalTwin {
   readonly s3: S3Client;
   readonly emulator: BedrockEmulator;
   readonly bus: LocalEventBus;
+  /** Whether S3 announces a dropped file on EventBridge: the bucket's notification setting. */
+  readonly sendsObjectEvents: boolean;
   private readonly rules: BoundRules;
   /** Invocations so far by function and event key: the attempt number of the next one. */
   private readonly invocationCounts = new Map<string, number>();
-  private readonly faultCounts: TwinFaultStats;
   private readonly crashPlan?: CrashPlan;
   private readonly progress?: RunProgress;
   /** Handler invocations under way, awaited by {@link stop}. */
@@ -96,11 +97,10 @@ export class LocalTwin {
 
   private constructor(
     private readonly services: TwinServices,
-    faultCounts: TwinFaultStats,
+    private readonly faultCounts: TwinFaultStats,
     options: TwinOptions,
   ) {
-    ({ bucket: this.bucket, s3: this.s3, emulator: this.emulator, bus: this.bus } = services);
-    this.faultCounts = faultCounts;
+    ({ bucket: this.bucket, s3: this.s3, emulator: this.emulator, bus: this.bus, objectEvents: this.sendsObjectEvents } = services);
     const rate = options.faults?.['handler-crash'] ?? 0;
     if (rate > 0) this.crashPlan = seededCrashPlan(rate, options.seed ?? 1);
     if (options.progress) this.progress = new RunProgress(options.progress);
@@ -195,11 +195,11 @@ export class LocalTwin {
     execution.abort.abort();
   }
 
-  /** Uploads a local file to `inbox/<route>/` and announces it as S3 would (`Object Created`). */
+  /** Uploads a file to `inbox/<route>/` and, if the bucket sends events, announces it as S3 would (`Object Created`). */
   async drop(file: string, route = 'default', key = `inbox/${route}/${basename(file)}`): Promise<string> {
     const size = (await stat(file)).size;
     const put = await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: createReadStream(file), ContentLength: size }));
-    this.bus.publish(objectCreatedEvent(this.bucket, key, size, put.ETag ?? ''));
+    if (this.sendsObjectEvents) this.bus.publish(objectCreatedEvent(this.bucket, key, size, put.ETag ?? ''));
     return `s3://${this.bucket}/${key}`;
   }
 

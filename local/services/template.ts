@@ -175,6 +175,26 @@ export function bucketEncryptionKey(bucket: CfnResource, resolve: TokenResolver)
 }
 
 /**
+ * Whether S3 sends the bucket's events to EventBridge: only when its
+ * `NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled` is true. Without it
+ * a dropped file starts nothing on AWS (the pipeline's rule listens on EventBridge).
+ *
+ * @throws Error for a setting it cannot read (a condition, say), rather than guessing
+ */
+export function bucketSendsEvents(bucket: CfnResource): boolean {
+  const notification = bucket.Properties?.NotificationConfiguration as Record<string, unknown> | undefined;
+  if (notification === undefined) return false;
+  const unreadable = () => new Error(`the drop bucket's NotificationConfiguration cannot be read by the twin: ${JSON.stringify(notification)}`);
+  if (typeof notification !== 'object' || notification === null || Object.keys(notification).some((k) => k.startsWith('Fn::'))) throw unreadable();
+  const eventBridge = notification.EventBridgeConfiguration as { EventBridgeEnabled?: unknown } | undefined;
+  if (eventBridge === undefined) return false;
+  const enabled = eventBridge.EventBridgeEnabled;
+  if (enabled === true || enabled === 'true') return true;
+  if (enabled === false || enabled === 'false' || enabled === undefined) return false;
+  throw unreadable();
+}
+
+/**
  * The KMS key the construct was told the drop bucket is encrypted with (its
  * {@link BUCKET_KEY_METADATA_KEY} metadata), resolved; undefined when none was given. For a
  * bucket of the user's, which the template does not define.

@@ -18,7 +18,15 @@ import { localS3ClientConfig, startLocalS3 } from '../services/s3';
 import { LocalServiceQuotas } from '../services/service-quotas';
 import { StepFunctionsApi, type StepFunctionsApiOptions } from '../services/step-functions-api';
 import { fakeResolver, LOCAL_ACCOUNT, LOCAL_REGION } from '../services/fake-arns';
-import { bucketEncryptionKey, declaredBucketKey, eventRules, lambdaFunctions, stateMachineDefinition, type TemplateEventRule } from '../services/template';
+import {
+  bucketEncryptionKey,
+  bucketSendsEvents,
+  declaredBucketKey,
+  eventRules,
+  lambdaFunctions,
+  stateMachineDefinition,
+  type TemplateEventRule,
+} from '../services/template';
 import type { CfnTemplate } from '../services/template-intrinsics';
 import { cachedPipelineTemplate } from '../template-cache';
 import type { TwinOptions } from '../twin';
@@ -55,6 +63,8 @@ export interface TwinServiceHooks {
 /** The twin's running services and what it read from the template. */
 export interface TwinServices {
   readonly bucket: string;
+  /** Whether S3 announces the bucket's new objects on EventBridge (its notification setting). */
+  readonly objectEvents: boolean;
   readonly s3: S3Client;
   readonly emulator: BedrockEmulator;
   readonly bus: LocalEventBus;
@@ -110,6 +120,9 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
   // bucket of the user's is not in the template: the key the construct was given stands for it.
   const bucketKey = bucketId ? bucketEncryptionKey(resources[bucketId]!, resolve) : declaredBucketKey(template, resolve);
   const bucketKeys = bucketKey ? { [bucket]: bucketKey } : undefined;
+  // S3 announces a drop on EventBridge only if the bucket says so. A bucket of the user's is
+  // not in the template: the README tells them to turn it on, and the twin takes it as done.
+  const objectEvents = bucketId ? bucketSendsEvents(resources[bucketId]!) : true;
 
   const stops: Array<() => Promise<void>> = [];
   try {
@@ -211,6 +224,7 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
     return {
       lambda,
       bucket,
+      objectEvents,
       s3,
       emulator,
       bus,

@@ -3,7 +3,7 @@
  * two pipelines), picked with --pipeline, files dropped on one of its routes.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunSummary } from '../../lambdas/finalize/run-summary';
 import { claudeLines, readJsonl, tempDir, writeLines } from './helpers';
@@ -102,5 +102,14 @@ describe('local run --app', () => {
     const res = cli(['local', 'run', file, '--app', `"${process.execPath}" -e "console.error('no credentials for lookup'); process.exit(3)"`, '--quiet']);
     expect(res.code).toBe(2);
     expect(res.stderr.trim()).toMatch(/^bedrock-batch: --app: '.*' exited with code 3: no credentials for lookup$/);
+  });
+  test('--one-run-per-file on an app whose drop bucket sends no events to EventBridge: refused, as no run would start on AWS', () => {
+    const out = join(dir, 'out-no-events');
+    const noEvents = `"${process.execPath}" -r "${require.resolve('tsx/cjs')}" test/e2e/fixtures/no-events-app.ts`;
+    const res = cli(['local', 'run', file, '--app', noEvents, '--route', 'tickets', '--one-run-per-file', '--out', out, '--quiet']);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('does not send its events to EventBridge');
+    // Nothing ran, so no record reached an output: no folder was written.
+    expect(existsSync(out)).toBe(false);
   });
 });

@@ -7,7 +7,9 @@ import { loadPipelineConfig } from '../../lib/pipeline-config';
 import { LocalTwin } from '../../local/twin';
 import { runLocal } from '../../local/run-local';
 import { claudeLines, CLAUDE, expectConservation, expectUnderCap, readOutputs, readOutputsFromS3, tempDir, writeLines } from './helpers';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import type { CfnTemplate } from '../../local/services/template-intrinsics';
+import { cachedPipelineTemplate } from '../../local/template-cache';
 
 describe('starting runs on the local twin', () => {
   test('a dropped file starts one run; the same event delivered twice starts no second run', async () => {
@@ -41,6 +43,30 @@ describe('starting runs on the local twin', () => {
       const finished = twin.bus.events.filter((e) => e['detail-type'] === 'Batch Run Completed');
       expect(finished).toHaveLength(1);
       expect(finished[0]).toMatchObject({ source: 'bedrock-batch', detail: { runId, status: 'Succeeded' } });
+    } finally {
+      await twin.stop();
+    }
+  });
+
+  test('a drop bucket without EventBridge notifications starts nothing when a file is dropped, as on AWS', async () => {
+    const dir = tempDir();
+    const lines = claudeLines(120);
+    const file = writeLines(dir, 'unheard.jsonl', lines);
+    const config = loadPipelineConfig({ routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 60, minRecordsPerJob: 10 } } });
+    // The drop bucket's notification setting removed (say, by an escape hatch or a refactor).
+    const template = structuredClone(cachedPipelineTemplate(config)) as CfnTemplate;
+    const buckets = Object.values(template.Resources ?? {}).filter((r) => r.Type === 'AWS::S3::Bucket' && r.Properties?.NotificationConfiguration);
+    expect(buckets).toHaveLength(1);
+    delete buckets[0]!.Properties!.NotificationConfiguration;
+    const twin = await LocalTwin.start({ config, template, accountQuotas: { minRecordsPerJob: 10 } });
+    try {
+      const uri = await twin.drop(file);
+      expect(await twin.settle()).toHaveLength(0);
+      // Nothing ran: the dropped file is whole in the inbox, and no record reached any output.
+      const key = uri.slice(`s3://${twin.bucket}/`.length);
+      const body = await (await twin.s3.send(new GetObjectCommand({ Bucket: twin.bucket, Key: key }))).Body!.transformToString();
+      expect(body.split('\n').filter(Boolean)).toEqual(lines);
+      expect((await twin.s3.send(new ListObjectsV2Command({ Bucket: twin.bucket, Prefix: 'results/' }))).KeyCount ?? 0).toBe(0);
     } finally {
       await twin.stop();
     }

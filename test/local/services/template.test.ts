@@ -1,5 +1,5 @@
 import { fakeArn, fakeResolver, logicalIdFromFakeArn } from '../../../local/services/fake-arns';
-import { bucketEncryptionKey, eventRules, lambdaFunctions, stateMachineDefinition } from '../../../local/services/template';
+import { bucketEncryptionKey, bucketSendsEvents, eventRules, lambdaFunctions, stateMachineDefinition } from '../../../local/services/template';
 import { resolveTokens, type CfnResource, type CfnTemplate, type TokenResolver } from '../../../local/services/template-intrinsics';
 
 /** A hand-written miniature of what CDK synthesizes for the pipeline. */
@@ -304,5 +304,26 @@ describe('bucketEncryptionKey', () => {
   it('refuses a shape it cannot read rather than checking nothing', () => {
     expect(() => bucketEncryptionKey(bucket({ 'Fn::If': ['Encrypt', [], []] }), resolve)).toThrow(/BucketEncryption.*cannot be read/);
     expect(() => bucketEncryptionKey(bucket([{ ServerSideEncryptionByDefault: { 'Fn::If': ['Encrypt', {}, {}] } }]), resolve)).toThrow(/cannot be read/);
+  });
+});
+
+describe('bucketSendsEvents', () => {
+  const bucket = (notification: unknown): CfnResource => ({
+    Type: 'AWS::S3::Bucket',
+    Properties: notification === undefined ? {} : { NotificationConfiguration: notification },
+  });
+
+  it('is true only when the bucket turns its EventBridge notifications on', () => {
+    expect(bucketSendsEvents(bucket({ EventBridgeConfiguration: { EventBridgeEnabled: true } }))).toBe(true);
+    expect(bucketSendsEvents(bucket(undefined))).toBe(false);
+    expect(bucketSendsEvents(bucket({}))).toBe(false);
+    expect(bucketSendsEvents(bucket({ EventBridgeConfiguration: { EventBridgeEnabled: false } }))).toBe(false);
+    // Notifications to a queue or a function are not EventBridge's: the pipeline's rule never sees them.
+    expect(bucketSendsEvents(bucket({ QueueConfigurations: [{ Event: 's3:ObjectCreated:*', Queue: 'arn:aws:sqs:us-east-1:1:q' }] }))).toBe(false);
+  });
+
+  it('refuses a shape it cannot read rather than guessing', () => {
+    expect(() => bucketSendsEvents(bucket({ 'Fn::If': ['On', {}, {}] }))).toThrow(/NotificationConfiguration.*cannot be read/);
+    expect(() => bucketSendsEvents(bucket({ EventBridgeConfiguration: { EventBridgeEnabled: { 'Fn::If': ['On', true, false] } } }))).toThrow(/cannot be read/);
   });
 });
