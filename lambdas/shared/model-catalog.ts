@@ -24,6 +24,9 @@ export const MODEL_CATALOG_SOURCES = {
   quotas: 'https://docs.aws.amazon.com/general/latest/gr/bedrock.html',
   quotaKinds: 'https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-data.html',
   temperatureTopP: 'https://github.com/aws-samples/bedrock-access-gateway/issues/191',
+  claudeMessages: 'https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages-request-response.html',
+  claudeSchemaError: 'https://repost.aws/knowledge-center/bedrock-validation-exception-errors',
+  novaRequest: 'https://docs.aws.amazon.com/nova/latest/userguide/complete-request-schema.html',
 } as const;
 
 /** The per-model batch quotas (docs/BEDROCK-FACTS.md §7), in records, bytes and jobs. */
@@ -91,7 +94,18 @@ export type RequestRule =
    * An image whose base64 data is over `maxBase64Bytes` (Claude: 5 MiB of base64, about 3.75 MiB
    * of image): "image exceeds 5 MB maximum: N bytes > 5242880 bytes", with where it is.
    */
-  | { readonly kind: 'image-size'; readonly maxBase64Bytes: number; readonly confirmed: boolean };
+  | { readonly kind: 'image-size'; readonly maxBase64Bytes: number; readonly confirmed: boolean }
+  /**
+   * A top-level key of an InvokeModel body that is not in `keys` (the model's request schema):
+   * "Malformed input request: [alsoReported]#: extraneous key [k] is not permitted, please
+   * reformat your input and try again." `alsoReported` is what Bedrock's schema check says
+   * before it (Claude's Messages body: its schema's `not` of the text-completions one).
+   */
+  | { readonly kind: 'known-keys'; readonly keys: readonly string[]; readonly alsoReported?: string; readonly confirmed: boolean }
+  /** A message whose `role` is not one of `roles` (Claude: a "system" turn inside `messages`). */
+  | { readonly kind: 'message-roles'; readonly roles: readonly string[]; readonly confirmed: boolean }
+  /** An input longer than the model's context window, in the fake model's token count: "Input is too long for requested model." */
+  | { readonly kind: 'context-window'; readonly tokens: number; readonly confirmed: boolean };
 
 /** A foundation model as the catalog knows it. */
 export interface CatalogModel {
@@ -125,6 +139,38 @@ const MAX_OUTPUT: RequestRule = { kind: 'max-output-tokens', confirmed: false };
  * accelerated-intelligent-document-processing-on-aws#841). Not on an AWS page: unconfirmed.
  */
 const CLAUDE_IMAGE_SIZE: RequestRule = { kind: 'image-size', maxBase64Bytes: 5 * 1024 * 1024, confirmed: false };
+/** The Claude Messages body's keys (MODEL_CATALOG_SOURCES.claudeMessages); the error text is AWS's (`claudeSchemaError`). */
+const CLAUDE_MESSAGES_KEYS = [
+  'anthropic_version',
+  'anthropic_beta',
+  'max_tokens',
+  'system',
+  'messages',
+  'temperature',
+  'top_p',
+  'top_k',
+  'tools',
+  'tool_choice',
+  'stop_sequences',
+];
+const CLAUDE_SCHEMA_PREFIX = '#: subject must not be valid against schema {"required":["messages"]}';
+const CLAUDE_KEYS: RequestRule = { kind: 'known-keys', keys: CLAUDE_MESSAGES_KEYS, alsoReported: CLAUDE_SCHEMA_PREFIX, confirmed: true };
+/** Claude 4 models also take `thinking` (extended thinking). Which other keys newer models take is unconfirmed. */
+const CLAUDE_4_KEYS: RequestRule = { kind: 'known-keys', keys: [...CLAUDE_MESSAGES_KEYS, 'thinking'], alsoReported: CLAUDE_SCHEMA_PREFIX, confirmed: false };
+/** The role of a Claude message is user or assistant (MODEL_CATALOG_SOURCES.claudeMessages); the error text is Anthropic's, unconfirmed on Bedrock. */
+const CLAUDE_ROLES: RequestRule = { kind: 'message-roles', roles: ['user', 'assistant'], confirmed: false };
+/** Claude's 200,000-token context window; Bedrock's text for a longer input is reported (anthropics/claude-code#760), not documented. */
+const CLAUDE_CONTEXT: RequestRule = { kind: 'context-window', tokens: 200_000, confirmed: false };
+/** The Nova InvokeModel body's keys (MODEL_CATALOG_SOURCES.novaRequest); the error text is reported (logancyang/obsidian-copilot#2145). */
+const NOVA_KEYS: RequestRule = { kind: 'known-keys', keys: ['schemaVersion', 'system', 'messages', 'inferenceConfig', 'toolConfig'], confirmed: false };
+const CLAUDE_4_RULES: readonly RequestRule[] = [CLAUDE_4_KEYS, MAX_OUTPUT, TEMPERATURE_XOR_TOP_P, CLAUDE_ROLES, CLAUDE_IMAGE_SIZE, CLAUDE_CONTEXT];
+
+/** The rules of an entry that names none: its family's. */
+function familyRules(family: ModelFamily): readonly RequestRule[] {
+  if (family === 'anthropic') return [CLAUDE_KEYS, MAX_OUTPUT, CLAUDE_ROLES, CLAUDE_IMAGE_SIZE, CLAUDE_CONTEXT];
+  if (family === 'nova') return [NOVA_KEYS, MAX_OUTPUT];
+  return [MAX_OUTPUT];
+}
 
 const ENTRIES: readonly Entry[] = [
   // Anthropic (docs/BEDROCK-FACTS.md §7: minimum 100 for Claude 3/3.5).
@@ -153,8 +199,10 @@ const ENTRIES: readonly Entry[] = [
     quotaName: 'Claude 3.5 Sonnet',
     batch: true,
     profileRequired: false,
-    maxOutputTokens: 8192,
-    confirmed: true,
+    // 8192 on Anthropic's API only with a beta header; Bedrock answers "exceeds the model limit of 4096".
+    maxOutputTokens: 4096,
+    confirmed: false,
+    note: 'the 4096 output limit is reported by users (sigoden/aichat#813, anthropics/anthropic-sdk-python#665), not on an AWS page',
   },
   {
     id: 'anthropic.claude-3-5-sonnet-20241022-v2:0',
@@ -173,6 +221,7 @@ const ENTRIES: readonly Entry[] = [
     batch: true,
     profileRequired: true,
     maxOutputTokens: 64000,
+    requestRules: CLAUDE_4_RULES,
     confirmed: false,
     note: 'served through inference profiles only; quota name and output limit not confirmed',
   },
@@ -183,7 +232,7 @@ const ENTRIES: readonly Entry[] = [
     batch: true,
     profileRequired: true,
     maxOutputTokens: 64000,
-    requestRules: [MAX_OUTPUT, TEMPERATURE_XOR_TOP_P, CLAUDE_IMAGE_SIZE],
+    requestRules: CLAUDE_4_RULES,
     confirmed: false,
     note: 'batch through the global profile per the Sonnet 4.5 global cross-Region inference announcement; quota name not confirmed',
   },
@@ -194,7 +243,7 @@ const ENTRIES: readonly Entry[] = [
     batch: true,
     profileRequired: true,
     maxOutputTokens: 64000,
-    requestRules: [MAX_OUTPUT, TEMPERATURE_XOR_TOP_P, CLAUDE_IMAGE_SIZE],
+    requestRules: CLAUDE_4_RULES,
     confirmed: false,
     note: 'batch support and quota name not confirmed; the temperature/top_p rule is (aws-samples/bedrock-access-gateway#191)',
   },
@@ -205,6 +254,7 @@ const ENTRIES: readonly Entry[] = [
     batch: false,
     profileRequired: false,
     maxOutputTokens: 4096,
+    requestRules: [CLAUDE_KEYS, MAX_OUTPUT, CLAUDE_ROLES, { kind: 'context-window', tokens: 100_000, confirmed: false }],
     confirmed: false,
     note: 'a legacy text-completions model; not among the models the batch pages name (unconfirmed: the stored copy of the table was cut)',
   },
@@ -342,7 +392,7 @@ export const MODEL_CATALOG: ReadonlyMap<string, CatalogModel> = new Map(
     {
       ...e,
       quotas: { ...DEFAULT_MODEL_QUOTAS, ...e.quotas },
-      requestRules: e.requestRules ?? (e.family === 'anthropic' ? [MAX_OUTPUT, CLAUDE_IMAGE_SIZE] : [MAX_OUTPUT]),
+      requestRules: e.requestRules ?? familyRules(e.family),
       confirmed: e.confirmed ?? false,
     },
   ]),

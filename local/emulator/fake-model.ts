@@ -5,7 +5,7 @@
  */
 import { baseModelId, modelInputProblem, type ModelFamily } from '../../lambdas/shared/model-family';
 import { hash53, seededRandom } from './faults';
-import { requestRuleProblem } from './request-rules';
+import { inputText, inputTokenCount, requestRuleProblem } from './request-rules';
 import { isRecord } from './validation';
 
 /** How a job's records are interpreted (docs/BEDROCK-FACTS.md §1 `modelInvocationType`). */
@@ -62,10 +62,9 @@ export function fakeModelOutput(req: FakeModelRequest): FakeModelResult {
   const refusal = requestRuleProblem(req.modelId, req.family, req.modelInput, invocationType);
   if (refusal) return { ok: false, errorCode: 400, message: refusal, byModel: true };
 
-  const text = inputText(req.modelInput);
-  const key = hash53(text, req.seed ?? 1);
+  const key = hash53(inputText(req.modelInput), req.seed ?? 1);
   const random = seededRandom(key % 4294967296);
-  const inputTokens = Math.max(1, Math.ceil(text.length / 4)) + messageCount(req.modelInput) * 3;
+  const inputTokens = inputTokenCount(req.modelInput);
 
   if (invocationType === 'Converse') {
     const gen = generate(random, maxTokensOf(req.modelInput, 'inferenceConfig.maxTokens'));
@@ -218,28 +217,6 @@ function maxTokensOf(modelInput: Record<string, unknown>, path: string): number 
   let v: unknown = modelInput;
   for (const part of path.split('.')) v = isRecord(v) ? v[part] : undefined;
   return typeof v === 'number' ? v : undefined;
-}
-
-function messageCount(modelInput: Record<string, unknown>): number {
-  return Array.isArray(modelInput.messages) ? modelInput.messages.length : 0;
-}
-
-/** Keys whose string values are protocol, not prompt text. */
-const NON_TEXT_KEYS = new Set(['anthropic_version', 'role', 'type', 'schemaVersion', 'embeddingTypes', 'format', 'media_type']);
-
-/** All prompt text of a request, concatenated: the basis of input token counts. */
-export function inputText(modelInput: unknown): string {
-  const acc: string[] = [];
-  collectText(modelInput, acc);
-  return acc.join('\n');
-}
-
-function collectText(value: unknown, acc: string[]): void {
-  if (typeof value === 'string') acc.push(value);
-  else if (Array.isArray(value)) for (const v of value) collectText(v, acc);
-  else if (isRecord(value)) {
-    for (const [k, v] of Object.entries(value)) if (!NON_TEXT_KEYS.has(k)) collectText(v, acc);
-  }
 }
 
 /** `anthropic.claude-3-haiku-20240307-v1:0` -> `claude-3-haiku-20240307`, as in real batch output. */

@@ -61,6 +61,45 @@ function oversizedImage(modelInput: Record<string, unknown>, invocationType: Inv
   return undefined;
 }
 
+/** The first top-level key of the body that is not one of `keys`. */
+function extraneousKey(modelInput: Record<string, unknown>, keys: readonly string[]): string | undefined {
+  return Object.keys(modelInput).find((k) => !keys.includes(k));
+}
+
+/** The first message whose role is not one of `roles`, as its role. */
+function unexpectedRole(modelInput: Record<string, unknown>, roles: readonly string[]): string | undefined {
+  const messages = Array.isArray(modelInput.messages) ? modelInput.messages : [];
+  for (const message of messages) {
+    const role = isRecord(message) ? message.role : undefined;
+    if (typeof role === 'string' && !roles.includes(role)) return role;
+  }
+  return undefined;
+}
+
+/** Keys whose string values are protocol or binary data, not prompt text. */
+const NON_TEXT_KEYS = new Set(['anthropic_version', 'role', 'type', 'schemaVersion', 'embeddingTypes', 'format', 'media_type', 'data', 'bytes']);
+
+/** All prompt text of a request, concatenated: the basis of input token counts (images and other data excluded). */
+export function inputText(modelInput: unknown): string {
+  const acc: string[] = [];
+  collectText(modelInput, acc);
+  return acc.join('\n');
+}
+
+function collectText(value: unknown, acc: string[]): void {
+  if (typeof value === 'string') acc.push(value);
+  else if (Array.isArray(value)) for (const v of value) collectText(v, acc);
+  else if (isRecord(value)) {
+    for (const [k, v] of Object.entries(value)) if (!NON_TEXT_KEYS.has(k)) collectText(v, acc);
+  }
+}
+
+/** The fake model's input token count: about one token per 4 characters of prompt text, plus 3 per message. */
+export function inputTokenCount(modelInput: Record<string, unknown>): number {
+  const messages = Array.isArray(modelInput.messages) ? modelInput.messages.length : 0;
+  return Math.max(1, Math.ceil(inputText(modelInput).length / 4)) + messages * 3;
+}
+
 /**
  * Why the model refuses this request by one of its catalog rules, in AWS's words, or undefined.
  * A model the catalog does not know applies none (the emulator refuses it at job creation).
@@ -74,6 +113,19 @@ export function requestRuleProblem(
 ): string | undefined {
   if (!model) return undefined;
   for (const rule of model.requestRules) {
+    // A Converse record is checked against the Converse API's own shape (fake-model.ts), not the model's body.
+    if (rule.kind === 'known-keys' && invocationType === 'InvokeModel') {
+      const key = extraneousKey(modelInput, rule.keys);
+      if (key !== undefined)
+        return `Malformed input request: ${rule.alsoReported ?? ''}#: extraneous key [${key}] is not permitted, please reformat your input and try again.`;
+    }
+    if (rule.kind === 'message-roles' && invocationType === 'InvokeModel') {
+      const role = unexpectedRole(modelInput, rule.roles);
+      if (role !== undefined) {
+        return `messages: Unexpected role "${role}". The Messages API accepts a top-level \`system\` parameter, not "system" as an input message role.`;
+      }
+    }
+    if (rule.kind === 'context-window' && inputTokenCount(modelInput) > rule.tokens) return 'Input is too long for requested model.';
     if (rule.kind === 'max-output-tokens' && model.maxOutputTokens !== undefined) {
       const asked = requestedMaxTokens(family, modelInput, invocationType);
       if (asked !== undefined && asked > model.maxOutputTokens) {

@@ -145,3 +145,95 @@ describe("the fake model applies the catalog's request rules (a 400 with AWS's t
     expect(fakeModelOutput(claude('anthropic.claude-3-haiku-20240307-v1:0', both)).ok).toBe(true);
   });
 });
+
+describe("the fake model refuses bodies the model's schema does not accept (a 400 with AWS's text)", () => {
+  const claude = (modelId: string, extra: Record<string, unknown>) => ({
+    modelId,
+    family: 'anthropic' as const,
+    modelInput: { anthropic_version: 'bedrock-2023-05-31', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }], ...extra },
+  });
+  const nova = (extra: Record<string, unknown>, modelId = 'amazon.nova-lite-v1:0') => ({
+    modelId,
+    family: 'nova' as const,
+    modelInput: { messages: [{ role: 'user', content: [{ text: 'hi' }] }], ...extra },
+  });
+
+  it('refuses a top-level key the Claude Messages body does not have, as Bedrock words it', () => {
+    expect(fakeModelOutput(claude('anthropic.claude-3-haiku-20240307-v1:0', { top_n: 1 }))).toEqual({
+      ok: false,
+      errorCode: 400,
+      message:
+        'Malformed input request: #: subject must not be valid against schema {"required":["messages"]}#: extraneous key [top_n] is not permitted, please reformat your input and try again.',
+      byModel: true,
+    });
+    // Every key of the documented Messages body is accepted.
+    const documented = {
+      anthropic_beta: ['computer-use-2024-10-22'],
+      system: 'be brief',
+      temperature: 0.2,
+      top_k: 5,
+      stop_sequences: ['END'],
+      tools: [{ name: 'lookup', description: 'd', input_schema: { type: 'object' } }],
+      tool_choice: { type: 'auto' },
+    };
+    expect(fakeModelOutput(claude('anthropic.claude-3-haiku-20240307-v1:0', documented)).ok).toBe(true);
+    expect(fakeModelOutput(claude('anthropic.claude-3-haiku-20240307-v1:0', { top_p: 0.9 })).ok).toBe(true);
+  });
+
+  it('refuses a top-level key the Nova body does not have (max_tokens is not Nova’s), and accepts its own', () => {
+    expect(fakeModelOutput(nova({ max_tokens: 100 }))).toEqual({
+      ok: false,
+      errorCode: 400,
+      message: 'Malformed input request: #: extraneous key [max_tokens] is not permitted, please reformat your input and try again.',
+      byModel: true,
+    });
+    const own = {
+      schemaVersion: 'messages-v1',
+      system: [{ text: 'be brief' }],
+      inferenceConfig: { maxTokens: 50, temperature: 0.1 },
+      toolConfig: { tools: [] },
+    };
+    expect(fakeModelOutput(nova(own)).ok).toBe(true);
+    expect(fakeModelOutput(nova({ max_tokens: 100 }, 'us.amazon.nova-premier-v1:0'))).toMatchObject({ ok: false, byModel: true });
+  });
+
+  it('checks the keys of InvokeModel bodies only: a Converse record has its own fields', () => {
+    const converse = fakeModelOutput({
+      modelId: 'amazon.nova-lite-v1:0',
+      family: 'nova',
+      invocationType: 'Converse',
+      modelInput: { messages: [{ role: 'user', content: [{ text: 'hi' }] }], additionalModelRequestFields: { inferenceConfig: { topK: 5 } } },
+    });
+    expect(converse.ok).toBe(true);
+  });
+
+  it('refuses a "system" message inside messages on Claude models', () => {
+    const systemTurn = {
+      messages: [
+        { role: 'system', content: 'be brief' },
+        { role: 'user', content: 'hi' },
+      ],
+    };
+    expect(fakeModelOutput(claude('anthropic.claude-3-5-haiku-20241022-v1:0', systemTurn))).toEqual({
+      ok: false,
+      errorCode: 400,
+      message: 'messages: Unexpected role "system". The Messages API accepts a top-level `system` parameter, not "system" as an input message role.',
+      byModel: true,
+    });
+    expect(fakeModelOutput(claude('anthropic.claude-3-5-haiku-20241022-v1:0', { system: 'be brief' })).ok).toBe(true);
+  });
+
+  it("refuses a request whose input is longer than the model's context window", () => {
+    // The fake model counts about one token per 4 characters, plus 3 per message.
+    const withText = (chars: number) => claude('anthropic.claude-3-haiku-20240307-v1:0', { messages: [{ role: 'user', content: 'a'.repeat(chars) }] });
+    expect(fakeModelOutput(withText(200_000 * 4))).toEqual({ ok: false, errorCode: 400, message: 'Input is too long for requested model.', byModel: true });
+    expect(fakeModelOutput(withText(199_000 * 4)).ok).toBe(true);
+  });
+
+  it('holds Claude 3.5 Sonnet (June 2024) to 4096 output tokens, as Bedrock does', () => {
+    expect(fakeModelOutput(claude('anthropic.claude-3-5-sonnet-20240620-v1:0', { max_tokens: 4097 }))).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('model limit of 4096'),
+    });
+  });
+});
