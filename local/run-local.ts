@@ -156,6 +156,7 @@ export async function runLocal(req: LocalRunRequest): Promise<LocalRunOutcome> {
       // Named apart, started together: they share the one emulator and the one job cap.
       for (const [i, input] of req.executionInputs.entries()) twin.startExecution({ name: `${executionName}-${i + 1}`, input: JSON.stringify(input) });
     } else if (req.oneRunPerFile) {
+      if (twin.sendsObjectEvents instanceof Error) throw new AppError(`--one-run-per-file: ${twin.sendsObjectEvents.message}`);
       if (!twin.sendsObjectEvents) {
         throw new AppError(
           '--one-run-per-file drops the files into the inbox, but the drop bucket does not send its events to EventBridge (NotificationConfiguration.EventBridgeConfiguration): on AWS no run would start',

@@ -85,8 +85,8 @@ export class LocalTwin {
   readonly s3: S3Client;
   readonly emulator: BedrockEmulator;
   readonly bus: LocalEventBus;
-  /** Whether S3 announces a dropped file on EventBridge: the bucket's notification setting. */
-  readonly sendsObjectEvents: boolean;
+  /** Whether S3 announces a dropped file on EventBridge (the bucket's setting), or why the twin cannot tell. */
+  readonly sendsObjectEvents: boolean | Error;
   private readonly rules: BoundRules;
   /** Invocations so far by function and event key: the attempt number of the next one. */
   private readonly invocationCounts = new Map<string, number>();
@@ -197,6 +197,7 @@ export class LocalTwin {
 
   /** Uploads a file to `inbox/<route>/` and, if the bucket sends events, announces it as S3 would (`Object Created`). */
   async drop(file: string, route = 'default', key = `inbox/${route}/${basename(file)}`): Promise<string> {
+    if (this.sendsObjectEvents instanceof Error) throw this.sendsObjectEvents;
     const size = (await stat(file)).size;
     const put = await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: createReadStream(file), ContentLength: size }));
     if (this.sendsObjectEvents) this.bus.publish(objectCreatedEvent(this.bucket, key, size, put.ETag ?? ''));

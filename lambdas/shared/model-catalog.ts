@@ -104,8 +104,17 @@ export type RequestRule =
   | { readonly kind: 'known-keys'; readonly keys: readonly string[]; readonly alsoReported?: string; readonly confirmed: boolean }
   /** A message whose `role` is not one of `roles` (Claude: a "system" turn inside `messages`). */
   | { readonly kind: 'message-roles'; readonly roles: readonly string[]; readonly confirmed: boolean }
-  /** An input longer than the model's context window, in the fake model's token count: "Input is too long for requested model." */
-  | { readonly kind: 'context-window'; readonly tokens: number; readonly confirmed: boolean };
+  /**
+   * An input longer than the model's context window, in the fake model's token count: "Input is
+   * too long for requested model." `withBeta`: the larger window an `anthropic_beta` flag with
+   * that prefix opens (Claude Sonnet 4 and 4.5: `context-1m-…`, 1,000,000 tokens).
+   */
+  | {
+      readonly kind: 'context-window';
+      readonly tokens: number;
+      readonly withBeta?: { readonly prefix: string; readonly tokens: number };
+      readonly confirmed: boolean;
+    };
 
 /** A foundation model as the catalog knows it. */
 export interface CatalogModel {
@@ -155,15 +164,23 @@ const CLAUDE_MESSAGES_KEYS = [
 ];
 const CLAUDE_SCHEMA_PREFIX = '#: subject must not be valid against schema {"required":["messages"]}';
 const CLAUDE_KEYS: RequestRule = { kind: 'known-keys', keys: CLAUDE_MESSAGES_KEYS, alsoReported: CLAUDE_SCHEMA_PREFIX, confirmed: true };
-/** Claude 4 models also take `thinking` (extended thinking). Which other keys newer models take is unconfirmed. */
-const CLAUDE_4_KEYS: RequestRule = { kind: 'known-keys', keys: [...CLAUDE_MESSAGES_KEYS, 'thinking'], alsoReported: CLAUDE_SCHEMA_PREFIX, confirmed: false };
-/** The role of a Claude message is user or assistant (MODEL_CATALOG_SOURCES.claudeMessages); the error text is Anthropic's, unconfirmed on Bedrock. */
+/**
+ * A message's role is user or assistant (MODEL_CATALOG_SOURCES.claudeMessages); the error text is
+ * Anthropic's, unconfirmed on Bedrock. A missing or non-string role fails the schema check.
+ */
 const CLAUDE_ROLES: RequestRule = { kind: 'message-roles', roles: ['user', 'assistant'], confirmed: false };
 /** Claude's 200,000-token context window; Bedrock's text for a longer input is reported (anthropics/claude-code#760), not documented. */
 const CLAUDE_CONTEXT: RequestRule = { kind: 'context-window', tokens: 200_000, confirmed: false };
+const CLAUDE_CONTEXT_1M_BETA: RequestRule = { ...CLAUDE_CONTEXT, withBeta: { prefix: 'context-1m-', tokens: 1_000_000 } };
 /** The Nova InvokeModel body's keys (MODEL_CATALOG_SOURCES.novaRequest); the error text is reported (logancyang/obsidian-copilot#2145). */
 const NOVA_KEYS: RequestRule = { kind: 'known-keys', keys: ['schemaVersion', 'system', 'messages', 'inferenceConfig', 'toolConfig'], confirmed: false };
-const CLAUDE_4_RULES: readonly RequestRule[] = [CLAUDE_4_KEYS, MAX_OUTPUT, TEMPERATURE_XOR_TOP_P, CLAUDE_ROLES, CLAUDE_IMAGE_SIZE, CLAUDE_CONTEXT];
+/**
+ * Claude 4 models: no key rule, since they take keys beyond the documented list behind beta
+ * flags (`thinking`, `context_management` …) and which ones is not documented: a wrong list
+ * would refuse records AWS runs.
+ */
+const CLAUDE_SONNET_4_RULES: readonly RequestRule[] = [MAX_OUTPUT, CLAUDE_ROLES, CLAUDE_IMAGE_SIZE, CLAUDE_CONTEXT_1M_BETA];
+const CLAUDE_4_5_RULES: readonly RequestRule[] = [MAX_OUTPUT, TEMPERATURE_XOR_TOP_P, CLAUDE_ROLES, CLAUDE_IMAGE_SIZE];
 
 /** The rules of an entry that names none: its family's. */
 function familyRules(family: ModelFamily): readonly RequestRule[] {
@@ -221,7 +238,7 @@ const ENTRIES: readonly Entry[] = [
     batch: true,
     profileRequired: true,
     maxOutputTokens: 64000,
-    requestRules: CLAUDE_4_RULES,
+    requestRules: CLAUDE_SONNET_4_RULES,
     confirmed: false,
     note: 'served through inference profiles only; quota name and output limit not confirmed',
   },
@@ -232,7 +249,7 @@ const ENTRIES: readonly Entry[] = [
     batch: true,
     profileRequired: true,
     maxOutputTokens: 64000,
-    requestRules: CLAUDE_4_RULES,
+    requestRules: [...CLAUDE_4_5_RULES, CLAUDE_CONTEXT_1M_BETA],
     confirmed: false,
     note: 'batch through the global profile per the Sonnet 4.5 global cross-Region inference announcement; quota name not confirmed',
   },
@@ -243,7 +260,7 @@ const ENTRIES: readonly Entry[] = [
     batch: true,
     profileRequired: true,
     maxOutputTokens: 64000,
-    requestRules: CLAUDE_4_RULES,
+    requestRules: [...CLAUDE_4_5_RULES, CLAUDE_CONTEXT],
     confirmed: false,
     note: 'batch support and quota name not confirmed; the temperature/top_p rule is (aws-samples/bedrock-access-gateway#191)',
   },

@@ -5,7 +5,7 @@
  * twin shows the per-record failures a first deploy would (docs/BEDROCK-FACTS.md, "Model
  * catalog").
  */
-import { catalogModel, type CatalogModel } from '../../lambdas/shared/model-catalog';
+import { catalogModel, type CatalogModel, type RequestRule } from '../../lambdas/shared/model-catalog';
 import type { ModelFamily } from '../../lambdas/shared/model-family';
 import type { InvocationType } from './fake-model';
 
@@ -66,32 +66,60 @@ function extraneousKey(modelInput: Record<string, unknown>, keys: readonly strin
   return Object.keys(modelInput).find((k) => !keys.includes(k));
 }
 
-/** The first message whose role is not one of `roles`, as its role. */
-function unexpectedRole(modelInput: Record<string, unknown>, roles: readonly string[]): string | undefined {
+/** Why the first message whose role is not one of `roles` is refused: a schema error for a missing or non-string role, else the model's. */
+function roleProblem(modelInput: Record<string, unknown>, roles: readonly string[]): string | undefined {
   const messages = Array.isArray(modelInput.messages) ? modelInput.messages : [];
-  for (const message of messages) {
-    const role = isRecord(message) ? message.role : undefined;
-    if (typeof role === 'string' && !roles.includes(role)) return role;
+  for (const [i, message] of messages.entries()) {
+    if (!isRecord(message)) continue;
+    const role = message.role;
+    if (role === undefined) return `Malformed input request: #/messages/${i}: required key [role] not found, please reformat your input and try again.`;
+    if (typeof role !== 'string') {
+      return `Malformed input request: #/messages/${i}/role: expected type: String, found: ${jsonTypeName(role)}, please reformat your input and try again.`;
+    }
+    if (!roles.includes(role)) {
+      return `messages: Unexpected role "${role}". The Messages API accepts a top-level \`system\` parameter, not "system" as an input message role.`;
+    }
   }
   return undefined;
 }
 
-/** Keys whose string values are protocol or binary data, not prompt text. */
-const NON_TEXT_KEYS = new Set(['anthropic_version', 'role', 'type', 'schemaVersion', 'embeddingTypes', 'format', 'media_type', 'data', 'bytes']);
+/** A JSON value's type as a JSON-schema validator names it ("Integer", "JSONObject" ...). */
+function jsonTypeName(value: unknown): string {
+  if (value === null) return 'Null';
+  if (Array.isArray(value)) return 'JSONArray';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'Integer' : 'BigDecimal';
+  if (typeof value === 'boolean') return 'Boolean';
+  return 'JSONObject';
+}
 
-/** All prompt text of a request, concatenated: the basis of input token counts (images and other data excluded). */
+/** Keys whose string values are protocol, not prompt text. */
+const NON_TEXT_KEYS = new Set(['anthropic_version', 'role', 'type', 'schemaVersion', 'embeddingTypes', 'format', 'media_type']);
+
+/**
+ * All prompt text of a request, concatenated: the basis of input token counts. Binary data is
+ * not text: a base64 source's `data` (Anthropic) and any `bytes` (Nova, Converse) are skipped; a
+ * plain-text document's `data` counts. Walked without recursion, so no nesting depth overflows.
+ */
 export function inputText(modelInput: unknown): string {
   const acc: string[] = [];
-  collectText(modelInput, acc);
+  const stack: unknown[] = [modelInput];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value === 'string') acc.push(value);
+    else if (Array.isArray(value)) for (let i = value.length - 1; i >= 0; i--) stack.push(value[i]);
+    else if (isRecord(value)) {
+      const entries = Object.entries(value).filter(([k]) => !NON_TEXT_KEYS.has(k) && k !== 'bytes' && !(k === 'data' && value.type === 'base64'));
+      for (let i = entries.length - 1; i >= 0; i--) stack.push(entries[i]![1]);
+    }
+  }
   return acc.join('\n');
 }
 
-function collectText(value: unknown, acc: string[]): void {
-  if (typeof value === 'string') acc.push(value);
-  else if (Array.isArray(value)) for (const v of value) collectText(v, acc);
-  else if (isRecord(value)) {
-    for (const [k, v] of Object.entries(value)) if (!NON_TEXT_KEYS.has(k)) collectText(v, acc);
-  }
+/** The window a context rule allows this request: the larger one if it asks for it by its beta flag. */
+function contextWindow(rule: Extract<RequestRule, { kind: 'context-window' }>, modelInput: Record<string, unknown>): number {
+  const betas = Array.isArray(modelInput.anthropic_beta) ? modelInput.anthropic_beta : [];
+  const asks = rule.withBeta !== undefined && betas.some((b) => typeof b === 'string' && b.startsWith(rule.withBeta!.prefix));
+  return asks ? rule.withBeta!.tokens : rule.tokens;
 }
 
 /** The fake model's input token count: about one token per 4 characters of prompt text, plus 3 per message. */
@@ -120,12 +148,10 @@ export function requestRuleProblem(
         return `Malformed input request: ${rule.alsoReported ?? ''}#: extraneous key [${key}] is not permitted, please reformat your input and try again.`;
     }
     if (rule.kind === 'message-roles' && invocationType === 'InvokeModel') {
-      const role = unexpectedRole(modelInput, rule.roles);
-      if (role !== undefined) {
-        return `messages: Unexpected role "${role}". The Messages API accepts a top-level \`system\` parameter, not "system" as an input message role.`;
-      }
+      const problem = roleProblem(modelInput, rule.roles);
+      if (problem) return problem;
     }
-    if (rule.kind === 'context-window' && inputTokenCount(modelInput) > rule.tokens) return 'Input is too long for requested model.';
+    if (rule.kind === 'context-window' && inputTokenCount(modelInput) > contextWindow(rule, modelInput)) return 'Input is too long for requested model.';
     if (rule.kind === 'max-output-tokens' && model.maxOutputTokens !== undefined) {
       const asked = requestedMaxTokens(family, modelInput, invocationType);
       if (asked !== undefined && asked > model.maxOutputTokens) {

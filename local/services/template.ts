@@ -175,23 +175,54 @@ export function bucketEncryptionKey(bucket: CfnResource, resolve: TokenResolver)
 }
 
 /**
- * Whether S3 sends the bucket's events to EventBridge: only when its
- * `NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled` is true. Without it
- * a dropped file starts nothing on AWS (the pipeline's rule listens on EventBridge).
+ * The logical id of the drop bucket: the bucket the pipeline's functions name (`BUCKET_NAME:
+ * {Ref}`), whatever else the stack declares. Undefined when they name a bucket by a literal name
+ * (one outside the template). A template whose functions name none falls back to its first
+ * bucket that is not a log bucket.
+ */
+export function dropBucketId(template: CfnTemplate): string | undefined {
+  const resources = template.Resources ?? {};
+  for (const r of Object.values(resources)) {
+    if (r.Type !== 'AWS::Lambda::Function') continue;
+    const name = (r.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables?.BUCKET_NAME;
+    if (typeof name === 'string' && name !== '') return undefined;
+    const ref = (name as { Ref?: unknown } | undefined)?.Ref;
+    if (typeof ref === 'string' && resources[ref]?.Type === 'AWS::S3::Bucket') return ref;
+  }
+  return Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::S3::Bucket' && !/log/i.test(id));
+}
+
+/**
+ * Whether S3 sends the bucket's events to EventBridge: when its
+ * `NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled` is true (how the
+ * pipeline's own bucket says it), or when a CDK `Custom::S3BucketNotifications` resource of the
+ * bucket sets an `EventBridgeConfiguration` (how `new s3.Bucket(..., { eventBridgeEnabled: true })`
+ * says it). Without either a dropped file starts nothing on AWS (the pipeline's rule listens on
+ * EventBridge).
  *
  * @throws Error for a setting it cannot read (a condition, say), rather than guessing
  */
-export function bucketSendsEvents(bucket: CfnResource): boolean {
-  const notification = bucket.Properties?.NotificationConfiguration as Record<string, unknown> | undefined;
-  if (notification === undefined) return false;
-  const unreadable = () => new Error(`the drop bucket's NotificationConfiguration cannot be read by the twin: ${JSON.stringify(notification)}`);
-  if (typeof notification !== 'object' || notification === null || Object.keys(notification).some((k) => k.startsWith('Fn::'))) throw unreadable();
-  const eventBridge = notification.EventBridgeConfiguration as { EventBridgeEnabled?: unknown } | undefined;
-  if (eventBridge === undefined) return false;
-  const enabled = eventBridge.EventBridgeEnabled;
-  if (enabled === true || enabled === 'true') return true;
-  if (enabled === false || enabled === 'false' || enabled === undefined) return false;
-  throw unreadable();
+export function bucketSendsEvents(template: CfnTemplate, bucketId: string): boolean {
+  const resources = template.Resources ?? {};
+  const notification = resources[bucketId]?.Properties?.NotificationConfiguration as Record<string, unknown> | undefined;
+  const unreadable = (what: unknown) => new Error(`the drop bucket's NotificationConfiguration cannot be read by the twin: ${JSON.stringify(what)}`);
+  const hasIntrinsic = (v: unknown) => typeof v === 'object' && v !== null && Object.keys(v).some((k) => k.startsWith('Fn::'));
+  if (notification !== undefined) {
+    if (typeof notification !== 'object' || notification === null || hasIntrinsic(notification)) throw unreadable(notification);
+    const eventBridge = notification.EventBridgeConfiguration as { EventBridgeEnabled?: unknown } | undefined;
+    if (eventBridge !== undefined) {
+      if (typeof eventBridge !== 'object' || eventBridge === null || hasIntrinsic(eventBridge)) throw unreadable(notification);
+      const enabled = eventBridge.EventBridgeEnabled;
+      if (enabled === true || enabled === 'true') return true;
+      if (enabled !== false && enabled !== 'false' && enabled !== undefined) throw unreadable(notification);
+    }
+  }
+  return Object.values(resources).some((r) => {
+    if (r.Type !== 'Custom::S3BucketNotifications' || (r.Properties?.BucketName as { Ref?: unknown } | undefined)?.Ref !== bucketId) return false;
+    const config = r.Properties?.NotificationConfiguration as Record<string, unknown> | undefined;
+    if (config !== undefined && (typeof config !== 'object' || config === null || hasIntrinsic(config))) throw unreadable(config);
+    return config?.EventBridgeConfiguration !== undefined;
+  });
 }
 
 /**

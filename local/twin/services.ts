@@ -22,6 +22,7 @@ import {
   bucketEncryptionKey,
   bucketSendsEvents,
   declaredBucketKey,
+  dropBucketId,
   eventRules,
   lambdaFunctions,
   stateMachineDefinition,
@@ -63,8 +64,8 @@ export interface TwinServiceHooks {
 /** The twin's running services and what it read from the template. */
 export interface TwinServices {
   readonly bucket: string;
-  /** Whether S3 announces the bucket's new objects on EventBridge (its notification setting). */
-  readonly objectEvents: boolean;
+  /** Whether S3 announces the bucket's new objects on EventBridge (its notification setting), or why the twin cannot tell. */
+  readonly objectEvents: boolean | Error;
   readonly s3: S3Client;
   readonly emulator: BedrockEmulator;
   readonly bus: LocalEventBus;
@@ -109,7 +110,7 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
   if (!options.template && !options.config) throw new Error('the twin needs a pipeline configuration or a template');
   const template = (options.template ?? cachedPipelineTemplate(options.config!)) as CfnTemplate;
   const resources = template.Resources ?? {};
-  const bucketId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::S3::Bucket' && !/log/i.test(id));
+  const bucketId = dropBucketId(template);
   const tableId = Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::DynamoDB::Table');
   if (!tableId) throw new Error('the synthesized template has no job table');
   // A pipeline given a bucket of the user's (props.bucket) creates none: its functions name it.
@@ -120,9 +121,15 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
   // bucket of the user's is not in the template: the key the construct was given stands for it.
   const bucketKey = bucketId ? bucketEncryptionKey(resources[bucketId]!, resolve) : declaredBucketKey(template, resolve);
   const bucketKeys = bucketKey ? { [bucket]: bucketKey } : undefined;
-  // S3 announces a drop on EventBridge only if the bucket says so. A bucket of the user's is
-  // not in the template: the README tells them to turn it on, and the twin takes it as done.
-  const objectEvents = bucketId ? bucketSendsEvents(resources[bucketId]!) : true;
+  // S3 announces a drop on EventBridge only if the bucket says so. A bucket outside the
+  // template: the README tells them to turn it on, and the twin takes it as done. A setting the
+  // twin cannot read matters only to drops: kept as the error, thrown there.
+  let objectEvents: boolean | Error = true;
+  try {
+    if (bucketId) objectEvents = bucketSendsEvents(template, bucketId);
+  } catch (err) {
+    objectEvents = err as Error;
+  }
 
   const stops: Array<() => Promise<void>> = [];
   try {

@@ -230,6 +230,59 @@ describe("the fake model refuses bodies the model's schema does not accept (a 40
     expect(fakeModelOutput(withText(199_000 * 4)).ok).toBe(true);
   });
 
+  it('refuses a message without a role, or with a role that is not a string, as the schema check does', () => {
+    expect(fakeModelOutput(claude('anthropic.claude-3-haiku-20240307-v1:0', { messages: [{ content: 'hi' }] }))).toMatchObject({
+      ok: false,
+      message: 'Malformed input request: #/messages/0: required key [role] not found, please reformat your input and try again.',
+    });
+    expect(
+      fakeModelOutput(
+        claude('anthropic.claude-3-haiku-20240307-v1:0', {
+          messages: [
+            { role: 'user', content: 'a' },
+            { role: 5, content: 'b' },
+          ],
+        }),
+      ),
+    ).toMatchObject({
+      ok: false,
+      message: 'Malformed input request: #/messages/1/role: expected type: String, found: Integer, please reformat your input and try again.',
+    });
+  });
+
+  it('applies no key list to Claude 4 models (they take undocumented beta keys), nor the temperature/top_p rule to Sonnet 4', () => {
+    const sonnet45 = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0';
+    expect(fakeModelOutput(claude(sonnet45, { thinking: { type: 'enabled', budget_tokens: 1024 }, context_management: { edits: [] } })).ok).toBe(true);
+    expect(fakeModelOutput(claude('us.anthropic.claude-sonnet-4-20250514-v1:0', { temperature: 0.5, top_p: 0.9 })).ok).toBe(true);
+    // Their other rules still hold.
+    expect(fakeModelOutput(claude(sonnet45, { messages: [{ role: 'system', content: 'x' }] }))).toMatchObject({ ok: false, byModel: true });
+  });
+
+  it('opens the 1M-token window only where a context-1m beta flag asks for it, on the models that have it', () => {
+    const long = { messages: [{ role: 'user', content: 'a'.repeat(300_000 * 4) }] };
+    const beta = { anthropic_beta: ['context-1m-2025-08-07'] };
+    expect(fakeModelOutput(claude('us.anthropic.claude-sonnet-4-5-20250929-v1:0', long))).toMatchObject({
+      ok: false,
+      message: 'Input is too long for requested model.',
+    });
+    expect(fakeModelOutput(claude('us.anthropic.claude-sonnet-4-5-20250929-v1:0', { ...long, ...beta })).ok).toBe(true);
+    expect(fakeModelOutput(claude('us.anthropic.claude-haiku-4-5-20251001-v1:0', { ...long, ...beta }))).toMatchObject({ ok: false });
+  });
+
+  it('counts the text of a plain-text document, not base64 data, and survives any nesting depth', () => {
+    const doc = (type: string) => ({
+      messages: [{ role: 'user', content: [{ type: 'document', source: { type, media_type: 'text/plain', data: 'a'.repeat(200_001 * 4) } }] }],
+    });
+    expect(fakeModelOutput(claude('anthropic.claude-3-haiku-20240307-v1:0', doc('text')))).toMatchObject({
+      ok: false,
+      message: 'Input is too long for requested model.',
+    });
+    expect(fakeModelOutput(claude('anthropic.claude-3-haiku-20240307-v1:0', doc('base64'))).ok).toBe(true);
+    let deep: unknown = 'x';
+    for (let i = 0; i < 50_000; i++) deep = [deep];
+    expect(() => fakeModelOutput(claude('anthropic.claude-3-haiku-20240307-v1:0', { messages: [{ role: 'user', content: deep }] }))).not.toThrow();
+  });
+
   it('holds Claude 3.5 Sonnet (June 2024) to 4096 output tokens, as Bedrock does', () => {
     expect(fakeModelOutput(claude('anthropic.claude-3-5-sonnet-20240620-v1:0', { max_tokens: 4097 }))).toMatchObject({
       ok: false,

@@ -1,5 +1,9 @@
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { BedrockBatchPipeline } from '../../../lib';
 import { fakeArn, fakeResolver, logicalIdFromFakeArn } from '../../../local/services/fake-arns';
-import { bucketEncryptionKey, bucketSendsEvents, eventRules, lambdaFunctions, stateMachineDefinition } from '../../../local/services/template';
+import { bucketEncryptionKey, bucketSendsEvents, dropBucketId, eventRules, lambdaFunctions, stateMachineDefinition } from '../../../local/services/template';
 import { resolveTokens, type CfnResource, type CfnTemplate, type TokenResolver } from '../../../local/services/template-intrinsics';
 
 /** A hand-written miniature of what CDK synthesizes for the pipeline. */
@@ -308,22 +312,59 @@ describe('bucketEncryptionKey', () => {
 });
 
 describe('bucketSendsEvents', () => {
-  const bucket = (notification: unknown): CfnResource => ({
-    Type: 'AWS::S3::Bucket',
-    Properties: notification === undefined ? {} : { NotificationConfiguration: notification },
+  const withBucket = (notification: unknown, extra: Record<string, CfnResource> = {}): CfnTemplate => ({
+    Resources: { Drop: { Type: 'AWS::S3::Bucket', Properties: notification === undefined ? {} : { NotificationConfiguration: notification } }, ...extra },
   });
+  const sends = (t: CfnTemplate) => bucketSendsEvents(t, 'Drop');
 
   it('is true only when the bucket turns its EventBridge notifications on', () => {
-    expect(bucketSendsEvents(bucket({ EventBridgeConfiguration: { EventBridgeEnabled: true } }))).toBe(true);
-    expect(bucketSendsEvents(bucket(undefined))).toBe(false);
-    expect(bucketSendsEvents(bucket({}))).toBe(false);
-    expect(bucketSendsEvents(bucket({ EventBridgeConfiguration: { EventBridgeEnabled: false } }))).toBe(false);
+    expect(sends(withBucket({ EventBridgeConfiguration: { EventBridgeEnabled: true } }))).toBe(true);
+    expect(sends(withBucket(undefined))).toBe(false);
+    expect(sends(withBucket({}))).toBe(false);
+    expect(sends(withBucket({ EventBridgeConfiguration: { EventBridgeEnabled: false } }))).toBe(false);
     // Notifications to a queue or a function are not EventBridge's: the pipeline's rule never sees them.
-    expect(bucketSendsEvents(bucket({ QueueConfigurations: [{ Event: 's3:ObjectCreated:*', Queue: 'arn:aws:sqs:us-east-1:1:q' }] }))).toBe(false);
+    expect(sends(withBucket({ QueueConfigurations: [{ Event: 's3:ObjectCreated:*', Queue: 'arn:aws:sqs:us-east-1:1:q' }] }))).toBe(false);
+  });
+
+  it("reads CDK's notifications custom resource too (a bucket made with eventBridgeEnabled), for that bucket only", () => {
+    const custom = (bucket: string, config: unknown): CfnResource => ({
+      Type: 'Custom::S3BucketNotifications',
+      Properties: { ServiceToken: 'x', BucketName: { Ref: bucket }, NotificationConfiguration: config, Managed: true },
+    });
+    expect(sends(withBucket(undefined, { Notify: custom('Drop', { EventBridgeConfiguration: {} }) }))).toBe(true);
+    expect(sends(withBucket(undefined, { Notify: custom('Other', { EventBridgeConfiguration: {} }) }))).toBe(false);
+    expect(sends(withBucket(undefined, { Notify: custom('Drop', { QueueConfigurations: [] }) }))).toBe(false);
   });
 
   it('refuses a shape it cannot read rather than guessing', () => {
-    expect(() => bucketSendsEvents(bucket({ 'Fn::If': ['On', {}, {}] }))).toThrow(/NotificationConfiguration.*cannot be read/);
-    expect(() => bucketSendsEvents(bucket({ EventBridgeConfiguration: { EventBridgeEnabled: { 'Fn::If': ['On', true, false] } } }))).toThrow(/cannot be read/);
+    expect(() => sends(withBucket({ 'Fn::If': ['On', {}, {}] }))).toThrow(/NotificationConfiguration.*cannot be read/);
+    expect(() => sends(withBucket({ EventBridgeConfiguration: { 'Fn::If': ['On', {}, {}] } }))).toThrow(/cannot be read/);
+    expect(() => sends(withBucket({ EventBridgeConfiguration: { EventBridgeEnabled: { 'Fn::If': ['On', true, false] } } }))).toThrow(/cannot be read/);
+  });
+});
+
+describe('dropBucketId', () => {
+  it("is the bucket the functions name, not the stack's first bucket", () => {
+    const fn = (bucketName: unknown): CfnResource => ({
+      Type: 'AWS::Lambda::Function',
+      Properties: { Environment: { Variables: { BUCKET_NAME: bucketName } } },
+    });
+    const resources = { Archive: { Type: 'AWS::S3::Bucket' }, Lake: { Type: 'AWS::S3::Bucket' } };
+    expect(dropBucketId({ Resources: { ...resources, Fn: fn({ Ref: 'Lake' }) } })).toBe('Lake');
+    // A bucket named by a literal name is outside the template.
+    expect(dropBucketId({ Resources: { ...resources, Fn: fn('my-existing-bucket') } })).toBeUndefined();
+    expect(dropBucketId({ Resources: { ...resources, AccessLogsBucket: { Type: 'AWS::S3::Bucket' } } })).toBe('Archive');
+  });
+
+  it("finds a user's own in-stack bucket with eventBridgeEnabled as sending events, whatever is declared first", () => {
+    const app = new App();
+    const stack = new Stack(app, 'Own');
+    new s3.Bucket(stack, 'Archive');
+    const lake = new s3.Bucket(stack, 'Lake', { eventBridgeEnabled: true });
+    new BedrockBatchPipeline(stack, 'Ml', { bucket: lake, routes: { default: { modelId: 'anthropic.claude-3-haiku-20240307-v1:0' } } });
+    const synthesized = Template.fromStack(stack).toJSON() as CfnTemplate;
+    const id = dropBucketId(synthesized)!;
+    expect(id).toMatch(/^Lake/);
+    expect(bucketSendsEvents(synthesized, id)).toBe(true);
   });
 });
