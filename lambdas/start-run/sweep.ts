@@ -72,6 +72,14 @@ export function sweepTime(event: SweepEvent, now: Date): { readonly at: Date; re
 /** Most files one sweep run takes; the rest wait for the next sweep (keeps the input small). */
 export const MAX_FILES_PER_SWEEP = 1000;
 
+/**
+ * Most bytes (UTF-8, as Step Functions counts) of a sweep run's execution input. Step Functions
+ * refuses an input over 256 KiB, and Prepare's task input is the run input plus a few hundred
+ * bytes: 192 KiB leaves room. With long keys (S3 allows 1,024 bytes) 1,000 URIs would not fit,
+ * and a sweep refused at every start would take the same files, and fail, every night.
+ */
+export const MAX_SWEEP_INPUT_BYTES = 192 * 1024;
+
 /** The sort key of a sweep mark: the object's ETag (its size only if S3 gave no ETag). */
 function markVersion(o: { size: number; etag?: string }): string {
   return o.etag ?? `size:${o.size}`;
@@ -142,8 +150,17 @@ export async function startSweep(deps: StartDeps, event: SweepEvent, now = new D
   const runId = sweepRunId(route, at, deps.bucket);
   const expiresAt = Math.floor(at.getTime() / 1000) + SWEEP_MARK_RETENTION_DAYS * 86400;
   const taken: ListedObject[] = [];
+  const uri = (o: ListedObject) => `s3://${deps.bucket}/${o.key}`;
+  let inputBytes = Buffer.byteLength(JSON.stringify({ inputs: [], route, runId }));
+  let overBudget = 0;
   for (const o of files) {
     if (taken.length >= MAX_FILES_PER_SWEEP) break;
+    // Its URI in the input's list: the JSON string and a comma.
+    const uriBytes = Buffer.byteLength(JSON.stringify(uri(o))) + (taken.length > 0 ? 1 : 0);
+    if (inputBytes + uriBytes > MAX_SWEEP_INPUT_BYTES) {
+      overBudget += 1;
+      continue;
+    }
     try {
       await deps.ddb.send(
         new PutCommand({
@@ -156,19 +173,17 @@ export async function startSweep(deps: StartDeps, event: SweepEvent, now = new D
         }),
       );
       taken.push(o);
+      inputBytes += uriBytes;
     } catch (err) {
       if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
     }
   }
+  if (overBudget > 0) {
+    logger.warn(`${overBudget} files did not fit in the run's input (${MAX_SWEEP_INPUT_BYTES} bytes of URIs): they wait for the next sweep`, { route, runId });
+  }
   if (taken.length === 0) return { ignored: `no new files for route ${route}` };
   try {
-    return await claimAndStart(
-      deps,
-      runId,
-      { inputs: taken.map((o) => `s3://${deps.bucket}/${o.key}`), route, runId },
-      taken.length,
-      `for the sweep of route ${route}`,
-    );
+    return await claimAndStart(deps, runId, { inputs: taken.map(uri), route, runId }, taken.length, `for the sweep of route ${route}`);
   } catch (err) {
     // The marks are removed whatever the failure (a squatted run id or execution name too): the
     // files wait for the next sweep instead of being marked for a run that never reads them.

@@ -229,7 +229,7 @@ export class StepFunctionsApi {
     switch (operation) {
       case 'SendTaskSuccess': {
         const token = tokenOf(body);
-        const output = stringMember(body, 'output', MAX_OUTPUT_LENGTH, true)!;
+        const output = stringMember(body, 'output', MAX_OUTPUT_LENGTH, true, true)!;
         let parsed: unknown;
         try {
           parsed = JSON.parse(output);
@@ -252,7 +252,7 @@ export class StepFunctionsApi {
         const request: StartExecutionRequest = {
           stateMachineArn: stringMember(body, 'stateMachineArn', 2048, true)!,
           name: stringMember(body, 'name', 80),
-          input: stringMember(body, 'input', MAX_OUTPUT_LENGTH),
+          input: stringMember(body, 'input', MAX_OUTPUT_LENGTH, false, true),
         };
         return toWire(await this.options.onStartExecution(request));
       }

@@ -21,8 +21,12 @@ export class StepFunctionsError extends Error {
 /** Bigger than any valid request (256 KiB output plus JSON escaping). */
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
 
-/** A string member of a request, checked as the real API checks it (null, type, length). */
-export function stringMember(body: Record<string, unknown>, key: string, maxLength: number, required = false): string | undefined {
+/**
+ * A string member of a request, checked as the real API checks it (null, type, length). `bytes`:
+ * the length is UTF-8 bytes, as for an execution's input and a task's output ("256 KiB of data
+ * as a UTF-8 encoded string"), not characters.
+ */
+export function stringMember(body: Record<string, unknown>, key: string, maxLength: number, required = false, bytes = false): string | undefined {
   const value = body[key];
   if (value === undefined || value === null) {
     if (required)
@@ -33,7 +37,7 @@ export function stringMember(body: Record<string, unknown>, key: string, maxLeng
     return undefined;
   }
   if (typeof value !== 'string') throw new StepFunctionsError('SerializationException', `${key} must be a string`);
-  if (value.length > maxLength || (required && value.length === 0)) {
+  if ((bytes ? Buffer.byteLength(value) : value.length) > maxLength || (required && value.length === 0)) {
     throw new StepFunctionsError(
       'ValidationException',
       `1 validation error detected: Value at '${key}' failed to satisfy constraint: Member must have length between ${required ? 1 : 0} and ${maxLength}`,

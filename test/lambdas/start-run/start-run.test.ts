@@ -10,6 +10,7 @@ import { startFromObject, type ObjectCreatedEvent } from '../../../lambdas/start
 import {
   InvalidSweepEvent,
   MAX_FILES_PER_SWEEP,
+  MAX_SWEEP_INPUT_BYTES,
   startSweep,
   sweepPrefixes,
   sweepRunId,
@@ -345,6 +346,26 @@ describe('startSweep', () => {
     const out = await startSweep(deps(), { sweep: { route: 'nightly' } }, NOW);
     expect(out).toMatchObject({ files: MAX_FILES_PER_SWEEP });
     expect(puts()).toHaveLength(MAX_FILES_PER_SWEEP);
+  });
+
+  it.each([
+    ['long keys', (i: number) => `inbox/nightly/${'k'.repeat(280)}-${i}.jsonl`],
+    ['multi-byte keys (counted in UTF-8 bytes, as Step Functions counts)', (i: number) => `inbox/nightly/${'日本語のファイル名'.repeat(10)}-${i}.jsonl`],
+  ])(`keeps the run input under ${MAX_SWEEP_INPUT_BYTES} bytes with %s: the rest wait, unmarked, for the next sweep`, async (_, key) => {
+    listing(
+      'inbox/nightly/',
+      Array.from({ length: MAX_FILES_PER_SWEEP }, (_, i) => ({ Key: key(i), Size: 1, ETag: `"e${i}"` })),
+    );
+    const out = (await startSweep(deps(), { sweep: { route: 'nightly' } }, NOW)) as { files: number };
+    const input = starts()[0]!.input!;
+    expect(Buffer.byteLength(input)).toBeLessThanOrEqual(MAX_SWEEP_INPUT_BYTES);
+    const inputs = (JSON.parse(input) as { inputs: string[] }).inputs;
+    expect(out.files).toBe(inputs.length);
+    expect(inputs.length).toBeLessThan(MAX_FILES_PER_SWEEP);
+    // As many as fit: one more would not.
+    expect(Buffer.byteLength(input) + Buffer.byteLength(JSON.stringify(`s3://drop/${key(inputs.length)}`)) + 1).toBeGreaterThan(MAX_SWEEP_INPUT_BYTES);
+    // Only the files the run takes are marked.
+    expect(puts().map((p) => p.Item!.pk)).toEqual(inputs.map((uri) => `SWEPT#drop/${uri.slice('s3://drop/'.length)}`));
   });
 
   it('is a duplicate when the same sweep was already started (same input): its marks stay', async () => {

@@ -140,6 +140,18 @@ describe('StepFunctionsApi', () => {
     await expect(service.wait(token)).resolves.toEqual({});
   });
 
+  it('measures inputs and outputs in UTF-8 bytes, as Step Functions does: 256 KiB of multi-byte text is far fewer characters', async () => {
+    // 100,000 characters of 3 bytes each: 300,000 bytes, over 262,144.
+    const wide = JSON.stringify('日'.repeat(100_000));
+    const token = service.newToken();
+    const big = await sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: wide })).catch((e: unknown) => e);
+    expect(big).toMatchObject({ name: 'ValidationException' });
+    service.expire(token);
+    const arn = 'arn:aws:states:us-east-1:123456789012:stateMachine:Pipeline';
+    const start = await sfn.send(new StartExecutionCommand({ stateMachineArn: arn, name: 'wide-1', input: wide })).catch((e: unknown) => e);
+    expect(start).toMatchObject({ name: 'ValidationException', message: expect.stringContaining("'input'") });
+  });
+
   it('speaks the awsJson1_0 wire format', async () => {
     const res = await fetch(service.endpoint, {
       method: 'POST',
