@@ -18,6 +18,7 @@ import { invocationKey, seededCrashPlan, type CrashPlan } from './crash-plan';
 import type { AccountQuotas, BedrockEmulator, EmulatorStats, FaultSpec } from './emulator';
 import type { LocalEventBus } from './services/event-bus';
 import { runStateMachine, type ExecutionResult } from './services/step-functions';
+import { MAX_HISTORY_EVENTS } from './services/history-events';
 import { StepFunctionsError, type StartExecutionRequest } from './services/step-functions-api';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from './services/fake-arns';
 import { executionCalls } from './twin/execution-calls';
@@ -67,7 +68,7 @@ export interface TwinOptions {
 /** One execution of the state machine in the twin. */
 export interface TwinExecution {
   readonly name: string;
-  /** History events so far (the local interpreter's event log, coarser than AWS's history). */
+  /** History events so far, counted as AWS counts them (services/history-events.ts). */
   events: number;
   readonly arn: string;
   readonly input: unknown;
@@ -171,9 +172,8 @@ export class LocalTwin {
         retryIntervalMs: RETRY_INTERVAL_MS,
         retryIntervalOverrides: { AcquireSlot: SLOT_RETRY_INTERVAL_MS },
         onStateExited: stateOutput,
-        onEvent: () => {
-          execution.events += 1;
-        },
+        onEvent: (_, historyEvents) => void (execution.events = historyEvents),
+        maxHistoryEvents: MAX_HISTORY_EVENTS,
       }).then((result) => {
         // The execution is over, and with it every task it ran: a late SendTaskSuccess on one of
         // its tokens answers TaskTimedOut, as on AWS (completed tokens are left as they are).

@@ -43,6 +43,7 @@ import type {
   StateMachine as StateMachineClass,
 } from 'aws-local-stepfunctions';
 import { installPromiseWithResolvers, installStateExitHook, STATE_EXITED, type StateExitCheck } from './interpreter-patches';
+import { HistoryCounter } from './history-events';
 
 // aws-local-stepfunctions 3 declares Node >= 22 and calls Promise.withResolvers in every Task;
 // on Node 20 it must exist before the library is loaded.
@@ -104,8 +105,13 @@ export interface RunStateMachineOptions {
    * included); what it throws fails the state (see interpreter-patches.ts).
    */
   readonly onStateExited?: StateExitCheck;
-  /** Sees each event of the execution's event log as it happens. */
-  readonly onEvent?: (event: ExecutionEvent) => void;
+  /** Sees each event of the execution's event log as it happens, with the AWS history events so far (history-events.ts). */
+  readonly onEvent?: (event: ExecutionEvent, historyEvents: number) => void;
+  /**
+   * Fails the execution as Step Functions does when its history would pass this many events
+   * (counted as AWS counts them: history-events.ts): `States.Runtime`. @default no limit
+   */
+  readonly maxHistoryEvents?: number;
   /** Validate the definition with asl-validator before running. @default true */
   readonly validate?: boolean;
 }
@@ -123,6 +129,8 @@ export interface RunStateMachineResult {
   readonly cause?: string;
   /** Number of events in the interpreter's event log (not the same as AWS history events). */
   readonly eventCount: number;
+  /** The events AWS's history would hold (history-events.ts). */
+  readonly historyEvents: number;
   /** Events of the log by type. */
   readonly eventCounts: Record<string, number>;
   /**
@@ -204,11 +212,13 @@ export async function runStateMachine(definition: object, input: unknown, opts: 
 
   const eventCounts: Record<string, number> = {};
   let eventCount = 0;
+  const history = new HistoryCounter(definition, opts.maxHistoryEvents);
   const drained = (async () => {
     for await (const event of execution.eventLogs) {
       eventCount += 1;
       eventCounts[event.type] = (eventCounts[event.type] ?? 0) + 1;
-      opts.onEvent?.(event as unknown as ExecutionEvent);
+      if (history.add(event as unknown as ExecutionEvent)) execution.abort();
+      opts.onEvent?.(event as unknown as ExecutionEvent, history.events);
     }
   })();
 
@@ -216,12 +226,12 @@ export async function runStateMachine(definition: object, input: unknown, opts: 
   if (opts.abortSignal?.aborted) onAbort();
   else opts.abortSignal?.addEventListener('abort', onAbort, { once: true });
 
-  let outcome: Omit<RunStateMachineResult, 'eventCount' | 'eventCounts' | 'issuedTokens'>;
+  let outcome: Omit<RunStateMachineResult, 'eventCount' | 'historyEvents' | 'eventCounts' | 'issuedTokens'>;
   try {
     outcome = { status: 'SUCCEEDED', output: await execution.result };
   } catch (err) {
     if (err instanceof asl.ExecutionAbortedError) {
-      outcome = { status: 'ABORTED' };
+      outcome = history.failure ?? { status: 'ABORTED' };
     } else if (err instanceof asl.ExecutionTimeoutError) {
       outcome = { status: 'TIMED_OUT', error: 'States.Timeout', cause: 'The execution timed out' };
     } else if (err instanceof asl.ExecutionError) {
@@ -238,7 +248,7 @@ export async function runStateMachine(definition: object, input: unknown, opts: 
     endRun();
   }
   await drained;
-  return { ...outcome, eventCount, eventCounts, issuedTokens };
+  return { ...outcome, eventCount, historyEvents: history.events, eventCounts, issuedTokens };
 }
 
 type Json = Record<string, unknown>;

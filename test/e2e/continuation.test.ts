@@ -19,7 +19,7 @@ test('a run continues in successor executions when its history budget runs low, 
     maxAttempts: 2,
     faults: { 'record-throttle': 0.05 },
     seed: 5,
-    // Enough for a window or two of chunks per execution (the twin's events are coarser than AWS's).
+    // Enough for a window or two of chunks per execution (counted as AWS counts its history).
     historyEventBudget: 900,
   });
   expect(outcome.exitCode).toBe(0);
