@@ -122,35 +122,89 @@ export class LocalEventBus {
       reply(400, { __type: 'UnknownOperationException', message: `unsupported operation ${target}` }, 'UnknownOperationException');
       return;
     }
-    let body: { Entries?: Array<{ Source?: string; DetailType?: string; Detail?: string; Resources?: string[] }> };
+    let body: { Entries?: unknown };
     try {
       body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
     } catch {
       reply(400, { __type: 'ValidationException', message: 'request body is not JSON' }, 'ValidationException');
       return;
     }
-    const entries = body.Entries ?? [];
+    const entries = (Array.isArray(body.Entries) ? body.Entries : []) as PutEventsEntry[];
+    const refusal = putEventsRefusal(entries);
+    if (refusal) {
+      reply(400, { __type: 'ValidationException', message: refusal }, 'ValidationException');
+      return;
+    }
     const results = entries.map((entry) => {
-      let detail: unknown;
-      try {
-        detail = JSON.parse(entry.Detail ?? '{}');
-      } catch {
-        return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is not valid JSON' };
-      }
+      const problem = entryProblem(entry);
+      if (problem) return problem;
       const id = randomUUID();
       this.publish({
         version: '0',
         id,
-        'detail-type': entry.DetailType ?? '',
-        source: entry.Source ?? '',
+        'detail-type': entry.DetailType as string,
+        source: entry.Source as string,
         account: this.account,
         time: new Date().toISOString(),
         region: this.region,
         resources: entry.Resources ?? [],
-        detail,
+        detail: JSON.parse(entry.Detail as string) as unknown,
       });
       return { EventId: id };
     });
     reply(200, { FailedEntryCount: results.filter((r) => 'ErrorCode' in r).length, Entries: results });
   }
+}
+
+/** One entry of a PutEvents request, as sent. */
+interface PutEventsEntry {
+  Source?: unknown;
+  DetailType?: unknown;
+  Detail?: unknown;
+  Resources?: string[];
+  Time?: unknown;
+}
+
+/** Most bytes of a PutEvents request's entries (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html). */
+const MAX_PUT_EVENTS_BYTES = 256 * 1024;
+
+/** An entry's size as EventBridge counts it: 14 for a Time, then the UTF-8 bytes of Source, DetailType, Detail and each Resource. */
+function entrySize(entry: PutEventsEntry): number {
+  const bytes = (v: unknown) => (typeof v === 'string' ? Buffer.byteLength(v) : 0);
+  return (
+    (entry.Time !== undefined ? 14 : 0) +
+    bytes(entry.Source) +
+    bytes(entry.DetailType) +
+    bytes(entry.Detail) +
+    (entry.Resources ?? []).reduce((a, r) => a + bytes(r), 0)
+  );
+}
+
+/** Why EventBridge refuses the whole request (1 to 10 entries, 256 KB in all), or undefined. */
+function putEventsRefusal(entries: PutEventsEntry[]): string | undefined {
+  if (entries.length < 1 || entries.length > 10) {
+    return `1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and 10`;
+  }
+  if (entries.reduce((a, e) => a + entrySize(e), 0) > MAX_PUT_EVENTS_BYTES) return 'Total size of the entries in the request is over the limit.';
+  return undefined;
+}
+
+/** Why EventBridge fails this one entry (its result in the response), or undefined. */
+function entryProblem(entry: PutEventsEntry): { ErrorCode: string; ErrorMessage: string } | undefined {
+  for (const field of ['Source', 'DetailType', 'Detail'] as const) {
+    const value = entry[field];
+    if (typeof value !== 'string' || value === '') {
+      return { ErrorCode: 'InvalidArgument', ErrorMessage: `Parameter ${field} is not valid. Reason: ${field} is a required argument.` };
+    }
+  }
+  let detail: unknown;
+  try {
+    detail = JSON.parse(entry.Detail as string);
+  } catch {
+    detail = undefined;
+  }
+  if (typeof detail !== 'object' || detail === null || Array.isArray(detail)) return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' };
+  // Only AWS services send events with an `aws.` source.
+  if ((entry.Source as string).startsWith('aws.')) return { ErrorCode: 'NotAuthorizedForSourceException', ErrorMessage: 'Not authorized for the source.' };
+  return undefined;
 }

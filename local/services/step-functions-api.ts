@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  executionName,
   readJsonBody,
   sendJson,
   stringMember,
@@ -251,7 +252,7 @@ export class StepFunctionsApi {
         if (!this.options.onStartExecution) break;
         const request: StartExecutionRequest = {
           stateMachineArn: stringMember(body, 'stateMachineArn', 2048, true)!,
-          name: stringMember(body, 'name', 80),
+          name: executionName(body),
           input: stringMember(body, 'input', MAX_OUTPUT_LENGTH, false, true),
         };
         return toWire(await this.options.onStartExecution(request));

@@ -46,6 +46,22 @@ export function stringMember(body: Record<string, unknown>, key: string, maxLeng
   return value;
 }
 
+/**
+ * Characters an execution name must not contain (StartExecution's `name`, from the API reference
+ * https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html): white
+ * space, brackets, wildcards, the special characters " # % \ ^ | ~ ` $ & , ; : /, control
+ * characters, U+FFFE-FFFF and lone surrogates.
+ */
+// eslint-disable-next-line no-control-regex
+const INVALID_NAME_CHARACTER = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f\ufffe\uffff\ud800-\udfff]/u;
+
+/** An execution name as StartExecution checks it: 1 to 80 characters, none of them refused. */
+export function executionName(body: Record<string, unknown>): string | undefined {
+  const name = stringMember(body, 'name', 80);
+  if (name !== undefined && (name === '' || INVALID_NAME_CHARACTER.test(name))) throw new StepFunctionsError('InvalidName', `Invalid Name: '${name}'`);
+  return name;
+}
+
 /** The request's JSON object body (`{}` when empty). */
 export async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];

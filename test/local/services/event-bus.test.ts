@@ -3,6 +3,7 @@
  * (the duplicate-invocation fault) that run independently of each other.
  */
 import { LocalEventBus, type BusEvent } from '../../../local/services/event-bus';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 
 function event(key: string): BusEvent {
   return {
@@ -63,4 +64,66 @@ test('copies: a duplicated event reaches the target twice, each copy retried on 
   bus.publish(event('inbox/single'));
   await bus.drain();
   expect(deliveries).toBe(4);
+});
+
+describe('PutEvents: refused as EventBridge refuses it', () => {
+  let bus: LocalEventBus;
+  let client: EventBridgeClient;
+  const published: BusEvent[] = [];
+  beforeAll(async () => {
+    bus = new LocalEventBus();
+    bus.addRule({ name: 'all', eventPattern: { source: [{ prefix: '' }] }, deliver: async (e) => void published.push(e) });
+    const { endpoint } = await bus.start();
+    client = new EventBridgeClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  });
+  afterAll(async () => {
+    client.destroy();
+    await bus.stop();
+  });
+  const entry = (over: Record<string, unknown> = {}) => ({ Source: 'bedrock-batch', DetailType: 'Batch Run Completed', Detail: '{"runId":"r"}', ...over });
+
+  it('answers each entry: required fields, a JSON object Detail, no aws. source', async () => {
+    published.length = 0;
+    const res = await client.send(
+      new PutEventsCommand({
+        Entries: [
+          entry(),
+          entry({ Source: undefined }),
+          entry({ DetailType: undefined }),
+          entry({ Detail: undefined }),
+          entry({ Detail: '[1,2]' }),
+          entry({ Detail: '{not json' }),
+          entry({ Source: 'aws.s3' }),
+        ],
+      }),
+    );
+    expect(res.FailedEntryCount).toBe(6);
+    expect(res.Entries!.map((e) => e.ErrorCode ?? 'ok')).toEqual([
+      'ok',
+      'InvalidArgument',
+      'InvalidArgument',
+      'InvalidArgument',
+      'MalformedDetail',
+      'MalformedDetail',
+      'NotAuthorizedForSourceException',
+    ]);
+    expect(res.Entries![1]!.ErrorMessage).toMatch(/Source is a required argument/);
+    await bus.drain();
+    expect(published).toHaveLength(1);
+  });
+
+  it('refuses the whole request over 10 entries or 256 KB (counted as EventBridge counts an entry)', async () => {
+    published.length = 0;
+    const tooMany = await client.send(new PutEventsCommand({ Entries: Array.from({ length: 11 }, () => entry()) })).catch((e: unknown) => e);
+    expect(tooMany).toMatchObject({ name: 'ValidationException' });
+    // Detail bytes, not characters: 100,000 three-byte characters are 300,000 bytes.
+    const wide = await client
+      .send(new PutEventsCommand({ Entries: [entry({ Detail: JSON.stringify({ text: '日'.repeat(100_000) }) })] }))
+      .catch((e: unknown) => e);
+    expect(wide).toMatchObject({ name: 'ValidationException' });
+    const none = await client.send(new PutEventsCommand({ Entries: [] })).catch((e: unknown) => e);
+    expect(none).toMatchObject({ name: 'ValidationException' });
+    await bus.drain();
+    expect(published).toHaveLength(0);
+  });
 });

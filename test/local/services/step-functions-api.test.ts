@@ -152,6 +152,24 @@ describe('StepFunctionsApi', () => {
     expect(start).toMatchObject({ name: 'ValidationException', message: expect.stringContaining("'input'") });
   });
 
+  it.each(['with space', 'a/b', 'a:b', 'a{b}', 'what?', 'tab\there', 'x\u0085', 'lone\ud800', ''])(
+    'refuses the execution name %j with InvalidName, as StartExecution does',
+    async (name) => {
+      const arn = 'arn:aws:states:us-east-1:123456789012:stateMachine:Pipeline';
+      const err = await sfn.send(new StartExecutionCommand({ stateMachineArn: arn, name, input: '{}' })).catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'InvalidName' });
+    },
+  );
+
+  it('accepts names of letters, digits, dashes, underscores and non-ASCII letters', async () => {
+    const arn = 'arn:aws:states:us-east-1:123456789012:stateMachine:Pipeline';
+    for (const name of ['run_1-ok', 'Lauf-über-日本']) {
+      await expect(sfn.send(new StartExecutionCommand({ stateMachineArn: arn, name, input: '{}' }))).resolves.toMatchObject({
+        executionArn: expect.stringContaining(name),
+      });
+    }
+  });
+
   it('speaks the awsJson1_0 wire format', async () => {
     const res = await fetch(service.endpoint, {
       method: 'POST',
