@@ -59,12 +59,14 @@ export function fakeModelOutput(req: FakeModelRequest): FakeModelResult {
   const invocationType = req.invocationType ?? 'InvokeModel';
   const problem = fakeModelInputProblem(req.family, req.modelInput, invocationType);
   if (problem) return { ok: false, errorCode: 400, message: problem };
-  const refusal = requestRuleProblem(req.modelId, req.family, req.modelInput, invocationType);
+  // The prompt text, read once: the seed of the answer and its token count (a rule checks it too).
+  const text = inputText(req.modelInput);
+  const inputTokens = inputTokenCount(req.modelInput, text);
+  const refusal = requestRuleProblem(req.modelId, req.family, req.modelInput, invocationType, undefined, inputTokens);
   if (refusal) return { ok: false, errorCode: 400, message: refusal, byModel: true };
 
-  const key = hash53(inputText(req.modelInput), req.seed ?? 1);
+  const key = hash53(text, req.seed ?? 1);
   const random = seededRandom(key % 4294967296);
-  const inputTokens = inputTokenCount(req.modelInput);
 
   if (invocationType === 'Converse') {
     const gen = generate(random, maxTokensOf(req.modelInput, 'inferenceConfig.maxTokens'));

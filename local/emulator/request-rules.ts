@@ -122,15 +122,19 @@ function contextWindow(rule: Extract<RequestRule, { kind: 'context-window' }>, m
   return asks ? rule.withBeta!.tokens : rule.tokens;
 }
 
-/** The fake model's input token count: about one token per 4 characters of prompt text, plus 3 per message. */
-export function inputTokenCount(modelInput: Record<string, unknown>): number {
+/**
+ * The fake model's input token count: about one token per 4 characters of prompt text, plus 3 per
+ * message. `text`: the request's {@link inputText}, when the caller has it already.
+ */
+export function inputTokenCount(modelInput: Record<string, unknown>, text = inputText(modelInput)): number {
   const messages = Array.isArray(modelInput.messages) ? modelInput.messages.length : 0;
-  return Math.max(1, Math.ceil(inputText(modelInput).length / 4)) + messages * 3;
+  return Math.max(1, Math.ceil(text.length / 4)) + messages * 3;
 }
 
 /**
  * Why the model refuses this request by one of its catalog rules, in AWS's words, or undefined.
  * A model the catalog does not know applies none (the emulator refuses it at job creation).
+ * `inputTokens`: the request's {@link inputTokenCount}, when the caller has it already.
  */
 export function requestRuleProblem(
   modelId: string,
@@ -138,6 +142,7 @@ export function requestRuleProblem(
   modelInput: Record<string, unknown>,
   invocationType: InvocationType = 'InvokeModel',
   model: CatalogModel | undefined = catalogModel(modelId),
+  inputTokens?: number,
 ): string | undefined {
   if (!model) return undefined;
   for (const rule of model.requestRules) {
@@ -151,7 +156,9 @@ export function requestRuleProblem(
       const problem = roleProblem(modelInput, rule.roles);
       if (problem) return problem;
     }
-    if (rule.kind === 'context-window' && inputTokenCount(modelInput) > contextWindow(rule, modelInput)) return 'Input is too long for requested model.';
+    if (rule.kind === 'context-window' && (inputTokens ?? inputTokenCount(modelInput)) > contextWindow(rule, modelInput)) {
+      return 'Input is too long for requested model.';
+    }
     if (rule.kind === 'max-output-tokens' && model.maxOutputTokens !== undefined) {
       const asked = requestedMaxTokens(family, modelInput, invocationType);
       if (asked !== undefined && asked > model.maxOutputTokens) {

@@ -136,8 +136,8 @@ export class LocalEventBus {
       return;
     }
     const results = entries.map((entry) => {
-      const problem = entryProblem(entry);
-      if (problem) return problem;
+      const checked = checkEntry(entry);
+      if ('ErrorCode' in checked) return checked;
       const id = randomUUID();
       this.publish({
         version: '0',
@@ -148,7 +148,7 @@ export class LocalEventBus {
         time: new Date().toISOString(),
         region: this.region,
         resources: entry.Resources ?? [],
-        detail: JSON.parse(entry.Detail as string) as unknown,
+        detail: checked.detail,
       });
       return { EventId: id };
     });
@@ -189,8 +189,8 @@ function putEventsRefusal(entries: PutEventsEntry[]): string | undefined {
   return undefined;
 }
 
-/** Why EventBridge fails this one entry (its result in the response), or undefined. */
-function entryProblem(entry: PutEventsEntry): { ErrorCode: string; ErrorMessage: string } | undefined {
+/** Why EventBridge fails this one entry (its result in the response), or its parsed Detail. */
+function checkEntry(entry: PutEventsEntry): { ErrorCode: string; ErrorMessage: string } | { detail: object } {
   for (const field of ['Source', 'DetailType', 'Detail'] as const) {
     const value = entry[field];
     if (typeof value !== 'string' || value === '') {
@@ -206,5 +206,5 @@ function entryProblem(entry: PutEventsEntry): { ErrorCode: string; ErrorMessage:
   if (typeof detail !== 'object' || detail === null || Array.isArray(detail)) return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' };
   // Only AWS services send events with an `aws.` source.
   if ((entry.Source as string).startsWith('aws.')) return { ErrorCode: 'NotAuthorizedForSourceException', ErrorMessage: 'Not authorized for the source.' };
-  return undefined;
+  return { detail };
 }

@@ -17,6 +17,7 @@
  * A caught failure counts one more (the state's exit). The weights are read from the event
  * types AWS documents, not measured against a real history: close, not exact.
  */
+import { forEachState } from './asl-states';
 import type { ExecutionEvent } from './step-functions';
 
 /** Most events an execution's history may hold (Step Functions quotas, Standard workflows). */
@@ -24,20 +25,10 @@ export const MAX_HISTORY_EVENTS = 25_000;
 
 type Json = Record<string, unknown>;
 
-/** Every state of a definition by name, nested Map and Parallel states included. */
-function statesByName(machine: Json, into = new Map<string, Json>()): Map<string, Json> {
-  for (const [name, state] of Object.entries((machine.States as Record<string, Json> | undefined) ?? {})) {
-    into.set(name, state);
-    const processor = (state.ItemProcessor ?? state.Iterator) as Json | undefined;
-    if (processor) statesByName(processor, into);
-    for (const branch of (state.Branches as Json[] | undefined) ?? []) statesByName(branch, into);
-  }
-  return into;
-}
-
 /** A function that gives, for each interpreter event of `definition`'s executions, the AWS history events it stands for. */
 export function historyWeigher(definition: object): (event: ExecutionEvent) => number {
-  const states = statesByName(definition as Json);
+  const states = new Map<string, Json>();
+  forEachState(definition as Json, (state, name) => void states.set(name, state));
   const kind = (event: ExecutionEvent): 'task' | 'token-task' | 'container' | 'other' => {
     const name = (event.state as { name?: unknown } | undefined)?.name;
     const state = typeof name === 'string' ? states.get(name) : undefined;

@@ -43,6 +43,7 @@ import type {
   StateMachine as StateMachineClass,
 } from 'aws-local-stepfunctions';
 import { installPromiseWithResolvers, installStateExitHook, STATE_EXITED, type StateExitCheck } from './interpreter-patches';
+import { forEachState } from './asl-states';
 import { HistoryCounter } from './history-events';
 
 // aws-local-stepfunctions 3 declares Node >= 22 and calls Promise.withResolvers in every Task;
@@ -285,13 +286,4 @@ export function taskStateNames(definition: object): string[] {
     if (state.Type === 'Task') names.push(name);
   });
   return names;
-}
-
-function forEachState(machine: Json, visit: (state: Json, name: string) => void): void {
-  for (const [name, state] of Object.entries((machine.States as Record<string, Json> | undefined) ?? {})) {
-    visit(state, name);
-    const processor = (state.ItemProcessor ?? state.Iterator) as Json | undefined;
-    if (processor) forEachState(processor, visit);
-    for (const branch of (state.Branches as Json[] | undefined) ?? []) forEachState(branch, visit);
-  }
 }

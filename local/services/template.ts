@@ -182,14 +182,21 @@ export function bucketEncryptionKey(bucket: CfnResource, resolve: TokenResolver)
  */
 export function dropBucketId(template: CfnTemplate): string | undefined {
   const resources = template.Resources ?? {};
-  for (const r of Object.values(resources)) {
+  const name = functionsBucketName(template);
+  if (typeof name === 'string' && name !== '') return undefined;
+  const ref = (name as { Ref?: unknown } | undefined)?.Ref;
+  if (typeof ref === 'string' && resources[ref]?.Type === 'AWS::S3::Bucket') return ref;
+  return Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::S3::Bucket' && !/log/i.test(id));
+}
+
+/** The bucket the pipeline's functions name: the first function's `BUCKET_NAME`, unresolved (a literal, a `{Ref}` ...), if any. */
+export function functionsBucketName(template: CfnTemplate): unknown {
+  for (const r of Object.values(template.Resources ?? {})) {
     if (r.Type !== 'AWS::Lambda::Function') continue;
     const name = (r.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables?.BUCKET_NAME;
-    if (typeof name === 'string' && name !== '') return undefined;
-    const ref = (name as { Ref?: unknown } | undefined)?.Ref;
-    if (typeof ref === 'string' && resources[ref]?.Type === 'AWS::S3::Bucket') return ref;
+    if (name !== undefined) return name;
   }
-  return Object.keys(resources).find((id) => resources[id]!.Type === 'AWS::S3::Bucket' && !/log/i.test(id));
+  return undefined;
 }
 
 /**

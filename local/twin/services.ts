@@ -23,6 +23,7 @@ import {
   bucketSendsEvents,
   declaredBucketKey,
   dropBucketId,
+  functionsBucketName,
   eventRules,
   lambdaFunctions,
   stateMachineDefinition,
@@ -90,11 +91,8 @@ export interface TwinServices {
 
 /** The bucket the functions of a pipeline with an existing bucket name (their `BUCKET_NAME`). */
 function existingBucketName(template: CfnTemplate): string {
-  for (const r of Object.values(template.Resources ?? {})) {
-    if (r.Type !== 'AWS::Lambda::Function') continue;
-    const name = (r.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables?.BUCKET_NAME;
-    if (typeof name === 'string' && name !== '') return name;
-  }
+  const name = functionsBucketName(template);
+  if (typeof name === 'string' && name !== '') return name;
   throw new Error(
     "the synthesized template has no drop bucket, and its functions name no bucket (BUCKET_NAME) the twin could create: give the pipeline's bucket a literal name",
   );
