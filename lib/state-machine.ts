@@ -5,7 +5,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { SLOT_UNAVAILABLE_ERROR, SLOT_WAIT_ATTEMPTS } from '../lambdas/shared/contracts';
+import { REMAINDER_INCOMPLETE_ERROR, SLOT_UNAVAILABLE_ERROR, SLOT_WAIT_ATTEMPTS } from '../lambdas/shared/contracts';
 import { acknowledgeNag, nagResourceFinding } from './nag';
 
 /**
@@ -220,6 +220,9 @@ export class BatchWorkflow extends Construct {
     // which must come first: the first retrier that matches an error is the only one applied.
     // A bad execution input fails the same way every time: MaxAttempts 0 = never retried.
     prepare.addRetry({ errors: [INVALID_RUN_INPUT_ERROR], maxAttempts: 0 });
+    // An on-demand remainder longer than one invocation: each attempt settles its first 4 calls.
+    const remainderRetry = { errors: [REMAINDER_INCOMPLETE_ERROR], interval: Duration.seconds(1), backoffRate: 1, maxAttempts: 25 };
+    for (const task of [prepare, endRound]) task.addRetry(remainderRetry);
     // (SubmitJob has its own, above.)
     for (const task of [prepare, nextWindow, acquireSlot, reconcileChunk, endRound, finalize, finalizeFailed]) {
       task.addRetry({ ...TRANSIENT_TASK_RETRY, errors: [...TRANSIENT_TASK_RETRY.errors] });

@@ -29,4 +29,4 @@ export const USAGE = `usage: bedrock-batch local run <file.jsonl>... --model <mo
                      twin's waits run faster than AWS's but a handler's own work does not
 faults: record-error, record-throttle, job-fail, job-partial, job-expire,
         create-throttle, drop-events, duplicate-events, reorder-events,
-        arn-model-id, handler-crash, duplicate-invocation (rates 0..1)`;
+        arn-model-id, long-outputs, handler-crash, duplicate-invocation (rates 0..1)`;

@@ -2,11 +2,14 @@ import { awsClients } from '../shared/clients';
 import { handlerConfig } from '../shared/config';
 import { roundLabel } from '../shared/contracts';
 import { RunClaims, withRunStep } from '../shared/run-claims';
+import { lambdaTimeBudget } from '../shared/time-budget';
 import { endRound, type EndRoundEvent, type EndRoundResult } from './end-round';
 
 /** Workflow task `EndRound`, a step of the run (refused once the run is stopped; stop-run waits for it). */
-export const handler = async (event: EndRoundEvent): Promise<EndRoundResult> => {
+export const handler = async (event: EndRoundEvent, context?: { getRemainingTimeInMillis?: () => number }): Promise<EndRoundResult> => {
   const clients = awsClients();
+  const budget = lambdaTimeBudget(context);
   const claims = new RunClaims(clients.ddb, handlerConfig().table);
-  return withRunStep(claims, event.run.runId, `end-round:${roundLabel(event.round.number)}`, () => endRound(clients, event));
+  // The on-demand remainder works within the invocation's time (small-remainder.ts).
+  return withRunStep(claims, event.run.runId, `end-round:${roundLabel(event.round.number)}`, () => endRound(budget ? { ...clients, budget } : clients, event));
 };

@@ -2,14 +2,17 @@ import { awsClients } from '../shared/clients';
 import { handlerConfig } from '../shared/config';
 import { readModelQuotas } from '../shared/model-quotas';
 import { RunClaims } from '../shared/run-claims';
+import { lambdaTimeBudget } from '../shared/time-budget';
 import { prepareRun, type PrepareEvent, type PrepareResult } from './prepare';
 
 /** Workflow task `Prepare`. */
-export const handler = async (event: PrepareEvent): Promise<PrepareResult> => {
+export const handler = async (event: PrepareEvent, context?: { getRemainingTimeInMillis?: () => number }): Promise<PrepareResult> => {
   const config = handlerConfig();
   const clients = awsClients();
+  const budget = lambdaTimeBudget(context);
   return prepareRun(
-    clients,
+    // The on-demand remainder works within the invocation's time (small-remainder.ts).
+    budget ? { ...clients, budget } : clients,
     {
       bucket: config.bucket,
       pipeline: config.pipeline,

@@ -106,6 +106,13 @@ export const BUCKET_KEY_METADATA_KEY = 'bedrock-batch:bucket-key';
 export const SLOT_UNAVAILABLE_ERROR = 'SlotUnavailable';
 
 /**
+ * The error Prepare and EndRound throw when their on-demand remainder did not fit the
+ * invocation (lambdas/shared/small-remainder.ts): the workflow retries them, and each attempt
+ * goes on from what the last one wrote.
+ */
+export const REMAINDER_INCOMPLETE_ERROR = 'RemainderIncomplete';
+
+/**
  * History events one execution may use before the run continues in a successor execution
  * (Step Functions' hard limit is 25,000): the configuration's default, and next-window's when the
  * configuration predates the setting.

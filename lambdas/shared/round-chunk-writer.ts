@@ -11,11 +11,14 @@ import { runKeys, type RoundState, type RunConfig } from './contracts';
 import type { RoundPlan } from './outcomes';
 import { JsonlWriter, readObjectLines, writeJsonObject } from './s3-jsonl';
 import { applySmallRemainder } from './small-remainder';
+import type { TimeBudget } from './time-budget';
 
 /** The clients a round is opened with. */
 export interface RoundDeps {
   readonly s3: S3Client;
   readonly bedrockRuntime: BedrockRuntimeClient;
+  /** The invocation's time, for the on-demand remainder (small-remainder.ts). Absent: no limit. */
+  readonly budget?: TimeBudget;
 }
 
 /**

@@ -5,18 +5,29 @@
  */
 import { InvokeModelCommand, type BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { runKeys, s3Uri, type RunConfig } from './contracts';
+import { REMAINDER_INCOMPLETE_ERROR, runKeys, s3Uri, type RunConfig } from './contracts';
 import { modelFamily, stoppedAtMaxTokens } from './model-family';
 import { addUsage, recordUsage } from './token-estimate';
 import type { FailedRecord, PartFile, RemainderStats, SucceededRecord, TokenCounts } from './outcomes';
 import { leadingRecordId } from './reconcile';
 import { isRetryableRecordError } from './retry-policy';
+import { CallClock, type TimeBudget } from './time-budget';
 import { getObjectStream, JsonlWriter, readObjectLines, splitLines, writeJsonObject } from './s3-jsonl';
 
 /** The clients the policies use: S3 for the parts, Bedrock Runtime for `on-demand`. */
 export interface SmallRemainderDeps {
   readonly s3: S3Client;
   readonly bedrockRuntime: BedrockRuntimeClient;
+  /** The invocation's time: on demand, what cannot finish within it is left for the step's retry. Absent: no limit. */
+  readonly budget?: TimeBudget;
+}
+
+/**
+ * Thrown when an on-demand remainder could not be finished within the invocation: the outcomes
+ * so far are written, and the retried step invokes only the records still without one.
+ */
+export class RemainderIncomplete extends Error {
+  override readonly name = REMAINDER_INCOMPLETE_ERROR;
 }
 
 /** How many on-demand InvokeModel calls run at once for a small remainder. */
@@ -80,58 +91,95 @@ export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConf
   const fail = (recordId: string, code: string, message: string): Promise<void> =>
     failed.write({ recordId, error: { code, message }, attempts: round } satisfies FailedRecord);
 
+  // On demand, within the invocation's time: what cannot start or finish in it is left for the
+  // step's retry, which keeps what this attempt wrote.
+  const clock = deps.budget && run.smallRemainder === 'on-demand' ? new CallClock(deps.budget) : undefined;
+  const abort = new AbortController();
+  const abortTimer = clock ? setTimeout(() => abort.abort(), clock.untilAbortMs()) : undefined;
+  let unfinished = 0;
+
   const inFlight = new Set<Promise<unknown>>();
   const failures: unknown[] = [];
-  for await (const raw of readObjectLines(deps.s3, run.bucket, remainderKey)) {
-    if (failures.length > 0) break;
-    if (raw.length === 0) continue;
-    records += 1;
-    const line = raw.toString('utf8');
-    const record = JSON.parse(line) as { recordId: string; modelInput: unknown };
-    switch (run.smallRemainder) {
-      case 'fail':
-        await fail(
-          record.recordId,
-          'BelowMinimumRecordsPerJob',
-          `left in a set of fewer records than the minimum of ${run.minRecordsPerJob} per job, and the route's small-remainder policy is 'fail'`,
-        );
-        break;
-      case 'hold':
-        await held.write(line);
-        await fail(
-          record.recordId,
-          'HeldForNextSweep',
-          `held in ${s3Uri(run.bucket, heldKey)} for the route's next sweep (fewer records than the minimum of ${run.minRecordsPerJob} per job)`,
-        );
-        break;
-      case 'on-demand': {
-        onDemandRecords += 1;
-        if (settled.has(record.recordId)) break;
-        const task = invokeOnDemand(deps.bedrockRuntime, run, record).then(async (outcome) => {
-          if ('modelOutput' in outcome) {
-            addUsage(tokens, outcome.usage);
-            if (outcome.truncated) truncated += 1;
-            await succeeded.write(outcome);
-          } else {
-            await fail(record.recordId, outcome.code, outcome.message);
+  try {
+    for await (const raw of readObjectLines(deps.s3, run.bucket, remainderKey)) {
+      if (failures.length > 0) break;
+      if (raw.length === 0) continue;
+      records += 1;
+      const line = raw.toString('utf8');
+      const record = JSON.parse(line) as { recordId: string; modelInput: unknown };
+      switch (run.smallRemainder) {
+        case 'fail':
+          await fail(
+            record.recordId,
+            'BelowMinimumRecordsPerJob',
+            `left in a set of fewer records than the minimum of ${run.minRecordsPerJob} per job, and the route's small-remainder policy is 'fail'`,
+          );
+          break;
+        case 'hold':
+          await held.write(line);
+          await fail(
+            record.recordId,
+            'HeldForNextSweep',
+            `held in ${s3Uri(run.bucket, heldKey)} for the route's next sweep (fewer records than the minimum of ${run.minRecordsPerJob} per job)`,
+          );
+          break;
+        case 'on-demand': {
+          onDemandRecords += 1;
+          if (settled.has(record.recordId)) break;
+          if (abort.signal.aborted || (clock && !clock.mayStart())) {
+            unfinished += 1;
+            break;
           }
-        });
-        // A settled-flag wrapper: a failing write must reach Promise.all below, not be unhandled.
-        const tracked: Promise<unknown> = task.then(
-          () => inFlight.delete(tracked),
-          (err: unknown) => {
-            inFlight.delete(tracked);
-            failures.push(err);
-          },
-        );
-        inFlight.add(tracked);
-        if (inFlight.size >= ON_DEMAND_CONCURRENCY) await Promise.race(inFlight);
-        break;
+          const task = invokeOnDemand(deps.bedrockRuntime, run, record, abort.signal).then(async (outcome) => {
+            if ('aborted' in outcome) {
+              if (!clock?.neverFits(outcome.ms)) {
+                unfinished += 1;
+                return;
+              }
+              await fail(
+                record.recordId,
+                'OnDemandTimeout',
+                `on-demand InvokeModel gave no answer in ${Math.round(outcome.ms / 1000)} s, all the time its function had for it: a retry would have no more`,
+              );
+              return;
+            }
+            clock?.observe(outcome.ms);
+            if ('modelOutput' in outcome.result) {
+              addUsage(tokens, outcome.result.usage);
+              if (outcome.result.truncated) truncated += 1;
+              await succeeded.write(outcome.result);
+            } else {
+              await fail(record.recordId, outcome.result.code, outcome.result.message);
+            }
+          });
+          // A settled-flag wrapper: a failing write must reach Promise.all below, not be unhandled.
+          const tracked: Promise<unknown> = task.then(
+            () => inFlight.delete(tracked),
+            (err: unknown) => {
+              inFlight.delete(tracked);
+              failures.push(err);
+            },
+          );
+          inFlight.add(tracked);
+          if (inFlight.size >= ON_DEMAND_CONCURRENCY) await Promise.race(inFlight);
+          break;
+        }
       }
     }
+    await Promise.all(inFlight);
+  } finally {
+    clearTimeout(abortTimer);
   }
-  await Promise.all(inFlight);
   if (failures.length > 0) throw failures[0];
+  if (unfinished > 0) {
+    // The outcomes so far, for the retry to keep; no stats, so the round is not done.
+    await succeeded.close();
+    await failed.close();
+    throw new RemainderIncomplete(
+      `${onDemandRecords - unfinished} of the ${onDemandRecords} on-demand records of round ${round} have an outcome; ` +
+        `${unfinished} did not fit this invocation's time and run when the step is retried (those done are kept, not invoked again)`,
+    );
+  }
   // The held file before the failed part that points to it.
   const heldLines = await held.close();
   const succeededLines = await succeeded.close();
@@ -168,8 +216,10 @@ async function invokeOnDemand(
   client: BedrockRuntimeClient,
   run: RunConfig,
   record: { recordId: string; modelInput: unknown },
-): Promise<SucceededRecord | { code: string; message: string }> {
+  signal: AbortSignal,
+): Promise<{ result: SucceededRecord | { code: string; message: string }; ms: number } | { aborted: true; ms: number }> {
   const family = modelFamily(run.modelId)!;
+  const started = Date.now();
   let last: { code: string; message: string } = { code: 'Unknown', message: 'not attempted' };
   for (let attempt = 1; attempt <= ON_DEMAND_ATTEMPTS; attempt++) {
     try {
@@ -180,21 +230,24 @@ async function invokeOnDemand(
           contentType: 'application/json',
           accept: 'application/json',
         }),
+        { abortSignal: signal },
       );
       const modelOutput = JSON.parse(Buffer.from(res.body ?? new Uint8Array()).toString('utf8')) as unknown;
-      return {
+      const result: SucceededRecord = {
         recordId: record.recordId,
         modelOutput,
         usage: recordUsage(family, record.modelInput, modelOutput),
         onDemand: true,
         ...(stoppedAtMaxTokens(family, modelOutput) ? { truncated: true as const } : {}),
       };
+      return { result, ms: Date.now() - started };
     } catch (err) {
+      if (signal.aborted) return { aborted: true, ms: Date.now() - started };
       const e = err as Error & { $metadata?: { httpStatusCode?: number } };
       const status = e.$metadata?.httpStatusCode;
       last = { code: e.name || String(status ?? 'Error'), message: `on-demand InvokeModel failed: ${e.message}` };
       if (!isRetryableRecordError(status)) break;
     }
   }
-  return last;
+  return { result: last, ms: Date.now() - started };
 }

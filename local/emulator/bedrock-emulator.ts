@@ -37,8 +37,8 @@ import { batchModelProblem, catalogModel, onDemandModelProblem, type CatalogMode
 import { KNOWN_FAMILIES_HINT, modelFamily } from '../../lambdas/shared/model-family';
 import { BedrockApiError } from './api-error';
 import { formatCreationTime, JOB_STATE_DETAIL_TYPE, JOB_STATE_SOURCE, modelArnOf, type BedrockJobStateEvent } from './events';
-import { fakeModelOutput } from './fake-model';
-import { FaultDecider, type FaultSpec } from './faults';
+import { fakeModelOutput, invokeModelLatencyMs } from './fake-model';
+import { FaultDecider, hash53, type FaultSpec } from './faults';
 import { accountQuotasFor } from './account-quotas';
 import { DualProtocolServer, parseJsonBody, readBody, sendApiError, sendJson, type HttpRequest, type HttpResponse } from './http-transport';
 import { driveJob, type LifecycleHost } from './job-lifecycle';
@@ -48,6 +48,7 @@ import { isRecord, validateCreateJobRequest, type JobStatus } from './validation
 import { serviceRoleMessage, serviceRoleNeeds } from './service-role';
 
 export { FAULT_NAMES, parseFaultSpec, type FaultName, type FaultSpec } from './faults';
+export { INVOKE_FIRST_TOKEN_MS, INVOKE_OUTPUT_TOKENS_PER_SECOND, invokeModelLatencyMs } from './fake-model';
 export { accountQuotasFor, parseAccountQuotas, type AccountQuotas } from './account-quotas';
 export { JOB_STATE_DETAIL_TYPE, JOB_STATE_SOURCE, type BedrockJobStateDetail, type BedrockJobStateEvent } from './events';
 export { JOB_STATUSES, type JobStatus } from './validation';
@@ -75,6 +76,12 @@ export interface EmulatorOptions {
    * twin's one thread, so more slots would not finish the records sooner). @default 1
    */
   processingSlots?: number;
+  /**
+   * How long InvokeModel takes to answer, as a share of a real model's time
+   * ({@link invokeModelLatencyMs}). The twin sets the scale of its Lambda time limits, so one
+   * call takes the same share of a function's timeout as on AWS. 0: answer at once. @default 0
+   */
+  invokeLatencyScale?: number;
   /** Fault rates; none by default. */
   faults?: FaultSpec;
   /** Seed of every generated id, output and fault decision. @default 1 */
@@ -129,6 +136,10 @@ export interface EmulatorStats {
   maxProcessingJobs: number;
   /** InvokeModel calls received (throttled ones included). */
   invokeModelCalls: number;
+  /** The modelled latency of the answered InvokeModel calls, summed, ms (as a real model would take). */
+  invokeModelLatencyMs: number;
+  /** What the emulator waited before those answers, summed, ms: the latency times `invokeLatencyScale`. */
+  invokeModelWaitMs: number;
   /** Current number of jobs in each status. */
   jobsByStatus: Record<string, number>;
 }
@@ -145,6 +156,7 @@ export class BedrockEmulator {
   private readonly accountId: string;
   private readonly accountQuotas: Partial<ModelQuotas>;
   private readonly stepDelayMs: number;
+  private readonly invokeLatencyScale: number;
   private readonly slots: ProcessingSlots;
   private readonly faults: FaultDecider;
   private readonly onEvent?: (event: BedrockJobStateEvent) => Promise<void> | void;
@@ -177,6 +189,8 @@ export class BedrockEmulator {
     conflicts: 0,
     recordsProcessed: 0,
     invokeModelCalls: 0,
+    invokeModelLatencyMs: 0,
+    invokeModelWaitMs: 0,
     jobsByStatus: {},
   };
 
@@ -186,6 +200,7 @@ export class BedrockEmulator {
     this.accountId = opts.accountId ?? '123456789012';
     this.accountQuotas = { ...opts.accountQuotas };
     this.stepDelayMs = opts.stepDelayMs ?? 20;
+    this.invokeLatencyScale = opts.invokeLatencyScale ?? 0;
     this.slots = new ProcessingSlots(Math.max(1, Math.floor(opts.processingSlots ?? 1) || 1));
     this.faults = new FaultDecider(opts.faults ?? {}, opts.seed ?? 1);
     this.store = new JobStore(this.faults.seed);
@@ -272,7 +287,7 @@ export class BedrockEmulator {
         return sendJson(res, 200, this.store.listTags(parseJsonBody(body)));
       }
       if (first === 'model' && second !== undefined && third === 'invoke' && fourth === undefined && method === 'POST') {
-        return this.invokeModel(second, body, res);
+        return await this.invokeModel(second, body, res);
       }
       throw new BedrockApiError('UnknownOperationException', `No operation matches ${method} ${url.pathname}`);
     } catch (err) {
@@ -386,7 +401,7 @@ export class BedrockEmulator {
 
   // ---------------------------------------------------------------- runtime
 
-  private invokeModel(modelIdParam: string, body: Buffer, res: HttpResponse): void {
+  private async invokeModel(modelIdParam: string, body: Buffer, res: HttpResponse): Promise<void> {
     this.counters.invokeModelCalls++;
     // Per call, so the SDK's retries of a throttled call can succeed.
     if (this.faults.fires('record-throttle', 'invoke-model', this.counters.invokeModelCalls)) {
@@ -398,14 +413,28 @@ export class BedrockEmulator {
     const family = modelFamily(modelIdParam);
     if (!family) throw new BedrockApiError('ValidationException', `The provided model identifier is invalid: ${modelIdParam} (known: ${KNOWN_FAMILIES_HINT}).`);
     let modelInput: unknown;
+    const text = body.toString('utf8');
     try {
-      modelInput = JSON.parse(body.toString('utf8'));
+      modelInput = JSON.parse(text);
     } catch {
       throw new BedrockApiError('ValidationException', 'Malformed input request: the body is not valid JSON, please reformat your input and try again.');
     }
     if (!isRecord(modelInput)) throw new BedrockApiError('ValidationException', 'Malformed input request: the body must be a JSON object.');
-    const result = fakeModelOutput({ modelId: modelIdParam, family, modelInput, seed: this.faults.seed });
+    const result = fakeModelOutput({
+      modelId: modelIdParam,
+      family,
+      modelInput,
+      seed: this.faults.seed,
+      // By the request's text, so a retried call answers the same way.
+      longOutput: this.faults.fires('long-outputs', 'invoke-model', hash53(text)),
+    });
     if (!result.ok) throw new BedrockApiError('ValidationException', result.byModel ? result.message : `Malformed input request: ${result.message}`);
+    // A real model takes its time, most of it writing the answer; the header reports it.
+    const latencyMs = invokeModelLatencyMs(result.usage.output);
+    const waitMs = Math.round(latencyMs * this.invokeLatencyScale);
+    this.counters.invokeModelLatencyMs += latencyMs;
+    this.counters.invokeModelWaitMs += waitMs;
+    if (waitMs > 0 && !(await this.sleep(waitMs))) return;
     const payload = JSON.stringify(result.body);
     res.writeHead(200, {
       'content-type': 'application/json',
@@ -413,7 +442,7 @@ export class BedrockEmulator {
       'x-amzn-requestid': randomUUID(),
       'x-amzn-bedrock-input-token-count': String(result.usage.input),
       'x-amzn-bedrock-output-token-count': String(result.usage.output),
-      'x-amzn-bedrock-invocation-latency': '250',
+      'x-amzn-bedrock-invocation-latency': String(latencyMs),
     });
     res.end(payload);
   }
@@ -441,13 +470,18 @@ export class BedrockEmulator {
 
   /** Waits one step; false when the emulator was stopped meanwhile. */
   private step(): Promise<boolean> {
+    return this.sleep(this.stepDelayMs);
+  }
+
+  /** Waits `ms`; false when the emulator was stopped meanwhile. */
+  private sleep(ms: number): Promise<boolean> {
     if (this.closed) return Promise.resolve(false);
     return new Promise((resolve) => {
       const entry = {
         timer: setTimeout(() => {
           this.sleeps.delete(entry);
           resolve(!this.closed);
-        }, this.stepDelayMs),
+        }, ms),
         resolve: () => resolve(false),
       };
       this.sleeps.add(entry);

@@ -26,6 +26,30 @@ export interface FakeModelRequest {
   invocationType?: InvocationType;
   /** Emulator seed; changes every generated text and vector. @default 1 */
   seed?: number;
+  /**
+   * Answer at length (the `long-outputs` fault): the model writes until the request's output
+   * limit and stops there (stop reason max_tokens), or {@link LONG_OUTPUT_TOKENS} when the
+   * request sets none. @default false
+   */
+  longOutput?: boolean;
+}
+
+/** The length of a long answer to a request that sets no output limit, tokens. */
+export const LONG_OUTPUT_TOKENS = 4096;
+
+/**
+ * The modelled time to first token of InvokeModel, ms. Bedrock's InvocationLatency is time to
+ * first token plus output tokens over output tokens per second (docs/BEDROCK-FACTS.md §10); AWS
+ * publishes no figures per model, so these are deliberately slow ones: a pipeline that fits its
+ * time at these speeds fits it on AWS.
+ */
+export const INVOKE_FIRST_TOKEN_MS = 1000;
+/** The modelled output speed of InvokeModel, tokens per second (see {@link INVOKE_FIRST_TOKEN_MS}). */
+export const INVOKE_OUTPUT_TOKENS_PER_SECOND = 40;
+
+/** How long a real model would take to answer with `outputTokens`, ms. */
+export function invokeModelLatencyMs(outputTokens: number): number {
+  return INVOKE_FIRST_TOKEN_MS + Math.round((outputTokens * 1000) / INVOKE_OUTPUT_TOKENS_PER_SECOND);
 }
 
 const TITAN_DIMENSIONS = [256, 512, 1024];
@@ -69,7 +93,7 @@ export function fakeModelOutput(req: FakeModelRequest): FakeModelResult {
   const random = seededRandom(key % 4294967296);
 
   if (invocationType === 'Converse') {
-    const gen = generate(random, maxTokensOf(req.modelInput, 'inferenceConfig.maxTokens'));
+    const gen = generate(random, maxTokensOf(req.modelInput, 'inferenceConfig.maxTokens'), req.longOutput);
     return {
       ok: true,
       body: {
@@ -84,7 +108,7 @@ export function fakeModelOutput(req: FakeModelRequest): FakeModelResult {
 
   switch (req.family) {
     case 'anthropic': {
-      const gen = generate(random, maxTokensOf(req.modelInput, 'max_tokens'));
+      const gen = generate(random, maxTokensOf(req.modelInput, 'max_tokens'), req.longOutput);
       return {
         ok: true,
         body: {
@@ -104,7 +128,7 @@ export function fakeModelOutput(req: FakeModelRequest): FakeModelResult {
       const cfg = isRecord(req.modelInput.inferenceConfig) ? req.modelInput.inferenceConfig : {};
       // Nova docs name the limit maxTokens now and max_new_tokens in older revisions (docs/BEDROCK-FACTS.md §9).
       const limit = typeof cfg.maxTokens === 'number' ? cfg.maxTokens : typeof cfg.max_new_tokens === 'number' ? cfg.max_new_tokens : undefined;
-      const gen = generate(random, limit);
+      const gen = generate(random, limit, req.longOutput);
       return {
         ok: true,
         body: {
@@ -122,7 +146,7 @@ export function fakeModelOutput(req: FakeModelRequest): FakeModelResult {
       };
     }
     case 'llama': {
-      const gen = generate(random, maxTokensOf(req.modelInput, 'max_gen_len'));
+      const gen = generate(random, maxTokensOf(req.modelInput, 'max_gen_len'), req.longOutput);
       return {
         ok: true,
         body: {
@@ -135,7 +159,7 @@ export function fakeModelOutput(req: FakeModelRequest): FakeModelResult {
       };
     }
     case 'mistral': {
-      const gen = generate(random, maxTokensOf(req.modelInput, 'max_tokens'));
+      const gen = generate(random, maxTokensOf(req.modelInput, 'max_tokens'), req.longOutput);
       if (Array.isArray(req.modelInput.messages)) {
         // Chat-format Mistral models (Large 2407) answer OpenAI-style; docs/BEDROCK-FACTS.md §9 marks the detail unconfirmed.
         return {
@@ -191,10 +215,13 @@ const WORDS = (
   'likely because however therefore example text output response based given context'
 ).split(' ');
 
-/** Generates between 8 and 64 words (one token each), capped by the request's limit. */
-function generate(random: () => number, maxTokens: number | undefined): { text: string; tokens: number; truncated: boolean } {
-  const wanted = 8 + Math.floor(random() * 57);
+/**
+ * Generates between 8 and 64 words (one token each), capped by the request's limit; a long
+ * answer runs past the limit (cut there) or to {@link LONG_OUTPUT_TOKENS} without one.
+ */
+function generate(random: () => number, maxTokens: number | undefined, long = false): { text: string; tokens: number; truncated: boolean } {
   const limit = maxTokens !== undefined && maxTokens > 0 ? Math.floor(maxTokens) : Infinity;
+  const wanted = !long ? 8 + Math.floor(random() * 57) : limit === Infinity ? LONG_OUTPUT_TOKENS : limit + 1;
   const tokens = Math.min(wanted, limit);
   const words: string[] = [];
   for (let i = 0; i < tokens; i++) words.push(WORDS[Math.floor(random() * WORDS.length)] ?? 'word');

@@ -20,6 +20,7 @@ export type FaultName =
   | 'duplicate-events'
   | 'reorder-events'
   | 'arn-model-id'
+  | 'long-outputs'
   | 'handler-crash'
   | 'duplicate-invocation';
 
@@ -35,6 +36,7 @@ export const FAULT_NAMES: readonly FaultName[] = [
   'duplicate-events',
   'reorder-events',
   'arn-model-id',
+  'long-outputs',
   'handler-crash',
   'duplicate-invocation',
 ];

@@ -260,6 +260,7 @@ function processRecord(line: string, file: InputFile, lineNo: number, opts: Proc
     modelInput,
     invocationType: opts.invocationType,
     seed: opts.faults.seed,
+    longOutput: opts.faults.fires('long-outputs', opts.jobArn, recordId),
   });
   if (!result.ok) return failure(result.errorCode, result.message);
   return {

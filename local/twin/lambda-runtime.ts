@@ -1,18 +1,16 @@
 /**
  * Lambda in the twin: every invocation of a template function runs in a sandbox of its own, a
- * worker thread started with the function's environment (its template variables, not the
- * twin's), its memory size as the limit of its heap (and of heap plus Buffers, sampled by the
- * sandbox), and a time limit of the function's timeout scaled like the twin's other clocks. As
- * on Lambda, a sandbox runs one invocation at a time and is kept warm for the next; one that
- * timed out, ran out of memory, crashed or exited is thrown away. What Lambda would refuse fails
- * with Lambda's error name (lambda-errors.ts), which the workflow's Retry and Catch match, so a
- * handler that would be killed on Lambda is killed here too. Limits and error names, with their
- * sources: docs/ARCHITECTURE.md, "Lambda in the twin".
+ * worker thread with the function's environment (its template variables, not the twin's), its
+ * memory size as the limit of its heap (and of heap plus Buffers, sampled by the sandbox), and
+ * its timeout, scaled like the twin's other clocks. As on Lambda, a sandbox runs one invocation
+ * at a time and is kept warm for the next; one that timed out, ran out of memory, crashed or
+ * exited is thrown away. What Lambda would refuse fails with Lambda's error name
+ * (lambda-errors.ts), which the workflow's Retry and Catch match. Limits and error names, with
+ * their sources: docs/ARCHITECTURE.md, "Lambda in the twin".
  *
- * Sandboxes are bounded (`maxSandboxes` in all and `maxSandboxesPerFunction`, running and warm
- * together): an invocation waits for a free one, and a warm sandbox of another function is
- * retired to make room, so the number of sandboxes depends on how many functions run at once,
- * not on the input's size. The time limit starts when the sandbox takes the invocation.
+ * Sandboxes are bounded (`maxSandboxes`, `maxSandboxesPerFunction`, running and warm): an
+ * invocation waits for one, retiring a warm sandbox of another function, so their number follows
+ * the functions running at once, not the input. The time limit starts when a sandbox takes it.
  */
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
@@ -72,6 +70,8 @@ export interface LambdaRuntimeOptions {
 /** What the runtime did, for reports and the benchmark. */
 export interface LambdaRuntimeStats {
   invocations: number;
+  /** Invocations by function (`prepare`, `end-round`, ...). */
+  invocationsByFunction: Record<string, number>;
   /** Sandboxes started (Lambda's cold starts). */
   coldStarts: number;
   /** Sandboxes alive at once, at most. */
@@ -83,7 +83,7 @@ export interface LambdaRuntimeStats {
   /** The time limits' scale: a function's limit is its `Timeout` times this. */
   timeScale: number;
 }
-type Counters = Omit<LambdaRuntimeStats, 'timeScale'>;
+type Counters = Omit<LambdaRuntimeStats, 'timeScale' | 'invocationsByFunction'>;
 
 interface Sandbox {
   readonly fn: SandboxFunction;
@@ -110,6 +110,7 @@ export class LambdaRuntime {
   private readonly perFunction = new Map<string, number>();
   private stopped = false;
   private readonly counters: Counters = { invocations: 0, coldStarts: 0, peakSandboxes: 0, coldStartMs: 0, timeouts: 0, outOfMemory: 0 };
+  private readonly byFunction: Record<string, number> = {};
 
   constructor(private readonly options: LambdaRuntimeOptions) {
     this.max = Math.max(1, options.maxSandboxes ?? 10);
@@ -117,15 +118,15 @@ export class LambdaRuntime {
   }
 
   /**
-   * One invocation of `fn` with `event` (JSON in, JSON out). `crash`: under `handler-crash`,
-   * the invocation dies after this many writes.
-   * @throws LambdaError as Lambda fails an invocation, or the handler's own error (its name kept)
+   * One invocation of `fn` with `event` (JSON in, JSON out); under `handler-crash` it dies after
+   * `crash.after` writes. @throws LambdaError as Lambda fails one, or the handler's own error
    */
   async invoke(fn: SandboxFunction, event: unknown, crash?: { readonly after: number; readonly identity: InvocationIdentity }): Promise<unknown> {
     const payload = JSON.stringify(event === undefined ? null : event);
     const bytes = Buffer.byteLength(payload);
     if (bytes > errors.INVOKE_PAYLOAD_LIMIT_BYTES) throw errors.requestTooLarge(fn, bytes);
     this.counters.invocations += 1;
+    this.byFunction[fn.name] = (this.byFunction[fn.name] ?? 0) + 1;
     const sandbox = await this.acquire(fn);
     const requestId = randomUUID();
     const timeoutMs = Math.max(1, fn.timeoutSeconds * 1000 * this.options.timeScale);
@@ -161,7 +162,7 @@ export class LambdaRuntime {
 
   /** What the runtime did so far. */
   stats(): LambdaRuntimeStats {
-    return { ...this.counters, timeScale: this.options.timeScale };
+    return { ...this.counters, invocationsByFunction: { ...this.byFunction }, timeScale: this.options.timeScale };
   }
 
   /** Ends every sandbox; invocations waiting for one, starting one or running in one fail. */

@@ -164,6 +164,8 @@ export async function startTwinServices(options: TwinOptions, hooks: TwinService
       ...(options.faults ? { faults: options.faults } : {}),
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
       stepDelayMs: options.stepDelayMs ?? 20,
+      // A model's answer takes the same share of a function's time limit as on AWS.
+      invokeLatencyScale: options.lambdaTimeScale ?? LAMBDA_TIME_SCALE,
       onEvent: (event) => bus.publish(event as unknown as BusEvent),
       // IAM for Bedrock too: a job's service role must let it read the input and write the output.
       ...(bucketKeys ? { bucketKeys } : {}),

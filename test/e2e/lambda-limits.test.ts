@@ -67,3 +67,70 @@ test('a reconcile that outlives its timeout is killed with Sandbox.Timedout, ret
     await twin.stop();
   }
 });
+
+test('an on-demand remainder that outlasts its function goes on where it stopped: every record invoked once, none lost', async () => {
+  // 150 records: one job of 100, and a remainder of 50 that runs on demand, 4 calls at a time.
+  // Each answer runs to max_tokens 4096, about 104 s at the emulator's modelled speed: 13 waves
+  // take about 22 minutes, more than Prepare's 15 (here 9 s, at a time scale of 0.01).
+  const lines = claudeLines(150).map((line) => {
+    const record = JSON.parse(line) as { modelInput: Record<string, unknown> };
+    record.modelInput.max_tokens = 4096;
+    return JSON.stringify(record);
+  });
+  const file = writeLines(tempDir(), 'a.jsonl', lines);
+  const twin = await LocalTwin.start({ config, faults: { 'long-outputs': 1 }, lambdaTimeScale: 0.01 });
+  try {
+    const input = await twin.upload(file, 'inbox/default/a.jsonl');
+    twin.startExecution({ name: 'long', input: JSON.stringify({ inputs: [input], runId: 'long' }) });
+    const [execution] = await twin.settle();
+    expect(execution!.result?.status).toBe('SUCCEEDED');
+    const out = await readOutputsFromS3(twin.s3, twin.bucket, 'long');
+    expectConservation({ ...out, access: twin.accessReport() }, 150);
+    expect(out.results).toHaveLength(150);
+    expect(out.summary.onDemandRecords).toBe(50);
+    expect(out.summary.truncated).toBe(150);
+    // Each on-demand record was billed once: what one invocation could not finish, the next did.
+    const emulator = twin.emulatorStats();
+    expect(emulator.invokeModelCalls).toBe(50);
+    expect(emulator.invokeModelWaitMs).toBeGreaterThan(9_000);
+    const lambda = twin.lambdaStats();
+    expect(lambda.timeouts).toBe(0);
+    // More than one Prepare: the first ran out of time and said so; its retry went on.
+    expect(lambda.invocationsByFunction.prepare).toBeGreaterThanOrEqual(2);
+  } finally {
+    await twin.stop();
+  }
+});
+
+test('an on-demand record whose answer alone outlasts its function fails with OnDemandTimeout, once, instead of holding the run up', async () => {
+  // 40,000 tokens at the emulator's modelled speed take about 1,000 s: no 15-minute Lambda
+  // invocation can wait for them, whatever the retries.
+  const sonnet = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0';
+  const longConfig = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: sonnet } } });
+  const lines = claudeLines(3).map((line) => {
+    const record = JSON.parse(line) as { modelInput: Record<string, unknown> };
+    record.modelInput.max_tokens = 40_000;
+    return JSON.stringify(record);
+  });
+  const file = writeLines(tempDir(), 'a.jsonl', lines);
+  const twin = await LocalTwin.start({ config: longConfig, faults: { 'long-outputs': 1 }, lambdaTimeScale: 0.01 });
+  try {
+    const input = await twin.upload(file, 'inbox/default/a.jsonl');
+    twin.startExecution({ name: 'endless', input: JSON.stringify({ inputs: [input], runId: 'endless' }) });
+    const [execution] = await twin.settle();
+    expect(execution!.result?.status).toBe('SUCCEEDED');
+    const out = await readOutputsFromS3(twin.s3, twin.bucket, 'endless');
+    expectConservation({ ...out, access: twin.accessReport() }, 3);
+    expect(out.failed).toHaveLength(3);
+    for (const f of out.failed) {
+      expect(f.error.code).toBe('OnDemandTimeout');
+      expect(f.error.message).toMatch(/^on-demand InvokeModel gave no answer in \d+ s, all the time its function had for it: a retry would have no more$/);
+    }
+    expect(twin.emulatorStats().invokeModelCalls).toBe(3);
+    const lambda = twin.lambdaStats();
+    expect(lambda.timeouts).toBe(0);
+    expect(lambda.invocationsByFunction.prepare).toBe(1);
+  } finally {
+    await twin.stop();
+  }
+});

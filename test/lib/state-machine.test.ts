@@ -11,6 +11,8 @@ const LAMBDA_SERVICE_RETRY = {
   BackoffRate: 2,
 };
 const TRANSIENT_RETRY = { ErrorEquals: ['States.TaskFailed'], IntervalSeconds: 5, BackoffRate: 2, MaxAttempts: 3 };
+/** An on-demand remainder that did not fit one invocation: retried at once, each attempt going on from the last. */
+const REMAINDER_RETRY = { ErrorEquals: ['RemainderIncomplete'], IntervalSeconds: 1, BackoffRate: 1, MaxAttempts: 25 };
 const fnArn = (id: string) => `arn:aws:lambda:${FAKE.region}:${FAKE.account}:function:${id}`;
 
 /** One synthesis for the whole file (maxConcurrentJobs 7, jobTimeoutHours 48); no test changes it. */
@@ -182,7 +184,7 @@ describe('BatchWorkflow definition', () => {
 
   test('every plain task retries a transient failure (States.TaskFailed, 5 s, backoff 2, 3 attempts) after its specific retriers', () => {
     const specific: Record<string, any[]> = {
-      Prepare: [LAMBDA_SERVICE_RETRY, { ErrorEquals: [INVALID_RUN_INPUT_ERROR], MaxAttempts: 0 }],
+      Prepare: [LAMBDA_SERVICE_RETRY, { ErrorEquals: [INVALID_RUN_INPUT_ERROR], MaxAttempts: 0 }, REMAINDER_RETRY],
       NextWindow: [LAMBDA_SERVICE_RETRY],
       AcquireSlot: [
         LAMBDA_SERVICE_RETRY,
@@ -196,7 +198,7 @@ describe('BatchWorkflow definition', () => {
         },
       ],
       ReconcileChunk: [LAMBDA_SERVICE_RETRY],
-      EndRound: [LAMBDA_SERVICE_RETRY],
+      EndRound: [LAMBDA_SERVICE_RETRY, REMAINDER_RETRY],
       Finalize: [LAMBDA_SERVICE_RETRY],
       FinalizeFailed: [LAMBDA_SERVICE_RETRY],
     };

@@ -31,7 +31,7 @@ test('one stderr line per failed run; two executions of one runId are told apart
     runs,
     emulator: {} as LocalRunOutcome['emulator'],
     faults: { handlerCrash: 0, duplicateInvocation: 0, crashPoints: {}, crashes: [] },
-    lambda: { invocations: 0, coldStarts: 0, peakSandboxes: 0, coldStartMs: 0, timeouts: 0, outOfMemory: 0, timeScale: 0.1 },
+    lambda: { invocations: 0, invocationsByFunction: {}, coldStarts: 0, peakSandboxes: 0, coldStartMs: 0, timeouts: 0, outOfMemory: 0, timeScale: 0.1 },
     exitCode: runs.some((r) => r.error) || runs.length === 0 ? 1 : 0,
   });
   expect(failureLines(outcome([run('a', 'e1')]))).toEqual([]);

@@ -2,6 +2,8 @@ import { BedrockRuntimeClient, InvokeModelCommand, ThrottlingException, Validati
 import { mockClient } from 'aws-sdk-client-mock';
 import { runKeys, type RunConfig } from '../../../lambdas/shared/contracts';
 import { RoundChunkWriter } from '../../../lambdas/shared/round-chunk-writer';
+import { RemainderIncomplete } from '../../../lambdas/shared/small-remainder';
+import type { TimeBudget } from '../../../lambdas/shared/time-budget';
 import { anthropicResponse, invokeResponse } from '../support/bedrock-runtime';
 import { anthropicInput, runConfig } from '../support/fixtures';
 import { startTestS3, type TestS3 } from '../support/local-s3';
@@ -28,10 +30,10 @@ const recordLines = (n: number) => Array.from({ length: n }, (_, i) => JSON.stri
 const newRun = (overrides: Partial<RunConfig> = {}): RunConfig => runConfig({ runId: `rounds-${++runSeq}`, bucket: s3.bucket, ...overrides });
 
 /** Opens round `round` of `run` with `n` records, as end-round does (the count to come is known exactly). */
-async function openRound(run: RunConfig, round: number, n: number) {
+async function openRound(run: RunConfig, round: number, n: number, budget?: TimeBudget) {
   const lines = recordLines(n);
   let added = 0;
-  const writer = new RoundChunkWriter(deps, run, round, { recordsToCome: () => n - added });
+  const writer = new RoundChunkWriter(budget ? { ...deps, budget } : deps, run, round, { recordsToCome: () => n - added });
   for (const line of lines) {
     added += 1;
     await writer.add(line);
@@ -165,6 +167,73 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
         onDemandRecords: 40,
         tokens: { input: 40, output: 80 },
       });
+    });
+  });
+
+  describe("small remainder 'on-demand' within the invocation's time", () => {
+    /** A budget on an injected clock: each InvokeModel call uses `perCallMs` of it. */
+    const clockedCalls = (totalMs: number, perCallMs: number): TimeBudget & { left: number } => {
+      const budget = { totalMs, left: totalMs, remainingMs: () => budget.left };
+      runtimeMock.on(InvokeModelCommand).callsFake(() => {
+        budget.left -= perCallMs;
+        return invokeResponse(anthropicResponse('ok', 1, 2));
+      });
+      return budget;
+    };
+    const callsPerBody = () => {
+      const counts = new Map<string, number>();
+      for (const c of runtimeMock.commandCalls(InvokeModelCommand))
+        counts.set(c.args[0].input.body as string, (counts.get(c.args[0].input.body as string) ?? 0) + 1);
+      return counts;
+    };
+
+    it('writes what it finished and throws RemainderIncomplete; the retried step invokes only the rest, each record once', async () => {
+      // 12 records, all below the minimum; each call uses 1 s of an invocation of 10 s (1 s reserved).
+      const run = newRun({ minRecordsPerJob: 20, maxRecordsPerJob: 20, smallRemainder: 'on-demand' });
+      const first = await openRound(run, 1, 12, clockedCalls(10_000, 1_000)).catch((e: unknown) => e);
+      expect(first).toBeInstanceOf(RemainderIncomplete);
+      expect((first as Error).name).toBe('RemainderIncomplete');
+      const done = (await s3.jsonl(runKeys.roundPart(run.runId, 1, 'succeeded'))).length;
+      expect(done).toBeGreaterThan(0);
+      expect(done).toBeLessThan(12);
+      expect((first as Error).message).toBe(
+        `${done} of the 12 on-demand records of round 1 have an outcome; ${12 - done} did not fit this invocation's time and run when the step is retried (those done are kept, not invoked again)`,
+      );
+      expect(runtimeMock.commandCalls(InvokeModelCommand)).toHaveLength(done);
+      // No stats: the round is not open, so nothing downstream reads a partial remainder as done.
+      expect(await s3.text(runKeys.remainderStats(run.runId, 1))).toBeUndefined();
+
+      // The retry (a fresh invocation) keeps the outcomes and invokes the others.
+      await openRound(run, 1, 12, clockedCalls(10_000, 1_000));
+      expect([...callsPerBody().values()]).toEqual(Array(12).fill(1));
+      const succeeded = await s3.jsonl(runKeys.roundPart(run.runId, 1, 'succeeded'));
+      expect(new Set(ids(succeeded)).size).toBe(12);
+      expect(succeeded).toHaveLength(12);
+      expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({
+        records: 12,
+        succeeded: 12,
+        failed: 0,
+        onDemandRecords: 12,
+        tokens: { input: 12, output: 24 },
+      });
+    });
+
+    it('starts nothing when the invocation has no time left for it, and keeps going on the next', async () => {
+      const run = newRun({ minRecordsPerJob: 20, maxRecordsPerJob: 20, smallRemainder: 'on-demand' });
+      const spent = clockedCalls(10_000, 1_000);
+      spent.left = 500; // Less than the reserve: the work before the remainder took the time.
+      await expect(openRound(run, 1, 3, spent)).rejects.toThrow('0 of the 3 on-demand records of round 1 have an outcome');
+      expect(runtimeMock.commandCalls(InvokeModelCommand)).toHaveLength(0);
+      await openRound(run, 1, 3, clockedCalls(10_000, 1_000));
+      expect([...callsPerBody().values()]).toEqual([1, 1, 1]);
+      expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({ records: 3, succeeded: 3 });
+    });
+
+    it('runs everything in one invocation that has the time, as without a budget', async () => {
+      const run = newRun({ minRecordsPerJob: 20, maxRecordsPerJob: 20, smallRemainder: 'on-demand' });
+      await openRound(run, 1, 12, clockedCalls(900_000, 1_000));
+      expect(runtimeMock.commandCalls(InvokeModelCommand)).toHaveLength(12);
+      expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({ records: 12, succeeded: 12 });
     });
   });
 

@@ -11,7 +11,7 @@ import {
   StopModelInvocationJobCommand,
 } from '@aws-sdk/client-bedrock';
 import { InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
-import { BedrockEmulator } from '../../../local/emulator/bedrock-emulator';
+import { BedrockEmulator, INVOKE_FIRST_TOKEN_MS, INVOKE_OUTPUT_TOKENS_PER_SECOND, invokeModelLatencyMs } from '../../../local/emulator/bedrock-emulator';
 import { BUCKET, CLAUDE, ROLE_ARN, claudeRecord, claudeRecords, emulatorsForFile, jobIdOf, sdkError, type EmulatorHarness } from './harness';
 
 const { s3, emulator } = emulatorsForFile();
@@ -782,6 +782,43 @@ describe('InvokeModel (bedrock-runtime)', () => {
     const err = await sdkError(() => invoke(h, CLAUDE, { messages: [] }));
     expect(err.name).toBe('ValidationException');
     expect(err.message).toContain('anthropic_version');
+  });
+
+  it('reports the modelled latency of a real model and waits its scaled share before answering', async () => {
+    const h = await emulator({ invokeLatencyScale: 0.001 });
+    const res = await invoke(h, CLAUDE, claudeRecord(1).modelInput);
+    const body = JSON.parse(new TextDecoder().decode(res.body)) as { usage: { output_tokens: number } };
+    const expected = invokeModelLatencyMs(body.usage.output_tokens);
+    expect(expected).toBe(INVOKE_FIRST_TOKEN_MS + Math.round((body.usage.output_tokens * 1000) / INVOKE_OUTPUT_TOKENS_PER_SECOND));
+    const stats = h.emulator.stats();
+    expect(stats.invokeModelLatencyMs).toBe(expected);
+    // Scaled: what the emulator waited, the model's latency times the scale.
+    expect(stats.invokeModelWaitMs).toBe(Math.round(expected * 0.001));
+  });
+
+  it('answers at once by default (scale 0), still reporting the modelled latency', async () => {
+    const h = await emulator();
+    await invoke(h, CLAUDE, claudeRecord(1).modelInput);
+    expect(h.emulator.stats().invokeModelLatencyMs).toBeGreaterThan(INVOKE_FIRST_TOKEN_MS);
+    expect(h.emulator.stats().invokeModelWaitMs).toBe(0);
+  });
+
+  it('writes until max_tokens and stops there under the long-outputs fault', async () => {
+    const h = await emulator({ faults: { 'long-outputs': 1 } });
+    const modelInput = { ...(claudeRecord(1).modelInput as Record<string, unknown>), max_tokens: 3000 };
+    const res = await invoke(h, CLAUDE, modelInput);
+    const body = JSON.parse(new TextDecoder().decode(res.body)) as { stop_reason: string; usage: { output_tokens: number }; content: Array<{ text: string }> };
+    expect(body.stop_reason).toBe('max_tokens');
+    expect(body.usage.output_tokens).toBe(3000);
+    expect(body.content[0]!.text.split(' ')).toHaveLength(3000);
+    // Without the fault the same request ends on its own, well short of the limit.
+    const plain = await emulator();
+    const short = JSON.parse(new TextDecoder().decode((await invoke(plain, CLAUDE, modelInput)).body)) as {
+      stop_reason: string;
+      usage: { output_tokens: number };
+    };
+    expect(short.stop_reason).toBe('end_turn');
+    expect(short.usage.output_tokens).toBeLessThanOrEqual(64);
   });
 
   it('throttles with the record-throttle fault', async () => {

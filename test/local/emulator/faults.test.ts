@@ -19,6 +19,7 @@ describe('parseFaultSpec', () => {
       'duplicate-events',
       'reorder-events',
       'arn-model-id',
+      'long-outputs',
       'handler-crash',
       'duplicate-invocation',
     ]);
