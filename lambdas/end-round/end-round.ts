@@ -7,7 +7,7 @@ import { partsOf, readRoundChunkStats } from '../shared/committed-parts';
 import { runKeys, type RoundState, type RunConfig } from '../shared/contracts';
 import { logger } from '../shared/logger';
 import type { FailedRecord, PartFile, RetryRecord } from '../shared/outcomes';
-import { RecordsToCome, RoundChunkWriter, type RoundDeps } from '../shared/round-chunk-writer';
+import { RecordsToCome, resumeRound, RoundChunkWriter, type RoundDeps } from '../shared/round-chunk-writer';
 import { JsonlWriter, readObjectLines } from '../shared/s3-jsonl';
 
 export interface EndRoundEvent {
@@ -66,6 +66,11 @@ export async function endRound(deps: RoundDeps, event: EndRoundEvent): Promise<E
     logger.info('attempts used up', { runId: run.runId, round, records: await exhausted.close() });
     return { run, round: event.round, done: true };
   }
+
+  // A retry after the next round was written (its on-demand remainder ran out of time) goes on
+  // with that round's remainder.
+  const resumed = await resumeRound(deps, run, round + 1);
+  if (resumed) return { run, round: resumed, done: false };
 
   // The next round's job input lines (no lastError), written straight into its chunk files,
   // balanced on the estimate the parts' sizes give.

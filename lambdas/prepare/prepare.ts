@@ -12,7 +12,7 @@ import type { PrepareStats } from '../shared/outcomes';
 import type { ResumeInput } from '../next-window/next-window';
 import { RecordIdIndex } from '../shared/record-id-index';
 import { fileStemOf, judgeLine, uniqueStem } from '../shared/records';
-import { RecordsToCome, RoundChunkWriter, type RoundDeps } from '../shared/round-chunk-writer';
+import { openRound, readRemainderReady, RecordsToCome, RoundChunkWriter, type RoundDeps } from '../shared/round-chunk-writer';
 import { executionNameOf, withRunStep, type RunClaims } from '../shared/run-claims';
 import { InvalidRunInput, resolveRunConfig } from '../shared/run-input';
 import { JsonlWriter, listObjects, readJsonObject, readObjectLineBatches, writeJsonObject } from '../shared/s3-jsonl';
@@ -116,7 +116,23 @@ export async function prepareRun(deps: RoundDeps, env: PrepareEnv, event: Prepar
   });
   // The run owns its id before it writes anything under it; a retried Prepare claims again.
   await env.claims.claim(run.runId, event.executionArn);
-  return withRunStep(env.claims, run.runId, 'prepare', async () => prepareClaimedRun(deps, await boundByQuotas(env, run), inputs, inputETags ?? {}));
+  return withRunStep(env.claims, run.runId, 'prepare', async () => {
+    // A retry after the input pass (its on-demand remainder ran out of time) goes on with the
+    // run as that pass planned it.
+    const resumed = await resumeRemainder(deps, run);
+    return resumed ?? prepareClaimedRun(deps, await boundByQuotas(env, run), inputs, inputETags ?? {});
+  });
+}
+
+/** Round 1 of a run whose earlier Prepare attempt got to its remainder, or undefined. */
+async function resumeRemainder(deps: RoundDeps, run: RunConfig): Promise<PrepareResult | undefined> {
+  // The marker first: it is missing on a first attempt, and nothing else is read then.
+  const ready = await readRemainderReady(deps.s3, run.bucket, run.runId, 1);
+  if (!ready) return undefined;
+  const planned = await readJsonObject<RunConfig>(deps.s3, run.bucket, runKeys.runConfig(run.runId));
+  if (!planned) throw new Error(`${runKeys.runConfig(run.runId)} is missing, though round 1's remainder was ready`);
+  logger.info('prepare resumed at its remainder', { runId: run.runId });
+  return { run: planned, round: await openRound(deps, planned, 1, ready) };
 }
 
 /**

@@ -252,6 +252,11 @@ export const runKeys = {
   roundTail: (runId: string, round: number, n: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/tail-${n}.jsonl`,
   /** The round's records below the minimum job size, before the small-remainder policy. */
   roundRemainder: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/remainder.jsonl`,
+  /**
+   * The round's chunks and remainder are final (`{"chunkCount","remainder"}`, as `plan.json`);
+   * written before the small-remainder policy runs, so a retried step can go straight to it.
+   */
+  remainderReady: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/remainder-ready.json`,
   /** Counters of the small-remainder policy's work in a round. */
   remainderStats: (runId: string, round: number) => `${S3_PREFIXES.work}${runId}/${roundLabel(round)}/remainder-stats.json`,
   workRejected: (runId: string) => `${S3_PREFIXES.work}${runId}/rejected.jsonl`,

@@ -9,7 +9,7 @@ import { CopyObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { planChunks } from './chunk-plan';
 import { runKeys, type RoundState, type RunConfig } from './contracts';
 import type { RoundPlan } from './outcomes';
-import { JsonlWriter, readObjectLines, writeJsonObject } from './s3-jsonl';
+import { JsonlWriter, readJsonObject, readObjectLines, writeJsonObject } from './s3-jsonl';
 import { applySmallRemainder } from './small-remainder';
 import type { TimeBudget } from './time-budget';
 
@@ -191,10 +191,12 @@ export class RoundChunkWriter {
         this.tailRewrites += 1;
       }
     }
-    // Last: the round's manifest. Until it exists the round is not open, so whatever an attempt
-    // that failed before it left (more chunk files, tail files, a remainder) counts for nothing.
-    await writeJsonObject(this.deps.s3, run.bucket, runKeys.roundPlan(run.runId, round), { chunkCount, remainder } satisfies RoundPlan);
-    return { number: round, chunkCount, nextChunk: 0, hasMoreChunks: chunkCount > 0 };
+    if (remainder > 0) {
+      // The chunks and the remainder are final: a step retried while its remainder runs (on
+      // demand, it may take more than one invocation) goes on from here (resumeRound).
+      await writeJsonObject(this.deps.s3, run.bucket, runKeys.remainderReady(run.runId, round), { chunkCount, remainder } satisfies RoundPlan);
+    }
+    return openRound(this.deps, run, round, { chunkCount, remainder });
   }
 
   /**
@@ -232,6 +234,33 @@ export class RoundChunkWriter {
         }),
       );
     }
-    if (remainder > 0) await applySmallRemainder(deps, run, round);
   }
+}
+
+/**
+ * Applies the small-remainder policy (when the round has a remainder), then writes the round's
+ * manifest. Until `plan.json` exists the round is not open, so whatever an attempt that failed
+ * before it left (more chunk files, tail files, a remainder's parts) counts for nothing.
+ */
+export async function openRound(deps: RoundDeps, run: RunConfig, round: number, plan: RoundPlan): Promise<RoundState> {
+  if (plan.remainder > 0) await applySmallRemainder(deps, run, round);
+  await writeJsonObject(deps.s3, run.bucket, runKeys.roundPlan(run.runId, round), plan satisfies RoundPlan);
+  return { number: round, chunkCount: plan.chunkCount, nextChunk: 0, hasMoreChunks: plan.chunkCount > 0 };
+}
+
+/**
+ * A retried step whose earlier attempt got as far as the round's remainder
+ * (`remainder-ready.json`) goes on from there, without its pass over the input: its time goes
+ * to the remainder, whose on-demand outcomes so far are kept. Undefined when no attempt got
+ * that far (the step then does its whole work again).
+ */
+export async function resumeRound(deps: RoundDeps, run: RunConfig, round: number): Promise<RoundState | undefined> {
+  const ready = await readRemainderReady(deps.s3, run.bucket, run.runId, round);
+  return ready ? openRound(deps, run, round, ready) : undefined;
+}
+
+/** The round's `remainder-ready.json`: its chunks and remainder are final; undefined when not. */
+export async function readRemainderReady(s3: S3Client, bucket: string, runId: string, round: number): Promise<RoundPlan | undefined> {
+  const ready = await readJsonObject<RoundPlan>(s3, bucket, runKeys.remainderReady(runId, round));
+  return ready ? { chunkCount: ready.chunkCount, remainder: ready.remainder } : undefined;
 }

@@ -72,9 +72,13 @@ export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConf
   // for records still in the remainder: its content is the step's, but a part of an attempt
   // that saw other input must not bring in a record the round no longer has.
   const settled = new Set<string>();
+  // On demand, the remainder's lines (fewer than a job's minimum) are read first and kept: a
+  // stream left paused while calls run for minutes could be reset under it.
+  let onDemandLines: Buffer[] | undefined;
   if (run.smallRemainder === 'on-demand') {
-    const remainderIds = new Set<string>();
-    for await (const raw of readObjectLines(deps.s3, run.bucket, remainderKey)) if (raw.length > 0) remainderIds.add(leadingRecordId(raw.toString('utf8')));
+    onDemandLines = [];
+    for await (const raw of readObjectLines(deps.s3, run.bucket, remainderKey)) if (raw.length > 0) onDemandLines.push(raw);
+    const remainderIds = new Set(onDemandLines.map((raw) => leadingRecordId(raw.toString('utf8'))));
     for (const writer of [succeeded, failed]) {
       for await (const raw of linesIfPresent(deps.s3, run.bucket, writer.key)) {
         if (raw.length === 0) continue;
@@ -101,7 +105,7 @@ export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConf
   const inFlight = new Set<Promise<unknown>>();
   const failures: unknown[] = [];
   try {
-    for await (const raw of readObjectLines(deps.s3, run.bucket, remainderKey)) {
+    for await (const raw of onDemandLines ?? readObjectLines(deps.s3, run.bucket, remainderKey)) {
       if (failures.length > 0) break;
       if (raw.length === 0) continue;
       records += 1;
@@ -130,7 +134,7 @@ export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConf
             unfinished += 1;
             break;
           }
-          const task = invokeOnDemand(deps.bedrockRuntime, run, record, abort.signal).then(async (outcome) => {
+          const task = invokeOnDemand(deps.bedrockRuntime, run, record, abort.signal, clock ? () => clock.now() : Date.now).then(async (outcome) => {
             if ('aborted' in outcome) {
               if (!clock?.neverFits(outcome.ms)) {
                 unfinished += 1;
@@ -139,7 +143,7 @@ export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConf
               await fail(
                 record.recordId,
                 'OnDemandTimeout',
-                `on-demand InvokeModel gave no answer in ${Math.round(outcome.ms / 1000)} s, all the time its function had for it: a retry would have no more`,
+                `on-demand InvokeModel gave no answer in ${Math.round(outcome.ms / 1000)} s, nearly all of its function's time: a retry would have no more`,
               );
               return;
             }
@@ -169,6 +173,8 @@ export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConf
     await Promise.all(inFlight);
   } finally {
     clearTimeout(abortTimer);
+    // Calls still running after a failure (an S3 write) would be billed for nothing.
+    abort.abort();
   }
   if (failures.length > 0) throw failures[0];
   if (unfinished > 0) {
@@ -217,9 +223,10 @@ async function invokeOnDemand(
   run: RunConfig,
   record: { recordId: string; modelInput: unknown },
   signal: AbortSignal,
+  now: () => number,
 ): Promise<{ result: SucceededRecord | { code: string; message: string }; ms: number } | { aborted: true; ms: number }> {
   const family = modelFamily(run.modelId)!;
-  const started = Date.now();
+  const started = now();
   let last: { code: string; message: string } = { code: 'Unknown', message: 'not attempted' };
   for (let attempt = 1; attempt <= ON_DEMAND_ATTEMPTS; attempt++) {
     try {
@@ -240,14 +247,14 @@ async function invokeOnDemand(
         onDemand: true,
         ...(stoppedAtMaxTokens(family, modelOutput) ? { truncated: true as const } : {}),
       };
-      return { result, ms: Date.now() - started };
+      return { result, ms: now() - started };
     } catch (err) {
-      if (signal.aborted) return { aborted: true, ms: Date.now() - started };
+      if (signal.aborted) return { aborted: true, ms: now() - started };
       const e = err as Error & { $metadata?: { httpStatusCode?: number } };
       const status = e.$metadata?.httpStatusCode;
       last = { code: e.name || String(status ?? 'Error'), message: `on-demand InvokeModel failed: ${e.message}` };
       if (!isRetryableRecordError(status)) break;
     }
   }
-  return { result: last, ms: Date.now() - started };
+  return { result: last, ms: now() - started };
 }

@@ -42,6 +42,11 @@ export class CallClock {
     return left > 0 && left >= 2 * this.slowestMs;
   }
 
+  /** Milliseconds since the invocation began, on the budget's clock (calls are timed with it). */
+  now(): number {
+    return this.budget.totalMs - this.budget.remainingMs();
+  }
+
   /** Records how long a finished call took. */
   observe(ms: number): void {
     this.slowestMs = Math.max(this.slowestMs, ms);
@@ -53,11 +58,13 @@ export class CallClock {
   }
 
   /**
-   * Whether an aborted call had (nearly) the whole window and still gave no answer: a retry of
-   * the step, which does the same work before its calls, would give it no more time, so its
-   * record fails instead of holding the step up. Every attempt thus settles its first calls.
+   * Whether an aborted call had (nearly) the whole window, and the window was most of the
+   * invocation, and still gave no answer: a retry would give it no more time, so its record
+   * fails instead of holding the step up. A call cut short by a window that the step's other
+   * work made small is left for the retry, which goes straight to its calls
+   * (`resumeRound`). Every attempt with most of the invocation thus settles its first calls.
    */
   neverFits(ms: number): boolean {
-    return ms >= 0.9 * this.windowMs;
+    return this.windowMs >= this.budget.totalMs / 2 && ms >= 0.9 * this.windowMs;
   }
 }

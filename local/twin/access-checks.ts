@@ -14,7 +14,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { awsClients, type AwsClients } from '../../lambdas/shared/clients';
-import { accessRequestsOf, type CallEnvironment, type ClientService } from './iam-calls';
+import { accessRequestsOf, foundObjectRequests, type CallEnvironment, type ClientService } from './iam-calls';
 import { decide, wildcardMatch, type AccessRequest, type PolicyStatement } from './iam-policies';
 
 /** One distinct call of a function. */
@@ -94,11 +94,15 @@ export class AccessChecker {
     else this.keep(record.call);
   }
 
-  /** Checks one SDK call of `fn`; throws {@link AccessDenied} for the first request its role does not allow. */
-  check(fn: string, service: ClientService, command: string, input: Record<string, unknown>): void {
+  /**
+   * Checks one SDK call of `fn` (`found`: what it asks once S3 found the object it reads);
+   * throws {@link AccessDenied} for the first request its role does not allow.
+   */
+  check(fn: string, service: ClientService, command: string, input: Record<string, unknown>, found = false): void {
     const statements = this.policies.get(fn) ?? [];
     let refusal: AccessDenied | undefined;
-    for (const request of accessRequestsOf(service, command, input, this.env)) {
+    const requests = found ? foundObjectRequests(service, command, input, this.env) : accessRequestsOf(service, command, input, this.env);
+    for (const request of requests) {
       const decision = decide(statements, request);
       this.record(fn, request, decision.allowed);
       if (decision.allowedBy) {
@@ -226,8 +230,9 @@ export function installAccessChecks(clients: AwsClients): void {
           if (!current) return next(args);
           const command = context.commandName ?? 'UnknownCommand';
           current.checker.check(current.functionName, service, command, args.input);
+          let result: { output?: { Body?: { destroy?: () => void } } };
           try {
-            return await next(args);
+            result = (await next(args)) as typeof result;
           } catch (err) {
             // A missing key is a 404 only for a caller that may list the bucket (see missingKeyRefusal).
             const missing = (err as Error).name === 'NoSuchKey' || (err as Error).name === 'NotFound';
@@ -236,6 +241,13 @@ export function installAccessChecks(clients: AwsClients): void {
             }
             throw err;
           }
+          try {
+            current.checker.check(current.functionName, service, command, args.input, true);
+          } catch (err) {
+            result.output?.Body?.destroy?.();
+            throw err;
+          }
+          return result;
         },
       { step: 'initialize', name: 'bedrockBatchTwinAccessCheck', priority: 'high' },
     );

@@ -67,8 +67,9 @@ function s3Requests(command: string, input: Input, env: CallEnvironment): Access
   const object = (bucket: unknown, key: unknown) => `arn:aws:s3:::${str(bucket)}/${str(key)}`;
   const target = object(input.Bucket, input.Key);
   switch (command) {
+    // Decrypt only once the object is found (foundObjectRequests): a missing key asks KMS nothing.
     case 'GetObjectCommand':
-      return [{ action: 's3:GetObject', resource: target }, ...kmsRequests(input.Bucket, ['kms:Decrypt'], env)];
+      return [{ action: 's3:GetObject', resource: target }];
     case 'HeadObjectCommand':
       return [{ action: 's3:GetObject', resource: target }];
     case 'PutObjectCommand':
@@ -192,6 +193,15 @@ function serviceQuotasRequests(command: string): AccessRequest[] | undefined {
 
 /** The IAM service prefix of each client the handlers use (its SDK `serviceId`, lowercased). */
 export type ClientService = 's3' | 'dynamodb' | 'bedrock' | 'bedrock-runtime' | 'sfn' | 'eventbridge' | 'service-quotas';
+
+/**
+ * What a call asks of KMS once S3 has found the object it reads: S3 decrypts an SSE-KMS object's
+ * data key with the caller's permissions only to serve it, so a read of a missing key is a
+ * NoSuchKey (or a 403 without ListBucket), never a KMS refusal.
+ */
+export function foundObjectRequests(service: ClientService, command: string, input: Input, env: CallEnvironment): AccessRequest[] {
+  return service === 's3' && command === 'GetObjectCommand' ? kmsRequests(input.Bucket, ['kms:Decrypt'], env) : [];
+}
 
 /** The requests IAM authorizes for one SDK call. */
 export function accessRequestsOf(service: ClientService, command: string, input: Input, env: CallEnvironment): AccessRequest[] {

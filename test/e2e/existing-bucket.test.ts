@@ -11,7 +11,7 @@ import type { RunSummary } from '../../lambdas/finalize/run-summary';
 import { BedrockBatchPipeline } from '../../lib';
 import { LocalTwin } from '../../local/twin';
 import type { CfnTemplate } from '../../local/services/template-intrinsics';
-import { claudeLines, CLAUDE, tempDir, writeLines } from './helpers';
+import { claudeLines, CLAUDE, expectConservation, readOutputsFromS3, tempDir, writeLines } from './helpers';
 
 function lakeTemplate(): CfnTemplate {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
@@ -55,6 +55,26 @@ test('runs under its key prefix in a shared bucket, and only there', async () =>
     expect(new Set(results.map((l) => (JSON.parse(l) as { recordId: string }).recordId)).size).toBe(120);
     expect(summary.outputs.failed).toBe(`s3://data-lake/${summaryKey.replace('summary.json', 'failed.jsonl')}`);
     expect(keys.some((k) => k.startsWith('teams/ml/jobs-output/'))).toBe(true);
+  } finally {
+    await twin.stop();
+  }
+});
+
+test('runs an on-demand remainder in a shared bucket: Prepare may read the parts an earlier attempt left, which are missing at first', async () => {
+  // 5 records, fewer than a job's minimum of 10: all go through InvokeModel in Prepare, which
+  // first looks for outcomes an earlier attempt wrote. S3 answers a missing key with 404 only to
+  // a caller allowed to list the bucket, else with 403 AccessDenied.
+  const file = writeLines(tempDir(), 'few.jsonl', claudeLines(5));
+  const twin = await LocalTwin.start({ template: lakeTemplate(), accountQuotas: { minRecordsPerJob: 10 } });
+  try {
+    await twin.drop(file, 'default', 'teams/ml/inbox/default/few.jsonl');
+    const [execution] = await twin.settle();
+    expect(execution!.result?.status).toBe('SUCCEEDED');
+    const runId = (execution!.result!.output as { runId: string }).runId;
+    const out = await readOutputsFromS3(twin.s3, 'data-lake', runId, 'teams/ml/');
+    expectConservation({ ...out, access: twin.accessReport() }, 5);
+    expect(out.summary.onDemandRecords).toBe(5);
+    expect(out.results).toHaveLength(5);
   } finally {
     await twin.stop();
   }

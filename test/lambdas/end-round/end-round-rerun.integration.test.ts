@@ -4,10 +4,12 @@
  * outcome the first attempt wrote is not invoked (billed) again.
  */
 import { BedrockRuntimeClient, InvokeModelCommand, ValidationException, type InvokeModelCommandInput } from '@aws-sdk/client-bedrock-runtime';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { endRound } from '../../../lambdas/end-round/end-round';
 import { runKeys, type RoundState, type RunConfig } from '../../../lambdas/shared/contracts';
 import type { ChunkStats, RemainderStats, RoundPlan } from '../../../lambdas/shared/outcomes';
+import { RemainderIncomplete } from '../../../lambdas/shared/small-remainder';
 import { anthropicResponse, invokeResponse } from '../support/bedrock-runtime';
 import { crashingS3, SimulatedCrash } from '../support/crashing-s3';
 import { anthropicInput, runConfig } from '../support/fixtures';
@@ -120,5 +122,34 @@ describe.each(['on-demand', 'hold', 'fail'] as const)('endRound (%s remainder) r
         expect({ k, invoked: invoked.sort() }).toEqual({ k, invoked: remainderIds.filter((id) => !written.includes(id)).sort() });
       }
     }
+  });
+});
+
+describe('endRound whose on-demand remainder runs out of time', () => {
+  it('writes the next round, fails RemainderIncomplete, and its retry goes straight to the remainder', async () => {
+    const run = await reconciledRound('err-budget', 'on-demand');
+    // Each call takes 1 s of a 10 s invocation; the chunk writing left 2.5 s (1 s reserved).
+    const budget = { totalMs: 10_000, left: 2_500, remainingMs: () => budget.left };
+    runtimeMock.on(InvokeModelCommand).callsFake((input: InvokeModelCommandInput) => {
+      budget.left -= 1_000;
+      const body = JSON.parse(Buffer.from(input.body as Uint8Array).toString('utf8')) as { messages: Array<{ content: string }> };
+      invoked.push(body.messages[0]!.content);
+      return invokeResponse(anthropicResponse('out', 3, 4));
+    });
+    await expect(endRound({ s3: s3.client, bedrockRuntime: runtime, budget }, { run, round: ROUND_1 })).rejects.toThrow(RemainderIncomplete);
+    expect(await s3.text(runKeys.roundPlan(run.runId, 2))).toBeUndefined();
+    const first = invoked.length;
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThan(3);
+
+    // Were the retry to gather round 1's retries again, it would fail: they are gone.
+    for (const chunk of [0, 1]) await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: runKeys.chunkPart(run.runId, 1, chunk, 'retry') }));
+    budget.left = 10_000;
+    const result = await endRound({ s3: s3.client, bedrockRuntime: runtime, budget }, { run, round: ROUND_1 });
+    expect(result).toMatchObject({ done: false, round: { number: 2, chunkCount: 2, nextChunk: 0, hasMoreChunks: true } });
+    expect(await s3.json(runKeys.roundPlan(run.runId, 2))).toEqual({ chunkCount: 2, remainder: 3 });
+    expect(invoked).toHaveLength(3);
+    expect(new Set(invoked).size).toBe(3);
+    expect(await s3.json(runKeys.remainderStats(run.runId, 2))).toMatchObject({ records: 3, succeeded: 3, onDemandRecords: 3 });
   });
 });

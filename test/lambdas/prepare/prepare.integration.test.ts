@@ -1,11 +1,13 @@
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
+import { DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { BedrockRuntimeClient, InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
 import { expandInputs, prepareRun, type PrepareEvent } from '../../../lambdas/prepare/prepare';
 import { runKeys } from '../../../lambdas/shared/contracts';
 import type { PrepareStats } from '../../../lambdas/shared/outcomes';
 import type { QuotaReading } from '../../../lambdas/shared/model-quotas';
 import { InvalidRunInput } from '../../../lambdas/shared/run-input';
+import { RemainderIncomplete } from '../../../lambdas/shared/small-remainder';
+import { anthropicResponse, invokeResponse } from '../support/bedrock-runtime';
 import { anthropicInput, anthropicLine, pipeline, route } from '../support/fixtures';
 import { startTestS3, type TestS3 } from '../support/local-s3';
 import { startTestDynamo, type TestDynamo } from '../support/local-dynamo';
@@ -207,6 +209,40 @@ describe('prepareRun', () => {
     expect(result.round.chunkCount).toBe(2);
     for (const chunk of [0, 1]) expect(await s3.jsonl(runKeys.chunkInput('prep-quotas', 1, chunk))).toHaveLength(3);
     expect(await s3.json(runKeys.runConfig('prep-quotas'))).toEqual(result.run);
+  });
+
+  it('a retried Prepare whose remainder ran out of time goes on from its remainder, without reading the input again', async () => {
+    // The default route: 100 records per job at least, so 7 records are all remainder, on demand.
+    const file = 'inbox/default/late.jsonl';
+    const ids = ['l1', 'l2', 'l3', 'l4', 'l5', 'l6', 'l7'];
+    await s3.put(file, ids.map((id) => anthropicLine(id)).join('\n'));
+    // Each call takes 1 s of an invocation of 10 s; the input pass left 4 s of it (1 s reserved).
+    const budget = { totalMs: 10_000, left: 4_000, remainingMs: () => budget.left };
+    runtimeMock.reset();
+    runtimeMock.on(InvokeModelCommand).callsFake(() => {
+      budget.left -= 1_000;
+      return invokeResponse(anthropicResponse('ok', 1, 2));
+    });
+    const ev = event({ inputs: [`s3://${s3.bucket}/${file}`], runId: 'prep-late' }, 'late');
+    await expect(prepareRun({ ...deps, budget }, env(), ev)).rejects.toThrow(RemainderIncomplete);
+    const first = runtimeMock.commandCalls(InvokeModelCommand).length;
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThan(7);
+    expect(await s3.text(runKeys.roundPlan('prep-late', 1))).toBeUndefined();
+
+    // The retry: were it to read the input, it would fail (the file is gone).
+    await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: file }));
+    budget.left = 10_000;
+    const result = await prepareRun({ ...deps, budget }, env(), ev);
+    expect(result.round).toEqual({ number: 1, chunkCount: 0, nextChunk: 0, hasMoreChunks: false });
+    expect(result.run).toEqual(await s3.json(runKeys.runConfig('prep-late')));
+    // 7 calls in all: the retry invoked only the records without an outcome.
+    expect(runtimeMock.commandCalls(InvokeModelCommand)).toHaveLength(7);
+    const answered = (await s3.jsonl<{ recordId: string }>(runKeys.roundPart('prep-late', 1, 'succeeded'))).map((r) => r.recordId);
+    expect(answered.sort()).toEqual(ids);
+    expect(await s3.json(runKeys.roundPlan('prep-late', 1))).toEqual({ chunkCount: 0, remainder: 7 });
+    expect(await s3.json(runKeys.remainderStats('prep-late', 1))).toMatchObject({ records: 7, succeeded: 7, onDemandRecords: 7 });
+    expect(await s3.json(runKeys.runStats('prep-late'))).toMatchObject({ inputLines: 7, valid: 7, rejected: 0 });
   });
 
   it("refuses a run whose model's minimum job size is above the route's largest job, naming both", async () => {

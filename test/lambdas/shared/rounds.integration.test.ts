@@ -1,7 +1,7 @@
 import { BedrockRuntimeClient, InvokeModelCommand, ThrottlingException, ValidationException, InternalServerException } from '@aws-sdk/client-bedrock-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
 import { runKeys, type RunConfig } from '../../../lambdas/shared/contracts';
-import { RoundChunkWriter } from '../../../lambdas/shared/round-chunk-writer';
+import { resumeRound, RoundChunkWriter } from '../../../lambdas/shared/round-chunk-writer';
 import { RemainderIncomplete } from '../../../lambdas/shared/small-remainder';
 import type { TimeBudget } from '../../../lambdas/shared/time-budget';
 import { anthropicResponse, invokeResponse } from '../support/bedrock-runtime';
@@ -227,6 +227,56 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
       await openRound(run, 1, 3, clockedCalls(10_000, 1_000));
       expect([...callsPerBody().values()]).toEqual([1, 1, 1]);
       expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({ records: 3, succeeded: 3 });
+    });
+
+    /** Calls that answer only by being aborted (as the SDK does: an AbortError), each moving the budget clock by `advanceMs`. */
+    const hangingCalls = (budget: { left: number }, advanceMs: number) => {
+      runtimeMock.send.callsFake(
+        (_command: unknown, options?: { abortSignal?: AbortSignal }) =>
+          new Promise((_resolve, reject) => {
+            budget.left -= advanceMs;
+            options?.abortSignal?.addEventListener('abort', () => reject(Object.assign(new Error('Request aborted'), { name: 'AbortError' })));
+          }),
+      );
+    };
+
+    it('aborts the calls still running at the reserve and leaves their records to the retry, which resumes the round', async () => {
+      const run = newRun({ minRecordsPerJob: 20, maxRecordsPerJob: 20, smallRemainder: 'on-demand' });
+      // The step's other work left 300 ms of a 1 s invocation (100 ms reserved): a small window,
+      // so a call cut short by it is not given up on.
+      const budget = { totalMs: 1_000, left: 300, remainingMs: () => budget.left };
+      hangingCalls(budget, 0);
+      await expect(openRound(run, 1, 5, budget)).rejects.toThrow('0 of the 5 on-demand records of round 1 have an outcome; 5 did not fit');
+      expect(runtimeMock.send.callCount).toBe(4);
+      expect(await s3.text(runKeys.roundPart(run.runId, 1, 'failed'))).toBeUndefined();
+
+      // The retry goes straight to the round's remainder and answers all 5.
+      runtimeMock.reset();
+      const fresh = clockedCalls(10_000, 100);
+      await expect(resumeRound({ ...deps, budget: fresh }, run, 1)).resolves.toEqual({ number: 1, chunkCount: 0, nextChunk: 0, hasMoreChunks: false });
+      expect([...callsPerBody().values()]).toEqual([1, 1, 1, 1, 1]);
+      expect(await s3.json(runKeys.roundPlan(run.runId, 1))).toEqual({ chunkCount: 0, remainder: 5 });
+      expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({ records: 5, succeeded: 5, failed: 0 });
+    });
+
+    it('fails with OnDemandTimeout a call that had nearly all of an invocation and still gave no answer', async () => {
+      const run = newRun({ minRecordsPerJob: 20, maxRecordsPerJob: 20, smallRemainder: 'on-demand' });
+      // 200 ms, 20 reserved: the call runs the whole window of 180 ms (on the budget clock).
+      const budget = { totalMs: 200, left: 200, remainingMs: () => budget.left };
+      hangingCalls(budget, 180);
+      await expect(openRound(run, 1, 1, budget)).resolves.toMatchObject({ number: 1, chunkCount: 0 });
+      const failed = await s3.jsonl(runKeys.roundPart(run.runId, 1, 'failed'));
+      expect(failed).toEqual([
+        {
+          recordId: 'id-0',
+          error: {
+            code: 'OnDemandTimeout',
+            message: "on-demand InvokeModel gave no answer in 0 s, nearly all of its function's time: a retry would have no more",
+          },
+          attempts: 1,
+        },
+      ]);
+      expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({ records: 1, succeeded: 0, failed: 1 });
     });
 
     it('runs everything in one invocation that has the time, as without a budget', async () => {

@@ -3,7 +3,7 @@ import { fakeResolver } from '../../../local/services/fake-arns';
 import type { CfnTemplate } from '../../../local/services/template-intrinsics';
 import { cachedPipelineTemplate } from '../../../local/template-cache';
 import { AccessChecker, runAsFunction, takeDeniedCalls } from '../../../local/twin/access-checks';
-import { accessRequestsOf, type CallEnvironment } from '../../../local/twin/iam-calls';
+import { accessRequestsOf, foundObjectRequests, type CallEnvironment } from '../../../local/twin/iam-calls';
 import { bedrockServiceRoles, decide, functionPolicies, wildcardMatch, type PolicyStatement } from '../../../local/twin/iam-policies';
 
 const statement = (s: Partial<PolicyStatement>): PolicyStatement => ({ source: 't', effect: 'Allow', actions: [], resources: [], conditions: [], ...s });
@@ -270,7 +270,12 @@ describe('S3 calls on an SSE-KMS bucket also ask KMS, through S3', () => {
 
   it('asks Decrypt to read, GenerateDataKey to write, both in an upload in parts, and nothing to list or head', () => {
     const o = { Bucket: 'enc', Key: 'work/r/x.jsonl' };
-    expect(kms('GetObjectCommand', o)).toEqual([`kms:Decrypt ${KEY} ${via}`]);
+    // A read asks KMS only once S3 found the object: a missing key is NoSuchKey, not a KMS refusal.
+    expect(kms('GetObjectCommand', o)).toEqual([]);
+    expect(foundObjectRequests('s3', 'GetObjectCommand', o, env).map((r) => `${r.action} ${r.resource} ${JSON.stringify(r.context)}`)).toEqual([
+      `kms:Decrypt ${KEY} ${via}`,
+    ]);
+    expect(foundObjectRequests('s3', 'HeadObjectCommand', o, env)).toEqual([]);
     expect(kms('PutObjectCommand', o)).toEqual([`kms:GenerateDataKey ${KEY} ${via}`]);
     expect(kms('CreateMultipartUploadCommand', o)).toEqual([`kms:GenerateDataKey ${KEY} ${via}`]);
     expect(kms('UploadPartCommand', { ...o, UploadId: 'u', PartNumber: 1 })).toEqual([`kms:Decrypt ${KEY} ${via}`]);
