@@ -117,11 +117,9 @@ export const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   // Opening a round may apply the small-remainder policy (on-demand InvokeModel) when a file is
   // below the model's minimum job size. Claims the run id (a conditional update), lists itself as
   // a running step of the run, and reads the claim to resume a successor (lambdas/shared/run-claims.ts).
-  // readsMissingKeys: it looks for what an earlier attempt left (round 1's remainder-ready.json,
-  // the on-demand remainder's parts), missing on a first attempt.
   prepare: {
     description: 'Validates a run, rejects bad lines, writes round-1 chunks',
-    s3: { read: 'run-inputs', list: 'run-inputs', write: ['jobsInput', 'work', 'held'], readsMissingKeys: true },
+    s3: { read: 'run-inputs', list: 'run-inputs', write: ['jobsInput', 'work', 'held'] },
     table: { items: { run: ['GetItem', 'UpdateItem'] } },
     invokeModel: true,
     readQuotas: true,

@@ -46,8 +46,7 @@ export function grantBucketAccess(role: iam.IRole, dropBucket: DropBucket, acces
     );
   }
   if (access.list === 'run-inputs') {
-    const like = access.readsMissingKeys ? 'StringLikeIfExists' : 'StringLike';
-    const underPrefix = dropBucket.keyPrefix ? { conditions: { [like]: { 's3:prefix': [`${dropBucket.keyPrefix}*`] } } } : {};
+    const underPrefix = dropBucket.keyPrefix ? { conditions: { StringLike: { 's3:prefix': [`${dropBucket.keyPrefix}*`] } } } : {};
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn], ...underPrefix }));
   } else if (access.list?.length) {
     role.addToPrincipalPolicy(

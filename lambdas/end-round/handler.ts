@@ -10,6 +10,8 @@ export const handler = async (event: EndRoundEvent, context?: { getRemainingTime
   const clients = awsClients();
   const budget = lambdaTimeBudget(context);
   const claims = new RunClaims(clients.ddb, handlerConfig().table);
-  // The on-demand remainder works within the invocation's time (small-remainder.ts).
-  return withRunStep(claims, event.run.runId, `end-round:${roundLabel(event.round.number)}`, () => endRound(budget ? { ...clients, budget } : clients, event));
+  // The on-demand remainder works within the invocation's time and stops calling once the run
+  // is stopped (small-remainder.ts).
+  const deps = { ...clients, ...(budget ? { budget } : {}), stopRequested: (runId: string) => claims.isStopped(runId) };
+  return withRunStep(claims, event.run.runId, `end-round:${roundLabel(event.round.number)}`, () => endRound(deps, event));
 };

@@ -9,14 +9,16 @@ import { prepareRun, type PrepareEvent, type PrepareResult } from './prepare';
 export const handler = async (event: PrepareEvent, context?: { getRemainingTimeInMillis?: () => number }): Promise<PrepareResult> => {
   const config = handlerConfig();
   const clients = awsClients();
+  const claims = new RunClaims(clients.ddb, config.table);
   const budget = lambdaTimeBudget(context);
   return prepareRun(
-    // The on-demand remainder works within the invocation's time (small-remainder.ts).
-    budget ? { ...clients, budget } : clients,
+    // The on-demand remainder works within the invocation's time and stops calling once the
+    // run is stopped (small-remainder.ts).
+    { ...clients, ...(budget ? { budget } : {}), stopRequested: (runId) => claims.isStopped(runId) },
     {
       bucket: config.bucket,
       pipeline: config.pipeline,
-      claims: new RunClaims(clients.ddb, config.table),
+      claims,
       readQuotas: (modelId) => readModelQuotas(clients.serviceQuotas, modelId),
     },
     event,

@@ -12,7 +12,8 @@ import type { PrepareStats } from '../shared/outcomes';
 import type { ResumeInput } from '../next-window/next-window';
 import { RecordIdIndex } from '../shared/record-id-index';
 import { fileStemOf, judgeLine, uniqueStem } from '../shared/records';
-import { openRound, readRemainderReady, RecordsToCome, RoundChunkWriter, type RoundDeps } from '../shared/round-chunk-writer';
+import { readRemainderReady } from '../shared/committed-parts';
+import { openRound, RecordsToCome, RoundChunkWriter, type RoundDeps } from '../shared/round-chunk-writer';
 import { executionNameOf, withRunStep, type RunClaims } from '../shared/run-claims';
 import { InvalidRunInput, resolveRunConfig } from '../shared/run-input';
 import { JsonlWriter, listObjects, readJsonObject, readObjectLineBatches, writeJsonObject } from '../shared/s3-jsonl';
@@ -127,11 +128,12 @@ export async function prepareRun(deps: RoundDeps, env: PrepareEnv, event: Prepar
 /** Round 1 of a run whose earlier Prepare attempt got to its remainder, or undefined. */
 async function resumeRemainder(deps: RoundDeps, run: RunConfig): Promise<PrepareResult | undefined> {
   // The marker first: it is missing on a first attempt, and nothing else is read then.
-  const ready = await readRemainderReady(deps.s3, run.bucket, run.runId, 1);
+  const ready = await readRemainderReady(deps.s3, run, 1);
   if (!ready) return undefined;
   const planned = await readJsonObject<RunConfig>(deps.s3, run.bucket, runKeys.runConfig(run.runId));
-  if (!planned) throw new Error(`${runKeys.runConfig(run.runId)} is missing, though round 1's remainder was ready`);
-  logger.info('prepare resumed at its remainder', { runId: run.runId });
+  if (planned?.startedAt !== run.startedAt) throw new Error(`${runKeys.runConfig(run.runId)} is not this execution's, though round 1's remainder was ready`);
+  logger.appendKeys({ runId: run.runId });
+  logger.info('prepare resumed at its remainder');
   return { run: planned, round: await openRound(deps, planned, 1, ready) };
 }
 

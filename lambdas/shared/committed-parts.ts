@@ -7,9 +7,9 @@
  * remainder that is no longer there), and such a file must not count.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { runKeys } from './contracts';
+import { runKeys, type RunConfig } from './contracts';
 import type { ChunkStats, PartFile, RemainderStats, RoundPlan } from './outcomes';
-import { readJsonObject } from './s3-jsonl';
+import { objectExists, readJsonObject } from './s3-jsonl';
 
 /** How many `stats.json` documents are read at once. */
 const STATS_READ_CONCURRENCY = 16;
@@ -100,3 +100,24 @@ export async function readCommittedRounds(
   }
   return rounds;
 }
+
+/** `remainder-ready.json`: the round's plan, and the start of the execution whose step wrote it. */
+export interface RemainderReady extends RoundPlan {
+  readonly startedAt: string;
+}
+
+/**
+ * The round's `remainder-ready.json` when this execution wrote it (its chunks and remainder are
+ * final); undefined when not. The execution's start time tells an earlier attempt of this
+ * step from an execution of the same name long before (Step Functions lets a name be used
+ * again 90 days after its execution closed): that one's files are not this run's.
+ */
+export async function readRemainderReady(s3: S3Client, run: RunConfig, round: number): Promise<RoundPlan | undefined> {
+  const key = runKeys.remainderReady(run.runId, round);
+  if (!(await objectExists(s3, run.bucket, key))) return undefined;
+  const ready = await readJsonObject<Partial<RemainderReady>>(s3, run.bucket, key);
+  if (!ready || ready.startedAt !== run.startedAt || !isCount(ready.chunkCount) || !isCount(ready.remainder)) return undefined;
+  return { chunkCount: ready.chunkCount, remainder: ready.remainder };
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;

@@ -7,9 +7,10 @@
 import type { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { CopyObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { planChunks } from './chunk-plan';
+import { readRemainderReady, type RemainderReady } from './committed-parts';
 import { runKeys, type RoundState, type RunConfig } from './contracts';
 import type { RoundPlan } from './outcomes';
-import { JsonlWriter, readJsonObject, readObjectLines, writeJsonObject } from './s3-jsonl';
+import { JsonlWriter, readObjectLines, writeJsonObject } from './s3-jsonl';
 import { applySmallRemainder } from './small-remainder';
 import type { TimeBudget } from './time-budget';
 
@@ -19,6 +20,8 @@ export interface RoundDeps {
   readonly bedrockRuntime: BedrockRuntimeClient;
   /** The invocation's time, for the on-demand remainder (small-remainder.ts). Absent: no limit. */
   readonly budget?: TimeBudget;
+  /** The run's stop mark, for the on-demand remainder (small-remainder.ts). Absent: never stopped. */
+  readonly stopRequested?: (runId: string) => Promise<boolean>;
 }
 
 /**
@@ -194,7 +197,8 @@ export class RoundChunkWriter {
     if (remainder > 0) {
       // The chunks and the remainder are final: a step retried while its remainder runs (on
       // demand, it may take more than one invocation) goes on from here (resumeRound).
-      await writeJsonObject(this.deps.s3, run.bucket, runKeys.remainderReady(run.runId, round), { chunkCount, remainder } satisfies RoundPlan);
+      const ready: RemainderReady = { chunkCount, remainder, startedAt: run.startedAt };
+      await writeJsonObject(this.deps.s3, run.bucket, runKeys.remainderReady(run.runId, round), ready);
     }
     return openRound(this.deps, run, round, { chunkCount, remainder });
   }
@@ -255,12 +259,6 @@ export async function openRound(deps: RoundDeps, run: RunConfig, round: number, 
  * that far (the step then does its whole work again).
  */
 export async function resumeRound(deps: RoundDeps, run: RunConfig, round: number): Promise<RoundState | undefined> {
-  const ready = await readRemainderReady(deps.s3, run.bucket, run.runId, round);
+  const ready = await readRemainderReady(deps.s3, run, round);
   return ready ? openRound(deps, run, round, ready) : undefined;
-}
-
-/** The round's `remainder-ready.json`: its chunks and remainder are final; undefined when not. */
-export async function readRemainderReady(s3: S3Client, bucket: string, runId: string, round: number): Promise<RoundPlan | undefined> {
-  const ready = await readJsonObject<RoundPlan>(s3, bucket, runKeys.remainderReady(runId, round));
-  return ready ? { chunkCount: ready.chunkCount, remainder: ready.remainder } : undefined;
 }

@@ -65,6 +65,11 @@ export class RunClaims {
     return { ...rest, ...(steps && steps.size > 0 ? { steps: [...steps].sort() } : {}) } as RunClaim;
   }
 
+  /** True once the run was stopped (its stop mark is set). */
+  async isStopped(runId: string): Promise<boolean> {
+    return (await this.get(runId))?.stopRequestedAt !== undefined;
+  }
+
   /** True when `executionArn` owns the run now. */
   async isOwner(runId: string, executionArn: string): Promise<boolean> {
     return (await this.get(runId))?.owner === executionArn;

@@ -104,6 +104,17 @@ export async function listObjects(s3: S3Client, bucket: string, prefix: string):
   return out;
 }
 
+/**
+ * Whether `key` exists, by a listing of that exact prefix: allowed by a ListBucket grant limited
+ * to the key's prefix, whereas a GetObject of a missing key answers 404 only to a caller that may
+ * list the bucket without such a condition (403 otherwise).
+ */
+export async function objectExists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
+  // The key itself sorts before every longer key it is a prefix of.
+  const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }));
+  return res.Contents?.[0]?.Key === key;
+}
+
 /** Reads a small JSON document; undefined when it does not exist. */
 export async function readJsonObject<T>(s3: S3Client, bucket: string, key: string): Promise<T | undefined> {
   try {

@@ -12,7 +12,7 @@ import type { FailedRecord, PartFile, RemainderStats, SucceededRecord, TokenCoun
 import { leadingRecordId } from './reconcile';
 import { isRetryableRecordError } from './retry-policy';
 import { CallClock, type TimeBudget } from './time-budget';
-import { getObjectStream, JsonlWriter, readObjectLines, splitLines, writeJsonObject } from './s3-jsonl';
+import { getObjectStream, JsonlWriter, objectExists, readObjectLines, splitLines, writeJsonObject } from './s3-jsonl';
 
 /** The clients the policies use: S3 for the parts, Bedrock Runtime for `on-demand`. */
 export interface SmallRemainderDeps {
@@ -20,6 +20,8 @@ export interface SmallRemainderDeps {
   readonly bedrockRuntime: BedrockRuntimeClient;
   /** The invocation's time: on demand, what cannot finish within it is left for the step's retry. Absent: no limit. */
   readonly budget?: TimeBudget;
+  /** Whether the run was stopped (its claim's stop mark): on demand, no call starts after it. Absent: never. */
+  readonly stopRequested?: (runId: string) => Promise<boolean>;
 }
 
 /**
@@ -33,16 +35,10 @@ export class RemainderIncomplete extends Error {
 /** How many on-demand InvokeModel calls run at once for a small remainder. */
 const ON_DEMAND_CONCURRENCY = 4;
 
-/** The lines of an object, or none when it does not exist. */
+/** The lines of an object, or none when it does not exist (probed by a listing, see objectExists). */
 async function* linesIfPresent(s3: S3Client, bucket: string, key: string): AsyncGenerator<Buffer> {
-  let stream;
-  try {
-    stream = await getObjectStream(s3, bucket, key);
-  } catch (err) {
-    if ((err as Error).name === 'NoSuchKey') return;
-    throw err;
-  }
-  yield* splitLines(stream);
+  if (!(await objectExists(s3, bucket, key))) return;
+  yield* splitLines(await getObjectStream(s3, bucket, key));
 }
 
 /**
@@ -101,6 +97,9 @@ export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConf
   const abort = new AbortController();
   const abortTimer = clock ? setTimeout(() => abort.abort(), clock.untilAbortMs()) : undefined;
   let unfinished = 0;
+  let stopped = false;
+  // Checked before each call: a stopped run's calls would be billed for outcomes no one keeps.
+  const stopSeen = async (): Promise<boolean> => (stopped ||= (await deps.stopRequested?.(run.runId)) ?? false);
 
   const inFlight = new Set<Promise<unknown>>();
   const failures: unknown[] = [];
@@ -130,7 +129,7 @@ export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConf
         case 'on-demand': {
           onDemandRecords += 1;
           if (settled.has(record.recordId)) break;
-          if (abort.signal.aborted || (clock && !clock.mayStart())) {
+          if (abort.signal.aborted || (clock && !clock.mayStart()) || (await stopSeen())) {
             unfinished += 1;
             break;
           }
@@ -181,9 +180,11 @@ export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConf
     // The outcomes so far, for the retry to keep; no stats, so the round is not done.
     await succeeded.close();
     await failed.close();
+    const done = `${onDemandRecords - unfinished} of the ${onDemandRecords} on-demand records of round ${round} have an outcome; `;
     throw new RemainderIncomplete(
-      `${onDemandRecords - unfinished} of the ${onDemandRecords} on-demand records of round ${round} have an outcome; ` +
-        `${unfinished} did not fit this invocation's time and run when the step is retried (those done are kept, not invoked again)`,
+      stopped
+        ? `${done}the run was stopped, so the other ${unfinished} were not invoked`
+        : `${done}${unfinished} did not fit this invocation's time and run when the step is retried (those done are kept, not invoked again)`,
     );
   }
   // The held file before the failed part that points to it.

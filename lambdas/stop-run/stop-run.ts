@@ -8,13 +8,13 @@
  * and finalizes the run as `Stopped` so that every record is still accounted for.
  */
 import type { BedrockClient } from '@aws-sdk/client-bedrock';
-import { partsOf, readRoundChunkStats, readRoundPlan } from '../shared/committed-parts';
+import { partsOf, readRemainderReady, readRoundChunkStats, readRoundPlan } from '../shared/committed-parts';
 import { chunkLabel, isTerminalStatus, jobNameFor, parseJobName, roundLabel, runKeys, S3_PREFIXES, type RunConfig } from '../shared/contracts';
 import { stopJob } from '../shared/job-completion';
 import type { JobRecords } from '../shared/job-records';
 import type { JobSlotLimiter } from '../shared/job-slots';
 import { logger } from '../shared/logger';
-import type { FailedRecord, RetryRecord, StoppedManifest } from '../shared/outcomes';
+import type { FailedRecord, RetryRecord, RoundPlan, StoppedManifest } from '../shared/outcomes';
 import { leadingRecordId } from '../shared/reconcile';
 import { executionNameOf, type RunClaims } from '../shared/run-claims';
 import { runIdOfExecutionInput } from '../shared/run-input';
@@ -102,11 +102,15 @@ async function workFiles(deps: StopRunDeps, run: RunConfig): Promise<{ keys: Set
  * Lets a prepare or end-round that outlived the stop finish, so that the round stop-run fails
  * is complete: prepare writes `run.json` first and round 1's `plan.json` last; end-round runs
  * once every chunk of the round has its `stats.json` and some left retries, and ends by writing
- * the next round's `plan.json` or the round's `exhausted.jsonl`.
+ * the next round's `plan.json` or the round's `exhausted.jsonl`. Both list themselves as running
+ * steps of the run (`withRunStep`): once none runs, nothing is waited for.
  */
 async function waitForRunningSteps(deps: StopRunDeps, budget: WaitBudget, run: RunConfig): Promise<void> {
   const exists = async (key: string) => (await listObjects(deps.s3, run.bucket, key)).some((o) => o.key === key);
-  await waitFor(deps, budget, 'prepare', () => exists(runKeys.roundPlan(run.runId, 1)));
+  // Only a running step can still write: one that ended without its plan (a Prepare or EndRound
+  // whose on-demand remainder did not fit its invocation, not retried since the stop) never will.
+  const stepRunning = async () => ((await deps.claims.get(run.runId))?.steps ?? []).length > 0;
+  await waitFor(deps, budget, 'prepare', async () => (await exists(runKeys.roundPlan(run.runId, 1))) || !(await stepRunning()));
   const { keys, lastRound: round } = await workFiles(deps, run);
   if (round === 0 || keys.has(runKeys.exhausted(run.runId, round))) return;
   const plan = await readRoundPlan(deps.s3, run.bucket, run.runId, round);
@@ -115,7 +119,29 @@ async function waitForRunningSteps(deps: StopRunDeps, budget: WaitBudget, run: R
   // Retries as the chunks' manifests list them: a retry part a failed attempt left is not one.
   const retries = stats.some((s, chunk) => s !== undefined && partsOf(s, 'retry', runKeys.chunkStats(run.runId, round, chunk)).length > 0);
   if (!reconciled || !retries) return;
-  await waitFor(deps, budget, 'end-round', async () => (await exists(runKeys.roundPlan(run.runId, round + 1))) || exists(runKeys.exhausted(run.runId, round)));
+  await waitFor(
+    deps,
+    budget,
+    'end-round',
+    async () => (await exists(runKeys.roundPlan(run.runId, round + 1))) || (await exists(runKeys.exhausted(run.runId, round))) || !(await stepRunning()),
+  );
+}
+
+/**
+ * Round 1 of a Prepare that ended at its on-demand remainder (`RemainderIncomplete`) and was not
+ * retried since the stop: its chunks and remainder are final (this execution's
+ * `remainder-ready.json`) but it has no `plan.json`. Once no step runs, nothing else will write
+ * it: stop-run writes it from the marker, so the round's records are failed `RunStopped` below
+ * (the remainder's uncommitted answers with them) instead of being in no output. A later retry
+ * of the round (EndRound's) needs nothing: the ended round's retries are failed instead.
+ */
+async function openUnfinishedFirstRound(deps: StopRunDeps, run: RunConfig): Promise<void> {
+  if ((await listObjects(deps.s3, run.bucket, runKeys.roundPlan(run.runId, 1))).length > 0) return;
+  if (((await deps.claims.get(run.runId))?.steps ?? []).length > 0) return;
+  const ready = await readRemainderReady(deps.s3, run, 1);
+  if (!ready) return;
+  logger.info('opening round 1 from its remainder-ready.json: prepare ended at its remainder, and the stop ended its retries');
+  await writeJsonObject(deps.s3, run.bucket, runKeys.roundPlan(run.runId, 1), ready satisfies RoundPlan);
 }
 
 /** Stops the run's open jobs and frees every slot the run holds; returns how many jobs were stopped. */
@@ -251,6 +277,7 @@ export async function windUpStoppedRun(deps: StopRunDeps, event: ExecutionStatus
   const run = await readJsonObject<RunConfig>(deps.s3, deps.bucket, runKeys.runConfig(runId));
   // A run with run.json has started preparing; the round to fail must be complete first.
   if (run) await waitForRunningSteps(deps, budget, run);
+  if (run) await openUnfinishedFirstRound(deps, run);
   const stoppedJobs = await stopJobs(deps, runId, run?.modelId);
   const warnings = run ? await keepProcessed(deps, budget, run) : [];
   const unfinished = run ? await failUnfinished(deps, run) : 0;

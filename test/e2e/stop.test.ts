@@ -209,3 +209,40 @@ test('stopping an execution while prepare runs: stop-run waits for prepare, then
     await twin.stop();
   }
 }, 120_000);
+
+test('stopping an execution while its on-demand remainder runs: no call starts after the stop, and every record is accounted for', async () => {
+  // 60 records, fewer than a job's minimum of 100: all run on demand in Prepare. Long answers
+  // (4,096 tokens, about 104 s each at the emulator's modelled speed) take 15 waves of 4: more
+  // than Prepare's invocation (27 s at a time scale of 0.03), so it would end RemainderIncomplete
+  // and be retried, were the run not stopped.
+  const lines = claudeLines(60).map((line) => {
+    const record = JSON.parse(line) as { modelInput: Record<string, unknown> };
+    record.modelInput.max_tokens = 4096;
+    return JSON.stringify(record);
+  });
+  const file = writeLines(tempDir(), 'few.jsonl', lines);
+  const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE } } });
+  const twin = await LocalTwin.start({ config, faults: { 'long-outputs': 1 }, lambdaTimeScale: 0.03 });
+  try {
+    const input = await twin.upload(file, 'inbox/default/few.jsonl');
+    twin.startExecution({ name: 'stop-remainder', input: JSON.stringify({ inputs: [input], runId: 'stop-remainder' }) });
+    // Stop once the first calls are under way.
+    for (let i = 0; i < 2000 && twin.emulatorStats().invokeModelCalls < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(twin.emulatorStats().invokeModelCalls).toBeGreaterThanOrEqual(4);
+    twin.stopExecution('stop-remainder');
+    const [execution] = await twin.settle();
+    expect(execution!.result?.status).toBe('ABORTED');
+
+    const summary = JSON.parse(await readResult<string>(twin, 'results/stop-remainder/summary.json'));
+    // Round 1 is opened from remainder-ready.json: every record failed RunStopped, none missing.
+    expect(summary).toMatchObject({ status: 'Stopped', records: { input: 60, succeeded: 0, failed: 60, rejected: 0 }, warnings: [] });
+    const failed = jsonl(await readResult<string>(twin, 'results/stop-remainder/failed.jsonl'));
+    expect(new Set(failed.map((f) => f.recordId)).size).toBe(60);
+    expect(failed.every((f) => f.error?.code === 'RunStopped')).toBe(true);
+    // The calls in flight at the stop finished; none started after it was seen.
+    expect(twin.emulatorStats().invokeModelCalls).toBeLessThanOrEqual(8);
+    expect(twin.lambdaStats().invocationsByFunction.prepare).toBe(1);
+  } finally {
+    await twin.stop();
+  }
+});

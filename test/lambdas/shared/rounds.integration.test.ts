@@ -279,6 +279,21 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
       expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({ records: 1, succeeded: 0, failed: 1 });
     });
 
+    it('starts no call once the run is stopped: what was answered is written, the rest is left', async () => {
+      const run = newRun({ minRecordsPerJob: 20, maxRecordsPerJob: 20, smallRemainder: 'on-demand' });
+      clockedCalls(900_000, 1);
+      // The stop mark appears once 2 calls were made.
+      const stopRequested = async (runId: string) => runId === run.runId && runtimeMock.commandCalls(InvokeModelCommand).length >= 2;
+      const writer = new RoundChunkWriter({ ...deps, stopRequested }, run, 1, { recordsToCome: () => 0 });
+      for (const line of recordLines(6)) await writer.add(line);
+      await expect(writer.finish()).rejects.toThrow(
+        '2 of the 6 on-demand records of round 1 have an outcome; the run was stopped, so the other 4 were not invoked',
+      );
+      expect(runtimeMock.commandCalls(InvokeModelCommand)).toHaveLength(2);
+      expect(await s3.jsonl(runKeys.roundPart(run.runId, 1, 'succeeded'))).toHaveLength(2);
+      expect(await s3.text(runKeys.remainderStats(run.runId, 1))).toBeUndefined();
+    });
+
     it('runs everything in one invocation that has the time, as without a budget', async () => {
       const run = newRun({ minRecordsPerJob: 20, maxRecordsPerJob: 20, smallRemainder: 'on-demand' });
       await openRound(run, 1, 12, clockedCalls(900_000, 1_000));

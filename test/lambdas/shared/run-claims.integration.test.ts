@@ -45,8 +45,13 @@ describe('RunClaims against dynalite', () => {
     await claims.enterStep('run-s', 'submit:r01-c00000');
     await claims.enterStep('run-s', 'reconcile:r01-c00001');
     await claims.leaveStep('run-s', 'reconcile:r01-c00001');
+    expect(await claims.isStopped('run-s')).toBe(false);
     expect(await claims.requestStop('run-s', ARN_B)).toEqual({ owned: false, owner: ARN_A });
+    expect(await claims.isStopped('run-s')).toBe(false);
     expect(await claims.requestStop('run-s', ARN_A)).toEqual({ owned: true, owner: ARN_A });
+    // What a running step's on-demand remainder checks before each call.
+    expect(await claims.isStopped('run-s')).toBe(true);
+    expect(await claims.isStopped('no-such-run')).toBe(false);
     const err = await claims.enterStep('run-s', 'submit:r01-c00002').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RunStopping);
     expect((await claims.get('run-s'))?.steps).toEqual(['submit:r01-c00000']);

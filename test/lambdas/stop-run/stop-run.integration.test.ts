@@ -252,8 +252,11 @@ describe('windUpStoppedRun', () => {
 
   it('waits for a prepare still running, then fails every record of round 1', async () => {
     const run = runConfig({ runId: 'stopped-3', bucket: s3.bucket });
+    const claims = new RunClaims(db.ddb, db.table);
+    await claims.claim('stopped-3', executionArn('stopped-3'));
+    await claims.enterStep('stopped-3', 'prepare');
     await s3.put(runKeys.runConfig('stopped-3'), JSON.stringify(run));
-    // Prepare finishes while stop-run waits: its last write is plan.json.
+    // Prepare finishes while stop-run waits: its last write is plan.json, then it leaves its step.
     const waits: number[] = [];
     const sleep = async (ms: number) => {
       waits.push(ms);
@@ -262,6 +265,7 @@ describe('windUpStoppedRun', () => {
         await s3.put(runKeys.workRejected('stopped-3'), jsonl([{ file: 'f', line: 3, reason: 'not valid JSON' }]));
         await s3.put(runKeys.runStats('stopped-3'), JSON.stringify({ inputFiles: 1, inputLines: 3, blankLines: 0, valid: 2, rejected: 1, inputs: [] }));
         await planned('stopped-3', 1, 1);
+        await claims.leaveStep('stopped-3', 'prepare');
       }
     };
     const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep }, aborted('stopped-3', { inputs: [], runId: 'stopped-3' }));
@@ -276,6 +280,9 @@ describe('windUpStoppedRun', () => {
 
   it('gives up waiting for a prepare that never finishes, and says conservation is not known', async () => {
     const run = runConfig({ runId: 'stopped-4', bucket: s3.bucket });
+    const claims = new RunClaims(db.ddb, db.table);
+    await claims.claim('stopped-4', executionArn('stopped-4'));
+    await claims.enterStep('stopped-4', 'prepare');
     await s3.put(runKeys.runConfig('stopped-4'), JSON.stringify(run));
     const waits: number[] = [];
     const summary = await windUpStoppedRun(
@@ -287,8 +294,55 @@ describe('windUpStoppedRun', () => {
     expect((summary as { warnings: string[] }).warnings.length).toBeGreaterThan(0);
   });
 
+  it('does not wait for a plan that no running step can write: a prepare that ended without it (its retries stopped)', async () => {
+    // A Prepare whose on-demand remainder did not fit its invocation ended RemainderIncomplete;
+    // the stop ended the execution before its retry. Nothing will write plan.json.
+    const run = runConfig({ runId: 'stopped-6', bucket: s3.bucket });
+    await s3.put(runKeys.runConfig('stopped-6'), JSON.stringify(run));
+    const waits: number[] = [];
+    const summary = await windUpStoppedRun(
+      { ...deps(), waitMs: 60_000, sleep: async (ms) => void waits.push(ms) },
+      aborted('stopped-6', { inputs: [], runId: 'stopped-6' }),
+    );
+    expect(waits).toEqual([]);
+    expect(summary).toMatchObject({ runId: 'stopped-6', status: 'Stopped' });
+  });
+
+  it("fails round 1's records when Prepare ended at its on-demand remainder (remainder-ready.json, no plan) and the stop ended its retries", async () => {
+    const prepared = async (runId: string, startedAt: string) => {
+      const run = runConfig({ runId, bucket: s3.bucket });
+      await s3.put(runKeys.runConfig(runId), JSON.stringify(run));
+      await s3.put(runKeys.runStats(runId), JSON.stringify({ inputFiles: 1, inputLines: 4, blankLines: 0, valid: 4, rejected: 0, inputs: [] }));
+      await s3.put(runKeys.chunkInput(runId, 1, 0), jsonl(['a', 'b'].map(line)));
+      await s3.put(runKeys.roundRemainder(runId, 1), jsonl(['c', 'd'].map(line)));
+      await s3.put(runKeys.remainderReady(runId, 1), JSON.stringify({ chunkCount: 1, remainder: 2, startedAt }));
+      // An answer the unfinished remainder wrote (no remainder-stats.json: not committed).
+      await s3.put(runKeys.roundPart(runId, 1, 'succeeded'), jsonl([{ recordId: 'c', modelOutput: {}, onDemand: true }]));
+    };
+    await prepared('stopped-7', '2025-01-01T00:00:00.000Z');
+    const summary = await windUpStoppedRun(
+      { ...deps(), waitMs: 60_000, sleep: async () => undefined },
+      aborted('stopped-7', { inputs: [], runId: 'stopped-7' }),
+    );
+    expect(summary).toMatchObject({ status: 'Stopped', records: { input: 4, succeeded: 0, failed: 4, rejected: 0 }, warnings: [] });
+    const failed = await s3.jsonl<{ recordId: string; error: { code: string } }>(runKeys.results('stopped-7', 'failed.jsonl'));
+    expect(failed.map((f) => [f.recordId, f.error.code]).sort()).toEqual([
+      ['a', 'RunStopped'],
+      ['b', 'RunStopped'],
+      ['c', 'RunStopped'],
+      ['d', 'RunStopped'],
+    ]);
+    // A marker of another execution of the same name (long before) opens nothing.
+    await prepared('stopped-8', '2024-01-01T00:00:00.000Z');
+    await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep: async () => undefined }, aborted('stopped-8', { inputs: [], runId: 'stopped-8' }));
+    expect(await s3.text(runKeys.roundPlan('stopped-8', 1))).toBeUndefined();
+  });
+
   it('waits for an end-round still running, then fails the records of the round it opened', async () => {
     const run = runConfig({ runId: 'stopped-5', bucket: s3.bucket, maxAttempts: 3 });
+    const claims = new RunClaims(db.ddb, db.table);
+    await claims.claim('stopped-5', executionArn('stopped-5'));
+    await claims.enterStep('stopped-5', 'end-round:r01');
     await s3.put(runKeys.runConfig('stopped-5'), JSON.stringify(run));
     await s3.put(runKeys.runStats('stopped-5'), JSON.stringify({ inputFiles: 1, inputLines: 3, blankLines: 0, valid: 3, rejected: 0, inputs: [] }));
     await planned('stopped-5', 1, 1);
@@ -301,6 +355,7 @@ describe('windUpStoppedRun', () => {
       if (looks === 2) {
         await s3.put(runKeys.chunkInput('stopped-5', 2, 0), jsonl(['b', 'c'].map(line)));
         await planned('stopped-5', 2, 1);
+        await claims.leaveStep('stopped-5', 'end-round:r01');
       }
     };
     const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep }, aborted('stopped-5', { inputs: [], runId: 'stopped-5' }));
