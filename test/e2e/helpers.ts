@@ -16,11 +16,11 @@ export function tempDir(prefix = 'bb-e2e-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** A valid Anthropic Messages record. */
-export function claudeRecord(recordId: string, text = `Summarize item ${recordId}.`): string {
+/** A valid Anthropic Messages record, asking for up to `maxTokens` output tokens. */
+export function claudeRecord(recordId: string, text = `Summarize item ${recordId}.`, maxTokens = 64): string {
   return JSON.stringify({
     recordId,
-    modelInput: { anthropic_version: 'bedrock-2023-05-31', max_tokens: 64, messages: [{ role: 'user', content: [{ type: 'text', text }] }] },
+    modelInput: { anthropic_version: 'bedrock-2023-05-31', max_tokens: maxTokens, messages: [{ role: 'user', content: [{ type: 'text', text }] }] },
   });
 }
 
@@ -31,9 +31,9 @@ export function writeLines(dir: string, name: string, lines: readonly string[]):
   return path;
 }
 
-/** `count` valid records with ids `<prefix>-<n>`. */
-export function claudeLines(count: number, prefix = 'rec'): string[] {
-  return Array.from({ length: count }, (_, i) => claudeRecord(`${prefix}-${i}`));
+/** `count` valid records with ids `<prefix>-<n>`, each asking for up to `maxTokens` output tokens. */
+export function claudeLines(count: number, prefix = 'rec', maxTokens = 64): string[] {
+  return Array.from({ length: count }, (_, i) => claudeRecord(`${prefix}-${i}`, undefined, maxTokens));
 }
 
 export function readJsonl<T = Record<string, unknown>>(path: string): T[] {

@@ -72,11 +72,7 @@ test('an on-demand remainder that outlasts its function goes on where it stopped
   // 150 records: one job of 100, and a remainder of 50 that runs on demand, 4 calls at a time.
   // Each answer runs to max_tokens 4096, about 104 s at the emulator's modelled speed: 13 waves
   // take about 22 minutes, more than Prepare's 15 (here 27 s, at a time scale of 0.03).
-  const lines = claudeLines(150).map((line) => {
-    const record = JSON.parse(line) as { modelInput: Record<string, unknown> };
-    record.modelInput.max_tokens = 4096;
-    return JSON.stringify(record);
-  });
+  const lines = claudeLines(150, 'rec', 4096);
   const file = writeLines(tempDir(), 'a.jsonl', lines);
   const twin = await LocalTwin.start({ config, faults: { 'long-outputs': 1 }, lambdaTimeScale: 0.03 });
   try {
@@ -110,11 +106,7 @@ test('an on-demand record whose answer alone outlasts its function fails with On
   // invocation can wait for them, whatever the retries.
   const sonnet = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0';
   const longConfig = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: sonnet } } });
-  const lines = claudeLines(3).map((line) => {
-    const record = JSON.parse(line) as { modelInput: Record<string, unknown> };
-    record.modelInput.max_tokens = 40_000;
-    return JSON.stringify(record);
-  });
+  const lines = claudeLines(3, 'rec', 40_000);
   const file = writeLines(tempDir(), 'a.jsonl', lines);
   const twin = await LocalTwin.start({ config: longConfig, faults: { 'long-outputs': 1 }, lambdaTimeScale: 0.03 });
   try {

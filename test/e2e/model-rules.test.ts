@@ -10,11 +10,7 @@ test("records over the model's output limit fail with its 400, outputs cut at ma
   const dir = tempDir();
   const lines: string[] = [];
   const ids = { tooMany: [] as string[], short: [] as string[], plain: [] as string[] };
-  const withMaxTokens = (recordId: string, maxTokens: number) => {
-    const record = JSON.parse(claudeRecord(recordId)) as { modelInput: { max_tokens: number } };
-    record.modelInput.max_tokens = maxTokens;
-    return JSON.stringify(record);
-  };
+  const withMaxTokens = (recordId: string, maxTokens: number) => claudeRecord(recordId, undefined, maxTokens);
   for (let i = 0; i < 200; i++) {
     // Claude 3 Haiku answers at most 4,096 output tokens; every fake answer is 8 words or more.
     const [kind, line] =

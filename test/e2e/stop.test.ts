@@ -215,11 +215,7 @@ test('stopping an execution while its on-demand remainder runs: no call starts a
   // (4,096 tokens, about 104 s each at the emulator's modelled speed) take 15 waves of 4: more
   // than Prepare's invocation (27 s at a time scale of 0.03), so it would end RemainderIncomplete
   // and be retried, were the run not stopped.
-  const lines = claudeLines(60).map((line) => {
-    const record = JSON.parse(line) as { modelInput: Record<string, unknown> };
-    record.modelInput.max_tokens = 4096;
-    return JSON.stringify(record);
-  });
+  const lines = claudeLines(60, 'rec', 4096);
   const file = writeLines(tempDir(), 'few.jsonl', lines);
   const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE } } });
   const twin = await LocalTwin.start({ config, faults: { 'long-outputs': 1 }, lambdaTimeScale: 0.03 });
