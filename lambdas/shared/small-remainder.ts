@@ -17,7 +17,8 @@ import { getObjectStream, JsonlWriter, objectExists, readObjectLines, splitLines
 /** The clients the policies use: S3 for the parts, Bedrock Runtime for `on-demand`. */
 export interface SmallRemainderDeps {
   readonly s3: S3Client;
-  readonly bedrockRuntime: BedrockRuntimeClient;
+  /** For `on-demand` (not needed to close a stopped run's remainder). */
+  readonly bedrockRuntime?: BedrockRuntimeClient;
   /** The invocation's time: on demand, what cannot finish within it is left for the step's retry. Absent: no limit. */
   readonly budget?: TimeBudget;
   /** Whether the run was stopped (its claim's stop mark): on demand, no call starts after it. Absent: never. */
@@ -53,7 +54,18 @@ async function* linesIfPresent(s3: S3Client, bucket: string, key: string): Async
  * same records succeeded and failed, and the same counts, as one that ran once. `hold` and
  * `fail` cost nothing and are deterministic: they are simply done again.
  */
-export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConfig, round: number): Promise<RemainderStats> {
+export async function applySmallRemainder(
+  deps: SmallRemainderDeps,
+  run: RunConfig,
+  round: number,
+  opts: {
+    /**
+     * Close the remainder of a stopped run (stop-run, once no step runs): keep the outcomes an
+     * attempt wrote, fail the other records `RunStopped`, invoke nothing.
+     */
+    readonly stopped?: boolean;
+  } = {},
+): Promise<RemainderStats> {
   const remainderKey = runKeys.roundRemainder(run.runId, round);
   const succeeded = new JsonlWriter(deps.s3, run.bucket, runKeys.roundPart(run.runId, round, 'succeeded'), { lazy: true });
   const failed = new JsonlWriter(deps.s3, run.bucket, runKeys.roundPart(run.runId, round, 'failed'), { lazy: true });
@@ -129,10 +141,15 @@ export async function applySmallRemainder(deps: SmallRemainderDeps, run: RunConf
         case 'on-demand': {
           onDemandRecords += 1;
           if (settled.has(record.recordId)) break;
+          if (opts.stopped) {
+            await fail(record.recordId, 'RunStopped', 'the run was stopped before this record finished');
+            break;
+          }
           if (abort.signal.aborted || (clock && !clock.mayStart()) || (await stopSeen())) {
             unfinished += 1;
             break;
           }
+          if (!deps.bedrockRuntime) throw new Error('an on-demand remainder needs a Bedrock Runtime client');
           const task = invokeOnDemand(deps.bedrockRuntime, run, record, abort.signal, clock ? () => clock.now() : Date.now).then(async (outcome) => {
             if ('aborted' in outcome) {
               if (!clock?.neverFits(outcome.ms)) {

@@ -17,6 +17,7 @@ import { logger } from '../shared/logger';
 import type { FailedRecord, RetryRecord, RoundPlan, StoppedManifest } from '../shared/outcomes';
 import { leadingRecordId } from '../shared/reconcile';
 import { executionNameOf, type RunClaims } from '../shared/run-claims';
+import { applySmallRemainder } from '../shared/small-remainder';
 import { runIdOfExecutionInput } from '../shared/run-input';
 import { JsonlWriter, listObjects, readJsonl, readJsonObject, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
 import { finalizeRun, type FinalizeDeps, type RunSummary } from '../finalize/finalize';
@@ -132,7 +133,7 @@ async function waitForRunningSteps(deps: StopRunDeps, budget: WaitBudget, run: R
  * retried since the stop: its chunks and remainder are final (this execution's
  * `remainder-ready.json`) but it has no `plan.json`. Once no step runs, nothing else will write
  * it: stop-run writes it from the marker, so the round's records are failed `RunStopped` below
- * (the remainder's uncommitted answers with them) instead of being in no output. A later retry
+ * (the remainder's answers already written are kept) instead of being in no output. A later retry
  * of the round (EndRound's) needs nothing: the ended round's retries are failed instead.
  */
 async function openUnfinishedFirstRound(deps: StopRunDeps, run: RunConfig): Promise<void> {
@@ -206,7 +207,8 @@ async function keepProcessed(deps: StopRunDeps, budget: WaitBudget, run: RunConf
  * Writes `work/<runId>/stopped.jsonl`: the records of the run's last round that no step
  * settled. A chunk that was reconciled (it has its `stats.json`) has settled all but the
  * retries its stats list; a chunk that was not has settled nothing, whatever parts a failed
- * attempt left; a remainder of the plan without its stats was not handled.
+ * attempt left; a remainder of the plan without its stats was not handled (on demand, once no
+ * step runs, it is closed here instead: the answers an attempt wrote are kept).
  */
 async function failUnfinished(deps: StopRunDeps, run: RunConfig): Promise<number> {
   const { keys: has, lastRound: round } = await workFiles(deps, run);
@@ -249,6 +251,12 @@ async function failUnfinished(deps: StopRunDeps, run: RunConfig): Promise<number
     }
   }
   if ((plan?.remainder ?? 0) > 0 && !has.has(runKeys.remainderStats(run.runId, round))) {
+    // On demand, once no step runs (none can write it any more), the remainder is closed here:
+    // the answers an attempt wrote (billed) are kept, the other records fail RunStopped.
+    if (run.smallRemainder === 'on-demand' && ((await deps.claims.get(run.runId))?.steps ?? []).length === 0) {
+      await applySmallRemainder({ s3: deps.s3 }, run, round, { stopped: true });
+      return commit();
+    }
     unfinishedRemainder = true;
     for await (const raw of readObjectLines(deps.s3, run.bucket, runKeys.roundRemainder(run.runId, round))) {
       if (raw.length > 0) await fail(leadingRecordId(raw.toString('utf8')));

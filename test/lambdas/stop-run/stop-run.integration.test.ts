@@ -308,7 +308,7 @@ describe('windUpStoppedRun', () => {
     expect(summary).toMatchObject({ runId: 'stopped-6', status: 'Stopped' });
   });
 
-  it("fails round 1's records when Prepare ended at its on-demand remainder (remainder-ready.json, no plan) and the stop ended its retries", async () => {
+  it("fails round 1's records when Prepare ended at its on-demand remainder (remainder-ready.json, no plan) and the stop ended its retries, keeping the answers it wrote", async () => {
     const prepared = async (runId: string, startedAt: string) => {
       const run = runConfig({ runId, bucket: s3.bucket });
       await s3.put(runKeys.runConfig(runId), JSON.stringify(run));
@@ -317,25 +317,34 @@ describe('windUpStoppedRun', () => {
       await s3.put(runKeys.roundRemainder(runId, 1), jsonl(['c', 'd'].map(line)));
       await s3.put(runKeys.remainderReady(runId, 1), JSON.stringify({ chunkCount: 1, remainder: 2, startedAt }));
       // An answer the unfinished remainder wrote (no remainder-stats.json: not committed).
-      await s3.put(runKeys.roundPart(runId, 1, 'succeeded'), jsonl([{ recordId: 'c', modelOutput: {}, onDemand: true }]));
+      await s3.put(
+        runKeys.roundPart(runId, 1, 'succeeded'),
+        jsonl([{ recordId: 'c', modelOutput: {}, usage: { inputTokens: 3, outputTokens: 4 }, onDemand: true }]),
+      );
     };
-    await prepared('stopped-7', '2025-01-01T00:00:00.000Z');
+    await prepared('stopped-ready', '2025-01-01T00:00:00.000Z');
     const summary = await windUpStoppedRun(
       { ...deps(), waitMs: 60_000, sleep: async () => undefined },
-      aborted('stopped-7', { inputs: [], runId: 'stopped-7' }),
+      aborted('stopped-ready', { inputs: [], runId: 'stopped-ready' }),
     );
-    expect(summary).toMatchObject({ status: 'Stopped', records: { input: 4, succeeded: 0, failed: 4, rejected: 0 }, warnings: [] });
-    const failed = await s3.jsonl<{ recordId: string; error: { code: string } }>(runKeys.results('stopped-7', 'failed.jsonl'));
+    // The answer the remainder wrote (billed) is kept; the rest of the round fails RunStopped.
+    expect(summary).toMatchObject({ status: 'Stopped', records: { input: 4, succeeded: 1, failed: 3, rejected: 0 }, warnings: [] });
+    const failed = await s3.jsonl<{ recordId: string; error: { code: string } }>(runKeys.results('stopped-ready', 'failed.jsonl'));
     expect(failed.map((f) => [f.recordId, f.error.code]).sort()).toEqual([
       ['a', 'RunStopped'],
       ['b', 'RunStopped'],
-      ['c', 'RunStopped'],
       ['d', 'RunStopped'],
     ]);
+    const results = await s3.jsonl<{ recordId: string }>(runKeys.results('stopped-ready', 'results.jsonl'));
+    expect(results.map((r) => r.recordId)).toEqual(['c']);
+    expect(summary).toMatchObject({ onDemandRecords: 2, tokens: { input: 3, output: 4 } });
     // A marker of another execution of the same name (long before) opens nothing.
-    await prepared('stopped-8', '2024-01-01T00:00:00.000Z');
-    await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep: async () => undefined }, aborted('stopped-8', { inputs: [], runId: 'stopped-8' }));
-    expect(await s3.text(runKeys.roundPlan('stopped-8', 1))).toBeUndefined();
+    await prepared('stopped-ready-old', '2024-01-01T00:00:00.000Z');
+    await windUpStoppedRun(
+      { ...deps(), waitMs: 60_000, sleep: async () => undefined },
+      aborted('stopped-ready-old', { inputs: [], runId: 'stopped-ready-old' }),
+    );
+    expect(await s3.text(runKeys.roundPlan('stopped-ready-old', 1))).toBeUndefined();
   });
 
   it('waits for an end-round still running, then fails the records of the round it opened', async () => {
