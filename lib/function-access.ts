@@ -156,9 +156,9 @@ export const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   // a tail re-split), exhausted records, remainders and held files.
   'end-round': {
     description: 'Re-chunks retryable records or applies the small-remainder policy',
-    // readsMissingKeys: the on-demand policy reads a remainder part an earlier attempt may have
-    // left (found by the twin's IAM check: without it a missing part is a 403, not a 404).
-    s3: { read: ['work', 'jobsInput'], list: ['work'], write: ['work', 'jobsInput', 'held'], readsMissingKeys: true },
+    // Keys that may be missing (remainder-ready.json, an earlier attempt's remainder parts) are
+    // probed by listing them first (objectExists), which the prefix-limited listing allows.
+    s3: { read: ['work', 'jobsInput'], list: ['work'], write: ['work', 'jobsInput', 'held'] },
     // run: the stop mark, checked as it lists itself as a running step of the run.
     table: { items: { run: ['GetItem', 'UpdateItem'] } },
     invokeModel: true,

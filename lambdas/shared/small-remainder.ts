@@ -9,6 +9,7 @@ import { REMAINDER_INCOMPLETE_ERROR, runKeys, s3Uri, type RunConfig } from './co
 import { modelFamily, stoppedAtMaxTokens } from './model-family';
 import { addUsage, recordUsage } from './token-estimate';
 import type { FailedRecord, PartFile, RemainderStats, SucceededRecord, TokenCounts } from './outcomes';
+import { logger } from './logger';
 import { leadingRecordId } from './reconcile';
 import { isRetryableRecordError } from './retry-policy';
 import { CallClock, type TimeBudget } from './time-budget';
@@ -110,8 +111,17 @@ export async function applySmallRemainder(
   const abortTimer = clock ? setTimeout(() => abort.abort(), clock.untilAbortMs()) : undefined;
   let unfinished = 0;
   let stopped = false;
-  // Checked before each call: a stopped run's calls would be billed for outcomes no one keeps.
-  const stopSeen = async (): Promise<boolean> => (stopped ||= (await deps.stopRequested?.(run.runId)) ?? false);
+  // Checked before each call: a stopped run's calls would be billed for nothing. A check that
+  // fails (a throttled read) is taken as no stop: ending the attempt there would lose its answers.
+  const stopSeen = async (): Promise<boolean> => {
+    if (stopped || !deps.stopRequested) return stopped;
+    try {
+      stopped = await deps.stopRequested(run.runId);
+    } catch (err) {
+      logger.warn('could not read the stop mark; going on', { runId: run.runId, error: (err as Error).message });
+    }
+    return stopped;
+  };
 
   const inFlight = new Set<Promise<unknown>>();
   const failures: unknown[] = [];

@@ -129,20 +129,23 @@ async function waitForRunningSteps(deps: StopRunDeps, budget: WaitBudget, run: R
 }
 
 /**
- * Round 1 of a Prepare that ended at its on-demand remainder (`RemainderIncomplete`) and was not
- * retried since the stop: its chunks and remainder are final (this execution's
- * `remainder-ready.json`) but it has no `plan.json`. Once no step runs, nothing else will write
- * it: stop-run writes it from the marker, so the round's records are failed `RunStopped` below
- * (the remainder's answers already written are kept) instead of being in no output. A later retry
- * of the round (EndRound's) needs nothing: the ended round's retries are failed instead.
+ * The round after the last open one, when its step (Prepare for round 1, EndRound for the next)
+ * ended at its on-demand remainder (`RemainderIncomplete`) and was not retried since the stop:
+ * its chunks and remainder are final (this execution's `remainder-ready.json`) but it has no
+ * `plan.json`. Once no step runs, nothing else will write it: stop-run writes it from the
+ * marker, so the round's records are failed `RunStopped` below and the answers its remainder
+ * wrote (billed) are kept, instead of the records being in no output (round 1) or the ended
+ * round's retries being failed with those answers dropped (a later round).
  */
-async function openUnfinishedFirstRound(deps: StopRunDeps, run: RunConfig): Promise<void> {
-  if ((await listObjects(deps.s3, run.bucket, runKeys.roundPlan(run.runId, 1))).length > 0) return;
+async function openUnfinishedRound(deps: StopRunDeps, run: RunConfig): Promise<void> {
   if (((await deps.claims.get(run.runId))?.steps ?? []).length > 0) return;
-  const ready = await readRemainderReady(deps.s3, run, 1);
+  const { keys, lastRound } = await workFiles(deps, run);
+  if (lastRound > 0 && keys.has(runKeys.exhausted(run.runId, lastRound))) return;
+  const round = lastRound + 1;
+  const ready = await readRemainderReady(deps.s3, run, round);
   if (!ready) return;
-  logger.info('opening round 1 from its remainder-ready.json: prepare ended at its remainder, and the stop ended its retries');
-  await writeJsonObject(deps.s3, run.bucket, runKeys.roundPlan(run.runId, 1), ready satisfies RoundPlan);
+  logger.info('opening a round from its remainder-ready.json: its step ended at its remainder, and the stop ended its retries', { round });
+  await writeJsonObject(deps.s3, run.bucket, runKeys.roundPlan(run.runId, round), ready satisfies RoundPlan);
 }
 
 /** Stops the run's open jobs and frees every slot the run holds; returns how many jobs were stopped. */
@@ -285,7 +288,7 @@ export async function windUpStoppedRun(deps: StopRunDeps, event: ExecutionStatus
   const run = await readJsonObject<RunConfig>(deps.s3, deps.bucket, runKeys.runConfig(runId));
   // A run with run.json has started preparing; the round to fail must be complete first.
   if (run) await waitForRunningSteps(deps, budget, run);
-  if (run) await openUnfinishedFirstRound(deps, run);
+  if (run) await openUnfinishedRound(deps, run);
   const stoppedJobs = await stopJobs(deps, runId, run?.modelId);
   const warnings = run ? await keepProcessed(deps, budget, run) : [];
   const unfinished = run ? await failUnfinished(deps, run) : 0;

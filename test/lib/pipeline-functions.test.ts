@@ -315,8 +315,8 @@ describe('pipeline functions', () => {
     ],
     [
       'end-round',
-      // listAndProbe: found by the twin's IAM check (a missing remainder part must read as a 404).
-      [...read('work/*', 'jobs-input/*'), ...listAndProbe('work/*'), ...write('work/*', 'jobs-input/*', 'held/*'), ...items('RUN#*', 'GetItem', 'UpdateItem')],
+      // Listed under work/ only: a key that may be missing (a remainder part) is probed by a listing.
+      [...read('work/*', 'jobs-input/*'), ...list('work/*'), ...write('work/*', 'jobs-input/*', 'held/*'), ...items('RUN#*', 'GetItem', 'UpdateItem')],
     ],
     // RUN#: checks it owns the run; FinalizeFailed claims an unclaimed id.
     // Lists results/<runId>/ too: a rerun finds the results parts an earlier attempt left (to empty them).

@@ -294,6 +294,22 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
       expect(await s3.text(runKeys.remainderStats(run.runId, 1))).toBeUndefined();
     });
 
+    it('goes on when the stop mark cannot be read: a failed check loses nothing the attempt answered', async () => {
+      const run = newRun({ minRecordsPerJob: 20, maxRecordsPerJob: 20, smallRemainder: 'on-demand' });
+      clockedCalls(900_000, 1);
+      let checks = 0;
+      const stopRequested = async () => {
+        checks += 1;
+        if (checks >= 3) throw Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' });
+        return false;
+      };
+      const writer = new RoundChunkWriter({ ...deps, stopRequested }, run, 1, { recordsToCome: () => 0 });
+      for (const line of recordLines(6)) await writer.add(line);
+      await expect(writer.finish()).resolves.toMatchObject({ number: 1, chunkCount: 0 });
+      expect(runtimeMock.commandCalls(InvokeModelCommand)).toHaveLength(6);
+      expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({ records: 6, succeeded: 6 });
+    });
+
     it('runs everything in one invocation that has the time, as without a budget', async () => {
       const run = newRun({ minRecordsPerJob: 20, maxRecordsPerJob: 20, smallRemainder: 'on-demand' });
       await openRound(run, 1, 12, clockedCalls(900_000, 1_000));

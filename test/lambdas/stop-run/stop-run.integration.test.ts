@@ -347,6 +347,31 @@ describe('windUpStoppedRun', () => {
     expect(await s3.text(runKeys.roundPlan('stopped-ready-old', 1))).toBeUndefined();
   });
 
+  it('keeps the on-demand answers of an EndRound that ended at its remainder: the next round is opened from its remainder-ready.json', async () => {
+    const run = runConfig({ runId: 'stopped-next', bucket: s3.bucket, maxAttempts: 3 });
+    await s3.put(runKeys.runConfig('stopped-next'), JSON.stringify(run));
+    await s3.put(runKeys.runStats('stopped-next'), JSON.stringify({ inputFiles: 1, inputLines: 3, blankLines: 0, valid: 3, rejected: 0, inputs: [] }));
+    await planned('stopped-next', 1, 1);
+    await s3.put(runKeys.chunkInput('stopped-next', 1, 0), jsonl(['a', 'b', 'c'].map(line)));
+    await reconciled('stopped-next', 1, 0, { succeeded: [{ recordId: 'a', modelOutput: {} }], retry: ['b', 'c'].map(retryRow) });
+    // EndRound wrote round 2 (all remainder), answered b, then ended RemainderIncomplete.
+    await s3.put(runKeys.roundRemainder('stopped-next', 2), jsonl(['b', 'c'].map(line)));
+    await s3.put(runKeys.remainderReady('stopped-next', 2), JSON.stringify({ chunkCount: 0, remainder: 2, startedAt: run.startedAt }));
+    await s3.put(
+      runKeys.roundPart('stopped-next', 2, 'succeeded'),
+      jsonl([{ recordId: 'b', modelOutput: {}, usage: { inputTokens: 3, outputTokens: 4 }, onDemand: true }]),
+    );
+    const summary = await windUpStoppedRun(
+      { ...deps(), waitMs: 60_000, sleep: async () => undefined },
+      aborted('stopped-next', { inputs: [], runId: 'stopped-next' }),
+    );
+    expect(summary).toMatchObject({ status: 'Stopped', records: { input: 3, succeeded: 2, failed: 1, rejected: 0 }, warnings: [] });
+    const results = await s3.jsonl<{ recordId: string }>(runKeys.results('stopped-next', 'results.jsonl'));
+    expect(results.map((r) => r.recordId).sort()).toEqual(['a', 'b']);
+    const failed = await s3.jsonl<{ recordId: string; error: { code: string }; attempts: number }>(runKeys.results('stopped-next', 'failed.jsonl'));
+    expect(failed.map((f) => [f.recordId, f.error.code, f.attempts])).toEqual([['c', 'RunStopped', 2]]);
+  });
+
   it('waits for an end-round still running, then fails the records of the round it opened', async () => {
     const run = runConfig({ runId: 'stopped-5', bucket: s3.bucket, maxAttempts: 3 });
     const claims = new RunClaims(db.ddb, db.table);
