@@ -1,8 +1,8 @@
 import { awsClients } from '../shared/clients';
 import { handlerConfig } from '../shared/config';
 import { readModelQuotas } from '../shared/model-quotas';
+import { invocationRoundDeps } from '../shared/round-chunk-writer';
 import { RunClaims } from '../shared/run-claims';
-import { lambdaTimeBudget } from '../shared/time-budget';
 import { prepareRun, type PrepareEvent, type PrepareResult } from './prepare';
 
 /** Workflow task `Prepare`. */
@@ -10,11 +10,8 @@ export const handler = async (event: PrepareEvent, context?: { getRemainingTimeI
   const config = handlerConfig();
   const clients = awsClients();
   const claims = new RunClaims(clients.ddb, config.table);
-  const budget = lambdaTimeBudget(context);
   return prepareRun(
-    // The on-demand remainder works within the invocation's time and stops calling once the
-    // run is stopped (small-remainder.ts).
-    { ...clients, ...(budget ? { budget } : {}), stopRequested: (runId) => claims.isStopped(runId) },
+    invocationRoundDeps(clients, claims, context),
     {
       bucket: config.bucket,
       pipeline: config.pipeline,

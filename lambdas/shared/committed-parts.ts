@@ -30,16 +30,17 @@ export function partsOf(manifest: { readonly parts?: readonly PartFile[] }, kind
   return manifest.parts.filter((p) => p.kind === kind);
 }
 
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
 /** The round's `plan.json`, or undefined when the round was not opened (not yet, or not at all). */
 export async function readRoundPlan(s3: S3Client, bucket: string, runId: string, round: number): Promise<RoundPlan | undefined> {
   const key = runKeys.roundPlan(runId, round);
   const plan = await readJsonObject<Partial<RoundPlan>>(s3, bucket, key);
   if (plan === undefined) return undefined;
-  const count = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
-  if (!count(plan.chunkCount) || !count(plan.remainder)) {
+  if (!isCount(plan.chunkCount) || !isCount(plan.remainder)) {
     throw new Error(`${key} is not a round plan {"chunkCount","remainder"}: it was written by an older version of bedrock-batch`);
   }
-  return { chunkCount: plan.chunkCount!, remainder: plan.remainder! };
+  return { chunkCount: plan.chunkCount, remainder: plan.remainder };
 }
 
 /**
@@ -119,5 +120,3 @@ export async function readRemainderReady(s3: S3Client, run: RunConfig, round: nu
   if (!ready || ready.startedAt !== run.startedAt || !isCount(ready.chunkCount) || !isCount(ready.remainder)) return undefined;
   return { chunkCount: ready.chunkCount, remainder: ready.remainder };
 }
-
-const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;

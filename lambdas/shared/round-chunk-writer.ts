@@ -12,7 +12,8 @@ import { runKeys, type RoundState, type RunConfig } from './contracts';
 import type { RoundPlan } from './outcomes';
 import { JsonlWriter, readObjectLines, writeJsonObject } from './s3-jsonl';
 import { applySmallRemainder } from './small-remainder';
-import type { TimeBudget } from './time-budget';
+import type { RunClaims } from './run-claims';
+import { lambdaTimeBudget, type TimeBudget } from './time-budget';
 
 /** The clients a round is opened with. */
 export interface RoundDeps {
@@ -22,6 +23,20 @@ export interface RoundDeps {
   readonly budget?: TimeBudget;
   /** The run's stop mark, for the on-demand remainder (small-remainder.ts). Absent: never stopped. */
   readonly stopRequested?: (runId: string) => Promise<boolean>;
+}
+
+/**
+ * What Prepare's and EndRound's handlers open rounds with: their clients, the invocation's time
+ * and the run's stop mark, so the on-demand remainder works within the one and stops calling at
+ * the other (small-remainder.ts).
+ */
+export function invocationRoundDeps(
+  clients: Pick<RoundDeps, 's3' | 'bedrockRuntime'>,
+  claims: Pick<RunClaims, 'isStopped'>,
+  context?: { getRemainingTimeInMillis?: () => number },
+): RoundDeps {
+  const budget = lambdaTimeBudget(context);
+  return { s3: clients.s3, bedrockRuntime: clients.bedrockRuntime, ...(budget ? { budget } : {}), stopRequested: (runId) => claims.isStopped(runId) };
 }
 
 /**

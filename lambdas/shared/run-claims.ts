@@ -70,6 +70,11 @@ export class RunClaims {
     return (await this.get(runId))?.stopRequestedAt !== undefined;
   }
 
+  /** True while a step of the run is listed as running (`withRunStep`). */
+  async hasRunningSteps(runId: string): Promise<boolean> {
+    return ((await this.get(runId))?.steps ?? []).length > 0;
+  }
+
   /** True when `executionArn` owns the run now. */
   async isOwner(runId: string, executionArn: string): Promise<boolean> {
     return (await this.get(runId))?.owner === executionArn;

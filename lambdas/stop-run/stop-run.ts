@@ -19,7 +19,7 @@ import { leadingRecordId } from '../shared/reconcile';
 import { executionNameOf, type RunClaims } from '../shared/run-claims';
 import { applySmallRemainder } from '../shared/small-remainder';
 import { runIdOfExecutionInput } from '../shared/run-input';
-import { JsonlWriter, listObjects, readJsonl, readJsonObject, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
+import { JsonlWriter, listObjects, objectExists, readJsonl, readJsonObject, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
 import { finalizeRun, type FinalizeDeps, type RunSummary } from '../finalize/finalize';
 import { readJob, reconcileChunk } from '../reconcile-chunk/reconcile-chunk';
 
@@ -107,10 +107,10 @@ async function workFiles(deps: StopRunDeps, run: RunConfig): Promise<{ keys: Set
  * steps of the run (`withRunStep`): once none runs, nothing is waited for.
  */
 async function waitForRunningSteps(deps: StopRunDeps, budget: WaitBudget, run: RunConfig): Promise<void> {
-  const exists = async (key: string) => (await listObjects(deps.s3, run.bucket, key)).some((o) => o.key === key);
   // Only a running step can still write: one that ended without its plan (a Prepare or EndRound
   // whose on-demand remainder did not fit its invocation, not retried since the stop) never will.
-  const stepRunning = async () => ((await deps.claims.get(run.runId))?.steps ?? []).length > 0;
+  const stepRunning = () => deps.claims.hasRunningSteps(run.runId);
+  const exists = (key: string) => objectExists(deps.s3, run.bucket, key);
   await waitFor(deps, budget, 'prepare', async () => (await exists(runKeys.roundPlan(run.runId, 1))) || !(await stepRunning()));
   const { keys, lastRound: round } = await workFiles(deps, run);
   if (round === 0 || keys.has(runKeys.exhausted(run.runId, round))) return;
@@ -138,7 +138,7 @@ async function waitForRunningSteps(deps: StopRunDeps, budget: WaitBudget, run: R
  * round's retries being failed with those answers dropped (a later round).
  */
 async function openUnfinishedRound(deps: StopRunDeps, run: RunConfig): Promise<void> {
-  if (((await deps.claims.get(run.runId))?.steps ?? []).length > 0) return;
+  if (await deps.claims.hasRunningSteps(run.runId)) return;
   const { keys, lastRound } = await workFiles(deps, run);
   if (lastRound > 0 && keys.has(runKeys.exhausted(run.runId, lastRound))) return;
   const round = lastRound + 1;
@@ -256,7 +256,7 @@ async function failUnfinished(deps: StopRunDeps, run: RunConfig): Promise<number
   if ((plan?.remainder ?? 0) > 0 && !has.has(runKeys.remainderStats(run.runId, round))) {
     // On demand, once no step runs (none can write it any more), the remainder is closed here:
     // the answers an attempt wrote (billed) are kept, the other records fail RunStopped.
-    if (run.smallRemainder === 'on-demand' && ((await deps.claims.get(run.runId))?.steps ?? []).length === 0) {
+    if (run.smallRemainder === 'on-demand' && !(await deps.claims.hasRunningSteps(run.runId))) {
       await applySmallRemainder({ s3: deps.s3 }, run, round, { stopped: true });
       return commit();
     }
@@ -284,7 +284,7 @@ export async function windUpStoppedRun(deps: StopRunDeps, event: ExecutionStatus
   // Steps that were running when the mark was set (a submit creating its job, a reconcile
   // writing its parts) finish first, so what is failed below is what they left.
   const budget: WaitBudget = { leftMs: deps.waitMs ?? 0 };
-  await waitFor(deps, budget, 'a running step', async () => ((await deps.claims.get(runId))?.steps ?? []).length === 0);
+  await waitFor(deps, budget, 'a running step', async () => !(await deps.claims.hasRunningSteps(runId)));
   const run = await readJsonObject<RunConfig>(deps.s3, deps.bucket, runKeys.runConfig(runId));
   // A run with run.json has started preparing; the round to fail must be complete first.
   if (run) await waitForRunningSteps(deps, budget, run);

@@ -1,7 +1,7 @@
 import { BedrockRuntimeClient, InvokeModelCommand, ThrottlingException, ValidationException, InternalServerException } from '@aws-sdk/client-bedrock-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
 import { runKeys, type RunConfig } from '../../../lambdas/shared/contracts';
-import { resumeRound, RoundChunkWriter } from '../../../lambdas/shared/round-chunk-writer';
+import { resumeRound, RoundChunkWriter, type RoundDeps } from '../../../lambdas/shared/round-chunk-writer';
 import { RemainderIncomplete } from '../../../lambdas/shared/small-remainder';
 import type { TimeBudget } from '../../../lambdas/shared/time-budget';
 import { anthropicResponse, invokeResponse } from '../support/bedrock-runtime';
@@ -30,10 +30,10 @@ const recordLines = (n: number) => Array.from({ length: n }, (_, i) => JSON.stri
 const newRun = (overrides: Partial<RunConfig> = {}): RunConfig => runConfig({ runId: `rounds-${++runSeq}`, bucket: s3.bucket, ...overrides });
 
 /** Opens round `round` of `run` with `n` records, as end-round does (the count to come is known exactly). */
-async function openRound(run: RunConfig, round: number, n: number, budget?: TimeBudget) {
+async function openRound(run: RunConfig, round: number, n: number, extra: Pick<RoundDeps, 'budget' | 'stopRequested'> = {}) {
   const lines = recordLines(n);
   let added = 0;
-  const writer = new RoundChunkWriter(budget ? { ...deps, budget } : deps, run, round, { recordsToCome: () => n - added });
+  const writer = new RoundChunkWriter({ ...deps, ...extra }, run, round, { recordsToCome: () => n - added });
   for (const line of lines) {
     added += 1;
     await writer.add(line);
@@ -190,7 +190,7 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
     it('writes what it finished and throws RemainderIncomplete; the retried step invokes only the rest, each record once', async () => {
       // 12 records, all below the minimum; each call uses 1 s of an invocation of 10 s (1 s reserved).
       const run = newRun({ minRecordsPerJob: 20, maxRecordsPerJob: 20, smallRemainder: 'on-demand' });
-      const first = await openRound(run, 1, 12, clockedCalls(10_000, 1_000)).catch((e: unknown) => e);
+      const first = await openRound(run, 1, 12, { budget: clockedCalls(10_000, 1_000) }).catch((e: unknown) => e);
       expect(first).toBeInstanceOf(RemainderIncomplete);
       expect((first as Error).name).toBe('RemainderIncomplete');
       const done = (await s3.jsonl(runKeys.roundPart(run.runId, 1, 'succeeded'))).length;
@@ -204,7 +204,7 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
       expect(await s3.text(runKeys.remainderStats(run.runId, 1))).toBeUndefined();
 
       // The retry (a fresh invocation) keeps the outcomes and invokes the others.
-      await openRound(run, 1, 12, clockedCalls(10_000, 1_000));
+      await openRound(run, 1, 12, { budget: clockedCalls(10_000, 1_000) });
       expect([...callsPerBody().values()]).toEqual(Array(12).fill(1));
       const succeeded = await s3.jsonl(runKeys.roundPart(run.runId, 1, 'succeeded'));
       expect(new Set(ids(succeeded)).size).toBe(12);
@@ -222,9 +222,9 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
       const run = newRun({ minRecordsPerJob: 20, maxRecordsPerJob: 20, smallRemainder: 'on-demand' });
       const spent = clockedCalls(10_000, 1_000);
       spent.left = 500; // Less than the reserve: the work before the remainder took the time.
-      await expect(openRound(run, 1, 3, spent)).rejects.toThrow('0 of the 3 on-demand records of round 1 have an outcome');
+      await expect(openRound(run, 1, 3, { budget: spent })).rejects.toThrow('0 of the 3 on-demand records of round 1 have an outcome');
       expect(runtimeMock.commandCalls(InvokeModelCommand)).toHaveLength(0);
-      await openRound(run, 1, 3, clockedCalls(10_000, 1_000));
+      await openRound(run, 1, 3, { budget: clockedCalls(10_000, 1_000) });
       expect([...callsPerBody().values()]).toEqual([1, 1, 1]);
       expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({ records: 3, succeeded: 3 });
     });
@@ -246,7 +246,7 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
       // so a call cut short by it is not given up on.
       const budget = { totalMs: 1_000, left: 300, remainingMs: () => budget.left };
       hangingCalls(budget, 0);
-      await expect(openRound(run, 1, 5, budget)).rejects.toThrow('0 of the 5 on-demand records of round 1 have an outcome; 5 did not fit');
+      await expect(openRound(run, 1, 5, { budget })).rejects.toThrow('0 of the 5 on-demand records of round 1 have an outcome; 5 did not fit');
       expect(runtimeMock.send.callCount).toBe(4);
       expect(await s3.text(runKeys.roundPart(run.runId, 1, 'failed'))).toBeUndefined();
 
@@ -264,7 +264,7 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
       // 200 ms, 20 reserved: the call runs the whole window of 180 ms (on the budget clock).
       const budget = { totalMs: 200, left: 200, remainingMs: () => budget.left };
       hangingCalls(budget, 180);
-      await expect(openRound(run, 1, 1, budget)).resolves.toMatchObject({ number: 1, chunkCount: 0 });
+      await expect(openRound(run, 1, 1, { budget })).resolves.toMatchObject({ number: 1, chunkCount: 0 });
       const failed = await s3.jsonl(runKeys.roundPart(run.runId, 1, 'failed'));
       expect(failed).toEqual([
         {
@@ -284,9 +284,7 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
       clockedCalls(900_000, 1);
       // The stop mark appears once 2 calls were made.
       const stopRequested = async (runId: string) => runId === run.runId && runtimeMock.commandCalls(InvokeModelCommand).length >= 2;
-      const writer = new RoundChunkWriter({ ...deps, stopRequested }, run, 1, { recordsToCome: () => 0 });
-      for (const line of recordLines(6)) await writer.add(line);
-      await expect(writer.finish()).rejects.toThrow(
+      await expect(openRound(run, 1, 6, { stopRequested })).rejects.toThrow(
         '2 of the 6 on-demand records of round 1 have an outcome; the run was stopped, so the other 4 were not invoked',
       );
       expect(runtimeMock.commandCalls(InvokeModelCommand)).toHaveLength(2);
@@ -303,16 +301,14 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
         if (checks >= 3) throw Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' });
         return false;
       };
-      const writer = new RoundChunkWriter({ ...deps, stopRequested }, run, 1, { recordsToCome: () => 0 });
-      for (const line of recordLines(6)) await writer.add(line);
-      await expect(writer.finish()).resolves.toMatchObject({ number: 1, chunkCount: 0 });
+      await expect(openRound(run, 1, 6, { stopRequested })).resolves.toMatchObject({ number: 1, chunkCount: 0 });
       expect(runtimeMock.commandCalls(InvokeModelCommand)).toHaveLength(6);
       expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({ records: 6, succeeded: 6 });
     });
 
     it('runs everything in one invocation that has the time, as without a budget', async () => {
       const run = newRun({ minRecordsPerJob: 20, maxRecordsPerJob: 20, smallRemainder: 'on-demand' });
-      await openRound(run, 1, 12, clockedCalls(900_000, 1_000));
+      await openRound(run, 1, 12, { budget: clockedCalls(900_000, 1_000) });
       expect(runtimeMock.commandCalls(InvokeModelCommand)).toHaveLength(12);
       expect(await s3.json(runKeys.remainderStats(run.runId, 1))).toMatchObject({ records: 12, succeeded: 12 });
     });
