@@ -53,6 +53,8 @@ export interface TwinOptions {
   readonly template?: CfnTemplate;
   readonly faults?: FaultSpec;
   readonly seed?: number;
+  /** Which invocations die after which write (crash-plan.ts), instead of `handler-crash`'s seeded plan. */
+  readonly crashPlan?: CrashPlan;
   /** Duration of each emulated job status step. @default 20 */
   readonly stepDelayMs?: number;
   /** Called with one-line progress reports. */
@@ -91,7 +93,7 @@ export class LocalTwin {
   private readonly rules: BoundRules;
   /** Invocations so far by function and event key: the attempt number of the next one. */
   private readonly invocationCounts = new Map<string, number>();
-  private readonly crashPlan?: CrashPlan;
+  private readonly crashPlan: CrashPlan | undefined;
   private readonly progress?: RunProgress;
   /** Handler invocations under way, awaited by {@link stop}. */
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -103,7 +105,7 @@ export class LocalTwin {
   ) {
     ({ bucket: this.bucket, s3: this.s3, emulator: this.emulator, bus: this.bus, objectEvents: this.sendsObjectEvents } = services);
     const rate = options.faults?.['handler-crash'] ?? 0;
-    if (rate > 0) this.crashPlan = seededCrashPlan(rate, options.seed ?? 1);
+    this.crashPlan = options.crashPlan ?? (rate > 0 ? seededCrashPlan(rate, options.seed ?? 1) : undefined);
     if (options.progress) this.progress = new RunProgress(options.progress);
     this.rules = bindRules(services.rules, services.functions, services.bus, {
       call: (fn, event) => this.call(fn, event),
@@ -279,10 +281,8 @@ export class LocalTwin {
 
   private track<T>(invocation: Promise<T>): Promise<T> {
     this.inFlight.add(invocation);
-    invocation.then(
-      () => this.inFlight.delete(invocation),
-      () => this.inFlight.delete(invocation),
-    );
+    const forget = () => this.inFlight.delete(invocation);
+    invocation.then(forget, forget);
     return invocation;
   }
 

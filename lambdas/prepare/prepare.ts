@@ -14,7 +14,8 @@ import { RecordIdIndex } from '../shared/record-id-index';
 import { fileStemOf, judgeLine, uniqueStem } from '../shared/records';
 import { readRemainderReady } from '../shared/committed-parts';
 import { openRound, RecordsToCome, RoundChunkWriter, type RoundDeps } from '../shared/round-chunk-writer';
-import { executionNameOf, withRunStep, type RunClaims } from '../shared/run-claims';
+import { executionNameOf, type RunClaims } from '../shared/run-claims';
+import { withRunStep } from '../shared/run-steps';
 import { InvalidRunInput, resolveRunConfig } from '../shared/run-input';
 import { JsonlWriter, listObjects, readJsonObject, readObjectLineBatches, writeJsonObject } from '../shared/s3-jsonl';
 
@@ -117,12 +118,18 @@ export async function prepareRun(deps: RoundDeps, env: PrepareEnv, event: Prepar
   });
   // The run owns its id before it writes anything under it; a retried Prepare claims again.
   await env.claims.claim(run.runId, event.executionArn);
-  return withRunStep(env.claims, run.runId, 'prepare', async () => {
-    // A retry after the input pass (its on-demand remainder ran out of time) goes on with the
-    // run as that pass planned it.
-    const resumed = await resumeRemainder(deps, run);
-    return resumed ?? prepareClaimedRun(deps, await boundByQuotas(env, run), inputs, inputETags ?? {});
-  });
+  return withRunStep(
+    env.claims,
+    run.runId,
+    'prepare',
+    async () => {
+      // A retry after the input pass (its on-demand remainder ran out of time) goes on with the
+      // run as that pass planned it.
+      const resumed = await resumeRemainder(deps, run);
+      return resumed ?? prepareClaimedRun(deps, await boundByQuotas(env, run), inputs, inputETags ?? {});
+    },
+    deps.budget,
+  );
 }
 
 /** Round 1 of a run whose earlier Prepare attempt got to its remainder, or undefined. */

@@ -13,7 +13,7 @@ import type { RoundPlan } from './outcomes';
 import { JsonlWriter, readObjectLines, writeJsonObject } from './s3-jsonl';
 import { applySmallRemainder } from './small-remainder';
 import type { RunClaims } from './run-claims';
-import { lambdaTimeBudget, type TimeBudget } from './time-budget';
+import { lambdaTimeBudget, type LambdaContext, type TimeBudget } from './time-budget';
 
 /** The clients a round is opened with. */
 export interface RoundDeps {
@@ -33,7 +33,7 @@ export interface RoundDeps {
 export function invocationRoundDeps(
   clients: Pick<RoundDeps, 's3' | 'bedrockRuntime'>,
   claims: Pick<RunClaims, 'isStopped'>,
-  context?: { getRemainingTimeInMillis?: () => number },
+  context?: LambdaContext,
 ): RoundDeps {
   const budget = lambdaTimeBudget(context);
   return { s3: clients.s3, bedrockRuntime: clients.bedrockRuntime, ...(budget ? { budget } : {}), stopRequested: (runId) => claims.isStopped(runId) };

@@ -7,15 +7,17 @@
  *
  * The claim is also the run's stop mark: stop-run sets `stopRequestedAt`, after which no step
  * may start a job or reconcile a chunk (`enterStep` fails), and the steps that were already
- * running are listed in `steps` until they leave, so stop-run can wait for them.
+ * running hold leases in `stepLeases` until they leave, so stop-run can wait for them. A lease
+ * ends unless its step renews it (run-steps.ts): a step that Lambda killed (a timeout, out of
+ * memory, a lost host) never leaves, and stops counting once its lease has ended.
  *
  * Claims have no `expiresAt`: a run id stays owned for as long as the table keeps it, so a later
  * run can never take the id (and so the `results/<runId>/` prefix) of an earlier one.
  */
+import { randomUUID } from 'node:crypto';
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isConditionFailure } from './conditional-writes';
 import type { RoundState } from './contracts';
-import { logger } from './logger';
 import { InvalidRunInput } from './run-input';
 
 /** The claim item of a run (`pk = RUN#<runId>`, `sk = RUN`). */
@@ -30,8 +32,19 @@ export interface RunClaim {
   readonly round?: RoundState;
   /** Set once the run was stopped: no job may be created or chunk reconciled after it. */
   readonly stopRequestedAt?: string;
-  /** Steps running now (`submit:r01-c00003`, `reconcile:r01-c00003`), sorted. */
+  /** Step names listed by an earlier version of this code (no lease): running until unlisted. */
   readonly steps?: string[];
+  /**
+   * The leases of the steps running now: `<step>#<attempt>` (`reconcile:r01-c00003#5f0c2a1e`)
+   * to the time, ms, the lease ends unless renewed (run-steps.ts).
+   */
+  readonly stepLeases?: Record<string, number>;
+}
+
+/** The step a lease id names (`reconcile:r01-c00003` of `reconcile:r01-c00003#5f0c2a1e`). */
+export function leasedStep(leaseId: string): string {
+  const hash = leaseId.lastIndexOf('#');
+  return hash < 0 ? leaseId : leaseId.slice(0, hash);
 }
 
 /** A second execution asked for a run id that another execution owns. Fails the run input. */
@@ -54,6 +67,8 @@ export class RunClaims {
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
     private readonly table: string,
+    /** The clock step leases are written and read with, ms. */
+    readonly now: () => number = Date.now,
   ) {}
 
   /** The run's claim, or undefined when no execution has claimed the id. */
@@ -70,9 +85,21 @@ export class RunClaims {
     return (await this.get(runId))?.stopRequestedAt !== undefined;
   }
 
-  /** True while a step of the run is listed as running (`withRunStep`). */
+  /**
+   * The steps of the run that may still be running (run-steps.ts): those whose lease has not
+   * ended. A step Lambda killed (a timeout, out of memory, a lost host) renews its lease no more,
+   * and writes nothing any more, once it has ended.
+   */
+  async runningSteps(runId: string): Promise<string[]> {
+    const claim = await this.get(runId);
+    const now = this.now();
+    const leased = Object.entries(claim?.stepLeases ?? {}).flatMap(([id, until]) => (until > now ? [leasedStep(id)] : []));
+    return [...new Set([...(claim?.steps ?? []), ...leased])].sort();
+  }
+
+  /** True while a step of the run may still be running ({@link runningSteps}). */
   async hasRunningSteps(runId: string): Promise<boolean> {
-    return ((await this.get(runId))?.steps ?? []).length > 0;
+    return (await this.runningSteps(runId)).length > 0;
   }
 
   /** True when `executionArn` owns the run now. */
@@ -91,10 +118,11 @@ export class RunClaims {
         new UpdateCommand({
           TableName: this.table,
           Key: key(runId),
-          UpdateExpression: 'SET #owner = if_not_exists(#owner, :arn), runId = :runId, claimedAt = if_not_exists(claimedAt, :now)',
+          UpdateExpression:
+            'SET #owner = if_not_exists(#owner, :arn), runId = :runId, claimedAt = if_not_exists(claimedAt, :now), stepLeases = if_not_exists(stepLeases, :none)',
           ConditionExpression: 'attribute_not_exists(pk) OR #owner = :arn',
           ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':arn': executionArn, ':runId': runId, ':now': now.toISOString() },
+          ExpressionAttributeValues: { ':arn': executionArn, ':runId': runId, ':now': now.toISOString(), ':none': {} },
         }),
       );
     } catch (err) {
@@ -155,10 +183,10 @@ export class RunClaims {
           TableName: this.table,
           Key: key(runId),
           UpdateExpression:
-            'SET #owner = if_not_exists(#owner, :arn), runId = :runId, claimedAt = if_not_exists(claimedAt, :now), stopRequestedAt = if_not_exists(stopRequestedAt, :now)',
+            'SET #owner = if_not_exists(#owner, :arn), runId = :runId, claimedAt = if_not_exists(claimedAt, :now), stopRequestedAt = if_not_exists(stopRequestedAt, :now), stepLeases = if_not_exists(stepLeases, :none)',
           ConditionExpression: 'attribute_not_exists(pk) OR #owner = :arn',
           ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':arn': executionArn, ':runId': runId, ':now': now.toISOString() },
+          ExpressionAttributeValues: { ':arn': executionArn, ':runId': runId, ':now': now.toISOString(), ':none': {} },
         }),
       );
       return { owned: true, owner: executionArn };
@@ -169,54 +197,88 @@ export class RunClaims {
   }
 
   /**
-   * Records that `step` runs now, unless the run was stopped.
+   * Records that `step` runs now, with a lease that ends at `until` (ms) unless renewed, unless
+   * the run was stopped.
+   * @returns the lease's id, for {@link renewStep} and {@link leaveStep}
    * @throws RunStopping when the run was stopped; an Error when the run has no claim
    */
-  async enterStep(runId: string, step: string): Promise<void> {
-    try {
-      await this.ddb.send(
+  async enterStep(runId: string, step: string, until: number): Promise<string> {
+    const leaseId = `${step}#${randomUUID().slice(0, 8)}`;
+    const enter = () =>
+      this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: key(runId),
-          UpdateExpression: 'ADD steps :step',
+          UpdateExpression: 'SET stepLeases.#lease = :until',
           ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(stopRequestedAt)',
-          ExpressionAttributeValues: { ':step': new Set([step]) },
+          ExpressionAttributeNames: { '#lease': leaseId },
+          ExpressionAttributeValues: { ':until': until },
         }),
       );
+    try {
+      try {
+        await enter();
+      } catch (err) {
+        // A claim written before leases existed has no map to set the lease in: add it, once.
+        if (!isMissingLeaseMap(err)) throw err;
+        await this.ddb.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: key(runId),
+            UpdateExpression: 'SET stepLeases = if_not_exists(stepLeases, :none)',
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeValues: { ':none': {} },
+          }),
+        );
+        await enter();
+      }
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
       if (!(await this.get(runId))) throw new Error(`run ${runId} has no claim: its steps cannot run`, { cause: err });
       throw new RunStopping(`run ${runId} was stopped: ${step} does not run`);
     }
+    return leaseId;
   }
 
-  /** Records that `step` has finished (whatever its outcome). */
-  async leaveStep(runId: string, step: string): Promise<void> {
+  /**
+   * Moves a running step's lease on to `until` (ms), also after a stop (the step still runs).
+   * @returns false when the lease is gone (the step has left)
+   */
+  async renewStep(runId: string, leaseId: string, until: number): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: key(runId),
+          UpdateExpression: 'SET stepLeases.#lease = :until',
+          ConditionExpression: 'attribute_exists(stepLeases.#lease)',
+          ExpressionAttributeNames: { '#lease': leaseId },
+          ExpressionAttributeValues: { ':until': until },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      return false;
+    }
+  }
+
+  /** Records that the step holding `leaseId` has finished (whatever its outcome): only its own lease goes. */
+  async leaveStep(runId: string, leaseId: string): Promise<void> {
     await this.ddb.send(
       new UpdateCommand({
         TableName: this.table,
         Key: key(runId),
-        UpdateExpression: 'DELETE steps :step',
+        UpdateExpression: 'REMOVE stepLeases.#lease',
         ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':step': new Set([step]) },
+        ExpressionAttributeNames: { '#lease': leaseId },
       }),
     );
   }
 }
 
-/**
- * Runs `work` as a step of the run: refused (RunStopping) once the run was stopped, and listed
- * on the claim while it runs, so stop-run can wait for it. A failure to unlist the step is only
- * logged: the work's own outcome matters more, and a step left listed only makes a later stop
- * wait longer.
- */
-export async function withRunStep<T>(claims: RunClaims, runId: string, step: string, work: () => Promise<T>): Promise<T> {
-  await claims.enterStep(runId, step);
-  try {
-    return await work();
-  } finally {
-    await claims
-      .leaveStep(runId, step)
-      .catch((err: unknown) => logger.warn('could not unlist a finished step from the run claim', { runId, step, error: (err as Error).message }));
-  }
+/** DynamoDB's refusal to set a key in a map attribute that does not exist. */
+function isMissingLeaseMap(err: unknown): boolean {
+  const e = err as { name?: string; message?: string };
+  return e?.name === 'ValidationException' && /document path provided in the update expression is invalid/.test(e.message ?? '');
 }

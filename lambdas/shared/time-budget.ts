@@ -12,8 +12,13 @@ export interface TimeBudget {
   readonly totalMs: number;
 }
 
+/** What the handlers use of Lambda's context object. */
+export interface LambdaContext {
+  getRemainingTimeInMillis?: () => number;
+}
+
 /** The {@link TimeBudget} of a Lambda invocation, from its context; undefined without one. */
-export function lambdaTimeBudget(context?: { getRemainingTimeInMillis?: () => number }): TimeBudget | undefined {
+export function lambdaTimeBudget(context?: LambdaContext): TimeBudget | undefined {
   const remaining = context?.getRemainingTimeInMillis;
   if (typeof remaining !== 'function') return undefined;
   return { remainingMs: () => remaining.call(context), totalMs: remaining.call(context) };

@@ -3,6 +3,7 @@ import { handlerConfig } from '../shared/config';
 import { JobRecords } from '../shared/job-records';
 import { JobSlotLimiter } from '../shared/job-slots';
 import { RunClaims } from '../shared/run-claims';
+import type { LambdaContext } from '../shared/time-budget';
 import type { RunSummary } from '../finalize/finalize';
 import { windUpStoppedRun, type ExecutionStatusChangeEvent } from './stop-run';
 
@@ -18,10 +19,7 @@ export function waitBudgetMs(remainingMs: number): number {
 }
 
 /** Target of the rule on the workflow's `Step Functions Execution Status Change` (ABORTED) events. */
-export const handler = async (
-  event: ExecutionStatusChangeEvent,
-  context?: { getRemainingTimeInMillis?: () => number },
-): Promise<RunSummary | { ignored: string }> => {
+export const handler = async (event: ExecutionStatusChangeEvent, context?: LambdaContext): Promise<RunSummary | { ignored: string }> => {
   const clients = awsClients();
   const config = handlerConfig();
   return windUpStoppedRun(

@@ -177,7 +177,7 @@ async function keepProcessed(deps: StopRunDeps, budget: WaitBudget, run: RunConf
   const chunkCount = round > 0 ? ((await readRoundPlan(deps.s3, run.bucket, run.runId, round))?.chunkCount ?? 0) : 0;
   // A reconcile that outlived the wait is still writing its chunk: the chunk is left to it (its
   // records fail RunStopped below and what it commits later is not read), never written twice.
-  const running = new Set((await deps.claims.get(run.runId))?.steps ?? []);
+  const running = new Set(await deps.claims.runningSteps(run.runId));
   const warnings: string[] = [];
   for (let chunk = 0; chunk < chunkCount; chunk++) {
     if (keys.has(runKeys.chunkStats(run.runId, round, chunk))) continue;

@@ -27,8 +27,14 @@ const freeSlots = { release: async () => true } as unknown as JobSlotLimiter;
 /** The job table reconcile would read a job from when no outcome is given; here it always is, so it is never read. */
 const noJobTable = { get: async () => undefined } as unknown as JobRecords;
 
-/** The run claim prepare takes: the bench's runs are alone, so every claim and step is granted (two table writes a run on AWS). */
-const grantedClaims = { claim: async () => undefined, enterStep: async () => undefined, leaveStep: async () => undefined } as unknown as RunClaims;
+/** The run claim prepare takes: the bench's runs are alone, so every claim and step lease is granted (table writes on AWS). */
+const grantedClaims = {
+  now: Date.now,
+  claim: async () => undefined,
+  enterStep: async () => 'prepare#bench',
+  renewStep: async () => true,
+  leaveStep: async () => undefined,
+} as unknown as RunClaims;
 
 /** Stops the phase's clock; what runs after it (reading counters back) is not measured. */
 interface PhaseClock {

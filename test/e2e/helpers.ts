@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunSummary } from '../../lambdas/finalize/finalize';
 import type { LocalRunReport } from '../../local/run-local';
+import type { CfnTemplate } from '../../local/services/template-intrinsics';
 
 export const CLAUDE = 'anthropic.claude-3-haiku-20240307-v1:0';
 
@@ -132,4 +133,17 @@ export async function readOutputsFromS3(
     failed: lines(await text('failed.jsonl')),
     rejected: lines(await text('rejected.jsonl')),
   };
+}
+
+/** The template with `props` set on the function whose handler is `handler`. */
+export function withFunction(template: CfnTemplate, handler: string, props: Record<string, unknown>): CfnTemplate {
+  const copy = structuredClone(template);
+  let found = 0;
+  for (const r of Object.values(copy.Resources ?? {})) {
+    if (r.Metadata?.['bedrock-batch:handler'] !== handler) continue;
+    Object.assign(r.Properties!, props);
+    found += 1;
+  }
+  expect(found).toBe(1);
+  return copy;
 }

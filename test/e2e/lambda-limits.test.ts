@@ -7,20 +7,7 @@ import { loadPipelineConfig } from '../../lib/pipeline-config';
 import type { CfnTemplate } from '../../local/services/template-intrinsics';
 import { cachedPipelineTemplate } from '../../local/template-cache';
 import { LocalTwin } from '../../local/twin';
-import { claudeLines, CLAUDE, expectConservation, expectFailedRunAccounted, readOutputsFromS3, tempDir, writeLines } from './helpers';
-
-/** The template with `props` set on the function whose handler is `handler`. */
-function withFunction(template: CfnTemplate, handler: string, props: Record<string, unknown>): CfnTemplate {
-  const copy = structuredClone(template);
-  let found = 0;
-  for (const r of Object.values(copy.Resources ?? {})) {
-    if (r.Metadata?.['bedrock-batch:handler'] !== handler) continue;
-    Object.assign(r.Properties!, props);
-    found += 1;
-  }
-  expect(found).toBe(1);
-  return copy;
-}
+import { claudeLines, CLAUDE, expectConservation, expectFailedRunAccounted, readOutputsFromS3, tempDir, withFunction, writeLines } from './helpers';
 
 const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 100 } } });
 

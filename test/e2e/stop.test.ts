@@ -10,7 +10,8 @@ import { SFNClient, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
 import { loadPipelineConfig } from '../../lib/pipeline-config';
 import { parseJobName, runKeys } from '../../lambdas/shared/contracts';
 import { LocalTwin } from '../../local/twin';
-import { claudeLines, CLAUDE, tempDir, writeLines } from './helpers';
+import type { CrashPlan } from '../../local/crash-plan';
+import { claudeLines, CLAUDE, expectConservation, readOutputsFromS3, tempDir, writeLines } from './helpers';
 
 async function readResult<T>(twin: LocalTwin, key: string): Promise<T> {
   const res = await twin.s3.send(new GetObjectCommand({ Bucket: twin.bucket, Key: key }));
@@ -242,6 +243,42 @@ test('stopping an execution while its on-demand remainder runs: no call starts a
     expect(new Set([...results, ...failed].map((r) => r.recordId)).size).toBe(60);
     expect(failed.every((f) => f.error?.code === 'RunStopped')).toBe(true);
     expect(twin.lambdaStats().invocationsByFunction.prepare).toBe(1);
+  } finally {
+    await twin.stop();
+  }
+});
+
+test("a step Lambda killed does not hold up the stop: its lease ends without renewals, and its job's records are kept", async () => {
+  const dir = tempDir();
+  const file = writeLines(dir, 'killed.jsonl', claudeLines(100));
+  const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 50, minRecordsPerJob: 10 } } });
+  // Every reconcile of chunk 0 dies right after its first write (taking its lease), early in its
+  // 15 minutes (90 s in the twin), as a Lambda killed mid-invocation does: it never leaves, and
+  // renews nothing. stop-run's own wait (about 10 minutes) would all go to a lease that never ends.
+  const crashPlan: CrashPlan = (id) => (id.functionName === 'reconcile-chunk' && id.subject?.endsWith('chunk 0') ? 1 : undefined);
+  const twin = await LocalTwin.start({ config, accountQuotas: { minRecordsPerJob: 10 }, crashPlan });
+  try {
+    const input = await twin.upload(file, 'inbox/default/killed.jsonl');
+    twin.startExecution({ name: 'killed-step', input: JSON.stringify({ inputs: [input], runId: 'killed-step' }) });
+    for (let i = 0; i < 2000 && twin.faultStats().handlerCrash === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(twin.faultStats().crashes[0]).toMatchObject({
+      point: 'reconcile-chunk after write 1 (DynamoDB UpdateItem)',
+      subject: 'run killed-step round 1 chunk 0',
+    });
+    twin.stopExecution('killed-step');
+    const [execution] = await twin.settle();
+    expect(execution!.result?.status).toBe('ABORTED');
+
+    const out = await readOutputsFromS3(twin.s3, twin.bucket, 'killed-step');
+    expect(out.summary.status).toBe('Stopped');
+    expectConservation(out, 100);
+    // Chunk 0's job had ended: stop-run reconciled it once the killed reconcile's lease had ended.
+    expect(out.summary.warnings ?? []).toEqual([]);
+    const chunk0 = jsonl(await readResult<string>(twin, runKeys.chunkInput('killed-step', 1, 0))).map((r) => r.recordId);
+    const succeeded = new Set(out.results.map((r) => (r as { recordId: string }).recordId));
+    expect(chunk0).toHaveLength(50);
+    expect(chunk0.filter((id) => !succeeded.has(id))).toEqual([]);
+    for (const f of out.failed) expect((f as { error?: { code: string } }).error?.code).toBe('RunStopped');
   } finally {
     await twin.stop();
   }

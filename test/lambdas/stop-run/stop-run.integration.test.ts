@@ -14,6 +14,8 @@ import { startTestS3, type TestS3 } from '../support/local-s3';
 
 const bedrockMock = mockClient(BedrockClient);
 const eventsMock = mockClient(EventBridgeClient);
+/** A lease that outlasts the test: a step that is still running. */
+const LIVE = Date.now() + 3_600_000;
 const arn = (id: string) => `arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/${id}`;
 const line = (recordId: string) =>
   JSON.stringify({ recordId, modelInput: { anthropic_version: 'bedrock-2023-05-31', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] } });
@@ -214,7 +216,7 @@ describe('windUpStoppedRun', () => {
     await claims.claim('stopped-busy', executionArn('stopped-busy'));
     await s3.put(output, anthropicOutputLine('a'));
     // The chunk's reconcile entered its step and never leaves it within stop-run's wait.
-    await claims.enterStep('stopped-busy', 'reconcile:r01-c00000');
+    await claims.enterStep('stopped-busy', 'reconcile:r01-c00000', LIVE);
     bedrockMock.on(StopModelInvocationJobCommand).resolves({});
     bedrockMock.on(GetModelInvocationJobCommand).resolves({ status: 'Completed' });
     const summary = await windUpStoppedRun(
@@ -224,6 +226,33 @@ describe('windUpStoppedRun', () => {
     expect(await s3.keys(runKeys.chunkStats('stopped-busy', 1, 0))).toEqual([]);
     expect(summary).toMatchObject({ status: 'Stopped', records: { input: 2, succeeded: 0, failed: 2, rejected: 0 }, savedFromStoppedJobs: 0 });
     expect((summary as { warnings: string[] }).warnings.join(' ')).toMatch(/reconcile of job bb-stopped-busy-r01-c00000 was still running/);
+  });
+
+  it("reconciles the chunk of a reconcile Lambda killed: its lease, never renewed, ends within stop-run's wait", async () => {
+    const { output } = await runWithCreatedJob('stopped-killed', ['a', 'b'], 'kill00000001');
+    let now = Date.now();
+    const claims = new RunClaims(db.ddb, db.table, () => now);
+    await claims.claim('stopped-killed', executionArn('stopped-killed'));
+    await s3.put(output, [anthropicOutputLine('a'), anthropicOutputLine('b')].join('\n'));
+    // The chunk's reconcile took its lease and was killed: it never renews it, nor leaves.
+    await claims.enterStep('stopped-killed', 'reconcile:r01-c00000', now + 60_000);
+    bedrockMock.on(GetModelInvocationJobCommand).resolves({ status: 'Completed' });
+    const waits: number[] = [];
+    const summary = await windUpStoppedRun(
+      {
+        ...deps(),
+        claims,
+        waitMs: 10 * 60_000,
+        sleep: async (ms) => {
+          waits.push(ms);
+          now += ms;
+        },
+      },
+      aborted('stopped-killed', { inputs: [], runId: 'stopped-killed' }),
+    );
+    // It waited for the lease to end (about 60 s of its 10 minutes), then reconciled the chunk.
+    expect(waits.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(60_000 + POLL_MS);
+    expect(summary).toMatchObject({ status: 'Stopped', records: { input: 2, succeeded: 2, failed: 0, rejected: 0 }, savedFromStoppedJobs: 2, warnings: [] });
   });
 
   it('fails every record of a stopped job RunStopped when the job does not end within the wait', async () => {
@@ -254,7 +283,7 @@ describe('windUpStoppedRun', () => {
     const run = runConfig({ runId: 'stopped-3', bucket: s3.bucket });
     const claims = new RunClaims(db.ddb, db.table);
     await claims.claim('stopped-3', executionArn('stopped-3'));
-    await claims.enterStep('stopped-3', 'prepare');
+    const lease = await claims.enterStep('stopped-3', 'prepare', LIVE);
     await s3.put(runKeys.runConfig('stopped-3'), JSON.stringify(run));
     // Prepare finishes while stop-run waits: its last write is plan.json, then it leaves its step.
     const waits: number[] = [];
@@ -265,7 +294,7 @@ describe('windUpStoppedRun', () => {
         await s3.put(runKeys.workRejected('stopped-3'), jsonl([{ file: 'f', line: 3, reason: 'not valid JSON' }]));
         await s3.put(runKeys.runStats('stopped-3'), JSON.stringify({ inputFiles: 1, inputLines: 3, blankLines: 0, valid: 2, rejected: 1, inputs: [] }));
         await planned('stopped-3', 1, 1);
-        await claims.leaveStep('stopped-3', 'prepare');
+        await claims.leaveStep('stopped-3', lease);
       }
     };
     const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep }, aborted('stopped-3', { inputs: [], runId: 'stopped-3' }));
@@ -282,7 +311,7 @@ describe('windUpStoppedRun', () => {
     const run = runConfig({ runId: 'stopped-4', bucket: s3.bucket });
     const claims = new RunClaims(db.ddb, db.table);
     await claims.claim('stopped-4', executionArn('stopped-4'));
-    await claims.enterStep('stopped-4', 'prepare');
+    await claims.enterStep('stopped-4', 'prepare', LIVE);
     await s3.put(runKeys.runConfig('stopped-4'), JSON.stringify(run));
     const waits: number[] = [];
     const summary = await windUpStoppedRun(
@@ -376,7 +405,7 @@ describe('windUpStoppedRun', () => {
     const run = runConfig({ runId: 'stopped-5', bucket: s3.bucket, maxAttempts: 3 });
     const claims = new RunClaims(db.ddb, db.table);
     await claims.claim('stopped-5', executionArn('stopped-5'));
-    await claims.enterStep('stopped-5', 'end-round:r01');
+    const lease = await claims.enterStep('stopped-5', 'end-round:r01', LIVE);
     await s3.put(runKeys.runConfig('stopped-5'), JSON.stringify(run));
     await s3.put(runKeys.runStats('stopped-5'), JSON.stringify({ inputFiles: 1, inputLines: 3, blankLines: 0, valid: 3, rejected: 0, inputs: [] }));
     await planned('stopped-5', 1, 1);
@@ -389,7 +418,7 @@ describe('windUpStoppedRun', () => {
       if (looks === 2) {
         await s3.put(runKeys.chunkInput('stopped-5', 2, 0), jsonl(['b', 'c'].map(line)));
         await planned('stopped-5', 2, 1);
-        await claims.leaveStep('stopped-5', 'end-round:r01');
+        await claims.leaveStep('stopped-5', lease);
       }
     };
     const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep }, aborted('stopped-5', { inputs: [], runId: 'stopped-5' }));
@@ -502,14 +531,14 @@ describe('windUpStoppedRun', () => {
     await s3.put(runKeys.chunkInput('stopped-mark', 1, 0), jsonl(['a'].map(line)));
     await s3.put(runKeys.chunkInput('stopped-mark', 1, 1), jsonl(['b'].map(line)));
     // Chunk 0's reconcile is running when the stop comes; it finishes while stop-run waits.
-    await claims.enterStep('stopped-mark', 'reconcile:r01-c00000');
+    const lease = await claims.enterStep('stopped-mark', 'reconcile:r01-c00000', LIVE);
     let looks = 0;
     const sleep = async () => {
       looks += 1;
       // The mark is set before the first look: no new step may start now.
-      await expect(claims.enterStep('stopped-mark', 'submit:r01-c00001')).rejects.toBeInstanceOf(RunStopping);
+      await expect(claims.enterStep('stopped-mark', 'submit:r01-c00001', LIVE)).rejects.toBeInstanceOf(RunStopping);
       await reconciled('stopped-mark', 1, 0, { succeeded: [{ recordId: 'a', modelOutput: {} }] });
-      await claims.leaveStep('stopped-mark', 'reconcile:r01-c00000');
+      await claims.leaveStep('stopped-mark', lease);
     };
     const summary = await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep }, aborted('stopped-mark', { inputs: [], runId: 'stopped-mark' }));
     expect(looks).toBe(1);
@@ -521,7 +550,7 @@ describe('windUpStoppedRun', () => {
     const run = runConfig({ runId: 'stopped-budget', bucket: s3.bucket });
     const claims = new RunClaims(db.ddb, db.table);
     await claims.claim('stopped-budget', executionArn('stopped-budget'));
-    await claims.enterStep('stopped-budget', 'prepare');
+    await claims.enterStep('stopped-budget', 'prepare', LIVE);
     await s3.put(runKeys.runConfig('stopped-budget'), JSON.stringify(run));
     const waits: number[] = [];
     const summary = await windUpStoppedRun(
