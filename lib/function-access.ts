@@ -115,8 +115,8 @@ export const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   // Reads the run's inputs (HeadObject, listing of prefix inputs); writes run.json, rejections,
   // stats, round 1's chunks, its plan and tail files (copied over chunks), held remainders.
   // Opening a round may apply the small-remainder policy (on-demand InvokeModel) when a file is
-  // below the model's minimum job size. Claims the run id (a conditional update), lists itself as
-  // a running step of the run, and reads the claim to resume a successor (lambdas/shared/run-claims.ts).
+  // below the model's minimum job size. Claims the run id (a conditional update), holds a lease
+  // on the claim as a running step of the run, and reads the claim to resume a successor (lambdas/shared/run-claims.ts).
   prepare: {
     description: 'Validates a run, rejects bad lines, writes round-1 chunks',
     s3: { read: 'run-inputs', list: 'run-inputs', write: ['jobsInput', 'work', 'held'] },
@@ -137,7 +137,7 @@ export const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   // (connectWorkflow).
   'submit-job': {
     description: "Stores the task token and creates the chunk's Bedrock batch job",
-    // run: the stop mark, checked as it lists itself as a running step of the run.
+    // run: the stop mark, checked as it takes its lease as a running step of the run.
     table: { items: { job: ['UpdateItem', 'GetItem'], run: ['GetItem', 'UpdateItem'] } },
     bedrockJobs: ['Create', 'Get'],
     passServiceRole: true,
@@ -159,7 +159,7 @@ export const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
     // Keys that may be missing (remainder-ready.json, an earlier attempt's remainder parts) are
     // probed by listing them first (objectExists), which the prefix-limited listing allows.
     s3: { read: ['work', 'jobsInput'], list: ['work'], write: ['work', 'jobsInput', 'held'] },
-    // run: the stop mark, checked as it lists itself as a running step of the run.
+    // run: the stop mark, checked as it takes its lease as a running step of the run.
     table: { items: { run: ['GetItem', 'UpdateItem'] } },
     invokeModel: true,
   },

@@ -241,8 +241,10 @@ export class RunClaims {
   }
 
   /**
-   * Moves a running step's lease on to `until` (ms), also after a stop (the step still runs).
-   * @returns false when the lease is gone (the step has left)
+   * Moves a running step's lease on to `until` (ms), also after a stop (the step still runs),
+   * only while the lease has not ended: one that ended stays ended (stop-run may have gone on
+   * without its step).
+   * @returns false when the lease is gone (the step has left) or has ended
    */
   async renewStep(runId: string, leaseId: string, until: number): Promise<boolean> {
     try {
@@ -251,9 +253,9 @@ export class RunClaims {
           TableName: this.table,
           Key: key(runId),
           UpdateExpression: 'SET stepLeases.#lease = :until',
-          ConditionExpression: 'attribute_exists(stepLeases.#lease)',
+          ConditionExpression: 'stepLeases.#lease > :now',
           ExpressionAttributeNames: { '#lease': leaseId },
-          ExpressionAttributeValues: { ':until': until },
+          ExpressionAttributeValues: { ':until': until, ':now': this.now() },
         }),
       );
       return true;

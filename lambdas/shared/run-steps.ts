@@ -29,18 +29,24 @@ export function leaseTiming(budget?: TimeBudget): { leaseMs: number; renewEveryM
 /**
  * Runs `work` as a step of the run: refused (RunStopping) once the run was stopped, and holding
  * a lease on the claim while it runs, renewed on a timer, so stop-run can wait for it. A failed
- * renewal or unlisting is only logged: the work's own outcome matters more; a lease that was not
- * renewed ends early (stop-run may then go on while the step still runs, as it does when its
- * wait runs out), and one not unlisted ends by itself.
+ * renewal or unlisting is only logged: the work's own outcome matters more; a lease whose
+ * renewals all failed ends (stop-run may then go on while the step still runs, as it does when
+ * its wait runs out) and is not taken back, and one not unlisted ends by itself.
  * @param budget the invocation's time, which sets the lease's length ({@link leaseTiming})
  */
 export async function withRunStep<T>(claims: RunClaims, runId: string, step: string, work: () => Promise<T>, budget?: TimeBudget): Promise<T> {
   const { leaseMs, renewEveryMs } = leaseTiming(budget);
   const leaseId = await claims.enterStep(runId, step, claims.now() + leaseMs);
   const renewal = setInterval(() => {
-    claims
-      .renewStep(runId, leaseId, claims.now() + leaseMs)
-      .catch((err: unknown) => logger.warn("could not renew a running step's lease on the run claim", { runId, step, error: (err as Error).message }));
+    claims.renewStep(runId, leaseId, claims.now() + leaseMs).then(
+      (renewed) => {
+        if (renewed) return;
+        // Its renewals failed until the lease ended: a stop no longer waits for this step.
+        logger.error('a running step lost its lease on the run claim: a stop may go on without it', { runId, step, leaseId });
+        clearInterval(renewal);
+      },
+      (err: unknown) => logger.warn("could not renew a running step's lease on the run claim", { runId, step, error: (err as Error).message }),
+    );
   }, renewEveryMs);
   try {
     return await work();

@@ -103,8 +103,8 @@ async function workFiles(deps: StopRunDeps, run: RunConfig): Promise<{ keys: Set
  * Lets a prepare or end-round that outlived the stop finish, so that the round stop-run fails
  * is complete: prepare writes `run.json` first and round 1's `plan.json` last; end-round runs
  * once every chunk of the round has its `stats.json` and some left retries, and ends by writing
- * the next round's `plan.json` or the round's `exhausted.jsonl`. Both list themselves as running
- * steps of the run (`withRunStep`): once none runs, nothing is waited for.
+ * the next round's `plan.json` or the round's `exhausted.jsonl`. Both hold leases as running
+ * steps of the run (`withRunStep`): once no lease is current, nothing is waited for.
  */
 async function waitForRunningSteps(deps: StopRunDeps, budget: WaitBudget, run: RunConfig): Promise<void> {
   // Only a running step can still write: one that ended without its plan (a Prepare or EndRound

@@ -81,6 +81,9 @@ describe('RunClaims against dynalite', () => {
     expect(await clocked.renewStep('run-k', alive, now + 60_000)).toBe(true);
     now += 30_000;
     expect(await clocked.runningSteps('run-k')).toEqual(['prepare']);
+    // A lease that has ended is not taken back (stop-run may have gone on without its step).
+    expect(await clocked.renewStep('run-k', killed, now + 60_000)).toBe(false);
+    expect(await clocked.runningSteps('run-k')).toEqual(['prepare']);
     await clocked.leaveStep('run-k', alive);
     expect(await clocked.hasRunningSteps('run-k')).toBe(false);
   });
