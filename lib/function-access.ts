@@ -189,7 +189,8 @@ export const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   'stop-run': {
     description: 'Winds up a run whose execution a user stopped',
     // jobsOutput and Get: it reconciles the jobs it stopped, keeping what they had processed.
-    s3: { read: ['work', 'jobsInput', 'jobsOutput'], list: ['work', 'results', 'jobsOutput'], write: ['work', 'results'], readsMissingKeys: true },
+    // list held: whether a hold remainder's held file was written (its records then go to the next sweep).
+    s3: { read: ['work', 'jobsInput', 'jobsOutput'], list: ['work', 'results', 'jobsOutput', 'held'], write: ['work', 'results'], readsMissingKeys: true },
     // job GetItem: the job of a chunk whose token was completed after the stop (it ended meanwhile).
     table: { items: { job: ['GetItem', 'UpdateItem'], cap: ['GetItem', 'UpdateItem'], run: ['GetItem', 'UpdateItem'] }, scan: true },
     bedrockJobs: ['Get', 'Stop'],

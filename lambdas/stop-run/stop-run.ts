@@ -9,7 +9,7 @@
  */
 import type { BedrockClient } from '@aws-sdk/client-bedrock';
 import { partsOf, readRemainderReady, readRoundChunkStats, readRoundPlan } from '../shared/committed-parts';
-import { chunkLabel, isTerminalStatus, jobNameFor, parseJobName, roundLabel, runKeys, S3_PREFIXES, type RunConfig } from '../shared/contracts';
+import { chunkLabel, isTerminalStatus, jobNameFor, parseJobName, roundLabel, runKeys, s3Uri, S3_PREFIXES, type RunConfig } from '../shared/contracts';
 import { stopJob } from '../shared/job-completion';
 import type { JobRecords } from '../shared/job-records';
 import type { JobSlotLimiter } from '../shared/job-slots';
@@ -261,8 +261,20 @@ async function failUnfinished(deps: StopRunDeps, run: RunConfig): Promise<number
       return commit();
     }
     unfinishedRemainder = true;
+    // A held file its step wrote before dying (ahead of its stats): the route's next sweep runs
+    // its records, so they are held, as the step would have said, not stopped.
+    const heldKey = runKeys.held(run.route, run.runId, round);
+    const heldUri = run.smallRemainder === 'hold' && (await objectExists(deps.s3, run.bucket, heldKey)) ? s3Uri(run.bucket, heldKey) : undefined;
     for await (const raw of readObjectLines(deps.s3, run.bucket, runKeys.roundRemainder(run.runId, round))) {
-      if (raw.length > 0) await fail(leadingRecordId(raw.toString('utf8')));
+      if (raw.length === 0) continue;
+      const recordId = leadingRecordId(raw.toString('utf8'));
+      if (!heldUri) await fail(recordId);
+      else
+        await writer.write({
+          recordId,
+          error: { code: 'HeldForNextSweep', message: `held in ${heldUri} for the route's next sweep (written before the run was stopped)` },
+          attempts: round,
+        } satisfies FailedRecord);
     }
   }
   return commit();

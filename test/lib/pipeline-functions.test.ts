@@ -328,7 +328,8 @@ describe('pipeline functions', () => {
       [
         // jobs-output/: the output of the jobs it stopped, whose processed records it keeps.
         ...read('work/*', 'jobs-input/*', 'jobs-output/*'),
-        ...listAndProbe('work/*', 'results/*', 'jobs-output/*'),
+        // held/: whether a hold remainder's held file was written (key names only).
+        ...listAndProbe('work/*', 'results/*', 'jobs-output/*', 'held/*'),
         ...write('work/*', 'results/*'),
         'Allow dynamodb:Scan table',
         ...items('JOB#*', 'GetItem', 'UpdateItem'),

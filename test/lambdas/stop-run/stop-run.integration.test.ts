@@ -378,6 +378,43 @@ describe('windUpStoppedRun', () => {
     expect(await s3.text(runKeys.roundPlan('stopped-ready-old', 1))).toBeUndefined();
   });
 
+  it('fails a held remainder HeldForNextSweep, not RunStopped, when its held file was written (the next sweep runs it)', async () => {
+    // A hold Prepare wrote the held file, then died before its remainder-stats.json; the stop
+    // ended its retries. The route's next sweep takes the held file: its records are held.
+    const held = async (runId: string, heldFile: boolean) => {
+      const run = runConfig({ runId, bucket: s3.bucket, smallRemainder: 'hold' });
+      await s3.put(runKeys.runConfig(runId), JSON.stringify(run));
+      await s3.put(runKeys.runStats(runId), JSON.stringify({ inputFiles: 1, inputLines: 4, blankLines: 0, valid: 4, rejected: 0, inputs: [] }));
+      await s3.put(runKeys.roundPlan(runId, 1), JSON.stringify({ chunkCount: 1, remainder: 2 }));
+      await s3.put(runKeys.chunkInput(runId, 1, 0), jsonl(['a', 'b'].map(line)));
+      await s3.put(runKeys.roundRemainder(runId, 1), jsonl(['c', 'd'].map(line)));
+      if (heldFile) await s3.put(runKeys.held(run.route, runId, 1), jsonl(['c', 'd'].map(line)));
+      return run;
+    };
+    const codes = async (runId: string) =>
+      (await s3.jsonl<{ recordId: string; error: { code: string; message: string } }>(runKeys.results(runId, 'failed.jsonl')))
+        .map((f) => [f.recordId, f.error.code])
+        .sort();
+    const run = await held('stopped-held', true);
+    const summary = await windUpStoppedRun(
+      { ...deps(), waitMs: 60_000, sleep: async () => undefined },
+      aborted('stopped-held', { inputs: [], runId: 'stopped-held' }),
+    );
+    expect(summary).toMatchObject({ status: 'Stopped', records: { input: 4, succeeded: 0, failed: 4, rejected: 0 } });
+    expect(await codes('stopped-held')).toEqual([
+      ['a', 'RunStopped'],
+      ['b', 'RunStopped'],
+      ['c', 'HeldForNextSweep'],
+      ['d', 'HeldForNextSweep'],
+    ]);
+    const failed = await s3.jsonl<{ recordId: string; error: { message: string } }>(runKeys.results('stopped-held', 'failed.jsonl'));
+    expect(failed.find((f) => f.recordId === 'c')?.error.message).toContain(`s3://${s3.bucket}/${runKeys.held(run.route, 'stopped-held', 1)}`);
+    // Without the held file, nothing will run them: RunStopped.
+    await held('stopped-unheld', false);
+    await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep: async () => undefined }, aborted('stopped-unheld', { inputs: [], runId: 'stopped-unheld' }));
+    expect((await codes('stopped-unheld')).map(([, code]) => code)).toEqual(['RunStopped', 'RunStopped', 'RunStopped', 'RunStopped']);
+  });
+
   it('keeps the on-demand answers of an EndRound that ended at its remainder: the next round is opened from its remainder-ready.json', async () => {
     const run = runConfig({ runId: 'stopped-next', bucket: s3.bucket, maxAttempts: 3 });
     await s3.put(runKeys.runConfig('stopped-next'), JSON.stringify(run));
