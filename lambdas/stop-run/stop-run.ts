@@ -9,19 +9,18 @@
  */
 import type { BedrockClient } from '@aws-sdk/client-bedrock';
 import { partsOf, readRemainderReady, readRoundChunkStats, readRoundPlan } from '../shared/committed-parts';
-import { chunkLabel, isTerminalStatus, jobNameFor, parseJobName, roundLabel, runKeys, s3Uri, S3_PREFIXES, type RunConfig } from '../shared/contracts';
+import { chunkLabel, isTerminalStatus, jobNameFor, parseJobName, roundLabel, runKeys, type RunConfig } from '../shared/contracts';
 import { stopJob } from '../shared/job-completion';
 import type { JobRecords } from '../shared/job-records';
 import type { JobSlotLimiter } from '../shared/job-slots';
 import { logger } from '../shared/logger';
-import type { FailedRecord, RetryRecord, RoundPlan, StoppedManifest } from '../shared/outcomes';
-import { leadingRecordId } from '../shared/reconcile';
+import type { RoundPlan } from '../shared/outcomes';
 import { executionNameOf, type RunClaims } from '../shared/run-claims';
-import { applySmallRemainder } from '../shared/small-remainder';
 import { runIdOfExecutionInput } from '../shared/run-input';
-import { JsonlWriter, listObjects, objectExists, readJsonl, readJsonObject, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
+import { objectExists, readJsonObject, writeJsonObject } from '../shared/s3-jsonl';
 import { finalizeRun, type FinalizeDeps, type RunSummary } from '../finalize/finalize';
 import { readJob, reconcileChunk } from '../reconcile-chunk/reconcile-chunk';
+import { failUnfinished, workFiles } from './unfinished';
 
 /** EventBridge's `Step Functions Execution Status Change` event (the fields used). */
 export interface ExecutionStatusChangeEvent {
@@ -87,16 +86,6 @@ async function waitFor(deps: StopRunDeps, budget: WaitBudget, what: string, done
   }
   logger.warn(`${what} did not finish in time`, { waitMs: deps.waitMs ?? 0 });
   return false;
-}
-
-/** The keys under the run's work prefix, and the run's last round with a `plan.json` (0: none). */
-async function workFiles(deps: StopRunDeps, run: RunConfig): Promise<{ keys: Set<string>; lastRound: number }> {
-  const keys = (await listObjects(deps.s3, run.bucket, `${S3_PREFIXES.work}${run.runId}/`)).map((o) => o.key);
-  const rounds = keys.flatMap((k) => {
-    const m = /\/r(\d+)\/plan\.json$/.exec(k);
-    return m ? [Number(m[1])] : [];
-  });
-  return { keys: new Set(keys), lastRound: rounds.length > 0 ? Math.max(...rounds) : 0 };
 }
 
 /**
@@ -204,80 +193,6 @@ async function keepProcessed(deps: StopRunDeps, budget: WaitBudget, run: RunConf
     logger.info('kept what a stopped job processed', { jobName, status, succeeded: stats.succeeded, failed: stats.failed, retry: stats.retry });
   }
   return warnings;
-}
-
-/**
- * Writes `work/<runId>/stopped.jsonl`: the records of the run's last round that no step
- * settled. A chunk that was reconciled (it has its `stats.json`) has settled all but the
- * retries its stats list; a chunk that was not has settled nothing, whatever parts a failed
- * attempt left; a remainder of the plan without its stats was not handled (on demand, once no
- * step runs, it is closed here instead: the answers an attempt wrote are kept).
- */
-async function failUnfinished(deps: StopRunDeps, run: RunConfig): Promise<number> {
-  const { keys: has, lastRound: round } = await workFiles(deps, run);
-  const writer = new JsonlWriter(deps.s3, run.bucket, runKeys.stopped(run.runId));
-  const unfinishedChunks: number[] = [];
-  let unfinishedRemainder = false;
-  // Last, after stopped.jsonl: what it failed, so that finalize does not also take what a step
-  // that outlived the stop commits for the same records afterwards.
-  const commit = async (): Promise<number> => {
-    const lines = await writer.close();
-    const manifest: StoppedManifest = {
-      round,
-      unfinishedChunks,
-      unfinishedRemainder,
-      parts: lines > 0 ? [{ kind: 'failed', key: writer.key, lines, bytes: writer.bytes }] : [],
-    };
-    await writeJsonObject(deps.s3, run.bucket, runKeys.stoppedManifest(run.runId), manifest);
-    return lines;
-  };
-  if (round === 0 || has.has(runKeys.exhausted(run.runId, round))) return commit();
-  const fail = (recordId: string) =>
-    writer.write({
-      recordId,
-      error: { code: 'RunStopped', message: 'the run was stopped before this record finished' },
-      attempts: round,
-    } satisfies FailedRecord);
-
-  // Only the round's planned chunks: a chunk file past the count was re-split into others.
-  const plan = await readRoundPlan(deps.s3, run.bucket, run.runId, round);
-  const stats = await readRoundChunkStats(deps.s3, run.bucket, run.runId, round, plan?.chunkCount ?? 0, (k) => has.has(k));
-  for (const [chunk, chunkStats] of stats.entries()) {
-    if (chunkStats) {
-      for (const part of partsOf(chunkStats, 'retry', runKeys.chunkStats(run.runId, round, chunk))) {
-        for await (const r of readJsonl<RetryRecord>(deps.s3, run.bucket, part.key)) await fail(r.recordId);
-      }
-    } else {
-      unfinishedChunks.push(chunk);
-      for await (const raw of readObjectLines(deps.s3, run.bucket, runKeys.chunkInput(run.runId, round, chunk)))
-        if (raw.length > 0) await fail(leadingRecordId(raw.toString('utf8')));
-    }
-  }
-  if ((plan?.remainder ?? 0) > 0 && !has.has(runKeys.remainderStats(run.runId, round))) {
-    // On demand, once no step runs (none can write it any more), the remainder is closed here:
-    // the answers an attempt wrote (billed) are kept, the other records fail RunStopped.
-    if (run.smallRemainder === 'on-demand' && !(await deps.claims.hasRunningSteps(run.runId))) {
-      await applySmallRemainder({ s3: deps.s3 }, run, round, { stopped: true });
-      return commit();
-    }
-    unfinishedRemainder = true;
-    // A held file its step wrote before dying (ahead of its stats): the route's next sweep runs
-    // its records, so they are held, as the step would have said, not stopped.
-    const heldKey = runKeys.held(run.route, run.runId, round);
-    const heldUri = run.smallRemainder === 'hold' && (await objectExists(deps.s3, run.bucket, heldKey)) ? s3Uri(run.bucket, heldKey) : undefined;
-    for await (const raw of readObjectLines(deps.s3, run.bucket, runKeys.roundRemainder(run.runId, round))) {
-      if (raw.length === 0) continue;
-      const recordId = leadingRecordId(raw.toString('utf8'));
-      if (!heldUri) await fail(recordId);
-      else
-        await writer.write({
-          recordId,
-          error: { code: 'HeldForNextSweep', message: `held in ${heldUri} for the route's next sweep (written before the run was stopped)` },
-          attempts: round,
-        } satisfies FailedRecord);
-    }
-  }
-  return commit();
 }
 
 /** Winds up a run whose execution was stopped; ignores every other status. */
