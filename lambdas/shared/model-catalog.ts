@@ -273,7 +273,7 @@ const ENTRIES: readonly Entry[] = [
     maxOutputTokens: 4096,
     requestRules: [CLAUDE_KEYS, MAX_OUTPUT, CLAUDE_ROLES, { kind: 'context-window', tokens: 100_000, confirmed: false }],
     confirmed: false,
-    note: 'a legacy text-completions model; not among the models the batch pages name (unconfirmed: the stored copy of the table was cut)',
+    note: 'a legacy text-completions model; not among the models the batch pages name (unconfirmed: the version of the table read was cut short)',
   },
   // Amazon (docs/BEDROCK-FACTS.md §7: minimum 100 for Nova and Titan embeddings; job size 100 GB for Nova Lite V1 and Pro V1).
   {
