@@ -15,6 +15,7 @@
  * This file starts the run of a dropped file; sweep.ts the nightly sweep; claim-and-start.ts
  * the claim-then-start both use.
  */
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { escapeRegExp, S3_PREFIXES } from '../shared/contracts';
 import { claimAndStart, RunIdTaken, runIdPrefix, shortHash, type StartDeps, type StartOutcome } from './claim-and-start';
 
@@ -24,17 +25,50 @@ export interface ObjectCreatedEvent {
   readonly detail: { bucket: { name: string }; object: { key: string; etag?: string; 'version-id'?: string; sequencer?: string } };
 }
 
+/** `key` URL-decoded (`%20` and `+` to a space); undefined when that changes nothing or is not valid encoding. */
+function decodedKey(key: string): string | undefined {
+  try {
+    const decoded = decodeURIComponent(key.replace(/\+/g, ' '));
+    return decoded === key ? undefined : decoded;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The object stored under exactly `key`, by listing (key names and ETags only), if any. */
+async function listedObject(s3: S3Client, bucket: string, key: string): Promise<{ etag: string } | undefined> {
+  // The key itself sorts before every longer key it is a prefix of.
+  const first = (await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }))).Contents?.[0];
+  return first?.Key === key ? { etag: (first.ETag ?? '').replace(/"/g, '') } : undefined;
+}
+
+/**
+ * The key of the object an `Object Created` event is about. S3 URL-encodes keys in its event
+ * notifications ("red flower.jpg" arrives as "red+flower.jpg"); whether its EventBridge events
+ * do is not documented (docs/ARCHITECTURE.md, "Dropped files"). So a key that decodes to another
+ * is looked up both ways: the one with the event's ETag, else the one that exists, the key as
+ * sent first; when neither exists, the key as sent (prepare then reports the file missing).
+ */
+async function eventObjectKey(s3: S3Client, bucket: string, key: string, etag: string | undefined): Promise<string> {
+  const decoded = decodedKey(key);
+  if (decoded === undefined) return key;
+  const [asSent, asDecoded] = await Promise.all([listedObject(s3, bucket, key), listedObject(s3, bucket, decoded)]);
+  if (asSent && asDecoded && etag !== undefined) return asDecoded.etag === etag && asSent.etag !== etag ? decoded : key;
+  return asSent || !asDecoded ? key : decoded;
+}
+
 /** Starts the run of a file dropped into `inbox/<route>/`. */
 export async function startFromObject(deps: StartDeps, event: ObjectCreatedEvent): Promise<StartOutcome> {
   const { bucket, object } = event.detail;
-  const key = object.key;
-  const m = new RegExp(`^${escapeRegExp(S3_PREFIXES.inbox)}([^/]+)/.+\\.jsonl$`).exec(key);
-  if (!m) return { ignored: `not a .jsonl file under ${S3_PREFIXES.inbox}<route>/: ${key}` };
+  // The route and suffix as the key reads decoded (an encoded one decodes to the same route).
+  const m = new RegExp(`^${escapeRegExp(S3_PREFIXES.inbox)}([^/]+)/.+\\.jsonl$`).exec(decodedKey(object.key) ?? object.key);
+  if (!m) return { ignored: `not a .jsonl file under ${S3_PREFIXES.inbox}<route>/: ${object.key}` };
   const route = m[1]!;
   // Own properties only: `inbox/constructor/` names no route.
   const settings = Object.prototype.hasOwnProperty.call(deps.pipeline.routes, route) ? deps.pipeline.routes[route] : undefined;
   if (!settings) return { ignored: `route ${route} is not configured` };
   if (settings.trigger !== 'immediate') return { ignored: `route ${route} runs on the nightly sweep` };
+  const key = await eventObjectKey(deps.s3, bucket.name, object.key, object.etag);
 
   const identity = `${bucket.name}/${key}#${object['version-id'] ?? object.etag ?? object.sequencer ?? ''}`;
   const runId = `${runIdPrefix(route, 18)}-${shortHash(identity)}`;

@@ -48,6 +48,24 @@ describe('starting runs on the local twin', () => {
     }
   });
 
+  test('a dropped file whose name has a space and a plus runs: the event key, URL-encoded, is looked up both ways', async () => {
+    const file = writeLines(tempDir(), 'my file+1.jsonl', claudeLines(30));
+    const config = loadPipelineConfig({ routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 60, minRecordsPerJob: 10 } } });
+    const twin = await LocalTwin.start({ config, accountQuotas: { minRecordsPerJob: 10 } });
+    try {
+      await twin.drop(file);
+      const created = twin.bus.events.find((e) => e['detail-type'] === 'Object Created') as { detail: { object: { key: string } } } | undefined;
+      expect(created?.detail.object.key).toBe('inbox/default/my%20file%2B1.jsonl');
+      const [execution] = await twin.settle();
+      expect(execution!.result?.status).toBe('SUCCEEDED');
+      const out = await readOutputsFromS3(twin.s3, twin.bucket, (execution!.input as { runId: string }).runId);
+      expectConservation(out, 30);
+      expect(out.summary.inputs).toEqual([`s3://${twin.bucket}/inbox/default/my file+1.jsonl`]);
+    } finally {
+      await twin.stop();
+    }
+  });
+
   test('a drop bucket without EventBridge notifications starts nothing when a file is dropped, as on AWS', async () => {
     const dir = tempDir();
     const lines = claudeLines(120);

@@ -105,6 +105,53 @@ describe('startFromObject', () => {
     ]);
   });
 
+  describe('a key the event may have URL-encoded (S3 encodes keys in its notifications)', () => {
+    /** The bucket holds exactly `objects` (key to ETag); ListObjectsV2 answers by prefix, sorted. */
+    const bucketHolds = (objects: Record<string, string>) =>
+      s3Mock.on(ListObjectsV2Command).callsFake((input: { Prefix?: string }) => ({
+        Contents: Object.keys(objects)
+          .filter((k) => k.startsWith(input.Prefix ?? ''))
+          .sort()
+          .slice(0, 1)
+          .map((k) => ({ Key: k, ETag: `"${objects[k]}"` })),
+      }));
+    const inputOf = (i = 0) => JSON.parse(starts()[i]!.input!) as { inputs: string[]; inputETags?: Record<string, string> };
+
+    it('runs the object the key decodes to when only that one exists (percent- or form-encoded)', async () => {
+      bucketHolds({ 'inbox/tickets/my file+1.jsonl': 'e1' });
+      await startFromObject(deps(), created('inbox/tickets/my%20file%2B1.jsonl'));
+      await startFromObject(deps(), created('inbox/tickets/my+file%2B1.jsonl'));
+      for (const i of [0, 1]) {
+        expect(inputOf(i).inputs).toEqual(['s3://drop/inbox/tickets/my file+1.jsonl']);
+        expect(inputOf(i).inputETags).toEqual({ 's3://drop/inbox/tickets/my file+1.jsonl': 'e1' });
+      }
+      // Both spellings of one object are one run.
+      expect(starts()[0]!.name).toBe(starts()[1]!.name);
+    });
+
+    it('keeps the key as sent when that object exists, or when neither does (prepare then says it is missing)', async () => {
+      bucketHolds({ 'inbox/tickets/a+b.jsonl': 'e1' });
+      await startFromObject(deps(), created('inbox/tickets/a+b.jsonl'));
+      expect(inputOf(0).inputs).toEqual(['s3://drop/inbox/tickets/a+b.jsonl']);
+      bucketHolds({});
+      await startFromObject(deps(), created('inbox/tickets/c%20d.jsonl'));
+      expect(inputOf(1).inputs).toEqual(['s3://drop/inbox/tickets/c%20d.jsonl']);
+    });
+
+    it("takes the one with the event's ETag when both exist", async () => {
+      bucketHolds({ 'inbox/tickets/a b.jsonl': 'e1', 'inbox/tickets/a+b.jsonl': 'e2' });
+      await startFromObject(deps(), created('inbox/tickets/a+b.jsonl', { etag: 'e1' }));
+      expect(inputOf(0).inputs).toEqual(['s3://drop/inbox/tickets/a b.jsonl']);
+    });
+
+    it('looks nothing up for a key that decodes to itself, or that is not valid percent-encoding', async () => {
+      await startFromObject(deps(), created('inbox/tickets/plain-name_1.jsonl'));
+      await startFromObject(deps(), created('inbox/tickets/100%.jsonl'));
+      expect(s3Mock.commandCalls(ListObjectsV2Command)).toHaveLength(0);
+      expect(inputOf(1).inputs).toEqual(['s3://drop/inbox/tickets/100%.jsonl']);
+    });
+  });
+
   it('names no ETag when the event has none', async () => {
     await startFromObject(deps(), created('inbox/tickets/b.jsonl', {}));
     expect(JSON.parse(starts()[0]!.input!)).not.toHaveProperty('inputETags');
