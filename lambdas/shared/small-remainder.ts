@@ -43,6 +43,13 @@ async function* linesIfPresent(s3: S3Client, bucket: string, key: string): Async
   yield* splitLines(await getObjectStream(s3, bucket, key));
 }
 
+/** The failure of a record held in `held/<route>/<runId>-rNN.jsonl` for the route's next sweep (stop-run says the same). */
+export function heldForNextSweep(run: RunConfig, round: number, recordId: string): FailedRecord {
+  const uri = s3Uri(run.bucket, runKeys.held(run.route, run.runId, round));
+  const message = `held in ${uri} for the route's next sweep (fewer records than the minimum of ${run.minRecordsPerJob} per job)`;
+  return { recordId, error: { code: 'HeldForNextSweep', message }, attempts: round };
+}
+
 /**
  * Applies the route's policy to the round's remainder file:
  * `on-demand` runs each record through InvokeModel (priced on demand), `hold` moves the records
@@ -141,12 +148,14 @@ export async function applySmallRemainder(
           );
           break;
         case 'hold':
+          // Not once the run was stopped: stop-run has failed these records RunStopped, and a
+          // held file written now would have the route's next sweep run them all the same.
+          if (await stopSeen()) {
+            await fail(record.recordId, 'RunStopped', 'the run was stopped before this record finished');
+            break;
+          }
           await held.write(line);
-          await fail(
-            record.recordId,
-            'HeldForNextSweep',
-            `held in ${s3Uri(run.bucket, heldKey)} for the route's next sweep (fewer records than the minimum of ${run.minRecordsPerJob} per job)`,
-          );
+          await failed.write(heldForNextSweep(run, round, record.recordId));
           break;
         case 'on-demand': {
           onDemandRecords += 1;

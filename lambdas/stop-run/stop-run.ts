@@ -4,7 +4,8 @@
  * it stops the run's Bedrock jobs still open (you are only charged for tokens already
  * processed), frees their job slots, keeps what the stopped jobs had processed (Bedrock writes
  * a stopped job's processed records to its output: each job that ends within the wait is
- * reconciled like any other), fails every record the run had not finished with `RunStopped`,
+ * reconciled like any other), fails every record the run had not finished with `RunStopped`
+ * (or `HeldForNextSweep`, when a hold remainder's held file was written before the stop),
  * and finalizes the run as `Stopped` so that every record is still accounted for.
  */
 import type { BedrockClient } from '@aws-sdk/client-bedrock';

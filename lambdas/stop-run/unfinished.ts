@@ -3,10 +3,10 @@
  * in `work/<runId>/stopped.jsonl`, and what it failed, in `stopped.json` (stop-run.ts).
  */
 import { partsOf, readRoundChunkStats, readRoundPlan } from '../shared/committed-parts';
-import { runKeys, s3Uri, S3_PREFIXES, type RunConfig } from '../shared/contracts';
+import { runKeys, S3_PREFIXES, type RunConfig } from '../shared/contracts';
 import type { FailedRecord, RetryRecord, StoppedManifest } from '../shared/outcomes';
 import { leadingRecordId } from '../shared/reconcile';
-import { applySmallRemainder } from '../shared/small-remainder';
+import { applySmallRemainder, heldForNextSweep } from '../shared/small-remainder';
 import { JsonlWriter, listObjects, objectExists, readJsonl, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
 import type { StopRunDeps } from './stop-run';
 
@@ -81,17 +81,11 @@ export async function failUnfinished(deps: Deps, run: RunConfig): Promise<number
     // A held file its step wrote before dying (ahead of its stats): the route's next sweep runs
     // its records, so they are held, as the step would have said, not stopped.
     const heldKey = runKeys.held(run.route, run.runId, round);
-    const heldUri = run.smallRemainder === 'hold' && (await objectExists(deps.s3, run.bucket, heldKey)) ? s3Uri(run.bucket, heldKey) : undefined;
+    const held = run.smallRemainder === 'hold' && (await objectExists(deps.s3, run.bucket, heldKey));
     for await (const raw of readObjectLines(deps.s3, run.bucket, runKeys.roundRemainder(run.runId, round))) {
       if (raw.length === 0) continue;
       const recordId = leadingRecordId(raw.toString('utf8'));
-      if (!heldUri) await fail(recordId);
-      else
-        await writer.write({
-          recordId,
-          error: { code: 'HeldForNextSweep', message: `held in ${heldUri} for the route's next sweep (written before the run was stopped)` },
-          attempts: round,
-        } satisfies FailedRecord);
+      await (held ? writer.write(heldForNextSweep(run, round, recordId)) : fail(recordId));
     }
   }
   return commit();

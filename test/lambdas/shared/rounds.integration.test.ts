@@ -347,6 +347,19 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
     expect(runtimeMock.calls()).toHaveLength(0);
   });
 
+  it("holds nothing once the run was stopped ('hold'): no held file for the next sweep to run, the records fail RunStopped", async () => {
+    const run = newRun({ route: 'tickets', minRecordsPerJob: 5, maxRecordsPerJob: 10, smallRemainder: 'hold' });
+    await openRound(run, 2, 3, { stopRequested: async () => true });
+    expect(await s3.text(`held/tickets/${run.runId}-r02.jsonl`)).toBeUndefined();
+    const failed = await s3.jsonl<{ recordId: string; error: { code: string } }>(runKeys.roundPart(run.runId, 2, 'failed'));
+    expect(failed.map((f) => [f.recordId, f.error.code])).toEqual([
+      ['id-0', 'RunStopped'],
+      ['id-1', 'RunStopped'],
+      ['id-2', 'RunStopped'],
+    ]);
+    expect(await s3.json(runKeys.remainderStats(run.runId, 2))).toMatchObject({ records: 3, failed: 3, held: 0 });
+  });
+
   it("fails a small remainder with the reason ('fail')", async () => {
     const run = newRun({ minRecordsPerJob: 10, maxRecordsPerJob: 10, smallRemainder: 'fail' });
     await expect(openRound(run, 1, 12)).resolves.toMatchObject({ chunkCount: 1 });

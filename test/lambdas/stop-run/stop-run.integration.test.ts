@@ -385,7 +385,9 @@ describe('windUpStoppedRun', () => {
       const run = runConfig({ runId, bucket: s3.bucket, smallRemainder: 'hold' });
       await s3.put(runKeys.runConfig(runId), JSON.stringify(run));
       await s3.put(runKeys.runStats(runId), JSON.stringify({ inputFiles: 1, inputLines: 4, blankLines: 0, valid: 4, rejected: 0, inputs: [] }));
-      await s3.put(runKeys.roundPlan(runId, 1), JSON.stringify({ chunkCount: 1, remainder: 2 }));
+      // Prepare wrote its chunks, remainder and marker, then (hold) the held file, and died
+      // before the remainder's stats and round 1's plan.json; stop-run opens the round.
+      await s3.put(runKeys.remainderReady(runId, 1), JSON.stringify({ chunkCount: 1, remainder: 2, startedAt: run.startedAt }));
       await s3.put(runKeys.chunkInput(runId, 1, 0), jsonl(['a', 'b'].map(line)));
       await s3.put(runKeys.roundRemainder(runId, 1), jsonl(['c', 'd'].map(line)));
       if (heldFile) await s3.put(runKeys.held(run.route, runId, 1), jsonl(['c', 'd'].map(line)));
@@ -409,6 +411,8 @@ describe('windUpStoppedRun', () => {
     ]);
     const failed = await s3.jsonl<{ recordId: string; error: { message: string } }>(runKeys.results('stopped-held', 'failed.jsonl'));
     expect(failed.find((f) => f.recordId === 'c')?.error.message).toContain(`s3://${s3.bucket}/${runKeys.held(run.route, 'stopped-held', 1)}`);
+    // What a step that outlived the stop commits for the remainder later is not taken.
+    expect(await s3.json(runKeys.stoppedManifest('stopped-held'))).toMatchObject({ round: 1, unfinishedRemainder: true });
     // Without the held file, nothing will run them: RunStopped.
     await held('stopped-unheld', false);
     await windUpStoppedRun({ ...deps(), waitMs: 60_000, sleep: async () => undefined }, aborted('stopped-unheld', { inputs: [], runId: 'stopped-unheld' }));
