@@ -25,14 +25,20 @@ export interface ObjectCreatedEvent {
   readonly detail: { bucket: { name: string }; object: { key: string; etag?: string; 'version-id'?: string; sequencer?: string } };
 }
 
-/** `key` URL-decoded (`%20` and `+` to a space); undefined when that changes nothing or is not valid encoding. */
-function decodedKey(key: string): string | undefined {
-  try {
-    const decoded = decodeURIComponent(key.replace(/\+/g, ' '));
-    return decoded === key ? undefined : decoded;
-  } catch {
-    return undefined;
-  }
+/**
+ * The keys `key` may stand for: itself, then URL-decoded as a form (`+` and `%20` are a space)
+ * and as a path (`%20` is a space, `+` is a plus), each when valid and different.
+ */
+function keyCandidates(key: string): string[] {
+  const decode = (text: string) => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      return undefined;
+    }
+  };
+  const candidates = [key, decode(key.replace(/\+/g, ' ')), decode(key)];
+  return [...new Set(candidates.filter((k): k is string => k !== undefined))];
 }
 
 /** The object stored under exactly `key`, by listing (key names and ETags only), if any. */
@@ -45,32 +51,33 @@ async function listedObject(s3: S3Client, bucket: string, key: string): Promise<
 /**
  * The key of the object an `Object Created` event is about. S3 URL-encodes keys in its event
  * notifications ("red flower.jpg" arrives as "red+flower.jpg"); whether its EventBridge events
- * do is not documented (docs/ARCHITECTURE.md, "Dropped files"). So a key that decodes to another
- * is looked up both ways: the one with the event's ETag, else the one that exists, the key as
- * sent first; when neither exists, the key as sent (prepare then reports the file missing).
+ * do is not documented (docs/ARCHITECTURE.md, "Dropped files"). So a key that decodes to
+ * another is looked up every way ({@link keyCandidates}): the first that exists with the
+ * event's ETag, else the first that exists (the key as sent first); when none exists, the key
+ * as sent (prepare then reports the file missing).
  */
 async function eventObjectKey(s3: S3Client, bucket: string, key: string, etag: string | undefined): Promise<string> {
-  const decoded = decodedKey(key);
-  if (decoded === undefined) return key;
-  const [asSent, asDecoded] = await Promise.all([listedObject(s3, bucket, key), listedObject(s3, bucket, decoded)]);
-  if (asSent && asDecoded && etag !== undefined) return asDecoded.etag === etag && asSent.etag !== etag ? decoded : key;
-  return asSent || !asDecoded ? key : decoded;
+  const candidates = keyCandidates(key);
+  if (candidates.length === 1) return key;
+  const found = await Promise.all(candidates.map(async (k) => ({ key: k, object: await listedObject(s3, bucket, k) })));
+  const existing = found.filter((f) => f.object !== undefined);
+  return (existing.find((f) => f.object!.etag === etag) ?? existing[0])?.key ?? key;
 }
 
 /** Starts the run of a file dropped into `inbox/<route>/`. */
 export async function startFromObject(deps: StartDeps, event: ObjectCreatedEvent): Promise<StartOutcome> {
   const { bucket, object } = event.detail;
-  // The route and suffix as the key reads decoded (an encoded one decodes to the same route).
-  const m = new RegExp(`^${escapeRegExp(S3_PREFIXES.inbox)}([^/]+)/.+\\.jsonl$`).exec(decodedKey(object.key) ?? object.key);
-  if (!m) return { ignored: `not a .jsonl file under ${S3_PREFIXES.inbox}<route>/: ${object.key}` };
+  const key = await eventObjectKey(deps.s3, bucket.name, object.key, object.etag);
+  const m = new RegExp(`^${escapeRegExp(S3_PREFIXES.inbox)}([^/]+)/.+\\.jsonl$`).exec(key);
+  if (!m) return { ignored: `not a .jsonl file under ${S3_PREFIXES.inbox}<route>/: ${key}` };
   const route = m[1]!;
   // Own properties only: `inbox/constructor/` names no route.
   const settings = Object.prototype.hasOwnProperty.call(deps.pipeline.routes, route) ? deps.pipeline.routes[route] : undefined;
   if (!settings) return { ignored: `route ${route} is not configured` };
   if (settings.trigger !== 'immediate') return { ignored: `route ${route} runs on the nightly sweep` };
-  const key = await eventObjectKey(deps.s3, bucket.name, object.key, object.etag);
 
-  const identity = `${bucket.name}/${key}#${object['version-id'] ?? object.etag ?? object.sequencer ?? ''}`;
+  // The key as sent: the same on every delivery of the event, whatever the bucket holds by then.
+  const identity = `${bucket.name}/${object.key}#${object['version-id'] ?? object.etag ?? object.sequencer ?? ''}`;
   const runId = `${runIdPrefix(route, 18)}-${shortHash(identity)}`;
   const uri = `s3://${bucket.name}/${key}`;
   // The run reads the file only while it is still the object of this event (see RunInput.inputETags).

@@ -33,8 +33,9 @@ export function objectCreatedEvent(bucket: string, key: string, size: number, et
   return busEvent('aws.s3', 'Object Created', [`arn:aws:s3:::${bucket}`], {
     version: '0',
     bucket: { name: bucket },
-    // URL-encoded, as S3 sends keys in its notifications; whether its EventBridge events do is
-    // not documented, and the encoded key is the case a handler must take care of.
+    // Percent-encoded: S3 URL-encodes keys in its other notifications ('+' for a space); whether
+    // its EventBridge events do is not documented, and an encoded key is the case a handler
+    // must take care of (docs/ARCHITECTURE.md, "Dropped files").
     object: { key: key.split('/').map(encodeURIComponent).join('/'), size, etag: etag.replace(/"/g, ''), sequencer: Date.now().toString(16) },
     'request-id': 'local',
     requester: LOCAL_ACCOUNT,

@@ -125,8 +125,32 @@ describe('startFromObject', () => {
         expect(inputOf(i).inputs).toEqual(['s3://drop/inbox/tickets/my file+1.jsonl']);
         expect(inputOf(i).inputETags).toEqual({ 's3://drop/inbox/tickets/my file+1.jsonl': 'e1' });
       }
-      // Both spellings of one object are one run.
+    });
+
+    it('decodes a path-style key too, where a plus stays a plus', async () => {
+      bucketHolds({ 'inbox/tickets/a+b c.jsonl': 'e1' });
+      await startFromObject(deps(), created('inbox/tickets/a+b%20c.jsonl'));
+      expect(inputOf(0).inputs).toEqual(['s3://drop/inbox/tickets/a+b c.jsonl']);
+    });
+
+    it('names the run after the key as sent, so a redelivery is the same run whatever the bucket holds by then', async () => {
+      bucketHolds({ 'inbox/tickets/my file.jsonl': 'e1' });
+      await startFromObject(deps(), created('inbox/tickets/my+file.jsonl'));
+      bucketHolds({});
+      await startFromObject(deps(), created('inbox/tickets/my+file.jsonl'));
       expect(starts()[0]!.name).toBe(starts()[1]!.name);
+    });
+
+    it('takes only the exact key: a longer key sharing its prefix is not it', async () => {
+      bucketHolds({ 'inbox/tickets/c d.jsonl.bak': 'e1' });
+      await startFromObject(deps(), created('inbox/tickets/c%20d.jsonl'));
+      expect(inputOf(0).inputs).toEqual(['s3://drop/inbox/tickets/c%20d.jsonl']);
+    });
+
+    it('checks the route and suffix on the key it runs, not on a decoding of it', async () => {
+      bucketHolds({ 'inbox/tickets%2Fx/a.jsonl': 'e1' });
+      await expect(startFromObject(deps(), created('inbox/tickets%2Fx/a.jsonl'))).resolves.toEqual({ ignored: 'route tickets%2Fx is not configured' });
+      expect(starts()).toEqual([]);
     });
 
     it('keeps the key as sent when that object exists, or when neither does (prepare then says it is missing)', async () => {
@@ -138,10 +162,16 @@ describe('startFromObject', () => {
       expect(inputOf(1).inputs).toEqual(['s3://drop/inbox/tickets/c%20d.jsonl']);
     });
 
-    it("takes the one with the event's ETag when both exist", async () => {
+    it("takes the one with the event's ETag when both exist, else the key as sent", async () => {
       bucketHolds({ 'inbox/tickets/a b.jsonl': 'e1', 'inbox/tickets/a+b.jsonl': 'e2' });
       await startFromObject(deps(), created('inbox/tickets/a+b.jsonl', { etag: 'e1' }));
-      expect(inputOf(0).inputs).toEqual(['s3://drop/inbox/tickets/a b.jsonl']);
+      await startFromObject(deps(), created('inbox/tickets/a+b.jsonl', { etag: 'e2' }));
+      await startFromObject(deps(), created('inbox/tickets/a+b.jsonl', { etag: 'e3' }));
+      expect([0, 1, 2].map((i) => inputOf(i).inputs[0])).toEqual([
+        's3://drop/inbox/tickets/a b.jsonl',
+        's3://drop/inbox/tickets/a+b.jsonl',
+        's3://drop/inbox/tickets/a+b.jsonl',
+      ]);
     });
 
     it('looks nothing up for a key that decodes to itself, or that is not valid percent-encoding', async () => {
