@@ -283,3 +283,29 @@ test("a step Lambda killed does not hold up the stop: its lease ends without ren
     await twin.stop();
   }
 });
+
+test.each([1, 2, 3])(
+  'a stop under handler crashes (seed %i): stop-run and the steps it waits for die after any write and run again, and every record is accounted for once',
+  async (seed) => {
+    const runId = `stop-crash-${seed}`;
+    const file = writeLines(tempDir(), 'crash.jsonl', claudeLines(300));
+    const config = loadPipelineConfig({ maxConcurrentJobs: 2, routes: { default: { modelId: CLAUDE, maxRecordsPerJob: 50, minRecordsPerJob: 10 } } });
+    const twin = await LocalTwin.start({ config, accountQuotas: { minRecordsPerJob: 10 }, faults: { 'handler-crash': 0.3 }, seed, stepDelayMs: 100 });
+    try {
+      const input = await twin.upload(file, 'inbox/default/crash.jsonl');
+      twin.startExecution({ name: runId, input: JSON.stringify({ inputs: [input], runId }) });
+      for (let i = 0; i < 1000 && (await reconciledChunks(twin, runId)) < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      twin.stopExecution(runId);
+      const [execution] = await twin.settle();
+      expect(execution!.result?.status).toBe('ABORTED');
+      expect(twin.faultStats().handlerCrash).toBeGreaterThan(0);
+      const out = await readOutputsFromS3(twin.s3, twin.bucket, runId);
+      expect(out.summary.status).toBe('Stopped');
+      expect(out.summary.warnings ?? []).toEqual([]);
+      expectConservation(out, 300);
+      for (const f of out.failed) expect((f as { error?: { code: string } }).error?.code).toBe('RunStopped');
+    } finally {
+      await twin.stop();
+    }
+  },
+);
