@@ -72,7 +72,9 @@ export interface BedrockBatchPipelineProps extends PipelineSettingsProps {
    * Every key the pipeline reads or writes is under this prefix (`teams/ml/` gives
    * `teams/ml/inbox/<route>/`, `teams/ml/results/<runId>/`, ...), and its roles are scoped to it:
    * run inputs too must be under it. Letters, digits and `!-_.*'()` in `/`-separated segments,
-   * ending in `/`, at most 100 characters.
+   * ending in `/`, at most 100 characters. Prefer letters, digits, `-`, `_` and `.`: were S3 to
+   * URL-encode `!*'()` in the keys of its EventBridge events (not documented either way), the
+   * inbox rule's prefix would not match and drops would start nothing.
    * @default '' (the bucket's top level)
    */
   readonly keyPrefix?: string;

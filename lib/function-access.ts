@@ -157,8 +157,9 @@ export const ACCESS: Record<PipelineFunctionName, FunctionAccess> = {
   'end-round': {
     description: 'Re-chunks retryable records or applies the small-remainder policy',
     // Keys that may be missing (remainder-ready.json, an earlier attempt's remainder parts) are
-    // probed by listing them first (objectExists), which the prefix-limited listing allows.
-    s3: { read: ['work', 'jobsInput'], list: ['work'], write: ['work', 'jobsInput', 'held'] },
+    // probed by listing them first (objectExists), which the prefix-limited listing allows; so is
+    // an earlier attempt's held file, once the run was stopped (held/).
+    s3: { read: ['work', 'jobsInput'], list: ['work', 'held'], write: ['work', 'jobsInput', 'held'] },
     // run: the stop mark, checked as it takes its lease as a running step of the run.
     table: { items: { run: ['GetItem', 'UpdateItem'] } },
     invokeModel: true,

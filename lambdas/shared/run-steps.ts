@@ -37,10 +37,12 @@ export function leaseTiming(budget?: TimeBudget): { leaseMs: number; renewEveryM
 export async function withRunStep<T>(claims: RunClaims, runId: string, step: string, work: () => Promise<T>, budget?: TimeBudget): Promise<T> {
   const { leaseMs, renewEveryMs } = leaseTiming(budget);
   const leaseId = await claims.enterStep(runId, step, claims.now() + leaseMs);
+  let finished = false;
   const renewal = setInterval(() => {
     claims.renewStep(runId, leaseId, claims.now() + leaseMs).then(
       (renewed) => {
-        if (renewed) return;
+        // A renewal that lands after the step left finds no lease: nothing was lost.
+        if (renewed || finished) return;
         // Its renewals failed until the lease ended: a stop no longer waits for this step.
         logger.error('a running step lost its lease on the run claim: a stop may go on without it', { runId, step, leaseId });
         clearInterval(renewal);
@@ -51,6 +53,7 @@ export async function withRunStep<T>(claims: RunClaims, runId: string, step: str
   try {
     return await work();
   } finally {
+    finished = true;
     clearInterval(renewal);
     await claims
       .leaveStep(runId, leaseId)

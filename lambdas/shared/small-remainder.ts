@@ -69,7 +69,8 @@ export async function applySmallRemainder(
   opts: {
     /**
      * Close the remainder of a stopped run (stop-run, once no step runs): keep the outcomes an
-     * attempt wrote, fail the other records `RunStopped`, invoke nothing.
+     * attempt wrote, fail the other records `RunStopped`, invoke nothing (hold: hold only what an
+     * earlier attempt's held file already holds).
      */
     readonly stopped?: boolean;
   } = {},
@@ -130,6 +131,10 @@ export async function applySmallRemainder(
     return stopped;
   };
 
+  // Hold, decided once: not once the run was stopped (a held file written now would have the
+  // next sweep run records stop-run failed), unless an earlier attempt's held file exists: the
+  // sweep runs that one anyway, so its records are held, as stop-run also says.
+  const holds = run.smallRemainder === 'hold' && (!(opts.stopped || (await stopSeen())) || (await objectExists(deps.s3, run.bucket, heldKey)));
   const inFlight = new Set<Promise<unknown>>();
   const failures: unknown[] = [];
   try {
@@ -148,9 +153,7 @@ export async function applySmallRemainder(
           );
           break;
         case 'hold':
-          // Not once the run was stopped: stop-run has failed these records RunStopped, and a
-          // held file written now would have the route's next sweep run them all the same.
-          if (await stopSeen()) {
+          if (!holds) {
             await fail(record.recordId, 'RunStopped', 'the run was stopped before this record finished');
             break;
           }

@@ -295,6 +295,7 @@ test.each([1, 2, 3])(
       const input = await twin.upload(file, 'inbox/default/crash.jsonl');
       twin.startExecution({ name: runId, input: JSON.stringify({ inputs: [input], runId }) });
       for (let i = 0; i < 1000 && (await reconciledChunks(twin, runId)) < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await reconciledChunks(twin, runId)).toBeGreaterThanOrEqual(2);
       twin.stopExecution(runId);
       const [execution] = await twin.settle();
       expect(execution!.result?.status).toBe('ABORTED');

@@ -315,8 +315,14 @@ describe('pipeline functions', () => {
     ],
     [
       'end-round',
-      // Listed under work/ only: a key that may be missing (a remainder part) is probed by a listing.
-      [...read('work/*', 'jobs-input/*'), ...list('work/*'), ...write('work/*', 'jobs-input/*', 'held/*'), ...items('RUN#*', 'GetItem', 'UpdateItem')],
+      // Listed under work/ and held/ only: a key that may be missing (a remainder part, an earlier
+      // attempt's held file) is probed by a listing.
+      [
+        ...read('work/*', 'jobs-input/*'),
+        ...list('work/*', 'held/*'),
+        ...write('work/*', 'jobs-input/*', 'held/*'),
+        ...items('RUN#*', 'GetItem', 'UpdateItem'),
+      ],
     ],
     // RUN#: checks it owns the run; FinalizeFailed claims an unclaimed id.
     // Lists results/<runId>/ too: a rerun finds the results parts an earlier attempt left (to empty them).

@@ -360,6 +360,24 @@ describe('opening a round (RoundChunkWriter with an exact count, as end-round)',
     expect(await s3.json(runKeys.remainderStats(run.runId, 2))).toMatchObject({ records: 3, failed: 3, held: 0 });
   });
 
+  it("still holds, once the run was stopped, what an earlier attempt's held file holds ('hold'): the sweep runs that file anyway", async () => {
+    const run = newRun({ route: 'tickets', minRecordsPerJob: 5, maxRecordsPerJob: 10, smallRemainder: 'hold' });
+    const heldKey = `held/tickets/${run.runId}-r02.jsonl`;
+    // Attempt 1 wrote the held file and died before its stats; the retry sees the stop.
+    await s3.put(
+      heldKey,
+      recordLines(3)
+        .map((l) => l + '\n')
+        .join(''),
+    );
+    let checks = 0;
+    await openRound(run, 2, 3, { stopRequested: async () => (checks += 1) > 0 });
+    expect(checks).toBe(1);
+    const failed = await s3.jsonl<{ recordId: string; error: { code: string } }>(runKeys.roundPart(run.runId, 2, 'failed'));
+    expect(failed.map((f) => f.error.code)).toEqual(['HeldForNextSweep', 'HeldForNextSweep', 'HeldForNextSweep']);
+    expect(await s3.json(runKeys.remainderStats(run.runId, 2))).toMatchObject({ records: 3, failed: 3, held: 3 });
+  });
+
   it("fails a small remainder with the reason ('fail')", async () => {
     const run = newRun({ minRecordsPerJob: 10, maxRecordsPerJob: 10, smallRemainder: 'fail' });
     await expect(openRound(run, 1, 12)).resolves.toMatchObject({ chunkCount: 1 });
