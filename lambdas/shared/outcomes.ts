@@ -33,6 +33,11 @@ export interface FailedRecord {
   readonly attempts: number;
 }
 
+/** The failure of a record a stopped run had not finished (stop-run, and a step that sees the stop mark). */
+export function runStopped(recordId: string, attempts: number): FailedRecord {
+  return { recordId, error: { code: 'RunStopped', message: 'the run was stopped before this record finished' }, attempts };
+}
+
 /** A line of a chunk's `retry.jsonl`: a job input line plus why it must be tried again. */
 export interface RetryRecord {
   readonly recordId: string;

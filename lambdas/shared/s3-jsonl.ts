@@ -105,14 +105,20 @@ export async function listObjects(s3: S3Client, bucket: string, prefix: string):
 }
 
 /**
- * Whether `key` exists, by a listing of that exact prefix: allowed by a ListBucket grant limited
- * to the key's prefix, whereas a GetObject of a missing key answers 404 only to a caller that may
- * list the bucket without such a condition (403 otherwise).
+ * The object stored under exactly `key` (its ETag, unquoted), or undefined, by a listing of that
+ * exact prefix: allowed by a ListBucket grant limited to the key's prefix, whereas a GetObject
+ * of a missing key answers 404 only to a caller that may list the bucket without such a
+ * condition (403 otherwise).
  */
-export async function objectExists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
+export async function listedObject(s3: S3Client, bucket: string, key: string): Promise<{ etag: string } | undefined> {
   // The key itself sorts before every longer key it is a prefix of.
-  const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }));
-  return res.Contents?.[0]?.Key === key;
+  const first = (await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }))).Contents?.[0];
+  return first?.Key === key ? { etag: (first.ETag ?? '').replace(/"/g, '') } : undefined;
+}
+
+/** Whether `key` exists ({@link listedObject}). */
+export async function objectExists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
+  return (await listedObject(s3, bucket, key)) !== undefined;
 }
 
 /** Reads a small JSON document; undefined when it does not exist. */

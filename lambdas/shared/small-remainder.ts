@@ -8,7 +8,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { REMAINDER_INCOMPLETE_ERROR, runKeys, s3Uri, type RunConfig } from './contracts';
 import { modelFamily, stoppedAtMaxTokens } from './model-family';
 import { addUsage, recordUsage } from './token-estimate';
-import type { FailedRecord, PartFile, RemainderStats, SucceededRecord, TokenCounts } from './outcomes';
+import { runStopped, type FailedRecord, type PartFile, type RemainderStats, type SucceededRecord, type TokenCounts } from './outcomes';
 import { logger } from './logger';
 import { leadingRecordId } from './reconcile';
 import { isRetryableRecordError } from './retry-policy';
@@ -154,7 +154,7 @@ export async function applySmallRemainder(
           break;
         case 'hold':
           if (!holds) {
-            await fail(record.recordId, 'RunStopped', 'the run was stopped before this record finished');
+            await failed.write(runStopped(record.recordId, round));
             break;
           }
           await held.write(line);
@@ -164,7 +164,7 @@ export async function applySmallRemainder(
           onDemandRecords += 1;
           if (settled.has(record.recordId)) break;
           if (opts.stopped) {
-            await fail(record.recordId, 'RunStopped', 'the run was stopped before this record finished');
+            await failed.write(runStopped(record.recordId, round));
             break;
           }
           if (abort.signal.aborted || (clock && !clock.mayStart()) || (await stopSeen())) {

@@ -15,8 +15,9 @@
  * This file starts the run of a dropped file; sweep.ts the nightly sweep; claim-and-start.ts
  * the claim-then-start both use.
  */
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { escapeRegExp, S3_PREFIXES } from '../shared/contracts';
+import { listedObject } from '../shared/s3-jsonl';
 import { claimAndStart, RunIdTaken, runIdPrefix, shortHash, type StartDeps, type StartOutcome } from './claim-and-start';
 
 /** EventBridge's S3 `Object Created` event (the fields used). */
@@ -39,13 +40,6 @@ function keyCandidates(key: string): string[] {
   };
   const candidates = [key, decode(key.replace(/\+/g, ' ')), decode(key)];
   return [...new Set(candidates.filter((k): k is string => k !== undefined))];
-}
-
-/** The object stored under exactly `key`, by listing (key names and ETags only), if any. */
-async function listedObject(s3: S3Client, bucket: string, key: string): Promise<{ etag: string } | undefined> {
-  // The key itself sorts before every longer key it is a prefix of.
-  const first = (await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }))).Contents?.[0];
-  return first?.Key === key ? { etag: (first.ETag ?? '').replace(/"/g, '') } : undefined;
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { partsOf, readRoundChunkStats, readRoundPlan } from '../shared/committed-parts';
 import { runKeys, S3_PREFIXES, type RunConfig } from '../shared/contracts';
-import type { FailedRecord, RetryRecord, StoppedManifest } from '../shared/outcomes';
+import { runStopped, type RetryRecord, type StoppedManifest } from '../shared/outcomes';
 import { leadingRecordId } from '../shared/reconcile';
 import { applySmallRemainder, heldForNextSweep } from '../shared/small-remainder';
 import { JsonlWriter, listObjects, objectExists, readJsonl, readObjectLines, writeJsonObject } from '../shared/s3-jsonl';
@@ -49,12 +49,7 @@ export async function failUnfinished(deps: Deps, run: RunConfig): Promise<number
     return lines;
   };
   if (round === 0 || has.has(runKeys.exhausted(run.runId, round))) return commit();
-  const fail = (recordId: string) =>
-    writer.write({
-      recordId,
-      error: { code: 'RunStopped', message: 'the run was stopped before this record finished' },
-      attempts: round,
-    } satisfies FailedRecord);
+  const fail = (recordId: string) => writer.write(runStopped(recordId, round));
 
   // Only the round's planned chunks: a chunk file past the count was re-split into others.
   const plan = await readRoundPlan(deps.s3, run.bucket, run.runId, round);
